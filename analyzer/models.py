@@ -78,6 +78,15 @@ DATA_FILES: dict[str, DataFile] = {
 }
 
 
+# Hub ids of the originals of the embedded models: an adapter trained on them is read against the embedded copy.
+HUB_ALIASES = {
+    "huggingfacetb/smollm2-135m-instruct": "smollm2-135m",
+    "huggingfacetb/smollm2-135m": "smollm2-135m",
+    "google/gemma-3-270m": "gemma3-270m",
+    "google/gemma-3-270m-it": "gemma3-270m",
+}
+
+
 def package_dir(package: str) -> Path | None:
     """The directory of an installed package, found without importing it; None when not installed."""
     try:
@@ -147,7 +156,7 @@ def data_path(name: str) -> Path:
 def resolve_model(name: str | os.PathLike | None = None) -> ModelSource:
     """Resolve a model name: an embedded name, a ``.gguf`` file, a local HF directory, or a hub id."""
     name = str(name) if name is not None else DEFAULT_MODEL
-    key = name.lower()
+    key = HUB_ALIASES.get(name.lower(), name.lower())
     if key in EMBEDDED_MODELS:
         return ModelSource(name=key, kind="gguf", path=str(embedded_model_path(key)), embedded=key)
     p = Path(name).expanduser()
@@ -238,3 +247,37 @@ def _dequantize_gguf_to(gguf_path: str, target: Path) -> None:
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def model_for_prompts(prompts, model: str | None = None) -> str:
+    """The model to read ``prompts`` (SoftPrompts) against: ``model`` when given; else the adapters' common
+    ``base_model_name_or_path`` when it resolves here; raw tensors (no config) default to the embedded model.
+    An adapter whose base model is null or cannot be found here is an error that asks for ``--model``."""
+    if model:
+        return model
+    adapters = [p for p in prompts if p.kind != "TENSOR"]
+    missing = [p.name for p in adapters if not p.base_model]
+    if missing:
+        raise ModelNotFoundError(f"The adapter {missing[0]!r} does not name its base model "
+                                 f"(base_model_name_or_path is null); pass --model (e.g. --model {DEFAULT_MODEL}).")
+    named = sorted({p.base_model for p in adapters})
+    if len(named) > 1:
+        raise ModelNotFoundError(f"The prompts were trained on different base models {named}; "
+                                 f"pass --model to choose the vocabulary to read them against.")
+    if not named:
+        return DEFAULT_MODEL
+    base = named[0]
+    try:
+        src = resolve_model(base)
+    except ModelNotFoundError as e:
+        raise ModelNotFoundError(f"The adapter's base_model_name_or_path {base!r} cannot be found here "
+                                 f"({e}) Pass --model (e.g. --model {DEFAULT_MODEL}).") from None
+    if src.kind == "hub" and _hub_offline():
+        raise ModelNotFoundError(f"The adapter's base model {base!r} is a hub id and the hub is not reachable "
+                                 f"here (offline); pass --model with a local directory, a .gguf, or {DEFAULT_MODEL}.")
+    return base
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or \
+        os.environ.get("TRANSFORMERS_OFFLINE", "").lower() in ("1", "true", "yes")

