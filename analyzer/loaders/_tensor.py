@@ -1,0 +1,229 @@
+"""Raw soft-prompt tensors: ``.safetensors``, ``.npy``, ``.npz``, ``.pt``/``.pth``/``.bin`` of shape (n, d).
+
+Also the low-level readers the PEFT loader shares: a safetensors reader that keeps bf16/fp16 exact, a
+``torch.load(weights_only=True)`` that turns every failure into one clear line (a pickle is never executed),
+and the float32 / finite-value checks every prompt goes through.
+
+Heavy imports (torch, safetensors) happen inside the functions."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..exceptions import InputFileError
+from ..types import SoftPrompt
+
+#: suffix → format; ``.bin`` is a torch pickle (as in ``pytorch_model.bin`` / ``adapter_model.bin``).
+TENSOR_SUFFIXES = {".safetensors": "safetensors", ".npy": "npy", ".npz": "npz",
+                   ".pt": "torch", ".pth": "torch", ".bin": "torch"}
+
+#: the name PEFT gives the prompt matrix; a raw file holding several tensors may use it to say which one.
+PROMPT_KEY = "prompt_embeddings"
+
+_PICKLE_HINT = ("pickles are never executed here; save the tensor with safetensors instead "
+                "(safetensors.torch.save_file({'prompt_embeddings': t}, 'prompt.safetensors'))")
+
+
+# ----------------------------------------------------------------------------------------------- checks
+def check_nonempty_file(path: Path) -> None:
+    """Raise InputFileError for a path that is not a readable, non-empty regular file."""
+    if not path.is_file():
+        raise InputFileError(f"Expected a file but '{path}' is not a regular file.")
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from e
+    if size == 0:
+        raise InputFileError(f"File '{path}' is empty (0 bytes); expected a saved tensor.")
+
+
+def to_float32(value: Any, *, what: str) -> np.ndarray:
+    """A torch tensor or numpy array of floating dtype → float32 C-contiguous numpy (a copy, never a view
+    of a memory-mapped file).  Integer, bool or complex data is refused: a soft prompt is real-valued."""
+    if isinstance(value, np.ndarray):
+        arr = value
+        if arr.dtype == object:
+            raise InputFileError(f"{what} holds Python objects, not numbers; {_PICKLE_HINT}.")
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise InputFileError(f"{what} has dtype {arr.dtype}; a soft prompt must be floating point "
+                                 "(did you save token ids instead of embeddings?).")
+        return np.array(arr, dtype=np.float32, order="C", copy=True)
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+        if not (t.is_floating_point()):
+            raise InputFileError(f"{what} has dtype {str(t.dtype).replace('torch.', '')}; a soft prompt must be "
+                                 "floating point (did you save token ids instead of embeddings?).")
+        arr = t.to(device="cpu", dtype=torch.float32).contiguous().numpy()
+        return np.array(arr, dtype=np.float32, order="C", copy=True)
+    raise InputFileError(f"{what} is a {type(value).__name__}, not a tensor or array.")
+
+
+def check_matrix(arr: np.ndarray, *, what: str) -> np.ndarray:
+    """The array must be (n, d) with n, d ≥ 1."""
+    if arr.ndim != 2:
+        raise InputFileError(f"{what} has shape {tuple(arr.shape)} ({arr.ndim}-D); a soft prompt is a 2-D "
+                             "(num_virtual_tokens, dim) matrix.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputFileError(f"{what} has shape {tuple(arr.shape)}; a soft prompt needs at least one row "
+                             "and one column.")
+    return arr
+
+
+def check_finite(vectors: np.ndarray, *, name: str, source: str) -> None:
+    """Raise InputFileError naming the rows that hold NaN or Inf."""
+    bad_mask = ~np.isfinite(vectors)
+    if not bad_mask.any():
+        return
+    rows = np.flatnonzero(bad_mask.any(axis=1)).tolist()
+    kinds = [k for k, present in (("NaN", np.isnan(vectors).any()), ("Inf", np.isinf(vectors).any())) if present]
+    shown = ", ".join(str(r) for r in rows[:12]) + (f" and {len(rows) - 12} more" if len(rows) > 12 else "")
+    raise InputFileError(f"Soft prompt '{name}' ({source}) has {'/'.join(kinds)} values in row"
+                         f"{'s' if len(rows) > 1 else ''} {shown} of {vectors.shape[0]}; "
+                         "the training probably diverged, so there is nothing meaningful to analyse.")
+
+
+# ----------------------------------------------------------------------------------------------- readers
+def read_safetensors(path: Path) -> dict[str, Any]:
+    """All tensors of a safetensors file as torch tensors (torch keeps bf16/fp16 exactly)."""
+    check_nonempty_file(path)
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except SafetensorError as e:
+        raise InputFileError(f"'{path}' is not a valid safetensors file (corrupt or truncated?): {e}.") from e
+    except OSError as e:
+        raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from e
+
+
+def torch_load_safe(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU.  A file that needs arbitrary unpickling is refused
+    without being executed; a corrupt file gets one clear line."""
+    check_nonempty_file(path)
+    import pickle
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4 ..." is noise here
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only load failed" in str(e).lower():
+            detail = _weights_only_detail(str(e))
+            raise InputFileError(f"Refused to load '{path}': it contains Python objects beyond plain tensors"
+                                 f"{detail}, which torch.load(weights_only=True) rejects; {_PICKLE_HINT}.") from None
+        raise InputFileError(f"'{path}' is not a valid PyTorch file (corrupt or not a torch.save file).") from None
+    except OSError as e:
+        raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from e
+    except Exception as e:  # noqa: BLE001 — torch raises RuntimeError/KeyError/EOFError... for corrupt files
+        raise InputFileError(f"'{path}' is not a valid PyTorch file (corrupt, truncated or not a "
+                             f"torch.save file): {type(e).__name__}.") from None
+
+
+def _weights_only_detail(msg: str) -> str:
+    """Pull the offending global (e.g. ``posix.system``) out of torch's long message, when it names one."""
+    import re
+
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg) or re.search(r"Unsupported operand (\d+)", msg)
+    if m and m.group(1):
+        return f" (it references {m.group(1)})" if not m.group(1).isdigit() else ""
+    return ""
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    check_nonempty_file(path)
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise InputFileError(f"'{path}' is not a valid .npy file (no NumPy header; corrupt or another format).")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower() or "object" in str(e).lower():
+            raise InputFileError(f"Refused to load '{path}': it holds a pickled object array; {_PICKLE_HINT}.") from None
+        raise InputFileError(f"'{path}' is not a valid .npy file (corrupt or truncated): {e}.") from None
+    except (OSError, EOFError) as e:
+        raise InputFileError(f"'{path}' is not a valid .npy file (corrupt or truncated): {e}.") from None
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    check_nonempty_file(path)
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise InputFileError(f"'{path}' is not a valid .npz file (not a zip archive; corrupt or another format).")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e).lower() or "object" in str(e).lower():
+            raise InputFileError(f"Refused to load '{path}': it holds a pickled object array; {_PICKLE_HINT}.") from None
+        raise InputFileError(f"'{path}' is not a valid .npz file (corrupt or truncated): {e}.") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise InputFileError(f"'{path}' is not a valid .npz file (corrupt or truncated): {e}.") from None
+
+
+# ----------------------------------------------------------------------------------------------- choose
+def _shape_of(v: Any) -> tuple[int, ...] | None:
+    shape = getattr(v, "shape", None)
+    return tuple(int(s) for s in shape) if shape is not None else None
+
+
+def pick_prompt_tensor(tensors: Mapping[str, Any], *, path: Path) -> tuple[str, Any]:
+    """From a file holding several named tensors pick the prompt: the one named ``prompt_embeddings``,
+    else the only tensor, else the only 2-D one.  Anything else is ambiguous and refused."""
+    named = {k: v for k, v in tensors.items() if _shape_of(v) is not None}
+    if not named:
+        raise InputFileError(f"'{path}' holds no tensors.")
+    if PROMPT_KEY in named:
+        return PROMPT_KEY, named[PROMPT_KEY]
+    if len(named) == 1:
+        return next(iter(named.items()))
+    two_d = [k for k, v in named.items() if len(_shape_of(v)) == 2]
+    if len(two_d) == 1:
+        return two_d[0], named[two_d[0]]
+    listing = ", ".join(f"{k} {list(_shape_of(v))}" for k, v in list(named.items())[:8])
+    more = f" and {len(named) - 8} more" if len(named) > 8 else ""
+    raise InputFileError(f"'{path}' holds {len(named)} tensors ({listing}{more}) and none is named "
+                         f"'{PROMPT_KEY}'; expected exactly one 2-D tensor or one named '{PROMPT_KEY}'.")
+
+
+def load_tensor_file(path: Path, *, name: str | None = None) -> SoftPrompt:
+    """A raw (n, d) tensor file → SoftPrompt of kind ``TENSOR``."""
+    fmt = TENSOR_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise InputFileError(f"Unsupported prompt file '{path}': expected a PEFT adapter directory or one of "
+                             f"{', '.join(sorted(TENSOR_SUFFIXES))}.")
+    if fmt == "safetensors":
+        key, value = pick_prompt_tensor(read_safetensors(path), path=path)
+        what = f"Tensor '{key}' in '{path}'"
+    elif fmt == "npy":
+        value, what = _read_npy(path), f"Array in '{path}'"
+    elif fmt == "npz":
+        key, value = pick_prompt_tensor(_read_npz(path), path=path)
+        what = f"Array '{key}' in '{path}'"
+    else:
+        obj = torch_load_safe(path)
+        if isinstance(obj, Mapping):
+            key, value = pick_prompt_tensor(obj, path=path)
+            what = f"Tensor '{key}' in '{path}'"
+        else:
+            value, what = obj, f"Object in '{path}'"
+    vectors = check_matrix(to_float32(value, what=what), what=what)
+    source = os.path.abspath(path)
+    display = name if name is not None else path.stem
+    check_finite(vectors, name=display, source=source)
+    return SoftPrompt(name=display, vectors=vectors, source=source, kind="TENSOR")
+
+
+__all__ = ["TENSOR_SUFFIXES", "PROMPT_KEY", "check_nonempty_file", "to_float32", "check_matrix", "check_finite",
+           "read_safetensors", "torch_load_safe", "pick_prompt_tensor", "load_tensor_file"]
