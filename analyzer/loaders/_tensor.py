@@ -29,8 +29,14 @@ _PICKLE_HINT = ("pickles are never executed here; save the tensor with safetenso
                 "(safetensors.torch.save_file({'prompt_embeddings': t}, 'prompt.safetensors'))")
 
 
+def _line(e: BaseException) -> str:
+    """An exception's first line (library messages may span several; ours must be one)."""
+    text = str(e).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(e).__name__
+
+
 # ----------------------------------------------------------------------------------------------- checks
-def check_nonempty_file(path: Path) -> None:
+def check_nonempty_file(path: Path, *, expected: str = "a saved tensor") -> None:
     """Raise InputFileError for a path that is not a readable, non-empty regular file."""
     if not path.is_file():
         raise InputFileError(f"Expected a file but '{path}' is not a regular file.")
@@ -39,7 +45,7 @@ def check_nonempty_file(path: Path) -> None:
     except OSError as e:
         raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from e
     if size == 0:
-        raise InputFileError(f"File '{path}' is empty (0 bytes); expected a saved tensor.")
+        raise InputFileError(f"File '{path}' is empty (0 bytes); expected {expected}.")
 
 
 def to_float32(value: Any, *, what: str) -> np.ndarray:
@@ -90,18 +96,23 @@ def check_finite(vectors: np.ndarray, *, name: str, source: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- readers
-def read_safetensors(path: Path) -> dict[str, Any]:
-    """All tensors of a safetensors file as torch tensors (torch keeps bf16/fp16 exactly)."""
+def read_safetensors(path: Path, *, choose: Any = None) -> dict[str, Any]:
+    """Tensors of a safetensors file as torch tensors (torch keeps bf16/fp16 exactly).  With ``choose``
+    (a function from ``{name: shape}`` to one name) only that tensor is read, so a large file passed by
+    mistake is not loaded whole."""
     check_nonempty_file(path)
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
+            keys = list(f.keys())
+            if choose is not None:
+                keys = [choose({k: tuple(f.get_slice(k).get_shape()) for k in keys})]
+            return {k: f.get_tensor(k) for k in keys}
     except SafetensorError as e:
-        raise InputFileError(f"'{path}' is not a valid safetensors file (corrupt or truncated?): {e}.") from e
+        raise InputFileError(f"'{path}' is not a valid safetensors file (corrupt or truncated?): {_line(e)}.") from None
     except OSError as e:
-        raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from e
+        raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from None
 
 
 def torch_load_safe(path: Path) -> Any:
@@ -118,25 +129,33 @@ def torch_load_safe(path: Path) -> Any:
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only load failed" in str(e).lower():
+            if not _looks_like_torch_file(path):  # random bytes read as pickle opcodes fail the same way
+                raise InputFileError(f"'{path}' is not a valid PyTorch file: it is corrupt or a pickle of "
+                                     f"something other than tensors; {_PICKLE_HINT}.") from None
             detail = _weights_only_detail(str(e))
             raise InputFileError(f"Refused to load '{path}': it contains Python objects beyond plain tensors"
                                  f"{detail}, which torch.load(weights_only=True) rejects; {_PICKLE_HINT}.") from None
         raise InputFileError(f"'{path}' is not a valid PyTorch file (corrupt or not a torch.save file).") from None
     except OSError as e:
         raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from e
-    except Exception as e:  # noqa: BLE001 — torch raises RuntimeError/KeyError/EOFError... for corrupt files
+    except Exception:  # noqa: BLE001 — torch raises RuntimeError/KeyError/EOFError... for corrupt files
         raise InputFileError(f"'{path}' is not a valid PyTorch file (corrupt, truncated or not a "
-                             f"torch.save file): {type(e).__name__}.") from None
+                             "torch.save file).") from None
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """A torch.save zip archive (``PK\\x03\\x04``) or a protocol ≥ 2 pickle (``\\x80``), as torch writes."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def _weights_only_detail(msg: str) -> str:
     """Pull the offending global (e.g. ``posix.system``) out of torch's long message, when it names one."""
     import re
 
-    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg) or re.search(r"Unsupported operand (\d+)", msg)
-    if m and m.group(1):
-        return f" (it references {m.group(1)})" if not m.group(1).isdigit() else ""
-    return ""
+    m = re.search(r"\bGLOBAL\s+([\w.]+)", msg)
+    return f" (it references {m.group(1)})" if m else ""
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -149,10 +168,13 @@ def _read_npy(path: Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except ValueError as e:
         if "pickle" in str(e).lower() or "object" in str(e).lower():
-            raise InputFileError(f"Refused to load '{path}': it holds a pickled object array; {_PICKLE_HINT}.") from None
-        raise InputFileError(f"'{path}' is not a valid .npy file (corrupt or truncated): {e}.") from None
+            raise InputFileError(f"Refused to load '{path}': it holds a pickled object array; "
+                                 f"{_PICKLE_HINT}.") from None
+        raise InputFileError(f"'{path}' is not a valid .npy file (corrupt or truncated): {_line(e)}.") \
+            from None
     except (OSError, EOFError) as e:
-        raise InputFileError(f"'{path}' is not a valid .npy file (corrupt or truncated): {e}.") from None
+        raise InputFileError(f"'{path}' is not a valid .npy file (corrupt or truncated): {_line(e)}.") \
+            from None
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -166,32 +188,37 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except ValueError as e:
         if "pickle" in str(e).lower() or "object" in str(e).lower():
-            raise InputFileError(f"Refused to load '{path}': it holds a pickled object array; {_PICKLE_HINT}.") from None
-        raise InputFileError(f"'{path}' is not a valid .npz file (corrupt or truncated): {e}.") from None
+            raise InputFileError(f"Refused to load '{path}': it holds a pickled object array; "
+                                 f"{_PICKLE_HINT}.") from None
+        raise InputFileError(f"'{path}' is not a valid .npz file (corrupt or truncated): {_line(e)}.") \
+            from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise InputFileError(f"'{path}' is not a valid .npz file (corrupt or truncated): {e}.") from None
+        raise InputFileError(f"'{path}' is not a valid .npz file (corrupt or truncated): {_line(e)}.") \
+            from None
 
 
 # ----------------------------------------------------------------------------------------------- choose
 def _shape_of(v: Any) -> tuple[int, ...] | None:
+    if isinstance(v, tuple):
+        return v
     shape = getattr(v, "shape", None)
-    return tuple(int(s) for s in shape) if shape is not None else None
+    return tuple(int(x) for x in shape) if shape is not None else None
 
 
-def pick_prompt_tensor(tensors: Mapping[str, Any], *, path: Path) -> tuple[str, Any]:
-    """From a file holding several named tensors pick the prompt: the one named ``prompt_embeddings``,
-    else the only tensor, else the only 2-D one.  Anything else is ambiguous and refused."""
-    named = {k: v for k, v in tensors.items() if _shape_of(v) is not None}
+def pick_prompt_key(tensors: Mapping[str, Any], *, path: Path) -> str:
+    """From a file holding several named tensors (``{name: tensor or shape}``) pick the prompt: the one named
+    ``prompt_embeddings``, else the only tensor, else the only 2-D one.  Anything else is ambiguous."""
+    named = {k: _shape_of(v) for k, v in tensors.items() if _shape_of(v) is not None}
     if not named:
         raise InputFileError(f"'{path}' holds no tensors.")
     if PROMPT_KEY in named:
-        return PROMPT_KEY, named[PROMPT_KEY]
+        return PROMPT_KEY
     if len(named) == 1:
-        return next(iter(named.items()))
-    two_d = [k for k, v in named.items() if len(_shape_of(v)) == 2]
+        return next(iter(named))
+    two_d = [k for k, shape in named.items() if len(shape) == 2]
     if len(two_d) == 1:
-        return two_d[0], named[two_d[0]]
-    listing = ", ".join(f"{k} {list(_shape_of(v))}" for k, v in list(named.items())[:8])
+        return two_d[0]
+    listing = ", ".join(f"{k} {list(shape)}" for k, shape in list(named.items())[:8])
     more = f" and {len(named) - 8} more" if len(named) > 8 else ""
     raise InputFileError(f"'{path}' holds {len(named)} tensors ({listing}{more}) and none is named "
                          f"'{PROMPT_KEY}'; expected exactly one 2-D tensor or one named '{PROMPT_KEY}'.")
@@ -204,18 +231,19 @@ def load_tensor_file(path: Path, *, name: str | None = None) -> SoftPrompt:
         raise InputFileError(f"Unsupported prompt file '{path}': expected a PEFT adapter directory or one of "
                              f"{', '.join(sorted(TENSOR_SUFFIXES))}.")
     if fmt == "safetensors":
-        key, value = pick_prompt_tensor(read_safetensors(path), path=path)
+        ((key, value),) = read_safetensors(path, choose=lambda shapes: pick_prompt_key(shapes, path=path)).items()
         what = f"Tensor '{key}' in '{path}'"
     elif fmt == "npy":
         value, what = _read_npy(path), f"Array in '{path}'"
     elif fmt == "npz":
-        key, value = pick_prompt_tensor(_read_npz(path), path=path)
-        what = f"Array '{key}' in '{path}'"
+        arrays = _read_npz(path)
+        key = pick_prompt_key(arrays, path=path)
+        value, what = arrays[key], f"Array '{key}' in '{path}'"
     else:
         obj = torch_load_safe(path)
         if isinstance(obj, Mapping):
-            key, value = pick_prompt_tensor(obj, path=path)
-            what = f"Tensor '{key}' in '{path}'"
+            key = pick_prompt_key(obj, path=path)
+            value, what = obj[key], f"Tensor '{key}' in '{path}'"
         else:
             value, what = obj, f"Object in '{path}'"
     vectors = check_matrix(to_float32(value, what=what), what=what)
@@ -226,4 +254,4 @@ def load_tensor_file(path: Path, *, name: str | None = None) -> SoftPrompt:
 
 
 __all__ = ["TENSOR_SUFFIXES", "PROMPT_KEY", "check_nonempty_file", "to_float32", "check_matrix", "check_finite",
-           "read_safetensors", "torch_load_safe", "pick_prompt_tensor", "load_tensor_file"]
+           "read_safetensors", "torch_load_safe", "pick_prompt_key", "load_tensor_file"]
