@@ -70,7 +70,7 @@ class Report:
             t.add_column("×med", justify="right", no_wrap=True)
             t.add_column("neighbours (score)", overflow="fold")
             for tok in p["tokens"]:
-                nb = "  ".join(f"{n['token']} {n['score']:.2f}" for n in tok["neighbors"])
+                nb = "  ".join(f"{n['token']}:{n['score']:.2f}" for n in tok["neighbors"])
                 t.add_row(str(tok["index"]), f"{tok['norm']:.2f}", f"{tok['norm_ratio']:.2f}", nb)
             console.print(t)
         return console.export_text()

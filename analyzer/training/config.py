@@ -1,0 +1,184 @@
+"""TrainConfig: the settings of one prompt-tuning run.
+
+Field names follow PEFT's ``PromptTuningConfig`` where they overlap (``num_virtual_tokens``,
+``prompt_tuning_init``, ``prompt_tuning_init_text``, ``tokenizer_name_or_path``), so a run's settings read the
+same here, on the command line and in the saved ``adapter_config.json``.  Every field is checked in
+``__post_init__``; messages name the field, what was expected and the value that was given.
+
+Importing this module pulls only the standard library."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+from ..exceptions import TrainingError
+
+INIT_MODES = ("text", "labels", "vocab", "random")
+# PEFT's own names are accepted too and mean the closest of ours.
+_INIT_ALIASES = {"sample_vocab": "vocab", "label": "labels", "class_labels": "labels"}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Settings a resumed run must share with the checkpoint (others -- steps, eval/checkpoint intervals -- may change).
+RESUME_FIXED = ("model", "task", "num_virtual_tokens", "prompt_tuning_init", "prompt_tuning_init_text", "seed",
+                "batch_size", "max_length", "label_words", "template", "text_column", "label_column")
+
+
+def _bad(name: str, expected: str, got: Any) -> TrainingError:
+    return TrainingError(f"The {name!r} parameter of TrainConfig must be {expected}. Got {got!r} instead.")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one prompt-tuning run (the CLI flag of each field is in brackets).
+
+    model:                   the frozen model: an embedded name, a HF directory or a .gguf (``--model``).
+    task:                    a built-in task name, a CSV/JSONL path or ``hf:NAME`` (``--task``).
+    out:                     the output directory: the PEFT adapter, log, snapshots, checkpoint (``--out``).
+    num_virtual_tokens:      prompt length (``--virtual-tokens``).
+    prompt_tuning_init:      ``text`` | ``labels`` | ``vocab`` | ``random`` (``--init``).
+    prompt_tuning_init_text: the text of ``text`` init; default: the task's hand-written instruction
+                             (``--init-text``).
+    tokenizer_name_or_path:  recorded in the adapter config; default: ``model``.
+    steps, batch_size, lr, seed: the optimisation (AdamW on the prompt only; linear warm-up then linear decay).
+    warmup_steps:            default: 10% of ``steps``, at most 50.
+    eval_every:              evaluate on the validation split every N steps and at the end (0: only at the end).
+    eval_examples:           how many validation examples each evaluation scores.
+    checkpoint_every:        write a resumable checkpoint every N steps (and on stop / Ctrl-C).
+    snapshot_every:          save the prompt matrix every N steps into snapshots.safetensors (0: never).
+    max_length:              longest input, in tokens of the formatted text (longer texts are truncated).
+    resume:                  continue from the checkpoint in ``out`` (``--resume``).
+    overwrite:               replace a previous run in ``out`` instead of refusing (``--overwrite``).
+    device:                  ``auto`` (cuda:LOCAL_RANK when available, else cpu), ``cpu``, ``cuda``, ``mps``.
+    text_column, label_column, label_words, template, instruction: task options (see ``analyzer.tasks``).
+    """
+
+    model: str = "smollm2-135m"
+    task: str = "sentiment"
+    out: str = ""
+    num_virtual_tokens: int = 20
+    prompt_tuning_init: str = "labels"
+    prompt_tuning_init_text: str | None = None
+    tokenizer_name_or_path: str | None = None
+    steps: int = 300
+    batch_size: int = 8
+    lr: float = 0.03
+    seed: int = 0
+    warmup_steps: int | None = None
+    weight_decay: float = 0.0
+    eval_every: int = 50
+    eval_examples: int = 200
+    checkpoint_every: int = 50
+    snapshot_every: int = 10
+    max_length: int = 128
+    resume: bool = False
+    overwrite: bool = False
+    device: str = "auto"
+    text_column: str = "text"
+    label_column: str = "label"
+    label_words: dict[str, str] | None = None
+    template: str | None = None
+    instruction: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form, recorded in training_meta.json
+
+    def __post_init__(self):
+        for name in ("model", "task"):
+            v = getattr(self, name)
+            if hasattr(v, "__fspath__"):
+                v = str(v)
+                setattr(self, name, v)
+            if not isinstance(v, str) or not v.strip():
+                raise _bad(name, "a non-empty string", v)
+        if hasattr(self.out, "__fspath__"):
+            self.out = str(self.out)
+        if not isinstance(self.out, str) or not self.out.strip():
+            raise _bad("out", "an output directory (--out DIR)", self.out)
+        if self.tokenizer_name_or_path is None:
+            self.tokenizer_name_or_path = self.model
+
+        def check_int(name, lo, hi=None):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo or (hi is not None and v > hi):
+                rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+                raise _bad(name, f"an int {rng}", v)
+            setattr(self, name, int(v))
+
+        check_int("num_virtual_tokens", 1, 4096)
+        check_int("steps", 1)
+        check_int("batch_size", 1)
+        check_int("seed", 0)
+        check_int("eval_every", 0)
+        check_int("eval_examples", 1)
+        check_int("checkpoint_every", 1)
+        check_int("snapshot_every", 0)
+        check_int("max_length", 4)
+        if self.warmup_steps is not None:
+            check_int("warmup_steps", 0)
+        for name in ("lr", "weight_decay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 or \
+                    (name == "lr" and v == 0):
+                raise _bad(name, "a finite float > 0" if name == "lr" else "a finite float >= 0", v)
+            setattr(self, name, float(v))
+
+        init = self.prompt_tuning_init
+        if not isinstance(init, str):
+            init = getattr(init, "value", init)   # PEFT's PromptTuningInit enum
+        key = str(init).strip().lower() if isinstance(init, str) else None
+        key = _INIT_ALIASES.get(key, key)
+        if key not in INIT_MODES:
+            raise _bad("prompt_tuning_init", f"one of {list(INIT_MODES)}", self.prompt_tuning_init)
+        self.prompt_tuning_init = key
+        if self.prompt_tuning_init_text is not None:
+            if not isinstance(self.prompt_tuning_init_text, str) or not self.prompt_tuning_init_text.strip():
+                raise _bad("prompt_tuning_init_text", "a non-empty string", self.prompt_tuning_init_text)
+            if key != "text":
+                raise TrainingError(f"prompt_tuning_init_text (--init-text) is only used with init 'text'; got init "
+                                    f"{key!r}. Pass --init text or drop --init-text.")
+        if not isinstance(self.device, str) or self.device.split(":")[0] not in DEVICES:
+            raise _bad("device", f"one of {list(DEVICES)} (optionally with :INDEX)", self.device)
+        if self.label_words is not None:
+            if not isinstance(self.label_words, Mapping) or not self.label_words:
+                raise _bad("label_words", "a non-empty mapping label -> word", self.label_words)
+            self.label_words = {str(k): v for k, v in self.label_words.items()}
+            bad = {k: v for k, v in self.label_words.items() if not isinstance(v, str) or not v.strip()}
+            if bad:
+                raise _bad("label_words", "a mapping label -> non-empty word", bad)
+        if self.template is not None and (not isinstance(self.template, str) or self.template.count("{text}") != 1):
+            raise _bad("template", "a string containing {text} exactly once", self.template)
+        for name in ("resume", "overwrite"):
+            if not isinstance(getattr(self, name), bool):
+                raise _bad(name, "a bool", getattr(self, name))
+        if self.resume and self.overwrite:
+            raise TrainingError("resume and overwrite exclude each other: --resume continues the run in --out, "
+                                "--overwrite starts it again.")
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def warmup(self) -> int:
+        return self.warmup_steps if self.warmup_steps is not None else min(50, self.steps // 10)
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (1-based): linear warm-up, then linear decay to 10%."""
+        w = self.warmup
+        if w and step <= w:
+            return self.lr * step / w
+        span = max(1, self.steps - w)
+        frac = min(1.0, max(0.0, (step - w) / span))
+        return self.lr * (1.0 - 0.9 * frac)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], **overrides) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise TrainingError(f"Unknown TrainConfig field(s) {unknown}; known fields are {sorted(names)}.")
+        return cls(**{**dict(d), **overrides})
+
+
+__all__ = ["TrainConfig", "INIT_MODES", "RESUME_FIXED"]

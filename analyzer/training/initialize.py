@@ -1,0 +1,110 @@
+"""Initialisation of the prompt matrix, after Lester et al. (2021), "The Power of Scale for Parameter-Efficient
+Prompt Tuning":
+
+* ``text``   -- the embeddings of the tokens of an init text, repeated or truncated to the prompt length;
+* ``labels`` -- the embeddings of the class-label words (a multi-token word averaged), the remaining positions
+  from sampled vocabulary;
+* ``vocab``  -- embeddings of tokens sampled (without replacement) from the most common non-special tokens;
+* ``random`` -- uniform in [-0.5, 0.5].
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..exceptions import TrainingError
+
+COMMON_TOKENS = 5000          # Lester et al. sample from the 5,000 most common tokens
+_BYTE_TOKEN = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
+
+
+@dataclass(frozen=True)
+class PromptInit:
+    """vectors: float32 tensor ``"n_virtual d_model"``; token_ids: one id per row (None for random init);
+    text: the init text (text init only)."""
+
+    mode: str
+    vectors: "object"
+    token_ids: tuple[int, ...] | None
+    text: str | None = None
+
+
+def common_token_ids(tokenizer, vocab_rows: int, limit: int = COMMON_TOKENS) -> list[int]:
+    """Ids of common, ordinary tokens: BPE/SentencePiece vocabularies are ordered roughly by frequency, so the
+    first ``limit`` ids that are not special, added, byte-fallback or whitespace-only tokens."""
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    added = set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
+    n = min(vocab_rows, len(tokenizer))
+    out = []
+    for i in range(n):
+        if i in special or i in added:
+            continue
+        piece = tokenizer.convert_ids_to_tokens(i)
+        if piece is None or _BYTE_TOKEN.match(piece):
+            continue
+        text = tokenizer.decode([i])
+        if not text.strip() or "\ufffd" in text:
+            continue
+        out.append(i)
+        if len(out) >= limit:
+            break
+    if not out:
+        raise TrainingError("The tokenizer has no ordinary (non-special) tokens to sample an initialisation from.")
+    return out
+
+
+def _sample_vocab(tokenizer, embeddings, n: int, generator) -> list[int]:
+    import torch
+
+    pool = common_token_ids(tokenizer, embeddings.shape[0])
+    if n <= len(pool):
+        idx = torch.randperm(len(pool), generator=generator)[:n]
+    else:
+        idx = torch.randint(len(pool), (n,), generator=generator)
+    return [pool[i] for i in idx.tolist()]
+
+
+def init_prompt(mode: str, *, embeddings, tokenizer, num_virtual_tokens: int, seed: int, text: str | None = None,
+                label_words: tuple[str, ...] = (), label_context: str = "") -> PromptInit:
+    """Build the initial prompt matrix from the frozen model's input ``embeddings`` (``"vocab d_model"``)."""
+    import torch
+
+    n = num_virtual_tokens
+    g = torch.Generator().manual_seed(int(seed))
+    emb = embeddings.detach().float().cpu()
+    if mode == "random":
+        vec = torch.rand(n, emb.shape[1], generator=g) - 0.5
+        return PromptInit("random", vec.contiguous(), None)
+    if mode == "vocab":
+        ids = _sample_vocab(tokenizer, emb, n, g)
+        return PromptInit("vocab", emb[ids].clone(), tuple(ids))
+    if mode == "text":
+        if not text or not text.strip():
+            raise TrainingError("Init 'text' needs a non-empty --init-text (or a task with an instruction).")
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if not ids:
+            raise TrainingError(f"The init text {text!r} tokenizes to no tokens.")
+        ids = (ids * (-(-n // len(ids))))[:n]
+        return PromptInit("text", emb[ids].clone(), tuple(int(i) for i in ids), text)
+    if mode == "labels":
+        rows, ids = [], []
+        for word in label_words[:n]:
+            before = tokenizer.encode(label_context, add_special_tokens=False) if label_context else []
+            full = tokenizer.encode(label_context + " " + word, add_special_tokens=False)
+            wid = full[len(before):] if full[:len(before)] == before else \
+                tokenizer.encode(" " + word, add_special_tokens=False)
+            if not wid:
+                raise TrainingError(f"The label word {word!r} tokenizes to no tokens.")
+            rows.append(emb[wid].mean(0))
+            ids.append(int(wid[0]))        # a multi-token word is averaged; its first token is recorded
+        rest = n - len(rows)
+        if rest:
+            extra = _sample_vocab(tokenizer, emb, rest, g)
+            rows.extend(emb[extra])
+            ids.extend(extra)
+        return PromptInit("labels", torch.stack(rows).contiguous(), tuple(ids))
+    raise TrainingError(f"Unknown init mode {mode!r}: expected text, labels, vocab or random.")
+
+
+__all__ = ["PromptInit", "init_prompt", "common_token_ids"]
