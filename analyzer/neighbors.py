@@ -302,39 +302,74 @@ def _spherical_kmeans(x: np.ndarray, n_clusters: int, *, seed: int, iters: int =
     return cent
 
 
-def _self_knn_clustered(x: np.ndarray, K: int, *, n_clusters: int, probe: int, seed: int):
-    """Approximate top-(K+1) inner products of every row of ``x`` against ``x``: rows are grouped by
-    their nearest centroid and each group is searched exhaustively against the members of the ``probe``
-    clusters nearest to it (a group-level inverted file, answered with dense matmuls)."""
-    import torch
+class _ClusteredSearch:
+    """Approximate all-pairs search of unit rows ``x`` (an inverted file answered with dense matmuls).
 
-    cent = _spherical_kmeans(x, n_clusters, seed=seed)
-    xt = torch.from_numpy(x)
-    ct = torch.from_numpy(cent)
-    with torch.inference_mode():
-        assign = np.empty(x.shape[0], np.int64)
+    Rows are assigned to spherical k-means clusters; each row *probes* the ``probe`` clusters whose
+    centroids are nearest to it.  A whole cluster of rows is then searched at once against the union of its
+    rows' probe lists, so every row sees at least its own probe set (per-row IVF recall is a lower bound)."""
+
+    def __init__(self, x: np.ndarray, *, n_clusters: int, max_probe: int, seed: int):
+        import torch
+
+        self.x = x
+        self.xt = torch.from_numpy(x)
+        cent = _spherical_kmeans(x, n_clusters, seed=seed)
+        ct = torch.from_numpy(cent)
+        n = x.shape[0]
+        self.max_probe = min(max_probe, n_clusters)
+        self.near = np.empty((n, self.max_probe), np.int64)
         chunk = max(1, _CHUNK_BYTES // (4 * n_clusters))
-        for a in range(0, x.shape[0], chunk):
-            assign[a:a + chunk] = torch.argmax(xt[a:a + chunk] @ ct.T, dim=1).numpy()
-        members = [np.where(assign == c)[0] for c in range(n_clusters)]
-        cc = (ct @ ct.T).numpy()
-        sims = np.full((x.shape[0], K + 1), -np.inf, np.float32)
-        ids = np.full((x.shape[0], K + 1), -1, np.int64)
-        for c in range(n_clusters):
-            rows = members[c]
-            if rows.size == 0:
-                continue
-            near = np.argsort(-cc[c], kind="stable")[:probe]
-            cand = np.concatenate([members[j] for j in near])
-            kk = min(K + 1, cand.size)
-            xc = xt[torch.from_numpy(cand)]
-            step = max(1, _CHUNK_BYTES // (4 * max(1, cand.size)))
-            for a in range(0, rows.size, step):
-                r = rows[a:a + step]
-                v, i = torch.topk(xt[torch.from_numpy(r)] @ xc.T, kk, dim=1)
-                sims[r, :kk] = v.numpy()
-                ids[r, :kk] = cand[i.numpy()]
-    return sims, ids
+        with torch.inference_mode():
+            for a in range(0, n, chunk):
+                _, i = torch.topk(self.xt[a:a + chunk] @ ct.T, self.max_probe, dim=1)
+                self.near[a:a + chunk] = i.numpy()
+        assign = self.near[:, 0]
+        order = np.argsort(assign, kind="stable")
+        bounds = np.searchsorted(assign[order], np.arange(n_clusters + 1))
+        self.members = [order[bounds[c]:bounds[c + 1]] for c in range(n_clusters)]
+
+    def _top(self, rows: np.ndarray, cand: np.ndarray, K: int, sims, ids) -> None:
+        import torch
+
+        kk = min(K + 1, cand.size)
+        xc = self.xt[torch.from_numpy(cand)]
+        step = max(1, _CHUNK_BYTES // (4 * max(1, cand.size)))
+        for a in range(0, rows.size, step):
+            r = rows[a:a + step]
+            v, i = torch.topk(self.xt[torch.from_numpy(r)] @ xc.T, kk, dim=1)
+            sims[r, :kk] = v.numpy()
+            ids[r, :kk] = cand[i.numpy()]
+
+    def search_rows(self, rows: np.ndarray, K: int, probe: int):
+        """Per-row probing (each row alone against its own probe set) for a few rows."""
+        import torch
+
+        sims = np.full((rows.size, K + 1), -np.inf, np.float32)
+        ids = np.full((rows.size, K + 1), -1, np.int64)
+        with torch.inference_mode():
+            for j, r in enumerate(rows):
+                cand = np.concatenate([self.members[c] for c in self.near[r, :probe]])
+                kk = min(K + 1, cand.size)
+                v, i = torch.topk(self.xt[int(r)] @ self.xt[torch.from_numpy(cand)].T, kk)
+                sims[j, :kk] = v.numpy()
+                ids[j, :kk] = cand[i.numpy()]
+        return sims, ids
+
+    def search_all(self, K: int, probe: int):
+        import torch
+
+        n = self.x.shape[0]
+        sims = np.full((n, K + 1), -np.inf, np.float32)
+        ids = np.full((n, K + 1), -1, np.int64)
+        with torch.inference_mode():
+            for rows in self.members:
+                if rows.size == 0:
+                    continue
+                clusters = np.unique(self.near[rows, :probe])
+                cand = np.concatenate([self.members[c] for c in clusters])
+                self._top(rows, cand, K, sims, ids)
+        return sims, ids
 
 
 def _drop_self(sims: np.ndarray, ids: np.ndarray, rows: np.ndarray, K: int):
@@ -400,15 +435,22 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
         check = np.sort(rng.choice(n, size=n_check, replace=False))
         ref_s, ref_i = _self_knn_exact(x, K, check)
         _, ref_i = _drop_self(ref_s, ref_i, check, K)
-        n_clusters = int(max(16, min(4096, round(4 * np.sqrt(n)))))
-        probe = max(8, n_clusters // 64)
-        while True:
-            sims, pos = _self_knn_clustered(x, K, n_clusters=n_clusters, probe=probe, seed=seed)
-            _, got = _drop_self(sims[check], pos[check], check, K)
-            recall = float(np.mean([np.intersect1d(a, b).size / K for a, b in zip(got, ref_i)]))
-            if recall >= recall_target or probe >= n_clusters:
+        n_clusters = int(max(16, min(4096, round(2 * np.sqrt(n)))))
+        search = _ClusteredSearch(x, n_clusters=n_clusters, max_probe=256, seed=seed)
+
+        def recall_of(got_i):
+            return float(np.mean([np.intersect1d(a, b).size / K for a, b in zip(got_i, ref_i)]))
+
+        # calibrate the probe on the check rows alone (cheap), then search everything once
+        probe = 4
+        while probe < search.max_probe:
+            s_, i_ = search.search_rows(check, K, probe)
+            if recall_of(_drop_self(s_, i_, check, K)[1]) >= recall_target:
                 break
-            probe = min(n_clusters, probe * 2)
+            probe *= 2
+        probe = min(probe, search.max_probe)
+        sims, pos = search.search_all(K, probe)
+        recall = recall_of(_drop_self(sims[check], pos[check], check, K)[1])
         method = f"clustered(clusters={n_clusters}, probe={probe})"
     sims, pos = _drop_self(sims, pos, local, K)
     full_ids = np.full((vocab.size, K), -1, np.int64)

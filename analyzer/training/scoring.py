@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from ..exceptions import ShapeMismatchError, TaskError
 from ..tasks import Example, Task, get_task
@@ -49,8 +50,6 @@ def encode_examples(tokenizer, task: Task, examples: Sequence[Example], *, max_l
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int):
     """Right-padded ``"batch seq"`` LongTensor and the lengths ``"batch"``."""
-    import torch
-
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     ids = torch.full((len(seqs), int(lengths.max())), int(pad_id), dtype=torch.long)
     for i, s in enumerate(seqs):
@@ -76,58 +75,60 @@ def _body_of(model):
     return body
 
 
-def _make_module(model, prompt, label_ids):
-    import torch
+class PromptedClassifier(torch.nn.Module):
+    """A frozen causal LM with a trainable prompt in front, returning label-word logits ``"batch K"``.
 
-    class PromptedClassifier(torch.nn.Module):
-        """A frozen causal LM with a trainable prompt in front, returning label-word logits ``"batch K"``.
+    The frozen model is held outside the module's parameters (``self.lm`` is not a submodule), so DDP
+    broadcasts and all-reduces only the prompt, and ``state_dict()`` holds only the prompt."""
 
-        The frozen model is held outside the module's parameters, so DDP broadcasts and all-reduces only the
-        prompt."""
+    def __init__(self, model, label_ids: Sequence[int], prompt=None):
+        super().__init__()
+        self.prompt = torch.nn.Parameter(prompt) if prompt is not None else None
+        object.__setattr__(self, "lm", model)
+        self.label_ids = torch.as_tensor(list(label_ids), dtype=torch.long)
+        self._body = _body_of(model)
+        self._cap = getattr(model.config, "final_logit_softcapping", None)
 
-        def __init__(self):
-            super().__init__()
-            self.prompt = torch.nn.Parameter(prompt) if prompt is not None else None
-            object.__setattr__(self, "lm", model)
-            self.label_ids = torch.as_tensor(list(label_ids), dtype=torch.long)
-            self._body = _body_of(model)
-            self._cap = getattr(model.config, "final_logit_softcapping", None)
+    @property
+    def device(self):
+        try:
+            return next(self.lm.parameters()).device
+        except StopIteration:  # pragma: no cover
+            return torch.device("cpu")
 
-        def forward(self, input_ids, lengths, prefix=None):
-            """input_ids ``"batch seq"`` (right-padded), lengths ``"batch"``; ``prefix`` overrides the prompt
-            with a fixed ``"n d"`` matrix (evaluation of another soft prompt)."""
-            lm = self.lm
-            dev = input_ids.device
-            emb = lm.get_input_embeddings()(input_ids)
-            p = self.prompt if prefix is None else prefix
-            n = 0
-            if p is not None:
-                n = p.shape[0]
-                emb = torch.cat([p.to(emb.dtype).unsqueeze(0).expand(emb.shape[0], -1, -1), emb], dim=1)
-            last = (lengths.to(dev) + (n - 1))
-            rows = torch.arange(emb.shape[0], device=dev)
+    def forward(self, input_ids, lengths, prefix=None):
+        """input_ids ``"batch seq"`` (right-padded), lengths ``"batch"``; ``prefix`` (``"n d"``) replaces the
+        module's own prompt (evaluation of another soft prompt)."""
+        lm = self.lm
+        dev = input_ids.device
+        emb = lm.get_input_embeddings()(input_ids)
+        p = self.prompt if prefix is None else prefix
+        n = 0
+        if p is not None:
+            n = p.shape[0]
+            emb = torch.cat([p.to(emb.dtype).unsqueeze(0).expand(emb.shape[0], -1, -1), emb], dim=1)
+        last = lengths.to(dev) + (n - 1)
+        rows = torch.arange(emb.shape[0], device=dev)
+        label_ids = self.label_ids.to(dev)
+        if self._body is not None:
             out_emb = lm.get_output_embeddings()
-            label_ids = self.label_ids.to(dev)
-            if self._body is not None:
-                hidden = self._body(inputs_embeds=emb, use_cache=False).last_hidden_state
-                h = hidden[rows, last]
-                logits = h @ out_emb.weight[label_ids].T
-                bias = getattr(out_emb, "bias", None)
-                if bias is not None:
-                    logits = logits + bias[label_ids]
-                if self._cap:
-                    logits = torch.tanh(logits / self._cap) * self._cap
-            else:  # a model without a separable body: full logits, then pick
-                full = lm(inputs_embeds=emb, use_cache=False).logits
-                logits = full[rows, last][:, label_ids]
-            return logits.float()
-
-    return PromptedClassifier()
+            hidden = self._body(inputs_embeds=emb, use_cache=False).last_hidden_state
+            h = hidden[rows, last]
+            logits = h @ out_emb.weight[label_ids].T
+            bias = getattr(out_emb, "bias", None)
+            if bias is not None:
+                logits = logits + bias[label_ids]
+            if self._cap:
+                logits = torch.tanh(logits / self._cap) * self._cap
+        else:  # a model without a separable body: full logits, then pick
+            full = lm(inputs_embeds=emb, use_cache=False).logits
+            logits = full[rows, last][:, label_ids]
+        return logits.float()
 
 
-def prompted_classifier(model, label_ids: Sequence[int], prompt=None):
+def prompted_classifier(model, label_ids: Sequence[int], prompt=None) -> PromptedClassifier:
     """The shared forward as a ``torch.nn.Module``; ``prompt`` (``"n d"``) becomes its trainable parameter."""
-    return _make_module(model, prompt, label_ids)
+    return PromptedClassifier(model, label_ids, prompt)
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
@@ -182,8 +183,6 @@ class EvalResult:
 
 def _as_prefix(prompt, model, model_name):
     """(kind, instruction text, prefix token ids, prefix matrix) of the prompt argument."""
-    import torch
-
     if prompt is None:
         return "none", None, None, None
     if isinstance(prompt, str):
@@ -212,13 +211,7 @@ def _as_prefix(prompt, model, model_name):
 def score(module, seqs: Sequence[Sequence[int]], *, pad_id: int, batch_size: int = 32, prefix=None,
           max_tokens: int | None = 8192):
     """Label logits ``"n K"`` (float32 numpy) of already-encoded sequences, in their order."""
-    import torch
-
-    dev = module.label_ids.device if module.prompt is None else module.prompt.device
-    try:
-        dev = next(module.lm.parameters()).device
-    except StopIteration:
-        pass
+    dev = module.device
     lengths = [len(s) for s in seqs]
     out = np.zeros((len(seqs), len(module.label_ids)), dtype=np.float32)
     with torch.no_grad():
@@ -241,8 +234,6 @@ def evaluate(model, tokenizer, task: Task | str, prompt=None, *, split: str | Se
     * a soft prompt: a ``SoftPrompt``, a ``"n d"`` array/tensor, or an adapter path (``pathlib.Path``).
 
     ``split``: ``train``/``validation``/``test`` or a list of examples; ``limit``: score only the first N."""
-    import torch
-
     task = get_task(task) if not isinstance(task, Task) else task
     name = model_name or getattr(getattr(model, "config", None), "_name_or_path", None) or "the model"
     if isinstance(split, str):
@@ -281,5 +272,5 @@ def _result(task: Task, split: str, kind: str, logits: np.ndarray, targets: np.n
                       label_probs=probs.astype(np.float32), per_label=per)
 
 
-__all__ = ["EvalResult", "evaluate", "encode_examples", "pad_batch", "prompted_classifier", "score",
+__all__ = ["PromptedClassifier", "EvalResult", "evaluate", "encode_examples", "pad_batch", "prompted_classifier", "score",
            "length_sorted_batches"]

@@ -1,0 +1,34 @@
+"""Figures: one private module per figure; each function takes fitted objects (or their ``to_dict()``) plus
+optional precomputed coordinates, accepts ``width``/``height``, returns a ``plotly.graph_objects.Figure`` and
+never shows it -- so the dashboard, the notebook and the HTML report share one code path.
+
+Importing this package pulls no plotly; each function imports it when called."""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "plot_prompt_map": "._map",
+    "plot_trajectory": "._trajectory",
+    "plot_training_curves": "._training",
+    "plot_norms": "._norms",
+    "plot_projection_gap": "._projection_gap",
+    "plot_logit_lens": "._logit_lens",
+    "plot_waywardness": "._waywardness",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'analyzer.plotting' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,60 @@
+"""Logit-lens figure: for each layer (rows) and position (columns), the top-1 token read through the final
+norm and output layer, coloured by its probability."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def _as_dict(lens) -> dict[str, Any]:
+    if hasattr(lens, "to_dict"):
+        return lens.to_dict()
+    if isinstance(lens, Mapping):
+        return dict(lens)
+    raise TypeError(f"Expected a LogitLens or its to_dict(); got {type(lens).__name__}.")
+
+
+def plot_logit_lens(lens, *, width: int | None = None, height: int | None = None, title: str | None = None,
+                    virtual_only: bool = False, max_label: int = 10):
+    """A heatmap of layers × positions: the colour is the top-1 token's probability, the cell text the token
+    (cut to ``max_label`` characters), the hover the top-k tokens with probabilities and the entropy.
+
+    lens: a :class:`~analyzer.faithfulness.LogitLens` or its ``to_dict()``; ``virtual_only`` drops the
+    positions of the text after the prompt.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    import plotly.graph_objects as go
+
+    d = _as_dict(lens)
+    positions = list(d["positions"])
+    keep = d["n_virtual"] if virtual_only else len(positions)
+    positions = positions[:keep]
+    layers = list(d["layers"])
+    top = d["top"]
+    z, text, hover = [], [], []
+    for li in range(len(layers)):
+        zr, tr, hr = [], [], []
+        for pi in range(keep):
+            cands = top[li][pi]
+            zr.append(cands[0]["prob"])
+            tok = cands[0]["token"]
+            tr.append(tok if len(tok) <= max_label else tok[:max_label - 1] + "…")
+            lines = "<br>".join(f"{c['token']!r} {c['prob']:.3f}" for c in cands)
+            hr.append(f"layer {layers[li]}, {positions[pi]}<br>{lines}<br>entropy {d['entropy'][li][pi]:.2f} nats")
+        z.append(zr)
+        text.append(tr)
+        hover.append(hr)
+    # unique column labels (suffix tokens can repeat)
+    cols = [f"{p}" if i < d["n_virtual"] else f"{i}:{p}" for i, p in enumerate(positions)]
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=[str(layer) for layer in layers], text=text,
+                               texttemplate="%{text}", textfont=dict(size=9), customdata=hover,
+                               hovertemplate="%{customdata}<extra></extra>", colorscale="Blues", zmin=0, zmax=1,
+                               colorbar=dict(title="top-1 prob")))
+    if keep > d["n_virtual"] and d["n_virtual"] > 0:
+        fig.add_vline(x=d["n_virtual"] - 0.5, line=dict(color="black", width=2))
+    fig.update_layout(title=title or "Logit lens: top token of each position after each layer",
+                      xaxis=dict(title="position (v = virtual token)", tickangle=-45),
+                      yaxis=dict(title="layer (0 = input embeddings)"), width=width,
+                      height=height or max(300, 22 * len(layers) + 160), template="plotly_white")
+    return fig
+
+
+__all__ = ["plot_logit_lens"]

@@ -1,0 +1,42 @@
+"""Projection gap: accuracy of the soft prompt, its nearest-token projection, its init, the hand-written
+instruction and no prompt, each with its Wilson 95% interval, beside the chance levels."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ._style import color, layout_args
+
+_LABELS = {"none": "no prompt", "instruction": "instruction", "init": "init", "projection": "projection",
+           "soft": "soft prompt"}
+
+
+def _rows(gap: Mapping[str, Any]) -> list[dict]:
+    acc = gap.get("accuracy") or gap.get("conditions") or {}
+    if isinstance(acc, Mapping):
+        acc = [dict(v, condition=k) for k, v in acc.items() if isinstance(v, Mapping)]
+    return [a for a in acc if isinstance(a, Mapping) and a.get("accuracy") is not None]
+
+
+def plot_projection_gap(gap: Mapping[str, Any], *, width: int | None = None, height: int | None = 320,
+                        title: str | None = None):
+    """Horizontal bars with 95% intervals from ``projection_gap(...)`` / ``analyze_faithfulness(...)["projection_gap"]``;
+    dotted lines at chance (1/classes) and the majority class.  Returns a ``plotly.graph_objects.Figure``."""
+    import plotly.graph_objects as go
+
+    rows = _rows(gap)
+    names = [_LABELS.get(str(r.get("condition")), str(r.get("condition"))) for r in rows]
+    acc = [float(r["accuracy"]) for r in rows]
+    lo = [float(r.get("ci_low", r.get("low", a))) for r, a in zip(rows, acc)]
+    hi = [float(r.get("ci_high", r.get("high", a))) for r, a in zip(rows, acc)]
+    fig = go.Figure(go.Bar(y=names, x=acc, orientation="h", marker={"color": [color(i) for i in range(len(rows))]},
+                           error_x={"type": "data", "symmetric": False, "array": [h - a for a, h in zip(acc, hi)],
+                                    "arrayminus": [a - lw for a, lw in zip(acc, lo)]},
+                           text=[f"{a:.1%}" for a in acc], textposition="inside", name="accuracy"))
+    for key, label in (("chance", "chance"), ("majority", "majority class")):
+        v = gap.get(key)
+        if isinstance(v, (int, float)):
+            fig.add_vline(x=float(v), line={"dash": "dot", "color": "grey"}, annotation_text=label)
+    fig.update_layout(**layout_args(width, height, title), xaxis={"title": "accuracy", "range": [0, 1]},
+                      showlegend=False)
+    return fig

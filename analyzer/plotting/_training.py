@@ -1,0 +1,47 @@
+"""Training curves: the loss of every step (with a running mean) and the validation accuracy."""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from ._style import color, layout_args
+
+
+def _ema(xs: list[float], alpha: float = 0.1) -> list[float]:
+    out, m = [], None
+    for x in xs:
+        m = x if m is None else (1 - alpha) * m + alpha * x
+        out.append(m)
+    return out
+
+
+def plot_training_curves(rows: Iterable[Mapping], *, chance: float | None = None, width: int | None = None,
+                         height: int | None = 320, title: str | None = None):
+    """Loss per step (faint), its running mean, and validation accuracy (right axis) from the rows of
+    ``training_log.jsonl`` (``analyzer.training.read_training_log``) or the live rows of a running job
+    (``{"step", "loss"}`` and ``{"step", "eval_accuracy"}``).  ``chance`` draws the chance accuracy.
+    Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    import plotly.graph_objects as go
+
+    rows = list(rows)
+    steps = [int(r["step"]) for r in rows if r.get("loss") is not None]
+    loss = [float(r["loss"]) for r in rows if r.get("loss") is not None]
+    ev = [(int(r["step"]), float(r["eval_accuracy"])) for r in rows if r.get("eval_accuracy") is not None]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=steps, y=loss, mode="lines", name="loss", line={"color": color(0), "width": 1},
+                             opacity=0.35))
+    fig.add_trace(go.Scatter(x=steps, y=_ema(loss), mode="lines", name="loss (running mean)",
+                             line={"color": color(0), "width": 2}))
+    if ev:
+        fig.add_trace(go.Scatter(x=[s for s, _ in ev], y=[a for _, a in ev], mode="lines+markers",
+                                 name="validation accuracy", yaxis="y2", line={"color": color(2), "width": 2}))
+    if chance is not None:
+        fig.add_trace(go.Scatter(x=[min(steps + [s for s, _ in ev] or [0]), max(steps + [s for s, _ in ev] or [1])],
+                                 y=[chance, chance], mode="lines", name="chance", yaxis="y2",
+                                 line={"color": "grey", "dash": "dot", "width": 1}))
+    fig.update_layout(**layout_args(width, height, title), xaxis={"title": "step"},
+                      yaxis={"title": "loss", "rangemode": "tozero"},
+                      yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1],
+                              "showgrid": False},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig

@@ -1,0 +1,75 @@
+"""Waywardness stress test figure: accuracy of the trained soft prompt against the Prompt-F1 of its projection
+with the target text, one point per γ, beside the chance levels (Khashabi et al. 2022)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def _as_dict(result) -> dict[str, Any]:
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    if isinstance(result, Mapping):
+        return dict(result)
+    if isinstance(result, (list, tuple)):
+        return {"rows": list(result)}
+    raise TypeError(f"Expected a WaywardnessResult, its to_dict() or a list of rows; got {type(result).__name__}.")
+
+
+def plot_waywardness(result, *, width: int | None = None, height: int | None = None,
+                     title: str | None = None, show_projection: bool = True):
+    """A scatter of accuracy (y, Wilson 95% error bars) against Prompt-F1 of the projection vs the target text
+    (x), one point per γ (labelled), for the soft prompt and, when ``show_projection``, for its projection fed
+    as tokens.  Horizontal lines: chance (1/K), majority class, no prompt, the target text itself.
+
+    result: a :class:`~analyzer.faithfulness.WaywardnessResult`, its ``to_dict()``, or just its rows.
+    Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    import plotly.graph_objects as go
+
+    d = _as_dict(result)
+    rows = sorted(d.get("rows", []), key=lambda r: r["gamma"])
+    fig = go.Figure()
+
+    def trace(key, name, symbol, color):
+        acc = [r[key]["accuracy"] for r in rows]
+        fig.add_trace(go.Scatter(
+            x=[r["prompt_f1"] for r in rows], y=acc, mode="markers+text+lines", name=name,
+            text=[f"γ={r['gamma']:g}" for r in rows], textposition="top center",
+            marker=dict(size=10, symbol=symbol, color=color), line=dict(color=color, width=1, dash="dot"),
+            error_y=dict(type="data", symmetric=False,
+                         array=[r[key]["ci_high"] - r[key]["accuracy"] for r in rows],
+                         arrayminus=[r[key]["accuracy"] - r[key]["ci_low"] for r in rows]),
+            customdata=[[r["gamma"], r[key]["n"], r[key]["ci_low"], r[key]["ci_high"], r.get("distance", 0.0),
+                         r.get("init_f1", 0.0)] for r in rows],
+            hovertemplate=("γ=%{customdata[0]:g}<br>Prompt-F1 %{x:.2f}<br>accuracy %{y:.3f} "
+                           "[%{customdata[2]:.3f}, %{customdata[3]:.3f}], n=%{customdata[1]}<br>"
+                           "mean distance to target %{customdata[4]:.3f}<br>F1 vs start %{customdata[5]:.2f}"
+                           "<extra>" + name + "</extra>")))
+
+    if rows:
+        trace("accuracy", "soft prompt", "circle", "#1f77b4")
+        if show_projection and all("projection_accuracy" in r for r in rows):
+            trace("projection_accuracy", "its projection (as tokens)", "diamond-open", "#ff7f0e")
+    refs = [("chance (1/K)", d.get("chance"), "gray", "dash"), ("majority class", d.get("majority"), "gray", "dot")]
+    if d.get("none_accuracy"):
+        refs.append(("no prompt", d["none_accuracy"]["accuracy"], "#2ca02c", "dashdot"))
+    if d.get("target_accuracy"):
+        refs.append(("target text as prompt", d["target_accuracy"]["accuracy"], "#d62728", "longdash"))
+    for name, y, color, dash in refs:
+        if y is None:
+            continue
+        fig.add_hline(y=y, line=dict(color=color, dash=dash, width=1), annotation_text=name,
+                      annotation_position="bottom right", annotation_font_size=10)
+    target = d.get("target_text")
+    fig.update_layout(
+        title=title or ("Waywardness: accuracy vs Prompt-F1 with the target text"
+                        + (f" ({d['task']})" if d.get("task") else "")),
+        xaxis=dict(title="Prompt-F1 of the projection vs the target text" + (f"<br><sub>target: {target!r}</sub>"
+                                                                            if target else ""),
+                   range=[-0.05, 1.05]),
+        yaxis=dict(title="accuracy (95% CI)", range=[0, 1.02]),
+        width=width, height=height, template="plotly_white", legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+__all__ = ["plot_waywardness"]

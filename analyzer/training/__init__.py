@@ -1,0 +1,52 @@
+"""Prompt tuning on a frozen model: ``TrainConfig``, ``train``, ``evaluate`` and the callbacks.
+
+    from analyzer.training import TrainConfig, train, evaluate
+    result = train(TrainConfig(model="smollm2-135m", task="sentiment", out="runs/sent", steps=300))
+
+Importing this package pulls no torch; each name is loaded on first use."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_LAZY = {
+    "TrainConfig": "analyzer.training.config",
+    "INIT_MODES": "analyzer.training.config",
+    "train": "analyzer.training.trainer",
+    "TrainResult": "analyzer.training.trainer",
+    "save_adapter": "analyzer.training.trainer",
+    "read_training_log": "analyzer.training.trainer",
+    "read_snapshots": "analyzer.training.trainer",
+    "evaluate": "analyzer.training.scoring",
+    "EvalResult": "analyzer.training.scoring",
+    "PromptedClassifier": "analyzer.training.scoring",
+    "init_prompt": "analyzer.training.initialize",
+    "Callback": "analyzer.training.callbacks",
+    "ProgressBar": "analyzer.training.callbacks",
+    "StopFlag": "analyzer.training.callbacks",
+    "History": "analyzer.training.callbacks",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'analyzer.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .callbacks import Callback, History, ProgressBar, StopFlag
+    from .config import INIT_MODES, TrainConfig
+    from .initialize import init_prompt
+    from .scoring import EvalResult, PromptedClassifier, evaluate
+    from .trainer import TrainResult, read_snapshots, read_training_log, save_adapter, train

@@ -1,0 +1,115 @@
+"""Callbacks: how a caller watches and stops a training run.
+
+The trainer calls, on rank 0 only and when the object has them:
+
+* ``on_start(config, start_step, total_steps)`` -- once, after the model and data are ready;
+* ``on_step(step, loss, lr)`` -- after every optimizer step (``loss`` is the global batch's mean);
+* ``on_eval(step, accuracy)`` -- after every evaluation on the validation split (step 0: before training);
+* ``on_checkpoint(step, path)`` -- after a checkpoint is written;
+* ``on_end(result)`` -- once, with the ``TrainResult`` (also after a stop);
+* ``should_stop() -> bool`` -- polled after every step; True stops the run cleanly (checkpoint + adapter
+  written, resumable).
+
+Any object with some of these methods works (duck typing); ``Callback`` is a convenient no-op base class.
+A ``threading.Event`` passed as ``train(..., stop_event=...)`` stops the run as well (for a dashboard running
+the trainer in a thread)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class Callback:
+    """No-op base class; override what you need."""
+
+    def on_start(self, config, start_step: int, total_steps: int) -> None: ...
+
+    def on_step(self, step: int, loss: float, lr: float) -> None: ...
+
+    def on_eval(self, step: int, accuracy: float) -> None: ...
+
+    def on_checkpoint(self, step: int, path) -> None: ...
+
+    def on_end(self, result) -> None: ...
+
+    def should_stop(self) -> bool:
+        return False
+
+
+class StopFlag(Callback):
+    """A callback that stops the run once ``stop()`` is called (thread-safe)."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def stop(self) -> None:
+        self._event.set()
+
+    def should_stop(self) -> bool:
+        return self._event.is_set()
+
+
+class History(Callback):
+    """Records every step and evaluation in memory: ``steps`` [(step, loss, lr)], ``evals`` [(step, acc)]."""
+
+    def __init__(self):
+        self.steps: list[tuple[int, float, float]] = []
+        self.evals: list[tuple[int, float]] = []
+
+    def on_step(self, step, loss, lr):
+        self.steps.append((step, loss, lr))
+
+    def on_eval(self, step, accuracy):
+        self.evals.append((step, accuracy))
+
+
+class ProgressBar(Callback):
+    """A tqdm progress bar with the running loss (exponential average), the learning rate and the last
+    validation accuracy; what the CLI shows."""
+
+    def __init__(self, *, smoothing: float = 0.9, file: Any = None, disable: bool | None = None):
+        self.smoothing = smoothing
+        self.file = file
+        self.disable = disable
+        self._bar = None
+        self._loss: float | None = None
+        self._acc: float | None = None
+
+    def on_start(self, config, start_step, total_steps):
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total_steps, initial=start_step, desc=f"train {config.task}", unit="step",
+                         file=self.file, disable=self.disable, dynamic_ncols=True)
+
+    def _postfix(self, lr=None):
+        parts = {}
+        if self._loss is not None:
+            parts["loss"] = f"{self._loss:.4f}"
+        if lr is not None:
+            parts["lr"] = f"{lr:.2e}"
+        if self._acc is not None:
+            parts["val_acc"] = f"{self._acc:.3f}"
+        self._bar.set_postfix(parts, refresh=False)
+
+    def on_step(self, step, loss, lr):
+        if self._bar is None:
+            return
+        s = self.smoothing
+        self._loss = loss if self._loss is None else s * self._loss + (1 - s) * loss
+        self._postfix(lr)
+        self._bar.update(step - self._bar.n)
+
+    def on_eval(self, step, accuracy):
+        self._acc = accuracy
+        if self._bar is not None:
+            self._postfix()
+            self._bar.refresh()
+
+    def on_end(self, result):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+__all__ = ["Callback", "StopFlag", "History", "ProgressBar"]

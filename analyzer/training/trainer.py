@@ -1,0 +1,575 @@
+"""The prompt-tuning trainer: only the virtual-token matrix learns; every model weight stays frozen.
+
+``train(config)`` writes into ``config.out``:
+
+* ``adapter_config.json`` + ``adapter_model.safetensors`` -- a PEFT prompt-tuning adapter in PEFT's exact format
+  (``peft.PeftModel.from_pretrained(base, out)`` loads it).  The config records our init mode in
+  ``prompt_tuning_init`` (``TEXT``/``LABELS``/``VOCAB``/``RANDOM``), the init text in
+  ``prompt_tuning_init_text`` and one extra key, ``init_token_ids`` (PEFT ignores it with a warning);
+* ``training_meta.json`` -- the run: config, task (labels, words, template), init, steps done, accuracies;
+* ``training_log.jsonl`` -- one line per step: step, loss, lr, tokens, step time; eval accuracy when evaluated;
+* ``snapshots.safetensors`` -- the prompt every ``snapshot_every`` steps, keys ``step_000050`` (and the init,
+  ``step_000000``);
+* ``checkpoint.safetensors`` -- prompt, AdamW state, RNG and data position, written atomically every
+  ``checkpoint_every`` steps, on stop and on Ctrl-C; ``resume=True`` continues from it.
+
+Runs unchanged under ``torchrun``/``accelerate launch``: with ``WORLD_SIZE > 1`` it joins the process group
+(gloo on CPU, nccl on GPUs), splits each global batch of ``batch_size`` examples over the ranks, wraps the
+prompt in DistributedDataParallel, and writes files from rank 0 only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..cache import atomic_path, atomic_write_text
+from ..exceptions import TrainingError
+from ..tasks import Task, get_task
+from .config import RESUME_FIXED, TrainConfig
+from .initialize import PromptInit, init_prompt
+from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
+
+log = logging.getLogger(__name__)
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+META = "training_meta.json"
+LOG = "training_log.jsonl"
+SNAPSHOTS = "snapshots.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
+RUN_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, META, LOG, SNAPSHOTS, CHECKPOINT)
+MEGABATCH = 50   # length grouping: sort within windows of MEGABATCH global batches
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns.  ``steps``: optimizer steps done in total; ``start_step``: where this call began
+    (>0 after a resume); ``stopped``: a callback or the stop event ended it early; ``eval_accuracy``: the last
+    validation accuracy; ``loss``: mean loss of the last 10 steps."""
+
+    out: Path
+    steps: int
+    start_step: int
+    total_steps: int
+    loss: float | None
+    eval_accuracy: float | None
+    stopped: bool
+    wall_time: float
+    mean_step_time: float | None
+    tokens_per_second: float | None
+    evals: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------- distributed
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    created: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _dist_setup(device_pref: str) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as dist
+
+    created = False
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        created = True
+    return _Dist(rank=dist.get_rank(), world=dist.get_world_size(),
+                 local_rank=int(os.environ.get("LOCAL_RANK", "0")), created=created)
+
+
+def _device(pref: str, d: _Dist) -> torch.device:
+    if pref == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", d.local_rank % torch.cuda.device_count())
+        return torch.device("cpu")
+    if pref == "cuda" and d.world > 1:
+        return torch.device("cuda", d.local_rank)
+    if pref.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"device {pref!r} was asked for but CUDA is not available; use --device cpu.")
+    return torch.device(pref)
+
+
+# ---------------------------------------------------------------------------------------------- data order
+class LengthGroupedBatches:
+    """Global batches for each epoch: a seeded permutation, cut into windows of ``MEGABATCH`` batches, each
+    window sorted by length and cut into batches (little padding), the batch order shuffled again.  The order
+    of epoch ``e`` depends only on (seed, e), so the data position of a run is just its step count."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, megabatch: int = MEGABATCH):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.megabatch = megabatch
+        self.per_epoch = len(self.lengths) // batch_size
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    def epoch(self, e: int) -> list[list[int]]:
+        if self._cache and self._cache[0] == e:
+            return self._cache[1]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + e)
+        perm = torch.randperm(len(self.lengths), generator=g).tolist()[: self.per_epoch * self.batch_size]
+        window = self.batch_size * self.megabatch
+        batches = []
+        for w in range(0, len(perm), window):
+            chunk = sorted(perm[w:w + window], key=lambda i: -self.lengths[i])
+            batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        order = torch.randperm(len(batches), generator=g).tolist()
+        out = [batches[i] for i in order]
+        self._cache = (e, out)
+        return out
+
+    def batch(self, step: int) -> list[int]:
+        """The global batch of optimizer step ``step`` (1-based)."""
+        e, i = divmod(step - 1, self.per_epoch)
+        return self.epoch(e)[i]
+
+
+# ---------------------------------------------------------------------------------------------- files
+def _safetensors_save(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+
+
+def _safetensors_load(path: Path) -> tuple[dict, dict]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except Exception as e:  # corrupt / truncated file
+        raise TrainingError(f"Cannot read {path}: {e}. Delete it to start again.") from None
+
+
+def save_adapter(directory: str | os.PathLike, vectors, *, base_model_name_or_path: str, model_config=None,
+                 init_mode: str | None = None, init_text: str | None = None,
+                 init_token_ids: Sequence[int] | None = None, tokenizer_name_or_path: str | None = None) -> Path:
+    """Write a soft prompt ``"n d"`` as a PEFT prompt-tuning adapter (``adapter_config.json`` +
+    ``adapter_model.safetensors`` with the key ``prompt_embeddings``), atomically file by file."""
+    from peft import PromptTuningConfig
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    vectors = torch.as_tensor(vectors).detach().float().cpu()
+    n, d = vectors.shape
+    mode = (init_mode or "random").upper()
+    cfg = PromptTuningConfig(
+        task_type="CAUSAL_LM", num_virtual_tokens=int(n), token_dim=int(d), num_transformer_submodules=1,
+        num_attention_heads=getattr(model_config, "num_attention_heads", None),
+        num_layers=getattr(model_config, "num_hidden_layers", None),
+        prompt_tuning_init=mode, prompt_tuning_init_text=init_text if mode == "TEXT" else None,
+        tokenizer_name_or_path=tokenizer_name_or_path or base_model_name_or_path,
+        base_model_name_or_path=str(base_model_name_or_path), inference_mode=True)
+    d_cfg = {k: (list(v) if isinstance(v, set) else v) for k, v in cfg.to_dict().items()}
+    d_cfg["init_token_ids"] = [int(i) for i in init_token_ids] if init_token_ids is not None else None
+    _safetensors_save({"prompt_embeddings": vectors}, directory / ADAPTER_WEIGHTS, {"format": "pt"})
+    atomic_write_text(directory / ADAPTER_CONFIG, json.dumps(d_cfg, indent=2, sort_keys=True, default=str))
+    return directory
+
+
+def _read_log(path: Path, upto: int) -> list[dict]:
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue   # a line cut by a kill
+            if r.get("step", 0) <= upto:
+                rows.append(r)
+    return rows
+
+
+def _versions() -> dict:
+    import peft
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+            "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------------------------------------- checkpoint
+def _checkpoint_tensors(module: PromptedClassifier, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    tensors = {"prompt": module.prompt.detach(), "rng.torch": torch.get_rng_state()}
+    sd = opt.state_dict()
+    meta_state = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optimizer.{pid}.{k}"] = v
+            else:
+                meta_state[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": meta_state}
+
+
+def _restore_optimizer(opt, tensors: dict, meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        if key.startswith("optimizer."):
+            _, pid, k = key.split(".", 2)
+            state.setdefault(int(pid), {})[k] = v
+    for key, v in meta.get("scalars", {}).items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip().casefold() == b.strip().casefold() or os.path.abspath(a) == os.path.abspath(b)
+    return a == b
+
+
+def _check_resume(ck: dict, config: TrainConfig, n: int, d: int, out: Path) -> None:
+    old = ck["config"]
+    flags = {"model": "--model", "task": "--task", "num_virtual_tokens": "--virtual-tokens",
+             "prompt_tuning_init": "--init", "prompt_tuning_init_text": "--init-text", "seed": "--seed",
+             "batch_size": "--batch-size", "max_length": "--max-length", "label_words": "--label-words",
+             "template": "--template", "text_column": "--text-column", "label_column": "--label-column"}
+    for name in RESUME_FIXED:
+        if not _same(old.get(name), getattr(config, name)):
+            raise TrainingError(
+                f"Cannot resume the run in {out}: its checkpoint was trained with {name}={old.get(name)!r} but "
+                f"this run asks for {getattr(config, name)!r} ({flags.get(name, name)}). Use the same setting, or "
+                f"start a new run with another --out (or --overwrite).")
+    if (ck["n"], ck["d"]) != (n, d):
+        raise TrainingError(
+            f"Cannot resume the run in {out}: its checkpoint prompt is {ck['n']} x {ck['d']} (virtual tokens x dim) "
+            f"but the model {config.model!r} with {config.num_virtual_tokens} virtual tokens needs {n} x {d}.")
+
+
+# ---------------------------------------------------------------------------------------------- the run
+def _call(callbacks: Iterable, name: str, *args) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, name, None)
+        if fn is not None:
+            fn(*args)
+
+
+def _want_stop(callbacks, stop_event) -> bool:
+    if stop_event is not None and stop_event.is_set():
+        return True
+    for cb in callbacks:
+        fn = getattr(cb, "should_stop", None)
+        if fn is not None and fn():
+            return True
+    return False
+
+
+def _prepare_out(config: TrainConfig, out: Path) -> None:
+    existing = [f for f in RUN_FILES if (out / f).exists()]
+    if config.resume:
+        if not (out / CHECKPOINT).is_file():
+            raise TrainingError(f"Nothing to resume: {out} holds no {CHECKPOINT}. Start the run without --resume.")
+        return
+    if existing and not config.overwrite:
+        raise TrainingError(f"{out} already holds a training run ({', '.join(existing)}). Pass --resume to continue "
+                            f"it, --overwrite to start again, or choose another --out.")
+    for f in existing:
+        (out / f).unlink()
+
+
+def load_task_for(config: TrainConfig) -> Task:
+    return get_task(config.task, text_column=config.text_column, label_column=config.label_column,
+                    label_words=config.label_words, template=config.template, instruction=config.instruction)
+
+
+def train(config: TrainConfig, *, callbacks: Iterable = (), stop_event: threading.Event | None = None,
+          model=None, tokenizer=None, task: Task | None = None) -> TrainResult:
+    """Train a soft prompt as ``config`` says; see the module docstring for the files written.
+
+    ``callbacks``: objects with ``on_start/on_step/on_eval/on_checkpoint/on_end/should_stop`` (see
+    ``analyzer.training.callbacks``); ``stop_event``: a ``threading.Event`` that stops the run when set.
+    ``model``/``tokenizer``: an already loaded frozen model (the dashboard's cached one); by default
+    ``load_frozen_model(config.model)``.  ``task``: an already built Task (default: from ``config.task``).
+
+    Raises TrainingError / TaskError for settings that cannot work; KeyboardInterrupt after writing a
+    checkpoint when interrupted (continue with ``resume=True``)."""
+    if not isinstance(config, TrainConfig):
+        raise TrainingError(f"train() expects a TrainConfig; got {type(config).__name__}.")
+    callbacks = list(callbacks or ())
+    t_start = time.perf_counter()
+    dist_ = _dist_setup(config.device)
+    try:
+        return _train(config, callbacks, stop_event, model, tokenizer, task, dist_, t_start)
+    finally:
+        if dist_.created:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, t_start) -> TrainResult:
+    out = Path(config.out).expanduser()
+    if dist_.world > 1 and config.batch_size % dist_.world:
+        raise TrainingError(f"batch_size {config.batch_size} is not divisible by the {dist_.world} processes; "
+                            f"the global batch is split evenly over them.")
+    if dist_.main:
+        if out.exists() and not out.is_dir():
+            raise TrainingError(f"--out {str(out)!r} is a file; expected a directory.")
+        _prepare_out(config, out)
+        out.mkdir(parents=True, exist_ok=True)
+    _barrier(dist_)
+    if not dist_.main and config.resume and not (out / CHECKPOINT).is_file():
+        raise TrainingError(f"Nothing to resume: {out} holds no {CHECKPOINT}.")
+
+    task = task or load_task_for(config)
+    if model is None or tokenizer is None:
+        from ..models import load_frozen_model
+
+        model, tokenizer = load_frozen_model(config.model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.eval()
+    device = _device(config.device, dist_)
+    model.to(device)
+    label_ids = task.label_token_ids(tokenizer, config.model)
+    if len(task.train) < config.batch_size:
+        raise TrainingError(f"Task {task.name!r} has {len(task.train)} training examples, fewer than batch_size "
+                            f"{config.batch_size}; lower --batch-size or add data.")
+
+    emb = model.get_input_embeddings().weight
+    d = int(emb.shape[1])
+    n = config.num_virtual_tokens
+    init = init_prompt(config.prompt_tuning_init, embeddings=emb, tokenizer=tokenizer, num_virtual_tokens=n,
+                       seed=config.seed, text=config.prompt_tuning_init_text or task.instruction,
+                       label_words=task.label_words, label_context=task.template.split("{text}")[-1])
+
+    train_seqs = encode_examples(tokenizer, task, task.train, max_length=config.max_length)
+    train_y = torch.tensor([ex.label for ex in task.train], dtype=torch.long)
+    val_examples = task.validation[:config.eval_examples]
+    val_seqs = encode_examples(tokenizer, task, val_examples, max_length=config.max_length)
+    val_y = np.array([ex.label for ex in val_examples])
+    pad = pad_id_of(tokenizer)
+    batches = LengthGroupedBatches([len(s) for s in train_seqs], config.batch_size, config.seed)
+
+    module = PromptedClassifier(model, label_ids, init.vectors.clone().to(device))
+    opt = torch.optim.AdamW([module.prompt], lr=config.lr, weight_decay=config.weight_decay)
+
+    start, elapsed0 = 0, 0.0
+    snapshots: dict[str, torch.Tensor] = {}
+    evals: list[tuple[int, float]] = []
+    if config.resume:
+        tensors, meta = _safetensors_load(out / CHECKPOINT)
+        try:
+            ck = json.loads(meta["checkpoint"])
+        except (KeyError, ValueError):
+            raise TrainingError(f"{out / CHECKPOINT} is not a checkpoint of this trainer.") from None
+        _check_resume(ck, config, n, d, out)
+        with torch.no_grad():
+            module.prompt.copy_(tensors["prompt"].to(device))
+        _restore_optimizer(opt, tensors, ck["optimizer"])
+        torch.set_rng_state(tensors["rng.torch"])
+        start, elapsed0 = int(ck["step"]), float(ck.get("elapsed", 0.0))
+        init = PromptInit(ck["init"]["mode"], init.vectors, tuple(ck["init"]["token_ids"])
+                          if ck["init"]["token_ids"] is not None else None, ck["init"]["text"])
+        if dist_.main:
+            if (out / SNAPSHOTS).is_file():
+                snaps, _ = _safetensors_load(out / SNAPSHOTS)
+                snapshots = {k: v for k, v in sorted(snaps.items()) if int(k.split("_")[1]) <= start}
+            rows = _read_log(out / LOG, start)
+            atomic_write_text(out / LOG, "".join(json.dumps(r) + "\n" for r in rows))
+            evals = [(r["step"], r["eval_accuracy"]) for r in rows if "eval_accuracy" in r]
+    elif dist_.main and config.snapshot_every:
+        snapshots["step_000000"] = init.vectors.clone()
+
+    train_module = module
+    if dist_.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_module = DDP(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+    local = config.batch_size // dist_.world
+    state = {"step": start, "elapsed": elapsed0, "consistent": True}
+    losses: list[float] = []
+    step_times: list[float] = []
+    tokens_done = 0
+
+    def run_meta(final_eval=None, stopped=False) -> dict:
+        return {"model": config.model, "task": {"name": task.name, "labels": list(task.labels),
+                                                "label_words": list(task.label_words), "template": task.template,
+                                                "instruction": task.instruction, "source": task.source,
+                                                "sizes": task.sizes},
+                "init": {"mode": init.mode, "text": init.text,
+                         "token_ids": list(init.token_ids) if init.token_ids is not None else None},
+                "num_virtual_tokens": n, "token_dim": d, "label_token_ids": list(label_ids),
+                "steps_done": state["step"], "steps": config.steps, "stopped": stopped,
+                "train_seconds": round(state["elapsed"], 2), "world_size": dist_.world,
+                "evals": [{"step": s, "accuracy": a} for s, a in evals], "final_eval": final_eval,
+                "config": config.to_dict(), "versions": _versions()}
+
+    def write_adapter(final_eval=None, stopped=False):
+        save_adapter(out, module.prompt, base_model_name_or_path=config.model, model_config=model.config,
+                     init_mode=init.mode, init_text=init.text, init_token_ids=init.token_ids,
+                     tokenizer_name_or_path=config.tokenizer_name_or_path)
+        atomic_write_text(out / META, json.dumps(run_meta(final_eval, stopped), indent=2, default=str))
+
+    def write_checkpoint(stopped=False):
+        tensors, opt_meta = _checkpoint_tensors(module, opt)
+        ck = {"step": state["step"], "elapsed": state["elapsed"], "n": n, "d": d, "config": config.to_dict(),
+              "optimizer": opt_meta, "world_size": dist_.world,
+              "data": {"epoch": (state["step"]) // batches.per_epoch, "batches_per_epoch": batches.per_epoch},
+              "init": {"mode": init.mode, "text": init.text,
+                       "token_ids": list(init.token_ids) if init.token_ids is not None else None}}
+        _safetensors_save(tensors, out / CHECKPOINT, {"checkpoint": json.dumps(ck, default=str)})
+        write_adapter(stopped=stopped)
+        _call(callbacks, "on_checkpoint", state["step"], out / CHECKPOINT)
+
+    def write_snapshots():
+        _safetensors_save(snapshots, out / SNAPSHOTS, {"num_virtual_tokens": str(n), "token_dim": str(d),
+                                                      "model": str(config.model), "task": task.name,
+                                                      "init": init.mode})
+
+    def validate(step: int) -> dict:
+        logits = score(module, val_seqs, pad_id=pad, batch_size=32)
+        res = _result(task, "validation", "soft", logits, val_y)
+        evals.append((step, res.accuracy))
+        _call(callbacks, "on_eval", step, res.accuracy)
+        return {"eval_accuracy": res.accuracy, "eval_balanced_accuracy": res.balanced_accuracy,
+                "eval_loss": res.loss, "eval_n": res.n}
+
+    logf = None
+    if dist_.main:
+        logf = open(out / LOG, "a", encoding="utf-8")
+        if snapshots and start == 0:
+            write_snapshots()
+        _call(callbacks, "on_start", config, start, config.steps)
+        if start == 0 and config.eval_every:
+            logf.write(json.dumps({"step": 0, **validate(0)}) + "\n")
+            logf.flush()
+
+    stopped = False
+    try:
+        for step in range(start + 1, config.steps + 1):
+            t0 = time.perf_counter()
+            gb = batches.batch(step)
+            mine = gb[dist_.rank * local:(dist_.rank + 1) * local]
+            ids, lens = pad_batch([train_seqs[i] for i in mine], pad)
+            lr = config.lr_at(step)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            logits = train_module(ids.to(device), lens.to(device))
+            loss = torch.nn.functional.cross_entropy(logits, train_y[mine].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            state["consistent"] = False     # prompt and optimizer change together: no checkpoint in between
+            opt.step()
+            state["step"], state["consistent"] = step, True
+            loss_v = loss.detach()
+            if dist_.world > 1:
+                import torch.distributed as dist
+
+                dist.all_reduce(loss_v)
+                loss_f = float(loss_v) / dist_.world
+            else:
+                loss_f = float(loss_v)
+            if dist_.main:
+                _call(callbacks, "on_step", step, loss_f, lr)
+            stop_now = dist_.main and _want_stop(callbacks, stop_event)
+            if dist_.world > 1:
+                flag = torch.tensor([1.0 if stop_now else 0.0])
+                dist.all_reduce(flag)
+                stop_now = bool(flag[0] > 0)
+            if not math.isfinite(loss_f):
+                raise TrainingError(f"The loss became {loss_f} at step {step}; lower --lr (now {config.lr}).")
+            dt = time.perf_counter() - t0
+            state["elapsed"] += dt
+            losses.append(loss_f)
+            step_times.append(dt)
+            n_tok = sum(len(train_seqs[i]) + n for i in gb)
+            tokens_done += n_tok
+            if dist_.main:
+                row = {"step": step, "loss": loss_f, "lr": lr, "tokens": n_tok,
+                       "step_time": round(dt, 4), "elapsed": round(state["elapsed"], 2)}
+                last = step == config.steps
+                if config.eval_every and (step % config.eval_every == 0 or last or stop_now):
+                    row.update(validate(step))
+                elif last or stop_now:
+                    row.update(validate(step))
+                logf.write(json.dumps(row) + "\n")
+                logf.flush()
+                if config.snapshot_every and (step % config.snapshot_every == 0 or last or stop_now):
+                    snapshots[f"step_{step:06d}"] = module.prompt.detach().cpu().clone()
+                    write_snapshots()
+                if step % config.checkpoint_every == 0 or last or stop_now:
+                    write_checkpoint(stopped=stop_now and not last)
+            if stop_now:
+                stopped = step < config.steps
+                break
+    except KeyboardInterrupt:
+        if dist_.main and state["step"] > start and state["consistent"]:
+            write_checkpoint(stopped=True)
+            log.warning("Interrupted at step %d of %d; checkpoint written to %s. Continue with --resume.",
+                        state["step"], config.steps, out)
+        raise
+    finally:
+        if logf is not None:
+            logf.close()
+
+    final_eval = None
+    if dist_.main:
+        if state["step"] == start:   # nothing to do (already complete): refresh the adapter
+            write_adapter()
+        if evals:
+            final_eval = {"split": "validation", "step": evals[-1][0], "accuracy": evals[-1][1],
+                          "n": len(val_seqs)}
+        write_adapter(final_eval=final_eval, stopped=stopped)
+    _barrier(dist_)
+    done = len(step_times)
+    result = TrainResult(
+        out=out, steps=state["step"], start_step=start, total_steps=config.steps,
+        loss=float(np.mean(losses[-10:])) if losses else None,
+        eval_accuracy=evals[-1][1] if evals else None, stopped=stopped,
+        wall_time=time.perf_counter() - t_start,
+        mean_step_time=float(np.mean(step_times)) if done else None,
+        tokens_per_second=tokens_done / sum(step_times) if done else None, evals=list(evals))
+    if dist_.main:
+        _call(callbacks, "on_end", result)
+    return result
+
+
+def _barrier(d: _Dist) -> None:
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def read_training_log(directory: str | os.PathLike) -> list[dict]:
+    """The rows of ``training_log.jsonl`` in a run directory (for plots)."""
+    return _read_log(Path(directory) / LOG, 1 << 62)
+
+
+def read_snapshots(directory: str | os.PathLike) -> dict[int, np.ndarray]:
+    """``{step: "n_virtual d_model" float32}`` from ``snapshots.safetensors``, in step order."""
+    path = Path(directory) / SNAPSHOTS
+    if not path.is_file():
+        raise TrainingError(f"{directory} has no {SNAPSHOTS}.")
+    tensors, _ = _safetensors_load(path)
+    return {int(k.split("_")[1]): v.float().numpy() for k, v in sorted(tensors.items())}
+
+
+__all__ = ["train", "TrainResult", "save_adapter", "read_training_log", "read_snapshots", "LengthGroupedBatches"]

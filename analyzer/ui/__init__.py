@@ -1,0 +1,12 @@
+"""The Streamlit dashboard's building blocks -- the ONLY package of ``analyzer`` that imports streamlit.
+
+* ``resources``  every ``st.cache_resource`` object (vocabulary, neighbour index, UMAP layout, frozen model,
+  training runner), shared by all sessions;
+* ``sidebar``    the inputs (model, prompts from a folder / a path / an upload / a training run, task, k, score);
+* ``explore``, ``compare``, ``trajectory``, ``train``, ``export``: one function per section, each taking the
+  sidebar's ``Selection``;
+* ``_uploads``, ``_runner``, ``_sources``: the logic behind them, free of streamlit (unit-tested directly).
+
+``app.py`` at the repository root only lays these out.  Every computation is a public-API call."""
+
+SECTIONS = ("Explore", "Compare", "Trajectory", "Train", "Export")

@@ -1,0 +1,64 @@
+"""Shared bits of the sections: the user's selection and the error box."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Iterator
+
+import streamlit as st
+
+from ..exceptions import AnalyzerError
+
+log = logging.getLogger("analyzer.ui")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar chose.  ``sources``: ``((path, stamp), ...)`` of the selected prompts (the cache key of
+    everything derived from them); ``labels``: their display labels, same order."""
+
+    model: str
+    labels: tuple[str, ...]
+    sources: tuple[tuple[str, tuple], ...]
+    k: int
+    metric: str
+    task: str | None
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(p for p, _ in self.sources)
+
+
+@contextlib.contextmanager
+def guard(what: str) -> Iterator[None]:
+    """Run a section: an ``AnalyzerError`` becomes an ``st.error`` box with its one-line message; anything else
+    becomes a short box too (type and first line; the traceback goes to the server log, never to the page)."""
+    try:
+        yield
+    except AnalyzerError as e:
+        st.error(str(e), icon="⚠️")
+    except Exception as e:  # noqa: BLE001 — st.stop()/st.rerun() are BaseExceptions and pass through
+        log.exception("dashboard section %s failed", what)
+        first = str(e).splitlines()[0] if str(e) else ""
+        st.error(f"Something went wrong in {what}: {type(e).__name__}: {first}", icon="🛑")
+
+
+def module_available(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def not_available(what: str, module: str) -> None:
+    st.info(f"{what}: not available yet (arrives with `{module}`).", icon="ℹ️")
+
+
+def prompts_of(sel: Selection) -> list:
+    from . import resources
+
+    return [p for path in sel.paths for p in resources.prompts(path)]

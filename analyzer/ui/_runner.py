@@ -1,0 +1,152 @@
+"""Background training for the dashboard: one runner per server process (a ``st.cache_resource``), jobs in
+threads, live progress read by any session.  No streamlit here.
+
+A page rerun never starts or duplicates a run: a job starts only from ``TrainingRunner.start`` (a button click),
+the runner refuses a second concurrent job (this is a 2-core machine, and two runs would halve each other), and
+sessions find the running job again by its id or with ``active()``.  ``stop`` sets the job's stop event; the
+trainer then finishes the step, writes the adapter and a checkpoint, and returns."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..exceptions import AnalyzerError, TrainingError
+
+
+@dataclass
+class Job:
+    """One training run.  ``status``: ``starting``, ``running``, ``done``, ``stopped``, ``failed``."""
+
+    id: str
+    name: str
+    out: Path
+    config: Any
+    status: str = "starting"
+    total_steps: int = 0
+    rows: list = field(default_factory=list)      # {"step", "loss", "lr"} and {"step", "eval_accuracy"}
+    error: str | None = None
+    traceback: str | None = field(default=None, repr=False)
+    result: Any = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    thread: threading.Thread | None = field(default=None, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("starting", "running")
+
+    @property
+    def step(self) -> int:
+        with self.lock:
+            steps = [r["step"] for r in self.rows if "loss" in r]
+        return max(steps) if steps else 0
+
+    def snapshot_rows(self) -> list[dict]:
+        with self.lock:
+            return list(self.rows)
+
+    def progress(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+
+class _Progress:
+    """The trainer's callback: appends rows to the job (under its lock)."""
+
+    def __init__(self, job: Job):
+        self.job = job
+
+    def on_start(self, config, start_step, total_steps):
+        self.job.total_steps = int(total_steps)
+        self.job.status = "running"
+
+    def on_step(self, step, loss, lr):
+        with self.job.lock:
+            self.job.rows.append({"step": int(step), "loss": float(loss), "lr": float(lr)})
+
+    def on_eval(self, step, accuracy):
+        with self.job.lock:
+            self.job.rows.append({"step": int(step), "eval_accuracy": float(accuracy)})
+
+
+class TrainingRunner:
+    """Runs training jobs in background threads, one at a time."""
+
+    def __init__(self, train_fn: Callable | None = None):
+        self._train_fn = train_fn
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def _train(self):
+        if self._train_fn is None:
+            from ..training import train
+
+            self._train_fn = train
+        return self._train_fn
+
+    def start(self, config, *, model=None, tokenizer=None, name: str | None = None) -> Job:
+        """Start ``analyzer.training.train(config, model=, tokenizer=)`` in a thread; returns the job at once.
+        Raises TrainingError while another job is running or when ``config.out`` is already used by a job."""
+        train = self._train()
+        with self._lock:
+            active = self.active()
+            if active is not None:
+                raise TrainingError(f"A training run is already in progress ({active.name}, step {active.step} of "
+                                    f"{active.total_steps or '?'}); stop it or wait for it to finish.")
+            out = Path(config.out)
+            if any(j.out == out for j in self._jobs.values()):
+                raise TrainingError(f"The output directory {str(out)!r} was already used by a run of this session; "
+                                    "choose another name.")
+            job = Job(id=uuid.uuid4().hex[:12], name=name or out.name, out=out, config=config,
+                      total_steps=int(getattr(config, "steps", 0) or 0))
+            self._jobs[job.id] = job
+
+            def run():
+                try:
+                    job.result = train(config, callbacks=[_Progress(job)], stop_event=job.stop_event, model=model,
+                                       tokenizer=tokenizer)
+                    job.status = "stopped" if getattr(job.result, "stopped", False) else "done"
+                except AnalyzerError as e:
+                    job.error, job.status = str(e), "failed"
+                except BaseException as e:  # noqa: BLE001 — a thread must never die silently
+                    job.error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    job.status = "failed"
+                    job.traceback = traceback.format_exc()
+                finally:
+                    job.finished = time.time()
+
+            job.thread = threading.Thread(target=run, name=f"train-{job.id}", daemon=True)
+            job.thread.start()
+        return job
+
+    def stop(self, job_id: str) -> bool:
+        job = self._jobs.get(job_id)
+        if job is None or not job.running:
+            return False
+        job.stop_event.set()
+        return True
+
+    def get(self, job_id: str | None) -> Job | None:
+        return self._jobs.get(job_id) if job_id else None
+
+    def active(self) -> Job | None:
+        return next((j for j in self._jobs.values() if j.running), None)
+
+    def jobs(self) -> list[Job]:
+        return sorted(self._jobs.values(), key=lambda j: j.started, reverse=True)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is not None and job.thread is not None:
+            job.thread.join(timeout)
+        return job
+
+
+__all__ = ["Job", "TrainingRunner"]

@@ -1,0 +1,152 @@
+"""Where the dashboard finds prompts and writes its files (no streamlit here).
+
+Environment variables (each also settable in the sidebar where it makes sense):
+
+* ``SOFTPROMPT_ANALYZER_MODEL``    the model to read prompts against (default ``smollm2-135m``);
+* ``SOFTPROMPT_ANALYZER_PROMPTS``  the prompt folder (default ``./sample_prompts``);
+* ``SOFTPROMPT_ANALYZER_RUNS``     where in-app training writes adapters (default ``<cache>/runs``);
+* ``SOFTPROMPT_ANALYZER_SELECT``   comma-separated prompt labels selected on first load (default: the first)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_MODEL = "SOFTPROMPT_ANALYZER_MODEL"
+ENV_PROMPTS = "SOFTPROMPT_ANALYZER_PROMPTS"
+ENV_RUNS = "SOFTPROMPT_ANALYZER_RUNS"
+ENV_SELECT = "SOFTPROMPT_ANALYZER_SELECT"
+TENSOR_FILES = (".safetensors", ".npy")
+_SKIP_FILES = ("adapter_model.safetensors", "snapshots.safetensors", "checkpoint.safetensors")
+
+
+def default_model() -> str:
+    from ..models import DEFAULT_MODEL
+
+    return os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+
+
+def default_prompts_dir() -> str:
+    return os.environ.get(ENV_PROMPTS) or str(Path.cwd() / "sample_prompts")
+
+
+def runs_dir() -> Path:
+    env = os.environ.get(ENV_RUNS)
+    if env:
+        p = Path(env).expanduser()
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+    from ..cache import entry_dir
+
+    return entry_dir("runs")
+
+
+def uploads_dir() -> Path:
+    from ..cache import entry_dir
+
+    return entry_dir("uploads")
+
+
+def default_selection() -> list[str]:
+    env = os.environ.get(ENV_SELECT, "")
+    return [s.strip() for s in env.split(",") if s.strip()]
+
+
+def _is_adapter(d: Path) -> bool:
+    return (d / "adapter_config.json").is_file()
+
+
+def discover(folder: str | os.PathLike | None, *, prefix: str = "", depth: int = 2) -> dict[str, str]:
+    """``{label: path}`` of the prompts in ``folder``: adapter directories (up to ``depth`` levels down) and
+    loose tensor files.  Labels are paths relative to ``folder`` (with ``prefix``), sorted."""
+    out: dict[str, str] = {}
+    if not folder:
+        return out
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        return out
+
+    def walk(d: Path, level: int) -> None:
+        try:
+            entries = sorted(d.iterdir())
+        except OSError:
+            return
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            if e.is_dir():
+                if _is_adapter(e):
+                    out[prefix + e.relative_to(root).as_posix()] = str(e)
+                elif level < depth:
+                    walk(e, level + 1)
+            elif e.suffix.lower() in TENSOR_FILES and e.name not in _SKIP_FILES:
+                out[prefix + e.relative_to(root).as_posix()] = str(e)
+
+    if _is_adapter(root):
+        out[prefix + root.name] = str(root)
+    else:
+        walk(root, 1)
+    return dict(sorted(out.items()))
+
+
+def stamp(path: str | os.PathLike) -> tuple:
+    """A cheap change marker of a prompt source (for cache keys): mtimes and sizes of its files."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            files = [p / n for n in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin",
+                                     "snapshots.safetensors", "training_log.jsonl")]
+            return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+        st = p.stat()
+        return ((p.name, st.st_mtime_ns, st.st_size),)
+    except OSError:
+        return ()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a prompt's directory says about how it was trained (all optional)."""
+
+    task: str | None = None
+    init: str | None = None
+    steps: int | None = None
+    accuracy: float | None = None
+    has_snapshots: bool = False
+    has_log: bool = False
+
+
+def run_info(path: str | os.PathLike) -> RunInfo:
+    """Read ``training_meta.json`` (written by ``analyzer.training``) and what run files exist."""
+    p = Path(path)
+    if not p.is_dir():
+        return RunInfo()
+    meta = {}
+    try:
+        meta = json.loads((p / "training_meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    if not isinstance(meta, dict):
+        meta = {}
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    task = meta.get("task")
+    if isinstance(task, dict):
+        task = task.get("name")
+    task = task or cfg.get("task")
+    init = meta.get("init")
+    if isinstance(init, dict):
+        init = init.get("mode")
+    init = init or cfg.get("prompt_tuning_init")
+    acc = None
+    fe = meta.get("final_eval")
+    if isinstance(fe, dict) and isinstance(fe.get("accuracy"), (int, float)):
+        acc = float(fe["accuracy"])
+    steps = meta.get("steps_done", meta.get("steps"))
+    return RunInfo(task=str(task) if task else None, init=str(init) if init else None,
+                   steps=int(steps) if isinstance(steps, int) else None, accuracy=acc,
+                   has_snapshots=(p / "snapshots.safetensors").is_file(), has_log=(p / "training_log.jsonl").is_file())
+
+
+__all__ = ["default_model", "default_prompts_dir", "runs_dir", "uploads_dir", "default_selection", "discover",
+           "stamp", "RunInfo", "run_info"]

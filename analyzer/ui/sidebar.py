@@ -1,0 +1,95 @@
+"""The sidebar: model, prompts (folder, trained in the app, a path, an upload), task, k and the score.
+
+Widgets whose value defines a view are bound to the URL (``bind="query-params"``), so a view is a bookmark:
+``?prompt=sentiment-labels&prompt=trec-text&k=8&metric=csls&section=Compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from . import _sources, resources
+from ._common import Selection, guard
+from ._uploads import MAX_UPLOAD_MB, save_upload
+
+METRICS = {"cosine": "raw cosine", "csls": "CSLS (hubness-corrected)"}
+
+
+def _options(folder: str) -> dict[str, str]:
+    opts = dict(_sources.discover(folder))
+    opts.update(_sources.discover(_sources.runs_dir(), prefix="trained/"))
+    opts.update(st.session_state.setdefault("extra_sources", {}))
+    return opts
+
+
+def _add_source(label: str, path: str) -> None:
+    st.session_state.setdefault("extra_sources", {})[label] = path
+    chosen = list(st.session_state.get("prompt", []))
+    if label not in chosen:
+        st.session_state["prompt"] = chosen + [label]
+
+
+def select_prompt(label: str, path: str) -> None:
+    """Add a prompt (e.g. one just trained) to the selection; call before the sidebar is drawn (a callback)."""
+    _add_source(label, path)
+
+
+def sidebar() -> Selection:
+    """Draw the sidebar and return the selection (prompt files are not read here)."""
+    sb = st.sidebar
+    sb.header("Inputs")
+    model = sb.text_input("Model", value=_sources.default_model(), key="model",
+                          help="An embedded model (smollm2-135m, gemma3-270m), a Hugging Face model directory, "
+                               "or a .gguf file.").strip() or _sources.default_model()
+    folder = sb.text_input("Prompt folder", value=_sources.default_prompts_dir(), key="prompt_folder",
+                           help="PEFT adapter directories (and .safetensors/.npy tensors) in this folder are "
+                                "listed below.")
+    select_box = sb.container()
+    with sb.expander("Add a prompt (path or upload)"):
+        path = st.text_input("Path to an adapter directory or tensor file", key="add_path")
+        if st.button("Add path", key="add_path_btn") and path.strip():
+            p = Path(path.strip()).expanduser()
+            if p.exists():
+                _add_source(f"path/{p.name}", str(p))
+            else:
+                st.error(f"No such file or directory: {path.strip()!r}")
+        up = st.file_uploader("Upload a zipped PEFT adapter, .safetensors or .npy",
+                              type=["zip", "safetensors", "npy"], key="upload", max_upload_size=MAX_UPLOAD_MB,
+                              help=f"At most {MAX_UPLOAD_MB} MB. Pickles (.bin, .pt, .pkl) are refused.")
+        if up is not None and st.session_state.get("_last_upload") != up.file_id:
+            with guard("the upload"):
+                saved = save_upload(up.name, up.getvalue(), _sources.uploads_dir())
+                resources.prompts(str(saved))  # validate now: a bad file is reported here, once
+                _add_source(f"upload/{saved.name}", str(saved))
+                st.session_state["_last_upload"] = up.file_id
+                st.success(f"Added upload/{saved.name}")
+
+    options = _options(folder)
+    if "prompt" not in st.session_state:
+        wanted = [s for s in (st.query_params.get_all("prompt") or _sources.default_selection()) if s in options]
+        st.session_state["prompt"] = wanted or list(options)[:1]
+    else:  # drop labels whose files are gone (a changed folder)
+        st.session_state["prompt"] = [s for s in st.session_state["prompt"] if s in options]
+    with select_box:
+        if not options:
+            st.warning(f"No prompts found in {folder!r}. Point the prompt folder at a directory of PEFT adapters, "
+                       "add a path, upload one, or train one in the Train section.")
+        labels = st.multiselect("Prompts", list(options), key="prompt", bind="query-params",
+                                help="Virtual tokens of every selected prompt are drawn on the map, one colour each.")
+    tasks = list(resources.task_names())
+    guess = next((_sources.run_info(options[lab]).task for lab in labels if _sources.run_info(options[lab]).task),
+                 None)
+    task_opts = tasks + ([guess] if guess and guess not in tasks else [])
+    default_task = guess if guess in task_opts else (task_opts[0] if task_opts else None)
+    task = sb.selectbox("Task (for relatedness and faithfulness)", task_opts,
+                        index=task_opts.index(default_task) if default_task in task_opts else 0,
+                        key="task", accept_new_options=True,
+                        help="A built-in task, or type a path to a CSV/JSONL file with text and label columns.")
+    k = sb.slider("Neighbours per virtual token (k)", 1, 20, 5, key="k", bind="query-params")
+    metric = sb.radio("Neighbour score", list(METRICS), format_func=METRICS.get, key="metric", horizontal=True,
+                      bind="query-params",
+                      help="CSLS (Conneau et al. 2018) discounts hub tokens that are near everything.")
+    sources = tuple((options[lab], _sources.stamp(options[lab])) for lab in labels)
+    return Selection(model=model, labels=tuple(labels), sources=sources, k=int(k), metric=str(metric),
+                     task=str(task) if task else None)

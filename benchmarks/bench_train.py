@@ -1,0 +1,164 @@
+"""Step time of our prompt-tuning trainer vs a minimal hand-written PEFT loop, on the same model, in one run.
+
+* **plain loop**: ``peft.get_peft_model(model, PromptTuningConfig(...))`` + AdamW; each example is
+  ``formatted text + " label word"`` with ``labels`` = -100 except the label token, and the model's own forward
+  computes full-vocabulary logits at every position and the loss (the usual recipe of PEFT's examples);
+* **ours**: ``analyzer.training``'s forward (hidden state of the last position only, logits of the label words
+  only, no attention mask) + AdamW;
+* **floor**: forward+backward of the frozen model with no prompt (gradient to the input embeddings, logits of the
+  last position only) -- what no prompt-tuning loop can beat.
+
+Two workloads: *equal batches* (the same padded batches through each loop: per-step cost) and *real task data*
+(shuffled batches of sentiment training data, padded to the longest like a plain DataLoader, vs our trainer
+itself -- ``analyzer.training.train`` -- with its length-grouped batches).  Prints a Markdown table.
+
+    python benchmarks/bench_train.py [--model smollm2-135m] [--steps 8] [--batch-size 8] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--task", default="sentiment")
+    ap.add_argument("--steps", type=int, default=8, help="timed steps per loop (after 2 warm-up steps)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--virtual-tokens", type=int, default=20)
+    ap.add_argument("--json", help="also write the numbers here")
+    args = ap.parse_args(argv)
+
+    import torch
+    from peft import PromptTuningConfig, get_peft_model
+
+    from analyzer.models import load_frozen_model
+    from analyzer.tasks import get_task
+    from analyzer.training import TrainConfig, read_training_log, train
+    from analyzer.training.scoring import PromptedClassifier, encode_examples, pad_batch, pad_id_of
+
+    torch.manual_seed(0)
+    model, tok = load_frozen_model(args.model)
+    task = get_task(args.task)
+    label_ids = task.label_token_ids(tok, args.model)
+    n, B, warm = args.virtual_tokens, args.batch_size, 2
+    total = warm + args.steps
+    pad = pad_id_of(tok)
+    d = model.get_input_embeddings().weight.shape[1]
+
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(task.train), generator=g).tolist()
+    shuffled = [[task.train[i] for i in order[s * B:(s + 1) * B]] for s in range(total)]
+
+    # ---- the plain loop's batches: text + " word", labels only on the word, padded to the longest (mask)
+    def plain_batch(exs):
+        seqs = encode_examples(tok, task, exs, max_length=128)
+        full = [s + [label_ids[ex.label]] for s, ex in zip(seqs, exs)]
+        L = max(map(len, full))
+        ids = torch.full((len(full), L), pad)
+        lab = torch.full((len(full), L), -100)
+        att = torch.zeros((len(full), L), dtype=torch.long)
+        for i, s in enumerate(full):
+            ids[i, :len(s)] = torch.tensor(s)
+            att[i, :len(s)] = 1
+            lab[i, len(s) - 1] = s[-1]
+        return ids, att, lab, sum(len(s) for s in seqs)
+
+    base_cfg = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n, prompt_tuning_init="RANDOM")
+    peft_model = get_peft_model(model, base_cfg)
+    opt_plain = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=0.03)
+
+    def plain_step(exs):
+        ids, att, lab, ntok = plain_batch(exs)
+        t0 = time.perf_counter()
+        loss = peft_model(input_ids=ids, attention_mask=att, labels=lab).loss
+        opt_plain.zero_grad()
+        loss.backward()
+        opt_plain.step()
+        return time.perf_counter() - t0, ntok
+
+    ours = PromptedClassifier(model, label_ids, torch.randn(n, d) * 0.02)
+    opt_ours = torch.optim.AdamW([ours.prompt], lr=0.03)
+
+    def our_step(exs):
+        seqs = encode_examples(tok, task, exs, max_length=128)
+        ids, lens = pad_batch(seqs, pad)
+        y = torch.tensor([ex.label for ex in exs])
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(ours(ids, lens), y)
+        opt_ours.zero_grad()
+        loss.backward()
+        opt_ours.step()
+        return time.perf_counter() - t0, int(lens.sum())
+
+    emb_layer = model.get_input_embeddings()
+
+    def floor_step(exs):
+        seqs = encode_examples(tok, task, exs, max_length=128)
+        ids, lens = pad_batch(seqs, pad)
+        t0 = time.perf_counter()
+        e = emb_layer(ids).detach().requires_grad_()
+        out = model(inputs_embeds=e, logits_to_keep=1).logits
+        out[:, -1, label_ids].sum().backward()
+        return time.perf_counter() - t0, int(lens.sum())
+
+    def timed(step_fn, batches):
+        times, toks = [], []
+        for i, b in enumerate(batches):
+            dt, nt = step_fn(b)
+            if i >= warm:
+                times.append(dt)
+                toks.append(nt)
+        return statistics.median(times), sum(toks) / sum(times), len(times) * B / sum(times)
+
+    # ---- equal batches: the same sequences, sorted into length-homogeneous batches for all three
+    flat = sorted([ex for b in shuffled for ex in b], key=lambda ex: len(ex.text))
+    equal = [flat[i * B:(i + 1) * B] for i in range(total)]
+    rows = []
+    res = {}
+    res["plain/equal"] = timed(plain_step, equal)
+    res["ours/equal"] = timed(our_step, equal)
+    res["floor/equal"] = timed(floor_step, equal)
+    # ---- real task data: plain loop on shuffled batches; ours = the trainer itself (length-grouped)
+    res["plain/task"] = timed(plain_step, shuffled)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = peft_model.get_base_model()
+        train(TrainConfig(model=args.model, task=args.task, out=tmp, num_virtual_tokens=n, steps=total,
+                          batch_size=B, eval_every=0, eval_examples=8, snapshot_every=0, checkpoint_every=10_000),
+              model=base, tokenizer=tok)
+        log = [r for r in read_training_log(tmp) if "loss" in r][warm:]
+    st = [r["step_time"] for r in log]
+    # tokens of the formatted texts (the trainer's own "tokens" also count the virtual tokens)
+    text_tokens = [r["tokens"] - n * B for r in log]
+    res["ours/task"] = (statistics.median(st), sum(text_tokens) / sum(st), len(st) * B / sum(st))
+
+    plain_eq, plain_task = res["plain/equal"], res["plain/task"]
+    for key, label in (("plain/equal", "plain PEFT loop, equal batches"), ("ours/equal", "ours, equal batches"),
+                       ("floor/equal", "floor: frozen fwd+bwd, no prompt, equal batches"),
+                       ("plain/task", "plain PEFT loop, shuffled task batches"),
+                       ("ours/task", "ours (train()), length-grouped task batches")):
+        st_, tps, eps = res[key]
+        ref = plain_eq if key.endswith("equal") else plain_task
+        rows.append([label, f"{st_:.2f}", f"{st_ / ref[0]:.2f}x", f"{tps:.0f}", f"{tps / ref[1]:.2f}x", f"{eps:.2f}"])
+    from _common import table
+
+    print(f"model {args.model}, task {args.task}, batch {B}, {n} virtual tokens, {args.steps} timed steps, "
+          f"torch threads {torch.get_num_threads()}\n")
+    print(table(["loop", "median step s", "step time vs plain", "text tokens/s", "tokens/s vs plain",
+                 "examples/s"], rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({k: dict(zip(("median_step_s", "tokens_per_s", "examples_per_s"), v))
+                                               for k, v in res.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Shared set-up of the dashboard tests (AppTest, browser, benchmark): a prompt folder to point the app at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_prompts"
+
+
+def sample_labels(folder: Path = SAMPLES) -> list[str]:
+    from analyzer.ui._sources import discover
+
+    return list(discover(folder))
+
+
+def sample_prompt_dir(request, tmp_path_factory) -> tuple[Path, str]:
+    """``(folder, label)``: the repository's sample prompts when present, else a folder holding an untrained
+    TEXT-init PEFT adapter on the real SmolLM2 (the ``smollm2_text_adapter`` fixture)."""
+    labels = sample_labels()
+    if labels:
+        return SAMPLES, labels[0]
+    adapter, _ = request.getfixturevalue("smollm2_text_adapter")
+    return Path(adapter).parent, Path(adapter).name

@@ -1,0 +1,113 @@
+"""The served dashboard in a real headless Chromium (Debian's ``chromium``, driven by Playwright for Python).
+
+Starts ``streamlit run app.py`` on 127.0.0.1 and a free port, waits for the UMAP plot, checks that the neighbour
+table shows the nearest token of a sample prompt (computed through the public API), and saves a screenshot as
+``artifacts/dashboard.png``.  ``.ci/run`` installs chromium; ``playwright install`` is never needed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app_helpers import ROOT, sample_prompt_dir
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+ARTIFACTS = ROOT / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    t_end = time.time() + timeout
+    while time.time() < t_end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory, request):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)")
+    folder, label = sample_prompt_dir(request, tmp_path_factory)
+    port = _free_port()
+    env = dict(os.environ, SOFTPROMPT_ANALYZER_PROMPTS=str(folder), SOFTPROMPT_ANALYZER_SELECT=label,
+               SOFTPROMPT_ANALYZER_RUNS=str(tmp_path_factory.mktemp("runs")))
+    log = tmp_path_factory.mktemp("streamlit-log") / "server.log"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url, folder, label
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if request.session.testsfailed:
+        print(log.read_text(errors="replace")[-3000:])
+
+
+def _expected_token(folder: Path, label: str) -> str:
+    """The nearest vocabulary token of the first virtual token, through the public API (as the CLI reports it)."""
+    from analyzer import build_report, load_prompts, load_vocabulary
+
+    prompts = load_prompts(folder / label)
+    rep = build_report(prompts[:1], load_vocabulary("smollm2-135m"), k=1)
+    return rep.prompts[0]["tokens"][0]["neighbors"][0]["token"]
+
+
+def test_dashboard_in_chromium(served_app, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, folder, label = served_app
+    expected = _expected_token(folder, label)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS + [f"--user-data-dir={tmp_path / 'profile'}"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(url, wait_until="domcontentloaded")
+            # the UMAP scatter: plotly's SVG inside the chart element (cold: the layout is fitted first)
+            page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
+            page.wait_for_selector('[data-testid="stTable"]', timeout=60_000)
+            table = page.locator('[data-testid="stTable"]').first
+            table.wait_for(state="visible")
+            text = table.inner_text()
+            assert expected in text, f"expected {expected!r} in the neighbour table, got: {text[:500]}"
+            # the map holds a point per sampled vocabulary token
+            n_points = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').count()
+            assert n_points > 1000
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000

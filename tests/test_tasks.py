@@ -1,0 +1,170 @@
+"""Tasks: built-in data read offline, user CSV/JSONL files, fixed splits, verbalizer checks and bad input."""
+
+import json
+
+import pytest
+
+from analyzer.exceptions import TaskError
+from analyzer.tasks import BUILTIN_TASKS, Example, get_task, list_tasks, load_task_file, split_examples
+
+
+def write_csv(path, rows, header=("text", "label")):
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer(tiny_llama_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_llama_dir)
+
+
+# ------------------------------------------------------------------------------------------- built-ins
+def test_list_tasks_sizes_and_labels():
+    rows = {r["name"]: r for r in list_tasks()}
+    assert set(rows) == {"sentiment", "question-type", "spam"}
+    s = rows["sentiment"]
+    assert s["available"] and s["labels"] == ["fresh", "rotten"] and s["label_words"] == ["positive", "negative"]
+    assert s["size"] == s["n_train"] + s["n_validation"] + s["n_test"]
+    assert 12_000 < s["size"] <= 12_808 and (s["n_validation"], s["n_test"]) == (200, 500)
+    q = rows["question-type"]
+    assert q["labels"] == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    assert 5_300 < q["size"] < 5_452            # de-duplicated: the file holds 15,452 lines
+    sp = rows["spam"]
+    assert sp["label_counts"]["spam"] > 500 and sp["label_counts"]["ham"] > 4_000
+
+
+def test_trec_deduplicated_and_detokenized():
+    t = get_task("question-type")
+    texts = [ex.text for s in ("train", "validation", "test") for ex in t.split(s)]
+    assert len(texts) == len(set(texts))
+    assert not any(x.endswith(" ?") for x in texts)
+    assert any("Brooks's" in x for x in texts)
+
+
+def test_sms_rows_merged_by_the_csv_conversion_are_split_back():
+    t = get_task("spam")
+    texts = [ex.text for s in ("train", "validation", "test") for ex in t.split(s)]
+    assert max(len(x) for x in texts) < 1000          # 8 rows held ~740 messages before the repair
+    assert not any("\nham\t" in x or "\nspam\t" in x for x in texts)
+    assert len(texts) > 5_000
+
+
+def test_splits_are_fixed_and_disjoint():
+    a, b = get_task("sentiment"), get_task("sentiment")
+    assert a.test == b.test
+    train = {ex.text for ex in a.train}
+    assert not train & {ex.text for ex in a.test} and not train & {ex.text for ex in a.validation}
+    ex = [Example(str(i), i % 2) for i in range(100)]
+    assert split_examples(ex) == split_examples(list(ex))
+    tr, va, te = split_examples(ex)
+    assert (len(tr), len(va), len(te)) == (70, 10, 20)  # int sizes are capped at 20% / 10% of small data
+
+
+def test_builtin_override_label_words_and_template():
+    t = get_task("sentiment", label_words={"fresh": "good"}, template="{text} It was")
+    assert t.label_words == ("good", "negative") and t.format("x") == "x It was"
+    with pytest.raises(TaskError, match=r"\['tasty'\].*its labels are \['fresh', 'rotten'\]"):
+        get_task("sentiment", label_words={"tasty": "good"})
+
+
+# ------------------------------------------------------------------------------------------- user files
+def test_user_csv_and_jsonl(tmp_path):
+    rows = [(f"text number {i}", "yes" if i % 3 else "no") for i in range(40)]
+    t = load_task_file(write_csv(tmp_path / "d.csv", rows), label_words={"yes": "positive", "no": "negative"})
+    assert t.name == "d" and t.labels == ("no", "yes") and t.verbalizer == {"no": "negative", "yes": "positive"}
+    assert sum(t.sizes.values()) == 40
+    p = tmp_path / "d.jsonl"
+    p.write_text("\n".join(json.dumps({"sentence": x, "y": int(y == "yes")}) for x, y in rows) + "\n")
+    t2 = get_task(str(p), text_column="sentence", label_column="y", label_words={"0": "bad", "1": "good"})
+    assert t2.labels == ("0", "1") and t2.label_words == ("bad", "good")
+
+
+def test_label_values_are_the_words_without_a_map(tmp_path):
+    t = get_task(str(write_csv(tmp_path / "d.csv", [("a b", "spam"), ("c d", "ham"), ("e f", "ham")])))
+    assert t.verbalizer == {"ham": "ham", "spam": "spam"}
+
+
+def test_label_token_ids_single_token_check(tmp_path, tiny_tokenizer):
+    path = write_csv(tmp_path / "d.csv", [(f"t {i}", "p" if i % 2 else "n") for i in range(10)])
+    t = get_task(str(path), label_words={"p": "the", "n": "was"})
+    ids = t.label_token_ids(tiny_tokenizer)
+    assert ids == [tiny_tokenizer.convert_tokens_to_ids("Ġwas"), tiny_tokenizer.convert_tokens_to_ids("Ġthe")]
+    bad = get_task(str(path), label_words={"p": "positive", "n": "was"})
+    with pytest.raises(TaskError, match=r"'positive' .*not a single token of tiny: ' positive' tokenizes as "
+                                        r"\['Ġp', .*\] \(6 tokens\)"):
+        bad.label_token_ids(tiny_tokenizer, "tiny")
+
+
+# ------------------------------------------------------------------------------------------- bad input
+def test_unknown_task_lists_known_ones():
+    with pytest.raises(TaskError, match=r"Unknown task 'sentimnt'.*\['question-type', 'sentiment', 'spam'\]"):
+        get_task("sentimnt")
+
+
+def test_missing_file_and_unknown_type(tmp_path):
+    with pytest.raises(TaskError, match="does not exist"):
+        get_task(str(tmp_path / "nope.csv"))
+    (tmp_path / "x.parquet").write_text("x")
+    with pytest.raises(TaskError, match="Unknown task file type"):
+        get_task(str(tmp_path / "x.parquet"))
+
+
+def test_missing_column_names_the_columns(tmp_path):
+    path = write_csv(tmp_path / "d.csv", [("a", "b")], header=("sentence", "label"))
+    with pytest.raises(TaskError, match=r"no text column 'text'; its columns are \['sentence', 'label'\]"):
+        get_task(str(path))
+
+
+def test_label_without_verbalizer_word(tmp_path):
+    path = write_csv(tmp_path / "d.csv", [("a", "x"), ("b", "y"), ("c", "z")])
+    with pytest.raises(TaskError, match=r"label\(s\) \['z'\] .* no verbalizer word"):
+        get_task(str(path), label_words={"x": "one", "y": "two"})
+
+
+def test_empty_dataset(tmp_path):
+    with pytest.raises(TaskError, match="empty"):
+        get_task(str(write_csv(tmp_path / "d.csv", [])))
+    (tmp_path / "e.jsonl").write_text("\n")
+    with pytest.raises(TaskError, match="empty"):
+        get_task(str(tmp_path / "e.jsonl"))
+    with pytest.raises(TaskError, match="single label"):
+        get_task(str(write_csv(tmp_path / "one.csv", [("a", "x"), ("b", "x"), ("c", "x")])))
+
+
+def test_bad_jsonl_line_and_duplicate_words(tmp_path):
+    (tmp_path / "b.jsonl").write_text('{"text": "a", "label": 1}\nnot json\n')
+    with pytest.raises(TaskError, match="Line 2 .* not valid JSON"):
+        get_task(str(tmp_path / "b.jsonl"))
+    path = write_csv(tmp_path / "d.csv", [("a", "x"), ("b", "y"), ("c", "y")])
+    with pytest.raises(TaskError, match=r"label word\(s\) \['w'\] for more than one label"):
+        get_task(str(path), label_words={"x": "w", "y": "w"})
+
+
+def test_hf_task_without_datasets_says_how_to_install():
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        with pytest.raises(TaskError, match="pip install datasets"):
+            get_task("hf:imdb")
+
+
+@pytest.mark.integration
+def test_builtin_label_words_are_single_smollm2_tokens(smollm2_available):
+    from transformers import AutoTokenizer
+
+    from analyzer.cache import entry_dir, file_key
+    from analyzer.models import load_frozen_model, resolve_model
+
+    d = entry_dir("models", f"hf-{file_key(resolve_model('smollm2-135m').path)}")
+    tok = AutoTokenizer.from_pretrained(d) if (d / "tokenizer.json").is_file() else load_frozen_model()[1]
+    for name in BUILTIN_TASKS:
+        ids = get_task(name).label_token_ids(tok, "smollm2-135m")
+        assert len(set(ids)) == len(ids)
+        assert all(tok.convert_ids_to_tokens(i).startswith("Ġ") for i in ids)
