@@ -36,8 +36,9 @@ DEFAULT_QUESTIONS = (
     "The instruction above asks to",
     "\nIn other words, the text above means:",
 )
-#: Conditions compared by :func:`projection_gap`, in display order.
-CONDITIONS = ("none", "instruction", "init", "projection", "soft")
+#: Conditions :func:`projection_gap` can compare, in display order; DEFAULT_CONDITIONS are measured by default.
+CONDITIONS = ("none", "instruction", "init", "projection", "projection_text", "soft")
+DEFAULT_CONDITIONS = ("none", "instruction", "init", "projection", "soft")
 #: γ values of the stress test (penalty per virtual token, see :func:`waywardness_stress_test`).
 DEFAULT_GAMMAS = (0.0, 0.03, 0.3, 3.0)
 Z95 = 1.959963984540054
@@ -317,7 +318,7 @@ def _init_ids(prompt: SoftPrompt, tokenizer) -> list[int] | None:
 
 
 def projection_gap(model, tokenizer, prompt: SoftPrompt, task, index, *, split: str = "test",
-                   limit: int | None = 200, conditions: Sequence[str] = CONDITIONS,
+                   limit: int | None = 200, conditions: Sequence[str] = DEFAULT_CONDITIONS,
                    reference_text: str | None = None, batch_size: int = 32, max_length: int = 128,
                    model_name: str | None = None, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Accuracy of the soft prompt vs its hard projection vs its init vs no prompt (vs the task's instruction).
@@ -327,7 +328,9 @@ def projection_gap(model, tokenizer, prompt: SoftPrompt, task, index, *, split: 
              ``Vocabulary`` (for the projection).
     conditions: any of ``none`` (the template alone), ``instruction`` (the task's hand-written instruction as
              text), ``init`` (the prompt's init tokens, as ids in the prompt's place: exactly where training
-             started), ``projection`` (the nearest tokens, as ids in the prompt's place), ``soft``.
+             started), ``projection`` (the nearest tokens, as ids in the prompt's place), ``projection_text``
+             (the projection decoded to a string and written as an instruction, re-tokenized: what a person
+             copying the reading into a prompt gets; not measured by default), ``soft``.
     reference_text: an extra reference for Prompt-F1 (the init is always one when known).
 
     Returns a JSON-able dict: ``accuracy`` {condition: Accuracy dict}, ``gap`` (soft − projection, paired
@@ -362,6 +365,11 @@ def projection_gap(model, tokenizer, prompt: SoftPrompt, task, index, *, split: 
                 feeds[c], shown[c] = init_ids, "".join(_token_strings(init_ids, tokenizer, vocab))
         elif c == "projection":
             feeds[c], shown[c] = list(proj.token_ids), "".join(proj.tokens)
+        elif c == "projection_text":
+            if proj.text and proj.text.strip():
+                feeds[c], shown[c] = proj.text, proj.text
+            else:
+                skipped[c] = "the projection decodes to blank text"
         elif c == "soft":
             feeds[c], shown[c] = matrix, None
     results, acc = {}, {}
@@ -823,7 +831,7 @@ def analyze_faithfulness(model, tokenizer, prompt: SoftPrompt, index, *, task=No
 
 
 __all__ = [
-    "DEFAULT_QUESTIONS", "CONDITIONS", "DEFAULT_GAMMAS", "Accuracy", "HardProjection", "LogitLens",
+    "DEFAULT_QUESTIONS", "CONDITIONS", "DEFAULT_CONDITIONS", "DEFAULT_GAMMAS", "Accuracy", "HardProjection", "LogitLens",
     "WaywardnessResult", "wilson_interval", "mcnemar_exact", "paired_bootstrap_diff", "accuracy_from_eval",
     "hard_projection", "prompt_f1", "projection_f1", "projection_gap", "waywardness_penalty", "train_with_penalty",
     "waywardness_stress_test", "residual_stream_hooks", "logit_lens", "greedy_continuation", "self_description",

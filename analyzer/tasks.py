@@ -477,6 +477,33 @@ def get_task(name: str | Path, *, text_column: str = "text", label_column: str =
                     f"and label columns, or hf:DATASET.")
 
 
+def parse_label_words(spec: str | Mapping[str, str] | None) -> dict[str, str] | None:
+    """``--label-words``: ``"fresh=good,rotten=bad"``, a JSON object, or a path to a JSON file -> ``{label: word}``."""
+    if spec is None or isinstance(spec, Mapping):
+        return dict(spec) if spec is not None else None
+    s = str(spec).strip()
+    if not s.startswith("{") and Path(s).expanduser().is_file():
+        s = Path(s).expanduser().read_text(encoding="utf-8").strip()
+    if s.startswith("{"):
+        try:
+            obj = json.loads(s)
+        except ValueError as e:
+            raise TaskError(f"--label-words is not valid JSON ({e}): {spec!r}.") from None
+        if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
+            raise TaskError(f"--label-words must map each label to a word; got {spec!r}.")
+        return {_label_str(k): v for k, v in obj.items()}
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in s.split(","))):
+        label, eq, word = part.partition("=")
+        if not eq or not label.strip() or not word.strip():
+            raise TaskError(f"--label-words expects LABEL=WORD pairs separated by commas (e.g. "
+                            f"'0=negative,1=positive'); got {part!r} in {spec!r}.")
+        out[label.strip()] = word.strip()
+    if not out:
+        raise TaskError(f"--label-words is empty: {spec!r}.")
+    return out
+
+
 def list_tasks() -> list[dict]:
     """The built-in tasks with sizes and label words (for ``softprompt-analyzer tasks``).
 
@@ -502,4 +529,4 @@ def list_tasks() -> list[dict]:
 
 
 __all__ = ["Example", "Task", "BUILTIN_TASKS", "DEFAULT_TEMPLATE", "get_task", "list_tasks", "load_task_file",
-           "split_examples"]
+           "parse_label_words", "split_examples"]

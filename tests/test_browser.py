@@ -90,10 +90,12 @@ def test_dashboard_in_chromium(served_app, tmp_path):
     expected = _expected_token(folder, label)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=CHROMIUM_ARGS + [f"--user-data-dir={tmp_path / 'profile'}"])
+        # a fresh profile directory (Playwright passes it to Chromium as --user-data-dir)
+        context = pw.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                        headless=True, args=CHROMIUM_ARGS,
+                                                        viewport={"width": 1600, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = context.pages[0] if context.pages else context.new_page()
             page.goto(url, wait_until="domcontentloaded")
             # the UMAP scatter: plotly's SVG inside the chart element (cold: the layout is fitted first)
             page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
@@ -109,5 +111,5 @@ def test_dashboard_in_chromium(served_app, tmp_path):
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         finally:
-            browser.close()
+            context.close()
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000

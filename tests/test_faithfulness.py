@@ -152,9 +152,10 @@ def test_projection_gap_skips_missing_init(tiny, toy_task):
     rng = np.random.default_rng(0)
     p = SoftPrompt(name="rand", vectors=rng.normal(size=(4, vocab.dim)).astype(np.float32), source="x",
                    kind="TENSOR", init="RANDOM")
-    g = F.projection_gap(model, tok, p, toy_task, index, conditions=("init", "projection", "soft"), limit=8,
-                         n_boot=100)
-    assert "init" in g["skipped"] and set(g["accuracy"]) == {"projection", "soft"}
+    g = F.projection_gap(model, tok, p, toy_task, index, conditions=("init", "projection", "projection_text", "soft"),
+                         limit=8, n_boot=100)
+    assert "init" in g["skipped"] and set(g["accuracy"]) == {"projection", "projection_text", "soft"}
+    assert g["accuracy"]["projection_text"]["prompt"] == g["projection"]["text"]
     assert "init" not in g["prompt_f1"]
     with pytest.raises(AnalyzerError, match="Unknown projection-gap condition"):
         F.projection_gap(model, tok, p, toy_task, index, conditions=("hard",))

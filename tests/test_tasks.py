@@ -102,6 +102,17 @@ def test_label_token_ids_single_token_check(tmp_path, tiny_tokenizer):
         bad.label_token_ids(tiny_tokenizer, "tiny")
 
 
+def test_parse_label_words(tmp_path):
+    from analyzer.tasks import parse_label_words
+
+    assert parse_label_words("0=negative, 1=positive") == {"0": "negative", "1": "positive"}
+    assert parse_label_words('{"0": "bad", "1": "good"}') == {"0": "bad", "1": "good"}
+    (tmp_path / "w.json").write_text('{"x": "yes"}')
+    assert parse_label_words(str(tmp_path / "w.json")) == {"x": "yes"}
+    with pytest.raises(TaskError, match="LABEL=WORD pairs .* got 'positive'"):
+        parse_label_words("positive")
+
+
 # ------------------------------------------------------------------------------------------- bad input
 def test_unknown_task_lists_known_ones():
     with pytest.raises(TaskError, match=r"Unknown task 'sentimnt'.*\['question-type', 'sentiment', 'spam'\]"):

@@ -3,7 +3,10 @@ norm and output layer, coloured by its probability."""
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any, Mapping
+
+from ._style import layout_args, short
 
 
 def _as_dict(lens) -> dict[str, Any]:
@@ -36,24 +39,25 @@ def plot_logit_lens(lens, *, width: int | None = None, height: int | None = None
             cands = top[li][pi]
             zr.append(cands[0]["prob"])
             tok = cands[0]["token"]
-            tr.append(tok if len(tok) <= max_label else tok[:max_label - 1] + "…")
-            lines = "<br>".join(f"{c['token']!r} {c['prob']:.3f}" for c in cands)
-            hr.append(f"layer {layers[li]}, {positions[pi]}<br>{lines}<br>entropy {d['entropy'][li][pi]:.2f} nats")
+            tr.append(escape(short(tok, max_label)))
+            lines = "<br>".join(f"{escape(repr(c['token']))} {c['prob']:.3f}" for c in cands)
+            hr.append(f"layer {layers[li]}, {escape(positions[pi])}<br>{lines}<br>"
+                      f"entropy {d['entropy'][li][pi]:.2f} nats")
         z.append(zr)
         text.append(tr)
         hover.append(hr)
     # unique column labels (suffix tokens can repeat)
-    cols = [f"{p}" if i < d["n_virtual"] else f"{i}:{p}" for i, p in enumerate(positions)]
+    cols = [escape(p) if i < d["n_virtual"] else f"{i}:{escape(p)}" for i, p in enumerate(positions)]
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=[str(layer) for layer in layers], text=text,
                                texttemplate="%{text}", textfont=dict(size=9), customdata=hover,
                                hovertemplate="%{customdata}<extra></extra>", colorscale="Blues", zmin=0, zmax=1,
                                colorbar=dict(title="top-1 prob")))
     if keep > d["n_virtual"] and d["n_virtual"] > 0:
         fig.add_vline(x=d["n_virtual"] - 0.5, line=dict(color="black", width=2))
-    fig.update_layout(title=title or "Logit lens: top token of each position after each layer",
-                      xaxis=dict(title="position (v = virtual token)", tickangle=-45),
-                      yaxis=dict(title="layer (0 = input embeddings)"), width=width,
-                      height=height or max(300, 22 * len(layers) + 160), template="plotly_white")
+    args = layout_args(width, height or max(300, 22 * len(layers) + 160),
+                       title or "Logit lens: top token of each position after each layer")
+    fig.update_layout(**args, xaxis=dict(title="position (v = virtual token)", tickangle=-45),
+                      yaxis=dict(title="layer (0 = input embeddings)"))
     return fig
 
 

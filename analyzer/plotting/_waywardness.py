@@ -3,7 +3,10 @@ with the target text, one point per γ, beside the chance levels (Khashabi et al
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any, Mapping
+
+from ._style import color, layout_args
 
 
 def _as_dict(result) -> dict[str, Any]:
@@ -47,28 +50,30 @@ def plot_waywardness(result, *, width: int | None = None, height: int | None = N
                            "<extra>" + name + "</extra>")))
 
     if rows:
-        trace("accuracy", "soft prompt", "circle", "#1f77b4")
+        trace("accuracy", "soft prompt", "circle", color(0))
         if show_projection and all("projection_accuracy" in r for r in rows):
-            trace("projection_accuracy", "its projection (as tokens)", "diamond-open", "#ff7f0e")
+            trace("projection_accuracy", "its projection (as tokens)", "diamond-open", color(1))
     refs = [("chance (1/K)", d.get("chance"), "gray", "dash"), ("majority class", d.get("majority"), "gray", "dot")]
     if d.get("none_accuracy"):
-        refs.append(("no prompt", d["none_accuracy"]["accuracy"], "#2ca02c", "dashdot"))
+        refs.append(("no prompt", d["none_accuracy"]["accuracy"], color(2), "dashdot"))
     if d.get("target_accuracy"):
-        refs.append(("target text as prompt", d["target_accuracy"]["accuracy"], "#d62728", "longdash"))
+        refs.append(("target text as prompt", d["target_accuracy"]["accuracy"], color(3), "longdash"))
     for name, y, color, dash in refs:
         if y is None:
             continue
         fig.add_hline(y=y, line=dict(color=color, dash=dash, width=1), annotation_text=name,
                       annotation_position="bottom right", annotation_font_size=10)
     target = d.get("target_text")
+    title = title or ("Waywardness: accuracy vs Prompt-F1 with the target text"
+                      + (f" ({d['task']})" if d.get("task") else ""))
+    args = layout_args(width, height, title)
+    args["margin"]["b"] = 60
     fig.update_layout(
-        title=title or ("Waywardness: accuracy vs Prompt-F1 with the target text"
-                        + (f" ({d['task']})" if d.get("task") else "")),
-        xaxis=dict(title="Prompt-F1 of the projection vs the target text" + (f"<br><sub>target: {target!r}</sub>"
+        **args,
+        xaxis=dict(title="Prompt-F1 of the projection vs the target text" + (f"<br><sub>target: {escape(repr(target))}</sub>"
                                                                             if target else ""),
                    range=[-0.05, 1.05]),
-        yaxis=dict(title="accuracy (95% CI)", range=[0, 1.02]),
-        width=width, height=height, template="plotly_white", legend=dict(orientation="h", y=-0.25))
+        yaxis=dict(title="accuracy (95% CI)", range=[0, 1.02]), legend=dict(orientation="h", y=-0.3))
     return fig
 
 

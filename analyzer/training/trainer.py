@@ -243,18 +243,35 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def _check_resume(ck: dict, config: TrainConfig, n: int, d: int, out: Path) -> None:
+def _read_checkpoint(out: Path) -> tuple[dict, dict]:
+    tensors, meta = _safetensors_load(out / CHECKPOINT)
+    try:
+        ck = json.loads(meta["checkpoint"])
+        if not all(k in ck for k in ("step", "config", "optimizer", "n", "d", "init")) or "prompt" not in tensors:
+            raise KeyError("checkpoint")
+    except (KeyError, ValueError, TypeError):
+        raise TrainingError(f"{out / CHECKPOINT} is not a checkpoint of this trainer; delete it or use --overwrite."
+                            ) from None
+    return ck, tensors
+
+
+_FLAGS = {"model": "--model", "task": "--task", "num_virtual_tokens": "--virtual-tokens",
+          "prompt_tuning_init": "--init", "prompt_tuning_init_text": "--init-text", "seed": "--seed",
+          "batch_size": "--batch-size", "max_length": "--max-length", "label_words": "--label-words",
+          "template": "--template", "text_column": "--text-column", "label_column": "--label-column"}
+
+
+def _check_resume_config(ck: dict, config: TrainConfig, out: Path) -> None:
     old = ck["config"]
-    flags = {"model": "--model", "task": "--task", "num_virtual_tokens": "--virtual-tokens",
-             "prompt_tuning_init": "--init", "prompt_tuning_init_text": "--init-text", "seed": "--seed",
-             "batch_size": "--batch-size", "max_length": "--max-length", "label_words": "--label-words",
-             "template": "--template", "text_column": "--text-column", "label_column": "--label-column"}
     for name in RESUME_FIXED:
         if not _same(old.get(name), getattr(config, name)):
             raise TrainingError(
                 f"Cannot resume the run in {out}: its checkpoint was trained with {name}={old.get(name)!r} but "
-                f"this run asks for {getattr(config, name)!r} ({flags.get(name, name)}). Use the same setting, or "
+                f"this run asks for {getattr(config, name)!r} ({_FLAGS.get(name, name)}). Use the same setting, or "
                 f"start a new run with another --out (or --overwrite).")
+
+
+def _check_resume_shape(ck: dict, config: TrainConfig, n: int, d: int, out: Path) -> None:
     if (ck["n"], ck["d"]) != (n, d):
         raise TrainingError(
             f"Cannot resume the run in {out}: its checkpoint prompt is {ck['n']} x {ck['d']} (virtual tokens x dim) "
@@ -333,8 +350,12 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, 
         _prepare_out(config, out)
         out.mkdir(parents=True, exist_ok=True)
     _barrier(dist_)
-    if not dist_.main and config.resume and not (out / CHECKPOINT).is_file():
-        raise TrainingError(f"Nothing to resume: {out} holds no {CHECKPOINT}.")
+    ck = ck_tensors = None
+    if config.resume:          # settings first: a mismatch fails before the model is loaded
+        if not (out / CHECKPOINT).is_file():
+            raise TrainingError(f"Nothing to resume: {out} holds no {CHECKPOINT}.")
+        ck, ck_tensors = _read_checkpoint(out)
+        _check_resume_config(ck, config, out)
 
     task = task or load_task_for(config)
     if model is None or tokenizer is None:
@@ -372,13 +393,9 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, 
     start, elapsed0 = 0, 0.0
     snapshots: dict[str, torch.Tensor] = {}
     evals: list[tuple[int, float]] = []
-    if config.resume:
-        tensors, meta = _safetensors_load(out / CHECKPOINT)
-        try:
-            ck = json.loads(meta["checkpoint"])
-        except (KeyError, ValueError):
-            raise TrainingError(f"{out / CHECKPOINT} is not a checkpoint of this trainer.") from None
-        _check_resume(ck, config, n, d, out)
+    if ck is not None:
+        tensors = ck_tensors
+        _check_resume_shape(ck, config, n, d, out)
         with torch.no_grad():
             module.prompt.copy_(tensors["prompt"].to(device))
         _restore_optimizer(opt, tensors, ck["optimizer"])

@@ -19,11 +19,24 @@ def vocabulary(model: str):
     return load_vocabulary(model)
 
 
-@st.cache_resource(show_spinner="Building the neighbour index…", max_entries=8)
 def neighbor_index(model: str, metric: str = "cosine"):
+    """The fitted ``NeighborIndex`` of ``model`` for ``metric`` (``cosine`` or ``csls``)."""
+    return _csls_index(model) if metric == "csls" else _index(model, metric)
+
+
+@st.cache_resource(show_spinner="Building the neighbour index…", max_entries=8)
+def _index(model: str, metric: str):
     from .. import NeighborIndex
 
     return NeighborIndex(metric=metric, k=10).fit(vocabulary(model))
+
+
+@st.cache_resource(show_spinner="Computing every token's CSLS neighbourhood (once per model, cached on disk; "
+                                "a minute or two on 2 cores)…", max_entries=4)
+def _csls_index(model: str):
+    from .. import NeighborIndex
+
+    return NeighborIndex(metric="csls", k=10).fit(vocabulary(model))
 
 
 @st.cache_resource(show_spinner="Fitting the UMAP map of the vocabulary (once per model, cached on disk)…",

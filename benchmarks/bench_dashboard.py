@@ -1,0 +1,196 @@
+"""Issue 5 benchmark: the dashboard's first render (cold) and a rerun (warm), on the real SmolLM2 and the
+default view (Explore: UMAP map + neighbour table of the first sample prompt).
+
+Scenarios, each in a fresh interpreter (imports included), with its own temporary cache directory:
+
+* **cold, new model** -- the vocabulary and the cosine index are on disk (as after ``softprompt-analyzer
+  report``), the UMAP layout is not: the first render fits it.  Budget: ≤ 20 s.
+* **cold, everything cold** -- an empty cache: GGUF dequantisation, index, UMAP.
+* **cold, restart** -- a new server process with everything on disk (the usual start).
+* **rerun** -- the same session rendered again (a widget change that hits every cache).  Budget: ≤ 2 s.
+
+``--browser`` also times the real thing: ``streamlit run app.py`` + headless Chromium, from process start until
+the UMAP plot is drawn (new-model and restart cases).  numba's kernels are assumed compiled (they are cached
+on disk after the first run of an installation; ``analyzer.projection.precompile()`` does it up front).
+
+    python benchmarks/bench_dashboard.py [--repeats 3] [--browser]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, median, run_child, table
+
+WARM_VOCAB = """
+from analyzer import load_vocabulary, NeighborIndex
+v = load_vocabulary("smollm2-135m")
+NeighborIndex(metric="cosine").fit(v)
+"""
+
+FIRST_RENDER = """
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(APP, default_timeout=600).run()
+assert not at.exception and not at.error, [e.value for e in list(at.exception) + list(at.error)]
+assert at.get("plotly_chart") and at.table
+"""
+
+RERUN = """
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(APP, default_timeout=600).run()
+import time as _t
+times = []
+for k in (4, 6, 5):                      # change k: a real widget interaction, every heavy object cached
+    t0 = _t.perf_counter()
+    at.slider(key="k").set_value(k).run()
+    times.append(_t.perf_counter() - t0)
+    assert not at.exception and at.table
+t0 = _t.perf_counter(); at.run(); times.append(_t.perf_counter() - t0)   # plain rerun
+import json; print("__RERUN__" + json.dumps(times))
+"""
+
+
+def prompt_folder(tmp: Path) -> tuple[Path, str, str]:
+    """The sample prompts when present; else a 20-token prompt made of vocabulary rows."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from app_helpers import SAMPLES, sample_labels
+
+    labels = sample_labels()
+    if labels:
+        return SAMPLES, labels[0], f"sample prompt {labels[0]}"
+    import numpy as np
+
+    from analyzer import load_vocabulary
+
+    v = load_vocabulary("smollm2-135m")
+    folder = tmp / "prompts"
+    folder.mkdir()
+    rows = np.random.default_rng(0).choice(np.flatnonzero(~v.excluded), 20, replace=False)
+    np.save(folder / "demo.npy", np.asarray(v.embeddings)[rows] * 1.3)
+    return folder, "demo.npy", "a 20-token tensor prompt (sample_prompts/ is empty)"
+
+
+def env_for(cache: Path, folder: Path, label: str) -> dict:
+    return {"SOFTPROMPT_ANALYZER_CACHE": str(cache), "SOFTPROMPT_ANALYZER_PROMPTS": str(folder),
+            "SOFTPROMPT_ANALYZER_SELECT": label, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1"}
+
+
+def drop_layouts(cache: Path) -> None:
+    for f in cache.rglob("umap-*.npz"):
+        f.unlink()
+
+
+def apptest_rounds(repeats: int, folder: Path, label: str) -> dict[str, list]:
+    app = f"APP = {str(ROOT / 'app.py')!r}\n"
+    res: dict[str, list] = {"new_model": [], "all_cold": [], "restart": [], "rerun": []}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as c:
+            cache = Path(c)
+            env = env_for(cache, folder, label)
+            res["all_cold"].append(run_child(app + FIRST_RENDER, env))
+            res["restart"].append(run_child(app + FIRST_RENDER, env))
+            drop_layouts(cache)
+            res["new_model"].append(run_child(app + FIRST_RENDER, env))
+            out = subprocess.run([sys.executable, "-c", app + RERUN], capture_output=True, text=True,
+                                 env=dict(os.environ, **env), cwd=ROOT)
+            if out.returncode:
+                raise RuntimeError(out.stderr[-2000:])
+            import json
+
+            line = [ln for ln in out.stdout.splitlines() if ln.startswith("__RERUN__")][-1]
+            res["rerun"].append(json.loads(line[len("__RERUN__"):]))
+    return res
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser_first_plot(env: dict) -> float:
+    """Seconds from ``streamlit run`` to the UMAP plot drawn in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address",
+                             "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=dict(os.environ, **env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+            ctx = pw.chromium.launch_persistent_context(
+                profile, executable_path="/usr/bin/chromium", headless=True,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                      "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            page = ctx.new_page()
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}", wait_until="domcontentloaded", timeout=2000)
+                    break
+                except Exception:  # noqa: BLE001 — the server is not listening yet
+                    if time.perf_counter() - t0 > 120:
+                        raise
+                    time.sleep(0.2)
+            page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=180_000)
+            page.wait_for_selector('[data-testid="stTable"]', timeout=60_000)
+            elapsed = time.perf_counter() - t0
+            ctx.close()
+        return elapsed
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--browser", action="store_true", help="also time served app + headless Chromium")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        folder, label, what = prompt_folder(tmp)
+        # numba's kernels compiled once, outside the timings (as after the first run of an installation)
+        subprocess.run([sys.executable, "-c", "from analyzer.projection import precompile; precompile()"],
+                       cwd=ROOT, check=True)
+        res = apptest_rounds(args.repeats, folder, label)
+        first = lambda key: median([r["seconds"] for r in res[key]])  # noqa: E731
+        rss = lambda key: median([r["peak_rss_mb"] for r in res[key]])  # noqa: E731
+        rerun_med = median([t for r in res["rerun"] for t in r])
+        rerun_max = max(t for r in res["rerun"] for t in r)
+        print(f"Dashboard (Explore: UMAP map + neighbour table), SmolLM2-135M, {what}; AppTest in a fresh "
+              f"interpreter, median of {args.repeats}; {os.cpu_count()} CPUs.\n")
+        rows = [["first render, new model (vocabulary cached, UMAP fitted)", f"{first('new_model'):.1f}",
+                 f"{rss('new_model'):.0f}", "≤ 20"],
+                ["first render, empty cache (GGUF → vocabulary, index, UMAP)", f"{first('all_cold'):.1f}",
+                 f"{rss('all_cold'):.0f}", ""],
+                ["first render, server restart (all on disk)", f"{first('restart'):.1f}", f"{rss('restart'):.0f}", ""],
+                ["rerun after a widget change (median / max)", f"{rerun_med:.2f} / {rerun_max:.2f}", "", "≤ 2"]]
+        print(table(["case", "seconds", "peak RSS MB", "budget s"], rows))
+        if args.browser:
+            b_new, b_restart = [], []
+            for _ in range(args.repeats):
+                with tempfile.TemporaryDirectory() as c:
+                    env = env_for(Path(c), folder, label)
+                    run_child(WARM_VOCAB, env)
+                    b_new.append(browser_first_plot(env))
+                    b_restart.append(browser_first_plot(env))
+            print("\nServed app in headless Chromium: from `streamlit run` to the UMAP plot drawn\n")
+            print(table(["case", "seconds"], [["new model (UMAP fitted)", f"{median(b_new):.1f}"],
+                                              ["server restart (all on disk)", f"{median(b_restart):.1f}"]]))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Every section of the dashboard through ``streamlit.testing.v1.AppTest``: no exception, the expected widgets
+and values.  Runs against the real SmolLM2 vocabulary (the UMAP layout is fitted once into the test cache)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app_helpers import ROOT
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 600  # a cold test cache fits the UMAP layout (and CSLS neighbourhoods) inside a run
+
+
+@pytest.fixture(scope="module")
+def folders(smollm2_text_adapter, tmp_path_factory):
+    """A prompt folder with: ``text-init`` (an untrained TEXT-init PEFT adapter), ``text-init-run`` (the same with
+    training snapshots, log and meta, as ``analyzer.training`` writes them), ``words.npy`` (four token
+    embeddings); a second folder holding a broken adapter; and an empty runs folder."""
+    import torch
+    from safetensors.torch import save_file
+
+    from analyzer import load_prompt, load_vocabulary
+
+    adapter, _ = smollm2_text_adapter
+    root = tmp_path_factory.mktemp("app-prompts")
+    shutil.copytree(adapter, root / "text-init")
+    run = root / "text-init-run"
+    shutil.copytree(adapter, run)
+    v0 = torch.from_numpy(load_prompt(adapter).vectors)
+    gen = torch.Generator().manual_seed(0)
+    snaps = {f"step_{s:06d}": (v0 + 0.004 * s * torch.randn(v0.shape, generator=gen)).contiguous()
+             for s in (0, 10, 20, 30)}
+    save_file(snaps, str(run / "snapshots.safetensors"))
+    rows = [{"step": 0, "eval_accuracy": 0.5}] + [{"step": s, "loss": 1.0 / s, "lr": 0.01} for s in range(1, 31)]
+    rows[-1]["eval_accuracy"] = 0.7
+    (run / "training_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "training_meta.json").write_text(json.dumps({
+        "task": {"name": "sentiment"}, "init": {"mode": "text"}, "steps_done": 30,
+        "final_eval": {"accuracy": 0.7}}))
+    vocab = load_vocabulary("smollm2-135m")
+    ids = [vocab.tokens.index(t) for t in ("␣good", "␣bad", "␣movie", "␣review")]
+    np.save(root / "words.npy", np.asarray(vocab.embeddings)[ids] * 1.5)
+
+    broken = tmp_path_factory.mktemp("app-broken")
+    (broken / "bad-adapter").mkdir()
+    (broken / "bad-adapter" / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8}')
+    (broken / "bad-adapter" / "adapter_model.safetensors").write_bytes(b"\0" * 16)
+    return {"prompts": root, "broken": broken, "runs": tmp_path_factory.mktemp("app-runs")}
+
+
+@pytest.fixture()
+def app(folders, monkeypatch):
+    """A fresh AppTest (its own session) on the test prompt folder, ``text-init`` selected."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_PROMPTS", str(folders["prompts"]))
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_RUNS", str(folders["runs"]))
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_SELECT", "text-init")
+    monkeypatch.delenv("SOFTPROMPT_ANALYZER_MODEL", raising=False)
+
+    def make():
+        return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+
+    return make
+
+
+def ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def chart_specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def table_text(at) -> str:
+    return "\n".join(t.value.to_string() for t in at.table)
+
+
+def go_to(at, section: str):
+    at.sidebar.radio(key="section").set_value(section).run()
+    ok(at)
+    return at
+
+
+# --------------------------------------------------------------------------------------------- explore
+def test_explore_map_and_neighbour_table(app):
+    at = app().run()
+    ok(at)
+    assert at.sidebar.radio(key="section").value == "Explore"
+    assert at.multiselect(key="prompt").value == ["text-init"]
+    assert set(at.multiselect(key="prompt").options) >= {"text-init", "text-init-run", "words.npy"}
+    assert at.text_input(key="model").value == "smollm2-135m"
+    assert at.slider(key="k").value == 5 and at.radio(key="metric").value == "cosine"
+    umap = chart_specs(at)[0]
+    names = [t["name"] for t in umap["data"]]
+    assert names[0] == "vocabulary sample" and "text-init" in names and "text-init neighbours" in names
+    assert len(umap["data"][0]["text"]) == 4000  # one hover label per sampled token
+    virtual = next(t for t in umap["data"] if t["name"] == "text-init")
+    assert virtual["text"] == [f"v{i}" for i in range(12)] and "nearest (cosine)" in virtual["hovertext"][0]
+    # the TEXT init "Classify the sentiment ...": each virtual token's nearest token is its init token
+    text = table_text(at)
+    assert "␣sentiment (1.00)" in text and "␣negative (1.00)" in text
+    assert [t.label for t in at.tabs] == ["Neighbours", "Tightness", "Relatedness", "Geometry", "Faithfulness"]
+    assert at.button(key="faith_run").label == "Compute faithfulness"
+
+
+def test_explore_search_3d_and_isolate(app):
+    at = app().run()
+    at.text_input(key="find").input("movie").run()
+    ok(at)
+    search = next(t for t in chart_specs(at)[0]["data"] if t["name"] == "search")
+    assert "␣movie" in search["text"]
+    at.toggle(key="show_background").set_value(False).run()
+    ok(at)
+    assert "vocabulary sample" not in [t["name"] for t in chart_specs(at)[0]["data"]]
+    at.button_group(key="view").set_value("3-D").run()
+    ok(at)
+    assert {t["type"] for t in chart_specs(at)[0]["data"]} == {"scatter3d"}
+
+
+def test_k_and_csls_toggle(app):
+    at = app().run()
+    at.slider(key="k").set_value(3).run()
+    ok(at)
+    assert list(at.table[0].value.columns) == ["prompt", "v", "×median", "#1", "#2", "#3"]
+    cosine = table_text(at)
+    at.radio(key="metric").set_value("csls").run()
+    ok(at)
+    assert table_text(at) != cosine and "␣sentiment" in table_text(at)
+    assert any("nearest (csls)" in t["hovertext"][0] for t in chart_specs(at)[0]["data"] if t["name"] == "text-init")
+
+
+def test_several_prompts_on_one_map(app):
+    at = app().run()
+    at.multiselect(key="prompt").set_value(["text-init", "words.npy"]).run()
+    ok(at)
+    names = [t["name"] for t in chart_specs(at)[0]["data"]]
+    assert "text-init" in names and "words" in names
+    assert "␣good (1.00)" in table_text(at)
+
+
+def test_geometry_tab_shows_norms(app):
+    at = app().run()
+    ok(at)
+    norms = next(s for s in chart_specs(at) if s["layout"].get("title", {}).get("text") == "Virtual-token norms")
+    assert norms["data"][0]["type"] == "bar" and len(norms["data"][0]["x"]) == 12
+
+
+# --------------------------------------------------------------------------------------------- compare
+def test_compare_side_by_side_per_task(app):
+    at = app().run()
+    at.multiselect(key="prompt").set_value(["text-init", "text-init-run", "words.npy"]).run()
+    go_to(at, "Compare")
+    tasks = at.button_group(key="compare_task")
+    assert set(tasks.options) == {"sentiment", "(unknown task)"}
+    tasks.set_value("sentiment").run()
+    ok(at)
+    assert [s.value for s in at.subheader] == ["text-init-run"]
+    assert "val. acc. 70.0%" in " ".join(c.value for c in at.caption)
+    tasks.set_value("(unknown task)").run()
+    ok(at)
+    assert [s.value for s in at.subheader] == ["text-init", "words"]
+
+
+# --------------------------------------------------------------------------------------------- trajectory
+def test_trajectory_animation_and_curves(app):
+    at = app().run()
+    go_to(at, "Trajectory")
+    assert "snapshots" in at.info[0].value  # text-init has none
+    at.multiselect(key="prompt").set_value(["text-init-run"]).run()
+    ok(at)
+    specs = chart_specs(at)
+    traj = specs[0]
+    assert [f["name"] for f in traj["frames"]] == ["0", "10", "20", "30"]
+    assert traj["layout"]["sliders"][0]["steps"][-1]["label"] == "30"
+    curves = specs[1]
+    assert [t["name"] for t in curves["data"]][:3] == ["loss", "loss (running mean)", "validation accuracy"]
+
+
+# --------------------------------------------------------------------------------------------- train
+def test_train_in_background_then_select(app, folders):
+    from analyzer.ui import resources
+
+    at = app().run()
+    go_to(at, "Train")
+    assert at.selectbox(key="train_task").value == "sentiment"
+    assert at.selectbox(key="train_init").options == ["text", "labels", "vocab", "random"]
+    at.number_input(key="train_tokens").set_value(3)
+    at.number_input(key="train_steps").set_value(5)
+    at.number_input(key="train_batch").set_value(2)
+    at.text_input(key="train_name").input("tiny run")
+    start = next(b for b in at.button if b.label == "Start training")
+    start.click().run()
+    ok(at)
+    runner = resources.training_runner()
+    job = runner.get(at.session_state["job_id"])
+    assert job is not None and job.out == folders["runs"] / "tiny_run"
+    at.run()  # a rerun finds the job again and starts nothing
+    assert len([j for j in runner.jobs() if j.out == job.out]) == 1
+    runner.wait(job.id, 600)
+    assert job.status == "done", job.error
+    at.run()
+    ok(at)
+    assert any("trained/tiny_run" in s.value for s in at.success)
+    assert "trained/tiny_run" in at.multiselect(key="prompt").options
+    at.button(key="train_analyse").click().run()
+    ok(at)
+    assert "trained/tiny_run" in at.multiselect(key="prompt").value
+    go_to(at, "Trajectory")
+    at.selectbox(key="traj_run").set_value("trained/tiny_run").run()
+    ok(at)
+    assert len(chart_specs(at)[0]["frames"]) >= 2
+
+
+# --------------------------------------------------------------------------------------------- export
+def test_export_downloads(app):
+    at = app().run()
+    go_to(at, "Export")
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["HTML", "JSON", "Markdown", "text-init (zip)"]
+    md = at.expander[0].markdown[0].value
+    assert "text-init" in md and "␣sentiment" in md
+
+
+# --------------------------------------------------------------------------------------------- errors
+def test_errors_are_one_line_boxes(app, folders):
+    at = app().run()
+    at.text_input(key="model").input("no-such-model").run()
+    assert not at.exception
+    assert at.error and "not found" in at.error[0].value and "Traceback" not in at.error[0].value
+    at = app().run()
+    at.text_input(key="prompt_folder").input(str(folders["broken"])).run()
+    assert not at.exception
+    at.multiselect(key="prompt").set_value(["bad-adapter"]).run()
+    assert not at.exception
+    assert any("LORA" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_add_prompt_by_path(app, folders):
+    at = app().run()
+    at.text_input(key="add_path").input(str(folders["prompts"] / "words.npy"))
+    at.button(key="add_path_btn").click().run()
+    ok(at)
+    assert "path/words.npy" in at.multiselect(key="prompt").value

@@ -1,0 +1,262 @@
+"""The streamlit-free logic behind the dashboard: uploads, the training runner, prompt discovery."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from analyzer.exceptions import InputFileError, TrainingError
+
+# ------------------------------------------------------------------------------------------------ uploads
+
+
+def _adapter_files(n=3, d=8):
+    from safetensors.numpy import save
+
+    cfg = {"peft_type": "PROMPT_TUNING", "task_type": "CAUSAL_LM", "num_virtual_tokens": n, "token_dim": d,
+           "num_transformer_submodules": 1, "base_model_name_or_path": None}
+    weights = save({"prompt_embeddings": np.arange(n * d, dtype=np.float32).reshape(n, d)})
+    return {"adapter_config.json": json.dumps(cfg).encode(), "adapter_model.safetensors": weights}
+
+
+def _zip(members: dict[str, bytes], *, symlink: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("my adapter.zip", "my_adapter.zip"), ("../../etc/passwd", "passwd"), ("C:\\x\\evil.npy", "evil.npy"),
+    (".hidden", "hidden"), ("", "upload"), ("ünïcode name.safetensors", "n_code_name.safetensors"),
+])
+def test_sanitize_name(name, expected):
+    from analyzer.ui._uploads import sanitize_name
+
+    assert sanitize_name(name) == expected
+
+
+def test_zipped_adapter_is_extracted_and_loadable(tmp_path):
+    from analyzer import load_prompt
+    from analyzer.ui._uploads import save_upload
+
+    members = {f"sent adapter/{k}": v for k, v in _adapter_files().items()}
+    members["sent adapter/notes.txt"] = b"skipped"
+    data = _zip(members)
+    path = save_upload("sent adapter.zip", data, tmp_path)
+    assert path.name == "sent_adapter" and path.parent.parent == tmp_path
+    assert sorted(p.name for p in path.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    p = load_prompt(path)
+    assert p.vectors.shape == (3, 8)
+    assert save_upload("sent adapter.zip", data, tmp_path) == path  # same bytes, same place
+
+
+def test_tensor_uploads(tmp_path):
+    from analyzer import load_prompt
+    from analyzer.ui._uploads import save_upload
+
+    buf = io.BytesIO()
+    np.save(buf, np.ones((2, 8), np.float32))
+    p = save_upload("../weird name.npy", buf.getvalue(), tmp_path)
+    assert p.name == "weird_name.npy" and tmp_path in p.parents
+    assert load_prompt(p).vectors.shape == (2, 8)
+    with pytest.raises(InputFileError, match="not a .npy file"):
+        save_upload("fake.npy", b"not numpy", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["prompt.pt", "prompt.pth", "adapter_model.bin", "x.pkl", "x.pickle"])
+def test_pickles_are_refused(tmp_path, name):
+    from analyzer.ui._uploads import save_upload
+
+    with pytest.raises(InputFileError, match="pickles are refused"):
+        save_upload(name, b"\x80\x04data", tmp_path)
+
+
+def test_pickle_inside_zip_is_refused(tmp_path):
+    from analyzer.ui._uploads import save_upload
+
+    files = _adapter_files()
+    members = {"a/adapter_config.json": files["adapter_config.json"], "a/adapter_model.bin": b"\x80\x04"}
+    with pytest.raises(InputFileError, match="adapter_model.bin, a pickle"):
+        save_upload("a.zip", _zip(members), tmp_path)
+
+
+def test_unsafe_zips_are_refused(tmp_path):
+    from analyzer.ui import _uploads
+    from analyzer.ui._uploads import save_upload
+
+    files = _adapter_files()
+    with pytest.raises(InputFileError, match=r"unsafe path '\.\./evil'"):
+        save_upload("t.zip", _zip({**files, "../evil": b"x"}), tmp_path)
+    with pytest.raises(InputFileError, match="unsafe path '/abs'"):
+        save_upload("t.zip", _zip({**files, "/abs": b"x"}), tmp_path)
+    with pytest.raises(InputFileError, match="symbolic link"):
+        save_upload("t.zip", _zip(files, symlink="link"), tmp_path)
+    with pytest.raises(InputFileError, match="zip bomb"):
+        save_upload("t.zip", _zip({**files, "big.bin": b"\0" * (20 * 2**20)}), tmp_path)
+    many = {**files, **{f"f{i}.txt": b"x" for i in range(_uploads.MAX_MEMBERS)}}
+    with pytest.raises(InputFileError, match="members"):
+        save_upload("t.zip", _zip(many), tmp_path)
+    with pytest.raises(InputFileError, match="exactly one PEFT adapter"):
+        save_upload("t.zip", _zip({"readme.txt": b"x"}), tmp_path)
+    with pytest.raises(InputFileError, match="not a valid zip"):
+        save_upload("t.zip", b"PK\x03\x04garbage", tmp_path)
+    assert not any(tmp_path.rglob("evil")) and not any(tmp_path.rglob("abs"))
+
+
+def test_size_limit_and_extension(tmp_path):
+    from analyzer.ui._uploads import save_upload
+
+    with pytest.raises(InputFileError, match="limit is 1 MB"):
+        save_upload("big.npy", b"\x93NUMPY" + b"\0" * (2 * 2**20), tmp_path, max_mb=1)
+    with pytest.raises(InputFileError, match="extension '.txt'"):
+        save_upload("notes.txt", b"hello", tmp_path)
+    with pytest.raises(InputFileError, match="empty"):
+        save_upload("x.npy", b"", tmp_path)
+
+
+def test_zip_adapter_roundtrip(tmp_path):
+    from analyzer.ui._uploads import save_upload, zip_adapter
+
+    d = tmp_path / "run"
+    d.mkdir()
+    for k, v in _adapter_files().items():
+        (d / k).write_bytes(v)
+    (d / "checkpoint.safetensors").write_bytes(b"never shipped")
+    data = zip_adapter(d)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert sorted(zf.namelist()) == ["run/adapter_config.json", "run/adapter_model.safetensors"]
+    assert (save_upload("run.zip", data, tmp_path / "up") / "adapter_config.json").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ runner
+
+
+class FakeTrain:
+    """Stands in for analyzer.training.train: steps until told to stop."""
+
+    def __init__(self, steps=50, delay=0.01, fail=None):
+        self.steps, self.delay, self.fail, self.calls = steps, delay, fail, 0
+
+    def __call__(self, config, *, callbacks, stop_event, model, tokenizer):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        for cb in callbacks:
+            cb.on_start(config, 0, self.steps)
+            cb.on_eval(0, 0.5)
+        for s in range(1, self.steps + 1):
+            if self.fail and s == 3:
+                raise self.fail
+            time.sleep(self.delay)
+            for cb in callbacks:
+                cb.on_step(s, 1.0 / s, 0.01)
+            if stop_event.is_set():
+                return SimpleNamespace(stopped=True, steps=s)
+        return SimpleNamespace(stopped=False, steps=self.steps)
+
+
+def _config(out):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(out=str(out), steps=50)
+
+
+def test_runner_runs_one_job_at_a_time_and_stops(tmp_path):
+    from analyzer.ui._runner import TrainingRunner
+
+    fake = FakeTrain(steps=500, delay=0.005)
+    runner = TrainingRunner(train_fn=fake)
+    job = runner.start(_config(tmp_path / "a"))
+    assert runner.active() is job and runner.get(job.id) is job
+    with pytest.raises(TrainingError, match="already in progress"):
+        runner.start(_config(tmp_path / "b"))
+    deadline = time.time() + 10
+    while job.step < 5 and time.time() < deadline:
+        time.sleep(0.01)
+    assert runner.stop(job.id)
+    runner.wait(job.id, 10)
+    assert job.status == "stopped" and 5 <= job.step < 500 and fake.calls == 1
+    rows = job.snapshot_rows()
+    assert rows[0] == {"step": 0, "eval_accuracy": 0.5} and rows[-1]["step"] == job.step
+    assert runner.active() is None
+    with pytest.raises(TrainingError, match="already used"):
+        runner.start(_config(tmp_path / "a"))
+    second = runner.start(_config(tmp_path / "b"))
+    runner.wait(second.id, 20)
+    assert second.status == "done" and second.progress() == 1.0 and fake.calls == 2
+
+
+def test_runner_reports_failures(tmp_path):
+    from analyzer.ui._runner import TrainingRunner
+
+    runner = TrainingRunner(train_fn=FakeTrain(fail=TrainingError("The loss became nan at step 3; lower --lr")))
+    job = runner.wait(runner.start(_config(tmp_path / "x")).id, 10)
+    assert job.status == "failed" and job.error.startswith("The loss became nan")
+    runner = TrainingRunner(train_fn=FakeTrain(fail=RuntimeError("boom\nsecond line")))
+    job = runner.wait(runner.start(_config(tmp_path / "y")).id, 10)
+    assert job.status == "failed" and job.error == "RuntimeError: boom" and "Traceback" in job.traceback
+
+
+def test_runner_is_thread_safe_under_concurrent_starts(tmp_path):
+    from analyzer.ui._runner import TrainingRunner
+
+    runner = TrainingRunner(train_fn=FakeTrain(steps=100, delay=0.01))
+    started, refused = [], []
+
+    def go(i):
+        try:
+            started.append(runner.start(_config(tmp_path / f"r{i}")))
+        except TrainingError:
+            refused.append(i)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(started) == 1 and len(refused) == 7
+    runner.stop(started[0].id)
+    runner.wait(started[0].id, 10)
+
+
+# ------------------------------------------------------------------------------------------------ sources
+
+
+def test_discover_and_run_info(tmp_path):
+    from analyzer.ui._sources import discover, run_info, stamp
+
+    for name in ("b-adapter", "group/a-adapter"):
+        d = tmp_path / name
+        d.mkdir(parents=True)
+        for k, v in _adapter_files().items():
+            (d / k).write_bytes(v)
+    (tmp_path / "loose.npy").write_bytes(b"x")
+    (tmp_path / "b-adapter" / "snapshots.safetensors").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".hidden").mkdir()
+    found = discover(tmp_path)
+    assert list(found) == ["b-adapter", "group/a-adapter", "loose.npy"]
+    assert discover(tmp_path / "b-adapter", prefix="x/") == {"x/b-adapter": str(tmp_path / "b-adapter")}
+    assert discover(tmp_path / "missing") == {}
+    meta = {"task": {"name": "sentiment"}, "init": {"mode": "labels"}, "steps_done": 40,
+            "final_eval": {"accuracy": 0.8}}
+    (tmp_path / "b-adapter" / "training_meta.json").write_text(json.dumps(meta))
+    info = run_info(tmp_path / "b-adapter")
+    assert (info.task, info.init, info.steps, info.accuracy, info.has_snapshots) == ("sentiment", "labels", 40,
+                                                                                     0.8, True)
+    assert run_info(tmp_path / "loose.npy").task is None
+    s1 = stamp(tmp_path / "b-adapter")
+    (tmp_path / "b-adapter" / "adapter_model.safetensors").write_bytes(b"changed!")
+    assert stamp(tmp_path / "b-adapter") != s1
