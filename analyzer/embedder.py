@@ -50,7 +50,7 @@ class TextEmbedder:
 
     name = "all-MiniLM-L6-v2"
 
-    def __init__(self, model_dir: str | Path | None = None, *, batch_size: int = 256, max_length: int = 32,
+    def __init__(self, model_dir: str | Path | None = None, *, batch_size: int = 1024, max_length: int = 32,
                  cache: bool = True):
         self.model_dir = model_dir
         self.batch_size = batch_size

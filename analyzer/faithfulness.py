@@ -21,6 +21,7 @@ All results are plain dataclasses or dicts of JSON-able numbers (``to_dict()``).
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -335,7 +336,8 @@ def projection_gap(model, tokenizer, prompt: SoftPrompt, task, index, *, split: 
 
     Returns a JSON-able dict: ``accuracy`` {condition: Accuracy dict}, ``gap`` (soft − projection, paired
     bootstrap 95% CI and exact McNemar p), ``projection``, ``prompt_f1`` {reference name: F1 dict},
-    ``split``, ``n``, ``chance``, ``majority``, ``skipped`` {condition: why}."""
+    ``split``, ``n``, ``chance``, ``majority``, ``skipped`` {condition: why}, ``same_input`` (groups of
+    conditions that feed the model exactly the same input and so were scored once)."""
     from .tasks import get_task
     from .training.scoring import evaluate
 
@@ -372,11 +374,27 @@ def projection_gap(model, tokenizer, prompt: SoftPrompt, task, index, *, split: 
                 skipped[c] = "the projection decodes to blank text"
         elif c == "soft":
             feeds[c], shown[c] = matrix, None
-    results, acc = {}, {}
+    # Identical inputs are scored once: init and projection often hold the same ids, and a soft prompt that
+    # is exactly its tokens' embeddings (untrained TEXT/VOCAB init) is the same input as its projection.
+    import torch
+
+    emb_mod = model.get_input_embeddings()
+    with torch.no_grad():       # what the ids become inside the model (Gemma scales its token embeddings)
+        as_ids = emb_mod(torch.tensor(list(proj.token_ids), device=_device(model))).to("cpu", torch.float32)
+    is_exact = bool(torch.equal(matrix, as_ids))
+    results, acc, done, groups = {}, {}, {}, {}
     for c, feed in feeds.items():
-        r = evaluate(model, tokenizer, task, feed, split=split, limit=limit, batch_size=batch_size,
-                     max_length=max_length, model_name=model_name)
-        results[c] = r
+        if isinstance(feed, list):
+            key = ("ids", tuple(feed))
+        elif c == "soft" and is_exact:
+            key = ("ids", tuple(proj.token_ids))
+        else:
+            key = (c,)
+        if key not in done:
+            done[key] = evaluate(model, tokenizer, task, feed, split=split, limit=limit, batch_size=batch_size,
+                                 max_length=max_length, model_name=model_name)
+        r = results[c] = done[key]
+        groups.setdefault(key, []).append(c)
         acc[c] = accuracy_from_eval(r, task, c, prompt=shown[c]).to_dict()
     gap = None
     if "soft" in results and "projection" in results:
@@ -395,7 +413,8 @@ def projection_gap(model, tokenizer, prompt: SoftPrompt, task, index, *, split: 
     return {"task": task.name, "split": split, "n": any_acc["n"] if any_acc else 0,
             "chance": 1.0 / task.num_labels, "majority": any_acc["majority"] if any_acc else None,
             "majority_label": any_acc["majority_label"] if any_acc else None,
-            "accuracy": acc, "gap": gap, "projection": proj.to_dict(), "prompt_f1": f1, "skipped": skipped}
+            "accuracy": acc, "gap": gap, "projection": proj.to_dict(), "prompt_f1": f1, "skipped": skipped,
+            "same_input": [g for g in groups.values() if len(g) > 1]}
 
 
 # ================================================================================================ waywardness
@@ -449,7 +468,7 @@ def train_with_penalty(model, tokenizer, task, init, target, gamma: float, *, st
     from .training.scoring import encode_examples, pad_batch, pad_id_of, prompted_classifier
     from .training.trainer import LengthGroupedBatches
 
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma < 0:
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not math.isfinite(gamma) or gamma < 0:
         raise AnalyzerError(f"The 'gamma' of the waywardness penalty must be a finite float >= 0. Got {gamma!r} "
                             f"instead.")
     cfg = TrainConfig(model=model_name or "frozen model", task=task.name, out="(in memory)", steps=steps,
@@ -513,6 +532,11 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
     from .training.scoring import evaluate
 
     task = get_task(task)
+    bad = [g for g in gammas if isinstance(g, bool) or not isinstance(g, numbers.Real) or not math.isfinite(g)
+           or g < 0]
+    if bad or not len(gammas):
+        raise AnalyzerError(f"The 'gammas' of the waywardness stress test must be a non-empty list of finite "
+                            f"floats >= 0. Got {list(gammas)!r} instead.")
     if isinstance(index, Vocabulary):
         index = NeighborIndex(metric="cosine", k=1).fit(index)
     emb = model.get_input_embeddings()
@@ -530,8 +554,8 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
     start = _prompt_matrix(start, model)
     n = start.shape[0]
     target_ids = _tile(_text_ids(tokenizer, target_text), n)
-    with torch.no_grad():
-        target = emb(torch.tensor(target_ids, device=_device(model))).float().cpu()
+    with torch.no_grad():       # the rows of the embedding matrix: the space the prompt and its projection live in
+        target = emb.weight[target_ids].detach().float().cpu()
     start_proj = hard_projection(start.numpy(), index, tokenizer=tokenizer)
 
     def acc_of(feed, label):
@@ -661,7 +685,7 @@ class LogitLens:
         }
 
 
-def logit_lens(model, tokenizer, prompt, *, k: int = 5, suffix: str | None = None,
+def logit_lens(model, tokenizer, prompt, *, k: int = 5, suffix: str | None = None, suffix_positions: str = "all",
                vocab: Vocabulary | None = None, track: Mapping[str, int] | None = None) -> LogitLens:
     """Decode each virtual token's hidden state at every layer: ``lm_head(final_norm(h_l))`` at the virtual
     positions (plus those of ``suffix``, a text placed after the prompt, e.g. a formatted example).
@@ -669,9 +693,14 @@ def logit_lens(model, tokenizer, prompt, *, k: int = 5, suffix: str | None = Non
     The input is ``[prompt][suffix tokens]`` with no special tokens before the prompt, as in prompt tuning;
     because attention is causal, the virtual positions do not depend on the suffix.  At the last layer the
     reading equals the model's own logits.  ``track``: ``{name: token id}`` whose probability is recorded at
-    every layer and position (e.g. the task's label words).  Deterministic; no gradients."""
+    every layer and position (e.g. the task's label words).  ``suffix_positions``: ``all`` the suffix's
+    positions, or only the ``last`` (where the next token -- a label word -- is predicted).  Deterministic; no
+    gradients."""
     import torch
 
+    if suffix_positions not in ("all", "last"):
+        raise AnalyzerError(f"The 'suffix_positions' parameter of logit_lens must be 'all' or 'last'. "
+                            f"Got {suffix_positions!r} instead.")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise AnalyzerError(f"The 'k' parameter of logit_lens must be a positive int. Got {k!r} instead.")
     layers, norm, head = _lens_parts(model)
@@ -692,9 +721,13 @@ def logit_lens(model, tokenizer, prompt, *, k: int = 5, suffix: str | None = Non
         if not 0 <= int(tid) < vocab_rows:
             raise AnalyzerError(f"Tracked token {name!r} has id {tid}, outside the output vocabulary "
                                 f"[0, {vocab_rows}).")
+    n = p.shape[0]
+    keep = list(range(x.shape[1]))
+    if suffix_ids and suffix_positions == "last":
+        keep = keep[:n] + keep[-1:]
     with torch.no_grad(), residual_stream_hooks(layers) as store:
         model(inputs_embeds=x, use_cache=False)
-        streams = [x] + [store[i] for i in range(1, len(layers) + 1)]
+        streams = [h[:, keep] for h in [x] + [store[i] for i in range(1, len(layers) + 1)]]
         top_ids, top_probs, ent = [], [], []
         tracked = {name: [] for name in track}
         for h in streams:
@@ -710,8 +743,8 @@ def logit_lens(model, tokenizer, prompt, *, k: int = 5, suffix: str | None = Non
             for name, tid in track.items():
                 tracked[name].append(probs[:, int(tid)].cpu().numpy())
     top_ids_a = np.stack(top_ids).astype(np.int64)
-    n = p.shape[0]
     labels = [f"v{i}" for i in range(n)] + _token_strings(suffix_ids, tokenizer, None)
+    labels = [labels[i] for i in keep]
     tokens = tuple(tuple(tuple(_token_strings(row, tokenizer, vocab)) for row in layer) for layer in top_ids_a)
     return LogitLens(layers=tuple(range(len(streams))), positions=tuple(labels), n_virtual=int(n),
                      top_ids=top_ids_a, top_tokens=tokens, top_probs=np.stack(top_probs).astype(np.float32),
@@ -789,12 +822,14 @@ def self_description(model, tokenizer, prompt: SoftPrompt, *, questions: Sequenc
 
 # ================================================================================================ all together
 def analyze_faithfulness(model, tokenizer, prompt: SoftPrompt, index, *, task=None, split: str = "test",
-                         limit: int | None = 200, reference_text: str | None = None, lens_k: int = 5,
+                         limit: int | None = 200, reference_text: str | None = None, lens_k: int = 3,
                          lens_suffix: str | None = None, questions: Sequence[str] = DEFAULT_QUESTIONS,
                          max_new_tokens: int = 24, model_name: str | None = None) -> dict[str, Any]:
     """Everything model-based for one prompt, as one JSON-able dict (the report's ``"faithfulness"`` object):
     ``projection_gap`` (when a task is given), ``prompt_f1`` (always: against the init and ``reference_text``),
-    ``logit_lens`` and ``self_description``.  The stress test is separate (it trains)."""
+    ``logit_lens`` (virtual tokens, plus the last position of ``lens_suffix`` -- by default the first test
+    example formatted by the task, where the label word is predicted -- with the label words' probabilities
+    tracked) and ``self_description``.  The stress test is separate (it trains)."""
     from .neighbors import NeighborIndex
 
     if isinstance(index, Vocabulary):
@@ -823,7 +858,8 @@ def analyze_faithfulness(model, tokenizer, prompt: SoftPrompt, index, *, task=No
         if reference_text:
             f1["reference"] = projection_f1(proj, reference_text, tokenizer, tile=False, vocab=index.vocab_)
         out["prompt_f1"] = f1
-    lens = logit_lens(model, tokenizer, prompt, k=lens_k, suffix=lens_suffix, vocab=index.vocab_, track=track)
+    lens = logit_lens(model, tokenizer, prompt, k=lens_k, suffix=lens_suffix, suffix_positions="last",
+                      vocab=index.vocab_, track=track)
     out["logit_lens"] = lens.to_dict()
     out["self_description"] = self_description(model, tokenizer, prompt, questions=questions,
                                                max_new_tokens=max_new_tokens, index=index)

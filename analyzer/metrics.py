@@ -489,11 +489,12 @@ def _cosines(vectors: np.ndarray, vocab: Vocabulary, ids: np.ndarray) -> np.ndar
 # 4. Geometry
 # ---------------------------------------------------------------------------------------------------
 
-def vocab_norms(vocab: Vocabulary, include_special: bool = False) -> np.ndarray:
-    """Sorted L2 norms of the (non-excluded) vocabulary rows: float64."""
-    emb = np.asarray(vocab.embeddings, np.float32)
-    rows = slice(None) if include_special else ~np.asarray(vocab.excluded, bool)
-    return np.sort(np.linalg.norm(emb[rows], axis=1).astype(np.float64))
+def vocab_norms(vocab: Vocabulary, include_special: bool = False, norms: np.ndarray | None = None) -> np.ndarray:
+    """Sorted L2 norms of the (non-excluded) vocabulary rows: float64.  ``norms``: all row norms, if known."""
+    if norms is None:
+        norms = np.linalg.norm(np.asarray(vocab.embeddings, np.float32), axis=1)
+    norms = np.asarray(norms, np.float64)
+    return np.sort(norms if include_special else norms[~np.asarray(vocab.excluded, bool)])
 
 
 def norm_percentile(vectors: np.ndarray, sorted_norms: np.ndarray) -> np.ndarray:
@@ -504,34 +505,49 @@ def norm_percentile(vectors: np.ndarray, sorted_norms: np.ndarray) -> np.ndarray
     return 100.0 * (lo + hi) / (2.0 * sorted_norms.size)
 
 
-def nearest_token(vectors: np.ndarray, vocab: Vocabulary, *, include_special: bool = False) -> dict[str, np.ndarray]:
+def _readonly_tensor(a: np.ndarray):
+    """A torch view of a (possibly read-only, memory-mapped) array that is only ever read."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a)
+
+
+def nearest_token(vectors: np.ndarray, vocab: Vocabulary, *, include_special: bool = False,
+                  norms: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """For each vector, the nearest vocabulary token by cosine and by Euclidean distance, exhaustively.
 
+    norms: the vocabulary row norms when already known (``NeighborIndex.norms_``).
     Returns ``cosine`` (float64 ``"n"``, best cosine), ``cosine_id``, ``distance`` (smallest L2 distance),
     ``distance_id``."""
     import torch
 
     q = np.ascontiguousarray(vectors, dtype=np.float32)
-    emb = np.asarray(vocab.embeddings, np.float32)
-    rows = np.arange(vocab.size) if include_special else np.where(~np.asarray(vocab.excluded, bool))[0]
-    e = torch.from_numpy(np.ascontiguousarray(emb[rows]))
-    en = torch.linalg.vector_norm(e, dim=1)
+    e = _readonly_tensor(np.ascontiguousarray(np.asarray(vocab.embeddings), dtype=np.float32))
+    en = torch.linalg.vector_norm(e, dim=1) if norms is None else torch.from_numpy(np.asarray(norms, np.float32))
+    skip = None if include_special else torch.from_numpy(np.asarray(vocab.excluded, bool))
     out = {n: np.empty(q.shape[0]) for n in ("cosine", "distance")}
     out.update({n: np.empty(q.shape[0], np.int64) for n in ("cosine_id", "distance_id")})
-    chunk = max(1, (1 << 27) // (4 * rows.size))
+    chunk = max(1, (1 << 27) // (4 * vocab.size))
     with torch.inference_mode():
         for a in range(0, q.shape[0], chunk):
             qt = torch.from_numpy(q[a:a + chunk])
             qn = torch.linalg.vector_norm(qt, dim=1)
             dot = qt @ e.T
             cos = dot / torch.clamp(qn[:, None] * en[None, :], min=1e-12)
-            c, ci = cos.max(dim=1)
             d2 = qn[:, None] ** 2 + en[None, :] ** 2 - 2 * dot
+            if skip is not None:
+                cos[:, skip] = -torch.inf
+                d2[:, skip] = torch.inf
+            c, ci = cos.max(dim=1)
             d, di = d2.min(dim=1)
             out["cosine"][a:a + chunk] = c.double().numpy()
-            out["cosine_id"][a:a + chunk] = rows[ci.numpy()]
+            out["cosine_id"][a:a + chunk] = ci.numpy()
             out["distance"][a:a + chunk] = np.sqrt(np.maximum(d.double().numpy(), 0.0))
-            out["distance_id"][a:a + chunk] = rows[di.numpy()]
+            out["distance_id"][a:a + chunk] = di.numpy()
     return out
 
 
@@ -588,7 +604,7 @@ def redundancy(neighbor_ids: np.ndarray) -> dict:
     shared = {int(t): np.where(top1 == t)[0].tolist() for t, c in zip(u, counts) if c > 1}
     return {"unique_neighbor_ratio": float(np.unique(ids).size / ids.size),
             "unique_top1_ratio": float(u.size / top1.size),
-            "positions_sharing_top1": int(counts[inv].__gt__(1).sum()),
+            "positions_sharing_top1": int((counts[inv] > 1).sum()),
             "shared_top1": shared}
 
 
@@ -689,7 +705,7 @@ def _label_ids(label_token_ids) -> tuple[np.ndarray, dict[str, list[int]]]:
 def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: NeighborIndex | None = None, *,
                    k: int = 10, n_null: int = 500, n_boot: int = 1000, seed: int = 0,
                    init_ids: Sequence[int] | None = None, label_token_ids=None, text_embedder=None,
-                   n_null_text: int = 200, neighborhood: VocabNeighborhood | None | bool = None,
+                   n_null_sub: int = 200, neighborhood: VocabNeighborhood | None | bool = None,
                    csls: bool | NeighborIndex = True, alpha: float = ALPHA, n_hubs: int = 10) -> dict:
     """Tightness (model and text space), null baselines, hubness (CSLS, mutual NN) and geometry of one prompt.
 
@@ -703,7 +719,8 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     label_token_ids: token ids of the task's label words: a list, or label → ids.
     text_embedder:   a :class:`~analyzer.embedder.TextEmbedder` (default: MiniLM, loaded lazily); ``False`` skips
                      the text space.
-    n_null_text:     how many queries of each pool get a text-space reading (each new token costs MiniLM time once).
+    n_null_sub:      how many queries of each pool get the costlier readings: text space (each new token costs
+                     MiniLM time once), nearest-token distance and CSLS under random queries.
     neighborhood:    the vocabulary's own K-neighbourhood (for mutual neighbours and vocabulary hubness);
                      default: computed/cached with K = max(k, 10); ``False`` skips both.
     csls:            also read the prompt with CSLS side by side (``True``, or a fitted csls index); ``False`` skips.
@@ -760,7 +777,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
 
             text_embedder = TextEmbedder()
         space = text_space(vocab, text_embedder)
-        sub = {s: q.take(np.arange(min(n_null_text, q.size))) for s, q in B.pools.items()}
+        sub = {s: q.take(np.arange(min(n_null_sub, q.size))) for s, q in B.pools.items()}
         xv = {s: tightness(q.ids, space) for s, q in {"prompt": P, **sub}.items()}
         if init is not None:
             xv["init"] = tightness(init.ids, space)
@@ -808,12 +825,14 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
                           csls_k=neighborhood.K).fit(vocab)
         _, cids = cidx.kneighbors(P.vectors, k)
         overlap = [np.intersect1d(a, b).size / k for a, b in zip(P.ids, cids)]
-        rnd = B.pools["random_vectors"]
-        _, rc = cidx.kneighbors(rnd.vectors, k)
+        rnd = B.pools["random_vectors"].vectors[:n_null_sub]
+        _, rc = cidx.kneighbors(rnd, k)
+        cos_rnd = B.pools["random_vectors"].ids[:n_null_sub]
         hub["csls"] = {"csls_k": int(cidx.csls_k), "per_position_ids": cids.tolist(),
                        "overlap_with_" + index.metric: _fl(overlap), "mean_overlap": _f(np.mean(overlap)),
                        "k_occurrence_skew": _f(k_occurrence_skew(cids, n_tok)),
-                       "random_query_skew": _f(k_occurrence_skew(rc, n_tok))}
+                       "random_query_skew": {index.metric: _f(k_occurrence_skew(cos_rnd, n_tok)),
+                                             "csls": _f(k_occurrence_skew(rc, n_tok)), "n_queries": int(rc.shape[0])}}
         if neighborhood is not None:
             hubs = neighborhood.k_occurrence >= np.quantile(neighborhood.k_occurrence[neighborhood.indexed], 0.99)
             hub["csls"]["hub_share"] = {index.metric: _f(hubs[P.ids].mean()), "csls": _f(hubs[cids].mean())}
@@ -823,13 +842,13 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
 
     # ---- 4. geometry ------------------------------------------------------------------------------
     geo: dict[str, Any] = {}
-    norms_sorted = vocab_norms(vocab, index.include_special)
+    norms_sorted = vocab_norms(vocab, index.include_special, index.norms_)
     pct = norm_percentile(P.vectors, norms_sorted)
     geo["norm"] = {"per_position": _fl(np.linalg.norm(P.vectors, axis=1)), "percentile_in_vocab": _fl(pct),
                    "vocab_percentiles": {str(q): _f(np.percentile(norms_sorted, q)) for q in (1, 5, 25, 50, 75, 95, 99)},
                    "mean_percentile": _f(pct.mean())}
-    near = {s: nearest_token(q.vectors, vocab, include_special=index.include_special)
-            for s, q in {"prompt": P, "random_vectors": B.pools["random_vectors"]}.items()}
+    near = {s: nearest_token(v, vocab, include_special=index.include_special, norms=index.norms_)
+            for s, v in (("prompt", P.vectors), ("random_vectors", B.pools["random_vectors"].vectors[:n_null_sub]))}
     for key, what in (("cosine", "nearest-token cosine"), ("distance", "nearest-token distance")):
         geo[f"nearest_{key}"] = per_token_test(near["prompt"][key], {"random_vectors": near["random_vectors"][key]},
                                                alternative="two-sided", what=what, n_boot=n_boot, seed=seed, alpha=alpha)

@@ -265,22 +265,47 @@ class VocabNeighborhood:
                 "method": self.method, "seconds": round(self.seconds, 3)}
 
 
-def _self_knn_exact(x, K: int, rows: np.ndarray | None = None):
-    """Top-(K+1) inner products of ``x[rows]`` against all of ``x`` (torch, chunked).  Returns numpy."""
+def _self_knn_exact(x, K: int, rows: np.ndarray | None = None, *, block: int = 2048):
+    """Top-(K+1) inner products of ``x[rows]`` against all of ``x`` (torch).  Returns numpy ``(sims, ids)``.
+
+    For all rows (``rows=None``) the Gram matrix is symmetric, so only blocks on and above the diagonal are
+    multiplied and each block updates the running top lists of both its row and its column block."""
     import torch
 
-    xt = torch.from_numpy(x)
-    rows = np.arange(x.shape[0]) if rows is None else rows
-    chunk = max(1, _CHUNK_BYTES // (4 * x.shape[0]))
-    sims = np.empty((rows.size, K + 1), np.float32)
-    ids = np.empty((rows.size, K + 1), np.int64)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    n = x.shape[0]
+    kk = min(K + 1, n)
     with torch.inference_mode():
-        for a in range(0, rows.size, chunk):
-            s = xt[torch.from_numpy(rows[a:a + chunk])] @ xt.T
-            v, i = torch.topk(s, K + 1, dim=1)
-            sims[a:a + chunk] = v.numpy()
-            ids[a:a + chunk] = i.numpy()
-    return sims, ids
+        if rows is not None:
+            chunk = max(1, _CHUNK_BYTES // (4 * n))
+            sims = np.empty((rows.size, kk), np.float32)
+            ids = np.empty((rows.size, kk), np.int64)
+            for a in range(0, rows.size, chunk):
+                v, i = torch.topk(xt[torch.from_numpy(rows[a:a + chunk])] @ xt.T, kk, dim=1)
+                sims[a:a + chunk] = v.numpy()
+                ids[a:a + chunk] = i.numpy()
+            return sims, ids
+        best_v = torch.full((n, kk), -torch.inf)
+        best_i = torch.full((n, kk), -1, dtype=torch.long)
+
+        def merge(a: int, v, i) -> None:
+            sl = slice(a, a + v.shape[0])
+            cv = torch.cat([best_v[sl], v], dim=1)
+            ci = torch.cat([best_i[sl], i], dim=1)
+            top_v, pos = torch.topk(cv, kk, dim=1)
+            best_v[sl] = top_v
+            best_i[sl] = torch.gather(ci, 1, pos)
+
+        for a in range(0, n, block):
+            xa = xt[a:a + block]
+            for b in range(a, n, block):
+                s = xa @ xt[b:b + block].T
+                v, i = torch.topk(s, min(kk, s.shape[1]), dim=1)
+                merge(a, v, i + b)
+                if b != a:
+                    v, i = torch.topk(s.T.contiguous(), min(kk, s.shape[0]), dim=1)
+                    merge(b, v, i + a)
+        return best_v.numpy(), best_i.numpy()
 
 
 def _spherical_kmeans(x: np.ndarray, n_clusters: int, *, seed: int, iters: int = 8, sample: int = 65536):
@@ -355,6 +380,13 @@ class _ClusteredSearch:
                 sims[j, :kk] = v.numpy()
                 ids[j, :kk] = cand[i.numpy()]
         return sims, ids
+
+    def cost(self, probe: int) -> float:
+        """Share of the exhaustive all-pairs work that ``search_all(probe)`` would do."""
+        n = self.x.shape[0]
+        sizes = np.array([m.size for m in self.members])
+        work = sum(rows.size * sizes[np.unique(self.near[rows, :probe])].sum() for rows in self.members if rows.size)
+        return float(work) / float(n) ** 2
 
     def search_all(self, K: int, probe: int):
         import torch
@@ -449,9 +481,16 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
                 break
             probe *= 2
         probe = min(probe, search.max_probe)
-        sims, pos = search.search_all(K, probe)
-        recall = recall_of(_drop_self(sims[check], pos[check], check, K)[1])
-        method = f"clustered(clusters={n_clusters}, probe={probe})"
+        share = search.cost(probe)
+        if share > 0.5:  # the clusters barely narrow the search here: exhaustive search is as cheap and exact
+            sims, pos = _self_knn_exact(x, K)
+            exact, recall, n_check = True, None, 0
+            method = (f"exact (a clustered search with clusters={n_clusters} needed probe={probe} for recall "
+                      f"{recall_target}, {share:.0%} of the exhaustive work)")
+        else:
+            sims, pos = search.search_all(K, probe)
+            recall = recall_of(_drop_self(sims[check], pos[check], check, K)[1])
+            method = f"clustered(clusters={n_clusters}, probe={probe}, work={share:.0%} of exhaustive)"
     sims, pos = _drop_self(sims, pos, local, K)
     full_ids = np.full((vocab.size, K), -1, np.int64)
     full_sims = np.full((vocab.size, K), np.nan, np.float32)

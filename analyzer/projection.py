@@ -109,6 +109,31 @@ def _exact_knn(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: b
     return ids, dists
 
 
+def _smooth_knn_sigmas(dists: np.ndarray, k: float, n_iter: int = 64, tol: float = 1e-5) -> np.ndarray:
+    """umap's ``smooth_knn_dist`` with ``local_connectivity=0`` (rho = 0), vectorised: per row, the bandwidth
+    sigma with ``sum_j exp(-d_j / sigma) = log2(k)`` over the neighbours after the first (as umap sums them),
+    by the same bisection; floored at 1e-3 × the mean distance."""
+    d = dists[:, 1:].astype(np.float64)
+    n = d.shape[0]
+    target = np.log2(k)
+    lo, hi, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
+    done = np.zeros(n, dtype=bool)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for _ in range(n_iter):
+            psum = np.where(d > 0, np.exp(-d / mid[:, None]), 1.0).sum(axis=1)
+            done |= np.abs(psum - target) < tol
+            if done.all():
+                break
+            greater = (psum > target) & ~done
+            smaller = (psum <= target) & ~done
+            hi = np.where(greater, mid, hi)
+            lo = np.where(smaller, mid, lo)
+            mid = np.where(greater, (lo + hi) / 2.0,
+                           np.where(smaller, np.where(np.isinf(hi), mid * 2.0, (lo + hi) / 2.0), mid))
+    floor = 1e-3 * float(np.mean(dists)) if dists.size else 0.0
+    return np.maximum(mid, floor)
+
+
 class UmapLayout:
     """A 2-D or 3-D UMAP map of a vocabulary sample, into which any vectors can be placed.
 
@@ -262,35 +287,42 @@ class UmapLayout:
                           where=f" of {self.vocab_.name}")
         if q.shape[0] == 0:
             return np.zeros((0, self.n_components), dtype=np.float32)
-        umap_, layouts = _import_umap()
-        import scipy.sparse
-
         n_train = self.embedding_.shape[0]
         k = self._k(n_train + 1)
         ids, dists = _exact_knn(_normalize(q), self._sample_unit_, k)
-        # UMAP.transform, step by step (local_connectivity 1 → adjusted 0)
-        sigmas, rhos = umap_.smooth_knn_dist(dists, float(k), local_connectivity=0.0)
-        rows, cols, vals, _ = umap_.compute_membership_strengths(ids, dists, sigmas, rhos, bipartite=True)
-        graph = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(q.shape[0], n_train))
-        csr = graph.tocsr()
-        csr.eliminate_zeros()
-        emb = umap_.init_graph_transform(csr, self.embedding_)
-        n_epochs = max(1, int(self.n_epochs) // 3)
-        if self.refine and graph.data.size and graph.data.max() > 0:
-            graph.data[graph.data < (graph.data.max() / float(n_epochs))] = 0.0
-            graph.eliminate_zeros()
-            eps = umap_.make_epochs_per_sample(graph.data, n_epochs)
-            rng_state = np.random.RandomState(self.random_state).randint(
-                np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max - 1, 3).astype(np.int64)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                emb = layouts.optimize_layout_euclidean(
-                    np.ascontiguousarray(emb, dtype=np.float32), self.embedding_.copy(), graph.row, graph.col,
-                    n_epochs, n_train, eps, self.a_, self.b_, rng_state, 1.0, 1.0 / 4.0, 5.0, False)
+        # UMAP.transform's graph (local_connectivity 1 → adjusted 0, so rho = 0) and its initialisation: the
+        # membership-weighted mean of the neighbours' places.  numpy only (no umap/numba import on this path).
+        sigmas = _smooth_knn_sigmas(dists, float(k))
+        vals = np.where((dists <= 0.0) | (sigmas[:, None] == 0.0), 1.0,
+                        np.exp(-dists / np.where(sigmas == 0.0, 1.0, sigmas)[:, None]))
+        w = vals / vals.sum(axis=1, keepdims=True)
+        emb = np.einsum("nk,nkc->nc", w, self.embedding_[ids].astype(np.float64))
+        if self.refine:
+            emb = self._refine(emb, ids, vals)
         emb = np.ascontiguousarray(emb, dtype=np.float32)
         same = dists[:, 0] < 1e-6            # the vector of a sample token: its fitted place
         emb[same] = self.embedding_[ids[same, 0]]
         return emb
+
+    def _refine(self, emb: np.ndarray, ids: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        """UMAP.transform's stochastic refinement against the fixed layout (umap-learn's optimiser)."""
+        umap_, layouts = _import_umap()
+        import scipy.sparse
+
+        n, n_train = emb.shape[0], self.embedding_.shape[0]
+        rows = np.repeat(np.arange(n), ids.shape[1])
+        graph = scipy.sparse.coo_matrix((vals.ravel().astype(np.float32), (rows, ids.ravel())), shape=(n, n_train))
+        n_epochs = max(1, int(self.n_epochs) // 3)
+        graph.data[graph.data < (graph.data.max() / float(n_epochs))] = 0.0
+        graph.eliminate_zeros()
+        eps = umap_.make_epochs_per_sample(graph.data, n_epochs)
+        rng_state = np.random.RandomState(self.random_state).randint(
+            np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max - 1, 3).astype(np.int64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return layouts.optimize_layout_euclidean(
+                np.ascontiguousarray(emb, dtype=np.float32), self.embedding_.copy(), graph.row, graph.col,
+                n_epochs, n_train, eps, self.a_, self.b_, rng_state, 1.0, 1.0 / 4.0, 5.0, False)
 
     def token_coords(self, token_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Coordinates of vocabulary rows: their fitted place when in the sample, else placed by ``transform``."""

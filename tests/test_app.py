@@ -146,6 +146,20 @@ def test_several_prompts_on_one_map(app):
     assert "␣good (1.00)" in table_text(at)
 
 
+def test_tightness_and_geometry_tabs(app):
+    at = app().run()
+    ok(at)
+    titles = [s["layout"].get("title", {}).get("text") for s in chart_specs(at)]
+    assert "Tightness (model space)" in titles and "Geometry and drift" in titles
+    text = " ".join(m.value for m in at.markdown)
+    assert "under random Gaussian vectors" in text and "p=" in text
+    assert "Init token still among the top-5 neighbours: **100%**" in text  # untrained TEXT init
+    at.button(key="tight_prompt_full").click().run()
+    ok(at)
+    titles = [s["layout"].get("title", {}).get("text") for s in chart_specs(at)]
+    assert "Tightness (text space, MiniLM)" in titles
+
+
 def test_geometry_tab_shows_norms(app):
     at = app().run()
     ok(at)

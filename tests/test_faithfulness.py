@@ -142,8 +142,11 @@ def test_projection_gap_text_init(tiny, toy_task, text_prompt):
     # the numbers are the task module's evaluate(), not a copy
     assert acc["none"]["accuracy"] == evaluate(model, tok, toy_task, None).accuracy
     assert acc["projection"]["accuracy"] == evaluate(model, tok, toy_task, ids).accuracy
+    soft = evaluate(model, tok, toy_task, prompt)            # the soft matrix itself gives the same answers
+    assert np.array_equal(soft.predictions, evaluate(model, tok, toy_task, ids).predictions)
     assert g["prompt_f1"]["init"]["f1"] == 1.0
     assert g["projection"]["token_ids"] == ids
+    assert g["same_input"] == [["init", "projection", "soft"]]       # scored once
     assert g["n"] == n and g["chance"] == 0.5
 
 
@@ -194,6 +197,8 @@ def test_waywardness_is_reproducible_and_checks_gamma(tiny, toy_task, text_promp
             F.train_with_penalty(model, tok, toy_task, prompt, target, bad, steps=1)
     with pytest.raises(ShapeMismatchError):
         F.train_with_penalty(model, tok, toy_task, prompt, target[:2], 1.0, steps=1, batch_size=4)
+    with pytest.raises(AnalyzerError, match="gammas"):
+        F.waywardness_stress_test(model, tok, toy_task, TARGET, index, gammas=(0.0, -1.0))
 
 
 # ---------------------------------------------------------------------------------------------- logit lens
@@ -232,6 +237,12 @@ def test_logit_lens_last_layer_equals_model_logits(tiny, text_prompt):
     # virtual positions do not depend on what follows (causal attention)
     alone = F.logit_lens(model, tok, prompt, k=4)
     np.testing.assert_allclose(alone.top_probs, lens.top_probs[:, :N_VIRTUAL], atol=1e-5)
+    last = F.logit_lens(model, tok, prompt, k=4, suffix=suffix, suffix_positions="last", track={"the": the})
+    assert last.positions == lens.positions[:N_VIRTUAL] + lens.positions[-1:]
+    np.testing.assert_allclose(last.top_probs[:, -1], lens.top_probs[:, -1], atol=1e-6)
+    np.testing.assert_allclose(last.tracked["the"][:, -1], lens.tracked["the"][:, -1], atol=1e-7)
+    with pytest.raises(AnalyzerError, match="suffix_positions"):
+        F.logit_lens(model, tok, prompt, suffix=suffix, suffix_positions="first")
 
 
 def test_residual_hooks_are_removed_even_on_error(tiny, text_prompt):
@@ -293,7 +304,7 @@ def test_analyze_faithfulness_bundle(tiny, toy_task, text_prompt):
     json.dumps(out, allow_nan=False)
     assert set(out) == {"projection_gap", "projection", "prompt_f1", "logit_lens", "self_description"}
     assert set(out["logit_lens"]["tracked"]) == set(toy_task.label_words)
-    assert out["logit_lens"]["n_virtual"] == N_VIRTUAL and len(out["logit_lens"]["positions"]) > N_VIRTUAL
+    assert out["logit_lens"]["n_virtual"] == N_VIRTUAL and len(out["logit_lens"]["positions"]) == N_VIRTUAL + 1
     bare = F.analyze_faithfulness(model, tok, prompt, index, reference_text=TEXT, max_new_tokens=2,
                                   questions=["Task:"])
     assert "projection_gap" not in bare and bare["prompt_f1"]["init"]["f1"] == 1.0
@@ -324,12 +335,11 @@ def test_smollm2_text_adapter_faithfulness(smollm2_frozen, smollm2_text_adapter)
     t_lens = time.perf_counter() - t
     assert lens.top_ids.shape == (model.config.num_hidden_layers + 1, 12, 3)
     t = time.perf_counter()
-    sd = F.self_description(model, tok, prompt, questions=F.DEFAULT_QUESTIONS[:1], max_new_tokens=10, index=index)
+    sd = F.self_description(model, tok, prompt, questions=F.DEFAULT_QUESTIONS[:1], max_new_tokens=8, baselines=False)
     t_sd = time.perf_counter() - t
-    again = F.self_description(model, tok, prompt, questions=F.DEFAULT_QUESTIONS[:1], max_new_tokens=10,
+    again = F.self_description(model, tok, prompt, questions=F.DEFAULT_QUESTIONS[:1], max_new_tokens=8,
                                baselines=False)
-    assert again[0]["soft"] == sd[0]["soft"]
-    assert sd[0]["soft"]["text"].strip() and sd[0]["soft"] == sd[0]["init"]
-    print(f"\nSmolLM2: projection gap (5 conditions x 8 examples) {t_gap:.1f}s, logit lens {t_lens:.2f}s, "
-          f"self-description (4 x 10 tokens) {t_sd:.1f}s; soft/proj acc {acc['soft']['accuracy']:.3f}; "
+    assert again == sd and sd[0]["soft"]["text"].strip()
+    print(f"\nSmolLM2: projection gap (5 conditions, 3 distinct inputs x 8 examples) {t_gap:.1f}s, logit lens "
+          f"{t_lens:.2f}s, self-description (8 tokens) {t_sd:.1f}s; soft/proj acc {acc['soft']['accuracy']:.3f}; "
           f"self-description {sd[0]['soft']['text']!r}")

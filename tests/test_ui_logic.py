@@ -260,3 +260,49 @@ def test_discover_and_run_info(tmp_path):
     s1 = stamp(tmp_path / "b-adapter")
     (tmp_path / "b-adapter" / "adapter_model.safetensors").write_bytes(b"changed!")
     assert stamp(tmp_path / "b-adapter") != s1
+
+
+# ------------------------------------------------------------------------------------------------ launch
+
+
+def test_app_command_binds_localhost_and_caps_uploads(tmp_path):
+    from analyzer.ui.launch import app_command
+
+    cmd, env, cwd = app_command(port=8600, prompts=tmp_path, model="smollm2-135m", browser=False)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app.py") and (cwd / "app.py").is_file()
+    opts = dict(zip(cmd[5::2], cmd[6::2]))
+    assert opts["--server.address"] == "127.0.0.1" and opts["--server.port"] == "8600"
+    assert opts["--server.maxUploadSize"] == "50" and opts["--client.showErrorDetails"] == "none"
+    assert opts["--server.headless"] == "true"
+    assert env["SOFTPROMPT_ANALYZER_PROMPTS"] == str(tmp_path.resolve())
+    assert env["SOFTPROMPT_ANALYZER_MODEL"] == "smollm2-135m"
+
+
+@pytest.mark.parametrize("kwargs, match", [({"port": 0}, "port must be an int in"), ({"port": "80"}, "port"),
+                                           ({"address": " "}, "address"), ({"prompts": "/no/such/dir"}, "not a dir")])
+def test_app_command_errors(kwargs, match):
+    from analyzer.exceptions import AnalyzerError
+    from analyzer.ui.launch import app_command
+
+    with pytest.raises(AnalyzerError, match=match):
+        app_command(**kwargs)
+
+
+def test_core_package_never_imports_streamlit():
+    import subprocess
+    import sys
+
+    code = ("import sys, analyzer, analyzer.projection, analyzer.plotting, analyzer.ui.launch, analyzer.ui._uploads, "
+            "analyzer.ui._runner; from analyzer.plotting import plot_prompt_map; "
+            "assert 'streamlit' not in sys.modules and 'umap' not in sys.modules and 'plotly' not in sys.modules, "
+            "[m for m in ('streamlit', 'umap', 'plotly') if m in sys.modules]")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_streamlit_is_imported_only_by_the_ui_package():
+    from app_helpers import ROOT
+
+    offenders = [p.relative_to(ROOT).as_posix() for p in (ROOT / "analyzer").rglob("*.py")
+                 if "ui" not in p.relative_to(ROOT / "analyzer").parts
+                 and ("import streamlit" in p.read_text() or "from streamlit" in p.read_text())]
+    assert offenders == []

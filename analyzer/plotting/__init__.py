@@ -14,6 +14,8 @@ _LAZY = {
     "plot_training_curves": "._training",
     "plot_norms": "._norms",
     "plot_projection_gap": "._projection_gap",
+    "plot_tightness": "._tightness",
+    "plot_geometry": "._geometry",
     "plot_logit_lens": "._logit_lens",
     "plot_waywardness": "._waywardness",
 }

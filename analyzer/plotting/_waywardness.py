@@ -33,12 +33,12 @@ def plot_waywardness(result, *, width: int | None = None, height: int | None = N
     rows = sorted(d.get("rows", []), key=lambda r: r["gamma"])
     fig = go.Figure()
 
-    def trace(key, name, symbol, color):
+    def trace(key, name, symbol, col):
         acc = [r[key]["accuracy"] for r in rows]
         fig.add_trace(go.Scatter(
             x=[r["prompt_f1"] for r in rows], y=acc, mode="markers+text+lines", name=name,
             text=[f"γ={r['gamma']:g}" for r in rows], textposition="top center",
-            marker=dict(size=10, symbol=symbol, color=color), line=dict(color=color, width=1, dash="dot"),
+            marker=dict(size=10, symbol=symbol, color=col), line=dict(color=col, width=1, dash="dot"),
             error_y=dict(type="data", symmetric=False,
                          array=[r[key]["ci_high"] - r[key]["accuracy"] for r in rows],
                          arrayminus=[r[key]["accuracy"] - r[key]["ci_low"] for r in rows]),
@@ -58,10 +58,10 @@ def plot_waywardness(result, *, width: int | None = None, height: int | None = N
         refs.append(("no prompt", d["none_accuracy"]["accuracy"], color(2), "dashdot"))
     if d.get("target_accuracy"):
         refs.append(("target text as prompt", d["target_accuracy"]["accuracy"], color(3), "longdash"))
-    for name, y, color, dash in refs:
+    for name, y, col, dash in refs:
         if y is None:
             continue
-        fig.add_hline(y=y, line=dict(color=color, dash=dash, width=1), annotation_text=name,
+        fig.add_hline(y=y, line=dict(color=col, dash=dash, width=1), annotation_text=name,
                       annotation_position="bottom right", annotation_font_size=10)
     target = d.get("target_text")
     title = title or ("Waywardness: accuracy vs Prompt-F1 with the target text"

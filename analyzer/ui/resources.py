@@ -130,3 +130,46 @@ __all__ = ["vocabulary", "neighbor_index", "layout", "frozen_model", "training_r
 def faithfulness_store() -> dict:
     """Faithfulness results by (model, prompt, task, limit), shared by the sessions (they are costly)."""
     return {}
+
+
+def label_token_ids(model: str, task_name: str | None) -> dict[str, list[int]]:
+    """``{label: [token ids]}`` of the task's label words in the vocabulary (``␣word`` and ``word``), for the
+    label-word persistence test; empty when the task cannot be loaded."""
+    if not task_name:
+        return {}
+    try:
+        t = task(task_name)
+    except Exception:  # noqa: BLE001 — no labels: the test is reported as omitted
+        return {}
+    vocab = vocabulary(model)
+    pos = _token_positions(model)
+    out = {}
+    for label, word in t.verbalizer.items():
+        w = word.strip()
+        ids = [pos[s] for s in (f"␣{w}", w) if s in pos and not vocab.excluded[pos[s]]]
+        if ids:
+            out[label] = ids
+    return out
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _token_positions(model: str) -> dict[str, int]:
+    tokens = vocabulary(model).tokens
+    pos: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        pos.setdefault(t, i)
+    return pos
+
+
+@st.cache_resource(max_entries=64, show_spinner="Computing tightness, null baselines and geometry…")
+def prompt_metrics(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str | None,
+                   full: bool = False) -> dict:
+    """``analyzer.metrics.analyze_prompt`` for one prompt.  ``full=False`` (shown at once, a few seconds) skips
+    the text space, the vocabulary neighbourhood and the CSLS side reading; ``full=True`` computes everything
+    (minutes the first time for a model: MiniLM embeddings and the vocabulary's kNN graph, cached on disk)."""
+    from ..metrics import analyze_prompt
+
+    prompt = next(p for p in prompts(path) if p.name == name)
+    fast = {} if full else {"text_embedder": False, "neighborhood": False, "csls": False}
+    return analyze_prompt(prompt, vocabulary(model), neighbor_index(model, metric), k=k,
+                          label_token_ids=label_token_ids(model, task_name) or None, **fast)

@@ -1,0 +1,40 @@
+"""Geometry and drift of one prompt: where each virtual token's norm falls in the vocabulary's norm
+distribution, how close it is to its nearest token, and how far it moved from its initialisation."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ._style import color, layout_args
+
+
+def plot_geometry(result: Mapping[str, Any], *, width: int | None = None, height: int | None = 320,
+                  title: str | None = None):
+    """Per virtual token (from an :func:`analyzer.metrics.analyze_prompt` result): the norm's percentile among
+    vocabulary norms (bars, left axis) and the cosine to the nearest token and -- when the init is known -- to
+    the initialisation (lines, right axis).  Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    import plotly.graph_objects as go
+
+    geo = result.get("geometry") or {}
+    pct = (geo.get("norm") or {}).get("percentile_in_vocab") or []
+    x = [f"v{i}" for i in range(len(pct))]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=x, y=pct, name="norm percentile in vocabulary", marker={"color": color(0)},
+                         opacity=0.6))
+    near = (geo.get("nearest_cosine") or {}).get("per_position")
+    if near:
+        fig.add_trace(go.Scatter(x=x, y=near, name="cosine to nearest token", yaxis="y2", mode="lines+markers",
+                                 line={"color": color(1)}))
+        rnd = ((geo.get("nearest_cosine") or {}).get("null") or {}).get("random_vectors") or {}
+        if rnd.get("null_mean") is not None:
+            fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[rnd["null_mean"]] * 2, yaxis="y2", mode="lines",
+                                     name="same for random vectors", line={"color": "grey", "dash": "dot"}))
+    drift = (geo.get("drift") or {}).get("cosine") or {}
+    if drift.get("per_position"):
+        fig.add_trace(go.Scatter(x=x, y=drift["per_position"], name="cosine to initialisation", yaxis="y2",
+                                 mode="lines+markers", line={"color": color(2)}))
+    fig.update_layout(**layout_args(width, height, title), yaxis={"title": "norm percentile", "range": [0, 100]},
+                      yaxis2={"title": "cosine", "overlaying": "y", "side": "right", "range": [-0.1, 1.05],
+                              "showgrid": False},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig

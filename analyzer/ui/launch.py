@@ -1,0 +1,68 @@
+"""Start the dashboard server: what ``softprompt-analyzer app`` runs.  Imports no streamlit (the server is a
+child process ``python -m streamlit run app.py``), so ``--help`` stays fast.
+
+The server binds to 127.0.0.1 unless another address is given; uploads are capped at
+:data:`~analyzer.ui._uploads.MAX_UPLOAD_MB`; error details (tracebacks) never reach the page."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..exceptions import AnalyzerError
+from ._sources import ENV_MODEL, ENV_PROMPTS
+from ._uploads import MAX_UPLOAD_MB
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def app_path() -> Path:
+    """``app.py`` at the repository root (beside the ``analyzer`` package)."""
+    p = Path(__file__).resolve().parents[2] / "app.py"
+    if not p.is_file():
+        raise AnalyzerError(f"The dashboard script app.py was not found at {str(p)!r}; the dashboard runs from a "
+                            "source checkout installed with `pip install -e .` (make install).")
+    return p
+
+
+def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: str | None = None,
+                prompts: str | os.PathLike | None = None, browser: bool = True) -> tuple[list[str], dict, Path]:
+    """``(argv, env, cwd)`` of the server process (pure; see :func:`run_app`)."""
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise AnalyzerError(f"The port must be an int in [1, 65535]. Got {port!r} instead.")
+    if not isinstance(address, str) or not address.strip():
+        raise AnalyzerError(f"The address must be a host name or IP address. Got {address!r} instead.")
+    app = app_path()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+           "--server.address", address.strip(),
+           "--server.maxUploadSize", str(MAX_UPLOAD_MB),
+           "--server.fileWatcherType", "none",
+           "--server.headless", "false" if browser else "true",
+           "--browser.gatherUsageStats", "false",
+           "--client.showErrorDetails", "none"]
+    if port is not None:
+        cmd += ["--server.port", str(port)]
+    env = dict(os.environ)
+    if model:
+        env[ENV_MODEL] = str(model)
+    if prompts:
+        p = Path(prompts).expanduser()
+        if not p.is_dir():
+            raise AnalyzerError(f"The prompt folder {str(prompts)!r} is not a directory.")
+        env[ENV_PROMPTS] = str(p.resolve())
+    return cmd, env, app.parent
+
+
+def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str | None = None,
+            prompts: str | os.PathLike | None = None, browser: bool = True) -> int:
+    """Run the dashboard until Ctrl-C; returns the server's exit status."""
+    cmd, env, cwd = app_command(port=port, address=address, model=model, prompts=prompts, browser=browser)
+    if address.strip() not in LOOPBACK:
+        print(f"warning: binding to {address}: the dashboard (which has no login) is reachable from the network.",
+              file=sys.stderr)
+    return subprocess.call(cmd, env=env, cwd=cwd)
+
+
+__all__ = ["app_path", "app_command", "run_app"]
