@@ -83,6 +83,17 @@ def table_text(at) -> str:
     return "\n".join(t.value.to_string() for t in at.table)
 
 
+def settle(at):
+    """Wait for the background metrics, then rerun (what the page's poller does every second)."""
+    from concurrent.futures import wait
+
+    from analyzer.ui import resources
+
+    wait(list(resources._background()["futures"].values()), timeout=TIMEOUT)
+    at.run()
+    return at
+
+
 def go_to(at, section: str):
     at.sidebar.radio(key="section").set_value(section).run()
     ok(at)
@@ -147,7 +158,7 @@ def test_several_prompts_on_one_map(app):
 
 
 def test_tightness_and_geometry_tabs(app):
-    at = app().run()
+    at = settle(app().run())
     ok(at)
     titles = [s["layout"].get("title", {}).get("text") for s in chart_specs(at)]
     assert "Tightness (model space)" in titles and "Geometry and drift" in titles
@@ -155,6 +166,7 @@ def test_tightness_and_geometry_tabs(app):
     assert "under random Gaussian vectors" in text and "p=" in text
     assert "Init token still among the top-5 neighbours: **100%**" in text  # untrained TEXT init
     at.button(key="tight_prompt_full").click().run()
+    settle(at)
     ok(at)
     titles = [s["layout"].get("title", {}).get("text") for s in chart_specs(at)]
     assert "Tightness (text space, MiniLM)" in titles

@@ -187,3 +187,20 @@ def test_other_figures_accept_size():
                         for c, a in (("none", 0.5), ("projection", 0.6), ("soft", 0.85))}}
     fig = plot_projection_gap(gap, width=400)
     assert list(fig.data[0].y) == ["no prompt", "projection", "soft prompt"]
+
+
+def test_transform_matches_umaps_own_initialisation(layout, vocab):
+    """The numpy transform is umap's smooth_knn_dist + membership strengths + init_graph_transform."""
+    import scipy.sparse
+
+    from analyzer.projection import _exact_knn, _import_umap, _normalize, _smooth_knn_sigmas
+
+    umap_, _ = _import_umap()
+    x = np.asarray(vocab.embeddings)[:50] * 1.3 + 0.05
+    ids, d = _exact_knn(_normalize(x), layout._sample_unit_, layout._k(301))
+    sig, rho = umap_.smooth_knn_dist(d, float(ids.shape[1]), local_connectivity=0.0)
+    np.testing.assert_allclose(_smooth_knn_sigmas(d, float(ids.shape[1])), sig, rtol=1e-4)
+    rows, cols, vals, _ = umap_.compute_membership_strengths(ids, d, sig, rho, bipartite=True)
+    g = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(50, layout.embedding_.shape[0])).tocsr()
+    g.eliminate_zeros()
+    np.testing.assert_allclose(layout.transform(x), umap_.init_graph_transform(g, layout.embedding_), atol=1e-4)

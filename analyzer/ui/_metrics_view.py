@@ -20,18 +20,29 @@ def _full_key(sel: Selection, path: str, name: str) -> tuple:
     return ("full", sel.model, sel.metric, sel.k, path, name, sel.task)
 
 
-def _result(sel: Selection, key: str) -> dict:
+def _result(sel: Selection, key: str) -> dict | None:
+    """The metrics of the chosen prompt, or None (with a note) while they are computed in the background."""
     path, stamp, p = _choose_prompt(sel, key)
     full_wanted = st.session_state.get("_full_metrics", set())
     fk = _full_key(sel, path, p.name)
-    res = resources.prompt_metrics(sel.model, sel.metric, sel.k, path, stamp, p.name, sel.task,
+    fut = resources.prompt_metrics(sel.model, sel.metric, sel.k, path, stamp, p.name, sel.task,
                                    full=fk in full_wanted)
+    if not fut.done():
+        st.info("Computing tightness, null baselines and geometry in the background…", icon="⏳")
+        st.fragment(run_every=1.0)(_rerun_when_done)(fut)
+        return None
+    res = fut.result()  # an AnalyzerError is shown by the section's guard
     if fk not in full_wanted and st.button("Full analysis: text-space tightness, hubness, CSLS", key=f"{key}_full",
                                            help="Embeds neighbour tokens with MiniLM and builds the vocabulary's "
                                                 "own neighbour graph (minutes the first time per model; cached)."):
         st.session_state.setdefault("_full_metrics", set()).add(fk)
         st.rerun()
     return res
+
+
+def _rerun_when_done(fut) -> None:
+    if fut.done():
+        st.rerun(scope="app")
 
 
 def _verdicts(lines: list[str]) -> None:
@@ -44,6 +55,8 @@ def tightness(sel: Selection) -> None:
     from ..plotting import plot_tightness
 
     res = _result(sel, "tight_prompt")
+    if res is None:
+        return
     st.plotly_chart(plot_tightness(res, space="model", height=330, title="Tightness (model space)"),
                     key="tightness_model", config={"displaylogo": False})
     text = (res.get("tightness") or {}).get("text") or {}
@@ -71,6 +84,8 @@ def geometry(sel: Selection) -> None:
     from ..plotting import plot_geometry
 
     res = _result(sel, "geo_prompt")
+    if res is None:
+        return
     st.plotly_chart(plot_geometry(res, height=320, title="Geometry and drift"), key="geometry",
                     config={"displaylogo": False})
     geo = res.get("geometry") or {}

@@ -161,15 +161,37 @@ def _token_positions(model: str) -> dict[str, int]:
     return pos
 
 
-@st.cache_resource(max_entries=64, show_spinner="Computing tightness, null baselines and geometry…")
+@st.cache_resource
+def _background() -> dict:
+    """One worker thread for the metrics (so they never compete with each other for the 2 cores) and the
+    futures it holds, by key, shared by every session."""
+    from collections import OrderedDict
+    from concurrent.futures import ThreadPoolExecutor
+
+    return {"executor": ThreadPoolExecutor(max_workers=1, thread_name_prefix="softprompt-metrics"),
+            "futures": OrderedDict()}
+
+
 def prompt_metrics(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str | None,
-                   full: bool = False) -> dict:
-    """``analyzer.metrics.analyze_prompt`` for one prompt.  ``full=False`` (shown at once, a few seconds) skips
-    the text space, the vocabulary neighbourhood and the CSLS side reading; ``full=True`` computes everything
-    (minutes the first time for a model: MiniLM embeddings and the vocabulary's kNN graph, cached on disk)."""
+                   full: bool = False):
+    """A ``Future`` of ``analyzer.metrics.analyze_prompt`` for one prompt, computed in the background (the page
+    renders at once; the metric tabs fill in when it is done).  ``full=False`` (a few seconds) skips the text
+    space, the vocabulary neighbourhood and the CSLS side reading; ``full=True`` computes everything (minutes the
+    first time for a model: MiniLM embeddings and the vocabulary's kNN graph, then cached on disk)."""
     from ..metrics import analyze_prompt
 
+    bg = _background()
+    key = (model, metric, int(k), path, stamp, name, task_name, bool(full))
+    fut = bg["futures"].get(key)
+    if fut is not None:
+        bg["futures"].move_to_end(key)
+        return fut
     prompt = next(p for p in prompts(path) if p.name == name)
+    vocab, index = vocabulary(model), neighbor_index(model, metric)   # shared resources, built in this thread
+    labels = label_token_ids(model, task_name) or None
     fast = {} if full else {"text_embedder": False, "neighborhood": False, "csls": False}
-    return analyze_prompt(prompt, vocabulary(model), neighbor_index(model, metric), k=k,
-                          label_token_ids=label_token_ids(model, task_name) or None, **fast)
+    fut = bg["executor"].submit(analyze_prompt, prompt, vocab, index, k=int(k), label_token_ids=labels, **fast)
+    bg["futures"][key] = fut
+    while len(bg["futures"]) > 64:
+        bg["futures"].popitem(last=False)
+    return fut
