@@ -30,6 +30,14 @@ _LAZY = {
     "NeighborIndex": "analyzer.neighbors",
     "Report": "analyzer.report",
     "build_report": "analyzer.report",
+    "analyze": "analyzer.analysis",
+    "analyze_prompt": "analyzer.metrics",
+    "cluster_metrics": "analyzer.metrics",
+    "TextEmbedder": "analyzer.embedder",
+    "task_relatedness": "analyzer.relatedness",
+    "analyze_faithfulness": "analyzer.faithfulness",
+    "get_task": "analyzer.tasks",
+    "list_tasks": "analyzer.tasks",
 }
 
 __all__ = sorted([*_LAZY, "__version__", "AnalyzerError", "InputFileError", "ModelNotFoundError",

@@ -44,15 +44,37 @@ def _write_output(text: str, out: str | None) -> None:
 
 # -- subcommands -------------------------------------------------------------------------------------
 def cmd_report(args) -> int:
-    from . import build_report, load_prompts, load_vocabulary
+    from . import build_report, load_vocabulary
     from .models import model_for_prompts
 
-    prompts = []
-    for path in args.prompts:
-        prompts += load_prompts(path, task=args.task)
+    prompts = _load_all(args.prompts, args.task)
     model = model_for_prompts(prompts, args.model)
     vocab = load_vocabulary(model)
     report = build_report(prompts, vocab, k=args.k, metric=args.metric, include_special=args.include_special)
+    _write_output(report.render(args.format), args.out)
+    return 0
+
+
+def _load_all(paths, task_index):
+    from . import load_prompts
+
+    prompts = []
+    for path in paths:
+        prompts += load_prompts(path, task=task_index)
+    return prompts
+
+
+def cmd_analyze(args) -> int:
+    from . import load_vocabulary
+    from .analysis import analyze
+    from .models import model_for_prompts
+
+    prompts = _load_all(args.prompts, args.task_index)
+    vocab = load_vocabulary(model_for_prompts(prompts, args.model))
+    say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not args.quiet else None
+    report = analyze(prompts, vocab, task=args.task, k=args.k, metric=args.metric, seed=args.seed,
+                     n_null=args.n_null, text_space=not args.no_text_space, faithfulness=args.faithfulness,
+                     faithfulness_limit=args.faithfulness_limit, include_special=args.include_special, progress=say)
     _write_output(report.render(args.format), args.out)
     return 0
 
@@ -98,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", "-f", choices=["table", "json", "markdown"], default="table")
     r.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
     r.set_defaults(func=cmd_report)
+
+    a = sub.add_parser("analyze", help="neighbours + tightness, null baselines, hubness, relatedness, faithfulness")
+    a.add_argument("prompts", nargs="+", metavar="PROMPT", help="PEFT adapter directory or tensor file")
+    a.add_argument("--model", "-m", default=None, help="as for `report`")
+    a.add_argument("--task", "-t", default=None,
+                   help="task for relatedness/faithfulness: a built-in name (see `tasks`) or a CSV/JSONL file; "
+                        "default: the task the adapter records")
+    a.add_argument("--task-index", type=int, default=None, help="task index of a multitask prompt-tuning adapter")
+    a.add_argument("-k", type=_positive_int, default=10, help="neighbours per virtual token (default 10)")
+    a.add_argument("--metric", choices=["cosine", "csls", "l2", "dot"], default="cosine",
+                   help="neighbour metric; csls = hubness-corrected cosine")
+    a.add_argument("--include-special", action="store_true")
+    a.add_argument("--seed", type=int, default=0, help="seed of every null sample (same inputs → same report)")
+    a.add_argument("--n-null", type=_positive_int, default=500, help="null sample size per baseline (default 500)")
+    a.add_argument("--no-text-space", action="store_true", help="skip the external MiniLM embedding space")
+    a.add_argument("--faithfulness", action="store_true",
+                   help="also run the frozen model: projection gap, Prompt-F1, logit lens, self-description")
+    a.add_argument("--faithfulness-limit", type=_positive_int, default=200,
+                   help="held-out examples for the accuracy comparison (default 200)")
+    a.add_argument("--format", "-f", choices=["table", "json", "markdown", "html"], default="table")
+    a.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
+    a.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
+    a.set_defaults(func=cmd_analyze)
 
     m = sub.add_parser("models", help="list the embedded models and whether each is installed")
     m.add_argument("--format", "-f", choices=["table", "json"], default="table")

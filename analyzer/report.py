@@ -27,9 +27,10 @@ class Report:
     model: dict[str, Any]
     prompts: list[dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)   # report-level sections (e.g. "clusters")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "settings": self.settings, "prompts": self.prompts}
+        return {"model": self.model, "settings": self.settings, "prompts": self.prompts, **self.extra}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
@@ -50,6 +51,9 @@ class Report:
                 nb = ", ".join(f"`{_md_escape(n['token'])}` {n['score']:.3f}" for n in t["neighbors"])
                 lines.append(f"| {t['index']} | {t['norm']:.3f} | {t['norm_ratio']:.2f} | {nb} |")
             lines.append("")
+            lines += _analysis_markdown(p)
+        if self.extra.get("clusters"):
+            lines += ["## Across prompts", "", *_scores_markdown(self.extra["clusters"]), ""]
         return "\n".join(lines)
 
     def to_table(self, width: int = 100) -> str:
@@ -73,14 +77,27 @@ class Report:
                 nb = "  ".join(f"{n['token']}:{n['score']:.2f}" for n in tok["neighbors"])
                 t.add_row(str(tok["index"]), f"{tok['norm']:.2f}", f"{tok['norm_ratio']:.2f}", nb)
             console.print(t)
+            rows = score_rows(p)
+            if rows:
+                s = Table(title=f"{p['name']}: scores vs chance (p: empirical, one-sided)", title_justify="left")
+                for col in ("measure", "value", "rand vec", "p", "vocab tok", "p", "init", "p"):
+                    s.add_column(col, justify="left" if col == "measure" else "right", overflow="fold")
+                for r in rows:
+                    s.add_row(r["measure"], _num(r["value"]), *[x for n in NULL_ORDER
+                              for x in (_num(r["nulls"].get(n, {}).get("null_mean")), _p(r["nulls"].get(n)))])
+                console.print(s)
+            for line in p.get("summary") or []:
+                console.print(f"• {line}")
+            for key in ("relatedness", "faithfulness"):
+                if isinstance(p.get(key), dict) and p[key].get("skipped"):
+                    console.print(f"{key}: skipped — {p[key]['skipped']}")
         return console.export_text()
 
     def to_html(self) -> str:
-        import html
+        """A self-contained HTML page (plotly.js inline, no network) that opens offline."""
+        from ._html import render_html
 
-        body = html.escape(self.to_markdown())
-        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.model['name'])}"
-                f"</title></head><body><pre>{body}</pre></body></html>")
+        return render_html(self)
 
     def render(self, fmt: str = "table") -> str:
         if fmt not in FORMATS:
@@ -97,6 +114,111 @@ class _NullIO:
 
     def flush(self):
         pass
+
+
+NULL_ORDER = ("random_vectors", "vocab_tokens", "init")
+_SKIP_KEYS = {"per_position", "per_position_p", "per_position_ids", "token_ids", "timings", "null", "tokens"}
+
+
+def score_rows(section: Any, path: str = "") -> list[dict[str, Any]]:
+    """Every score in an analysis section that carries null references, flattened to rows
+    ``{"measure", "value", "nulls": {name: NullComparison dict}}`` (walks nested dicts)."""
+    rows: list[dict[str, Any]] = []
+    if not isinstance(section, dict):
+        return rows
+    if "value" in section and isinstance(section.get("null"), dict):
+        nulls = {k: v for k, v in section["null"].items() if isinstance(v, dict) and "p" in v}
+        if nulls:
+            rows.append({"measure": path or "score", "value": section["value"], "nulls": nulls})
+    for k, v in section.items():
+        if k in _SKIP_KEYS or not isinstance(v, dict):
+            continue
+        rows += score_rows(v, f"{path}.{k}" if path else k)
+    return rows
+
+
+def _num(x) -> str:
+    return "—" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+
+
+def _p(c) -> str:
+    if not isinstance(c, dict) or c.get("p") is None:
+        return "—"
+    return f"{c['p']:.3f}" + ("*" if c.get("significant") else "")
+
+
+def _scores_markdown(section: dict) -> list[str]:
+    rows = score_rows(section)
+    if not rows:
+        return []
+    out = ["| measure | value | random vectors (mean, p) | vocab tokens (mean, p) | init (mean, p) |",
+           "|:---|---:|---:|---:|---:|"]
+    for r in rows:
+        cells = [f"{_num(r['nulls'][n].get('null_mean'))}, {_p(r['nulls'][n])}" if n in r["nulls"] else "—"
+                 for n in NULL_ORDER]
+        out.append(f"| {r['measure']} | {_num(r['value'])} | " + " | ".join(cells) + " |")
+    out += ["", "p: empirical p-value against the null, (1 + #null ≥ value)/(1 + n); * = p < 0.05."]
+    return out
+
+
+def _analysis_markdown(p: dict) -> list[str]:
+    lines: list[str] = []
+    if p.get("summary"):
+        lines += ["**What is more than chance**", "", *[f"- {s}" for s in p["summary"]], ""]
+    for key in ("tightness", "hubness", "geometry", "persistence", "redundancy", "relatedness", "faithfulness"):
+        sec = p.get(key)
+        if not isinstance(sec, dict):
+            continue
+        if sec.get("skipped"):
+            lines += [f"### {key}", "", f"Skipped: {sec['skipped']}.", ""]
+            continue
+        body = _scores_markdown(sec)
+        if key == "relatedness":
+            body = _relatedness_markdown(sec) + body
+        if key == "faithfulness":
+            body = _faithfulness_markdown(sec) + body
+        if body:
+            lines += [f"### {key}", "", *body, ""]
+    return lines
+
+
+def _relatedness_markdown(r: dict) -> list[str]:
+    out = []
+    if r.get("label_words"):
+        out.append(f"Label words: {', '.join(map(str, r['label_words']))}.")
+    if r.get("keywords"):
+        out.append("Task keywords (log-odds vs background): "
+                   + ", ".join(f"`{_md_escape(str(k.get('token')))}`" for k in r["keywords"][:15]) + ".")
+    for space in ("model_space", "text_space"):
+        top = (r.get(space) or {}).get("top_related")
+        if top:
+            out.append(f"Most task-related neighbours ({space.replace('_', ' ')}): "
+                       + ", ".join(f"`{_md_escape(str(t.get('token')))}`" for t in top[:10]) + ".")
+    for s in r.get("summary") or []:
+        out.append(f"- {s}")
+    return out + ([""] if out else [])
+
+
+def _faithfulness_markdown(f: dict) -> list[str]:
+    out = []
+    gap = f.get("projection_gap") or {}
+    acc = gap.get("accuracy") or {}
+    if acc:
+        out += ["| condition | accuracy | 95% CI | n |", "|:---|---:|:---:|---:|"]
+        for cond, a in acc.items():
+            if isinstance(a, dict) and a.get("accuracy") is not None:
+                ci = a.get("ci") or a.get("interval") or [None, None]
+                out.append(f"| {cond} | {a['accuracy']:.3f} | [{_num(ci[0])}, {_num(ci[1])}] | {a.get('n')} |")
+        if gap.get("chance") is not None:
+            out.append(f"\nChance {gap['chance']:.3f}; majority class {_num(gap.get('majority'))}.")
+    proj = f.get("projection") or {}
+    if proj.get("text") is not None:
+        out.append(f"Hard projection (nearest tokens as text): `{_md_escape(str(proj['text']))}`")
+    for q in (f.get("self_description") or {}).get("answers", [])[:3] if isinstance(f.get("self_description"), dict) \
+            else []:
+        if isinstance(q, dict):
+            out.append(f"Self-description — {q.get('question')!s} → {q.get('continuation', q.get('soft'))!s}")
+    return out + ([""] if out else [])
 
 
 def _md_escape(s: str) -> str:

@@ -7,7 +7,11 @@ Scenarios, each in a fresh interpreter (imports included), with its own temporar
   report``), the UMAP layout is not: the first render fits it.  Budget: ≤ 20 s.
 * **cold, everything cold** -- an empty cache: GGUF dequantisation, index, UMAP.
 * **cold, restart** -- a new server process with everything on disk (the usual start).
-* **rerun** -- the same session rendered again (a widget change that hits every cache).  Budget: ≤ 2 s.
+* **rerun** -- the same session rendered again: plainly, after toggling a map option, after changing k (new
+  neighbours; the metrics are recomputed in the background).  Budget: ≤ 2 s.
+
+"First render" is the whole script of the default view: map, neighbour table, norms; the tightness/geometry
+tabs are computed in a background thread and fill in a few seconds later.
 
 ``--browser`` also times the real thing: ``streamlit run app.py`` + headless Chromium, from process start until
 the UMAP plot is drawn (new-model and restart cases).  numba's kernels are assumed compiled (they are cached
@@ -45,16 +49,18 @@ assert at.get("plotly_chart") and at.table
 
 RERUN = """
 from streamlit.testing.v1 import AppTest
+import json, time as _t
 at = AppTest.from_file(APP, default_timeout=600).run()
-import time as _t
-times = []
-for k in (4, 6, 5):                      # change k: a real widget interaction, every heavy object cached
-    t0 = _t.perf_counter()
-    at.slider(key="k").set_value(k).run()
-    times.append(_t.perf_counter() - t0)
+def timed(action):
+    t0 = _t.perf_counter(); action(); dt = _t.perf_counter() - t0
     assert not at.exception and at.table
-t0 = _t.perf_counter(); at.run(); times.append(_t.perf_counter() - t0)   # plain rerun
-import json; print("__RERUN__" + json.dumps(times))
+    return dt
+times = {"plain rerun": [], "toggle a map option": [], "change k": []}
+for k, label in ((4, True), (6, False), (5, True)):
+    times["plain rerun"].append(timed(lambda: at.run()))
+    times["toggle a map option"].append(timed(lambda: at.toggle(key="label_neighbours").set_value(label).run()))
+    times["change k"].append(timed(lambda: at.slider(key="k").set_value(k).run()))
+print("__RERUN__" + json.dumps(times))
 """
 
 
@@ -166,16 +172,16 @@ def main() -> None:
         res = apptest_rounds(args.repeats, folder, label)
         first = lambda key: median([r["seconds"] for r in res[key]])  # noqa: E731
         rss = lambda key: median([r["peak_rss_mb"] for r in res[key]])  # noqa: E731
-        rerun_med = median([t for r in res["rerun"] for t in r])
-        rerun_max = max(t for r in res["rerun"] for t in r)
+        reruns = {case: [t for r in res["rerun"] for t in r[case]] for case in res["rerun"][0]}
         print(f"Dashboard (Explore: UMAP map + neighbour table), SmolLM2-135M, {what}; AppTest in a fresh "
               f"interpreter, median of {args.repeats}; {os.cpu_count()} CPUs.\n")
         rows = [["first render, new model (vocabulary cached, UMAP fitted)", f"{first('new_model'):.1f}",
                  f"{rss('new_model'):.0f}", "≤ 20"],
                 ["first render, empty cache (GGUF → vocabulary, index, UMAP)", f"{first('all_cold'):.1f}",
                  f"{rss('all_cold'):.0f}", ""],
-                ["first render, server restart (all on disk)", f"{first('restart'):.1f}", f"{rss('restart'):.0f}", ""],
-                ["rerun after a widget change (median / max)", f"{rerun_med:.2f} / {rerun_max:.2f}", "", "≤ 2"]]
+                ["first render, server restart (all on disk)", f"{first('restart'):.1f}", f"{rss('restart'):.0f}", ""]]
+        rows += [[f"rerun: {case} (median / max)", f"{median(ts):.2f} / {max(ts):.2f}", "", "≤ 2"]
+                 for case, ts in reruns.items()]
         print(table(["case", "seconds", "peak RSS MB", "budget s"], rows))
         if args.browser:
             b_new, b_restart = [], []
