@@ -18,7 +18,7 @@ st.set_page_config(page_title="softprompt-analyzer", page_icon="🔎", layout="w
                    menu_items={"About": f"softprompt-analyzer {__version__}: look inside learned soft prompts."})
 
 # -- navigation ---------------------------------------------------------------------------------------
-st.sidebar.title("🔎 softprompt-analyzer")
+st.sidebar.title("softprompt-analyzer")
 section = st.sidebar.radio(
     "Section", SECTIONS, key="section", bind="query-params",
     captions=["map · neighbours · metrics", "prompts side by side, per task", "training animation",

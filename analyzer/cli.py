@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "base model, else smollm2-135m")
     r.add_argument("-k", type=_positive_int, default=10, help="neighbours per virtual token (default 10)")
     r.add_argument("--task", type=int, default=None, help="task index of a multitask prompt-tuning adapter")
-    r.add_argument("--metric", choices=["cosine", "l2", "dot"], default="cosine")
+    r.add_argument("--metric", choices=["cosine", "csls", "l2", "dot"], default="cosine",
+                   help="neighbour metric (csls = hubness-corrected cosine)")
     r.add_argument("--include-special", action="store_true",
                    help="include special tokens and unused rows among the neighbours")
     r.add_argument("--format", "-f", choices=["table", "json", "markdown"], default="table")

@@ -80,6 +80,13 @@ class TextEmbedder:
 
     @property
     def dim(self) -> int:
+        if getattr(self, "model_", None) is None:  # read from config.json: cached token vectors need no model
+            import json
+
+            try:
+                return int(json.loads((self._path() / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
         model, _ = self._load()
         return int(model.config.hidden_size)
 

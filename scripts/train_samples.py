@@ -44,11 +44,11 @@ class Spec:
 
 
 SPECS = [
-    Spec("sentiment-labels", "sentiment", "labels", steps=250),
-    Spec("sentiment-random", "sentiment", "random", steps=250),
-    Spec("question-type-text", "question-type", "text", steps=250,
+    Spec("sentiment-labels", "sentiment", "labels", steps=300),
+    Spec("sentiment-random", "sentiment", "random", steps=300),
+    Spec("question-type-text", "question-type", "text", steps=300,
          init_text="What kind of thing does this question ask for: a person, a place, a number, a description?"),
-    Spec("spam-labels", "spam", "labels", steps=250),
+    Spec("spam-labels", "spam", "labels", steps=300),
 ]
 
 
@@ -70,21 +70,21 @@ class Budget:
         return self.seconds > 0 and self.spent > self.seconds
 
 
-def evaluate_all(model, tok, spec: Spec, out: Path, baselines: dict) -> dict:
+def evaluate_all(model, tok, spec: Spec, out: Path, baselines: dict, limit: int | None = None) -> dict:
     from analyzer.loaders import load_prompt
     from analyzer.tasks import get_task
     from analyzer.training import evaluate
 
     task = get_task(spec.task)
-    if spec.task not in baselines:
+    if spec.task not in baselines or baselines[spec.task]["zero_shot"]["n"] != len(task.test[:limit]):
         t0 = time.perf_counter()
-        zero = evaluate(model, tok, task, None, split="test", model_name=MODEL)
-        instr = evaluate(model, tok, task, task.instruction, split="test", model_name=MODEL)
+        zero = evaluate(model, tok, task, None, split="test", limit=limit, model_name=MODEL)
+        instr = evaluate(model, tok, task, task.instruction, split="test", limit=limit, model_name=MODEL)
         counts = [int((zero.targets == i).sum()) for i in range(task.num_labels)]
         baselines[spec.task] = {"zero_shot": zero.to_dict(), "instruction": instr.to_dict(),
                                 "instruction_text": task.instruction, "majority": max(counts) / sum(counts),
                                 "eval_seconds": round(time.perf_counter() - t0, 1)}
-    soft = evaluate(model, tok, task, load_prompt(out), split="test", model_name=MODEL)
+    soft = evaluate(model, tok, task, load_prompt(out), split="test", limit=limit, model_name=MODEL)
     return soft.to_dict()
 
 
@@ -141,6 +141,7 @@ def main(argv=None) -> int:
     ap.add_argument("--budget-minutes", type=float, default=14.0,
                     help="stop a prompt's training when its training time passes this (0: no limit)")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--limit", type=int, help="score only the first N test examples (quick trials)")
     ap.add_argument("--readme-only", action="store_true")
     ap.add_argument("--keep-checkpoints", action="store_true")
     args = ap.parse_args(argv)
@@ -181,7 +182,7 @@ def main(argv=None) -> int:
         res = train(cfg, callbacks=[ProgressBar(), Budget(args.budget_minutes * 60)], model=model, tokenizer=tok)
         wall = time.perf_counter() - t0
         meta = json.loads((out / "training_meta.json").read_text())
-        soft = evaluate_all(model, tok, spec, out, baselines)
+        soft = evaluate_all(model, tok, spec, out, baselines, args.limit)
         results["runs"][spec.name] = {
             "task": spec.task, "init": spec.init, "init_text": spec.init_text, "steps": res.steps,
             "planned_steps": steps, "stopped_by_budget": res.stopped, "batch_size": spec.batch_size,

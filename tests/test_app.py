@@ -172,6 +172,30 @@ def test_tightness_and_geometry_tabs(app):
     assert "Tightness (text space, MiniLM)" in titles
 
 
+def test_relatedness_tab(app):
+    at = settle(app().run())
+    ok(at)
+    rel = next(s for s in chart_specs(at) if "Related to 'sentiment'" in s["layout"].get("title", {}).get("text", ""))
+    assert len(rel["data"][-1]["x"]) == 12  # one bar per virtual token
+    text = " ".join(m.value for m in at.markdown)
+    assert "task-related share (model space)" in text
+    assert "␣positive" in table_text(at)  # the TEXT init contains the label words
+
+
+def test_faithfulness_on_request(app):
+    at = app().run()
+    ok(at)
+    assert not any(s["layout"].get("title", {}).get("text", "").startswith("Accuracy") for s in chart_specs(at))
+    at.select_slider(key="faith_limit").set_value(50).run()
+    at.button(key="faith_run").click().run()
+    settle(at)
+    ok(at)
+    titles = [s["layout"].get("title", {}).get("text") for s in chart_specs(at)]
+    assert "Accuracy by condition (95% CI)" in titles and "Logit lens" in titles
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Hard projection:**" in text and "`␣sentiment`" in text
+
+
 def test_geometry_tab_shows_norms(app):
     at = app().run()
     ok(at)
@@ -253,6 +277,15 @@ def test_export_downloads(app):
     assert labels == ["HTML", "JSON", "Markdown", "text-init (zip)"]
     md = at.expander[0].markdown[0].value
     assert "text-init" in md and "␣sentiment" in md
+    at.radio(key="export_mode").set_value("full").run()
+    ok(at)
+    assert [b.label for b in at.get("download_button")] == ["text-init (zip)"]  # nothing built yet
+    at.button(key="export_build").click().run()
+    settle(at)
+    ok(at)
+    assert [b.label for b in at.get("download_button")][:3] == ["HTML", "JSON", "Markdown"]
+    md = at.expander[0].markdown[0].value
+    assert "tightness" in md.lower() and "random" in md.lower()
 
 
 # --------------------------------------------------------------------------------------------- errors

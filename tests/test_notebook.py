@@ -31,6 +31,6 @@ def test_explore_notebook_executes(request, tmp_path_factory, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     plotly = [o for o in outputs if o.output_type in ("execute_result", "display_data")
               and "application/vnd.plotly.v1+json" in o.data]
-    assert len(plotly) >= 3  # tightness, geometry, map (and the trajectory when the prompt has snapshots)
+    assert len(plotly) >= 4  # tightness, geometry, map, relatedness (and the trajectory when there are snapshots)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "v0" in text and "•" in text

@@ -325,6 +325,19 @@ def test_resume_refuses_a_different_dimension(tiny_llama_dir, task_csv, tmp_path
         train(config(d, task_csv, tmp_path / "r", steps=4, resume=True))
 
 
+def test_extra_loss_regularises_the_prompt(tiny, tiny_llama_dir, task_csv, tmp_path):
+    from analyzer.training import read_snapshots, train
+
+    model, tok = tiny
+    kw = dict(steps=6, snapshot_every=6, eval_every=0, eval_examples=4)
+    train(config(tiny_llama_dir, task_csv, tmp_path / "a", **kw), model=model, tokenizer=tok)
+    train(config(tiny_llama_dir, task_csv, tmp_path / "b", **kw), model=model, tokenizer=tok,
+          extra_loss=lambda p: 100.0 * (p ** 2).sum(-1).mean())
+    a, b = read_snapshots(tmp_path / "a"), read_snapshots(tmp_path / "b")
+    assert np.array_equal(a[0], b[0])
+    assert np.linalg.norm(b[6]) < np.linalg.norm(a[6])
+
+
 def test_bad_training_input(tiny, tiny_llama_dir, task_csv, tmp_path):
     from analyzer.exceptions import TaskError
     from analyzer.training import train

@@ -16,6 +16,7 @@ _LAZY = {
     "plot_projection_gap": "._projection_gap",
     "plot_tightness": "._tightness",
     "plot_geometry": "._geometry",
+    "plot_relatedness": "._relatedness",
     "plot_logit_lens": "._logit_lens",
     "plot_waywardness": "._waywardness",
 }

@@ -64,12 +64,12 @@ def plot_trajectory(layout, snapshots=None, *, steps=None, coords=None, name: st
     fig.frames = [go.Frame(name=str(s), traces=[moving],
                            data=[go.Scatter(x=coords[si, :, 0], y=coords[si, :, 1], hovertext=hover[si])])
                   for si, s in enumerate(steps)]
-    slider = {"active": 0, "currentvalue": {"prefix": "step "}, "pad": {"t": 30},
+    slider = {"active": 0, "currentvalue": {"prefix": "step "}, "pad": {"t": 30}, "x": 0.16, "len": 0.84,
               "steps": [{"label": str(s), "method": "animate",
                          "args": [[str(s)], {"mode": "immediate", "frame": {"duration": 0, "redraw": False},
                                              "transition": {"duration": 0}}]} for s in steps]}
-    play = {"type": "buttons", "showactive": False, "x": 0.0, "y": -0.02, "xanchor": "left", "yanchor": "top",
-            "direction": "left", "pad": {"t": 40, "r": 10},
+    play = {"type": "buttons", "showactive": False, "x": 0.0, "y": 0.0, "xanchor": "left", "yanchor": "top",
+            "direction": "left", "pad": {"t": 60, "r": 10},
             "buttons": [{"label": "▶ play", "method": "animate",
                          "args": [None, {"frame": {"duration": 300, "redraw": False}, "fromcurrent": True,
                                          "transition": {"duration": 150}}]},

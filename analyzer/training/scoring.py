@@ -272,5 +272,5 @@ def _result(task: Task, split: str, kind: str, logits: np.ndarray, targets: np.n
                       label_probs=probs.astype(np.float32), per_label=per)
 
 
-__all__ = ["PromptedClassifier", "EvalResult", "evaluate", "encode_examples", "pad_batch", "prompted_classifier", "score",
-           "length_sorted_batches"]
+__all__ = ["PromptedClassifier", "EvalResult", "evaluate", "encode_examples", "pad_batch", "pad_id_of",
+           "prompted_classifier", "score", "length_sorted_batches"]

@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -315,13 +315,16 @@ def load_task_for(config: TrainConfig) -> Task:
 
 
 def train(config: TrainConfig, *, callbacks: Iterable = (), stop_event: threading.Event | None = None,
-          model=None, tokenizer=None, task: Task | None = None) -> TrainResult:
+          model=None, tokenizer=None, task: Task | None = None,
+          extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None) -> TrainResult:
     """Train a soft prompt as ``config`` says; see the module docstring for the files written.
 
     ``callbacks``: objects with ``on_start/on_step/on_eval/on_checkpoint/on_end/should_stop`` (see
     ``analyzer.training.callbacks``); ``stop_event``: a ``threading.Event`` that stops the run when set.
     ``model``/``tokenizer``: an already loaded frozen model (the dashboard's cached one); by default
     ``load_frozen_model(config.model)``.  ``task``: an already built Task (default: from ``config.task``).
+    ``extra_loss``: ``f(prompt "n d") -> scalar tensor`` added to every step's loss (a regulariser, e.g. a
+    distance to target embeddings); the logged loss includes it.
 
     Raises TrainingError / TaskError for settings that cannot work; KeyboardInterrupt after writing a
     checkpoint when interrupted (continue with ``resume=True``)."""
@@ -331,7 +334,7 @@ def train(config: TrainConfig, *, callbacks: Iterable = (), stop_event: threadin
     t_start = time.perf_counter()
     dist_ = _dist_setup(config.device)
     try:
-        return _train(config, callbacks, stop_event, model, tokenizer, task, dist_, t_start)
+        return _train(config, callbacks, stop_event, model, tokenizer, task, dist_, t_start, extra_loss)
     finally:
         if dist_.created:
             import torch.distributed as dist
@@ -339,7 +342,8 @@ def train(config: TrainConfig, *, callbacks: Iterable = (), stop_event: threadin
             dist.destroy_process_group()
 
 
-def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, t_start) -> TrainResult:
+def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, t_start,
+           extra_loss) -> TrainResult:
     out = Path(config.out).expanduser()
     if dist_.world > 1 and config.batch_size % dist_.world:
         raise TrainingError(f"batch_size {config.batch_size} is not divisible by the {dist_.world} processes; "
@@ -490,6 +494,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, 
                 g["lr"] = lr
             logits = train_module(ids.to(device), lens.to(device))
             loss = torch.nn.functional.cross_entropy(logits, train_y[mine].to(device))
+            if extra_loss is not None:
+                loss = loss + extra_loss(module.prompt)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             state["consistent"] = False     # prompt and optimizer change together: no checkpoint in between

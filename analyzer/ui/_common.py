@@ -62,3 +62,18 @@ def prompts_of(sel: Selection) -> list:
     from . import resources
 
     return [p for path in sel.paths for p in resources.prompts(path)]
+
+
+def wait_for(fut, what: str) -> bool:
+    """True when the background ``fut`` is done; otherwise an info box and a poller that reruns the page once it
+    is (every second, only while something is pending), and False."""
+    if fut.done():
+        return True
+    st.info(f"{what} in the background…", icon="⏳")
+    st.fragment(run_every=1.0)(_rerun_when_done)(fut)
+    return False
+
+
+def _rerun_when_done(fut) -> None:
+    if fut.done():
+        st.rerun(scope="app")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from . import resources
-from ._common import Selection, module_available, not_available
+from ._common import Selection, module_available, not_available, wait_for
 
 
 def _choose_prompt(sel: Selection, key: str):
@@ -16,33 +16,30 @@ def _choose_prompt(sel: Selection, key: str):
     return items[names.index(name)]
 
 
-def _full_key(sel: Selection, path: str, name: str) -> tuple:
-    return ("full", sel.model, sel.metric, sel.k, path, name, sel.task)
-
-
-def _result(sel: Selection, key: str) -> dict | None:
-    """The metrics of the chosen prompt, or None (with a note) while they are computed in the background."""
+def _result(sel: Selection, key: str, kind: str = "metrics") -> dict | None:
+    """The ``kind`` (``metrics`` or ``relatedness``) result of the chosen prompt, or None (with a note) while it
+    is computed in the background.  A button asks for the full version (text space and more)."""
     path, stamp, p = _choose_prompt(sel, key)
-    full_wanted = st.session_state.get("_full_metrics", set())
-    fk = _full_key(sel, path, p.name)
-    fut = resources.prompt_metrics(sel.model, sel.metric, sel.k, path, stamp, p.name, sel.task,
-                                   full=fk in full_wanted)
-    if not fut.done():
-        st.info("Computing tightness, null baselines and geometry in the background…", icon="⏳")
-        st.fragment(run_every=1.0)(_rerun_when_done)(fut)
+    full_wanted = st.session_state.get("_full", set())
+    fk = (kind, sel.model, sel.metric, sel.k, path, p.name, sel.task)
+    compute = resources.prompt_metrics if kind == "metrics" else resources.prompt_relatedness
+    fut = compute(sel.model, sel.metric, sel.k, path, stamp, p.name, sel.task, full=fk in full_wanted)
+    if not wait_for(fut, "Computing " + ("tightness, null baselines and geometry" if kind == "metrics"
+                                          else "task-relatedness")):
         return None
     res = fut.result()  # an AnalyzerError is shown by the section's guard
-    if fk not in full_wanted and st.button("Full analysis: text-space tightness, hubness, CSLS", key=f"{key}_full",
-                                           help="Embeds neighbour tokens with MiniLM and builds the vocabulary's "
-                                                "own neighbour graph (minutes the first time per model; cached)."):
-        st.session_state.setdefault("_full_metrics", set()).add(fk)
+    label, helptext = FULL[kind]
+    if fk not in full_wanted and st.button(label, key=f"{key}_full", help=helptext):
+        st.session_state.setdefault("_full", set()).add(fk)
         st.rerun()
     return res
 
 
-def _rerun_when_done(fut) -> None:
-    if fut.done():
-        st.rerun(scope="app")
+FULL = {"metrics": ("Full analysis: text-space tightness, hubness, CSLS",
+                    "Embeds neighbour tokens with MiniLM and builds the vocabulary's own neighbour graph "
+                    "(minutes the first time per model; cached)."),
+        "relatedness": ("Add the text space (MiniLM)",
+                        "Judges the same neighbours with an external sentence embedder (all-MiniLM-L6-v2).")}
 
 
 def _verdicts(lines: list[str]) -> None:
@@ -54,7 +51,7 @@ def _verdicts(lines: list[str]) -> None:
 def tightness(sel: Selection) -> None:
     from ..plotting import plot_tightness
 
-    res = _result(sel, "tight_prompt")
+    res = _result(sel, "tight_prompt", "metrics")
     if res is None:
         return
     st.plotly_chart(plot_tightness(res, space="model", height=330, title="Tightness (model space)"),
@@ -83,7 +80,7 @@ def tightness(sel: Selection) -> None:
 def geometry(sel: Selection) -> None:
     from ..plotting import plot_geometry
 
-    res = _result(sel, "geo_prompt")
+    res = _result(sel, "geo_prompt", "metrics")
     if res is None:
         return
     st.plotly_chart(plot_geometry(res, height=320, title="Geometry and drift"), key="geometry",
@@ -107,9 +104,35 @@ def geometry(sel: Selection) -> None:
 
 
 def relatedness(sel: Selection) -> None:
+    from ..plotting import plot_relatedness
+
     if not module_available("analyzer.relatedness"):
         not_available("The task-relatedness report", "analyzer.relatedness")
         return
-    from . import _relatedness_view
-
-    _relatedness_view.relatedness(sel)
+    if not sel.task:
+        st.info("Choose a task in the sidebar to judge how task-related the neighbours are.")
+        return
+    res = _result(sel, "rel_prompt", "relatedness")
+    if res is None:
+        return
+    st.plotly_chart(plot_relatedness(res, space="model", height=330, title=f"Related to '{res.get('task')}' "
+                                     "(model space)"), key="rel_model", config={"displaylogo": False})
+    text = res.get("text_space") or {}
+    if "omitted" not in text and text.get("share"):
+        st.plotly_chart(plot_relatedness(res, space="text", height=330, title="Related (text space, MiniLM)"),
+                        key="rel_text", config={"displaylogo": False})
+    definition = (res.get("model_space") or {}).get("definition")
+    if definition:
+        st.caption(definition[0].upper() + definition[1:] + ".")
+    with st.expander("What is more than chance", expanded=True):
+        _verdicts(res.get("summary") or [])
+    top = (res.get("model_space") or {}).get("top_related") or []
+    if top:
+        st.markdown("**Most related neighbours**")
+        st.table([{"token": t.get("token"), "count": t.get("count"),
+                   "positions": ", ".join(f"v{i}" for i in t.get("positions", [])),
+                   "matches": f"{(t.get('match') or {}).get('word', '')} ({(t.get('match') or {}).get('kind', '')})"}
+                  for t in top[:12]], hide_index=True)
+    kws = res.get("keywords") or []
+    if kws:
+        st.caption("Task keywords: " + ", ".join(k.get("word", "") for k in kws[:25]))

@@ -24,7 +24,7 @@ def compare(sel: Selection) -> None:
                 items.append((label, path, p, info))
     if not items:
         return
-    tasks = sorted({i.task or "(unknown task)" for *_, i in items})
+    tasks = sorted({i.task or "(unknown task)" for *_, i in items}, key=lambda t: (t.startswith("("), t))
     task = st.segmented_control("Prompts trained for", tasks, default=tasks[0], key="compare_task",
                                 required=True) if len(tasks) > 1 else tasks[0]
     group = [it for it in items if (it[3].task or "(unknown task)") == task]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from . import resources
-from ._common import Selection, guard, module_available, not_available, prompts_of
+from ._common import Selection, guard, module_available, not_available, prompts_of, wait_for
 
 MAP_HEIGHT = 640
 
@@ -98,9 +98,6 @@ def geometry(sel: Selection) -> None:
 
 
 def relatedness(sel: Selection) -> None:
-    if not module_available("analyzer.relatedness"):
-        not_available("The task-relatedness report", "analyzer.relatedness")
-        return
     from . import _metrics_view
 
     _metrics_view.relatedness(sel)
@@ -109,27 +106,24 @@ def relatedness(sel: Selection) -> None:
 def faithfulness(sel: Selection) -> None:
     from ..plotting import plot_logit_lens, plot_projection_gap
 
-    ps = prompts_of(sel)
-    names = [p.name for p in ps]
+    items = [(path, stamp, p) for path, stamp in sel.sources for p in resources.prompts(path)]
+    names = [p.name for *_, p in items]
     c1, c2 = st.columns([2, 1])
     name = c1.selectbox("Prompt", names, key="faith_prompt")
     limit = c2.select_slider("Test examples", [50, 100, 200, 500], value=100, key="faith_limit")
-    prompt = ps[names.index(name)]
-    key = (sel.model, prompt.source, prompt.name, sel.task, int(limit))
-    store = resources.faithfulness_store()
+    path, stamp, prompt = items[names.index(name)]
     st.caption("Runs the frozen model: accuracy of the soft prompt vs its nearest-token projection, its init and "
-               "no prompt (task: " + str(sel.task) + "), the logit lens and the model's own description.")
-    if st.button("Compute faithfulness", key="faith_run", type="primary"):
-        from ..faithfulness import analyze_faithfulness
-
-        with st.spinner("Running the frozen model (about a minute on 2 cores)…"):
-            model, tok = resources.frozen_model(sel.model)
-            store[key] = analyze_faithfulness(model, tok, prompt, resources.neighbor_index(sel.model, "cosine"),
-                                              task=resources.task(sel.task) if sel.task else None, limit=int(limit),
-                                              model_name=sel.model)
-    res = store.get(key)
-    if res is None:
+               f"no prompt (task: {sel.task}), the logit lens and the model's own description.")
+    args = (sel.model, path, stamp, prompt.name, sel.task, int(limit))
+    fut = resources.known_future("faithfulness", *args)
+    if fut is None:
+        if not st.button("Compute faithfulness", key="faith_run", type="primary"):
+            return
+        with st.spinner("Loading the frozen model (once per server)…"):
+            fut = resources.faithfulness(*args)
+    if not wait_for(fut, "Running the frozen model (a minute or two on 2 cores)"):
         return
+    res = fut.result()
     gap = res.get("projection_gap")
     if gap:
         st.plotly_chart(plot_projection_gap(gap, height=280, title="Accuracy by condition (95% CI)"),

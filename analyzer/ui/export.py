@@ -1,4 +1,6 @@
-"""Download: the report of the selected prompts (HTML, JSON, Markdown) and each adapter as a zip."""
+"""Export: the report of the selected prompts (HTML, JSON, Markdown) -- the neighbour report at once, or the
+full analysis (metrics, null baselines, relatedness, optionally faithfulness) built in the background -- and
+each adapter as a zip."""
 
 from __future__ import annotations
 
@@ -7,8 +9,11 @@ from pathlib import Path
 import streamlit as st
 
 from . import resources
-from ._common import Selection, guard
+from ._common import Selection, guard, wait_for
 from ._uploads import sanitize_name, zip_adapter
+
+MODES = {"neighbours": "Neighbours (instant)",
+         "full": "Full analysis: metrics, null baselines, task-relatedness"}
 
 
 def export(sel: Selection) -> None:
@@ -16,20 +21,11 @@ def export(sel: Selection) -> None:
         st.info("Choose prompts in the sidebar to export their report.")
         return
     st.subheader("Report")
-    st.caption(f"The same report as `softprompt-analyzer report` for {len(sel.sources)} prompt source(s), "
-               f"k = {sel.k}, {sel.metric}.")
+    mode = st.radio("Contents", list(MODES), format_func=MODES.get, key="export_mode", horizontal=True)
     with guard("the report"):
-        rep = resources.report(sel.model, sel.metric, sel.k, sel.sources, sel.task)
-        base = sanitize_name("-".join(sel.labels)[:48] or "report", default="report")
-        c1, c2, c3 = st.columns(3)
-        c1.download_button("HTML", rep.to_html(), file_name=f"{base}.html", mime="text/html", key="dl_html",
-                           icon=":material/download:", on_click="ignore")
-        c2.download_button("JSON", rep.to_json(), file_name=f"{base}.json", mime="application/json",
-                           key="dl_json", icon=":material/download:", on_click="ignore")
-        c3.download_button("Markdown", rep.to_markdown(), file_name=f"{base}.md", mime="text/markdown",
-                           key="dl_md", icon=":material/download:", on_click="ignore")
-        with st.expander("Preview (Markdown)"):
-            st.markdown(rep.to_markdown())
+        rep = _neighbour_report(sel) if mode == "neighbours" else _full_report(sel)
+        if rep is not None:
+            _downloads(sel, rep, suffix="" if mode == "neighbours" else "-analysis")
     st.subheader("Adapters")
     adapters = [(lab, p) for lab, (p, _) in zip(sel.labels, sel.sources) if (Path(p) / "adapter_config.json").is_file()]
     if not adapters:
@@ -39,3 +35,40 @@ def export(sel: Selection) -> None:
             st.download_button(f"{label} (zip)", zip_adapter(path), file_name=f"{sanitize_name(Path(path).name)}.zip",
                                mime="application/zip", key=f"dl_zip_{i}", icon=":material/folder_zip:",
                                on_click="ignore")
+
+
+def _neighbour_report(sel: Selection):
+    st.caption(f"The report of `softprompt-analyzer report` for {len(sel.sources)} prompt source(s): "
+               f"k = {sel.k}, {sel.metric}.")
+    return resources.report(sel.model, sel.metric, sel.k, sel.sources, sel.task)
+
+
+def _full_report(sel: Selection):
+    st.caption(f"The report of `softprompt-analyzer analyze` (task {sel.task}, k = {sel.k}, {sel.metric}): every "
+               "score beside its chance level. Built in the background; a few seconds per prompt, minutes with the "
+               "text space or faithfulness the first time.")
+    c1, c2 = st.columns(2)
+    text_space = c1.toggle("MiniLM text space", value=False, key="export_text")
+    faith = c2.toggle("Faithfulness (runs the model)", value=False, key="export_faith")
+    args = (sel.model, sel.metric, sel.k, sel.sources, sel.task, text_space, faith)
+    fut = resources.known_future("report", *args)
+    if fut is None:
+        if not st.button("Build the full report", key="export_build", type="primary"):
+            return None
+        fut = resources.full_report(*args)
+    if not wait_for(fut, "Building the report"):
+        return None
+    return fut.result()
+
+
+def _downloads(sel: Selection, rep, *, suffix: str) -> None:
+    base = sanitize_name("-".join(sel.labels)[:48] or "report", default="report") + suffix
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("HTML", rep.to_html(), file_name=f"{base}.html", mime="text/html", key="dl_html",
+                       icon=":material/download:", on_click="ignore")
+    c2.download_button("JSON", rep.to_json(), file_name=f"{base}.json", mime="application/json",
+                       key="dl_json", icon=":material/download:", on_click="ignore")
+    c3.download_button("Markdown", rep.to_markdown(), file_name=f"{base}.md", mime="text/markdown",
+                       key="dl_md", icon=":material/download:", on_click="ignore")
+    with st.expander("Preview (Markdown)"):
+        st.markdown(rep.to_markdown())

@@ -126,10 +126,18 @@ __all__ = ["vocabulary", "neighbor_index", "layout", "frozen_model", "training_r
            "task_names", "prompt_map", "report", "trajectory"]
 
 
-@st.cache_resource
-def faithfulness_store() -> dict:
-    """Faithfulness results by (model, prompt, task, limit), shared by the sessions (they are costly)."""
-    return {}
+def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str | None, limit: int):
+    """A ``Future`` of ``analyzer.analyze_faithfulness`` for one prompt (runs the frozen model, loaded here once
+    and shared by every session), computed on the model lane."""
+    from ..faithfulness import analyze_faithfulness
+
+    key = ("faithfulness", model, path, stamp, name, task_name, int(limit))
+    known = _background()["futures"].get(key)
+    if known is not None:
+        return known
+    frozen, tok = frozen_model(model)
+    return background(key, analyze_faithfulness, frozen, tok, _prompt(path, name), neighbor_index(model, "cosine"),
+                      task=task(task_name) if task_name else None, limit=int(limit), model_name=model, lane="model")
 
 
 def label_token_ids(model: str, task_name: str | None) -> dict[str, list[int]]:
@@ -142,6 +150,13 @@ def label_token_ids(model: str, task_name: str | None) -> dict[str, list[int]]:
     except Exception:  # noqa: BLE001 — no labels: the test is reported as omitted
         return {}
     vocab = vocabulary(model)
+    try:
+        from ..relatedness import word_token_ids
+    except ImportError:
+        word_token_ids = None
+    if word_token_ids is not None:
+        out = {label: list(ids) for label, word in t.verbalizer.items() if (ids := word_token_ids(vocab, word))}
+        return out
     pos = _token_positions(model)
     out = {}
     for label, word in t.verbalizer.items():
@@ -169,7 +184,27 @@ def _background() -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     return {"executor": ThreadPoolExecutor(max_workers=1, thread_name_prefix="softprompt-metrics"),
+            "model": ThreadPoolExecutor(max_workers=1, thread_name_prefix="softprompt-model"),
             "futures": OrderedDict()}
+
+
+def background(key: tuple, fn, *args, lane: str = "executor", **kwargs):
+    """A ``Future`` of ``fn(*args, **kwargs)`` run on a shared background worker, memoised by ``key``.
+    ``lane="model"``: the worker for jobs that run the frozen model (minutes), so they never hold up metrics."""
+    bg = _background()
+    fut = bg["futures"].get(key)
+    if fut is not None:
+        bg["futures"].move_to_end(key)
+        return fut
+    fut = bg[lane].submit(fn, *args, **kwargs)
+    bg["futures"][key] = fut
+    while len(bg["futures"]) > 64:
+        bg["futures"].popitem(last=False)
+    return fut
+
+
+def _prompt(path: str, name: str):
+    return next(p for p in prompts(path) if p.name == name)
 
 
 def prompt_metrics(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str | None,
@@ -180,18 +215,46 @@ def prompt_metrics(model: str, metric: str, k: int, path: str, stamp: tuple, nam
     first time for a model: MiniLM embeddings and the vocabulary's kNN graph, then cached on disk)."""
     from ..metrics import analyze_prompt
 
-    bg = _background()
-    key = (model, metric, int(k), path, stamp, name, task_name, bool(full))
-    fut = bg["futures"].get(key)
-    if fut is not None:
-        bg["futures"].move_to_end(key)
-        return fut
-    prompt = next(p for p in prompts(path) if p.name == name)
+    key = ("metrics", model, metric, int(k), path, stamp, name, task_name, bool(full))
+    known = _background()["futures"].get(key)
+    if known is not None:
+        return known
     vocab, index = vocabulary(model), neighbor_index(model, metric)   # shared resources, built in this thread
-    labels = label_token_ids(model, task_name) or None
     fast = {} if full else {"text_embedder": False, "neighborhood": False, "csls": False}
-    fut = bg["executor"].submit(analyze_prompt, prompt, vocab, index, k=int(k), label_token_ids=labels, **fast)
-    bg["futures"][key] = fut
-    while len(bg["futures"]) > 64:
-        bg["futures"].popitem(last=False)
-    return fut
+    return background(key, analyze_prompt, _prompt(path, name), vocab, index, k=int(k),
+                      label_token_ids=label_token_ids(model, task_name) or None, **fast)
+
+
+def prompt_relatedness(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str,
+                       full: bool = False):
+    """A ``Future`` of ``analyzer.relatedness.task_relatedness`` (``full``: with the MiniLM text space)."""
+    from ..relatedness import task_relatedness
+
+    key = ("relatedness", model, metric, int(k), path, stamp, name, task_name, bool(full))
+    known = _background()["futures"].get(key)
+    if known is not None:
+        return known
+    vocab, index = vocabulary(model), neighbor_index(model, metric)
+    return background(key, task_relatedness, _prompt(path, name), vocab, index, task(task_name), k=int(k),
+                      **({} if full else {"text_embedder": False}))
+
+
+def full_report(model: str, metric: str, k: int, sources: tuple, task_name: str | None, text_space: bool,
+                faithfulness: bool):
+    """A ``Future`` of ``analyzer.analyze`` (the CLI's ``analyze`` report: metrics, null baselines, relatedness,
+    optionally faithfulness) for the selected prompts, computed in the background."""
+    from .. import analyze
+
+    key = ("report", model, metric, int(k), sources, task_name, bool(text_space), bool(faithfulness))
+    known = _background()["futures"].get(key)
+    if known is not None:
+        return known
+    ps = [p for path, _ in sources for p in prompts(path)]
+    frozen = frozen_model(model) if faithfulness else None
+    return background(key, analyze, ps, vocabulary(model), task=task_name, k=int(k), metric=metric,
+                      text_space=bool(text_space), faithfulness=bool(faithfulness), model=frozen)
+
+
+def known_future(kind: str, *key) -> object | None:
+    """The background future of ``(kind, *key)`` when one was started (None otherwise)."""
+    return _background()["futures"].get((kind, *key))

@@ -27,6 +27,7 @@ def train(sel: Selection) -> None:
         task = c1.selectbox("Task", tasks, key="train_task",
                             index=tasks.index(sel.task) if sel.task in tasks else 0)
         init = c2.selectbox("Initialisation", list(INIT_MODES), key="train_init",
+                            index=list(INIT_MODES).index("labels") if "labels" in INIT_MODES else 0,
                             help="labels: the label words; text: the init text (default: the task's instruction); "
                                  "vocab: random vocabulary tokens; random: random vectors.")
         n_virtual = c3.number_input("Virtual tokens", 1, 100, 10, key="train_tokens")
