@@ -74,6 +74,9 @@ class TextEmbedder:
             from transformers import AutoModel, AutoTokenizer
 
             path = self._path()
+            from .models import quiet_transformers
+
+            quiet_transformers()
             self.tokenizer_ = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
             self.model_ = AutoModel.from_pretrained(str(path), trust_remote_code=False).eval()
         return self.model_, self.tokenizer_

@@ -191,6 +191,14 @@ def list_models() -> list[dict]:
     return rows
 
 
+def quiet_transformers() -> None:
+    """Silence transformers' per-load progress bars and advisory warnings (our own progress is shown instead)."""
+    from transformers.utils import logging as tlog
+
+    tlog.disable_progress_bar()
+    tlog.set_verbosity_error()
+
+
 def load_frozen_model(name: str | os.PathLike | None = None, *, dtype: str = "float32"):
     """Load the frozen causal LM and its tokenizer: ``(model, tokenizer)``, every parameter frozen, eval mode.
 
@@ -201,6 +209,7 @@ def load_frozen_model(name: str | os.PathLike | None = None, *, dtype: str = "fl
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src = resolve_model(name)
+    quiet_transformers()
     torch_dtype = getattr(torch, dtype)
     if src.kind == "gguf":
         from .cache import entry_dir, file_key

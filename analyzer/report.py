@@ -185,7 +185,9 @@ def _analysis_markdown(p: dict) -> list[str]:
 def _relatedness_markdown(r: dict) -> list[str]:
     out = []
     if r.get("label_words"):
-        out.append(f"Label words: {', '.join(map(str, r['label_words']))}.")
+        out.append("Label words: " + ", ".join(
+            f"{w.get('label')} → `{_md_escape(str(w.get('token')))}`" if isinstance(w, dict) else str(w)
+            for w in r["label_words"]) + ".")
     if r.get("keywords"):
         out.append("Task keywords (log-odds vs background): "
                    + ", ".join(f"`{_md_escape(str(k.get('token')))}`" for k in r["keywords"][:15]) + ".")
