@@ -155,7 +155,11 @@ def browser_first_plot(env: dict) -> float:
         return elapsed
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def main() -> None:

@@ -222,6 +222,22 @@ def test_evaluate_none_text_ids_soft(run, tiny, task_csv):
         evaluate(model, tok, task, np.zeros((3, 5), np.float32), split="validation")
 
 
+def test_long_texts_are_cut_keeping_the_template_end(tiny, task_csv):
+    from analyzer.tasks import Example, get_task
+    from analyzer.training.scoring import encode_examples
+
+    _, tok = tiny
+    task = get_task(task_csv, label_words=WORDS)
+    tail = tok.encode("\nLabel:", add_special_tokens=False)
+    short = tok.encode(task.format("short"))
+    m = len(short) + 2
+    seqs = encode_examples(tok, task, [Example("the movie " * 50, 0), Example("short", 1)], max_length=m)
+    assert len(seqs[0]) == m and seqs[0][-len(tail):] == tail
+    assert seqs[1] == short
+    lead = encode_examples(tok, task, [Example("the movie " * 50, 0)], max_length=m, instruction="the was")
+    assert lead[0][-len(tail):] == tail and lead[0][:3] == tok.encode("the was\n")[:3]
+
+
 def test_length_grouped_batches_cover_each_epoch_once():
     from analyzer.training.trainer import LengthGroupedBatches
 

@@ -12,21 +12,14 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def smollm2(smollm2_available):
-    from analyzer.models import load_frozen_model
-
-    return load_frozen_model("smollm2-135m")
-
-
-def test_train_smollm2_few_steps_peft_roundtrip(smollm2, tmp_path):
+def test_train_smollm2_few_steps_peft_roundtrip(smollm2_frozen, tmp_path):
     from peft import PeftModel
 
     from analyzer.tasks import get_task
     from analyzer.training import TrainConfig, evaluate, train
     from analyzer.training.scoring import PromptedClassifier
 
-    model, tok = smollm2
+    model, tok = smollm2_frozen
     before = {k: v.clone() for k, v in model.state_dict().items()}
     out = tmp_path / "sent"
     res = train(TrainConfig(model="smollm2-135m", task="sentiment", out=str(out), num_virtual_tokens=8, steps=3,

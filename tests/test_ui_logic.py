@@ -306,3 +306,33 @@ def test_streamlit_is_imported_only_by_the_ui_package():
                  if "ui" not in p.relative_to(ROOT / "analyzer").parts
                  and ("import streamlit" in p.read_text() or "from streamlit" in p.read_text())]
     assert offenders == []
+
+
+def test_background_lane_runs_in_order_and_reports_errors():
+    from analyzer.ui._runner import BackgroundLane
+
+    lane = BackgroundLane("test-lane")
+    order = []
+    futs = [lane.submit(lambda i=i: order.append(i) or i * i) for i in range(5)]
+    bad = lane.submit(lambda: 1 / 0)
+    assert [f.result(5) for f in futs] == [0, 1, 4, 9, 16] and order == [0, 1, 2, 3, 4]
+    with pytest.raises(ZeroDivisionError):
+        bad.result(5)
+    assert lane._thread.daemon  # never blocks interpreter exit
+
+
+def test_background_lane_shutdown_cancels_queued_calls():
+    from analyzer.ui._runner import BackgroundLane
+
+    lane = BackgroundLane("test-lane-2", exit_grace=0)
+    gate = threading.Event()
+    running = lane.submit(gate.wait, 5)
+    queued = [lane.submit(lambda: 1) for _ in range(3)]
+    stopper = threading.Thread(target=lane.shutdown, args=(5,))
+    stopper.start()           # cancels the queued calls at once, then waits for the running one
+    time.sleep(0.2)
+    gate.set()
+    stopper.join(5)
+    assert running.result(5) is True
+    assert all(f.cancelled() for f in queued)
+    assert lane.submit(lambda: 1).cancelled()

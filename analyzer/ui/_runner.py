@@ -149,4 +149,62 @@ class TrainingRunner:
         return job
 
 
-__all__ = ["Job", "TrainingRunner"]
+class BackgroundLane:
+    """A single daemon worker thread running submitted calls in order, returning ``concurrent.futures.Future``s.
+
+    Unlike ``ThreadPoolExecutor`` (whose threads the interpreter joins at exit after draining every queued job),
+    a lane never keeps the server from stopping: at exit the queued calls are cancelled and a running one gets
+    ``exit_grace`` seconds to finish (so native code is not torn down under it in the common case)."""
+
+    def __init__(self, name: str = "softprompt-background", *, exit_grace: float = 10.0):
+        import atexit
+        import queue
+
+        self._queue: "queue.Queue" = queue.Queue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+        atexit.register(self.shutdown, exit_grace)
+
+    def submit(self, fn: Callable, *args, **kwargs):
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        if self._stopping:
+            fut.cancel()
+            return fut
+        self._queue.put((fut, fn, args, kwargs))
+        return fut
+
+    def _work(self) -> None:
+        while not self._stopping:
+            fut, fn, args, kwargs = self._queue.get()
+            if fut is None or not fut.set_running_or_notify_cancel():
+                continue
+            self._idle.clear()
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as e:  # noqa: BLE001 — delivered to whoever reads the future
+                fut.set_exception(e)
+            finally:
+                self._idle.set()
+
+    def shutdown(self, grace: float = 10.0) -> None:
+        """Cancel the queued calls and wait up to ``grace`` seconds for the running one."""
+        import queue
+
+        self._stopping = True
+        while True:
+            try:
+                fut, *_ = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if fut is not None:
+                fut.cancel()
+        self._queue.put((None, None, (), {}))  # wake the worker so it sees the stop flag
+        self._idle.wait(grace)
+
+
+__all__ = ["Job", "TrainingRunner", "BackgroundLane"]

@@ -181,10 +181,10 @@ def _background() -> dict:
     """One worker thread for the metrics (so they never compete with each other for the 2 cores) and the
     futures it holds, by key, shared by every session."""
     from collections import OrderedDict
-    from concurrent.futures import ThreadPoolExecutor
 
-    return {"executor": ThreadPoolExecutor(max_workers=1, thread_name_prefix="softprompt-metrics"),
-            "model": ThreadPoolExecutor(max_workers=1, thread_name_prefix="softprompt-model"),
+    from ._runner import BackgroundLane
+
+    return {"executor": BackgroundLane("softprompt-metrics"), "model": BackgroundLane("softprompt-model"),
             "futures": OrderedDict()}
 
 
