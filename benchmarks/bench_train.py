@@ -9,8 +9,10 @@
   last position only) -- what no prompt-tuning loop can beat.
 
 Two workloads: *equal batches* (the same padded batches through each loop: per-step cost) and *real task data*
-(shuffled batches of sentiment training data, padded to the longest like a plain DataLoader, vs our trainer
-itself -- ``analyzer.training.train`` -- with its length-grouped batches).  Prints a Markdown table.
+(shuffled batches of sentiment training data, padded to the longest like a plain DataLoader, vs the batches
+our trainer draws -- ``LengthGroupedBatches`` -- through the same step code as ``analyzer.training.train``).
+The loops run interleaved, round by round, so that load from other processes hits all of them alike; the
+table gives medians.  Prints a Markdown table.
 
     python benchmarks/bench_train.py [--model smollm2-135m] [--steps 8] [--batch-size 8] [--json out.json]
 """
@@ -21,7 +23,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,8 +44,8 @@ def main(argv=None):
 
     from analyzer.models import load_frozen_model
     from analyzer.tasks import get_task
-    from analyzer.training import TrainConfig, read_training_log, train
     from analyzer.training.scoring import PromptedClassifier, encode_examples, pad_batch, pad_id_of
+    from analyzer.training.trainer import LengthGroupedBatches
 
     torch.manual_seed(0)
     model, tok = load_frozen_model(args.model)
@@ -111,41 +112,39 @@ def main(argv=None):
         out[:, -1, label_ids].sum().backward()
         return time.perf_counter() - t0, int(lens.sum())
 
-    def timed(step_fn, batches):
-        times, toks = [], []
-        for i, b in enumerate(batches):
-            dt, nt = step_fn(b)
-            if i >= warm:
-                times.append(dt)
-                toks.append(nt)
-        return statistics.median(times), sum(toks) / sum(times), len(times) * B / sum(times)
-
-    # ---- equal batches: the same sequences, sorted into length-homogeneous batches for all three
+    # ---- equal batches: the same sequences, sorted into length-homogeneous batches, through all three loops
     flat = sorted([ex for b in shuffled for ex in b], key=lambda ex: len(ex.text))
     equal = [flat[i * B:(i + 1) * B] for i in range(total)]
-    rows = []
-    res = {}
-    res["plain/equal"] = timed(plain_step, equal)
-    res["ours/equal"] = timed(our_step, equal)
-    res["floor/equal"] = timed(floor_step, equal)
-    # ---- real task data: plain loop on shuffled batches; ours = the trainer itself (length-grouped)
-    res["plain/task"] = timed(plain_step, shuffled)
-    with tempfile.TemporaryDirectory() as tmp:
-        base = peft_model.get_base_model()
-        train(TrainConfig(model=args.model, task=args.task, out=tmp, num_virtual_tokens=n, steps=total,
-                          batch_size=B, eval_every=0, eval_examples=8, snapshot_every=0, checkpoint_every=10_000),
-              model=base, tokenizer=tok)
-        log = [r for r in read_training_log(tmp) if "loss" in r][warm:]
-    st = [r["step_time"] for r in log]
-    # tokens of the formatted texts (the trainer's own "tokens" also count the virtual tokens)
-    text_tokens = [r["tokens"] - n * B for r in log]
-    res["ours/task"] = (statistics.median(st), sum(text_tokens) / sum(st), len(st) * B / sum(st))
+    # ---- real task data: the plain loop on shuffled batches (padded to the longest, as a DataLoader would), ours
+    # on the trainer's own length-grouped batches (LengthGroupedBatches, as train() draws them)
+    seqs_all = encode_examples(tok, task, task.train, max_length=128)
+    grouped_idx = LengthGroupedBatches([len(s) for s in seqs_all], B, seed=0)
+    grouped = [[task.train[i] for i in grouped_idx.batch(s + 1)] for s in range(total)]
+
+    # Interleaved: every round runs each loop once, in a rotating order, so that load from other processes
+    # on a shared machine hits all loops alike.
+    jobs = {"plain/equal": (plain_step, equal), "ours/equal": (our_step, equal), "floor/equal": (floor_step, equal),
+            "plain/task": (plain_step, shuffled), "ours/task": (our_step, grouped)}
+    times = {k: [] for k in jobs}
+    toks = {k: [] for k in jobs}
+    keys = list(jobs)
+    for i in range(total):
+        for k in keys[i % len(keys):] + keys[:i % len(keys)]:
+            fn, batches = jobs[k]
+            dt, nt = fn(batches[i])
+            if i >= warm:
+                times[k].append(dt)
+                toks[k].append(nt)
+        print(f"round {i + 1}/{total}: " + ", ".join(f"{k} {times[k][-1]:.2f}s" for k in keys if times[k]),
+              file=sys.stderr, flush=True)
+    res = {k: (statistics.median(times[k]), sum(toks[k]) / sum(times[k]), len(times[k]) * B / sum(times[k]))
+           for k in keys}
 
     plain_eq, plain_task = res["plain/equal"], res["plain/task"]
     for key, label in (("plain/equal", "plain PEFT loop, equal batches"), ("ours/equal", "ours, equal batches"),
                        ("floor/equal", "floor: frozen fwd+bwd, no prompt, equal batches"),
                        ("plain/task", "plain PEFT loop, shuffled task batches"),
-                       ("ours/task", "ours (train()), length-grouped task batches")):
+                       ("ours/task", "ours, the trainer's length-grouped task batches")):
         st_, tps, eps = res[key]
         ref = plain_eq if key.endswith("equal") else plain_task
         rows.append([label, f"{st_:.2f}", f"{st_ / ref[0]:.2f}x", f"{tps:.0f}", f"{tps / ref[1]:.2f}x", f"{eps:.2f}"])

@@ -140,7 +140,7 @@ def test_k_and_csls_toggle(app):
     at = app().run()
     at.slider(key="k").set_value(3).run()
     ok(at)
-    assert list(at.table[0].value.columns) == ["prompt", "v", "×median", "#1", "#2", "#3"]
+    assert list(at.table[0].value.columns) == ["v", "×median", "#1", "#2", "#3"]  # one prompt: no prompt column
     cosine = table_text(at)
     at.radio(key="metric").set_value("csls").run()
     ok(at)
@@ -154,7 +154,7 @@ def test_several_prompts_on_one_map(app):
     ok(at)
     names = [t["name"] for t in chart_specs(at)[0]["data"]]
     assert "text-init" in names and "words" in names
-    assert "␣good (1.00)" in table_text(at)
+    assert "␣good (1.00)" in table_text(at) and list(at.table[0].value.columns)[0] == "prompt"
 
 
 def test_tightness_and_geometry_tabs(app):

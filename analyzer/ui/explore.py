@@ -36,11 +36,12 @@ def prompt_map(sel: Selection) -> None:
     from ..plotting import plot_prompt_map
     from ..projection import search_tokens
 
-    c1, c2, c3, c4 = st.columns([1.1, 1, 1.2, 2], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([0.95, 1.15, 0.9, 1.6], vertical_alignment="bottom")
     view = c1.segmented_control("View", ["2-D", "3-D"], default="2-D", key="view", required=True)
-    background = c2.toggle("Vocabulary", value=True, key="show_background",
-                           help="Off: isolate the prompts and their neighbours.")
-    labels = c3.toggle("Label neighbours", value=False, key="label_neighbours")
+    background = c2.toggle("Background", value=True, key="show_background",
+                           help="The vocabulary sample behind the prompts; off isolates the prompts and their "
+                                "neighbours.")
+    labels = c3.toggle("Labels", value=False, key="label_neighbours", help="Write each neighbour's token on the map.")
     query = c4.text_input("Find a token", key="find", placeholder="e.g. good", bind="query-params",
                           help="Highlight vocabulary tokens on the map (exact match first, then substrings).")
     with guard("the map"):
@@ -64,9 +65,11 @@ def neighbour_table(sel: Selection) -> None:
     st.caption(f"Top-{sel.k} vocabulary neighbours of each virtual token ({metric}). "
                f"×median: the token's norm over the vocabulary's median norm.")
     rows = []
+    several = len(rep.prompts) > 1
     for p in rep.prompts:
         for t in p["tokens"]:
-            row = {"prompt": p["name"], "v": f"v{t['index']}",
+            row = {"prompt": p["name"]} if several else {}
+            row |= {"v": f"v{t['index']}",
                    "×median": f"{t['norm_ratio']:.2f}" if t.get("norm_ratio") is not None else ""}
             for r, n in enumerate(t["neighbors"], 1):
                 row[f"#{r}"] = f"{n['token']} ({n['score']:.2f})"
