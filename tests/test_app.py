@@ -54,6 +54,17 @@ def folders(smollm2_text_adapter, tmp_path_factory):
     return {"prompts": root, "broken": broken, "runs": tmp_path_factory.mktemp("app-runs")}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _no_background_work_left():
+    """Every test's background metrics finish before the module ends (nothing runs at interpreter exit)."""
+    yield
+    from concurrent.futures import wait
+
+    from analyzer.ui import resources
+
+    wait(list(resources._background()["futures"].values()), timeout=TIMEOUT)
+
+
 @pytest.fixture()
 def app(folders, monkeypatch):
     """A fresh AppTest (its own session) on the test prompt folder, ``text-init`` selected."""

@@ -153,10 +153,12 @@ class BackgroundLane:
     """A single daemon worker thread running submitted calls in order, returning ``concurrent.futures.Future``s.
 
     Unlike ``ThreadPoolExecutor`` (whose threads the interpreter joins at exit after draining every queued job),
-    a lane never keeps the server from stopping: at exit the queued calls are cancelled and a running one gets
-    ``exit_grace`` seconds to finish (so native code is not torn down under it in the common case)."""
+    a lane never keeps the server from stopping for long: at exit the queued calls are cancelled and a running
+    one gets ``exit_grace`` seconds to finish (so native code is not torn down under it in the common case; a
+    call still running after that -- a long faithfulness run -- may end the process with a C++ "terminate"
+    message, after the server has already stopped)."""
 
-    def __init__(self, name: str = "softprompt-background", *, exit_grace: float = 10.0):
+    def __init__(self, name: str = "softprompt-background", *, exit_grace: float = 15.0):
         import atexit
         import queue
 

@@ -1,0 +1,75 @@
+"""`analyze` end to end on the real SmolLM2: the report's sections, its honesty checks (random vectors sit at
+their null; an untrained TEXT-init prompt persists its init tokens), and the self-contained HTML."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analyzer import analyze, load_prompt, load_vocabulary
+from analyzer.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def vocab(smollm2_available):
+    return load_vocabulary("smollm2-135m")
+
+
+def test_random_vectors_are_not_distinguishable_from_chance(vocab, tmp_path):
+    rng = np.random.default_rng(123)
+    v = rng.normal(size=(12, vocab.dim)).astype(np.float32)
+    v *= np.median(np.linalg.norm(vocab.embeddings, axis=1)) / np.linalg.norm(v, axis=1, keepdims=True)
+    path = tmp_path / "random.npy"
+    np.save(path, v)
+    rep = analyze(load_prompt(path), vocab, task="sentiment", k=10, text_space=False, n_null=300)
+    p = rep.prompts[0]
+    tight = p["tightness"]["model"]["null"]["random_vectors"]
+    assert not tight["significant"] and tight["p"] > 0.05
+    assert "not distinguishable from chance" in tight["verdict"]
+    share = p["relatedness"]["model_space"]["share"]["null"]["random_vectors"]
+    assert not share["significant"]
+    assert p["faithfulness"]["skipped"]
+    # same inputs -> same numbers
+    again = analyze(load_prompt(path), vocab, task="sentiment", k=10, text_space=False, n_null=300)
+    assert json.dumps(again.prompts[0]["tightness"], sort_keys=True) == json.dumps(p["tightness"], sort_keys=True)
+
+
+def test_text_init_untrained_prompt_persists_its_init(vocab, smollm2_text_adapter):
+    d, init_ids = smollm2_text_adapter
+    prompt = load_prompt(d)
+    assert list(prompt.init_token_ids) == init_ids
+    rep = analyze(prompt, vocab, task="sentiment", k=10, text_space=False, n_null=300)
+    p = rep.prompts[0]
+    assert p["persistence"]["init"]["rate"] == pytest.approx(1.0)
+    assert p["persistence"]["init"]["rank"] == [1] * len(init_ids)  # 1-based: the init token is top-1
+    assert p["geometry"]["drift"]["l2"]["mean"] == pytest.approx(0.0, abs=1e-5)
+    assert p["geometry"]["drift"]["cosine"]["mean"] == pytest.approx(1.0, abs=1e-5)
+    # real tokens are their own top-1: tightness equals the vocabulary-token null's order of magnitude, and is
+    # far above random vectors
+    assert p["tightness"]["model"]["null"]["random_vectors"]["significant"]
+
+
+def test_cli_analyze_json_and_html(smollm2_text_adapter, tmp_path, capsys):
+    d, _ = smollm2_text_adapter
+    out = tmp_path / "a.json"
+    assert main(["analyze", str(d), "--task", "sentiment", "-k", "5", "--n-null", "200", "--no-text-space", "-q",
+                 "--format", "json", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    p = data["prompts"][0]
+    for key in ("tightness", "null", "hubness", "relatedness", "faithfulness", "tokens"):
+        assert key in p, key
+    # every reported score carries its null reference
+    c = p["tightness"]["model"]["null"]["vocab_tokens"]
+    assert {"value", "null_mean", "z", "p", "verdict"} <= set(c)
+    html_path = tmp_path / "a.html"
+    assert main(["analyze", str(d), "--task", "sentiment", "-k", "5", "--n-null", "200", "--no-text-space", "-q",
+                 "--format", "html", "--out", str(html_path)]) == 0
+    html = html_path.read_text()
+    assert html.startswith("<!doctype html>") and "Plotly.newPlot" in html
+    assert not re.search(r"<script[^>]+src=", html), "the HTML must not load scripts from the network"
+    assert "not distinguishable from chance" in html or "p=" in html
