@@ -79,6 +79,57 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_train(a) -> int:
+    from .tasks import parse_label_words
+    from .training import ProgressBar, TrainConfig, train
+
+    cfg = TrainConfig(model=a.model, task=a.task, out=a.out, num_virtual_tokens=a.virtual_tokens,
+                      prompt_tuning_init=a.init, prompt_tuning_init_text=a.init_text, steps=a.steps,
+                      batch_size=a.batch_size, lr=a.lr, seed=a.seed, resume=a.resume, overwrite=a.overwrite,
+                      eval_every=a.eval_every, eval_examples=a.eval_examples, checkpoint_every=a.checkpoint_every,
+                      snapshot_every=a.snapshot_every, warmup_steps=a.warmup_steps, max_length=a.max_length,
+                      device=a.device, text_column=a.text_column, label_column=a.label_column,
+                      label_words=parse_label_words(a.label_words), template=a.template, instruction=a.instruction)
+    try:
+        res = train(cfg, callbacks=[] if a.quiet else [ProgressBar()])
+    except KeyboardInterrupt:
+        print(f"interrupted: a checkpoint is in {a.out}; continue with the same command plus --resume",
+              file=sys.stderr)
+        return 130
+    if int(os.environ.get("RANK", "0")) == 0:
+        acc = f", validation accuracy {res.eval_accuracy:.3f}" if res.eval_accuracy is not None else ""
+        state = " (stopped early)" if res.stopped else ""
+        print(f"trained {res.steps} steps{state}, final loss {res.loss:.4f}{acc}; PEFT adapter in {res.out}\n"
+              f"inspect it: softprompt-analyzer analyze {res.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from .tasks import list_tasks
+
+    rows = list_tasks()
+    if args.json:
+        import json
+
+        _write_output(json.dumps(rows, indent=2, ensure_ascii=False), None)
+        return 0
+    for r in rows:
+        words = ", ".join(f"{lab}→{w}" for lab, w in zip(r["labels"], r["label_words"]))
+        if r.get("available"):
+            print(f"{r['name']}: {r['description']} — train {r['n_train']:,} / validation {r['n_validation']:,} / "
+                  f"test {r['n_test']:,}; labels {words}")
+        else:
+            print(f"{r['name']}: not available — install with: {r['install']}")
+    print("A CSV/JSONL file with text and label columns also works: --task data.csv --label-words a=word,b=word")
+    return 0
+
+
+def cmd_app(args) -> int:
+    from .ui.launch import run_app
+
+    return run_app(port=args.port, address=args.address, prompts_dir=args.prompts_dir)
+
+
 def cmd_models(args) -> int:
     from .models import list_models
 
@@ -144,6 +195,44 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
     a.set_defaults(func=cmd_analyze)
+
+    t = sub.add_parser("train", help="train a soft prompt on a frozen model (prompt tuning); saves a PEFT adapter")
+    t.add_argument("--model", "-m", default="smollm2-135m")
+    t.add_argument("--task", "-t", required=True, help="sentiment, question-type, spam, or a CSV/JSONL file")
+    t.add_argument("--out", "-o", required=True, help="output directory (the PEFT adapter, log, snapshots)")
+    t.add_argument("--virtual-tokens", type=_positive_int, default=20)
+    t.add_argument("--init", choices=["text", "labels", "vocab", "random"], default="labels")
+    t.add_argument("--init-text", default=None, help="text of --init text (default: the task's instruction)")
+    t.add_argument("--steps", type=_positive_int, default=300)
+    t.add_argument("--batch-size", type=_positive_int, default=8)
+    t.add_argument("--lr", type=float, default=0.03)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    t.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    t.add_argument("--eval-every", type=int, default=50)
+    t.add_argument("--eval-examples", type=_positive_int, default=200)
+    t.add_argument("--checkpoint-every", type=_positive_int, default=50)
+    t.add_argument("--snapshot-every", type=int, default=10)
+    t.add_argument("--warmup-steps", type=int, default=None)
+    t.add_argument("--max-length", type=_positive_int, default=128)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--text-column", default="text")
+    t.add_argument("--label-column", default="label")
+    t.add_argument("--label-words", default=None, help="LABEL=WORD,... or JSON (for CSV/JSONL tasks)")
+    t.add_argument("--template", default=None, help="input template with {text} (default 'Input: {text}\\nLabel:')")
+    t.add_argument("--instruction", default=None)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    ts = sub.add_parser("tasks", help="list the built-in tasks with sizes and label words")
+    ts.add_argument("--json", action="store_true")
+    ts.set_defaults(func=cmd_tasks)
+
+    ap = sub.add_parser("app", help="open the Streamlit dashboard (bound to 127.0.0.1 unless --address)")
+    ap.add_argument("--port", type=int, default=8501)
+    ap.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1, local only)")
+    ap.add_argument("--prompts-dir", default=None, help="folder of prompts to list (default: sample_prompts/)")
+    ap.set_defaults(func=cmd_app)
 
     m = sub.add_parser("models", help="list the embedded models and whether each is installed")
     m.add_argument("--format", "-f", choices=["table", "json"], default="table")

@@ -36,6 +36,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=8, help="timed steps per loop (after 2 warm-up steps)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--virtual-tokens", type=int, default=20)
+    ap.add_argument("--label-words", help="for a CSV/JSONL --task: LABEL=WORD,...")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -43,13 +44,13 @@ def main(argv=None):
     from peft import PromptTuningConfig, get_peft_model
 
     from analyzer.models import load_frozen_model
-    from analyzer.tasks import get_task
+    from analyzer.tasks import get_task, parse_label_words
     from analyzer.training.scoring import PromptedClassifier, encode_examples, pad_batch, pad_id_of
     from analyzer.training.trainer import LengthGroupedBatches
 
     torch.manual_seed(0)
     model, tok = load_frozen_model(args.model)
-    task = get_task(args.task)
+    task = get_task(args.task, label_words=parse_label_words(args.label_words))
     label_ids = task.label_token_ids(tok, args.model)
     n, B, warm = args.virtual_tokens, args.batch_size, 2
     total = warm + args.steps
@@ -140,6 +141,7 @@ def main(argv=None):
     res = {k: (statistics.median(times[k]), sum(toks[k]) / sum(times[k]), len(times[k]) * B / sum(times[k]))
            for k in keys}
 
+    rows = []
     plain_eq, plain_task = res["plain/equal"], res["plain/task"]
     for key, label in (("plain/equal", "plain PEFT loop, equal batches"), ("ours/equal", "ours, equal batches"),
                        ("floor/equal", "floor: frozen fwd+bwd, no prompt, equal batches"),
@@ -147,7 +149,7 @@ def main(argv=None):
                        ("ours/task", "ours, the trainer's length-grouped task batches")):
         st_, tps, eps = res[key]
         ref = plain_eq if key.endswith("equal") else plain_task
-        rows.append([label, f"{st_:.2f}", f"{st_ / ref[0]:.2f}x", f"{tps:.0f}", f"{tps / ref[1]:.2f}x", f"{eps:.2f}"])
+        rows.append([label, f"{st_:.3f}", f"{st_ / ref[0]:.2f}x", f"{tps:.0f}", f"{tps / ref[1]:.2f}x", f"{eps:.2f}"])
     from _common import table
 
     print(f"model {args.model}, task {args.task}, batch {B}, {n} virtual tokens, {args.steps} timed steps, "
