@@ -127,7 +127,8 @@ def cmd_tasks(args) -> int:
 def cmd_app(args) -> int:
     from .ui.launch import run_app
 
-    return run_app(port=args.port, address=args.address, prompts_dir=args.prompts_dir)
+    return run_app(port=args.port, address=args.address, model=args.model, prompts=args.prompts_dir,
+                   browser=not args.no_browser)
 
 
 def cmd_models(args) -> int:
@@ -232,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--port", type=int, default=8501)
     ap.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1, local only)")
     ap.add_argument("--prompts-dir", default=None, help="folder of prompts to list (default: sample_prompts/)")
+    ap.add_argument("--model", "-m", default=None, help="model selected at start (default smollm2-135m)")
+    ap.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     ap.set_defaults(func=cmd_app)
 
     m = sub.add_parser("models", help="list the embedded models and whether each is installed")
