@@ -14,7 +14,7 @@ grouped by prompt, against shuffled labels."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from .report import Report, model_info, neighbor_rows, prompt_info
 from .types import SoftPrompt, Vocabulary

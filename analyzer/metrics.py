@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -702,6 +702,32 @@ def _label_ids(label_token_ids) -> tuple[np.ndarray, dict[str, list[int]]]:
     return ids, groups
 
 
+def prepare_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: NeighborIndex | None, k: int,
+                   init_ids: Sequence[int] | None = None):
+    """Shared input handling of the per-prompt analyses: ``(name, vectors, init_ids, init_reason, index)``.
+
+    Validates the vectors against the vocabulary, fits a cosine index when none is given, checks ``k``, and
+    takes the init token ids from ``init_ids`` or the prompt's adapter (with the reason when unknown)."""
+    if isinstance(prompt, SoftPrompt):
+        name, vectors = prompt.name, prompt.vectors
+        if init_ids is None:
+            iids, reason = init_token_ids(prompt, vocab)
+        else:
+            iids, reason = np.asarray(init_ids, np.int64), None
+    else:
+        name, vectors = "prompt", np.asarray(prompt)
+        iids = None if init_ids is None else np.asarray(init_ids, np.int64)
+        reason = None if init_ids is not None else "no initialisation token ids were given"
+    vectors = check_vectors(vectors, vocab.dim, what="soft prompt vectors", where=f" of {vocab.name}")
+    if index is None:
+        index = NeighborIndex(metric="cosine", k=k).fit(vocab)
+    _check_index(index, vocab)
+    n_tok = int(index.ids_.size)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_tok:
+        raise AnalyzerError(f"k must be an int in [1, {n_tok}]; got {k!r}.")
+    return name, vectors, iids, reason, index
+
+
 def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: NeighborIndex | None = None, *,
                    k: int = 10, n_null: int = 500, n_boot: int = 1000, seed: int = 0,
                    init_ids: Sequence[int] | None = None, label_token_ids=None, text_embedder=None,
@@ -734,23 +760,8 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
         return time.perf_counter()
 
     t = time.perf_counter()
-    if isinstance(prompt, SoftPrompt):
-        name, vectors = prompt.name, prompt.vectors
-        if init_ids is None:
-            iids, reason = init_token_ids(prompt, vocab)
-        else:
-            iids, reason = np.asarray(init_ids, np.int64), None
-    else:
-        name, vectors = "prompt", np.asarray(prompt)
-        iids = None if init_ids is None else np.asarray(init_ids, np.int64)
-        reason = None if init_ids is not None else "no initialisation token ids were given"
-    vectors = check_vectors(vectors, vocab.dim, what="soft prompt vectors", where=f" of {vocab.name}")
-    if index is None:
-        index = NeighborIndex(metric="cosine", k=k).fit(vocab)
-    _check_index(index, vocab)
+    name, vectors, iids, reason, index = prepare_prompt(prompt, vocab, index, k, init_ids)
     n_tok = int(index.ids_.size)
-    if not 1 <= k <= n_tok:
-        raise AnalyzerError(f"k must be an int in [1, {n_tok}]; got {k!r}.")
     if neighborhood is None:
         neighborhood = vocab_neighborhood(vocab, max(k, 10), include_special=index.include_special)
     elif neighborhood is False:
@@ -923,4 +934,4 @@ __all__ = ["ALPHA", "NULLS", "NullComparison", "empirical_p", "compare_to_null",
            "per_token_test", "set_test", "QuerySet", "query", "random_vectors_like", "random_vocab_ids",
            "init_token_ids", "Baselines", "build_baselines", "pairwise_tightness", "tightness", "text_space",
            "k_occurrence", "k_occurrence_skew", "mutual_neighbors", "vocab_norms", "norm_percentile", "nearest_token",
-           "drift", "token_ranks", "redundancy", "cluster_metrics", "analyze_prompt", "summarize"]
+           "drift", "token_ranks", "redundancy", "cluster_metrics", "prepare_prompt", "analyze_prompt", "summarize"]

@@ -66,8 +66,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .exceptions import AnalyzerError, ModelNotFoundError, ShapeMismatchError
-from .metrics import ALPHA, Baselines, _check_index, build_baselines, init_token_ids, per_token_test
-from .neighbors import NeighborIndex, check_vectors, normalize_rows
+from .metrics import ALPHA, Baselines, build_baselines, per_token_test, prepare_prompt
+from .neighbors import NeighborIndex, normalize_rows
 from .types import SoftPrompt, Vocabulary
 
 #: bump when the mining or its output changes (part of the cache key)
@@ -572,23 +572,7 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
     if isinstance(n_null_sub, bool) or not isinstance(n_null_sub, (int, np.integer)) or n_null_sub < 2:
         raise AnalyzerError(f"n_null_sub must be an int >= 2; got {n_null_sub!r}.")
     t = time.perf_counter()
-    if isinstance(prompt, SoftPrompt):
-        name, vectors = prompt.name, prompt.vectors
-        if init_ids is None:
-            iids, reason = init_token_ids(prompt, vocab)
-        else:
-            iids, reason = np.asarray(init_ids, np.int64), None
-    else:
-        name, vectors = "prompt", np.asarray(prompt)
-        iids = None if init_ids is None else np.asarray(init_ids, np.int64)
-        reason = None if init_ids is not None else "no initialisation token ids were given"
-    vectors = check_vectors(vectors, vocab.dim, what="soft prompt vectors", where=f" of {vocab.name}")
-    if index is None:
-        index = NeighborIndex(metric="cosine", k=k).fit(vocab)
-    _check_index(index, vocab)
-    n_tok = int(index.ids_.size)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_tok:
-        raise AnalyzerError(f"k must be an int in [1, {n_tok}]; got {k!r}.")
+    name, vectors, iids, reason, index = prepare_prompt(prompt, vocab, index, k, init_ids)
     if baselines is None:
         B = build_baselines(vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=iids, init_reason=reason)
     else:
