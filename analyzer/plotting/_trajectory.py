@@ -33,7 +33,7 @@ def plot_trajectory(layout, snapshots=None, *, steps=None, coords=None, name: st
         steps, coords = project_trajectory(layout, snapshots)
     coords = np.asarray(coords, dtype=float)
     steps = list(steps)
-    n_steps, n_virtual = coords.shape[0], coords.shape[1]
+    n_virtual = coords.shape[1]
     vocab = layout.vocab_
     hover = [[f"v{i}" for i in range(n_virtual)] for _ in steps]
     if index is not None and snapshots is not None:

@@ -123,7 +123,8 @@ def trajectory(model: str, path: str, stamp: tuple):
 
 
 __all__ = ["vocabulary", "neighbor_index", "layout", "frozen_model", "training_runner", "prompts", "task",
-           "task_names", "prompt_map", "report", "trajectory"]
+           "task_names", "prompt_map", "report", "trajectory", "background", "prompt_metrics", "prompt_relatedness",
+           "faithfulness", "full_report", "known_future", "label_token_ids"]
 
 
 def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str | None, limit: int):
@@ -140,40 +141,31 @@ def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str 
                       task=task(task_name) if task_name else None, limit=int(limit), model_name=model, lane="model")
 
 
-def label_token_ids(model: str, task_name: str | None) -> dict[str, list[int]]:
-    """``{label: [token ids]}`` of the task's label words in the vocabulary (``␣word`` and ``word``), for the
-    label-word persistence test; empty when the task cannot be loaded."""
+def _task_or_none(task_name: str | None):
     if not task_name:
-        return {}
+        return None
     try:
-        t = task(task_name)
-    except Exception:  # noqa: BLE001 — no labels: the test is reported as omitted
-        return {}
-    vocab = vocabulary(model)
-    try:
-        from ..relatedness import word_token_ids
-    except ImportError:
-        word_token_ids = None
-    if word_token_ids is not None:
-        out = {label: list(ids) for label, word in t.verbalizer.items() if (ids := word_token_ids(vocab, word))}
-        return out
-    pos = _token_positions(model)
-    out = {}
-    for label, word in t.verbalizer.items():
-        w = word.strip()
-        ids = [pos[s] for s in (f"␣{w}", w) if s in pos and not vocab.excluded[pos[s]]]
-        if ids:
-            out[label] = ids
-    return out
+        return task(task_name)
+    except Exception:  # noqa: BLE001 — no task: the label-word test is reported as omitted
+        return None
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _token_positions(model: str) -> dict[str, int]:
-    tokens = vocabulary(model).tokens
-    pos: dict[str, int] = {}
-    for i, t in enumerate(tokens):
-        pos.setdefault(t, i)
-    return pos
+def label_token_ids(vocab, task_obj) -> dict[str, list[int]]:
+    """``{label: [token ids]}`` of the task's label words in the vocabulary (whole-token matches of the word, as
+    ``analyzer.relatedness.word_token_ids`` finds them), for the label-word persistence test.  Pure: runs in the
+    background job, not in the page's thread."""
+    if task_obj is None:
+        return {}
+    from ..relatedness import word_token_ids
+
+    return {label: list(ids) for label, word in task_obj.verbalizer.items() if (ids := word_token_ids(vocab, word))}
+
+
+def _analyze_prompt_job(prompt, vocab, index, k: int, task_obj, fast: dict) -> dict:
+    from ..metrics import analyze_prompt
+
+    return analyze_prompt(prompt, vocab, index, k=k, label_token_ids=label_token_ids(vocab, task_obj) or None,
+                          **fast)
 
 
 @st.cache_resource
@@ -213,16 +205,14 @@ def prompt_metrics(model: str, metric: str, k: int, path: str, stamp: tuple, nam
     renders at once; the metric tabs fill in when it is done).  ``full=False`` (a few seconds) skips the text
     space, the vocabulary neighbourhood and the CSLS side reading; ``full=True`` computes everything (minutes the
     first time for a model: MiniLM embeddings and the vocabulary's kNN graph, then cached on disk)."""
-    from ..metrics import analyze_prompt
-
     key = ("metrics", model, metric, int(k), path, stamp, name, task_name, bool(full))
     known = _background()["futures"].get(key)
     if known is not None:
         return known
     vocab, index = vocabulary(model), neighbor_index(model, metric)   # shared resources, built in this thread
     fast = {} if full else {"text_embedder": False, "neighborhood": False, "csls": False}
-    return background(key, analyze_prompt, _prompt(path, name), vocab, index, k=int(k),
-                      label_token_ids=label_token_ids(model, task_name) or None, **fast)
+    return background(key, _analyze_prompt_job, _prompt(path, name), vocab, index, int(k),
+                      _task_or_none(task_name), fast)
 
 
 def prompt_relatedness(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str,
