@@ -73,3 +73,32 @@ def test_cli_analyze_json_and_html(smollm2_text_adapter, tmp_path, capsys):
     assert html.startswith("<!doctype html>") and "Plotly.newPlot" in html
     assert not re.search(r"<script[^>]+src=", html), "the HTML must not load scripts from the network"
     assert "not distinguishable from chance" in html or "p=" in html
+
+
+def _null_comparisons(obj):
+    if isinstance(obj, dict):
+        if {"value", "null_mean", "p"} <= set(obj):
+            yield obj
+        for v in obj.values():
+            yield from _null_comparisons(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _null_comparisons(v)
+
+
+@pytest.mark.parametrize("name", ["sentiment-labels", "question-type-text"])
+def test_sample_prompts_analysis_is_sane(vocab, name):
+    """The shipped, trained prompts: the task comes from training_meta.json, every p-value is a probability with
+    +1 smoothing, and the numbers are plausible for a trained prompt."""
+    prompt = load_prompt(ROOT / "sample_prompts" / name)
+    rep = analyze(prompt, vocab, k=5, text_space=False, n_null=200)
+    p = rep.prompts[0]
+    assert p["task"] == {"sentiment-labels": "sentiment", "question-type-text": "question-type"}[name]
+    comps = list(_null_comparisons(p))
+    assert len(comps) >= 10
+    for c in comps:
+        assert 0 < c["p"] <= 1 and c["verdict"]
+    # init ids are recorded by our trainer: drift and persistence are measured, not omitted
+    assert "rate" in p["persistence"]["init"] and 0.0 <= p["persistence"]["init"]["rate"] <= 1.0
+    assert p["geometry"]["drift"]["l2"]["mean"] > 0.0  # it was trained: it moved
+    assert "share" in p["relatedness"]["model_space"]
