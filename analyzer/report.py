@@ -209,17 +209,20 @@ def _faithfulness_markdown(f: dict) -> list[str]:
         out += ["| condition | accuracy | 95% CI | n |", "|:---|---:|:---:|---:|"]
         for cond, a in acc.items():
             if isinstance(a, dict) and a.get("accuracy") is not None:
-                ci = a.get("ci") or a.get("interval") or [None, None]
+                ci = [a.get("ci_low"), a.get("ci_high")]
                 out.append(f"| {cond} | {a['accuracy']:.3f} | [{_num(ci[0])}, {_num(ci[1])}] | {a.get('n')} |")
         if gap.get("chance") is not None:
             out.append(f"\nChance {gap['chance']:.3f}; majority class {_num(gap.get('majority'))}.")
     proj = f.get("projection") or {}
     if proj.get("text") is not None:
         out.append(f"Hard projection (nearest tokens as text): `{_md_escape(str(proj['text']))}`")
-    for q in (f.get("self_description") or {}).get("answers", [])[:3] if isinstance(f.get("self_description"), dict) \
-            else []:
+    rows = f.get("self_description") if isinstance(f.get("self_description"), list) else []
+    for q in rows[:3]:
         if isinstance(q, dict):
-            out.append(f"Self-description — {q.get('question')!s} → {q.get('continuation', q.get('soft'))!s}")
+            soft, none = q.get("soft") or {}, q.get("none") or {}
+            out.append(f"Self-description — *{_md_escape(str(q.get('question')))}* → "
+                       f"“{_md_escape(str(soft.get('text', '')).strip())}” (no prompt: "
+                       f"“{_md_escape(str(none.get('text', '')).strip())}”)")
     return out + ([""] if out else [])
 
 

@@ -48,7 +48,8 @@ def load_prompts(path: str | os.PathLike, *, task: int | None = None, name: str 
         hint = ""
         if not p.is_absolute() and str(path).count("/") == 1 and not str(path).startswith("."):
             hint = " (soft prompts are read from local files only; a hub id cannot be downloaded here)"
-        raise InputFileError(f"No such file or directory: '{path}'{hint}.")
+        raise InputFileError(f"No such file or directory: '{path}'{hint}; expected a PEFT adapter directory or a "
+                             f"tensor file (.safetensors .npy .npz .pt).")
     if not p.exists():
         raise InputFileError(f"'{path}' is a broken symbolic link.")
     if p.is_dir():
