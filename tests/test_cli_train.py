@@ -1,0 +1,92 @@
+"""The `train`, `tasks` and `app` subcommands through the real console entry point (subprocesses)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_training import WORDS, make_task_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, timeout=600):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.run([sys.executable, "-m", "analyzer", *map(str, args)], capture_output=True, text=True,
+                       cwd=ROOT, env=env, timeout=timeout)
+    return p.stdout, p.stderr, p.returncode
+
+
+def test_train_cli_writes_a_peft_adapter_that_analysis_reads(tiny_llama_dir, tmp_path):
+    csv = make_task_csv(tmp_path / "task.csv")
+    out = tmp_path / "run"
+    words = ",".join(f"{k}={v}" for k, v in WORDS.items())
+    _, err, rc = run_cli("train", "--model", tiny_llama_dir, "--task", csv, "--label-words", words,
+                         "--virtual-tokens", "4", "--init", "labels", "--steps", "6", "--batch-size", "8",
+                         "--eval-every", "3", "--eval-examples", "16", "--checkpoint-every", "3", "--out", out,
+                         "--quiet")
+    assert rc == 0, err
+    assert "trained 6 steps" in err and "PEFT adapter" in err
+    for f in ("adapter_config.json", "adapter_model.safetensors", "training_log.jsonl", "snapshots.safetensors"):
+        assert (out / f).is_file(), f
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "PROMPT_TUNING" and cfg["num_virtual_tokens"] == 4
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r][-1] == 6
+    assert any("eval_accuracy" in r for r in log)
+    # the adapter goes straight into the report
+    stdout, err, rc = run_cli("report", out, "--model", tiny_llama_dir, "-k", "3", "--format", "json")
+    assert rc == 0, err
+    data = json.loads(stdout)
+    assert data["prompts"][0]["num_virtual_tokens"] == 4
+    # resuming a finished run against another prompt size is refused in one line
+    _, err, rc = run_cli("train", "--model", tiny_llama_dir, "--task", csv, "--label-words", words,
+                         "--virtual-tokens", "5", "--steps", "8", "--out", out, "--resume", "--quiet")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--task", "no-such-task"], "Unknown task 'no-such-task'.*sentiment"),
+    (["--task", "sentiment", "--virtual-tokens", "0"], "positive integer"),
+    (["--task", "sentiment", "--init", "magic"], "invalid choice"),
+])
+def test_train_cli_bad_input_one_line(args, pattern, tmp_path):
+    import re
+
+    _, err, rc = run_cli("train", "--out", tmp_path / "x", *args)
+    assert rc == 2
+    assert re.search(pattern, err), err
+    assert "Traceback" not in err
+
+
+def test_tasks_cli_lists_builtin_tasks():
+    out, err, rc = run_cli("tasks")
+    assert rc == 0, err
+    for name in ("sentiment", "question-type", "spam"):
+        assert name in out
+    assert "positive" in out and "train " in out
+    out, _, rc = run_cli("tasks", "--json")
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} == {"sentiment", "question-type", "spam"}
+    assert all(r["available"] and r["n_test"] > 0 for r in rows)
+
+
+def test_app_cli_refuses_a_bad_port():
+    _, err, rc = run_cli("app", "--port", "70000", "--no-browser")
+    assert rc == 2 and "port" in err and "Traceback" not in err
+
+
+@pytest.mark.integration
+def test_report_csls_differs_from_cosine_on_random_vectors(smollm2_available, tmp_path):
+    v = np.random.default_rng(5).normal(size=(6, 576)).astype(np.float32)
+    np.save(tmp_path / "r.npy", v)
+    res = {}
+    for metric in ("cosine", "csls"):
+        out, err, rc = run_cli("report", tmp_path / "r.npy", "-k", "5", "--metric", metric, "--format", "json")
+        assert rc == 0, err
+        res[metric] = [[n["token_id"] for n in t["neighbors"]] for t in json.loads(out)["prompts"][0]["tokens"]]
+    assert res["cosine"] != res["csls"]  # hubness correction changes the lists
