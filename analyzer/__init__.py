@@ -5,7 +5,7 @@ lazily on first use (PEP 562), so ``softprompt-analyzer --help`` stays fast."""
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_getattr
 from typing import TYPE_CHECKING
 
 from .exceptions import (AnalyzerError, InputFileError, ModelNotFoundError, ShapeMismatchError, TaskError,
@@ -44,13 +44,7 @@ __all__ = sorted([*_LAZY, "__version__", "AnalyzerError", "InputFileError", "Mod
                   "ShapeMismatchError", "TaskError", "TrainingError", "UnsupportedAdapterError"])
 
 
-def __getattr__(name: str):
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'analyzer' has no attribute {name!r}")
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 
 
 def __dir__():

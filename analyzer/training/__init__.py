@@ -7,7 +7,7 @@ Importing this package pulls no torch; each name is loaded on first use."""
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_getattr
 from typing import TYPE_CHECKING
 
 _LAZY = {
@@ -31,13 +31,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'analyzer.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 
 
 def __dir__():
