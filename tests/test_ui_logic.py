@@ -325,8 +325,14 @@ def test_background_lane_shutdown_cancels_queued_calls():
     from analyzer.ui._runner import BackgroundLane
 
     lane = BackgroundLane("test-lane-2", exit_grace=0)
-    gate = threading.Event()
-    running = lane.submit(gate.wait, 5)
+    gate, started = threading.Event(), threading.Event()
+
+    def work():
+        started.set()
+        return gate.wait(5)
+
+    running = lane.submit(work)
+    assert started.wait(5)    # the first call is running (not merely queued) before the shutdown
     queued = [lane.submit(lambda: 1) for _ in range(3)]
     stopper = threading.Thread(target=lane.shutdown, args=(5,))
     stopper.start()           # cancels the queued calls at once, then waits for the running one
