@@ -235,9 +235,6 @@ def load_frozen_model(name: str | os.PathLike | None = None, *, dtype: str = "fl
 
 def _dequantize_gguf_to(gguf_path: str, target: Path) -> None:
     """Dequantize a GGUF with transformers and save a plain HF directory atomically (model + tokenizer)."""
-    import shutil
-    import tempfile
-
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -247,15 +244,11 @@ def _dequantize_gguf_to(gguf_path: str, target: Path) -> None:
     # A GGUF-loaded model refuses save_pretrained; rebuild it from its config and state dict.
     fresh = type(model)(model.config)
     fresh.load_state_dict(model.state_dict())
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    from .cache import atomic_dir
+
+    with atomic_dir(target) as tmp:
         fresh.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def model_for_prompts(prompts, model: str | None = None) -> str:

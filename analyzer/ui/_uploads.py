@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import stat
 import zipfile
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 
+from ..cache import atomic_dir
 from ..exceptions import InputFileError
 
 MAX_UPLOAD_MB = 50
@@ -130,10 +130,7 @@ def _extract_adapter_zip(data: bytes, target: Path, upload: str) -> None:
             raise InputFileError(f"The zip {upload!r} holds adapter_model.bin, a pickle; pickles are refused. "
                                  "Save the adapter with safe_serialization=True (adapter_model.safetensors).")
         keep = [(parts[-1], info) for parts, info in files if parts[:-1] == root and parts[-1] in ADAPTER_MEMBERS]
-        tmp = target.with_name(f".{target.name}.partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_dir(target) as tmp:
             for fname, info in keep:
                 written = 0
                 with zf.open(info) as src, open(tmp / fname, "wb") as dst:
@@ -146,11 +143,6 @@ def _extract_adapter_zip(data: bytes, target: Path, upload: str) -> None:
                             raise InputFileError(f"The zip {upload!r} member {info.filename!r} is larger than "
                                                  "it claims; refused.")
                         dst.write(block)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def zip_adapter(directory: str | os.PathLike) -> bytes:
