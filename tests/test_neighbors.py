@@ -110,3 +110,64 @@ def test_bad_metric_dim_nan_and_unfitted(tmp_path, monkeypatch):
 def test_init_stores_params_only():
     idx = NeighborIndex(metric="nonsense", k=-5)  # no validation, no work in __init__
     assert idx.metric == "nonsense" and idx.k == -5 and not hasattr(idx, "index_")
+
+
+# --- the all-pairs K-neighbour search behind CSLS (vocab_neighborhood) ---------------------------------------
+
+def _brute_topk(x, K1):
+    s = x @ x.T
+    order = np.argsort(-s, axis=1, kind="stable")[:, :K1]
+    return np.take_along_axis(s, order, 1), order
+
+
+@pytest.mark.parametrize("n", [1000, 1021])  # whole groups and tiles / a short last group and tile
+def test_group_maxima_pass_is_exact_in_float32(n):
+    import torch
+
+    from analyzer.neighbors import _group_maxima, _rerank_groups, normalize_rows
+
+    rng = np.random.default_rng(n)
+    x = normalize_rows(rng.normal(size=(n, 24)))
+    x[7] = -x[3]  # a row whose best other token is far from it
+    xt = torch.from_numpy(x)
+    G = _group_maxima(xt, torch.float32, tile=128, group=16)
+    full = x @ x.T
+    for g in range(G.shape[1]):  # every group maximum, including the short last group
+        np.testing.assert_allclose(G[:, g].numpy(), full[:, g * 16:(g + 1) * 16].max(axis=1), atol=1e-5)
+    sims, ids = _rerank_groups(xt, G, np.arange(n), 11, 11, group=16, chunk=300)
+    bs, bi = _brute_topk(x, 11)
+    np.testing.assert_allclose(sims, bs, atol=1e-5)
+    assert (np.sort(ids, 1) == np.sort(bi, 1)).mean() > 0.999  # only exact ties may reorder
+    assert (ids[:, 0] == np.arange(n)).all()  # itself first
+
+
+def test_bfloat16_pass_with_rerank_reaches_recall_and_scores_exactly():
+    import torch
+
+    from analyzer.neighbors import _group_maxima, _rerank_groups, normalize_rows
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(30, 48))
+    x = normalize_rows(centres[rng.integers(0, 30, 3000)] + 0.7 * rng.normal(size=(3000, 48)))
+    xt = torch.from_numpy(x)
+    G = _group_maxima(xt, torch.bfloat16, tile=512)
+    assert G.dtype == torch.bfloat16
+    sims, ids = _rerank_groups(xt, G, np.arange(3000), 11, 16)
+    bs, bi = _brute_topk(x, 11)
+    recall = np.mean([np.intersect1d(a, b).size / 11 for a, b in zip(ids, bi)])
+    assert recall >= 0.98
+    # whatever was found is scored in float32: the scores are the true cosines of the returned ids
+    np.testing.assert_allclose(sims, np.take_along_axis(x @ x.T, ids, 1), atol=1e-5)
+
+
+def test_approximate_request_falls_back_to_exact_without_fast_bfloat16(tmp_path, monkeypatch):
+    from analyzer import neighbors as N
+
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
+    monkeypatch.setattr(N, "_fast_low_precision", lambda: None)  # a CPU without AMX / AVX512-BF16
+    v = make_vocab(n=700, d=20)
+    approx = N.vocab_neighborhood(v, 5, exact=False, cache=False)
+    exact = N.vocab_neighborhood(v, 5, exact=True, cache=False)
+    assert approx.exact and approx.recall is None and "no fast bfloat16" in approx.method
+    np.testing.assert_allclose(approx.sims, exact.sims, atol=1e-6)
+    np.testing.assert_allclose(approx.r, exact.r, atol=1e-6)
