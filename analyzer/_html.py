@@ -25,24 +25,31 @@ def _fig_html(fig, first: bool) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
+def page(title: str, parts) -> str:
+    """A whole self-contained HTML document from ``parts``: HTML strings, or plotly figures (plotly.js is
+    inlined with the first one)."""
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{_CSS}</style>"
+           f"</head><body>"]
+    first = True
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        try:
+            out.append(_fig_html(part, first))
+            first = False
+        except Exception as e:  # a figure that cannot be drawn must not lose the rest of the page
+            out.append(f"<p class='skip'>figure unavailable: {_e(e)}</p>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
 def render_html(report) -> str:
     from .report import NULL_ORDER, _num, score_rows
 
-    figs_done = [False]
-
-    def fig(f) -> str:
-        try:
-            out = _fig_html(f, not figs_done[0])
-        except Exception as e:  # a figure that cannot be drawn must not lose the rest of the report
-            return f"<p class='skip'>figure unavailable: {_e(e)}</p>"
-        figs_done[0] = True
-        return out
-
     m = report.model
     st = report.settings
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Soft-prompt report — {_e(m['name'])}</title>"
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>Soft-prompt report — {_e(m['name'])}</h1>",
+    parts = [f"<h1>Soft-prompt report — {_e(m['name'])}</h1>",
              f"<p>Vocabulary {m['vocab_size']:,} × {m['dim']} (tied embeddings: {'yes' if m['tied'] else 'no'}); "
              f"metric {_e(st.get('metric'))}, k = {_e(st.get('k'))}; median token norm "
              f"{_num(m.get('median_norm'))}. Every score is shown beside its chance level; "
@@ -63,11 +70,11 @@ def render_html(report) -> str:
                          f"<td class='l'>{nb}</td></tr>")
         parts.append("</table>")
         if p.get("tightness"):
-            parts.append(fig(plotting.plot_tightness(p, space="model", title="Tightness, model space")))
+            parts.append(plotting.plot_tightness(p, space="model", title="Tightness, model space"))
             if (p["tightness"].get("text") or {}).get("value") is not None:
-                parts.append(fig(plotting.plot_tightness(p, space="text", title="Tightness, MiniLM text space")))
+                parts.append(plotting.plot_tightness(p, space="text", title="Tightness, MiniLM text space"))
         if p.get("geometry"):
-            parts.append(fig(plotting.plot_geometry(p, title="Geometry")))
+            parts.append(plotting.plot_geometry(p, title="Geometry"))
         for key in ("tightness", "hubness", "geometry", "persistence", "redundancy", "relatedness", "faithfulness"):
             sec = p.get(key)
             if not isinstance(sec, dict):
@@ -81,9 +88,9 @@ def render_html(report) -> str:
                     parts.append(f"<p>{_e(s)}</p>")
             if key == "faithfulness":
                 if sec.get("projection_gap"):
-                    parts.append(fig(plotting.plot_projection_gap(sec["projection_gap"], title="Projection gap")))
+                    parts.append(plotting.plot_projection_gap(sec["projection_gap"], title="Projection gap"))
                 if sec.get("logit_lens"):
-                    parts.append(fig(plotting.plot_logit_lens(sec["logit_lens"], title="Logit lens")))
+                    parts.append(plotting.plot_logit_lens(sec["logit_lens"], title="Logit lens"))
             rows = score_rows(sec)
             if rows:
                 parts.append("<table><tr><th class='l'>measure</th><th>value</th>"
@@ -103,7 +110,4 @@ def render_html(report) -> str:
                 parts.append("</table>")
     if report.extra.get("clusters"):
         parts.append("<h2>Across prompts</h2><pre>" + _e(report.extra["clusters"]) + "</pre>")
-    if not figs_done[0]:
-        parts.append("")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return page(f"Soft-prompt report — {m['name']}", parts)

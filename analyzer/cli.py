@@ -2,6 +2,7 @@
 
 ``softprompt-analyzer report PROMPT... [--model M] [-k K] [--task T] [--metric ...] [--format ...] [--out FILE]``
 ``softprompt-analyzer models``
+``softprompt-analyzer waywardness --task T --target TEXT [--gammas 0,0.03,0.3,3] [--init MODE|PROMPT] ...``
 
 Bad input prints one line on stderr and exits 2; nothing prints a traceback unless
 ``SOFTPROMPT_ANALYZER_DEBUG=1``."""
@@ -103,6 +104,51 @@ def cmd_train(a) -> int:
     return 0
 
 
+def _gammas(s: str) -> list[float]:
+    import math
+
+    try:
+        out = [float(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,0.03,0.3,3; got {s!r}") from None
+    if not out or any(not math.isfinite(g) or g < 0 for g in out):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,0.03,0.3,3; got {s!r}")
+    return out
+
+
+INIT_MODES = ("vocab", "labels", "random", "text")
+
+
+def cmd_waywardness(a) -> int:
+    from . import load_prompts, load_vocabulary
+    from .faithfulness import waywardness_stress_test
+    from .models import load_frozen_model
+    from .tasks import get_task, parse_label_words
+
+    if not a.target.strip():
+        raise AnalyzerError("--target must be a non-empty text (the unrelated text the prompt is pulled toward).")
+    task = get_task(a.task, label_words=parse_label_words(a.label_words))
+    init = a.init
+    if init not in INIT_MODES:
+        prompts = load_prompts(init)
+        if len(prompts) != 1:
+            raise AnalyzerError(f"--init {init!r} holds {len(prompts)} prompts; give one adapter or tensor, or an "
+                                f"init mode: {', '.join(INIT_MODES)}.")
+        init = prompts[0]
+    say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not a.quiet else (lambda msg: None)
+    say(f"loading {a.model}")
+    model, tok = load_frozen_model(a.model)
+    vocab = load_vocabulary(a.model)
+    say(f"training {len(a.gammas)} prompts × {a.steps} steps on {task.name} (γ = "
+        f"{', '.join(f'{g:g}' for g in a.gammas)}), then scoring each on {a.limit or 'all'} {a.split} examples")
+    res = waywardness_stress_test(model, tok, task, a.target, vocab, init=init, gammas=a.gammas,
+                                  num_virtual_tokens=a.virtual_tokens, steps=a.steps, batch_size=a.batch_size,
+                                  lr=a.lr, seed=a.seed, split=a.split, limit=a.limit, max_length=a.max_length,
+                                  model_name=a.model)
+    _write_output(res.render(a.format), a.out)
+    return 0
+
+
 def cmd_tasks(args) -> int:
     from .tasks import list_tasks
 
@@ -148,8 +194,15 @@ def cmd_models(args) -> int:
 
 
 # -- parser ------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments get one line (what was wrong, where to look), not argparse's usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="softprompt-analyzer",
+    p = _Parser(prog="softprompt-analyzer",
                                 description="Look inside learned soft prompts (PEFT prompt tuning).")
     from . import __version__
 
@@ -223,6 +276,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--instruction", default=None)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
+
+    w = sub.add_parser("waywardness",
+                       help="stress test: train prompts pulled toward an unrelated text; accuracy vs Prompt-F1")
+    w.add_argument("--model", "-m", default="smollm2-135m")
+    w.add_argument("--task", "-t", required=True, help="sentiment, question-type, spam, or a CSV/JSONL file")
+    w.add_argument("--label-words", default=None, help="LABEL=WORD,... or JSON (for CSV/JSONL tasks)")
+    w.add_argument("--target", required=True, help="the unrelated text the prompt is pulled toward")
+    w.add_argument("--init", default="vocab",
+                   help=f"where every run starts: an init mode ({', '.join(INIT_MODES)}) or a prompt "
+                        f"(adapter directory or tensor file); default vocab")
+    w.add_argument("--gammas", type=_gammas, default=[0.0, 0.03, 0.3, 3.0],
+                   help="penalty weights, comma-separated (default 0,0.03,0.3,3)")
+    w.add_argument("--virtual-tokens", type=_positive_int, default=20, help="prompt length for an init mode")
+    w.add_argument("--steps", type=_positive_int, default=60, help="training steps per γ (default 60)")
+    w.add_argument("--batch-size", type=_positive_int, default=8)
+    w.add_argument("--lr", type=float, default=0.03)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--split", choices=["validation", "test"], default="validation")
+    w.add_argument("--limit", type=_positive_int, default=200, help="examples scored per condition (default 200)")
+    w.add_argument("--max-length", type=_positive_int, default=128)
+    w.add_argument("--format", "-f", choices=["table", "json", "markdown", "html"], default="table")
+    w.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
+    w.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
+    w.set_defaults(func=cmd_waywardness)
 
     ts = sub.add_parser("tasks", help="list the built-in tasks with sizes and label words")
     ts.add_argument("--json", action="store_true")

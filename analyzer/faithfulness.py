@@ -444,7 +444,91 @@ class WaywardnessResult:
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "target_text": self.target_text, "target_ids": list(self.target_ids),
                 "rows": self.rows, "target_accuracy": self.target_accuracy, "none_accuracy": self.none_accuracy,
-                "chance": self.chance, "majority": self.majority, "settings": dict(self.settings)}
+                "chance": self.chance, "majority": self.majority, "settings": dict(self.settings),
+                "summary": self.summary()}
+
+    def summary(self) -> list[str]:
+        """Plain sentences: how far the projection was pulled toward the target, and what it cost."""
+        rows = sorted(self.rows, key=lambda r: r["gamma"])
+        if not rows:
+            return []
+        base = rows[0]
+        out = [f"Without the pull (γ={base['gamma']:g}) the prompt scores {_acc(base['accuracy'])} and its "
+               f"projection reads as the target text with Prompt-F1 {base['prompt_f1']:.2f}."]
+        for r in rows[1:]:
+            diff = r["accuracy"]["accuracy"] - base["accuracy"]["accuracy"]
+            out.append(f"γ={r['gamma']:g}: Prompt-F1 {r['prompt_f1']:.2f} with accuracy {_acc(r['accuracy'])} "
+                       f"({diff:+.3f} vs γ={base['gamma']:g}); its projection fed as tokens scores "
+                       f"{r['projection_accuracy']['accuracy']:.3f}.")
+        out.append(f"References: the target text as the prompt {_acc(self.target_accuracy)}, no prompt "
+                   f"{_acc(self.none_accuracy)}, chance {self.chance:.3f}, majority class {self.majority:.3f}.")
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    def _table_rows(self) -> list[list[str]]:
+        return [[f"{r['gamma']:g}", _acc(r["accuracy"]), _acc(r["projection_accuracy"]), f"{r['prompt_f1']:.2f}",
+                 f"{r['prompt_f1_loose']:.2f}", f"{r['init_f1']:.2f}", f"{r['distance']:.3f}",
+                 f"{r['final_loss']:.3f}", " ".join(r["projection"]["tokens"])]
+                for r in sorted(self.rows, key=lambda r: r["gamma"])]
+
+    _HEAD = ["γ", "accuracy [95% CI]", "projection acc.", "Prompt-F1", "loose F1", "F1 vs start", "distance",
+             "loss", "projection"]
+
+    def _title(self) -> str:
+        st = self.settings
+        return (f"Waywardness stress test — task {self.task}, target {self.target_text!r}; {st.get('steps')} steps "
+                f"per γ from init {st.get('init')}, {st.get('num_virtual_tokens')} virtual tokens, accuracy on "
+                f"{st.get('split')}")
+
+    def to_markdown(self) -> str:
+        lines = [f"# {self._title()}", "", "| " + " | ".join(self._HEAD) + " |",
+                 "|" + "---:|" * (len(self._HEAD) - 1) + ":---|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self._table_rows()]
+        return "\n".join(lines + [""] + [f"- {s}" for s in self.summary()])
+
+    def to_table(self, width: int = 120) -> str:
+        from rich.console import Console
+        from rich.table import Table
+
+        from .report import _NullIO
+
+        console = Console(width=width, record=True, file=_NullIO(), force_terminal=False, color_system=None)
+        t = Table(title=self._title(), title_justify="left")
+        for h in self._HEAD:
+            t.add_column(h, justify="left" if h == "projection" else "right", overflow="fold")
+        for row in self._table_rows():
+            t.add_row(*row)
+        console.print(t)
+        for line in self.summary():
+            console.print(f"• {line}")
+        return console.export_text()
+
+    def to_html(self) -> str:
+        """A self-contained page: the accuracy-vs-Prompt-F1 figure (plotly inline) and the table."""
+        from html import escape
+
+        from ._html import page
+        from .plotting import plot_waywardness
+
+        body = [f"<h1>{escape(self._title())}</h1>", plot_waywardness(self), "<table><tr>"
+                + "".join(f"<th>{escape(h)}</th>" for h in self._HEAD) + "</tr>"]
+        body += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in self._table_rows()]
+        body += ["</table><ul>"] + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"]
+        return page(self._title(), body)
+
+    def render(self, fmt: str = "table") -> str:
+        fns = {"table": self.to_table, "json": self.to_json, "markdown": self.to_markdown, "html": self.to_html}
+        if fmt not in fns:
+            raise AnalyzerError(f"Expected a format in {list(fns)}; got {fmt!r}.")
+        return fns[fmt]()
+
+
+def _acc(a: Mapping[str, Any]) -> str:
+    return f"{a['accuracy']:.3f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]"
 
 
 def waywardness_penalty(prompt, target) -> "Any":

@@ -58,9 +58,53 @@ def test_train_cli_bad_input_one_line(args, pattern, tmp_path):
     import re
 
     _, err, rc = run_cli("train", "--out", tmp_path / "x", *args)
-    assert rc == 2
+    assert rc == 2 and len(err.strip().splitlines()) == 1
     assert re.search(pattern, err), err
     assert "Traceback" not in err
+
+
+def test_waywardness_cli_trains_pulled_prompts_and_renders_every_format(tiny_llama_dir, tmp_path):
+    csv = make_task_csv(tmp_path / "task.csv")
+    words = ",".join(f"{k}={v}" for k, v in WORDS.items())
+    target = "who wrote the book? how many people live there?"
+    common = ["waywardness", "--model", tiny_llama_dir, "--task", csv, "--label-words", words, "--target", target,
+              "--virtual-tokens", "6", "--steps", "20", "--batch-size", "4", "--lr", "0.1", "--limit", "16"]
+    out, err, rc = run_cli(*common, "--gammas", "0,30", "--format", "json")
+    assert rc == 0, err
+    data = json.loads(out)
+    free, pulled = data["rows"]
+    assert [free["gamma"], pulled["gamma"]] == [0.0, 30.0]
+    assert pulled["distance"] < 0.5 * free["distance"] and pulled["prompt_f1"] > free["prompt_f1"]
+    from analyzer.tasks import get_task
+
+    n_val = len(get_task(csv, label_words=WORDS).validation)
+    assert free["accuracy"]["n"] == min(16, n_val) and data["settings"]["num_virtual_tokens"] == 6
+    assert any("γ=30" in line for line in data["summary"]) and "training 2 prompts" in err
+    # the same run again, as a self-contained HTML page with the figure, and as a table
+    html_out = tmp_path / "w.html"
+    _, err, rc = run_cli(*common, "--gammas", "0,30", "--format", "html", "--out", html_out, "-q")
+    assert rc == 0, err
+    page = html_out.read_text()
+    assert "<script src" not in page and "Prompt-F1" in page and page.count("<tr>") == 3
+    assert f"{pulled['prompt_f1']:.2f}" in page  # same seed, same numbers
+    out, err, rc = run_cli(*common, "--gammas", "0", "--format", "table", "-q")
+    assert rc == 0 and "Waywardness stress test" in out and "accuracy [95% CI]" in out
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--gammas", "0,-1"], "comma-separated numbers >= 0"),
+    (["--target", "  "], "non-empty text"),
+    (["--init", "no/such/adapter"], "no/such/adapter"),
+    (["--task", "no-such-task"], "Unknown task"),
+])
+def test_waywardness_cli_bad_input_one_line(args, pattern, tmp_path):
+    import re
+
+    base = {"--task": "sentiment", "--target": "a recipe for bread"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    _, err, rc = run_cli("waywardness", *[x for kv in base.items() for x in kv])
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and re.search(pattern, err), err
 
 
 def test_tasks_cli_lists_builtin_tasks():
