@@ -71,22 +71,25 @@ from .neighbors import NeighborIndex, normalize_rows
 from .types import SoftPrompt, Vocabulary
 
 #: bump when the mining or its output changes (part of the cache key)
-_KEYWORDS_VERSION = 1
+_KEYWORDS_VERSION = 2  # 2: interrogatives are no longer stop words
 
 _WORD = re.compile(r"[^\W\d_]+")
 _MARK = "␣"
 
-#: English function words (and SMS/HTML debris) that never count as task words.
+#: English function words (and SMS/HTML debris) that never count as task words.  The interrogatives (what, who,
+#: where, when, which, why, how, whom, whose) are kept out of this list on purpose: for a question-type task
+#: they *are* the task words, and the log-odds against the other tasks' texts keeps them out of tasks they do
+#: not distinguish.
 STOPWORDS = frozenset("""
 a about above after again against all almost also although always am among an and another any anyone
 anything are aren around as at be became because been before being below between both but by can cannot
 could couldn did didn do does doesn doing don done down during each either else enough etc even ever every
 few for from further get gets got had hadn has hasn have haven having he her here hers herself him himself his
-how however if in into is isn it its itself just ll me might mine more most much must mustn my myself neither
+however if in into is isn it its itself just ll me might mine more most much must mustn my myself neither
 no nor not now of off often on once one only or other others otherwise our ours ourselves out over own per
 rather re same shan she should shouldn since so some such than that the their theirs them themselves then
 there these they this those though through thus to too under until up upon us ve very via was wasn we well
-were weren what whatever when whenever where whether which while who whom whose why will with within without
+were weren whether while will with within without
 won would wouldn yet you your yours yourself yourselves
 gt lt amp quot nbsp http https www com
 """.split())

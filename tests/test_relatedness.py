@@ -363,3 +363,21 @@ def test_smollm2_sentiment_label_words_are_related(smollm2_available, monkeypatc
     assert time.perf_counter() - t0 < 60
     for space in ("model_space", "text_space"):
         assert not res[space]["share"]["null"]["random_vectors"]["significant"], space
+
+
+@pytest.mark.integration
+def test_smollm2_question_type_keywords_are_its_interrogatives(smollm2_available, monkeypatch, tmp_path):
+    from analyzer.loaders import load_vocabulary
+
+    if REAL_CACHE:
+        monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", REAL_CACHE)
+    v = load_vocabulary("smollm2-135m")
+    kws = R.mine_keywords("question-type", v, cache=False)
+    task_words = [k["word"] for k in kws if k["source"] == "task"]
+    assert {"what", "who", "where", "how"} <= set(task_words[:8])  # the words that say what is asked
+    first = {k["source"]: k["word"] for k in reversed(kws)}  # each class's most distinctive word
+    assert first["class:HUM"] == "who" and first["class:LOC"] == "where"
+    # the other tasks do not pick them up: the log-odds against the background keeps them out
+    for other in ("sentiment", "spam"):
+        other_words = {k["word"] for k in R.mine_keywords(other, v, cache=False) if k["source"] == "task"}
+        assert not other_words & {"what", "who", "where", "when", "which", "why", "how"}, other
