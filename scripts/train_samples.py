@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -137,6 +138,7 @@ def render_readme(results: dict) -> str:
 
 
 def main(argv=None) -> int:
+    _cwd = os.getcwd()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help="train only these prompts (names in the table)")
     ap.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
@@ -149,7 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--readme-only", action="store_true")
     ap.add_argument("--keep-checkpoints", action="store_true")
     args = ap.parse_args(argv)
-    out_root = Path(args.out)
+    os.chdir(ROOT)  # the relative paths below (and in training_meta.json) are the repository's
+    out_root = Path(args.out).resolve() if os.path.isabs(args.out) else Path(_cwd, args.out).resolve()
     results_path = out_root / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {"runs": {}, "baselines": {}}
     if args.readme_only:
@@ -177,7 +180,9 @@ def main(argv=None) -> int:
     for spec in specs:
         out = out_root / spec.name
         steps = args.steps or spec.steps
-        cfg = TrainConfig(model=MODEL, task=spec.task, out=str(out), num_virtual_tokens=spec.num_virtual_tokens,
+        # relative to the repository when inside it: training_meta.json records this path
+        shown = os.path.relpath(out, ROOT) if ROOT in out.resolve().parents else str(out)
+        cfg = TrainConfig(model=MODEL, task=spec.task, out=shown, num_virtual_tokens=spec.num_virtual_tokens,
                           prompt_tuning_init=spec.init, prompt_tuning_init_text=spec.init_text, steps=steps,
                           batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed, eval_every=100,
                           checkpoint_every=25, snapshot_every=10,

