@@ -133,8 +133,17 @@ def test_text_init_truncated_and_custom_ids(tmp_path, pt_text, tiny_llama_dir):
     cfg["init_token_ids"] = [5, 6, 7, 8, 9, 10, 11]
     (long / "adapter_config.json").write_text(json.dumps(cfg))
     assert load_prompt(long).init_token_ids == (5, 6, 7, 8, 9, 10, 11)
-    # tokenizer not available here: the ids are unknown, the rest loads
+    # our trainer's safetensors metadata works too (the config key above is what earlier versions wrote)
     del cfg["init_token_ids"]
+    (long / "adapter_config.json").write_text(json.dumps(cfg))
+    from safetensors.torch import load_file, save_file
+
+    w = load_file(str(long / "adapter_model.safetensors"))
+    save_file(w, str(long / "adapter_model.safetensors"), {"format": "pt", "init_token_ids": "[4, 3, 2, 1, 0, 9, 8]"})
+    assert load_prompt(long).init_token_ids == (4, 3, 2, 1, 0, 9, 8)
+    save_file(w, str(long / "adapter_model.safetensors"), {"format": "pt", "init_token_ids": "[4, 3]"})  # wrong length
+    assert load_prompt(long).init_token_ids == _peft_ids(tiny_llama_dir, cfg["prompt_tuning_init_text"], 7)
+    # tokenizer not available here: the ids are unknown, the rest loads
     cfg["tokenizer_name_or_path"] = str(tmp_path / "does-not-exist")
     (long / "adapter_config.json").write_text(json.dumps(cfg))
     p = load_prompt(long)

@@ -132,7 +132,10 @@ def test_run_writes_peft_adapter_log_snapshots(run, tiny_llama_dir):
     assert cfg["peft_type"] == "PROMPT_TUNING" and cfg["task_type"] == "CAUSAL_LM"
     assert cfg["base_model_name_or_path"] == str(tiny_llama_dir)
     assert cfg["num_virtual_tokens"] == 4 and cfg["prompt_tuning_init"] == "LABELS"
-    assert len(cfg["init_token_ids"]) == 4
+    assert "init_token_ids" not in cfg  # PEFT would warn about an unknown key; the ids ride in the metadata
+    from analyzer import load_prompt
+
+    assert len(load_prompt(out).init_token_ids) == 4
     from analyzer.training import read_snapshots, read_training_log
 
     rows = read_training_log(out)
@@ -150,10 +153,11 @@ def test_run_writes_peft_adapter_log_snapshots(run, tiny_llama_dir):
     from analyzer.loaders import load_prompt
 
     sp = load_prompt(out)                      # the analysis side reads what the trainer wrote
-    assert sp.kind == "PROMPT_TUNING" and sp.init == "LABELS" and sp.init_token_ids == tuple(cfg["init_token_ids"])
+    assert sp.kind == "PROMPT_TUNING" and sp.init == "LABELS" and len(sp.init_token_ids) == 4
     assert sp.base_model == str(tiny_llama_dir) and np.array_equal(sp.vectors, final.numpy())
     meta = json.loads((out / "training_meta.json").read_text())
     assert meta["init"]["mode"] == "labels" and meta["task"]["label_words"] == ["was", "the"]
+    assert tuple(meta["init"]["token_ids"]) == sp.init_token_ids
     assert meta["steps_done"] == 12
 
 
@@ -178,9 +182,11 @@ def test_peft_loads_adapter_with_identical_logits(run, tiny, tiny_llama_dir):
     prompt = load_file(str(out / "adapter_model.safetensors"))["prompt_embeddings"]
     ids = [tok.convert_tokens_to_ids("Ġwas"), tok.convert_tokens_to_ids("Ġthe")]
     ours = PromptedClassifier(model, ids, prompt)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")     # PEFT warns that it ignores init_token_ids
-        peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), str(out)).eval()
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        peft_model = PeftModel.from_pretrained(base, str(out)).eval()
+    assert not [w for w in caught if "Unexpected keyword" in str(w.message)]  # our config is PEFT's own
     texts = ["Input: the movie was great\nLabel:", "Input: boring, a waste of time again again\nLabel:"]
     with torch.no_grad():
         for text in texts:

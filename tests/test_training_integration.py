@@ -30,7 +30,9 @@ def test_train_smollm2_few_steps_peft_roundtrip(smollm2_frozen, tmp_path):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     cfg = json.loads((out / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == "smollm2-135m" and cfg["token_dim"] == 576
-    assert cfg["prompt_tuning_init"] == "LABELS" and cfg["init_token_ids"][:2] == [2731, 3524]
+    from analyzer import load_prompt
+
+    assert cfg["prompt_tuning_init"] == "LABELS" and load_prompt(out).init_token_ids[:2] == (2731, 3524)
 
     task = get_task("sentiment")
     with warnings.catch_warnings():

@@ -28,8 +28,9 @@ Choices made here (documented for the CLI and the dashboard):
   ``task=t`` only that one, named ``<name>/task<t>``.  ``task`` on any other kind of adapter is an error.
 * A seq2seq adapter gives ``<name>/encoder`` and ``<name>/decoder`` (``<name>/task<t>/encoder`` ... when
   multitask too).
-* ``init_token_ids``: from the config key ``init_token_ids`` (written by this project's trainer) when it holds
-  one id per row; else, for ``prompt_tuning_init == "TEXT"`` with a ``tokenizer_name_or_path`` that is a local
+* ``init_token_ids``: from the weights file's safetensors metadata ``init_token_ids`` (a JSON list, written
+  by this project's trainer; PEFT ignores safetensors metadata) or the config key of that name (earlier
+  versions wrote it there, where PEFT warns about it) when it holds one id per row; else, for ``prompt_tuning_init == "TEXT"`` with a ``tokenizer_name_or_path`` that is a local
   directory, by tokenizing the init text exactly as ``PromptEmbedding.__init__`` does (AutoTokenizer with
   ``trust_remote_code=False``; ids repeated/truncated to the number of rows); else None.  For a multitask
   adapter these ids describe the initialisation of the shared matrix.
@@ -54,6 +55,8 @@ SAFETENSORS_NAME = "adapter_model.safetensors"
 BIN_NAME = "adapter_model.bin"
 ADAPTER_FILES = (CONFIG_NAME, SAFETENSORS_NAME, BIN_NAME)
 
+#: safetensors metadata key of the init token ids (a JSON list of ints)
+INIT_IDS_METADATA = "init_token_ids"
 SUPPORTED_TYPES = ("PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING")
 _KV_SPACE_TYPES = ("PREFIX_TUNING", "CARTRIDGE")
 
@@ -131,10 +134,10 @@ def _cfg_str(cfg: Mapping[str, Any], key: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------- weights
-def _read_weights(path: Path) -> tuple[dict[str, Any], Path]:
+def _read_weights(path: Path, metadata: dict | None = None) -> tuple[dict[str, Any], Path]:
     st, bn = path / SAFETENSORS_NAME, path / BIN_NAME
     if st.exists():
-        return read_safetensors(st), st
+        return read_safetensors(st, metadata=metadata), st
     if bn.exists():
         obj = torch_load_safe(bn)
         if not isinstance(obj, Mapping):
@@ -153,10 +156,17 @@ def _get(weights: Mapping[str, Any], key: str, wpath: Path, peft_type: str) -> A
 
 
 # ----------------------------------------------------------------------------------------------- init ids
-def _init_token_ids(cfg: Mapping[str, Any], total: int) -> tuple[int, ...] | None:
-    raw = cfg.get("init_token_ids")
+def _init_token_ids(cfg: Mapping[str, Any], total: int, metadata: Mapping[str, str]) -> tuple[int, ...] | None:
+    raw = cfg.get("init_token_ids")  # adapters written by earlier versions of this project
+    if raw is None and metadata.get(INIT_IDS_METADATA):
+        try:
+            raw = json.loads(metadata[INIT_IDS_METADATA])
+        except ValueError:
+            raw = None
     if isinstance(raw, list) and raw and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in raw):
-        return tuple(raw) if len(raw) == total else None
+        if len(raw) == total:
+            return tuple(raw)
+        # a list of the wrong length describes some other matrix: ignore it (TEXT init can still be re-tokenized)
     if str(cfg.get("prompt_tuning_init") or "").upper() != "TEXT":
         return None
     text, tok_path = _cfg_str(cfg, "prompt_tuning_init_text"), _cfg_str(cfg, "tokenizer_name_or_path")
@@ -229,7 +239,8 @@ def load_adapter(path: Path, *, task: Any = None, name: str | None = None) -> li
     if n_sub not in (1, 2):
         raise InputFileError(f"'{cfg_path}': num_transformer_submodules must be 1 or 2, got {n_sub}.")
 
-    weights, wpath = _read_weights(path)
+    metadata: dict[str, str] = {}
+    weights, wpath = _read_weights(path, metadata)
     emb = to_float32(_get(weights, PROMPT_KEY, wpath, peft_type), what=f"'{PROMPT_KEY}' in '{wpath}'")
     if emb.ndim != 2:
         raise ShapeMismatchError(f"'{PROMPT_KEY}' in '{wpath}' has shape {list(emb.shape)}; expected 2-D "
@@ -260,7 +271,7 @@ def load_adapter(path: Path, *, task: Any = None, name: str | None = None) -> li
     init = _cfg_str(cfg, "prompt_tuning_init")
     init = init.upper() if init else None
     init_text = _cfg_str(cfg, "prompt_tuning_init_text") if init == "TEXT" else None
-    ids = _init_token_ids(cfg, rows)
+    ids = _init_token_ids(cfg, rows, metadata)
     base_model = _cfg_str(cfg, "base_model_name_or_path")
 
     parts = [("", slice(0, rows))] if n_sub == 1 else [("/encoder", slice(0, n_virtual)),

@@ -96,15 +96,17 @@ def check_finite(vectors: np.ndarray, *, name: str, source: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- readers
-def read_safetensors(path: Path, *, choose: Any = None) -> dict[str, Any]:
+def read_safetensors(path: Path, *, choose: Any = None, metadata: dict | None = None) -> dict[str, Any]:
     """Tensors of a safetensors file as torch tensors (torch keeps bf16/fp16 exactly).  With ``choose``
     (a function from ``{name: shape}`` to one name) only that tensor is read, so a large file passed by
-    mistake is not loaded whole."""
+    mistake is not loaded whole.  A ``metadata`` dict is filled with the file's string metadata."""
     check_nonempty_file(path)
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
+            if metadata is not None:
+                metadata.update(f.metadata() or {})
             keys = list(f.keys())
             if choose is not None:
                 keys = [choose({k: tuple(f.get_slice(k).get_shape()) for k in keys})]

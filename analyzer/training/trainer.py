@@ -5,7 +5,8 @@
 * ``adapter_config.json`` + ``adapter_model.safetensors`` -- a PEFT prompt-tuning adapter in PEFT's exact format
   (``peft.PeftModel.from_pretrained(base, out)`` loads it).  The config records our init mode in
   ``prompt_tuning_init`` (``TEXT``/``LABELS``/``VOCAB``/``RANDOM``), the init text in
-  ``prompt_tuning_init_text`` and one extra key, ``init_token_ids`` (PEFT ignores it with a warning);
+  ``prompt_tuning_init_text``; the init token ids go into the weights file's safetensors metadata
+  (``init_token_ids``, a JSON list), which PEFT ignores, so PEFT loads the adapter without a warning;
 * ``training_meta.json`` -- the run: config, task (labels, words, template), init, steps done, accuracies;
 * ``training_log.jsonl`` -- one line per step: step, loss, lr, tokens, step time; eval accuracy when evaluated;
 * ``snapshots.safetensors`` -- the prompt every ``snapshot_every`` steps, keys ``step_000050`` (and the init,
@@ -35,6 +36,7 @@ import torch
 
 from ..cache import atomic_path, atomic_write_text
 from ..exceptions import TrainingError
+from ..loaders._peft import INIT_IDS_METADATA
 from ..tasks import Task, get_task
 from .config import RESUME_FIXED, TrainConfig
 from .initialize import PromptInit, init_prompt
@@ -184,8 +186,10 @@ def save_adapter(directory: str | os.PathLike, vectors, *, base_model_name_or_pa
         tokenizer_name_or_path=tokenizer_name_or_path or base_model_name_or_path,
         base_model_name_or_path=str(base_model_name_or_path), inference_mode=True)
     d_cfg = {k: (list(v) if isinstance(v, set) else v) for k, v in cfg.to_dict().items()}
-    d_cfg["init_token_ids"] = [int(i) for i in init_token_ids] if init_token_ids is not None else None
-    _safetensors_save({"prompt_embeddings": vectors}, directory / ADAPTER_WEIGHTS, {"format": "pt"})
+    meta = {"format": "pt"}
+    if init_token_ids is not None:  # in the weights' metadata, which PEFT ignores, not in the config it checks
+        meta[INIT_IDS_METADATA] = json.dumps([int(i) for i in init_token_ids])
+    _safetensors_save({"prompt_embeddings": vectors}, directory / ADAPTER_WEIGHTS, meta)
     atomic_write_text(directory / ADAPTER_CONFIG, json.dumps(d_cfg, indent=2, sort_keys=True, default=str))
     return directory
 
