@@ -117,9 +117,11 @@ def read_safetensors(path: Path, *, choose: Any = None, metadata: dict | None = 
         raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from None
 
 
-def torch_load_safe(path: Path) -> Any:
+def torch_load_safe(path: Path, *, mmap: bool = False, hint: str = _PICKLE_HINT) -> Any:
     """``torch.load(path, weights_only=True)`` on CPU.  A file that needs arbitrary unpickling is refused
-    without being executed; a corrupt file gets one clear line."""
+    without being executed; a corrupt file gets one clear line (ending with ``hint``).  ``mmap=True``
+    memory-maps a zip-format file (only the tensors that are used are read), falling back to a plain load
+    for the legacy format."""
     check_nonempty_file(path)
     import pickle
 
@@ -128,15 +130,21 @@ def torch_load_safe(path: Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4 ..." is noise here
+            if mmap:
+                try:
+                    return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+                except RuntimeError as e:
+                    if "mmap" not in str(e).lower() and "zip" not in str(e).lower():
+                        raise
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only load failed" in str(e).lower():
             if not _looks_like_torch_file(path):  # random bytes read as pickle opcodes fail the same way
                 raise InputFileError(f"'{path}' is not a valid PyTorch file: it is corrupt or a pickle of "
-                                     f"something other than tensors; {_PICKLE_HINT}.") from None
+                                     f"something other than tensors; {hint}.") from None
             detail = _weights_only_detail(str(e))
             raise InputFileError(f"Refused to load '{path}': it contains Python objects beyond plain tensors"
-                                 f"{detail}, which torch.load(weights_only=True) rejects; {_PICKLE_HINT}.") from None
+                                 f"{detail}, which torch.load(weights_only=True) rejects; {hint}.") from None
         raise InputFileError(f"'{path}' is not a valid PyTorch file (corrupt or not a torch.save file).") from None
     except OSError as e:
         raise InputFileError(f"Cannot read '{path}': {e.strerror or e}.") from e

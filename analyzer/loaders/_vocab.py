@@ -758,22 +758,10 @@ def _load_tensor(weights: Path, fmt: str, names: dict, all_keys: list[str] | Non
             raise InputFileError(f"The safetensors file {str(weights)!r} is corrupt or truncated: "
                                  f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
     else:
-        import pickle
+        from ._tensor import torch_load_safe
 
-        try:
-            try:
-                sd = torch.load(str(weights), map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as e:
-                if "mmap" not in str(e).lower() and "zip" not in str(e).lower():
-                    raise
-                sd = torch.load(str(weights), map_location="cpu", weights_only=True)  # legacy (non-zip) format
-        except pickle.UnpicklingError as e:
-            raise InputFileError(
-                f"{str(weights)!r} is a pickle that torch.load(weights_only=True) rejects; pickles are not executed. "
-                f"Re-save the checkpoint as safetensors (save_pretrained(..., safe_serialization=True)).") from e
-        except (RuntimeError, EOFError, OSError, ValueError) as e:
-            raise InputFileError(f"The PyTorch checkpoint {str(weights)!r} is corrupt or truncated: "
-                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        sd = torch_load_safe(weights, mmap=True, hint="pickles are not executed; re-save the checkpoint as "
+                                                       "safetensors (save_pretrained(..., safe_serialization=True))")
         if not isinstance(sd, dict) or not all(isinstance(k, str) for k in sd):
             raise InputFileError(f"{str(weights)!r} does not hold a state dict (a mapping of names to tensors).")
         keys = list(sd)
