@@ -290,6 +290,8 @@ def _self_knn_rows(x: np.ndarray, K: int, rows: np.ndarray):
 #: rows per side of one Gram-matrix tile, and columns per group whose maximum is kept (see ``_group_maxima``).
 _TILE = 2048
 _GROUP = 64
+#: the most groups re-ranked per token by the approximate search (16,384 candidates)
+_MAX_GROUPS = 256
 
 
 def _group_maxima(xt, dtype, *, tile: int = _TILE, group: int = _GROUP):
@@ -319,7 +321,7 @@ def _group_maxima(xt, dtype, *, tile: int = _TILE, group: int = _GROUP):
     return G
 
 
-def _rerank_groups(xt, G, rows: np.ndarray, K1: int, P: int, *, group: int = _GROUP, chunk: int = 32768):
+def _rerank_groups(xt, G, rows: np.ndarray, K1: int, P: int, *, group: int = _GROUP, chunk: int | None = None):
     """Top-``K1`` of each of ``rows`` among all members of its ``P`` groups with the largest maxima, scored
     exactly in float32.  The top-``K1`` of a row lie in its top-``K1`` groups by *exact* maximum, so
     ``P >= K1`` on float32 maxima is exact; on low-precision maxima the extra groups absorb rounding."""
@@ -327,6 +329,7 @@ def _rerank_groups(xt, G, rows: np.ndarray, K1: int, P: int, *, group: int = _GR
 
     n = xt.shape[0]
     P = min(P, G.shape[1])
+    chunk = chunk or max(1, _CHUNK_BYTES // (4 * P * group))  # rows whose candidate scores fit in 128 MiB
     sims = np.empty((rows.size, K1), np.float32)
     ids = np.empty((rows.size, K1), np.int64)
     for c0 in range(0, rows.size, chunk):
@@ -467,10 +470,10 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
             # float32 maxima need no margin (exact); bfloat16 ones start with 50% more groups than K+1 and
             # double until the re-ranked check rows reach the recall target
             P = K + 1 if low is None else (K + 1) + max(5, (K + 1) // 2)
-            while low is not None and P < G.shape[1]:
+            while low is not None and P < min(G.shape[1], _MAX_GROUPS):
                 if recall_of(*_rerank_groups(xt, G, check, K + 1, P)) >= recall_target:
                     break
-                P = min(2 * P, G.shape[1])
+                P = min(2 * P, G.shape[1], _MAX_GROUPS)  # at the cap, the recall reached is what is recorded
             sims, pos = _rerank_groups(xt, G, local, K + 1, P)
         del G
         if low is None:

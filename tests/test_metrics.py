@@ -178,7 +178,13 @@ def test_csls_index_scores_are_2cos_minus_r(world):
         NeighborIndex(metric="csls", csls_k=0).fit(v)
 
 
-def test_vocab_neighborhood_is_cached_and_approximate_path_meets_recall(tmp_path):
+def test_vocab_neighborhood_is_cached_and_approximate_path_meets_recall(tmp_path, monkeypatch):
+    import torch
+
+    from analyzer import neighbors
+
+    # the bfloat16 pass, whether or not this CPU has fast bfloat16 products (it only changes the speed)
+    monkeypatch.setattr(neighbors, "_fast_low_precision", lambda: torch.bfloat16)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(40, 24))
     emb = centres[rng.integers(0, 40, 3000)] + 0.6 * rng.normal(size=(3000, 24))
@@ -193,6 +199,9 @@ def test_vocab_neighborhood_is_cached_and_approximate_path_meets_recall(tmp_path
     true_recall = np.mean([np.intersect1d(a, b).size / 10 for a, b in zip(approx.ids[keep], exact.ids[keep])])
     assert true_recall >= 0.9
     assert np.nanmax(approx.r - exact.r) <= 1e-5  # an approximate search can only miss: r is a lower bound
+    # an unreachable target widens the search to every group and stops there, recording what it reached
+    widest = vocab_neighborhood(v, 10, exact=False, recall_sample=300, recall_target=1.01, cache=False)
+    assert widest.method.endswith(f"best {-(-2997 // 64)} groups of 64 tokens") and widest.recall == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "dot", "csls"])

@@ -32,7 +32,8 @@ def _index(model: str, metric: str):
 
 
 @st.cache_resource(show_spinner="Computing every token's CSLS neighbourhood (once per model, cached on disk; "
-                                "a minute or two on 2 cores)…", max_entries=4)
+                                "~10 s for SmolLM2's 49k tokens, ~1.5 min for Gemma 3's 262k on 2 cores)…",
+                   max_entries=4)
 def _csls_index(model: str):
     from .. import NeighborIndex
 
