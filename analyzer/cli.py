@@ -144,7 +144,7 @@ def cmd_waywardness(a) -> int:
     res = waywardness_stress_test(model, tok, task, a.target, vocab, init=init, gammas=a.gammas,
                                   num_virtual_tokens=a.virtual_tokens, steps=a.steps, batch_size=a.batch_size,
                                   lr=a.lr, seed=a.seed, split=a.split, limit=a.limit, max_length=a.max_length,
-                                  model_name=a.model)
+                                  model_name=a.model, progress=say)
     _write_output(res.render(a.format), a.out)
     return 0
 

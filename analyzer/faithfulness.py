@@ -595,7 +595,7 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
                             gammas: Sequence[float] = DEFAULT_GAMMAS, num_virtual_tokens: int | None = None,
                             steps: int = 60, batch_size: int = 8, lr: float = 0.03, seed: int = 0,
                             split: str = "validation", limit: int | None = 200, max_length: int = 128,
-                            model_name: str | None = None) -> WaywardnessResult:
+                            model_name: str | None = None, progress=None) -> WaywardnessResult:
     """Train a prompt for each ``γ`` in ``gammas`` with the extra loss ``γ · mean_i ‖P_i − E[target]_i‖²``
     toward the embeddings of an unrelated ``target_text``, then measure its accuracy and the Prompt-F1 of its
     projection against the target text (Khashabi et al. 2022): high F1 at unchanged accuracy means the
@@ -607,7 +607,8 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
     index: a fitted ``NeighborIndex`` or a ``Vocabulary`` (for the projections).
     E[target]: the input embeddings of the target's tokens, tiled to the prompt length.
     Accuracy is measured on ``split`` (validation by default, so the test split stays held out) with
-    :func:`analyzer.training.scoring.evaluate`; every run uses the same seed and batches."""
+    :func:`analyzer.training.scoring.evaluate`; every run uses the same seed and batches.
+    progress: an optional callable given one line of text as each step starts."""
     import torch
 
     from .neighbors import NeighborIndex
@@ -647,8 +648,10 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
                      model_name=model_name)
         return accuracy_from_eval(r, task, label).to_dict()
 
+    say = progress or (lambda msg: None)
     rows = []
-    for gamma in gammas:
+    for j, gamma in enumerate(gammas, 1):
+        say(f"γ={gamma:g} ({j}/{len(gammas)}): training {steps} steps, then scoring the prompt and its projection")
         p, last = train_with_penalty(model, tokenizer, task, start, target, float(gamma), steps=steps,
                                      batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                                      model_name=model_name)
@@ -664,6 +667,7 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
             "distance": float((p - target).norm(dim=-1).mean()),
             "final_loss": last, "steps": int(steps), "projection": proj.to_dict(),
         })
+    say("scoring the references: the target text as the prompt, and no prompt")
     tgt_acc = acc_of(target_ids, "target text")
     none_acc = acc_of(None, "none")
     return WaywardnessResult(task=task.name, target_text=target_text, target_ids=target_ids, rows=rows,

@@ -80,6 +80,7 @@ def test_waywardness_cli_trains_pulled_prompts_and_renders_every_format(tiny_lla
     n_val = len(get_task(csv, label_words=WORDS).validation)
     assert free["accuracy"]["n"] == min(16, n_val) and data["settings"]["num_virtual_tokens"] == 6
     assert any("γ=30" in line for line in data["summary"]) and "training 2 prompts" in err
+    assert "γ=30 (2/2): training 20 steps" in err and "scoring the references" in err  # progress as it goes
     # the same run again, as a self-contained HTML page with the figure, and as a table
     html_out = tmp_path / "w.html"
     _, err, rc = run_cli(*common, "--gammas", "0,30", "--format", "html", "--out", html_out, "-q")
