@@ -453,13 +453,22 @@ class WaywardnessResult:
         if not rows:
             return []
         base = rows[0]
-        out = [f"Without the pull (γ={base['gamma']:g}) the prompt scores {_acc(base['accuracy'])} and its "
-               f"projection reads as the target text with Prompt-F1 {base['prompt_f1']:.2f}."]
+        out = []
+        a0 = base["accuracy"]
+        if not a0.get("above_chance", True):
+            out.append(f"Caution: the unpulled prompt (γ={base['gamma']:g}) is not above chance — accuracy "
+                       f"{a0['accuracy']:.3f} against a majority class of {self.majority:.3f}, balanced accuracy "
+                       f"{a0['balanced_accuracy']:.2f} against {self.chance:.2f} — so it did not learn the task in "
+                       f"{self.settings.get('steps')} steps and these rows cannot show waywardness. Train longer "
+                       f"(--steps) or start from a trained prompt (--init PATH).")
+        out.append(f"Without the pull (γ={base['gamma']:g}) the prompt scores {_acc(a0)} (balanced "
+                   f"{a0['balanced_accuracy']:.2f}; no prompt {self.none_accuracy['accuracy']:.3f}) and its "
+                   f"projection reads as the target text with Prompt-F1 {base['prompt_f1']:.2f}.")
         for r in rows[1:]:
             diff = r["accuracy"]["accuracy"] - base["accuracy"]["accuracy"]
             out.append(f"γ={r['gamma']:g}: Prompt-F1 {r['prompt_f1']:.2f} with accuracy {_acc(r['accuracy'])} "
-                       f"({diff:+.3f} vs γ={base['gamma']:g}); its projection fed as tokens scores "
-                       f"{r['projection_accuracy']['accuracy']:.3f}.")
+                       f"({diff:+.3f} vs γ={base['gamma']:g}; balanced {r['accuracy']['balanced_accuracy']:.2f}); "
+                       f"its projection fed as tokens scores {r['projection_accuracy']['accuracy']:.3f}.")
         out.append(f"References: the target text as the prompt {_acc(self.target_accuracy)}, no prompt "
                    f"{_acc(self.none_accuracy)}, chance {self.chance:.3f}, majority class {self.majority:.3f}.")
         return out
@@ -470,12 +479,13 @@ class WaywardnessResult:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
     def _table_rows(self) -> list[list[str]]:
-        return [[f"{r['gamma']:g}", _acc(r["accuracy"]), _acc(r["projection_accuracy"]), f"{r['prompt_f1']:.2f}",
+        return [[f"{r['gamma']:g}", _acc(r["accuracy"]), f"{r['accuracy']['balanced_accuracy']:.3f}",
+                 _acc(r["projection_accuracy"]), f"{r['prompt_f1']:.2f}",
                  f"{r['prompt_f1_loose']:.2f}", f"{r['init_f1']:.2f}", f"{r['distance']:.3f}",
                  f"{r['final_loss']:.3f}", " ".join(r["projection"]["tokens"])]
                 for r in sorted(self.rows, key=lambda r: r["gamma"])]
 
-    _HEAD = ["γ", "accuracy [95% CI]", "projection acc.", "Prompt-F1", "loose F1", "F1 vs start", "distance",
+    _HEAD = ["γ", "accuracy [95% CI]", "balanced acc.", "projection acc.", "Prompt-F1", "loose F1", "F1 vs start", "distance",
              "loss", "projection"]
 
     def _title(self) -> str:

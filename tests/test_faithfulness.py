@@ -343,3 +343,26 @@ def test_smollm2_text_adapter_faithfulness(smollm2_frozen, smollm2_text_adapter)
     print(f"\nSmolLM2: projection gap (5 conditions, 3 distinct inputs x 8 examples) {t_gap:.1f}s, logit lens "
           f"{t_lens:.2f}s, self-description (8 tokens) {t_sd:.1f}s; soft/proj acc {acc['soft']['accuracy']:.3f}; "
           f"self-description {sd[0]['soft']['text']!r}")
+
+
+def test_waywardness_summary_warns_when_the_unpulled_prompt_learned_nothing():
+    def acc(a, bal, above):
+        return {"accuracy": a, "ci_low": a - 0.05, "ci_high": a + 0.05, "balanced_accuracy": bal, "n": 200,
+                "above_chance": above}
+
+    def row(g, a, bal, above, f1):
+        return {"gamma": g, "accuracy": acc(a, bal, above), "projection_accuracy": acc(0.2, 0.5, False),
+                "prompt_f1": f1, "prompt_f1_loose": f1, "init_f1": 1 - f1, "distance": 1.0, "final_loss": 0.3,
+                "projection": {"tokens": ["␣a", "|b"]}}
+
+    common = dict(task="spam", target_text="Paris", target_ids=[1, 2], target_accuracy=acc(0.47, 0.6, False),
+                  none_accuracy=acc(0.2, 0.5, False), chance=0.5, majority=0.845, settings={"steps": 60})
+    majority_only = F.WaywardnessResult(rows=[row(0.0, 0.835, 0.49, False, 0.0), row(3.0, 0.84, 0.5, False, 1.0)],
+                                        **common)
+    lines = majority_only.summary()
+    assert lines[0].startswith("Caution") and "balanced accuracy 0.49" in lines[0] and "60 steps" in lines[0]
+    learned = F.WaywardnessResult(rows=[row(0.0, 0.97, 0.95, True, 0.0), row(3.0, 0.96, 0.94, True, 1.0)], **common)
+    assert not any(line.startswith("Caution") for line in learned.summary())
+    md = learned.to_markdown()
+    assert "| 3 | 0.960 [0.91, 1.01] | 0.940 |" in md and "␣a \\|b" in md  # pipes in tokens are escaped
+    assert json.loads(learned.to_json())["summary"] == learned.summary()
