@@ -110,7 +110,8 @@ def _gammas(s: str) -> list[float]:
     try:
         out = [float(x) for x in s.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,0.03,0.3,3; got {s!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,0.03,0.3,3; "
+                                         f"got {s!r}") from None
     if not out or any(not math.isfinite(g) or g < 0 for g in out):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,0.03,0.3,3; got {s!r}")
     return out

@@ -485,8 +485,8 @@ class WaywardnessResult:
                  f"{r['final_loss']:.3f}", " ".join(r["projection"]["tokens"])]
                 for r in sorted(self.rows, key=lambda r: r["gamma"])]
 
-    _HEAD = ["γ", "accuracy [95% CI]", "balanced acc.", "projection acc.", "Prompt-F1", "loose F1", "F1 vs start", "distance",
-             "loss", "projection"]
+    _HEAD = ["γ", "accuracy [95% CI]", "balanced acc.", "projection acc.", "Prompt-F1", "loose F1", "F1 vs start",
+             "distance", "loss", "projection"]
 
     def _title(self) -> str:
         st = self.settings

@@ -30,8 +30,8 @@ Choices made here (documented for the CLI and the dashboard):
   multitask too).
 * ``init_token_ids``: from the weights file's safetensors metadata ``init_token_ids`` (a JSON list, written
   by this project's trainer; PEFT ignores safetensors metadata) or the config key of that name (earlier
-  versions wrote it there, where PEFT warns about it) when it holds one id per row; else, for ``prompt_tuning_init == "TEXT"`` with a ``tokenizer_name_or_path`` that is a local
-  directory, by tokenizing the init text exactly as ``PromptEmbedding.__init__`` does (AutoTokenizer with
+  versions wrote it there, where PEFT warns about it) when it holds one id per row; else, for
+  ``prompt_tuning_init == "TEXT"`` with a ``tokenizer_name_or_path`` that is a local directory, by tokenizing the init text exactly as ``PromptEmbedding.__init__`` does (AutoTokenizer with
   ``trust_remote_code=False``; ids repeated/truncated to the number of rows); else None.  For a multitask
   adapter these ids describe the initialisation of the shared matrix.
 """
