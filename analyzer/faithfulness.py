@@ -501,6 +501,7 @@ class WaywardnessResult:
         return "\n".join(lines + [""] + [f"- {s}" for s in self.summary()])
 
     def to_table(self, width: int = 120) -> str:
+        """The numbers as a terminal table; each γ's projection (the tokens it reads as) below it."""
         from rich.console import Console
         from rich.table import Table
 
@@ -508,11 +509,16 @@ class WaywardnessResult:
 
         console = Console(width=width, record=True, file=_NullIO(), force_terminal=False, color_system=None)
         t = Table(title=self._title(), title_justify="left")
-        for h in self._HEAD:
-            t.add_column(h, justify="left" if h == "projection" else "right", overflow="fold")
-        for row in self._table_rows():
-            t.add_row(*row)
+        keep = ("γ", "accuracy [95% CI]", "balanced acc.", "projection acc.", "Prompt-F1", "F1 vs start", "distance")
+        cols = [self._HEAD.index(h) for h in keep]
+        for h in keep:
+            t.add_column(h, justify="right", no_wrap=True)
+        rows = self._table_rows()
+        for row in rows:
+            t.add_row(*[row[i] for i in cols])
         console.print(t)
+        for row in rows:
+            console.print(f"γ={row[0]} projection: {row[-1]}")
         for line in self.summary():
             console.print(f"• {line}")
         return console.export_text()

@@ -89,7 +89,8 @@ def test_waywardness_cli_trains_pulled_prompts_and_renders_every_format(tiny_lla
     assert "<script src" not in page and "Prompt-F1" in page and page.count("<tr>") == 3
     assert f"{pulled['prompt_f1']:.2f}" in page  # same seed, same numbers
     out, err, rc = run_cli(*common, "--gammas", "0", "--format", "table", "-q")
-    assert rc == 0 and "Waywardness stress test" in out and "accuracy [95% CI]" in out
+    assert rc == 0 and "Waywardness stress test" in out and "accuracy [95% CI]" in out and "balanced acc." in out
+    assert "γ=0 projection: " in out
 
 
 @pytest.mark.parametrize("args, pattern", [
