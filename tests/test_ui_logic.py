@@ -278,6 +278,54 @@ def test_app_command_binds_localhost_and_caps_uploads(tmp_path):
     assert env["SOFTPROMPT_ANALYZER_MODEL"] == "smollm2-135m"
 
 
+def test_app_cli_serves_without_prompting_and_opens_the_browser_when_ready(tmp_path):
+    """What `make demo` runs: no first-run e-mail prompt on stdin, and the browser (here a script named by
+    $BROWSER, which Python's webbrowser runs with the URL) opens only once the server answers."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    opened = tmp_path / "opened.txt"
+    fake = tmp_path / "browser.sh"
+    fake.write_text(f"#!/bin/sh\nprintf '%s' \"$1\" > '{opened}'\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, BROWSER=str(fake), SOFTPROMPT_ANALYZER_PROMPTS=str(tmp_path))
+    log = tmp_path / "server.log"
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "analyzer", "app", "--port", str(port)], env=env,
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        end = time.monotonic() + 120
+        while not opened.exists() and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.3)
+        assert opened.exists(), log.read_text(errors="replace")[-2000:]
+        url = f"http://127.0.0.1:{port}"
+        assert opened.read_text() == url
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
+            assert r.status == 200  # it was opened because the server was answering
+        assert proc.poll() is None and "Email" not in log.read_text(errors="replace")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_browser_url():
+    from analyzer.ui.launch import browser_url
+
+    assert browser_url("127.0.0.1", 8600) == "http://127.0.0.1:8600"
+    assert browser_url("0.0.0.0", None) == "http://127.0.0.1:8501"
+    assert browser_url("::1", 9000) == "http://[::1]:9000"
+
+
 @pytest.mark.parametrize("kwargs, match", [({"port": 0}, "port must be an int in"), ({"port": "80"}, "port"),
                                            ({"address": " "}, "address"), ({"prompts": "/no/such/dir"}, "not a dir")])
 def test_app_command_errors(kwargs, match):

@@ -16,6 +16,7 @@ from ._sources import ENV_MODEL, ENV_PROMPTS
 from ._uploads import MAX_UPLOAD_MB
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_PORT = 8501
 
 
 def app_path() -> Path:
@@ -39,7 +40,9 @@ def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: s
            "--server.address", address.strip(),
            "--server.maxUploadSize", str(MAX_UPLOAD_MB),
            "--server.fileWatcherType", "none",
-           "--server.headless", "false" if browser else "true",
+           # always headless: a non-headless first run asks for an e-mail address on stdin, which blocks or
+           # fails (`make demo` in a fresh environment); run_app opens the browser itself once the server answers
+           "--server.headless", "true",
            "--browser.gatherUsageStats", "false",
            "--client.showErrorDetails", "none"]
     if port is not None:
@@ -55,14 +58,55 @@ def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: s
     return cmd, env, app.parent
 
 
+def browser_url(address: str, port: int | None) -> str:
+    """Where a local browser reaches a server bound to ``address`` (a wildcard address means this machine)."""
+    host = address.strip()
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port or DEFAULT_PORT}"
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    import time
+    import urllib.request
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
 def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str | None = None,
             prompts: str | os.PathLike | None = None, browser: bool = True) -> int:
-    """Run the dashboard until Ctrl-C; returns the server's exit status."""
+    """Run the dashboard until Ctrl-C; returns the server's exit status.  With ``browser``, the default web
+    browser opens the page as soon as the server answers its health check."""
     cmd, env, cwd = app_command(port=port, address=address, model=model, prompts=prompts, browser=browser)
     if address.strip() not in LOOPBACK:
         print(f"warning: binding to {address}: the dashboard (which has no login) is reachable from the network.",
               file=sys.stderr)
-    return subprocess.call(cmd, env=env, cwd=cwd)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+    try:
+        url = browser_url(address, port)
+        if browser and _wait_healthy(url, proc, timeout=120):
+            import webbrowser
+
+            if not webbrowser.open(url):
+                print(f"open {url} in a browser", file=sys.stderr)
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return 130
 
 
-__all__ = ["app_path", "app_command", "run_app"]
+__all__ = ["app_path", "app_command", "browser_url", "run_app"]
