@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,24 @@ def served_app(tmp_path_factory, request):
         print(log.read_text(errors="replace")[-3000:])
 
 
+@contextmanager
+def chromium_page(url: str, tmp_path: Path):
+    """A page of Debian's Chromium (fresh profile directory) opened at ``url``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        # Playwright passes the profile directory to Chromium as --user-data-dir
+        context = pw.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                        headless=True, args=CHROMIUM_ARGS,
+                                                        viewport={"width": 1600, "height": 1000})
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(url, wait_until="domcontentloaded")
+            yield page
+        finally:
+            context.close()
+
+
 def _expected_token(folder: Path, label: str) -> str:
     """The nearest vocabulary token of the first virtual token, through the public API (as the CLI reports it)."""
     from analyzer import build_report, load_prompts, load_vocabulary
@@ -84,32 +103,50 @@ def _expected_token(folder: Path, label: str) -> str:
 
 
 def test_dashboard_in_chromium(served_app, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     url, folder, label = served_app
     expected = _expected_token(folder, label)
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        # a fresh profile directory (Playwright passes it to Chromium as --user-data-dir)
-        context = pw.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                        headless=True, args=CHROMIUM_ARGS,
-                                                        viewport={"width": 1600, "height": 1000})
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.goto(url, wait_until="domcontentloaded")
-            # the UMAP scatter: plotly's SVG inside the chart element (cold: the layout is fitted first)
-            page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
-            page.wait_for_selector('[data-testid="stTable"]', timeout=60_000)
-            table = page.locator('[data-testid="stTable"]').first
-            table.wait_for(state="visible")
-            text = table.inner_text()
-            assert expected in text, f"expected {expected!r} in the neighbour table, got: {text[:500]}"
-            # the map holds a point per sampled vocabulary token
-            n_points = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').count()
-            assert n_points > 1000
-            assert page.locator('[data-testid="stException"]').count() == 0
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-        finally:
-            context.close()
+    with chromium_page(url, tmp_path) as page:
+        # the UMAP scatter: plotly's SVG inside the chart element (cold: the layout is fitted first)
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
+        page.wait_for_selector('[data-testid="stTable"]', timeout=60_000)
+        table = page.locator('[data-testid="stTable"]').first
+        table.wait_for(state="visible")
+        text = table.inner_text()
+        assert expected in text, f"expected {expected!r} in the neighbour table, got: {text[:500]}"
+        # the map holds a point per sampled vocabulary token
+        n_points = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').count()
+        assert n_points > 1000
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+def test_upload_in_chromium(served_app, tmp_path):
+    """The sidebar's file uploader, driven through Chromium's real file input: a good tensor is added under its
+    sanitised name and drawn; a tensor of the wrong width gets a one-line error box, not a traceback."""
+    import numpy as np
+
+    url, _, _ = served_app
+    good = tmp_path / "my prompt (v2).npy"
+    np.save(good, np.random.default_rng(0).normal(size=(5, 576)).astype(np.float32))
+    bad = tmp_path / "wrong-width.npy"
+    np.save(bad, np.zeros((5, 100), np.float32))
+    with chromium_page(url, tmp_path) as page:
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
+        page.get_by_text("Add a prompt (path or upload)").click()
+        page.locator('input[type="file"]').set_input_files(str(good))
+        page.get_by_text("Added upload/my_prompt_v2.npy").wait_for(timeout=60_000)
+        # the new prompt is selected and the page draws it without an exception
+        page.locator('[data-testid="stMultiSelect"]').get_by_text("upload/my_prompt_v2.npy").wait_for(
+            timeout=60_000)
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.locator('input[type="file"]').set_input_files(str(bad))
+        alert = page.locator('[data-testid="stAlert"]').filter(has_text="wrong-width.npy")
+        alert.first.wait_for(timeout=60_000)
+        text = alert.first.inner_text()
+        assert "576" in text and "100" in text, text  # what was expected, what was got
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert "Traceback" not in page.content()

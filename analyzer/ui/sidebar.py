@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ..exceptions import ShapeMismatchError
 from . import _sources, resources
 from ._common import Selection, guard
 from ._uploads import MAX_UPLOAD_MB, save_upload
@@ -33,6 +34,15 @@ def _add_source(label: str, path: str) -> None:
 def select_prompt(label: str, path: str) -> None:
     """Add a prompt (e.g. one just trained) to the selection; call before the sidebar is drawn (a callback)."""
     _add_source(label, path)
+
+
+def check_prompt_width(name: str, prompts, model: str, dim: int) -> None:
+    """A ``ShapeMismatchError`` naming both widths when a prompt's vectors do not fit the model's embeddings."""
+    for p in prompts:
+        if p.dim != dim:
+            raise ShapeMismatchError(
+                f"{name!r} holds {p.num_virtual_tokens} vectors of width {p.dim}, but {model} embeds tokens in "
+                f"{dim} dimensions. Upload a prompt trained for {model}, or choose its model first.")
 
 
 def sidebar() -> Selection:
@@ -60,7 +70,8 @@ def sidebar() -> Selection:
         if up is not None and st.session_state.get("_last_upload") != up.file_id:
             with guard("the upload"):
                 saved = save_upload(up.name, up.getvalue(), _sources.uploads_dir())
-                resources.prompts(str(saved))  # validate now: a bad file is reported here, once
+                # validate now, against the chosen model too: a bad file is reported here, once
+                check_prompt_width(up.name, resources.prompts(str(saved)), model, resources.vocabulary(model).dim)
                 _add_source(f"upload/{saved.name}", str(saved))
                 st.session_state["_last_upload"] = up.file_id
                 st.success(f"Added upload/{saved.name}")
