@@ -318,3 +318,15 @@ def test_add_prompt_by_path(app, folders):
     at.button(key="add_path_btn").click().run()
     ok(at)
     assert "path/words.npy" in at.multiselect(key="prompt").value
+
+
+def test_add_prompt_by_path_refuses_a_width_that_does_not_fit(app, tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "narrow.npy", np.zeros((4, 100), np.float32))
+    at = app().run()
+    at.text_input(key="add_path").input(str(tmp_path / "narrow.npy"))
+    at.button(key="add_path_btn").click().run()
+    assert not at.exception
+    assert any("width 100" in e.value and "576" in e.value for e in at.error), [e.value for e in at.error]
+    assert "path/narrow.npy" not in at.multiselect(key="prompt").options

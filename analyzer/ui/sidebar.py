@@ -61,7 +61,9 @@ def sidebar() -> Selection:
         if st.button("Add path", key="add_path_btn") and path.strip():
             p = Path(path.strip()).expanduser()
             if p.exists():
-                _add_source(f"path/{p.name}", str(p))
+                with guard("the path"):
+                    check_prompt_width(p.name, resources.prompts(str(p)), model, resources.vocabulary(model).dim)
+                    _add_source(f"path/{p.name}", str(p))
             else:
                 st.error(f"No such file or directory: {path.strip()!r}")
         up = st.file_uploader("Upload a zipped PEFT adapter, .safetensors or .npy",
