@@ -131,7 +131,7 @@ def test_run_writes_peft_adapter_log_snapshots(run, tiny_llama_dir):
     cfg = json.loads((out / "adapter_config.json").read_text())
     assert cfg["peft_type"] == "PROMPT_TUNING" and cfg["task_type"] == "CAUSAL_LM"
     assert cfg["base_model_name_or_path"] == str(tiny_llama_dir)
-    assert cfg["num_virtual_tokens"] == 4 and cfg["prompt_tuning_init"] == "LABELS"
+    assert cfg["num_virtual_tokens"] == 4 and cfg["prompt_tuning_init"] == "SAMPLE_VOCAB"  # PEFT's nearest mode
     assert "init_token_ids" not in cfg  # PEFT would warn about an unknown key; the ids ride in the metadata
     from analyzer import load_prompt
 
@@ -372,3 +372,28 @@ def test_bad_training_input(tiny, tiny_llama_dir, task_csv, tmp_path):
         train(config(tiny_llama_dir, task_csv, tmp_path / "b", batch_size=512), model=model, tokenizer=tok)
     with pytest.raises(TaskError, match="Unknown task"):
         train(config(tiny_llama_dir, "nosuchtask", tmp_path / "c"), model=model, tokenizer=tok)
+
+
+@pytest.mark.parametrize("mode, peft_mode", [("labels", "SAMPLE_VOCAB"), ("vocab", "SAMPLE_VOCAB"),
+                                             ("text", "TEXT"), ("random", "RANDOM")])
+def test_saved_config_uses_only_peft_init_modes_and_the_loader_keeps_ours(mode, peft_mode, tmp_path):
+    """A stricter PEFT could refuse an unknown ``prompt_tuning_init``: the config holds PEFT's own mode, and
+    our exact mode comes back from the weights' metadata."""
+    from peft import PeftConfig
+    from peft.tuners.prompt_tuning.config import PromptTuningInit
+
+    from analyzer import load_prompt
+    from analyzer.training.trainer import save_adapter
+
+    out = save_adapter(tmp_path / mode, np.ones((3, 8), np.float32), base_model_name_or_path="some-model",
+                       init_mode=mode, init_text="say it" if mode == "text" else None,
+                       init_token_ids=[1, 2, 3] if mode != "random" else None)
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert PromptTuningInit(cfg["prompt_tuning_init"]) == PromptTuningInit(peft_mode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert PeftConfig.from_pretrained(str(out)).prompt_tuning_init == peft_mode
+    assert not [w for w in caught if "Unexpected keyword" in str(w.message)]
+    p = load_prompt(out)
+    assert p.init == mode.upper() and p.init_token_ids == ((1, 2, 3) if mode != "random" else None)
+    assert p.init_text == ("say it" if mode == "text" else None)

@@ -32,7 +32,8 @@ def test_train_smollm2_few_steps_peft_roundtrip(smollm2_frozen, tmp_path):
     assert cfg["base_model_name_or_path"] == "smollm2-135m" and cfg["token_dim"] == 576
     from analyzer import load_prompt
 
-    assert cfg["prompt_tuning_init"] == "LABELS" and load_prompt(out).init_token_ids[:2] == (2731, 3524)
+    assert cfg["prompt_tuning_init"] == "SAMPLE_VOCAB" and load_prompt(out).init == "LABELS"
+    assert load_prompt(out).init_token_ids[:2] == (2731, 3524)
 
     task = get_task("sentiment")
     with warnings.catch_warnings():

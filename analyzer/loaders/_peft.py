@@ -57,6 +57,8 @@ ADAPTER_FILES = (CONFIG_NAME, SAFETENSORS_NAME, BIN_NAME)
 
 #: safetensors metadata key of the init token ids (a JSON list of ints)
 INIT_IDS_METADATA = "init_token_ids"
+#: safetensors metadata key of this project's init mode (``LABELS``, ``VOCAB``, ``TEXT``, ``RANDOM``)
+INIT_MODE_METADATA = "init_mode"
 SUPPORTED_TYPES = ("PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING")
 _KV_SPACE_TYPES = ("PREFIX_TUNING", "CARTRIDGE")
 
@@ -268,8 +270,8 @@ def load_adapter(path: Path, *, task: Any = None, name: str | None = None) -> li
         mats = [("", emb)]
 
     source = os.path.abspath(path)
-    init = _cfg_str(cfg, "prompt_tuning_init")
-    init = init.upper() if init else None
+    init = metadata.get(INIT_MODE_METADATA) or _cfg_str(cfg, "prompt_tuning_init")
+    init = init.upper() if isinstance(init, str) and init.strip() else None
     init_text = _cfg_str(cfg, "prompt_tuning_init_text") if init == "TEXT" else None
     ids = _init_token_ids(cfg, rows, metadata)
     base_model = _cfg_str(cfg, "base_model_name_or_path")

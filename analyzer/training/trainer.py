@@ -3,10 +3,10 @@
 ``train(config)`` writes into ``config.out``:
 
 * ``adapter_config.json`` + ``adapter_model.safetensors`` -- a PEFT prompt-tuning adapter in PEFT's exact format
-  (``peft.PeftModel.from_pretrained(base, out)`` loads it).  The config records our init mode in
-  ``prompt_tuning_init`` (``TEXT``/``LABELS``/``VOCAB``/``RANDOM``), the init text in
-  ``prompt_tuning_init_text``; the init token ids go into the weights file's safetensors metadata
-  (``init_token_ids``, a JSON list), which PEFT ignores, so PEFT loads the adapter without a warning;
+  (``peft.PeftModel.from_pretrained(base, out)`` loads it).  The config holds PEFT's own init mode (``TEXT``,
+  ``SAMPLE_VOCAB`` for our ``labels``/``vocab``, ``RANDOM``) and the init text; our exact mode (``LABELS``,
+  ``VOCAB``...) and the init token ids go into the weights file's safetensors metadata (``init_mode``,
+  ``init_token_ids``), which PEFT ignores, so PEFT loads the adapter without a warning;
 * ``training_meta.json`` -- the run: config, task (labels, words, template), init, steps done, accuracies;
 * ``training_log.jsonl`` -- one line per step: step, loss, lr, tokens, step time; eval accuracy when evaluated;
 * ``snapshots.safetensors`` -- the prompt every ``snapshot_every`` steps, keys ``step_000050`` (and the init,
@@ -36,7 +36,7 @@ import torch
 
 from ..cache import atomic_path, atomic_write_text
 from ..exceptions import TrainingError
-from ..loaders._peft import INIT_IDS_METADATA
+from ..loaders._peft import INIT_IDS_METADATA, INIT_MODE_METADATA
 from ..tasks import Task, get_task
 from .config import RESUME_FIXED, TrainConfig
 from .initialize import PromptInit, init_prompt
@@ -178,15 +178,18 @@ def save_adapter(directory: str | os.PathLike, vectors, *, base_model_name_or_pa
     vectors = torch.as_tensor(vectors).detach().float().cpu()
     n, d = vectors.shape
     mode = (init_mode or "random").upper()
+    # PEFT's config field takes only its own modes (TEXT, SAMPLE_VOCAB, RANDOM); ours (LABELS, VOCAB) map to
+    # the nearest one, and the exact mode rides in the weights' metadata beside the init token ids
+    peft_init = mode if mode in ("TEXT", "RANDOM") else "SAMPLE_VOCAB"
     cfg = PromptTuningConfig(
         task_type="CAUSAL_LM", num_virtual_tokens=int(n), token_dim=int(d), num_transformer_submodules=1,
         num_attention_heads=getattr(model_config, "num_attention_heads", None),
         num_layers=getattr(model_config, "num_hidden_layers", None),
-        prompt_tuning_init=mode, prompt_tuning_init_text=init_text if mode == "TEXT" else None,
+        prompt_tuning_init=peft_init, prompt_tuning_init_text=init_text if mode == "TEXT" else None,
         tokenizer_name_or_path=tokenizer_name_or_path or base_model_name_or_path,
         base_model_name_or_path=str(base_model_name_or_path), inference_mode=True)
     d_cfg = {k: (list(v) if isinstance(v, set) else v) for k, v in cfg.to_dict().items()}
-    meta = {"format": "pt"}
+    meta = {"format": "pt", INIT_MODE_METADATA: mode}
     if init_token_ids is not None:  # in the weights' metadata, which PEFT ignores, not in the config it checks
         meta[INIT_IDS_METADATA] = json.dumps([int(i) for i in init_token_ids])
     _safetensors_save({"prompt_embeddings": vectors}, directory / ADAPTER_WEIGHTS, meta)
