@@ -310,11 +310,13 @@ def test_app_cli_serves_without_prompting_and_opens_the_browser_when_ready(tmp_p
         with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
             assert r.status == 200  # it was opened because the server was answering
         assert proc.poll() is None and "Email" not in log.read_text(errors="replace")
-    finally:
+        # stopping the CLI (SIGTERM) stops the server it started: nothing is left listening
         proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
+        proc.wait(20)
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url + "/_stcore/health", timeout=5)
+    finally:
+        if proc.poll() is None:
             proc.kill()
 
 

@@ -83,6 +83,26 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> bool:
     return False
 
 
+def _stop_child_on_sigterm(proc: subprocess.Popen) -> None:
+    """A SIGTERM to this process (``kill``, ``timeout``, a test's ``terminate()``) stops the server too, instead of
+    leaving it running as an orphan; Ctrl-C already reaches both through the terminal's process group."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str | None = None,
             prompts: str | os.PathLike | None = None, browser: bool = True) -> int:
     """Run the dashboard until Ctrl-C; returns the server's exit status.  With ``browser``, the default web
@@ -92,6 +112,7 @@ def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str |
         print(f"warning: binding to {address}: the dashboard (which has no login) is reachable from the network.",
               file=sys.stderr)
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+    _stop_child_on_sigterm(proc)
     try:
         url = browser_url(address, port)
         if browser and _wait_healthy(url, proc, timeout=120):
