@@ -23,18 +23,11 @@ from .types import SoftPrompt, Vocabulary
 def prompt_task(prompt: SoftPrompt) -> str | None:
     """The task a prompt was trained on, when its adapter records it: our trainer writes it to
     ``training_meta.json`` beside the adapter (``{"task": {"name": ...}}``)."""
-    import json
-    from pathlib import Path
+    from .training.config import meta_task_name, read_training_meta
 
-    meta_path = Path(prompt.source) / "training_meta.json"
-    if meta_path.is_file():
-        try:
-            task = json.loads(meta_path.read_text(encoding="utf-8")).get("task")
-        except (OSError, ValueError):
-            task = None
-        name = task.get("name") if isinstance(task, dict) else task
-        if isinstance(name, str) and name:
-            return name
+    name = meta_task_name(read_training_meta(prompt.source))
+    if name:
+        return name
     cfg = prompt.config or {}
     for key in ("task", "task_name", "dataset"):
         v = cfg.get(key)

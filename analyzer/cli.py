@@ -14,6 +14,7 @@ import os
 import sys
 
 from .exceptions import AnalyzerError
+from .training.config import INIT_MODES
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
@@ -117,35 +118,15 @@ def _gammas(s: str) -> list[float]:
     return out
 
 
-INIT_MODES = ("vocab", "labels", "random", "text")
-
-
 def cmd_waywardness(a) -> int:
-    from . import load_prompts, load_vocabulary
-    from .faithfulness import waywardness_stress_test
-    from .models import load_frozen_model
-    from .tasks import get_task, parse_label_words
+    from .faithfulness import waywardness_for_model
+    from .tasks import parse_label_words
 
-    if not a.target.strip():
-        raise AnalyzerError("--target must be a non-empty text (the unrelated text the prompt is pulled toward).")
-    task = get_task(a.task, label_words=parse_label_words(a.label_words))
-    init = a.init
-    if init not in INIT_MODES:
-        prompts = load_prompts(init)
-        if len(prompts) != 1:
-            raise AnalyzerError(f"--init {init!r} holds {len(prompts)} prompts; give one adapter or tensor, or an "
-                                f"init mode: {', '.join(INIT_MODES)}.")
-        init = prompts[0]
-    say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not a.quiet else (lambda msg: None)
-    say(f"loading {a.model}")
-    model, tok = load_frozen_model(a.model)
-    vocab = load_vocabulary(a.model)
-    say(f"training {len(a.gammas)} prompts × {a.steps} steps on {task.name} (γ = "
-        f"{', '.join(f'{g:g}' for g in a.gammas)}), then scoring each on {a.limit or 'all'} {a.split} examples")
-    res = waywardness_stress_test(model, tok, task, a.target, vocab, init=init, gammas=a.gammas,
-                                  num_virtual_tokens=a.virtual_tokens, steps=a.steps, batch_size=a.batch_size,
-                                  lr=a.lr, seed=a.seed, split=a.split, limit=a.limit, max_length=a.max_length,
-                                  model_name=a.model, progress=say)
+    say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not a.quiet else None
+    res = waywardness_for_model(a.model, a.task, a.target, init=a.init, label_words=parse_label_words(a.label_words),
+                                gammas=a.gammas, steps=a.steps, limit=a.limit, split=a.split, progress=say,
+                                num_virtual_tokens=a.virtual_tokens, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                                max_length=a.max_length)
     _write_output(res.render(a.format), a.out)
     return 0
 
@@ -255,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", "-t", required=True, help="sentiment, question-type, spam, or a CSV/JSONL file")
     t.add_argument("--out", "-o", required=True, help="output directory (the PEFT adapter, log, snapshots)")
     t.add_argument("--virtual-tokens", type=_positive_int, default=20)
-    t.add_argument("--init", choices=["text", "labels", "vocab", "random"], default="labels")
+    t.add_argument("--init", choices=INIT_MODES, default="labels")
     t.add_argument("--init-text", default=None, help="text of --init text (default: the task's instruction)")
     t.add_argument("--steps", type=_positive_int, default=300)
     t.add_argument("--batch-size", type=_positive_int, default=8)

@@ -30,6 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from .exceptions import AnalyzerError, ShapeMismatchError
+from .report import Renderable
 from .types import SoftPrompt, Vocabulary
 
 #: Questions of the self-description probe: each follows the soft prompt directly.
@@ -419,7 +420,7 @@ def projection_gap(model, tokenizer, prompt: SoftPrompt, task, index, *, split: 
 
 # ================================================================================================ waywardness
 @dataclass
-class WaywardnessResult:
+class WaywardnessResult(Renderable):
     """Rows of the stress test, one per γ, and the references they are read against.
 
     rows:  ``gamma``, ``accuracy`` (Accuracy dict of the trained soft prompt), ``projection_accuracy`` (its
@@ -502,12 +503,11 @@ class WaywardnessResult:
 
     def to_table(self, width: int = 120) -> str:
         """The numbers as a terminal table; each γ's projection (the tokens it reads as) below it."""
-        from rich.console import Console
         from rich.table import Table
 
-        from .report import _NullIO
+        from .report import text_console
 
-        console = Console(width=width, record=True, file=_NullIO(), force_terminal=False, color_system=None)
+        console = text_console(width)
         t = Table(title=self._title(), title_justify="left")
         keep = ("γ", "accuracy [95% CI]", "balanced acc.", "projection acc.", "Prompt-F1", "F1 vs start", "distance")
         cols = [self._HEAD.index(h) for h in keep]
@@ -536,11 +536,6 @@ class WaywardnessResult:
         body += ["</table><ul>"] + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"]
         return page(self._title(), body)
 
-    def render(self, fmt: str = "table") -> str:
-        fns = {"table": self.to_table, "json": self.to_json, "markdown": self.to_markdown, "html": self.to_html}
-        if fmt not in fns:
-            raise AnalyzerError(f"Expected a format in {list(fns)}; got {fmt!r}.")
-        return fns[fmt]()
 
 
 def _acc(a: Mapping[str, Any]) -> str:
@@ -692,6 +687,37 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
                              settings={"init": mode, "num_virtual_tokens": int(n), "steps": int(steps),
                                        "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
                                        "split": split, "limit": limit, "penalty": "mean_i ||P_i - E_i||^2"})
+
+
+def waywardness_for_model(model: str, task, target_text: str, *, init="vocab", label_words=None,
+                          gammas: Sequence[float] = DEFAULT_GAMMAS, steps: int = 60, limit: int | None = 200,
+                          split: str = "validation", progress=None, **settings) -> WaywardnessResult:
+    """:func:`waywardness_stress_test` from names, as the ``waywardness`` command runs it: loads the frozen
+    ``model`` and its vocabulary, the task (``label_words`` for a CSV/JSONL task), and ``init`` — an init mode
+    (``vocab``, ``labels``, ``random``, ``text``) or the path of one adapter or tensor to start from.
+    ``settings`` go to the stress test (``num_virtual_tokens``, ``batch_size``, ``lr``, ``seed``, ``max_length``)."""
+    from .loaders import load_prompts, load_vocabulary
+    from .models import load_frozen_model
+    from .tasks import get_task
+    from .training.config import INIT_MODES
+
+    if not isinstance(target_text, str) or not target_text.strip():
+        raise AnalyzerError("--target must be a non-empty text (the unrelated text the prompt is pulled toward).")
+    task = get_task(task, label_words=label_words)
+    if isinstance(init, str) and init not in INIT_MODES:
+        prompts = load_prompts(init)
+        if len(prompts) != 1:
+            raise AnalyzerError(f"--init {init!r} holds {len(prompts)} prompts; give one adapter or tensor, or an "
+                                f"init mode: {', '.join(INIT_MODES)}.")
+        init = prompts[0]
+    say = progress or (lambda msg: None)
+    say(f"loading {model}")
+    frozen, tok = load_frozen_model(model)
+    vocab = load_vocabulary(model)
+    say(f"training {len(gammas)} prompts × {steps} steps on {task.name} (γ = {', '.join(f'{g:g}' for g in gammas)}),"
+        f" then scoring each on {limit or 'all'} {split} examples")
+    return waywardness_stress_test(frozen, tok, task, target_text, vocab, init=init, gammas=gammas, steps=steps,
+                                   limit=limit, split=split, model_name=model, progress=progress, **settings)
 
 
 # ================================================================================================ logit lens
@@ -974,6 +1000,6 @@ __all__ = [
     "DEFAULT_QUESTIONS", "CONDITIONS", "DEFAULT_CONDITIONS", "DEFAULT_GAMMAS", "Accuracy", "HardProjection", "LogitLens",
     "WaywardnessResult", "wilson_interval", "mcnemar_exact", "paired_bootstrap_diff", "accuracy_from_eval",
     "hard_projection", "prompt_f1", "projection_f1", "projection_gap", "waywardness_penalty", "train_with_penalty",
-    "waywardness_stress_test", "residual_stream_hooks", "logit_lens", "greedy_continuation", "self_description",
+    "waywardness_stress_test", "waywardness_for_model", "residual_stream_hooks", "logit_lens", "greedy_continuation", "self_description",
     "analyze_faithfulness",
 ]

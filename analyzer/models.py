@@ -142,6 +142,12 @@ def embedded_model_path(name: str) -> Path:
     return target
 
 
+def data_source(name: str) -> str:
+    """``package/path`` of a registered data file: where it lives, the same on every machine (for records)."""
+    d = DATA_FILES[name]
+    return f"{d.package}/{d.path}"
+
+
 def data_path(name: str) -> Path:
     """A data file shipped inside a PyPI package (see DATA_FILES)."""
     d = DATA_FILES[name]

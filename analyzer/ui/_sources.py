@@ -9,10 +9,11 @@ Environment variables (each also settable in the sidebar where it makes sense):
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..training.config import meta_task_name, read_training_meta
 
 ENV_MODEL = "SOFTPROMPT_ANALYZER_MODEL"
 ENV_PROMPTS = "SOFTPROMPT_ANALYZER_PROMPTS"
@@ -122,18 +123,9 @@ def run_info(path: str | os.PathLike) -> RunInfo:
     p = Path(path)
     if not p.is_dir():
         return RunInfo()
-    meta = {}
-    try:
-        meta = json.loads((p / "training_meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
-    if not isinstance(meta, dict):
-        meta = {}
+    meta = read_training_meta(p)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    task = meta.get("task")
-    if isinstance(task, dict):
-        task = task.get("name")
-    task = task or cfg.get("task")
+    task = meta_task_name(meta)
     init = meta.get("init")
     if isinstance(init, dict):
         init = init.get("mode")

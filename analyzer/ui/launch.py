@@ -68,7 +68,8 @@ def browser_url(address: str, port: int | None) -> str:
     return f"http://{host}:{port or DEFAULT_PORT}"
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """Whether the server ``proc`` answers its health check at ``url`` within ``timeout`` s (False when it exits)."""
     import time
     import urllib.request
 
@@ -115,7 +116,7 @@ def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str |
     _stop_child_on_sigterm(proc)
     try:
         url = browser_url(address, port)
-        if browser and _wait_healthy(url, proc, timeout=120):
+        if browser and wait_until_serving(url, proc, timeout=120):
             import webbrowser
 
             if not webbrowser.open(url):
@@ -130,4 +131,4 @@ def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str |
         return 130
 
 
-__all__ = ["app_path", "app_command", "browser_url", "run_app"]
+__all__ = ["app_path", "app_command", "browser_url", "wait_until_serving", "run_app"]
