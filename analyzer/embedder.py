@@ -10,10 +10,20 @@ Token strings are embedded lazily, only the ids asked for, and each is cached on
 first time they are seen.  A token whose string is empty once the ``␣``/``↵`` marks are stripped (pure
 whitespace, a lone newline) has no text reading: its vector is NaN and measures skip it.
 
+The cache is append-only: each call that embeds new tokens writes one segment file ``seg-<unique>.npz``
+holding those ids and their vectors together, atomically (temporary file + ``os.replace``), so a token is
+never on disk without its vector and a call writes only its new rows.  Readers take the union of all segments
+(and pick up segments other processes wrote meanwhile before embedding anything); several writers never touch
+each other's files.  When segments pile up, the smallest are merged into one new segment (written first,
+atomically) and only then removed.  Caches in the older ``vectors.npy``/``done.npy`` layout are discarded.
+
 Importing this module pulls numpy only; torch and transformers load on first use."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +34,13 @@ from .types import Vocabulary
 
 #: marks the loaders use for whitespace in readable token strings
 MARKS = {"␣": " ", "↵": "\n"}
+
+#: more segment files than this in one cache entry, and the smallest are merged
+MAX_SEGMENTS = 16
+#: how many of the smallest segments one merge combines
+MERGE_SEGMENTS = 8
+_SEGMENT_GLOB = "seg-*.npz"
+_LEGACY_FILES = ("vectors.npy", "done.npy")
 
 
 def readable_text(token: str) -> str:
@@ -143,61 +160,114 @@ class TextEmbedder:
         if ids.size and (ids.min() < 0 or ids.max() >= vocab.size):
             bad = ids[(ids < 0) | (ids >= vocab.size)]
             raise AnalyzerError(f"Token ids must be in [0, {vocab.size}) for {vocab.name}; got {bad[:5].tolist()}.")
-        table, done = self._table(vocab)
-        need = np.unique(ids[~done[ids]]) if ids.size else np.zeros(0, np.int64)
+        t = self._table(vocab)
+        if self.cache and not t.done[ids].all():
+            self._read_new_segments(vocab, t)  # another process may have embedded them meanwhile
+        need = np.unique(ids[~t.done[ids]]) if ids.size else np.zeros(0, np.int64)
         if need.size:
             texts = [readable_text(vocab.tokens[i]) for i in need]
-            readable = np.array([bool(t) for t in texts])
-            vecs = np.full((need.size, table.shape[1]), np.nan, np.float32)
+            readable = np.array([bool(x) for x in texts])
+            vecs = np.full((need.size, t.table.shape[1]), np.nan, np.float32)
             if readable.any():
-                vecs[readable] = self.embed([t for t, ok in zip(texts, readable) if ok])
-            table[need] = vecs.astype(table.dtype)
-            done[need] = True
-            self._store(vocab, table, done)
-        return table[ids].astype(np.float32)
+                vecs[readable] = self.embed([x for x, ok in zip(texts, readable) if ok])
+            vecs = vecs.astype(t.table.dtype)
+            if self.cache:  # saved before it counts as done, so a failed write leaves these rows to redo
+                t.loaded.add(_write_segment(self._cache_dir(vocab), need, vecs))
+            t.absorb(need, vecs)
+            if self.cache:
+                self._compact(vocab, t)
+        return t.table[ids].astype(np.float32)
 
     def embed_vocabulary(self, vocab: Vocabulary) -> np.ndarray:
         """All tokens at once (float32 ``"vocab dim"``); slow on CPU for large vocabularies (minutes)."""
         return self.token_vectors(vocab, np.arange(vocab.size))
 
-    def _table(self, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    def _table(self, vocab: Vocabulary) -> "_Table":
         memo = getattr(self, "_tables", None)
         if memo is None:
             memo = self._tables = {}
-        if vocab.key in memo:
-            return memo[vocab.key]
-        dim = self.dim
-        table = done = None
-        if self.cache:
-            d = self._cache_dir(vocab)
-            try:
-                t = np.load(d / "vectors.npy", allow_pickle=False)
-                m = np.load(d / "done.npy", allow_pickle=False)
-                if t.shape == (vocab.size, dim) and m.shape == (vocab.size,):
-                    table, done = np.array(t), np.array(m, dtype=bool)
-            except (OSError, ValueError):
-                pass  # missing or damaged: start empty
-        if table is None:
-            table = np.full((vocab.size, dim), np.nan, np.float16)
-            done = np.zeros(vocab.size, bool)
-        memo[vocab.key] = (table, done)
-        return table, done
+        if vocab.key not in memo:
+            t = memo[vocab.key] = _Table(vocab.size, self.dim)
+            if self.cache:
+                d = self._cache_dir(vocab)
+                for name in _LEGACY_FILES:  # the old whole-table layout could mark NaN rows done: not trusted
+                    with contextlib.suppress(OSError):
+                        (d / name).unlink(missing_ok=True)
+                self._read_new_segments(vocab, t)
+        return memo[vocab.key]
 
-    def _store(self, vocab: Vocabulary, table: np.ndarray, done: np.ndarray) -> None:
-        if not self.cache:
-            return
-        from .cache import atomic_path
+    def _read_new_segments(self, vocab: Vocabulary, t: "_Table") -> None:
+        for path in sorted(self._cache_dir(vocab).glob(_SEGMENT_GLOB)):
+            if path.name not in t.loaded:
+                t.loaded.add(path.name)
+                seg = _read_segment(path, vocab.size, t.table.shape[1])
+                if seg is not None:
+                    t.absorb(*seg)
 
+    def _compact(self, vocab: Vocabulary, t: "_Table") -> None:
+        """Merge the smallest segments into one when there are more than ``MAX_SEGMENTS``: the merged segment
+        is written atomically first and the merged ones removed after, so a reader that listed the folder
+        just before can at worst miss rows and embed them again, never read a wrong one."""
         d = self._cache_dir(vocab)
-        with atomic_path(d / "vectors.npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, table)
-        with atomic_path(d / "done.npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, done)
+        sizes = {}
+        for path in d.glob(_SEGMENT_GLOB):
+            with contextlib.suppress(OSError):
+                sizes[path] = path.stat().st_size
+        if len(sizes) <= MAX_SEGMENTS:
+            return
+        merge = sorted(sizes, key=lambda p: (sizes[p], p.name))[:MERGE_SEGMENTS + 1]
+        parts = [seg for p in merge if (seg := _read_segment(p, vocab.size, t.table.shape[1])) is not None]
+        if parts:
+            ids, first = np.unique(np.concatenate([p[0] for p in parts]), return_index=True)
+            vecs = np.concatenate([p[1] for p in parts])[first]
+            t.loaded.add(_write_segment(d, ids, vecs))
+            t.absorb(ids, vecs)
+        for path in merge:  # damaged or vanished ones go too
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"TextEmbedder(model_dir={self.model_dir!r}, batch_size={self.batch_size})"
+
+
+class _Table:
+    """One vocabulary's token vectors in memory: ``table`` float16 ``"vocab dim"``, ``done`` bool ``"vocab"``,
+    and the names of the segment files already read into them."""
+
+    def __init__(self, size: int, dim: int):
+        self.table = np.full((size, dim), np.nan, np.float16)
+        self.done = np.zeros(size, bool)
+        self.loaded: set[str] = set()
+
+    def absorb(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        new = ~self.done[ids]
+        self.table[ids[new]] = vecs[new]
+        self.done[ids[new]] = True
+
+
+def _write_segment(d: Path, ids: np.ndarray, vecs: np.ndarray) -> str:
+    """Write ids and their vectors as one new uniquely named segment, atomically; returns its file name."""
+    from .cache import atomic_path
+
+    name = f"seg-{uuid.uuid4().hex}.npz"
+    with atomic_path(d / name) as tmp:
+        with open(tmp, "wb") as f:  # a file object, so numpy does not append its own ".npz"
+            np.savez(f, ids=np.asarray(ids, np.int64), vectors=vecs)
+    return name
+
+
+def _read_segment(path: Path, size: int, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(ids, vectors)`` of one segment, or None when it is gone, damaged or does not fit the vocabulary."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ids, vecs = np.asarray(z["ids"]), np.asarray(z["vectors"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if ids.ndim != 1 or ids.dtype.kind not in "iu" or vecs.shape != (ids.size, dim) or vecs.dtype.kind != "f":
+        return None
+    if ids.size and (ids.min() < 0 or ids.max() >= size):
+        return None
+    return ids.astype(np.int64), vecs
 
 
 __all__ = ["TextEmbedder", "readable_text", "MARKS"]
