@@ -1,9 +1,11 @@
 """softprompt-analyzer dashboard: layout and navigation only; everything else lives in ``analyzer.ui``.
 
     streamlit run app.py                    # or: softprompt-analyzer app [--port P]
+    streamlit run app.py --server.address 0.0.0.0 -- --allow-paths   # off loopback, typed paths stay on
 
 Environment: SOFTPROMPT_ANALYZER_MODEL (default smollm2-135m), SOFTPROMPT_ANALYZER_PROMPTS (the prompt folder,
-default ./sample_prompts), SOFTPROMPT_ANALYZER_RUNS (where in-app training writes), SOFTPROMPT_ANALYZER_CACHE."""
+default ./sample_prompts), SOFTPROMPT_ANALYZER_RUNS (where in-app training writes), SOFTPROMPT_ANALYZER_CACHE,
+SOFTPROMPT_ANALYZER_ALLOW_PATHS=1 (what `app --allow-paths` sets)."""
 
 import importlib
 

@@ -98,11 +98,20 @@ def cmd_train(a) -> int:
               file=sys.stderr)
         return 130
     if int(os.environ.get("RANK", "0")) == 0:
-        acc = f", validation accuracy {res.eval_accuracy:.3f}" if res.eval_accuracy is not None else ""
-        state = " (stopped early)" if res.stopped else ""
-        print(f"trained {res.steps} steps{state}, final loss {res.loss:.4f}{acc}; PEFT adapter in {res.out}\n"
-              f"inspect it: softprompt-analyzer analyze {res.out}", file=sys.stderr)
+        print(_train_summary(res), file=sys.stderr)
     return 0
+
+
+def _train_summary(res) -> str:
+    """What `train` prints at the end; a resumed run that had nothing left to do says so in one line."""
+    if res.steps == res.start_step:          # resumed at or past --steps: no step trained, no loss to show
+        return (f"nothing to train: the run in {res.out} already reached step {res.steps} (--steps "
+                f"{res.total_steps}); its PEFT adapter is in place. Pass a larger --steps with --resume to train on.")
+    acc = f", validation accuracy {res.eval_accuracy:.3f}" if res.eval_accuracy is not None else ""
+    loss = f", final loss {res.loss:.4f}" if res.loss is not None else ""
+    state = " (stopped early)" if res.stopped else ""
+    return (f"trained {res.steps} steps{state}{loss}{acc}; PEFT adapter in {res.out}\n"
+            f"inspect it: softprompt-analyzer analyze {res.out}")
 
 
 def _gammas(s: str) -> list[float]:
@@ -155,7 +164,7 @@ def cmd_app(args) -> int:
     from .ui.launch import run_app
 
     return run_app(port=args.port, address=args.address, model=args.model, prompts=args.prompts_dir,
-                   browser=not args.no_browser)
+                   browser=not args.no_browser, allow_paths=args.allow_paths)
 
 
 def cmd_models(args) -> int:
@@ -293,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--prompts-dir", default=None, help="folder of prompts to list (default: sample_prompts/)")
     ap.add_argument("--model", "-m", default=None, help="model selected at start (default smollm2-135m)")
     ap.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    ap.add_argument("--allow-paths", action="store_true",
+                    help="keep typed paths and model names on in the page when --address is not a loopback address "
+                         "(off by default there: anyone reaching the port could read files through them)")
     ap.set_defaults(func=cmd_app)
 
     m = sub.add_parser("models", help="list the embedded models and whether each is installed")

@@ -32,6 +32,12 @@ class TrainingError(AnalyzerError):
     """A training run that cannot start or resume as asked."""
 
 
+def first_line(e: BaseException) -> str:
+    """An exception from a library, for an error message: its type and the first line of its message."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0].strip()}" if lines else type(e).__name__
+
+
 __all__ = [
     "AnalyzerError",
     "InputFileError",

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .exceptions import ModelNotFoundError
+from .exceptions import ModelNotFoundError, first_line
 from .types import ModelSource
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -222,15 +222,26 @@ def load_frozen_model(name: str | os.PathLike | None = None, *, dtype: str = "fl
 
         cached = entry_dir("models", f"hf-{file_key(src.path)}")
         if not (cached / "model.safetensors").is_file():
-            _dequantize_gguf_to(src.path, cached)
+            try:
+                _dequantize_gguf_to(src.path, cached)
+            except Exception as e:  # noqa: BLE001 - gguf/transformers raise struct.error, ValueError... on a bad file
+                why = first_line(e).rstrip(".")
+                raise ModelNotFoundError(
+                    f"Could not read model {src.name!r} from the GGUF file {src.path!r}: {why}. Expected a GGUF file "
+                    f"that transformers can dequantize (llama, gemma...); check the file or download it again.") from e
         path = str(cached)
     else:
         path = src.path
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=False)
-    except OSError as e:
-        raise ModelNotFoundError(f"Could not load model {src.name!r} from {path!r}: {str(e).splitlines()[0]}") from e
+    except Exception as e:  # noqa: BLE001 - a damaged directory raises OSError, ValueError, KeyError, TypeError,
+        # RuntimeError, json or safetensors errors, depending on which file is bad
+        why = first_line(e).rstrip(".")
+        raise ModelNotFoundError(
+            f"Could not load model {src.name!r} from {path!r}: {why}. Expected a Hugging Face model directory "
+            f"(config.json, tokenizer files, weights) of a causal LM that transformers can read; check the files or "
+            f"download the model again.") from e
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

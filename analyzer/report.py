@@ -51,7 +51,7 @@ class Report(Renderable):
         lines = [f"# Soft-prompt report — {m['name']}", "",
                  f"Model `{m['name']}`: vocabulary {m['vocab_size']:,} × {m['dim']}, "
                  f"tied embeddings: {'yes' if m['tied'] else 'no'}. Metric: {self.settings.get('metric')}, "
-                 f"k = {self.settings.get('k')}; vocabulary median norm {m.get('median_norm', float('nan')):.3f}.",
+                 f"k = {self.settings.get('k')}; vocabulary median norm {_num(m.get('median_norm'))}.",
                  ""]
         for p in self.prompts:
             lines += [f"## {p['name']}", "",
@@ -60,7 +60,7 @@ class Report(Renderable):
                       "| # | norm | × median | neighbours (score) |", "|---:|---:|---:|:---|"]
             for t in p["tokens"]:
                 nb = ", ".join(f"`{_md_escape(n['token'])}` {n['score']:.3f}" for n in t["neighbors"])
-                lines.append(f"| {t['index']} | {t['norm']:.3f} | {t['norm_ratio']:.2f} | {nb} |")
+                lines.append(f"| {t['index']} | {t['norm']:.3f} | {_num(t.get('norm_ratio'), 2)} | {nb} |")
             lines.append("")
             lines += _analysis_markdown(p)
         if self.extra.get("clusters"):
@@ -75,7 +75,7 @@ class Report(Renderable):
         m = self.model
         console.print(f"[bold]{m['name']}[/bold]  vocab {m['vocab_size']:,} × {m['dim']}  tied={m['tied']}  "
                       f"metric={self.settings.get('metric')}  k={self.settings.get('k')}  "
-                      f"median norm={m.get('median_norm', float('nan')):.3f}")
+                      f"median norm={_num(m.get('median_norm'))}")
         for p in self.prompts:
             t = Table(title=f"{p['name']} ({p['kind']}, {p['num_virtual_tokens']}×{p['dim']})", title_justify="left",
                       expand=False, show_lines=False)
@@ -85,7 +85,7 @@ class Report(Renderable):
             t.add_column("neighbours (score)", overflow="fold")
             for tok in p["tokens"]:
                 nb = "  ".join(f"{n['token']}:{n['score']:.2f}" for n in tok["neighbors"])
-                t.add_row(str(tok["index"]), f"{tok['norm']:.2f}", f"{tok['norm_ratio']:.2f}", nb)
+                t.add_row(str(tok["index"]), f"{tok['norm']:.2f}", _num(tok.get("norm_ratio"), 2), nb)
             console.print(t)
             rows = score_rows(p)
             if rows:
@@ -147,8 +147,9 @@ def score_rows(section: Any, path: str = "") -> list[dict[str, Any]]:
     return rows
 
 
-def _num(x) -> str:
-    return "—" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+def _num(x, digits: int = 3) -> str:
+    """A value for display: ``—`` when unknown (None), floats with ``digits`` decimals."""
+    return "—" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
 
 
 def _p(c) -> str:

@@ -66,18 +66,23 @@ def _no_background_work_left():
 
 @pytest.fixture()
 def app(folders, monkeypatch):
-    """A fresh AppTest (its own session) on the test prompt folder, ``text-init`` selected."""
+    """A fresh AppTest (its own session) on the test prompt folder, ``text-init`` selected, as served on
+    127.0.0.1 (what the launcher and .streamlit/config.toml set; typed paths are on)."""
+    from streamlit import config
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SOFTPROMPT_ANALYZER_PROMPTS", str(folders["prompts"]))
     monkeypatch.setenv("SOFTPROMPT_ANALYZER_RUNS", str(folders["runs"]))
     monkeypatch.setenv("SOFTPROMPT_ANALYZER_SELECT", "text-init")
     monkeypatch.delenv("SOFTPROMPT_ANALYZER_MODEL", raising=False)
+    address = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
 
     def make():
         return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
 
-    return make
+    yield make
+    config.set_option("server.address", address)
 
 
 def ok(at):
@@ -330,3 +335,104 @@ def test_add_prompt_by_path_refuses_a_width_that_does_not_fit(app, tmp_path):
     assert not at.exception
     assert any("width 100" in e.value and "576" in e.value for e in at.error), [e.value for e in at.error]
     assert "path/narrow.npy" not in at.multiselect(key="prompt").options
+
+
+# --------------------------------------------------------------------------------------------- bound off loopback
+@pytest.fixture()
+def bound_to(monkeypatch):
+    """Set Streamlit's ``server.address`` (what ``--server.address`` and ``softprompt-analyzer app --address`` set)
+    for one test; no --allow-paths unless the test gives it."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    monkeypatch.delenv("SOFTPROMPT_ANALYZER_ALLOW_PATHS", raising=False)
+    yield lambda address: config.set_option("server.address", address)
+    config.set_option("server.address", before)
+
+
+@pytest.fixture()
+def path_task_folder(folders, tmp_path, monkeypatch):
+    """The prompt folder holding one adapter whose training record names a task *file* (e.g. from an upload)."""
+    shutil.copytree(folders["prompts"] / "text-init", tmp_path / "text-init")
+    csv = tmp_path / "secret.csv"
+    csv.write_text("text,label\nhello,a\nworld,b\n")
+    (tmp_path / "text-init" / "training_meta.json").write_text(json.dumps({"task": {"name": str(csv)}}))
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_PROMPTS", str(tmp_path))
+    return tmp_path, str(csv)
+
+
+def _trajectory(app):
+    """The app on its lightest section (the sidebar is the same on every section)."""
+    at = app()
+    at.query_params["section"] = "Trajectory"
+    return at
+
+
+def _why(at) -> list[str]:
+    return [i.value for i in at.sidebar.info if "--allow-paths" in i.value]
+
+
+@pytest.mark.parametrize("address, shown", [("0.0.0.0", "0.0.0.0"), ("192.168.1.20", "192.168.1.20"),
+                                            (None, "every interface (server.address is unset)")])
+def test_off_loopback_typed_paths_are_off(app, folders, bound_to, path_task_folder, address, shown):
+    bound_to(address)
+    folder, task_file = path_task_folder
+    at = _trajectory(app)
+    # values slipped in through the session (a crafted client) are ignored as well
+    at.session_state["prompt_folder"] = str(folders["broken"])
+    at.session_state["add_path"] = "/etc"
+    at.session_state["model"] = "/etc"
+    at.session_state["task"] = task_file
+    at.run()
+    ok(at)
+    assert _why(at) == [f"The server listens on {shown}, so typed paths and model names are off; restart with "
+                        "--allow-paths to allow them."]
+    assert at.text_input(key="prompt_folder").disabled and at.text_input(key="prompt_folder").value == str(folder)
+    assert at.multiselect(key="prompt").options == ["text-init"]  # not the folder slipped in
+    assert at.text_input(key="add_path").disabled and at.text_input(key="add_path").value == ""
+    assert at.button(key="add_path_btn").disabled
+    assert "model" not in [t.key for t in at.text_input]
+    assert at.selectbox(key="model").options == ["smollm2-135m", "gemma3-270m"]  # the embedded models
+    assert at.selectbox(key="model").value == "smollm2-135m"
+    task = at.selectbox(key="task")
+    assert task.options == ["sentiment", "question-type", "spam"] and task.value == "sentiment"
+    assert not task.proto.accept_new_options  # no typed task file, and not the one the adapter's record names
+    assert at.get("file_uploader")  # uploads stay
+    at.selectbox(key="model").set_value("gemma3-270m").run()
+    assert not at.exception and at.selectbox(key="model").value == "gemma3-270m"
+
+
+@pytest.mark.parametrize("how", ["cli", "script-args"])
+def test_off_loopback_with_allow_paths_keeps_typed_paths(app, folders, bound_to, path_task_folder, monkeypatch,
+                                                         how):
+    import sys
+
+    bound_to("0.0.0.0")
+    _, task_file = path_task_folder
+    if how == "cli":  # softprompt-analyzer app --address 0.0.0.0 --allow-paths
+        monkeypatch.setenv("SOFTPROMPT_ANALYZER_ALLOW_PATHS", "1")
+    else:  # streamlit run app.py --server.address 0.0.0.0 -- --allow-paths
+        monkeypatch.setattr(sys, "argv", [str(ROOT / "app.py"), "--allow-paths"])
+    at = _trajectory(app).run()
+    ok(at)
+    assert _why(at) == []
+    for key in ("model", "prompt_folder", "add_path"):
+        assert not at.text_input(key=key).disabled
+    assert task_file in at.selectbox(key="task").options and at.selectbox(key="task").proto.accept_new_options
+    at.text_input(key="prompt_folder").input(str(folders["broken"])).run()
+    assert not at.exception and "bad-adapter" in at.multiselect(key="prompt").options
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "localhost"])
+def test_on_loopback_typed_paths_are_on(app, folders, bound_to, address):
+    bound_to(address)
+    at = _trajectory(app).run()
+    ok(at)
+    assert _why(at) == []
+    for key in ("model", "prompt_folder", "add_path"):
+        assert not at.text_input(key=key).disabled
+    assert not at.button(key="add_path_btn").disabled and at.selectbox(key="task").proto.accept_new_options
+    at.text_input(key="add_path").input(str(folders["prompts"] / "words.npy"))
+    at.button(key="add_path_btn").click().run()
+    ok(at)
+    assert "path/words.npy" in at.multiselect(key="prompt").value

@@ -136,3 +136,55 @@ def test_report_csls_differs_from_cosine_on_random_vectors(smollm2_available, tm
         assert rc == 0, err
         res[metric] = [[n["token_id"] for n in t["neighbors"]] for t in json.loads(out)["prompts"][0]["tokens"]]
     assert res["cosine"] != res["csls"]  # hubness correction changes the lists
+
+
+def test_train_cli_resume_of_a_finished_run_says_so_and_exits_0(tiny_llama_dir, tmp_path, capsys):
+    """`train --resume` on a run that already reached --steps: one line saying so, exit 0 (no step, no loss)."""
+    from analyzer.cli import main
+
+    csv = make_task_csv(tmp_path / "task.csv")
+    out = tmp_path / "run"
+    words = ",".join(f"{k}={v}" for k, v in WORDS.items())
+    common = ["train", "--model", str(tiny_llama_dir), "--task", str(csv), "--label-words", words,
+              "--virtual-tokens", "4", "--batch-size", "8", "--eval-examples", "8", "--out", str(out), "--quiet"]
+    assert main([*common, "--steps", "2"]) == 0
+    assert "trained 2 steps" in capsys.readouterr().err
+    for steps in ("2", "1"):                     # as asked, and a --steps below what the run already did
+        rc = main([*common, "--steps", steps, "--resume"])
+        err = capsys.readouterr().err
+        assert rc == 0, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert "already" in lines[0] and "step 2" in lines[0] and f"--steps {steps}" in lines[0], lines[0]
+        assert "internal error" not in err and str(out) in lines[0]
+    # the launcher entry point on the same finished run: its JSON line, loss null, exit 0
+    from analyzer.training.__main__ import main as module_main
+
+    cfg = dict(model=str(tiny_llama_dir), task=str(csv), out=str(out), label_words=WORDS, num_virtual_tokens=4,
+               steps=2, batch_size=8, eval_examples=8, resume=True)
+    assert module_main(["--quiet", "--config", json.dumps(cfg)]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["steps"] == 2 and res["loss"] is None and res["mean_step_time"] is None
+
+
+@pytest.mark.parametrize("make, pattern", [
+    (lambda d: d / "missing.json", r"Cannot read the config file .*missing\.json.*No such file"),
+    (lambda d: d, r"Cannot read the config file .* directory"),
+    (lambda d: (d / "bad.json", (d / "bad.json").write_text('{"steps": 3,'))[0],
+     r"bad\.json is not valid JSON .*line 1"),
+    (lambda d: (d / "list.json", (d / "list.json").write_text('["steps"]'))[0],
+     r"Expected a JSON object .* got a list"),
+    (lambda d: '{"steps": 3', r"--config text is not valid JSON"),
+    (lambda d: "3", r"Cannot read the config file '3'"),
+], ids=["missing", "directory", "bad-json-file", "json-list", "bad-json-text", "number"])
+def test_training_module_bad_config_is_one_line(make, pattern, tmp_path, capsys):
+    """`python -m analyzer.training --config X` with a missing, unreadable or malformed X: one line, exit 2."""
+    import re
+
+    from analyzer.training.__main__ import main
+
+    rc = main(["--quiet", "--config", str(make(tmp_path))])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert re.search(pattern, err), err

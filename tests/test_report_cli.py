@@ -173,3 +173,42 @@ def test_smollm2_cli_report_json(smollm2_text_adapter):
     data = json.loads(out)
     assert data["model"]["name"] == "smollm2-135m"
     assert [t["neighbors"][0]["token_id"] for t in data["prompts"][0]["tokens"]] == init_ids
+
+
+@pytest.fixture(scope="module")
+def mostly_zero_model(tmp_path_factory):
+    """A tiny llama whose input embeddings are zero but for 16 rows: the vocabulary's median norm is 0."""
+    from safetensors.torch import load_file, save_file
+    from tiny_models import make_tiny_llama
+
+    d = tmp_path_factory.mktemp("zero-embeddings")
+    make_tiny_llama(d)
+    weights = load_file(str(d / "model.safetensors"))
+    key = next(k for k in weights if k.endswith("embed_tokens.weight"))
+    weights[key][20:] = 0.0
+    save_file(weights, str(d / "model.safetensors"), metadata={"format": "pt"})
+    return d
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json", "html"])
+def test_report_renders_when_the_vocabulary_median_norm_is_zero(fmt, mostly_zero_model, tmp_path, capsys):
+    """The norm ratio to the median is unknown (the median is 0): every format shows it as missing, none fails."""
+    vectors = np.random.default_rng(0).normal(size=(3, 32)).astype(np.float32)
+    np.save(tmp_path / "p.npy", vectors)
+    vocab = load_vocabulary(str(mostly_zero_model))
+    report = build_report(load_prompt(tmp_path / "p.npy"), vocab, k=3)
+    assert report.model["median_norm"] == 0.0
+    assert [t["norm_ratio"] for t in report.prompts[0]["tokens"]] == [None, None, None]
+    if fmt == "html":                      # the dashboard's and `analyze --format html`'s renderer
+        assert report.render("html").count("<td>—</td>") >= 3
+        return
+    rc = main(["report", str(tmp_path / "p.npy"), "--model", str(mostly_zero_model), "-k", "3", "--format", fmt])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    if fmt == "json":
+        assert [t["norm_ratio"] for t in json.loads(out)["prompts"][0]["tokens"]] == [None, None, None]
+    else:                                  # the "× median" column of each virtual token's row reads "—"
+        sep = "|" if fmt == "markdown" else "│"
+        rows = [[c.strip() for c in line.split(sep)] for line in out.splitlines() if sep in line]
+        rows = [r for r in rows if len(r) > 3 and r[1] in ("0", "1", "2")]
+        assert [r[1] for r in rows] == ["0", "1", "2"] and all(r[3] == "—" for r in rows), out

@@ -392,3 +392,87 @@ def test_background_lane_shutdown_cancels_queued_calls():
     assert running.result(5) is True
     assert all(f.cancelled() for f in queued)
     assert lane.submit(lambda: 1).cancelled()
+
+
+# ------------------------------------------------------------------------------------- typed paths off loopback
+
+
+@pytest.mark.parametrize("address, loopback", [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("::ffff:127.0.0.1", True),
+    ("localhost", True), ("LocalHost", True), (" 127.0.0.1 ", True),
+    ("0.0.0.0", False), ("::", False), ("192.168.1.20", False), ("10.0.0.5", False), ("fe80::1", False),
+    ("2001:db8::1", False), ("example.org", False), ("localhost.example.org", False), ("unix:///tmp/st.sock", False),
+    # unset or empty: Streamlit then binds every interface (0.0.0.0, or the dual-stack ::), not localhost
+    (None, False), ("", False), ("  ", False),
+])
+def test_is_loopback(address, loopback):
+    from analyzer.ui._access import is_loopback
+
+    assert is_loopback(address) is loopback
+
+
+@pytest.mark.parametrize("address, shown", [("0.0.0.0", "0.0.0.0"), ("::", "::"), ("192.168.1.20", "192.168.1.20"),
+                                            (None, "every interface"), ("", "every interface")])
+def test_path_access_off_loopback(address, shown):
+    from analyzer.ui._access import path_access
+
+    access = path_access(address)
+    reason = access.reason
+    assert access.allowed is False
+    assert reason.startswith(f"The server listens on {shown}") and "typed paths" in reason
+    assert "--allow-paths" in reason and reason.endswith(".") and ". " not in reason  # one sentence
+    assert path_access(address, allow_paths=True) == path_access("127.0.0.1") == path_access("::1")
+    assert path_access("localhost").allowed and path_access("localhost").reason is None
+
+
+def test_allow_paths_requested_by_script_args_or_environment():
+    from analyzer.ui._access import ENV_ALLOW_PATHS, allow_paths_requested
+
+    assert ENV_ALLOW_PATHS == "SOFTPROMPT_ANALYZER_ALLOW_PATHS"
+    assert not allow_paths_requested([], {})
+    assert allow_paths_requested(["--allow-paths"], {})  # streamlit run app.py -- --allow-paths
+    assert allow_paths_requested([], {ENV_ALLOW_PATHS: "1"})  # what `softprompt-analyzer app --allow-paths` sets
+    assert allow_paths_requested([], {ENV_ALLOW_PATHS: "true"})
+    for off in ("", "0", "false", "no"):
+        assert not allow_paths_requested(["--other"], {ENV_ALLOW_PATHS: off})
+
+
+def test_app_command_passes_allow_paths_only_when_asked(monkeypatch):
+    from analyzer.ui.launch import app_command
+
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_ALLOW_PATHS", "1")  # left over in the caller's shell: not inherited
+    _, env, _ = app_command(address="0.0.0.0")
+    assert "SOFTPROMPT_ANALYZER_ALLOW_PATHS" not in env
+    _, env, _ = app_command(address="0.0.0.0", allow_paths=True)
+    assert env["SOFTPROMPT_ANALYZER_ALLOW_PATHS"] == "1"
+
+
+@pytest.mark.parametrize("flags, allowed", [([], None), (["--allow-paths"], "1")])
+def test_app_cli_allow_paths_reaches_the_server_environment(monkeypatch, capsys, flags, allowed):
+    """`softprompt-analyzer app --address 0.0.0.0 --allow-paths`: the flag reaches the environment of the
+    streamlit process (Popen is replaced by a recorder, so no server starts)."""
+    from analyzer import cli
+    from analyzer.ui import launch
+
+    started = {}
+
+    class FakeServer:
+        def __init__(self, cmd, env, **kwargs):
+            started.update(cmd=cmd, env=env)
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(launch.subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(launch, "_stop_child_on_sigterm", lambda proc: None)
+    monkeypatch.delenv("SOFTPROMPT_ANALYZER_ALLOW_PATHS", raising=False)
+    assert cli.main(["app", "--address", "0.0.0.0", "--no-browser", *flags]) == 0
+    opts = dict(zip(started["cmd"][5::2], started["cmd"][6::2]))
+    assert opts["--server.address"] == "0.0.0.0"
+    assert started["env"].get("SOFTPROMPT_ANALYZER_ALLOW_PATHS") == allowed
+    err = capsys.readouterr().err
+    assert "reachable from the network" in err
+    assert ("typed paths and model names are off" in err) is (allowed is None)

@@ -21,9 +21,8 @@ def main(argv=None) -> int:
     from .config import TrainConfig
     from .trainer import train
 
-    text = args.config if args.config.lstrip().startswith("{") else open(args.config, encoding="utf-8").read()
     try:
-        config = TrainConfig.from_dict(json.loads(text))
+        config = TrainConfig.from_dict(_read_config(args.config))
         res = train(config, callbacks=[] if args.quiet else [ProgressBar()])
     except AnalyzerError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -35,6 +34,34 @@ def main(argv=None) -> int:
         print(json.dumps({"out": str(res.out), "steps": res.steps, "stopped": res.stopped, "loss": res.loss,
                           "eval_accuracy": res.eval_accuracy, "mean_step_time": res.mean_step_time}))
     return 0
+
+
+def _read_config(arg: str) -> dict:
+    """The TrainConfig fields of ``--config``: JSON text (starting with ``{``) or the path of a JSON file."""
+    from ..exceptions import TrainingError
+
+    if arg.lstrip().startswith("{"):
+        text, where = arg, "The --config text"
+    else:
+        try:
+            with open(arg, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise TrainingError(f"Cannot read the config file {arg!r}: {why}. Expected a JSON file (or JSON text) "
+                                f"with TrainConfig fields, e.g. {{\"task\": \"sentiment\", \"out\": \"run\"}}.") from None
+        where = f"The config file {arg}"
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise TrainingError(f"{where} is not valid JSON ({e}); expected an object with TrainConfig fields.") from None
+    if not isinstance(d, dict):
+        raise TrainingError(f"Expected a JSON object with TrainConfig fields in {arg!r}; got a {_json_kind(d)}.")
+    return d
+
+
+def _json_kind(v) -> str:
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(v), "null")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 * ``sidebar``    the inputs (model, prompts from a folder / a path / an upload / a training run, task, k, score);
 * ``explore``, ``compare``, ``trajectory``, ``train``, ``export``: one function per section, each taking the
   sidebar's ``Selection``;
-* ``_uploads``, ``_runner``, ``_sources``: the logic behind them, free of streamlit (unit-tested directly).
+* ``_uploads``, ``_runner``, ``_sources``, ``_access`` (typed paths off loopback): the logic behind them, free of
+  streamlit (unit-tested directly).
 
 ``app.py`` at the repository root only lays these out.  Every computation is a public-API call."""
 

@@ -1,7 +1,8 @@
 """Start the dashboard server: what ``softprompt-analyzer app`` runs.  Imports no streamlit (the server is a
 child process ``python -m streamlit run app.py``), so ``--help`` stays fast.
 
-The server binds to 127.0.0.1 unless another address is given; uploads are capped at
+The server binds to 127.0.0.1 unless another address is given (off loopback, typed paths and model names are off
+in the page unless ``allow_paths``: see :mod:`analyzer.ui._access`); uploads are capped at
 :data:`~analyzer.ui._uploads.MAX_UPLOAD_MB`; error details (tracebacks) never reach the page."""
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import sys
 from pathlib import Path
 
 from ..exceptions import AnalyzerError
+from ._access import ALLOW_PATHS_FLAG, ENV_ALLOW_PATHS, is_loopback
 from ._sources import ENV_MODEL, ENV_PROMPTS
 from ._uploads import MAX_UPLOAD_MB
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORT = 8501
 
 
@@ -29,8 +30,11 @@ def app_path() -> Path:
 
 
 def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: str | None = None,
-                prompts: str | os.PathLike | None = None, browser: bool = True) -> tuple[list[str], dict, Path]:
-    """``(argv, env, cwd)`` of the server process (pure; see :func:`run_app`)."""
+                prompts: str | os.PathLike | None = None, browser: bool = True,
+                allow_paths: bool = False) -> tuple[list[str], dict, Path]:
+    """``(argv, env, cwd)`` of the server process (pure; see :func:`run_app`).  ``allow_paths`` sets
+    ``SOFTPROMPT_ANALYZER_ALLOW_PATHS=1`` for the server; without it the variable is removed, so only the flag
+    turns typed paths on off loopback."""
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         raise AnalyzerError(f"The port must be an int in [1, 65535]. Got {port!r} instead.")
     if not isinstance(address, str) or not address.strip():
@@ -55,6 +59,9 @@ def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: s
         if not p.is_dir():
             raise AnalyzerError(f"The prompt folder {str(prompts)!r} is not a directory.")
         env[ENV_PROMPTS] = str(p.resolve())
+    env.pop(ENV_ALLOW_PATHS, None)
+    if allow_paths:
+        env[ENV_ALLOW_PATHS] = "1"
     return cmd, env, app.parent
 
 
@@ -105,13 +112,16 @@ def _stop_child_on_sigterm(proc: subprocess.Popen) -> None:
 
 
 def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str | None = None,
-            prompts: str | os.PathLike | None = None, browser: bool = True) -> int:
+            prompts: str | os.PathLike | None = None, browser: bool = True, allow_paths: bool = False) -> int:
     """Run the dashboard until Ctrl-C; returns the server's exit status.  With ``browser``, the default web
     browser opens the page as soon as the server answers its health check."""
-    cmd, env, cwd = app_command(port=port, address=address, model=model, prompts=prompts, browser=browser)
-    if address.strip() not in LOOPBACK:
-        print(f"warning: binding to {address}: the dashboard (which has no login) is reachable from the network.",
-              file=sys.stderr)
+    cmd, env, cwd = app_command(port=port, address=address, model=model, prompts=prompts, browser=browser,
+                                allow_paths=allow_paths)
+    if not is_loopback(address):
+        paths = ("typed paths and model names are ON (--allow-paths)" if allow_paths else
+                 f"typed paths and model names are off in it ({ALLOW_PATHS_FLAG} allows them)")
+        print(f"warning: binding to {address}: the dashboard (which has no login) is reachable from the network; "
+              f"{paths}.", file=sys.stderr)
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
     _stop_child_on_sigterm(proc)
     try:

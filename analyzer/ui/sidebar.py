@@ -1,7 +1,11 @@
 """The sidebar: model, prompts (folder, trained in the app, a path, an upload), task, k and the score.
 
 Widgets whose value defines a view are bound to the URL (``bind="query-params"``), so a view is a bookmark:
-``?prompt=sentiment-labels&prompt=trec-text&k=8&metric=csls&section=Compare``."""
+``?prompt=sentiment-labels&prompt=trec-text&k=8&metric=csls&section=Compare``.
+
+On a server bound off loopback (without ``--allow-paths``) the typed inputs -- model name, prompt folder, a
+prompt's path, a task file -- are off (:mod:`analyzer.ui._access`): the model is one of the embedded ones, the
+folder the server's, the task a built-in one, and whatever the session holds for those inputs is ignored."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from ..exceptions import ShapeMismatchError
-from . import _sources, resources
+from . import _access, _sources, resources
 from ._common import Selection, guard
 from ._uploads import MAX_UPLOAD_MB, save_upload
 
@@ -45,20 +49,68 @@ def check_prompt_width(name: str, prompts, model: str, dim: int) -> None:
                 f"{dim} dimensions. Upload a prompt trained for {model}, or choose its model first.")
 
 
+def path_access() -> _access.PathAccess:
+    """What this server lets its users type: its address from Streamlit's config, ``--allow-paths`` from the
+    script's arguments or the environment."""
+    import sys
+
+    from streamlit import config
+
+    return _access.path_access(config.get_option("server.address"),
+                               allow_paths=_access.allow_paths_requested(sys.argv[1:]))
+
+
+def _forget_unless(key: str, allowed) -> None:
+    """Drop the session's value of the input ``key`` unless it is in ``allowed`` (a crafted client can send a
+    value for a disabled widget, or one that is not among a select box's options)."""
+    if key in st.session_state and st.session_state[key] not in allowed:
+        del st.session_state[key]
+
+
+def _model_input(sb, access: _access.PathAccess) -> str:
+    default = _sources.default_model()
+    if access.allowed:
+        return sb.text_input("Model", value=default, key="model",
+                             help="An embedded model (smollm2-135m, gemma3-270m), a Hugging Face model directory, "
+                                  "or a .gguf file.").strip() or default
+    from ..models import EMBEDDED_MODELS
+
+    options = list(dict.fromkeys([default, *EMBEDDED_MODELS]))  # the server's default may be its own model
+    _forget_unless("model", options)
+    model = sb.selectbox("Model", options, key="model", help="An embedded model (typed model names are off).")
+    return model if model in options else default
+
+
+def _folder_input(sb, access: _access.PathAccess) -> str:
+    if access.allowed:
+        return sb.text_input("Prompt folder", value=_sources.default_prompts_dir(), key="prompt_folder",
+                             help="PEFT adapter directories (and .safetensors/.npy tensors) in this folder are "
+                                  "listed below.")
+    folder = _sources.default_prompts_dir()
+    _forget_unless("prompt_folder", ())
+    sb.text_input("Prompt folder", value=folder, key="prompt_folder", disabled=True,
+                  help="The server's prompt folder (set where it starts: --prompts-dir or "
+                       "SOFTPROMPT_ANALYZER_PROMPTS).")
+    return folder
+
+
 def sidebar() -> Selection:
     """Draw the sidebar and return the selection (prompt files are not read here)."""
     sb = st.sidebar
     sb.header("Inputs")
-    model = sb.text_input("Model", value=_sources.default_model(), key="model",
-                          help="An embedded model (smollm2-135m, gemma3-270m), a Hugging Face model directory, "
-                               "or a .gguf file.").strip() or _sources.default_model()
-    folder = sb.text_input("Prompt folder", value=_sources.default_prompts_dir(), key="prompt_folder",
-                           help="PEFT adapter directories (and .safetensors/.npy tensors) in this folder are "
-                                "listed below.")
+    access = path_access()
+    if not access.allowed:
+        sb.info(access.reason, icon="🔒")
+    model = _model_input(sb, access)
+    folder = _folder_input(sb, access)
     select_box = sb.container()
     with sb.expander("Add a prompt (path or upload)"):
-        path = st.text_input("Path to an adapter directory or tensor file", key="add_path")
-        if st.button("Add path", key="add_path_btn") and path.strip():
+        if not access.allowed:
+            _forget_unless("add_path", ())
+        path = st.text_input("Path to an adapter directory or tensor file", key="add_path",
+                             disabled=not access.allowed)
+        clicked = st.button("Add path", key="add_path_btn", disabled=not access.allowed)
+        if access.allowed and clicked and path.strip():
             p = Path(path.strip()).expanduser()
             if p.exists():
                 with guard("the path"):
@@ -93,12 +145,18 @@ def sidebar() -> Selection:
     tasks = list(resources.task_names())
     guess = next((_sources.run_info(options[lab]).task for lab in labels if _sources.run_info(options[lab]).task),
                  None)
-    task_opts = tasks + ([guess] if guess and guess not in tasks else [])
+    # off loopback only built-in tasks: a prompt's training record (an upload's, too) may name a task file
+    task_opts = tasks + ([guess] if access.allowed and guess and guess not in tasks else [])
     default_task = guess if guess in task_opts else (task_opts[0] if task_opts else None)
+    if not access.allowed:
+        _forget_unless("task", task_opts)
     task = sb.selectbox("Task (for relatedness and faithfulness)", task_opts,
                         index=task_opts.index(default_task) if default_task in task_opts else 0,
-                        key="task", accept_new_options=True,
-                        help="A built-in task, or type a path to a CSV/JSONL file with text and label columns.")
+                        key="task", accept_new_options=access.allowed,
+                        help="A built-in task, or type a path to a CSV/JSONL file with text and label columns."
+                        if access.allowed else "A built-in task (typed task files are off).")
+    if not access.allowed and task not in task_opts:
+        task = default_task
     k = sb.slider("Neighbours per virtual token (k)", 1, 20, 5, key="k", bind="query-params")
     metric = sb.radio("Neighbour score", list(METRICS), format_func=METRICS.get, key="metric", horizontal=True,
                       bind="query-params",
