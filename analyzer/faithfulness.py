@@ -623,6 +623,7 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
     import torch
 
     from .neighbors import NeighborIndex
+    from .scale import input_embed_scale
     from .tasks import get_task
     from .training.initialize import init_prompt
     from .training.scoring import evaluate
@@ -641,7 +642,8 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
         n = num_virtual_tokens or 20
         start = init_prompt(mode, embeddings=emb.weight, tokenizer=tokenizer, num_virtual_tokens=n, seed=seed,
                             text=task.instruction if mode == "text" else None, label_words=task.label_words,
-                            label_context=task.template.split("{text}")[-1]).vectors
+                            label_context=task.template.split("{text}")[-1],
+                            embed_scale=input_embed_scale(emb)).vectors
         init_ids = None
     else:
         start = _prompt_matrix(init, model)
@@ -650,8 +652,8 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
     start = _prompt_matrix(start, model)
     n = start.shape[0]
     target_ids = _tile(_text_ids(tokenizer, target_text), n)
-    with torch.no_grad():       # the rows of the embedding matrix: the space the prompt and its projection live in
-        target = emb.weight[target_ids].detach().float().cpu()
+    with torch.no_grad():       # the module's output (Gemma scales its rows): the space the prompt lives in
+        target = emb(torch.tensor(target_ids, device=emb.weight.device)).detach().float().cpu()
     start_proj = hard_projection(start.numpy(), index, tokenizer=tokenizer)
 
     def acc_of(feed, label):

@@ -17,13 +17,16 @@ class Vocabulary:
 
     name:        the model name the user gave (``smollm2-135m``, a directory, a ``.gguf`` path).
     source:      the file the matrix was read from.
-    embeddings:  float32 ``"vocab d_model"`` (often a read-only memory-map of the cache).
+    embeddings:  float32 ``"vocab d_model"`` (often a read-only memory-map of the cache), in the space the model
+                 sees: the checkpoint's rows times ``embed_scale``, as the embedding module outputs them.
     tokens:      readable token strings, one per row (spaces shown as ``␣``, newlines as ``↵``).
     raw_tokens:  the tokenizer's own strings (``Ġthe``, ``▁the``), one per row.
     excluded:    bool ``"vocab"``: special tokens and unused/padding rows (rows beyond the tokenizer).
     tied:        whether the model ties its input and output embeddings.
     key:         content hash of the source file(s); the cache key of everything derived from it.
     architecture: the model architecture (``llama``, ``LlamaForCausalLM``...) when known.
+    embed_scale: the factor the model's token-embedding module applies to its weight rows (``sqrt(d)`` for the
+                 Gemma family, 1.0 for most models); ``embeddings`` already includes it (see ``analyzer.scale``).
     """
 
     name: str
@@ -35,6 +38,7 @@ class Vocabulary:
     tied: bool
     key: str
     architecture: str | None = None
+    embed_scale: float = 1.0
 
     @property
     def size(self) -> int:
@@ -49,8 +53,9 @@ class Vocabulary:
         return int((~self.excluded).sum())
 
     def __repr__(self) -> str:
+        scale = f", embed_scale={self.embed_scale:.4g}" if self.embed_scale != 1.0 else ""
         return (f"Vocabulary(name={self.name!r}, size={self.size}, dim={self.dim}, tied={self.tied}, "
-                f"excluded={int(self.excluded.sum())})")
+                f"excluded={int(self.excluded.sum())}{scale})")
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from numeric import assert_same_neighbors
 
 from analyzer import faithfulness as F
 from analyzer.exceptions import AnalyzerError, ShapeMismatchError
@@ -222,8 +223,7 @@ def test_logit_lens_last_layer_equals_model_logits(tiny, text_prompt):
         probs = out.logits[0].float().softmax(-1)
         first = model.lm_head(model.model.norm(x))[0].softmax(-1)
     top = probs.topk(4)
-    assert np.array_equal(lens.top_ids[-1], top.indices.numpy())
-    np.testing.assert_allclose(lens.top_probs[-1], top.values.numpy(), atol=1e-5)
+    assert_same_neighbors(lens.top_ids[-1], lens.top_probs[-1], top.indices.numpy(), top.values.numpy())
     np.testing.assert_allclose(lens.top_probs[0], first.topk(4).values.numpy(), atol=1e-5)   # layer 0: embeddings
     np.testing.assert_allclose(lens.tracked["the"][-1], probs[:, the].numpy(), atol=1e-6)
     # intermediate layers are the raw residual stream read through the final norm

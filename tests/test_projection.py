@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numeric import SCORE_TOL
 
 from analyzer.exceptions import AnalyzerError, ShapeMismatchError
 from analyzer.types import SoftPrompt, Vocabulary
@@ -57,8 +58,10 @@ def test_transform_places_points_in_their_cluster(layout, vocab):
 def test_transform_is_deterministic_and_snaps_sample_tokens(layout, vocab):
     emb = np.asarray(vocab.embeddings)
     a = layout.transform(emb[:50])
+    np.testing.assert_array_equal(layout.transform(emb[:50]), a)   # same inputs, same batch: the same bits
     b = layout.transform(emb[10:50])
-    np.testing.assert_array_equal(a[10:], b)  # batch-independent
+    # another batch: BLAS blocks the products by batch size and CPU, so equal to float32 rounding, not bit for bit
+    np.testing.assert_allclose(a[10:], b, rtol=SCORE_TOL, atol=SCORE_TOL)
     tid = int(layout.sample_ids_[7])
     np.testing.assert_allclose(layout.transform(emb[tid]), layout.embedding_[7:8], atol=1e-6)
     np.testing.assert_allclose(layout.token_coords([tid]), layout.embedding_[7:8])

@@ -68,3 +68,30 @@ def make_tiny_t5(path: str | Path, *, d_model: int = 32, seed: int = 0):
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return model, tok
+
+
+GEMMA_FAMILY = {  # model_type -> (config class, causal-LM class): each scales its token embeddings by sqrt(d)
+    "gemma": ("GemmaConfig", "GemmaForCausalLM"),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM"),
+    "gemma3_text": ("Gemma3TextConfig", "Gemma3ForCausalLM"),
+}
+
+
+def make_tiny_gemma(path: str | Path, family: str = "gemma2", *, hidden: int = 64, seed: int = 0):
+    """A random Gemma-family causal LM (``gemma``, ``gemma2`` or ``gemma3_text``) saved to ``path`` with its
+    tokenizer; its embedding module multiplies rows by sqrt(hidden) (8.0 by default).  Returns (model, tok)."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    tok = train_tokenizer()
+    cfg_cls, model_cls = (getattr(transformers, n) for n in GEMMA_FAMILY[family])
+    cfg = cfg_cls(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+                  pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                  tie_word_embeddings=True)
+    model = model_cls(cfg).eval()
+    path = Path(path)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return model, tok

@@ -34,7 +34,8 @@ from ..exceptions import AnalyzerError, InputFileError, ModelNotFoundError
 from ..types import ModelSource, Vocabulary
 
 # Bump when the cached layout or the meaning of its contents changes: older entries are rebuilt.
-_CACHE_FORMAT = 1
+# 2: rows are stored in the space the model sees (embed_scale x the checkpoint's rows; see analyzer.scale).
+_CACHE_FORMAT = 2
 
 SCHEMES = ("bytelevel", "sentencepiece", "wordpiece", "plain")
 
@@ -181,6 +182,7 @@ class _Built:
     tied: bool
     architecture: str | None
     scheme: str
+    embed_scale: float = 1.0
     extra: dict = field(default_factory=dict)
 
 
@@ -232,14 +234,14 @@ def load_vocabulary(model: str | os.PathLike | None = None, *, refresh: bool = F
         return cached
     built.excluded.setflags(write=False)
     return _make_vocabulary(src, plan.source, key, built.embeddings, built.tokens, built.raw_tokens,
-                            built.excluded, built.tied, built.architecture)
+                            built.excluded, built.tied, built.architecture, built.embed_scale)
 
 
 def _make_vocabulary(src: ModelSource, source: Path, key: str, embeddings, tokens, raw_tokens, excluded, tied,
-                     architecture) -> Vocabulary:
+                     architecture, embed_scale: float = 1.0) -> Vocabulary:
     return Vocabulary(name=src.embedded or src.name, source=str(source), embeddings=embeddings,
                       tokens=tuple(tokens), raw_tokens=tuple(raw_tokens), excluded=excluded, tied=bool(tied),
-                      key=key, architecture=architecture)
+                      key=key, architecture=architecture, embed_scale=float(embed_scale))
 
 
 def _check_file(p: Path) -> None:
@@ -269,6 +271,7 @@ def _write_cache(entry: Path, built: _Built, source: Path) -> None:
         "tied": bool(built.tied),
         "architecture": built.architecture,
         "scheme": built.scheme,
+        "embed_scale": float(built.embed_scale),
         "excluded": np.flatnonzero(built.excluded).tolist(),
         "raw_tokens": list(built.raw_tokens),
         "tokens": list(built.tokens),
@@ -295,7 +298,7 @@ def _read_cache(entry: Path, src: ModelSource, source: Path, key: str) -> Vocabu
         return None
     excluded.setflags(write=False)
     return _make_vocabulary(src, source, key, emb, meta["tokens"], meta["raw_tokens"], excluded, meta["tied"],
-                            meta.get("architecture"))
+                            meta.get("architecture"), float(meta.get("embed_scale", 1.0)))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -322,6 +325,7 @@ class _GGUFHeader:
 
     meta: dict[str, Any]
     tensor_names: set[str]
+    model_meta: dict[str, tuple[int, int | None, Any]] | None = None   # key -> (type, array item type, value)
     embd_type: int | None = None
     embd_dims: tuple[int, ...] = ()
     embd_data: np.ndarray | None = None
@@ -391,13 +395,18 @@ def _read_gguf_lean(path: Path) -> _GGUFHeader:
         raise _GGUFFormatError(f"value type {t}")
 
     meta: dict[str, Any] = {}
+    model_meta: dict[str, tuple[int, int | None, Any]] = {}   # what transformers builds the config from
     for _ in range(n_kv):
         kb, off = string(off)
         (t,) = u32.unpack_from(mm, off)
         key = kb.decode("utf-8", errors="replace")
-        v, off = value(off + 4, t, key in _GGUF_WANTED)
+        item = u32.unpack_from(mm, off + 4)[0] if t == _GGUF_ARRAY else None
+        keep_model = not key.startswith("tokenizer.")
+        v, off = value(off + 4, t, key in _GGUF_WANTED or keep_model)
         if key in _GGUF_WANTED:
             meta[key] = v
+        if keep_model:
+            model_meta[key] = (t, item, v)
     names, embd = set(), None
     for _ in range(n_tensors):
         nb, off = string(off)
@@ -409,7 +418,7 @@ def _read_gguf_lean(path: Path) -> _GGUFHeader:
         names.add(name)
         if name == "token_embd.weight":
             embd = (tuple(int(d) for d in dims), int(ttype), int(toff))
-    header = _GGUFHeader(meta=meta, tensor_names=names)
+    header = _GGUFHeader(meta=meta, tensor_names=names, model_meta=model_meta)
     if embd is None:
         return header
     align = int(meta.get("general.alignment") or 32)
@@ -498,9 +507,26 @@ def _build_gguf(path: Path) -> _Built:
     scheme = {"gpt2": "bytelevel", "llama": "sentencepiece", "t5": "sentencepiece",
               "bert": "wordpiece"}.get(str(tok_model)) or _guess_scheme(raw)
     raw_tokens, tokens = _finish_tokens(raw, excluded, scheme)
+    scale, how = _gguf_scale(path, header, n)
+    if scale != 1.0:
+        emb *= np.float32(scale)
     return _Built(embeddings=emb, raw_tokens=raw_tokens, tokens=tokens, excluded=excluded,
                   tied="output.weight" not in header.tensor_names, architecture=str(arch) if arch else None,
-                  scheme=scheme, extra={"quantization": qtype.name, "tokenizer_model": tok_model})
+                  scheme=scheme, embed_scale=scale,
+                  extra={"quantization": qtype.name, "tokenizer_model": tok_model, "embed_scale_source": how})
+
+
+def _gguf_scale(path: Path, header: _GGUFHeader, n_rows: int) -> tuple[float, str]:
+    """The model's input-embedding scale (see ``analyzer.scale``) and where it came from."""
+    from ..scale import gguf_embed_scale
+
+    try:
+        return gguf_embed_scale(path, header.model_meta, vocab_size=n_rows), "transformers config"
+    except Exception as e:  # noqa: BLE001 - an architecture transformers cannot build: rows are taken as they are
+        warnings.warn(f"Could not find the input-embedding scale of {str(path)!r} from its transformers config "
+                      f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); assuming 1.0.",
+                      stacklevel=3)
+        return 1.0, f"assumed 1.0 ({type(e).__name__})"
 
 
 def _finish_tokens(raw: list[str | None], excluded: np.ndarray, scheme: str) -> tuple[list[str], list[str]]:
@@ -684,8 +710,11 @@ def _embedding_names_uncached(config: Path) -> dict:
     outputs = [f"{n}.weight" for n, m in modules if out is not None and m is out and n and f"{n}.weight" not in inputs]
     if not inputs and emb is not None:  # an embedding whose parameter is not called "weight"
         inputs = [n for n, p in model.named_parameters(remove_duplicate=False) if p is getattr(emb, "weight", None)]
+    from ..scale import input_embed_scale
+
     return {"input": inputs, "output": outputs, "prefix": getattr(model, "base_model_prefix", "") or "",
-            "tie": _tie_flag(cfg), "architecture": arch or type(model).__name__, "fallback": not inputs}
+            "tie": _tie_flag(cfg), "architecture": arch or type(model).__name__, "fallback": not inputs,
+            "embed_scale": input_embed_scale(emb) if emb is not None else 1.0}
 
 
 def _tie_flag(cfg) -> bool:
@@ -786,8 +815,12 @@ def _build_hf(config: Path, root: Path, weights: Path, fmt: str, tokenizer_files
     excluded = np.zeros(emb.shape[0], dtype=bool)
     excluded[[i for i in special if 0 <= i < emb.shape[0]]] = True
     raw_tokens, tokens = _finish_tokens(raw, excluded, scheme)
+    scale = float(names.get("embed_scale", 1.0))
+    if scale != 1.0:
+        emb = np.asarray(emb, dtype=np.float32) * np.float32(scale)
     return _Built(embeddings=emb, raw_tokens=raw_tokens, tokens=tokens, excluded=excluded, tied=tied,
-                  architecture=names.get("architecture"), scheme=scheme, extra={"tensor": key})
+                  architecture=names.get("architecture"), scheme=scheme, embed_scale=scale,
+                  extra={"tensor": key})
 
 
 def _hf_tokens(root: Path, n_rows: int, tokenizer_files: list[Path]) -> tuple[list[str | None], set[int], str]:

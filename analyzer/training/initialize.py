@@ -66,19 +66,29 @@ def _sample_vocab(tokenizer, embeddings, n: int, generator) -> list[int]:
 
 
 def init_prompt(mode: str, *, embeddings, tokenizer, num_virtual_tokens: int, seed: int, text: str | None = None,
-                label_words: tuple[str, ...] = (), label_context: str = "") -> PromptInit:
-    """Build the initial prompt matrix from the frozen model's input ``embeddings`` (``"vocab d_model"``)."""
+                label_words: tuple[str, ...] = (), label_context: str = "", embed_scale: float = 1.0) -> PromptInit:
+    """Build the initial prompt matrix from the frozen model's input ``embeddings`` (``"vocab d_model"``, the
+    weight of its token-embedding module).
+
+    ``embed_scale``: the factor that module applies to its rows (``analyzer.scale.input_embed_scale``; sqrt(d)
+    for Gemma).  Token-based inits are taken in the space the model sees, ``embed_scale * weight[ids]`` — what
+    the module outputs for those ids and what PEFT's TEXT init uses — so an untrained prompt is exactly its init
+    tokens as the model sees them.  ``random`` is uniform in [-0.5, 0.5] whatever the scale."""
     import torch
 
     n = num_virtual_tokens
     g = torch.Generator().manual_seed(int(seed))
-    emb = embeddings.detach().float().cpu()
+    emb = embeddings.detach()
+
+    def rows(ids):   # the rows the model sees (only those rows are copied)
+        return emb[list(ids)].float().cpu() * float(embed_scale)
+
     if mode == "random":
         vec = torch.rand(n, emb.shape[1], generator=g) - 0.5
         return PromptInit("random", vec.contiguous(), None)
     if mode == "vocab":
         ids = _sample_vocab(tokenizer, emb, n, g)
-        return PromptInit("vocab", emb[ids].clone(), tuple(ids))
+        return PromptInit("vocab", rows(ids), tuple(ids))
     if mode == "text":
         if not text or not text.strip():
             raise TrainingError("Init 'text' needs a non-empty --init-text (or a task with an instruction).")
@@ -86,9 +96,9 @@ def init_prompt(mode: str, *, embeddings, tokenizer, num_virtual_tokens: int, se
         if not ids:
             raise TrainingError(f"The init text {text!r} tokenizes to no tokens.")
         ids = (ids * (-(-n // len(ids))))[:n]
-        return PromptInit("text", emb[ids].clone(), tuple(int(i) for i in ids), text)
+        return PromptInit("text", rows(ids), tuple(int(i) for i in ids), text)
     if mode == "labels":
-        rows, ids = [], []
+        vecs, ids = [], []
         for word in label_words[:n]:
             before = tokenizer.encode(label_context, add_special_tokens=False) if label_context else []
             full = tokenizer.encode(label_context + " " + word, add_special_tokens=False)
@@ -96,14 +106,14 @@ def init_prompt(mode: str, *, embeddings, tokenizer, num_virtual_tokens: int, se
                 tokenizer.encode(" " + word, add_special_tokens=False)
             if not wid:
                 raise TrainingError(f"The label word {word!r} tokenizes to no tokens.")
-            rows.append(emb[wid].mean(0))
+            vecs.append(rows(wid).mean(0))
             ids.append(int(wid[0]))        # a multi-token word is averaged; its first token is recorded
-        rest = n - len(rows)
+        rest = n - len(vecs)
         if rest:
             extra = _sample_vocab(tokenizer, emb, rest, g)
-            rows.extend(emb[extra])
+            vecs.extend(rows(extra))
             ids.extend(extra)
-        return PromptInit("labels", torch.stack(rows).contiguous(), tuple(ids))
+        return PromptInit("labels", torch.stack(vecs).contiguous(), tuple(ids))
     raise TrainingError(f"Unknown init mode {mode!r}: expected text, labels, vocab or random.")
 
 
