@@ -13,13 +13,7 @@ from analyzer.exceptions import ShapeMismatchError, TrainingError
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # 2 shared cores: a tiny model is 30x slower with 2 contending threads than with 1.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_task_csv(path, n=96):
