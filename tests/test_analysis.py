@@ -3,6 +3,7 @@ their null; an untrained TEXT-init prompt persists its init tokens), and the sel
 
 import json
 import re
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,21 @@ def test_cli_analyze_json_and_html(smollm2_text_adapter, tmp_path, capsys):
     html = html_path.read_text()
     assert html.startswith("<!doctype html>") and "Plotly.newPlot" in html
     assert not re.search(r"<script[^>]+src=", html), "the HTML must not load scripts from the network"
-    assert "not distinguishable from chance" in html or "p=" in html
+    # the page shows what the analysis found (the JSON run above, same inputs, same numbers): the prompt's
+    # section, each virtual token with its nearest token, and the tightness score beside its random-vector
+    # chance level, its p-value marked significant or not
+    assert f"<h2>{escape(p['name'])}</h2>" in html
+    for t in p["tokens"]:
+        top = escape(t["neighbors"][0]["token"])
+        assert re.search(rf"<tr><td>{t['index']}</td>[^\n]*?<code>{re.escape(top)}</code>", html), (t["index"], top)
+    tight = p["tightness"]["model"]
+    rv = tight["null"]["random_vectors"]
+    assert "<h3>tightness</h3>" in html
+    section = html.split("<h3>tightness</h3>", 1)[1].split("<h3>", 1)[0]
+    cls = "sig" if rv["significant"] else "ns"
+    row = (rf"<td[^>]*>model</td>\s*<td>{tight['value']:.3f}</td>\s*<td>{rv['null_mean']:.3f}</td>\s*"
+           rf"<td class='{cls}'>{rv['p']:.3f}</td>")
+    assert re.search(row, section), f"no tightness row {row!r} in: {section[:1500]}"
 
 
 def _null_comparisons(obj):

@@ -111,7 +111,8 @@ def test_dashboard_in_chromium(served_app, tmp_path):
         n_points = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').count()
         assert n_points > 1000
         assert page.locator('[data-testid="stException"]').count() == 0
-        page.wait_for_timeout(500)
+        # screenshot once the browser has painted what is in the page now (two animation frames), not after a pause
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
 

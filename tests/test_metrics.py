@@ -426,8 +426,6 @@ def test_minilm_embeds_meaningfully():
 
 @pytest.mark.integration
 def test_smollm2_metrics_are_sane(smollm2_available, monkeypatch):
-    import time
-
     from analyzer.loaders import load_vocabulary
 
     if REAL_CACHE:
@@ -444,9 +442,7 @@ def test_smollm2_metrics_are_sane(smollm2_available, monkeypatch):
     assert res["geometry"]["drift"]["l2"]["mean"] == pytest.approx(0.0, abs=1e-6)
     # random vectors score at their own null
     rnd = M.random_vectors_like(np.asarray(v.embeddings[init], np.float32), 8, seed=99)
-    t0 = time.perf_counter()
-    res = M.analyze_prompt(rnd, v, idx, n_null=200, n_boot=500, n_null_sub=100)
-    assert time.perf_counter() - t0 < 60
+    res = M.analyze_prompt(rnd, v, idx, n_null=200, n_boot=500, n_null_sub=100)  # timed in bench_analysis.py
     for space in ("model", "text"):
         assert not res["tightness"][space]["null"]["random_vectors"]["significant"], space
     json.dumps(res)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 import zipfile
 
 import numpy as np
@@ -143,28 +142,47 @@ def test_zip_adapter_roundtrip(tmp_path):
 # ------------------------------------------------------------------------------------------------ runner
 
 
-class FakeTrain:
-    """Stands in for analyzer.training.train: steps until told to stop."""
+#: a safety net only: how long a test waits for an event that should come at once before it fails
+SAFETY_S = 60
 
-    def __init__(self, steps=50, delay=0.01, fail=None):
-        self.steps, self.delay, self.fail, self.calls = steps, delay, fail, 0
+
+class FakeTrain:
+    """Stands in for analyzer.training.train: reports ``steps`` steps, stopping early when told to.
+
+    With ``hold_at``, the first run pauses after reporting that step until it is stopped, and sets ``reached``
+    when it gets there: a test knows the run is in progress, and at which step, without timing anything."""
+
+    def __init__(self, steps=50, fail=None, hold_at=None):
+        self.steps, self.fail, self.hold_at, self.calls = steps, fail, hold_at, 0
+        self.reached = threading.Event()
 
     def __call__(self, config, *, callbacks, stop_event, model, tokenizer):
         from types import SimpleNamespace
 
         self.calls += 1
+        hold_at, self.hold_at = self.hold_at, None
         for cb in callbacks:
             cb.on_start(config, 0, self.steps)
             cb.on_eval(0, 0.5)
         for s in range(1, self.steps + 1):
             if self.fail and s == 3:
                 raise self.fail
-            time.sleep(self.delay)
             for cb in callbacks:
                 cb.on_step(s, 1.0 / s, 0.01)
+            if s == hold_at:
+                self.reached.set()
+                if not stop_event.wait(SAFETY_S):
+                    raise RuntimeError(f"FakeTrain held at step {s} for {SAFETY_S} s and was never stopped")
             if stop_event.is_set():
                 return SimpleNamespace(stopped=True, steps=s)
         return SimpleNamespace(stopped=False, steps=self.steps)
+
+
+def _finished(runner, job):
+    """Wait for ``job``'s thread to end (the join is the synchronisation; its timeout only a safety net)."""
+    runner.wait(job.id, SAFETY_S)
+    assert not job.thread.is_alive(), f"job {job.name} still {job.status} after {SAFETY_S} s (step {job.step})"
+    return job
 
 
 def _config(out):
@@ -176,25 +194,23 @@ def _config(out):
 def test_runner_runs_one_job_at_a_time_and_stops(tmp_path):
     from analyzer.ui._runner import TrainingRunner
 
-    fake = FakeTrain(steps=500, delay=0.005)
+    fake = FakeTrain(steps=500, hold_at=5)
     runner = TrainingRunner(train_fn=fake)
     job = runner.start(_config(tmp_path / "a"))
     assert runner.active() is job and runner.get(job.id) is job
     with pytest.raises(TrainingError, match="already in progress"):
         runner.start(_config(tmp_path / "b"))
-    deadline = time.time() + 10
-    while job.step < 5 and time.time() < deadline:
-        time.sleep(0.01)
+    assert fake.reached.wait(SAFETY_S), f"the run never reached step 5: {job.status} {job.error}"
+    assert job.running and job.step == 5
     assert runner.stop(job.id)
-    runner.wait(job.id, 10)
-    assert job.status == "stopped" and 5 <= job.step < 500 and fake.calls == 1
+    _finished(runner, job)
+    assert job.status == "stopped" and job.step == 5 and fake.calls == 1
     rows = job.snapshot_rows()
     assert rows[0] == {"step": 0, "eval_accuracy": 0.5} and rows[-1]["step"] == job.step
     assert runner.active() is None
     with pytest.raises(TrainingError, match="already used"):
         runner.start(_config(tmp_path / "a"))
-    second = runner.start(_config(tmp_path / "b"))
-    runner.wait(second.id, 20)
+    second = _finished(runner, runner.start(_config(tmp_path / "b")))
     assert second.status == "done" and second.progress() == 1.0 and fake.calls == 2
 
 
@@ -202,17 +218,18 @@ def test_runner_reports_failures(tmp_path):
     from analyzer.ui._runner import TrainingRunner
 
     runner = TrainingRunner(train_fn=FakeTrain(fail=TrainingError("The loss became nan at step 3; lower --lr")))
-    job = runner.wait(runner.start(_config(tmp_path / "x")).id, 10)
+    job = _finished(runner, runner.start(_config(tmp_path / "x")))
     assert job.status == "failed" and job.error.startswith("The loss became nan")
     runner = TrainingRunner(train_fn=FakeTrain(fail=RuntimeError("boom\nsecond line")))
-    job = runner.wait(runner.start(_config(tmp_path / "y")).id, 10)
+    job = _finished(runner, runner.start(_config(tmp_path / "y")))
     assert job.status == "failed" and job.error == "RuntimeError: boom" and "Traceback" in job.traceback
 
 
 def test_runner_is_thread_safe_under_concurrent_starts(tmp_path):
     from analyzer.ui._runner import TrainingRunner
 
-    runner = TrainingRunner(train_fn=FakeTrain(steps=100, delay=0.01))
+    fake = FakeTrain(steps=100, hold_at=1)  # the first run to start holds until stopped: it is running throughout
+    runner = TrainingRunner(train_fn=fake)
     started, refused = [], []
 
     def go(i):
@@ -226,9 +243,9 @@ def test_runner_is_thread_safe_under_concurrent_starts(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert len(started) == 1 and len(refused) == 7
+    assert len(started) == 1 and len(refused) == 7 and fake.calls <= 1
     runner.stop(started[0].id)
-    runner.wait(started[0].id, 10)
+    assert _finished(runner, started[0]).status == "stopped" and fake.calls == 1
 
 
 # ------------------------------------------------------------------------------------------------ sources
@@ -285,15 +302,16 @@ def test_app_cli_serves_without_prompting_and_opens_the_browser_when_ready(tmp_p
     import socket
     import subprocess
     import sys
-    import time
     import urllib.request
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    opened = tmp_path / "opened.txt"
-    fake = tmp_path / "browser.sh"
-    fake.write_text(f"#!/bin/sh\nprintf '%s' \"$1\" > '{opened}'\n")
+    listener = socket.create_server(("127.0.0.1", 0))  # the fake browser reports the URL it was given here
+    fake = tmp_path / "browser.py"
+    fake.write_text(f"#!{sys.executable}\nimport socket, sys\n"
+                    f"with socket.create_connection(('127.0.0.1', {listener.getsockname()[1]})) as s:\n"
+                    f"    s.sendall(sys.argv[1].encode())\n")
     fake.chmod(0o755)
     env = dict(os.environ, BROWSER=str(fake), SOFTPROMPT_ANALYZER_PROMPTS=str(tmp_path))
     log = tmp_path / "server.log"
@@ -301,23 +319,43 @@ def test_app_cli_serves_without_prompting_and_opens_the_browser_when_ready(tmp_p
         proc = subprocess.Popen([sys.executable, "-m", "analyzer", "app", "--port", str(port)], env=env,
                                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
     try:
-        end = time.monotonic() + 120
-        while not opened.exists() and time.monotonic() < end and proc.poll() is None:
-            time.sleep(0.3)
-        assert opened.exists(), log.read_text(errors="replace")[-2000:]
         url = f"http://127.0.0.1:{port}"
-        assert opened.read_text() == url
+        assert _browser_opened(listener, proc, log) == url
         with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
             assert r.status == 200  # it was opened because the server was answering
         assert proc.poll() is None and "Email" not in log.read_text(errors="replace")
         # stopping the CLI (SIGTERM) stops the server it started: nothing is left listening
         proc.terminate()
-        proc.wait(20)
+        proc.wait(SAFETY_S)
         with pytest.raises(OSError):
             urllib.request.urlopen(url + "/_stcore/health", timeout=5)
     finally:
+        listener.close()
         if proc.poll() is None:
             proc.kill()
+
+
+def _browser_opened(listener, proc, log, safety_s=120):
+    """The URL the fake browser was started with, as soon as it connects to ``listener``; fails as soon as the
+    CLI process exits instead (and, only as a safety net, after ``safety_s`` seconds of neither)."""
+    import os
+    import selectors
+
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(listener, selectors.EVENT_READ, "browser")
+            sel.register(pidfd, selectors.EVENT_READ, "exited")
+            ready = {key.data for key, _ in sel.select(safety_s)}
+    finally:
+        os.close(pidfd)
+    tail = log.read_text(errors="replace")[-2000:]
+    assert "browser" in ready, (f"the CLI exited ({proc.poll()}) without opening the browser:\n{tail}" if ready
+                                else f"no browser opened within {safety_s} s:\n{tail}")
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(safety_s)
+        return b"".join(iter(lambda: conn.recv(4096), b"")).decode()
 
 
 def test_browser_url():
@@ -379,16 +417,28 @@ def test_background_lane_shutdown_cancels_queued_calls():
 
     def work():
         started.set()
-        return gate.wait(5)
+        return gate.wait(SAFETY_S)
 
     running = lane.submit(work)
     assert started.wait(5)    # the first call is running (not merely queued) before the shutdown
     queued = [lane.submit(lambda: 1) for _ in range(3)]
-    stopper = threading.Thread(target=lane.shutdown, args=(5,))
+    settled, lock, left = threading.Event(), threading.Lock(), [len(queued)]
+
+    def on_done(_):
+        with lock:
+            left[0] -= 1
+            if not left[0]:
+                settled.set()
+
+    for f in queued:
+        f.add_done_callback(on_done)  # runs when the call is cancelled (or, wrongly, run)
+    stopper = threading.Thread(target=lane.shutdown, args=(SAFETY_S,))
     stopper.start()           # cancels the queued calls at once, then waits for the running one
-    time.sleep(0.2)
+    assert settled.wait(SAFETY_S), "shutdown did not settle the queued calls while one was still running"
+    assert not running.done()
     gate.set()
-    stopper.join(5)
+    stopper.join(SAFETY_S)
+    assert not stopper.is_alive(), "shutdown did not return once the running call had finished"
     assert running.result(5) is True
     assert all(f.cancelled() for f in queued)
     assert lane.submit(lambda: 1).cancelled()
