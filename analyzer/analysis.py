@@ -78,7 +78,7 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
             from .tasks import get_task
 
             task_obj = get_task(task_name)
-            label_ids = _label_ids(task_obj, vocab)
+            label_ids = label_token_groups(task_obj, vocab)
         say(f"{p.name}: neighbour metrics and null baselines")
         m = analyze_prompt(p, vocab, index, k=k, n_null=n_null, seed=seed, label_token_ids=label_ids,
                            text_embedder=embedder if text_space else False)
@@ -117,14 +117,16 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
                   extra={"clusters": clusters} if clusters is not None else {})
 
 
-def _label_ids(task, vocab: Vocabulary) -> dict[str, list[int]] | None:
-    """Vocabulary ids of each label word as it follows the template (with a leading space), found from the
-    vocabulary's own token strings so no tokenizer or model has to be loaded."""
-    from .relatedness import word_token_ids
+def label_token_groups(task, vocab: Vocabulary) -> dict[str, list[int]] | None:
+    """``{label: [token id]}`` for the label-persistence test: the tokens training scores for each label word
+    (:meth:`analyzer.tasks.Task.label_token_ids`, read from the vocabulary's token strings so no tokenizer or
+    model is loaded).  None when a label word is not one token of this vocabulary (nothing to persist)."""
+    from .exceptions import TaskError
 
-    out = {}
-    for label, word in zip(task.labels, task.label_words):
-        ids = word_token_ids(vocab, word)
-        if ids:
-            out[label] = ids
-    return out or None
+    if task is None:
+        return None
+    try:
+        ids = task.label_token_ids(vocab)
+    except TaskError:
+        return None
+    return {label: [i] for label, i in zip(task.labels, ids)}

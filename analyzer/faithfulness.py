@@ -641,8 +641,7 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
         mode = init or "vocab"
         n = num_virtual_tokens or 20
         start = init_prompt(mode, embeddings=emb.weight, tokenizer=tokenizer, num_virtual_tokens=n, seed=seed,
-                            text=task.instruction if mode == "text" else None, label_words=task.label_words,
-                            label_context=task.template.split("{text}")[-1],
+                            text=task.instruction if mode == "text" else None, task=task,
                             embed_scale=input_embed_scale(emb)).vectors
         init_ids = None
     else:

@@ -244,6 +244,7 @@ def _md_escape(s: str) -> str:
 def model_info(vocab: Vocabulary, median_norm: float | None = None) -> dict[str, Any]:
     info = {"name": vocab.name, "source": vocab.source, "vocab_size": vocab.size, "dim": vocab.dim,
             "tied": bool(vocab.tied), "architecture": vocab.architecture,
+            "embed_scale": float(getattr(vocab, "embed_scale", 1.0)),
             "excluded_tokens": int(np.asarray(vocab.excluded).sum())}
     if median_norm is not None:
         info["median_norm"] = float(median_norm)

@@ -98,26 +98,55 @@ class Task:
                 f"validation={len(self.validation)}, test={len(self.test)})")
 
     # ------------------------------------------------------------------ tokenizer checks
-    def label_token_ids(self, tokenizer, model_name: str | None = None) -> list[int]:
-        """The token id of each label word as it follows the template (``" positive"``).
+    @property
+    def label_tail(self) -> str:
+        """What the label word follows in a scored input: the template after ``{text}`` (``"Label:"`` when the
+        template ends with the text)."""
+        return self.template.split("{text}")[-1] or "Label:"
+
+    def spaced_label_word(self, word: str) -> str:
+        """``word`` as it follows :attr:`label_tail`: with one leading space unless the tail ends in whitespace."""
+        return word if self.label_tail[-1:].isspace() else " " + word
+
+    def label_word_pieces(self, tokenizer, word: str) -> list[int]:
+        """The token ids ``word`` becomes right after the template's tail (tokenized together with the tail, so
+        the tokenizer's merges across the boundary are those the model sees)."""
+        tail, spaced = self.label_tail, self.spaced_label_word(word)
+        before = tokenizer.encode(tail, add_special_tokens=False)
+        after = tokenizer.encode(tail + spaced, add_special_tokens=False)
+        return [int(i) for i in (after[len(before):] if after[:len(before)] == before else
+                                 tokenizer.encode(spaced, add_special_tokens=False))]
+
+    def label_token_ids(self, tokenizer_or_vocab, model_name: str | None = None) -> list[int]:
+        """The token id of each label word where training scores it: **the one token the word becomes right
+        after the template's tail** (``" positive"`` after ``"Sentiment:"``).  This is the single rule of the
+        toolkit: the trainer and the faithfulness readings score these ids, the labels init starts from them,
+        and the label-persistence test of the analysis looks for them.
+
+        ``tokenizer_or_vocab``: a tokenizer (exact: :meth:`label_word_pieces`), or a ``Vocabulary`` when no
+        tokenizer is loaded: the non-excluded row whose token string is the spaced word (``␣positive``).  The
+        two agree whenever the word is one token, since one token that spells the spaced word is that string.
 
         Raises TaskError when a word is not exactly one token (saying how it tokenizes) or two words share a
         token."""
-        tail = self.template.split("{text}")[-1] or "Label:"
+        from .types import Vocabulary
+
         where = f" of {model_name}" if model_name else ""
         ids: list[int] = []
         for label, word in zip(self.labels, self.label_words):
-            spaced = word if tail[-1:].isspace() else " " + word
-            before = tokenizer.encode(tail, add_special_tokens=False)
-            after = tokenizer.encode(tail + spaced, add_special_tokens=False)
-            extra = after[len(before):] if after[:len(before)] == before else \
-                tokenizer.encode(spaced, add_special_tokens=False)
+            spaced = self.spaced_label_word(word)
+            if isinstance(tokenizer_or_vocab, Vocabulary):
+                extra = _vocab_rows_spelling(tokenizer_or_vocab, spaced)[:1]
+                how = "is no token of the vocabulary" if not extra else ""
+                where = where or f" of {tokenizer_or_vocab.name}"
+            else:
+                extra = self.label_word_pieces(tokenizer_or_vocab, word)
+                how = f"tokenizes as {tokenizer_or_vocab.convert_ids_to_tokens(extra)} ({len(extra)} tokens)"
             if len(extra) != 1:
-                pieces = tokenizer.convert_ids_to_tokens(extra)
                 raise TaskError(
                     f"The label word {word!r} (label {label!r} of task {self.name!r}) is not a single token"
-                    f"{where}: {spaced!r} tokenizes as {pieces} ({len(extra)} tokens). Choose a word that is "
-                    f"one token, e.g. with --label-words {label}=WORD.")
+                    f"{where}: {spaced!r} {how}. Choose a word that is one token, e.g. with "
+                    f"--label-words {label}=WORD.")
             ids.append(int(extra[0]))
         if len(set(ids)) != len(ids):
             dup = [w for w, i in zip(self.label_words, ids) if ids.count(i) > 1]
@@ -143,6 +172,17 @@ class Task:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _vocab_rows_spelling(vocab, text: str) -> list[int]:
+    """Non-excluded rows of ``vocab`` whose readable token string is ``text`` (a space shown as ``␣``)."""
+    import numpy as np
+
+    from .loaders._vocab import _visible
+
+    want = _visible(text)
+    excluded = np.asarray(vocab.excluded, bool)
+    return [i for i, t in enumerate(vocab.tokens) if t == want and not excluded[i]]
+
+
 def _check_template(template: str) -> str:
     if template.count("{text}") != 1:
         raise TaskError(f"A task template must contain {{text}} exactly once; got {template!r}.")

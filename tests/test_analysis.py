@@ -117,3 +117,26 @@ def test_sample_prompts_analysis_is_sane(vocab, name):
     assert "rate" in p["persistence"]["init"] and 0.0 <= p["persistence"]["init"]["rate"] <= 1.0
     assert p["geometry"]["drift"]["l2"]["mean"] > 0.0  # it was trained: it moved
     assert "share" in p["relatedness"]["model_space"]
+
+
+def test_one_label_word_mapping_for_training_init_and_persistence(vocab, smollm2_frozen, tmp_path):
+    """The token ids a label word maps to are the same for training (tokenizer), the labels init and the
+    analysis' label-persistence test (vocabulary strings only): one rule, Task.label_token_ids."""
+    from analyzer.analysis import label_token_groups
+    from analyzer.tasks import get_task
+    from analyzer.training import init_prompt
+
+    model, tok = smollm2_frozen
+    for name in ("sentiment", "question-type", "spam"):
+        task = get_task(name)
+        scored = task.label_token_ids(tok)
+        assert task.label_token_ids(vocab) == scored, name
+        assert label_token_groups(task, vocab) == {lab: [i] for lab, i in zip(task.labels, scored)}
+        init = init_prompt("labels", embeddings=model.get_input_embeddings().weight, tokenizer=tok,
+                           num_virtual_tokens=len(task.labels), seed=0, task=task)
+        assert list(init.token_ids) == scored, name
+    path = tmp_path / "labels.npy"
+    np.save(path, np.asarray(init.vectors))
+    rep = analyze(load_prompt(path), vocab, task="spam", k=5, text_space=False, relatedness=False, n_null=50)
+    pers = rep.prompts[0]["persistence"]["labels"]
+    assert pers["label_token_ids"] == {lab: [i] for lab, i in zip(task.labels, scored)}

@@ -93,7 +93,7 @@ def test_config_validation_names_the_bad_value():
 
 
 # ------------------------------------------------------------------------------------------- init
-def test_init_modes(tiny):
+def test_init_modes(tiny, task_csv):
     from analyzer.training import init_prompt
 
     model, tok = tiny
@@ -102,8 +102,13 @@ def test_init_modes(tiny):
     t = init_prompt("text", text="the movie", **kw)
     ids = tok.encode("the movie", add_special_tokens=False)
     assert list(t.token_ids) == (ids * 7)[:7] and torch.equal(t.vectors, emb[list(t.token_ids)])
-    lab = init_prompt("labels", label_words=("the", "was"), label_context="Label:", **kw)
-    assert lab.token_ids[:2] == (tok.convert_tokens_to_ids("Ġthe"), tok.convert_tokens_to_ids("Ġwas"))
+    from analyzer.tasks import load_task_file
+
+    task = load_task_file(task_csv, label_words=WORDS)
+    lab = init_prompt("labels", task=task, **kw)
+    # the labels init starts from the very tokens training scores (one rule: Task.label_token_ids)
+    assert list(lab.token_ids[:2]) == task.label_token_ids(tok)
+    assert set(lab.token_ids[:2]) == {tok.convert_tokens_to_ids("Ġthe"), tok.convert_tokens_to_ids("Ġwas")}
     assert torch.equal(lab.vectors[2:], emb[list(lab.token_ids[2:])])
     v = init_prompt("vocab", **kw)
     assert len(set(v.token_ids)) == 7 and not set(v.token_ids) & set(tok.all_special_ids)

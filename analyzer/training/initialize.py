@@ -2,8 +2,8 @@
 Prompt Tuning":
 
 * ``text``   -- the embeddings of the tokens of an init text, repeated or truncated to the prompt length;
-* ``labels`` -- the embeddings of the class-label words (a multi-token word averaged), the remaining positions
-  from sampled vocabulary;
+* ``labels`` -- the embeddings of the class-label words as they follow the task's template (the tokens
+  ``Task.label_token_ids`` scores; a multi-token word averaged), the remaining positions from sampled vocabulary;
 * ``vocab``  -- embeddings of tokens sampled (without replacement) from the most common non-special tokens;
 * ``random`` -- uniform in [-0.5, 0.5].
 """
@@ -66,7 +66,7 @@ def _sample_vocab(tokenizer, embeddings, n: int, generator) -> list[int]:
 
 
 def init_prompt(mode: str, *, embeddings, tokenizer, num_virtual_tokens: int, seed: int, text: str | None = None,
-                label_words: tuple[str, ...] = (), label_context: str = "", embed_scale: float = 1.0) -> PromptInit:
+                task=None, embed_scale: float = 1.0) -> PromptInit:
     """Build the initial prompt matrix from the frozen model's input ``embeddings`` (``"vocab d_model"``, the
     weight of its token-embedding module).
 
@@ -98,12 +98,11 @@ def init_prompt(mode: str, *, embeddings, tokenizer, num_virtual_tokens: int, se
         ids = (ids * (-(-n // len(ids))))[:n]
         return PromptInit("text", rows(ids), tuple(int(i) for i in ids), text)
     if mode == "labels":
+        if task is None:
+            raise TrainingError("Init 'labels' needs the task whose label words it starts from.")
         vecs, ids = [], []
-        for word in label_words[:n]:
-            before = tokenizer.encode(label_context, add_special_tokens=False) if label_context else []
-            full = tokenizer.encode(label_context + " " + word, add_special_tokens=False)
-            wid = full[len(before):] if full[:len(before)] == before else \
-                tokenizer.encode(" " + word, add_special_tokens=False)
+        for word in task.label_words[:n]:
+            wid = task.label_word_pieces(tokenizer, word)   # the tokens training scores (Task.label_token_ids)
             if not wid:
                 raise TrainingError(f"The label word {word!r} tokenizes to no tokens.")
             vecs.append(rows(wid).mean(0))

@@ -125,7 +125,7 @@ def trajectory(model: str, path: str, stamp: tuple):
 
 __all__ = ["vocabulary", "neighbor_index", "layout", "frozen_model", "training_runner", "prompts", "task",
            "task_names", "prompt_map", "report", "trajectory", "background", "prompt_metrics", "prompt_relatedness",
-           "faithfulness", "full_report", "known_future", "label_token_ids"]
+           "faithfulness", "full_report", "known_future"]
 
 
 def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str | None, limit: int):
@@ -151,21 +151,11 @@ def _task_or_none(task_name: str | None):
         return None
 
 
-def label_token_ids(vocab, task_obj) -> dict[str, list[int]]:
-    """``{label: [token ids]}`` of the task's label words in the vocabulary (whole-token matches of the word, as
-    ``analyzer.relatedness.word_token_ids`` finds them), for the label-word persistence test.  Pure: runs in the
-    background job, not in the page's thread."""
-    if task_obj is None:
-        return {}
-    from ..relatedness import word_token_ids
-
-    return {label: list(ids) for label, word in task_obj.verbalizer.items() if (ids := word_token_ids(vocab, word))}
-
-
 def _analyze_prompt_job(prompt, vocab, index, k: int, task_obj, fast: dict) -> dict:
+    from ..analysis import label_token_groups
     from ..metrics import analyze_prompt
 
-    return analyze_prompt(prompt, vocab, index, k=k, label_token_ids=label_token_ids(vocab, task_obj) or None,
+    return analyze_prompt(prompt, vocab, index, k=k, label_token_ids=label_token_groups(task_obj, vocab),
                           **fast)
 
 
