@@ -38,6 +38,7 @@ from ..cache import atomic_path, atomic_write_text
 from ..exceptions import TrainingError
 from ..loaders._peft import INIT_IDS_METADATA, INIT_MODE_METADATA
 from ..tasks import Task, get_task
+from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import META, RESUME_FIXED, TrainConfig
 from .initialize import PromptInit, init_prompt
 from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
@@ -70,46 +71,6 @@ class TrainResult:
     mean_step_time: float | None
     tokens_per_second: float | None
     evals: list = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------- distributed
-@dataclass
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    created: bool = False
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _dist_setup(device_pref: str) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist()
-    import torch.distributed as dist
-
-    created = False
-    if not dist.is_initialized():
-        use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-        created = True
-    return _Dist(rank=dist.get_rank(), world=dist.get_world_size(),
-                 local_rank=int(os.environ.get("LOCAL_RANK", "0")), created=created)
-
-
-def _device(pref: str, d: _Dist) -> torch.device:
-    if pref == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", d.local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
-    if pref == "cuda" and d.world > 1:
-        return torch.device("cuda", d.local_rank)
-    if pref.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"device {pref!r} was asked for but CUDA is not available; use --device cpu.")
-    return torch.device(pref)
 
 
 # ---------------------------------------------------------------------------------------------- data order
@@ -338,28 +299,26 @@ def train(config: TrainConfig, *, callbacks: Iterable = (), stop_event: threadin
         raise TrainingError(f"train() expects a TrainConfig; got {type(config).__name__}.")
     callbacks = list(callbacks or ())
     t_start = time.perf_counter()
-    dist_ = _dist_setup(config.device)
+    dist_ = dist_setup(config.device)
     try:
         return _train(config, callbacks, stop_event, model, tokenizer, task, dist_, t_start, extra_loss)
     finally:
-        if dist_.created:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        dist_.close()
 
 
-def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, t_start,
+def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t_start,
            extra_loss) -> TrainResult:
     out = Path(config.out).expanduser()
     if dist_.world > 1 and config.batch_size % dist_.world:
         raise TrainingError(f"batch_size {config.batch_size} is not divisible by the {dist_.world} processes; "
                             f"the global batch is split evenly over them.")
+    device = use_device(dist_, choose_device(config.device, dist_))   # before the first collective
     if dist_.main:
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {str(out)!r} is a file; expected a directory.")
         _prepare_out(config, out)
         out.mkdir(parents=True, exist_ok=True)
-    _barrier(dist_)
+    dist_.barrier()
     ck = ck_tensors = None
     if config.resume:          # settings first: a mismatch fails before the model is loaded
         if not (out / CHECKPOINT).is_file():
@@ -375,7 +334,6 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, 
     for p in model.parameters():
         p.requires_grad_(False)
     model.eval()
-    device = _device(config.device, dist_)
     model.to(device)
     label_ids = task.label_token_ids(tokenizer, config.model)
     if len(task.train) < config.batch_size:
@@ -507,21 +465,12 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, 
             state["consistent"] = False     # prompt and optimizer change together: no checkpoint in between
             opt.step()
             state["step"], state["consistent"] = step, True
-            loss_v = loss.detach()
-            if dist_.world > 1:
-                import torch.distributed as dist
-
-                dist.all_reduce(loss_v)
-                loss_f = float(loss_v) / dist_.world
-            else:
-                loss_f = float(loss_v)
+            loss_f = float(dist_.sum(loss)) / dist_.world      # the global batch's mean
             if dist_.main:
                 _call(callbacks, "on_step", step, loss_f, lr)
             stop_now = dist_.main and _want_stop(callbacks, stop_event)
-            if dist_.world > 1:
-                flag = torch.tensor([1.0 if stop_now else 0.0])
-                dist.all_reduce(flag)
-                stop_now = bool(flag[0] > 0)
+            if dist_.world > 1:                 # rank 0 decides; every rank stops at the same step
+                stop_now = bool(dist_.sum([1.0 if stop_now else 0.0])[0] > 0)
             if not math.isfinite(loss_f):
                 raise TrainingError(f"The loss became {loss_f} at step {step}; lower --lr (now {config.lr}).")
             dt = time.perf_counter() - t0
@@ -566,7 +515,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, 
             final_eval = {"split": "validation", "step": evals[-1][0], "accuracy": evals[-1][1],
                           "n": len(val_seqs)}
         write_adapter(final_eval=final_eval, stopped=stopped)
-    _barrier(dist_)
+    dist_.barrier()
     done = len(step_times)
     result = TrainResult(
         out=out, steps=state["step"], start_step=start, total_steps=config.steps,
@@ -578,13 +527,6 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: _Dist, 
     if dist_.main:
         _call(callbacks, "on_end", result)
     return result
-
-
-def _barrier(d: _Dist) -> None:
-    if d.world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
 
 
 def read_training_log(directory: str | os.PathLike) -> list[dict]:
