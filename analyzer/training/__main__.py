@@ -48,8 +48,9 @@ def _read_config(arg: str) -> dict:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            example = json.dumps({"task": "sentiment", "out": "run"})
             raise TrainingError(f"Cannot read the config file {arg!r}: {why}. Expected a JSON file (or JSON text) "
-                                f"with TrainConfig fields, e.g. {{\"task\": \"sentiment\", \"out\": \"run\"}}.") from None
+                                f"with TrainConfig fields, e.g. {example}.") from None
         where = f"The config file {arg}"
     try:
         d = json.loads(text)
