@@ -37,6 +37,7 @@ import torch
 from ..cache import atomic_path, atomic_write_text
 from ..exceptions import TrainingError
 from ..loaders._peft import INIT_IDS_METADATA, INIT_MODE_METADATA
+from ..scale import input_embed_scale
 from ..tasks import Task, get_task
 from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import META, RESUME_FIXED, TrainConfig
@@ -340,12 +341,14 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         raise TrainingError(f"Task {task.name!r} has {len(task.train)} training examples, fewer than batch_size "
                             f"{config.batch_size}; lower --batch-size or add data.")
 
-    emb = model.get_input_embeddings().weight
+    emb_module = model.get_input_embeddings()
+    emb = emb_module.weight
+    embed_scale = input_embed_scale(emb_module)   # Gemma: sqrt(d); the prompt lives in the scaled space
     d = int(emb.shape[1])
     n = config.num_virtual_tokens
     init = init_prompt(config.prompt_tuning_init, embeddings=emb, tokenizer=tokenizer, num_virtual_tokens=n,
                        seed=config.seed, text=config.prompt_tuning_init_text or task.instruction,
-                       label_words=task.label_words, label_context=task.template.split("{text}")[-1])
+                       task=task, embed_scale=embed_scale)
 
     train_seqs = encode_examples(tokenizer, task, task.train, max_length=config.max_length)
     train_y = torch.tensor([ex.label for ex in task.train], dtype=torch.long)
@@ -400,7 +403,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                                                 "sizes": task.sizes},
                 "init": {"mode": init.mode, "text": init.text,
                          "token_ids": list(init.token_ids) if init.token_ids is not None else None},
-                "num_virtual_tokens": n, "token_dim": d, "label_token_ids": list(label_ids),
+                "num_virtual_tokens": n, "token_dim": d, "embed_scale": embed_scale,
+                "label_token_ids": list(label_ids),
                 "steps_done": state["step"], "steps": config.steps, "stopped": stopped,
                 "train_seconds": round(state["elapsed"], 2), "world_size": dist_.world,
                 "evals": [{"step": s, "accuracy": a} for s, a in evals], "final_eval": final_eval,
