@@ -14,54 +14,93 @@ grouped by prompt, against shuffled labels."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
 
-from .report import Report, model_info, neighbor_rows, prompt_info
+from .report import Report, model_info, neighbor_rows, prompt_info, prompt_task
 from .types import SoftPrompt, Vocabulary
 
 
-def prompt_task(prompt: SoftPrompt) -> str | None:
-    """The task a prompt was trained on, when its adapter records it: our trainer writes it to
-    ``training_meta.json`` beside the adapter (``{"task": {"name": ...}}``)."""
-    from .training.config import meta_task_name, read_training_meta
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What an analysis computes -- the one source of settings for the CLI, the dashboard and the notebook, so
+    that the same prompt gets the same claims everywhere.  Build it with :func:`analysis_settings`.
 
-    name = meta_task_name(read_training_meta(prompt.source))
-    if name:
-        return name
-    cfg = prompt.config or {}
-    for key in ("task", "task_name", "dataset"):
-        v = cfg.get(key)
-        if isinstance(v, str) and v:
-            return v
-    meta = cfg.get("softprompt_analyzer") if isinstance(cfg.get("softprompt_analyzer"), dict) else {}
-    return meta.get("task") if isinstance(meta.get("task"), str) else None
+    text_space:    tightness and relatedness also in the external MiniLM sentence-embedding space.
+    neighborhood:  the vocabulary's own neighbour graph (mutual neighbours, vocabulary hubness).
+    csls:          the hubness-corrected CSLS reading beside the chosen metric.
+    relatedness:   task-relatedness when a task is known.
+    n_null, seed:  size of each null pool and the seed of every draw."""
+
+    text_space: bool = True
+    neighborhood: bool = True
+    csls: bool = True
+    relatedness: bool = True
+    n_null: int = 500
+    seed: int = 0
+
+    @property
+    def full(self) -> bool:
+        return self.text_space and self.neighborhood and self.csls and self.relatedness
+
+    @property
+    def leaves_out(self) -> list[str]:
+        """What this reading does not compute (empty for the full analysis of ``softprompt-analyzer analyze``)."""
+        parts = [("the MiniLM text space", self.text_space),
+                 ("the vocabulary's own neighbour graph (mutual neighbours, vocabulary hubness)", self.neighborhood),
+                 ("the CSLS side reading", self.csls), ("task-relatedness", self.relatedness)]
+        return [name for name, on in parts if not on]
+
+    def describe(self) -> str:
+        """One sentence for a reader: full, or what this quick reading leaves out."""
+        if not self.leaves_out:
+            return "Full analysis (the claims of softprompt-analyzer analyze)."
+        return ("Quick reading: leaves out " + "; ".join(self.leaves_out) + ". Its claims are a subset of the "
+                "full analysis (softprompt-analyzer analyze), which adds the readings left out.")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "full": self.full, "leaves_out": self.leaves_out}
+
+
+def analysis_settings(full: bool = True, **overrides) -> AnalysisSettings:
+    """The settings of the full analysis (``full=True``: what ``softprompt-analyzer analyze`` computes) or of
+    the quick first reading (a few seconds: no text space, no vocabulary neighbour graph, no CSLS side
+    reading), with ``overrides`` (``text_space=False``, ``n_null=...``)."""
+    base = AnalysisSettings() if full else AnalysisSettings(text_space=False, neighborhood=False, csls=False)
+    return replace(base, **overrides)
 
 
 def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, task: str | None = None,
-            k: int = 10, metric: str = "cosine", include_special: bool = False, seed: int = 0, n_null: int = 500,
-            text_space: bool = True, relatedness: bool = True, faithfulness: bool = False,
-            faithfulness_limit: int = 200, model=None, progress: Callable[[str], None] | None = None) -> Report:
+            k: int = 10, metric: str = "cosine", include_special: bool = False,
+            settings: AnalysisSettings | None = None, faithfulness: bool = False, faithfulness_limit: int = 200,
+            model=None, index=None, progress: Callable[[str], None] | None = None, **overrides) -> Report:
     """Analyse ``prompts`` against ``vocab``; see the module docstring for what each prompt gets.
 
     task:          a task name or data file for relatedness/faithfulness (default: the task each adapter
                    records, if any).
-    text_space:    also measure tightness/relatedness in the external MiniLM sentence-embedding space.
+    settings:      what to compute (default: the full analysis, :func:`analysis_settings`); ``overrides``
+                   (``text_space=False``, ``n_null=300``, ``seed=1``, ``relatedness=False``) change single fields.
     faithfulness:  run the frozen model (``model``: a ``(model, tokenizer)`` pair, loaded here when omitted).
+    index:         a fitted ``NeighborIndex`` of ``vocab`` with this ``metric`` and ``include_special`` (built
+                   here when omitted).
     progress:      called with a short message before each step (the CLI prints it, the dashboard shows it).
     """
     from .loaders import check_compatible
     from .metrics import analyze_prompt, cluster_metrics
     from .neighbors import NeighborIndex
 
+    settings = replace(settings or analysis_settings(), **overrides)
+    seed, n_null = settings.seed, settings.n_null
     say = progress or (lambda msg: None)
     if isinstance(prompts, SoftPrompt):
         prompts = [prompts]
     prompts = list(prompts)
     for p in prompts:
         check_compatible(p, vocab)
-    index = NeighborIndex(metric=metric, k=k, include_special=include_special).fit(vocab)
-    embedder = None
-    if text_space:
+    if index is None:
+        index = NeighborIndex(metric=metric, k=k, include_special=include_special).fit(vocab)
+    embedder = False
+    if settings.text_space:
         from .embedder import TextEmbedder
 
         embedder = TextEmbedder()
@@ -81,15 +120,17 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
             label_ids = label_token_groups(task_obj, vocab)
         say(f"{p.name}: neighbour metrics and null baselines")
         m = analyze_prompt(p, vocab, index, k=k, n_null=n_null, seed=seed, label_token_ids=label_ids,
-                           text_embedder=embedder if text_space else False)
-        for key in ("tightness", "null", "hubness", "geometry", "persistence", "redundancy", "summary", "timings"):
+                           text_embedder=embedder, neighborhood=None if settings.neighborhood else False,
+                           csls=settings.csls)
+        for key in ("k", "tightness", "null", "hubness", "geometry", "persistence", "redundancy", "summary",
+                    "timings"):
             d[key] = m.get(key)
-        if task_obj is not None and relatedness:
+        if task_obj is not None and settings.relatedness:
             say(f"{p.name}: task-relatedness ({task_obj.name})")
             from .relatedness import task_relatedness
 
             d["relatedness"] = task_relatedness(p, vocab, index, task_obj, k=k, seed=seed, n_null=n_null,
-                                                text_embedder=embedder if text_space else False)
+                                                text_embedder=embedder)
         else:
             d["relatedness"] = {"skipped": "no task given (pass --task) and the adapter records none"
                                 if task_obj is None else "relatedness not requested"}
@@ -112,9 +153,20 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
         say("cluster metrics across prompts")
         clusters = cluster_metrics({p.name: p.vectors for p in prompts}, seed=seed)
     return Report(model=model_info(vocab, index.median_norm_), prompts=out,
-                  settings={"metric": metric, "k": k, "include_special": include_special, "seed": seed,
-                            "n_null": n_null, "text_space": text_space, "analysis": True},
+                  settings={"metric": metric, "k": k, "include_special": include_special, **settings.to_dict(),
+                            "analysis": True},
                   extra={"clusters": clusters} if clusters is not None else {})
+
+
+def claims(report) -> dict[str, list[str]]:
+    """Per prompt (by name), the sentences saying what is and is not distinguishable from chance: the metric
+    verdicts, then the relatedness verdicts.  ``report``: a :class:`Report` or its JSON (``to_dict``)."""
+    prompts = report.prompts if isinstance(report, Report) else report["prompts"]
+    out = {}
+    for d in prompts:
+        rel = d.get("relatedness") or {}
+        out[d["name"]] = list(d.get("summary") or []) + list(rel.get("summary") or [])
+    return out
 
 
 def label_token_groups(task, vocab: Vocabulary) -> dict[str, list[int]] | None:

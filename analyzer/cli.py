@@ -67,15 +67,16 @@ def _load_all(paths, task_index):
 
 def cmd_analyze(args) -> int:
     from . import load_vocabulary
-    from .analysis import analyze
+    from .analysis import analysis_settings, analyze
     from .models import model_for_prompts
 
     prompts = _load_all(args.prompts, args.task_index)
     vocab = load_vocabulary(model_for_prompts(prompts, args.model))
     say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not args.quiet else None
-    report = analyze(prompts, vocab, task=args.task, k=args.k, metric=args.metric, seed=args.seed,
-                     n_null=args.n_null, text_space=not args.no_text_space, faithfulness=args.faithfulness,
-                     faithfulness_limit=args.faithfulness_limit, include_special=args.include_special, progress=say)
+    settings = analysis_settings(full=True, text_space=not args.no_text_space, seed=args.seed, n_null=args.n_null)
+    report = analyze(prompts, vocab, task=args.task, k=args.k, metric=args.metric, settings=settings,
+                     faithfulness=args.faithfulness, faithfulness_limit=args.faithfulness_limit,
+                     include_special=args.include_special, progress=say)
     _write_output(report.render(args.format), args.out)
     return 0
 

@@ -56,7 +56,8 @@ class Report(Renderable):
         for p in self.prompts:
             lines += [f"## {p['name']}", "",
                       f"`{p['source']}` — {p['kind']}, {p['num_virtual_tokens']} virtual tokens × {p['dim']}"
-                      + (f", init {p['init']}" if p.get("init") else ""), "",
+                      + (f", init {p['init']}" if p.get("init") else "")
+                      + (f", task {p['task']}" if p.get("task") else ""), "",
                       "| # | norm | × median | neighbours (score) |", "|---:|---:|---:|:---|"]
             for t in p["tokens"]:
                 nb = ", ".join(f"`{_md_escape(n['token'])}` {n['score']:.3f}" for n in t["neighbors"])
@@ -251,6 +252,23 @@ def model_info(vocab: Vocabulary, median_norm: float | None = None) -> dict[str,
     return info
 
 
+def prompt_task(prompt: SoftPrompt) -> str | None:
+    """The task a prompt was trained on, when its adapter records it: our trainer writes it to
+    ``training_meta.json`` beside the adapter (``{"task": {"name": ...}}``)."""
+    from .training.config import meta_task_name, read_training_meta
+
+    name = meta_task_name(read_training_meta(prompt.source))
+    if name:
+        return name
+    cfg = prompt.config or {}
+    for key in ("task", "task_name", "dataset"):
+        v = cfg.get(key)
+        if isinstance(v, str) and v:
+            return v
+    meta = cfg.get("softprompt_analyzer") if isinstance(cfg.get("softprompt_analyzer"), dict) else {}
+    return meta.get("task") if isinstance(meta.get("task"), str) else None
+
+
 def prompt_info(p: SoftPrompt) -> dict[str, Any]:
     return {"name": p.name, "source": p.source, "kind": p.kind, "num_virtual_tokens": p.num_virtual_tokens,
             "dim": p.dim, "init": p.init, "init_text": p.init_text, "base_model": p.base_model}
@@ -273,11 +291,12 @@ def neighbor_rows(prompt: SoftPrompt, vocab: Vocabulary, index, k: int) -> list[
 
 
 def build_report(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, index=None, *, k: int = 10,
-                 metric: str = "cosine", include_special: bool = False) -> Report:
+                 metric: str = "cosine", include_special: bool = False, task: str | None = None) -> Report:
     """Neighbour report of one or more soft prompts against one vocabulary.
 
     ``index`` is a fitted ``NeighborIndex`` (built here from ``metric``/``include_special`` when omitted).
-    Every prompt is checked against the vocabulary's dimension first."""
+    ``task``: the task the prompts are read against (recorded with each prompt; default: the task each adapter
+    records, if any).  Every prompt is checked against the vocabulary's dimension first."""
     from .loaders import check_compatible
     from .neighbors import NeighborIndex
 
@@ -291,6 +310,7 @@ def build_report(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, 
     out = []
     for p in prompts:
         d = prompt_info(p)
+        d["task"] = task or prompt_task(p)
         d["tokens"] = neighbor_rows(p, vocab, index, k)
         out.append(d)
     return Report(model=model_info(vocab, index.median_norm_), prompts=out,

@@ -18,28 +18,40 @@ def _choose_prompt(sel: Selection, key: str):
 
 def _result(sel: Selection, key: str, kind: str = "metrics") -> dict | None:
     """The ``kind`` (``metrics`` or ``relatedness``) result of the chosen prompt, or None (with a note) while it
-    is computed in the background.  A button asks for the full version (text space and more)."""
+    is computed in the background.  Both come from one ``analyzer.analyze`` job: the quick reading first (it
+    says what it leaves out), and on request the full analysis -- the CLI's ``analyze``, the same claims."""
+    from ..analysis import analysis_settings
+
     path, stamp, p = _choose_prompt(sel, key)
     full_wanted = st.session_state.get("_full", set())
-    fk = (kind, sel.model, sel.metric, sel.k, path, p.name, sel.task)
-    compute = resources.prompt_metrics if kind == "metrics" else resources.prompt_relatedness
-    fut = compute(sel.model, sel.metric, sel.k, path, stamp, p.name, sel.task, full=fk in full_wanted)
+    fk = (sel.model, sel.metric, sel.k, path, p.name, sel.task)
+    full = fk in full_wanted
+    fut = resources.prompt_analysis(sel.model, sel.metric, sel.k, path, stamp, p.name, sel.task, full=full)
     if not wait_for(fut, "Computing " + ("tightness, null baselines and geometry" if kind == "metrics"
                                           else "task-relatedness")):
         return None
-    res = fut.result()  # an AnalyzerError is shown by the section's guard
-    label, helptext = FULL[kind]
-    if fk not in full_wanted and st.button(label, key=f"{key}_full", help=helptext):
-        st.session_state.setdefault("_full", set()).add(fk)
-        st.rerun()
-    return res
+    d = fut.result().prompts[0]  # an AnalyzerError is shown by the section's guard
+    settings = analysis_settings(full=full)
+    if not full:
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.caption(settings.describe())
+        if c2.button(FULL_LABEL, key=f"{key}_full", help=FULL_HELP):
+            st.session_state.setdefault("_full", set()).add(fk)
+            st.rerun()
+    else:
+        st.caption(settings.describe())
+    if kind == "metrics":
+        return d
+    rel = d.get("relatedness") or {}
+    if "skipped" in rel:
+        st.info(f"Task-relatedness was not computed: {rel['skipped']}.")
+        return None
+    return rel
 
 
-FULL = {"metrics": ("Full analysis: text-space tightness, hubness, CSLS",
-                    "Embeds neighbour tokens with MiniLM and builds the vocabulary's own neighbour graph "
-                    "(minutes the first time per model; cached)."),
-        "relatedness": ("Add the text space (MiniLM)",
-                        "Judges the same neighbours with an external sentence embedder (all-MiniLM-L6-v2).")}
+FULL_LABEL = "Full analysis"
+FULL_HELP = ("What softprompt-analyzer analyze computes: adds the MiniLM text space, the vocabulary's own "
+             "neighbour graph (hubness) and the CSLS side reading (minutes the first time per model; cached).")
 
 
 def _verdicts(lines: list[str]) -> None:

@@ -100,17 +100,12 @@ def prompt_map(model: str, metric: str, k: int, n_components: int, sources: tupl
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def report(model: str, metric: str, k: int, sources: tuple, task_name: str | None):
-    """The report of the selected prompts (the same ``build_report`` the CLI calls)."""
-    import inspect
-
+    """The neighbour report of the selected prompts (the same ``build_report`` the CLI's ``report`` calls),
+    read against the sidebar's task."""
     from .. import build_report
 
     ps = [p for path, _ in sources for p in prompts(path)]
-    kwargs = {"k": k}
-    params = inspect.signature(build_report).parameters
-    if task_name and "task" in params:
-        kwargs["task"] = task_name
-    return build_report(ps, vocabulary(model), neighbor_index(model, metric), **kwargs)
+    return build_report(ps, vocabulary(model), neighbor_index(model, metric), k=k, task=task_name or None)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Placing the training snapshots…")
@@ -124,7 +119,7 @@ def trajectory(model: str, path: str, stamp: tuple):
 
 
 __all__ = ["vocabulary", "neighbor_index", "layout", "frozen_model", "training_runner", "prompts", "task",
-           "task_names", "prompt_map", "report", "trajectory", "background", "prompt_metrics", "prompt_relatedness",
+           "task_names", "prompt_map", "report", "trajectory", "background", "prompt_analysis",
            "faithfulness", "full_report", "known_future"]
 
 
@@ -149,14 +144,6 @@ def _task_or_none(task_name: str | None):
         return task(task_name)
     except Exception:  # noqa: BLE001 — no task: the label-word test is reported as omitted
         return None
-
-
-def _analyze_prompt_job(prompt, vocab, index, k: int, task_obj, fast: dict) -> dict:
-    from ..analysis import label_token_groups
-    from ..metrics import analyze_prompt
-
-    return analyze_prompt(prompt, vocab, index, k=k, label_token_ids=label_token_groups(task_obj, vocab),
-                          **fast)
 
 
 @st.cache_resource
@@ -190,34 +177,24 @@ def _prompt(path: str, name: str):
     return next(p for p in prompts(path) if p.name == name)
 
 
-def prompt_metrics(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str | None,
-                   full: bool = False):
-    """A ``Future`` of ``analyzer.metrics.analyze_prompt`` for one prompt, computed in the background (the page
-    renders at once; the metric tabs fill in when it is done).  ``full=False`` (a few seconds) skips the text
-    space, the vocabulary neighbourhood and the CSLS side reading; ``full=True`` computes everything (minutes the
-    first time for a model: MiniLM embeddings and the vocabulary's kNN graph, then cached on disk)."""
-    key = ("metrics", model, metric, int(k), path, stamp, name, task_name, bool(full))
+def prompt_analysis(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str | None,
+                    full: bool = False):
+    """A ``Future`` of ``analyzer.analyze`` for one prompt -- the same function and settings
+    (``analyzer.analysis.analysis_settings``) as the CLI's ``analyze`` -- computed in the background (the page
+    renders at once; the metric tabs fill in when it is done).  ``full=False``: the quick first reading (a few
+    seconds; ``AnalysisSettings.leaves_out`` says what it leaves out); ``full=True``: exactly the CLI's claims
+    (minutes the first time for a model: MiniLM embeddings and the vocabulary's kNN graph, then cached on
+    disk)."""
+    from .. import analyze
+    from ..analysis import analysis_settings
+
+    key = ("analysis", model, metric, int(k), path, stamp, name, task_name, bool(full))
     known = _background()["futures"].get(key)
     if known is not None:
         return known
     vocab, index = vocabulary(model), neighbor_index(model, metric)   # shared resources, built in this thread
-    fast = {} if full else {"text_embedder": False, "neighborhood": False, "csls": False}
-    return background(key, _analyze_prompt_job, _prompt(path, name), vocab, index, int(k),
-                      _task_or_none(task_name), fast)
-
-
-def prompt_relatedness(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str,
-                       full: bool = False):
-    """A ``Future`` of ``analyzer.relatedness.task_relatedness`` (``full``: with the MiniLM text space)."""
-    from ..relatedness import task_relatedness
-
-    key = ("relatedness", model, metric, int(k), path, stamp, name, task_name, bool(full))
-    known = _background()["futures"].get(key)
-    if known is not None:
-        return known
-    vocab, index = vocabulary(model), neighbor_index(model, metric)
-    return background(key, task_relatedness, _prompt(path, name), vocab, index, task(task_name), k=int(k),
-                      **({} if full else {"text_embedder": False}))
+    return background(key, analyze, _prompt(path, name), vocab, task=task_name or None, k=int(k), metric=metric,
+                      settings=analysis_settings(full=bool(full)), index=index)
 
 
 def full_report(model: str, metric: str, k: int, sources: tuple, task_name: str | None, text_space: bool,
@@ -225,6 +202,7 @@ def full_report(model: str, metric: str, k: int, sources: tuple, task_name: str 
     """A ``Future`` of ``analyzer.analyze`` (the CLI's ``analyze`` report: metrics, null baselines, relatedness,
     optionally faithfulness) for the selected prompts, computed in the background."""
     from .. import analyze
+    from ..analysis import analysis_settings
 
     key = ("report", model, metric, int(k), sources, task_name, bool(text_space), bool(faithfulness))
     known = _background()["futures"].get(key)
@@ -233,7 +211,8 @@ def full_report(model: str, metric: str, k: int, sources: tuple, task_name: str 
     ps = [p for path, _ in sources for p in prompts(path)]
     frozen = frozen_model(model) if faithfulness else None
     return background(key, analyze, ps, vocabulary(model), task=task_name, k=int(k), metric=metric,
-                      text_space=bool(text_space), faithfulness=bool(faithfulness), model=frozen)
+                      settings=analysis_settings(full=True, text_space=bool(text_space)),
+                      index=neighbor_index(model, metric), faithfulness=bool(faithfulness), model=frozen)
 
 
 def known_future(kind: str, *key) -> object | None:

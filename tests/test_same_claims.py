@@ -1,0 +1,111 @@
+"""One prompt, three surfaces, the same claims: the CLI's ``analyze``, the dashboard's full analysis (AppTest)
+and the notebook's code (executed with FULL = True) say the same sentences about what is and is not
+distinguishable from chance -- they all take their settings from ``analyzer.analysis.analysis_settings``.  The
+quick first reading of the dashboard and the notebook says what it leaves out."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from app_helpers import ROOT
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 900
+K = 5
+TASK = "sentiment"
+ICONS = ("✅", "➖")
+
+
+@pytest.fixture(scope="module")
+def prompt_dir(smollm2_available, request, tmp_path_factory):
+    """A folder holding one trained sample prompt (or, without samples, an untrained TEXT-init adapter)."""
+    src = ROOT / "sample_prompts" / "sentiment-labels"
+    if not (src / "adapter_config.json").is_file():
+        src, _ = request.getfixturevalue("smollm2_text_adapter")
+    folder = tmp_path_factory.mktemp("claims")
+    shutil.copytree(src, folder / "the-prompt")
+    return folder / "the-prompt"
+
+
+@pytest.fixture(scope="module")
+def cli_claims(prompt_dir, tmp_path_factory):
+    from analyzer.analysis import claims
+    from analyzer.cli import main
+
+    out = tmp_path_factory.mktemp("cli") / "analysis.json"
+    assert main(["analyze", str(prompt_dir), "--task", TASK, "-k", str(K), "--format", "json", "--out", str(out),
+                 "--quiet"]) == 0
+    got = claims(json.loads(out.read_text()))["the-prompt"]
+    assert len(got) >= 4 and any("chance" in line for line in got)
+    return got
+
+
+def _verdict_lines(at) -> list[str]:
+    lines = []
+    for m in at.markdown:
+        v = m.value
+        for icon in ICONS:
+            if v.startswith(icon + " "):
+                lines.append(v[len(icon) + 1:])
+    return lines
+
+
+def test_dashboard_full_analysis_makes_the_cli_claims(prompt_dir, cli_claims, monkeypatch):
+    from concurrent.futures import wait
+
+    from streamlit import config
+    from streamlit.testing.v1 import AppTest
+
+    from analyzer.analysis import analysis_settings
+    from analyzer.ui import resources
+
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_PROMPTS", str(prompt_dir.parent))
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_SELECT", prompt_dir.name)
+    monkeypatch.delenv("SOFTPROMPT_ANALYZER_MODEL", raising=False)
+    address = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+
+        def settle():
+            wait(list(resources._background()["futures"].values()), timeout=TIMEOUT)
+            at.run()
+            assert not at.exception, [e.value for e in at.exception]
+
+        at.sidebar.selectbox(key="task").set_value(TASK).run()
+        at.sidebar.slider(key="k").set_value(K).run()
+        settle()
+        captions = " ".join(c.value for c in at.caption)
+        assert analysis_settings(full=False).describe() in captions      # the quick view says what it leaves out
+        quick = _verdict_lines(at)
+        assert quick and set(quick) != set(cli_claims)
+        at.button(key="tight_prompt_full").click().run()
+        settle()
+        assert analysis_settings(full=True).describe() in " ".join(c.value for c in at.caption)
+        assert _verdict_lines(at) == cli_claims
+    finally:
+        config.set_option("server.address", address)
+
+
+def test_notebook_full_analysis_makes_the_cli_claims(prompt_dir, cli_claims, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb_path = ROOT / "notebooks" / "explore.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    env = {**os.environ, "SOFTPROMPT_ANALYZER_NOTEBOOK_PROMPT": str(prompt_dir), "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+           "SOFTPROMPT_ANALYZER_NOTEBOOK_TASK": TASK, "SOFTPROMPT_ANALYZER_NOTEBOOK_FULL": "1"}
+    # the notebook's own code up to and including its claims, with FULL = True
+    upto = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "claims(" in c.source)
+    nb.cells = nb.cells[:upto + 1]
+    NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
+                   resources={"metadata": {"path": str(nb_path.parent)}}).execute(env=env)
+    out = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                  if o.output_type == "stream")
+    assert "Full analysis" in out
+    assert [line[2:] for line in out.splitlines() if line.startswith("• ")] == cli_claims
