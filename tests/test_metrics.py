@@ -184,7 +184,7 @@ def test_vocab_neighborhood_is_cached_and_approximate_path_meets_recall(tmp_path
     from analyzer import neighbors
 
     # the bfloat16 pass, whether or not this CPU has fast bfloat16 products (it only changes the speed)
-    monkeypatch.setattr(neighbors, "_fast_low_precision", lambda: torch.bfloat16)
+    monkeypatch.setattr(neighbors, "_low_precision_probe", lambda: (torch.bfloat16, 2.2))
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(40, 24))
     emb = centres[rng.integers(0, 40, 3000)] + 0.6 * rng.normal(size=(3000, 24))

@@ -164,11 +164,12 @@ def test_approximate_request_falls_back_to_exact_without_fast_bfloat16(tmp_path,
     from analyzer import neighbors as N
 
     monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
-    monkeypatch.setattr(N, "_fast_low_precision", lambda: None)  # a CPU without AMX / AVX512-BF16
+    monkeypatch.setattr(N, "_low_precision_probe", lambda: (None, 1.1))  # no AMX / AVX512-BF16
     v = make_vocab(n=700, d=20)
     approx = N.vocab_neighborhood(v, 5, exact=False, cache=False)
     exact = N.vocab_neighborhood(v, 5, exact=True, cache=False)
-    assert approx.exact and approx.recall is None and "no fast bfloat16" in approx.method
+    assert approx.exact and approx.recall is None
+    assert "only 1.1x faster than float32" in approx.method and "float32 pass was used" in approx.method
     np.testing.assert_allclose(approx.sims, exact.sims, atol=1e-6)
     np.testing.assert_allclose(approx.r, exact.r, atol=1e-6)
 
@@ -187,7 +188,7 @@ def test_smollm2_neighbourhood_exact_and_bfloat16_paths_on_the_real_vocabulary(s
 
     v = load_vocabulary("smollm2-135m")  # from the shared test cache
     monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))  # compute both neighbourhoods afresh
-    monkeypatch.setattr(N, "_fast_low_precision", lambda: torch.bfloat16)
+    monkeypatch.setattr(N, "_low_precision_probe", lambda: (torch.bfloat16, 2.2))
     exact = N.vocab_neighborhood(v, 10)
     approx = N.vocab_neighborhood(v, 10, exact=False)
     assert exact.exact and not approx.exact and approx.recall >= 0.95 and approx.recall_sample == 1000
