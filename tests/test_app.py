@@ -292,6 +292,8 @@ def test_export_downloads(app):
     assert labels == ["HTML", "JSON", "Markdown", "text-init (zip)"]
     md = at.expander[0].markdown[0].value
     assert "text-init" in md and "␣sentiment" in md
+    at.sidebar.selectbox(key="task").set_value("spam").run()          # the sidebar's task reaches the report
+    assert ", task spam" in at.expander[0].markdown[0].value
     at.radio(key="export_mode").set_value("full").run()
     ok(at)
     assert [b.label for b in at.get("download_button")] == ["text-init (zip)"]  # nothing built yet
@@ -388,7 +390,8 @@ def test_off_loopback_typed_paths_are_off(app, folders, bound_to, path_task_fold
     assert _why(at) == [f"The server listens on {shown}, so typed paths and model names are off; restart with "
                         "--allow-paths to allow them."]
     assert at.text_input(key="prompt_folder").disabled and at.text_input(key="prompt_folder").value == str(folder)
-    assert at.multiselect(key="prompt").options == ["text-init"]  # not the folder slipped in
+    options = at.multiselect(key="prompt").options      # the server's folder (and its runs), not the one slipped in
+    assert "text-init" in options and "bad-adapter" not in options
     assert at.text_input(key="add_path").disabled and at.text_input(key="add_path").value == ""
     assert at.button(key="add_path_btn").disabled
     assert "model" not in [t.key for t in at.text_input]
