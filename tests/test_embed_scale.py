@@ -76,6 +76,8 @@ def test_vocabulary_is_in_the_space_the_model_sees(tiny_gemma):
     np.testing.assert_allclose(np.asarray(vocab.embeddings)[5:25], seen, rtol=1e-5, atol=1e-6)
     again = load_vocabulary(d)   # the warm load from the cache keeps the scale
     assert again.embed_scale == vocab.embed_scale and "embed_scale=8" in repr(again)
+    # indexes, layouts and neighbourhoods derived from raw rows (an older cache) are never reused
+    assert again.key == vocab.key and vocab.key.endswith("-x8")
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2"])

@@ -239,6 +239,8 @@ def load_vocabulary(model: str | os.PathLike | None = None, *, refresh: bool = F
 
 def _make_vocabulary(src: ModelSource, source: Path, key: str, embeddings, tokens, raw_tokens, excluded, tied,
                      architecture, embed_scale: float = 1.0) -> Vocabulary:
+    if float(embed_scale) != 1.0:   # scaled rows: caches derived from them (indexes, layouts) get their own key
+        key = f"{key}-x{float(embed_scale):.6g}"
     return Vocabulary(name=src.embedded or src.name, source=str(source), embeddings=embeddings,
                       tokens=tuple(tokens), raw_tokens=tuple(raw_tokens), excluded=excluded, tied=bool(tied),
                       key=key, architecture=architecture, embed_scale=float(embed_scale))
