@@ -44,29 +44,49 @@ def page(title: str, parts) -> str:
     return "\n".join(out)
 
 
+def _table(cols: list[str], rows: list[dict], *, cls_of=None) -> str:
+    head = "".join(f"<th class='l'>{_e(c)}</th>" for c in cols)
+    body = []
+    for r in rows:
+        cls = cls_of(r) if cls_of else ""
+        body.append("<tr>" + "".join(f"<td class='l {cls if c == cols[-1] else ''}'>{_e(r[c])}</td>" for c in cols)
+                    + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
 def render_html(report) -> str:
-    from .report import NULL_ORDER, _num, score_rows
+    from . import plotting
+    from ._format import cluster_rows, compact_rows, num
+    from .stats import NULLS
 
     m = report.model
     st = report.settings
     parts = [f"<h1>Soft-prompt report — {_e(m['name'])}</h1>",
              f"<p>Vocabulary {m['vocab_size']:,} × {m['dim']} (tied embeddings: {'yes' if m['tied'] else 'no'}); "
              f"metric {_e(st.get('metric'))}, k = {_e(st.get('k'))}; median token norm "
-             f"{_num(m.get('median_norm'))}. Every score is shown beside its chance level; "
-             f"<span class='sig'>green</span> p-values are below 0.05.</p>"]
-    from . import plotting
+             f"{num(m.get('median_norm'))}. Every claim is one row of the prompt's table of tests: two-sided, "
+             f"q from Benjamini–Hochberg over the prompt's claims, <span class='sig'>significant</span> when "
+             f"q &lt; 0.05; references are shown with their p and are never claims.</p>"]
+
+    def cls_of(r):
+        return "sig" if r["verdict"].startswith(("higher", "lower")) else "ns"
 
     for p in report.prompts:
         parts.append(f"<h2>{_e(p['name'])}</h2><p><code>{_e(p['source'])}</code> — {_e(p['kind'])}, "
                      f"{p['num_virtual_tokens']} virtual tokens × {p['dim']}"
                      + (f", init {_e(p['init'])}" if p.get("init") else "")
                      + (f", task {_e(p['task'])}" if p.get("task") else "") + "</p>")
-        if p.get("summary"):
-            parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in p["summary"]) + "</ul>")
+        tests = p.get("tests") or []
+        if tests:
+            parts.append("<h3>The table of tests</h3>")
+            parts.append(_table(["measure", "value", "null", "q", "verdict"], compact_rows(tests), cls_of=cls_of))
+            used = dict.fromkeys(r["null"] for r in tests)
+            parts.append("<ul>" + "".join(f"<li><i>{_e(n)}</i>: {_e(NULLS.get(n, n))}</li>" for n in used)
+                         + "</ul>")
         parts.append("<table><tr><th>#</th><th>norm</th><th>× median</th><th class='l'>neighbours (score)</th></tr>")
         for t in p["tokens"]:
             nb = ", ".join(f"<code>{_e(n['token'])}</code>&nbsp;{n['score']:.3f}" for n in t["neighbors"])
-            parts.append(f"<tr><td>{t['index']}</td><td>{t['norm']:.3f}</td><td>{_num(t.get('norm_ratio'))}</td>"
+            parts.append(f"<tr><td>{t['index']}</td><td>{t['norm']:.3f}</td><td>{num(t.get('norm_ratio'))}</td>"
                          f"<td class='l'>{nb}</td></tr>")
         parts.append("</table>")
         if p.get("tightness"):
@@ -75,7 +95,7 @@ def render_html(report) -> str:
                 parts.append(plotting.plot_tightness(p, space="text", title="Tightness, MiniLM text space"))
         if p.get("geometry"):
             parts.append(plotting.plot_geometry(p, title="Geometry"))
-        for key in ("tightness", "hubness", "geometry", "persistence", "redundancy", "relatedness", "faithfulness"):
+        for key in ("relatedness", "faithfulness"):
             sec = p.get(key)
             if not isinstance(sec, dict):
                 continue
@@ -85,29 +105,14 @@ def render_html(report) -> str:
                 continue
             if key == "relatedness":
                 for s in sec.get("summary") or []:
-                    parts.append(f"<p>{_e(s)}</p>")
+                    if "(a reference, not a claim)" not in s and " q=" not in s and " q<" not in s:
+                        parts.append(f"<p>{_e(s)}</p>")
             if key == "faithfulness":
                 if sec.get("projection_gap"):
                     parts.append(plotting.plot_projection_gap(sec["projection_gap"], title="Projection gap"))
                 if sec.get("logit_lens"):
                     parts.append(plotting.plot_logit_lens(sec["logit_lens"], title="Logit lens"))
-            rows = score_rows(sec)
-            if rows:
-                parts.append("<table><tr><th class='l'>measure</th><th>value</th>"
-                             + "".join(f"<th>{n.replace('_', ' ')}: mean</th><th>p</th>" for n in NULL_ORDER)
-                             + "</tr>")
-                for r in rows:
-                    cells = []
-                    for n in NULL_ORDER:
-                        c = r["nulls"].get(n)
-                        if not c:
-                            cells.append("<td>—</td><td>—</td>")
-                            continue
-                        cls = "sig" if c.get("significant") else "ns"
-                        cells.append(f"<td>{_num(c.get('null_mean'))}</td><td class='{cls}'>{_num(c.get('p'))}</td>")
-                    parts.append(f"<tr><td class='l'>{_e(r['measure'])}</td><td>{_num(r['value'])}</td>"
-                                 + "".join(cells) + "</tr>")
-                parts.append("</table>")
     if report.extra.get("clusters"):
-        parts.append("<h2>Across prompts</h2><pre>" + _e(report.extra["clusters"]) + "</pre>")
+        parts.append("<h2>Across prompts</h2>")
+        parts.append(_table(["measure", "value", "null", "p", "verdict"], cluster_rows(report.extra["clusters"])))
     return page(f"Soft-prompt report — {m['name']}", parts)

@@ -86,8 +86,9 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
     progress:      called with a short message before each step (the CLI prints it, the dashboard shows it).
     """
     from .loaders import check_compatible
-    from .metrics import analyze_prompt, cluster_metrics
+    from .metrics import analyze_prompt, build_baselines, cluster_metrics, prepare_prompt, summarize
     from .neighbors import NeighborIndex
+    from .stats import TestTable
 
     settings = replace(settings or analysis_settings(), **overrides)
     seed, n_null = settings.seed, settings.n_null
@@ -119,21 +120,30 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
             task_obj = get_task(task_name)
             label_ids = label_token_groups(task_obj, vocab)
         say(f"{p.name}: neighbour metrics and null baselines")
+        table = TestTable()       # one family of tests per prompt: metrics and relatedness adjusted together
+        _, vectors, iids, reason, _ = prepare_prompt(p, vocab, index, k)
+        B = build_baselines(vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=iids, init_reason=reason)
         m = analyze_prompt(p, vocab, index, k=k, n_null=n_null, seed=seed, label_token_ids=label_ids,
                            text_embedder=embedder, neighborhood=None if settings.neighborhood else False,
-                           csls=settings.csls)
-        for key in ("k", "tightness", "null", "hubness", "geometry", "persistence", "redundancy", "summary",
-                    "timings"):
+                           csls=settings.csls, table=table, baselines=B)
+        for key in ("k", "tightness", "null", "hubness", "geometry", "persistence", "redundancy", "timings"):
             d[key] = m.get(key)
         if task_obj is not None and settings.relatedness:
             say(f"{p.name}: task-relatedness ({task_obj.name})")
             from .relatedness import task_relatedness
 
             d["relatedness"] = task_relatedness(p, vocab, index, task_obj, k=k, seed=seed, n_null=n_null,
-                                                text_embedder=embedder)
+                                                text_embedder=embedder, table=table, baselines=B)
         else:
             d["relatedness"] = {"skipped": "no task given (pass --task) and the adapter records none"
                                 if task_obj is None else "relatedness not requested"}
+        table.adjust()
+        d["tests"] = table.to_list()
+        d["summary"] = summarize(d)
+        if "skipped" not in d["relatedness"]:
+            from .relatedness import summarize as rel_summary
+
+            d["relatedness"]["summary"] = rel_summary(d["relatedness"])
         if faithfulness:
             say(f"{p.name}: faithfulness (runs the frozen model)")
             from .faithfulness import analyze_faithfulness
@@ -159,14 +169,13 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
 
 
 def claims(report) -> dict[str, list[str]]:
-    """Per prompt (by name), the sentences saying what is and is not distinguishable from chance: the metric
-    verdicts, then the relatedness verdicts.  ``report``: a :class:`Report` or its JSON (``to_dict``)."""
+    """Per prompt (by name), the verdicts of its table of tests (``tests``): the claims (matched null,
+    initialisation; q after Benjamini-Hochberg), then the labelled references.  ``report``: a :class:`Report`
+    or its JSON (``to_dict``)."""
+    from .metrics import summarize
+
     prompts = report.prompts if isinstance(report, Report) else report["prompts"]
-    out = {}
-    for d in prompts:
-        rel = d.get("relatedness") or {}
-        out[d["name"]] = list(d.get("summary") or []) + list(rel.get("summary") or [])
-    return out
+    return {d["name"]: summarize(d) for d in prompts}
 
 
 def label_token_groups(task, vocab: Vocabulary) -> dict[str, list[int]] | None:

@@ -39,12 +39,7 @@ from .types import SoftPrompt, Vocabulary
 
 ALPHA = 0.05
 
-#: the null references and how reports describe them
-NULLS = {
-    "random_vectors": "random Gaussian vectors with the prompt's norms",
-    "vocab_tokens": "randomly chosen vocabulary tokens",
-    "init": "the prompt's own initialisation",
-}
+from .stats import NULLS  # noqa: E402  the nulls and the sentence a reader sees for each
 
 # independent random streams, one per purpose (np.random.default_rng([seed, stream]))
 _STREAM_GAUSS, _STREAM_VOCAB, _STREAM_BOOT, _STREAM_FLIP, _STREAM_PERM = 11, 12, 13, 14, 15
@@ -54,12 +49,7 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), stream])
 
 
-def _f(x) -> float | None:
-    """A JSON-safe float: None for NaN/inf."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
+from .stats import _f  # noqa: E402  a JSON-safe float: None for NaN/inf
 
 
 def _fl(a) -> list:
@@ -103,25 +93,7 @@ class NullComparison:
                 "verdict": self.verdict, "null": self.null, "alternative": self.alternative}
 
 
-_ALTERNATIVES = ("greater", "less", "two-sided")
-
-
-def empirical_p(value: float, null: np.ndarray, alternative: str = "greater") -> float:
-    """``(1 + #{null >= value}) / (1 + n)`` (``greater``), the mirror image (``less``), or twice the smaller
-    of the two capped at 1 (``two-sided``).  NaN when ``value`` is NaN or the null is empty."""
-    if alternative not in _ALTERNATIVES:
-        raise AnalyzerError(f"alternative must be one of {list(_ALTERNATIVES)}; got {alternative!r}.")
-    null = np.asarray(null, dtype=np.float64).ravel()
-    null = null[np.isfinite(null)]
-    if null.size == 0 or value is None or not np.isfinite(value):
-        return float("nan")
-    ge = (1.0 + np.count_nonzero(null >= value)) / (1.0 + null.size)
-    le = (1.0 + np.count_nonzero(null <= value)) / (1.0 + null.size)
-    if alternative == "greater":
-        return float(ge)
-    if alternative == "less":
-        return float(le)
-    return float(min(1.0, 2.0 * min(ge, le)))
+from .stats import empirical_p  # noqa: E402  the one definition (``direction``: greater, less, two-sided)
 
 
 def _fmt(x: float) -> str:
@@ -181,52 +153,77 @@ def sign_flip_null(diffs: np.ndarray, n_perm: int = 1000, seed: int = 0) -> np.n
     return (signs * d).mean(axis=1)
 
 
+def _measure_space(what: str) -> tuple[str, str]:
+    """``"tightness (model space)"`` -> ``("tightness", "model")``; ``"k-occurrence skew"`` -> (..., ``"-"``)."""
+    if what.endswith(" space)") and " (" in what:
+        m, sp = what[:-len(" space)")].rsplit(" (", 1)
+        return m, sp
+    return what, "-"
+
+
 def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_values: np.ndarray | None = None,
-                   alternative: str = "greater", n_boot: int = 1000, seed: int = 0, alpha: float = ALPHA,
-                   what: str = "the score", omitted: Mapping[str, str] | None = None) -> dict:
-    """A per-token score against each null.
+                   alternative: str = "two-sided", n_boot: int = 1000, seed: int = 0, alpha: float = ALPHA,
+                   what: str = "the score", omitted: Mapping[str, str] | None = None, matched=None,
+                   table=None, groups: np.ndarray | None = None) -> dict:
+    """A per-token score against each null; every comparison is one row of ``table``
+    (:class:`analyzer.stats.TestTable`), whose adjusted ``q``/``verdict`` are written back into this dict.
 
     values:      ``"n"`` the score of each virtual token.
-    pools:       null name → ``"m"`` the score of each null query.
+    pools:       reference null name -> ``"m"`` the score of each null query (i.i.d. pseudo-prompts).
+    matched:     ``(MatchedNull, row_values)`` -- the claim-basis null, ``row_values`` one score per pool row.
     init_values: ``"n"`` the score of each position's initialisation (paired sign-flip test), or None.
-    Returns a JSON-ready dict: ``value`` (mean over positions), ``per_position``, ``null`` (name →
-    :meth:`NullComparison.to_dict`, or ``{"omitted": reason}``), ``per_position_p`` (each position against
-    each pool, uncorrected), ``n_significant_positions`` per null and ``expected_by_chance``."""
+    groups:      each position's group of repeated positions (sign flips and matched draws are per group).
+    Returns a JSON-ready dict: ``value`` (mean over positions), ``per_position``, ``null`` (name -> the
+    comparison, or ``{"omitted": reason}``), ``per_position_p`` and ``per_position_q`` (each position against
+    each null; BH within the measure; shown, never claimed)."""
+    from .stats import make_test, per_position_q
+
+    measure, space = _measure_space(what)
     values = np.asarray(values, dtype=np.float64).ravel()
     n = int(np.isfinite(values).sum())
     value = float(np.nanmean(values)) if n else float("nan")
     out: dict[str, Any] = {"value": _f(value), "per_position": _fl(values), "null": {}, "per_position_p": {},
-                           "n_significant_positions": {}, "expected_by_chance": _f(alpha * n)}
+                           "per_position_q": {}, "n_significant_positions": {}}
+
+    def record(name, test, extra=None):
+        d = {"value": _f(test.value), "null_mean": _f(test.null_mean), "null_std": _f(test.null_sd),
+             "z": _f(test.effect), "p": _f(test.p), "n_null": test.n_null, "null": name,
+             "alternative": test.direction, "significant": False, "verdict": "", **(extra or {})}
+        out["null"][name] = d
+        if table is not None:
+            table.add(test, d)
+        return d
+
+    def positions(name, samples):
+        pp = [empirical_p(v, samples[i] if samples.ndim == 2 else samples, alternative)
+              for i, v in enumerate(values)]
+        out["per_position_p"][name] = _fl(pp)
+        out["per_position_q"][name] = per_position_q(pp)
+        out["n_significant_positions"][name] = int(sum(q is not None and q < alpha
+                                                       for q in out["per_position_q"][name]))
+
+    if matched is not None:
+        mn, row_values = matched
+        record("matched", make_test(measure, space, "matched", value, mn.means(row_values), direction=alternative),
+               {"n_pool": int(mn.sets.size)})
+        positions("matched", mn.position_samples(row_values))
     for name, pool in pools.items():
         boot = bootstrap_means(pool, max(n, 1), n_boot, seed)
-        out["null"][name] = compare_to_null(value, boot, alternative=alternative, alpha=alpha, null_name=name,
-                                            what=what).to_dict()
-        out["null"][name]["n_pool"] = int(np.isfinite(np.asarray(pool, dtype=np.float64)).sum())
-        pp = [empirical_p(v, pool, alternative) for v in values]
-        out["per_position_p"][name] = _fl(pp)
-        out["n_significant_positions"][name] = int(np.sum(np.asarray(pp) < alpha))
+        record(name, make_test(measure, space, name, value, boot, direction=alternative),
+               {"n_pool": int(np.isfinite(np.asarray(pool, dtype=np.float64)).sum())})
+        positions(name, np.asarray(pool, np.float64))
     if init_values is not None:
+        from .stats import sign_flip_null as flip
+
         init_values = np.asarray(init_values, dtype=np.float64).ravel()
         d = values - init_values
-        flips = sign_flip_null(d, n_boot, seed)
+        flips = flip(d, groups, n_boot, seed)
         ok = np.isfinite(d)
         mean_d = float(d[ok].mean()) if ok.any() else float("nan")
-        std = float(flips.std()) if flips.size else float("nan")
         init_mean = float(np.nanmean(init_values)) if np.isfinite(init_values).any() else float("nan")
-        c = compare_to_null(mean_d, flips, alternative=alternative, alpha=alpha, null_name="init",
-                            what=f"{what} (trained minus init)")
-        res = c.to_dict()
-        res.update({"value": _f(value), "null_mean": _f(init_mean), "null_std": _f(std),
-                    "z": _f(mean_d / std) if std and std > 0 else None, "difference": _f(mean_d),
-                    "init_per_position": _fl(init_values)})
-        if c.significant:
-            word = "higher" if mean_d > 0 else "lower"
-            res["verdict"] = (f"{what} {_fmt(value)} vs {_fmt(init_mean)} at initialisation, p={_fmt(c.p)} "
-                              f"(paired): {word} than at initialisation.")
-        elif np.isfinite(c.p):
-            res["verdict"] = (f"{what} {_fmt(value)} vs {_fmt(init_mean)} at initialisation, p={_fmt(c.p)} "
-                              f"(paired): not distinguishable from the initialisation.")
-        out["null"]["init"] = res
+        t = make_test(measure, space, "init", value, flips, direction=alternative, center=init_mean,
+                      statistic=mean_d)
+        record("init", t, {"difference": _f(mean_d), "init_per_position": _fl(init_values)})
     for name, reason in (omitted or {}).items():
         out["null"].setdefault(name, {"omitted": reason})
     return out
@@ -234,16 +231,26 @@ def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_
 
 def set_test(value: float, null_values: Mapping[str, np.ndarray], *, init_value: float | None = None,
              alternative: str = "two-sided", alpha: float = ALPHA, what: str = "the score",
-             omitted: Mapping[str, str] | None = None) -> dict:
-    """A whole-prompt score against null distributions of the same score on pseudo-prompts."""
+             omitted: Mapping[str, str] | None = None, table=None) -> dict:
+    """A whole-prompt score against null distributions of the same score on pseudo-prompts (``matched``: the
+    claim basis; others: references), each one row of ``table``."""
+    from .stats import make_test
+
+    measure, space = _measure_space(what)
     out: dict[str, Any] = {"value": _f(value), "null": {}}
-    for name, null in null_values.items():
-        out["null"][name] = compare_to_null(value, null, alternative=alternative, alpha=alpha, null_name=name,
-                                            what=what).to_dict()
+    for name, null in sorted(null_values.items(), key=lambda kv: kv[0] != "matched"):
+        t = make_test(measure, space, name, value, null, direction=alternative)
+        d = {"value": _f(t.value), "null_mean": _f(t.null_mean), "null_std": _f(t.null_sd), "z": _f(t.effect),
+             "p": _f(t.p), "n_null": t.n_null, "null": name, "alternative": alternative, "significant": False,
+             "verdict": f"{what} {_fmt(t.value)} vs {_fmt(t.null_mean)} ({name}): described, not tested."}
+        out["null"][name] = d
+        if table is not None:
+            table.add(t, d)
     if init_value is not None:
         out["null"]["init"] = {"value": _f(value), "init_value": _f(init_value),
                                "difference": _f(value - init_value) if init_value is not None else None,
-                               "verdict": f"{what} {_fmt(value)} vs {_fmt(init_value)} at initialisation."}
+                               "verdict": f"{what} {_fmt(value)} vs {_fmt(init_value)} at initialisation "
+                                          f"(one prompt-level number each: described, not tested)."}
     for name, reason in (omitted or {}).items():
         out["null"].setdefault(name, {"omitted": reason})
     return out
@@ -339,6 +346,8 @@ class Baselines:
     k: int
     n_null: int
     seed: int
+    matched: Any = None            # analyzer.nulls.MatchedNull: the claim-basis null
+    groups: np.ndarray | None = None  # each position's group of repeated positions
 
     @property
     def pools(self) -> dict[str, QuerySet]:
@@ -350,8 +359,19 @@ class Baselines:
         return self.nulls.get("init")
 
     def info(self) -> dict:
+        from .nulls import CONSTRUCTIONS, FEATURES
+
         out = {"k": self.k, "n_null": self.n_null, "seed": self.seed}
+        if self.matched is not None:
+            mn = self.matched
+            out["matched"] = {"description": NULLS["matched"], "n_pseudo_prompts": mn.n_boot,
+                              "draws_per_position_and_construction": int(mn.sets.shape[2]),
+                              "constructions": list(CONSTRUCTIONS), "features": list(FEATURES),
+                              "pool_size": mn.pool.size,
+                              "n_position_groups": int(mn.groups.max()) + 1}
         for name in NULLS:
+            if name == "matched":
+                continue
             if name in self.nulls:
                 out[name] = {"description": NULLS[name], "n": self.nulls[name].size}
             elif name in self.omitted:
@@ -359,17 +379,42 @@ class Baselines:
         return out
 
 
+def _query_without_self(index: NeighborIndex, token_ids: np.ndarray, k: int, name: str) -> QuerySet:
+    """Neighbours of vocabulary rows used as queries, each row's own token removed from its list (a token is
+    trivially its own nearest neighbour; a soft prompt is not a token)."""
+    vecs = np.asarray(index.vocab_.embeddings, np.float32)[token_ids]
+    q = query(index, vecs, min(k + 1, int(index.ids_.size)), name, token_ids)
+    keep = np.ones(q.ids.shape, bool)
+    own = q.ids == token_ids[:, None]
+    first = np.where(own.any(axis=1), np.argmax(own, axis=1), q.ids.shape[1] - 1)
+    keep[np.arange(q.ids.shape[0]), first] = False
+    if q.ids.shape[1] == k:           # k was the whole index: nothing to drop
+        keep[:] = True
+    kk = keep.sum(axis=1).min()
+    return QuerySet(name, q.vectors, q.scores[keep].reshape(-1, kk)[:, :k], q.ids[keep].reshape(-1, kk)[:, :k],
+                    q.token_ids)
+
+
 def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex, *, k: int = 10,
                     n_null: int = 500, seed: int = 0, init_ids: np.ndarray | None = None,
-                    init_reason: str | None = None) -> Baselines:
-    """Neighbours of the prompt's ``vectors`` and of the three nulls under ``index`` (fitted on ``vocab``)."""
+                    init_reason: str | None = None, n_boot: int = 1000, matched: bool = True) -> Baselines:
+    """Neighbours of the prompt's ``vectors`` and of the nulls under ``index`` (fitted on ``vocab``): the
+    ``matched`` pseudo-prompts (:mod:`analyzer.nulls`), the two reference pools and the initialisation."""
+    from .stats import position_groups
+
     _check_index(index, vocab)
     if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 2:
         raise AnalyzerError(f"n_null must be an int >= 2; got {n_null!r}.")
     prompt = query(index, vectors, k, "prompt")
+    groups = position_groups(prompt.vectors)
+    mn = None
+    if matched:
+        from .nulls import match, reference_pool
+
+        mn = match(reference_pool(vocab, index, k), prompt.scores, prompt.ids, groups, n_boot=n_boot, seed=seed)
     nulls = {"random_vectors": query(index, random_vectors_like(prompt.vectors, n_null, seed), k, "random_vectors")}
     vids = random_vocab_ids(vocab, n_null, seed, include_special=index.include_special)
-    nulls["vocab_tokens"] = query(index, np.asarray(vocab.embeddings, np.float32)[vids], k, "vocab_tokens", vids)
+    nulls["vocab_tokens"] = _query_without_self(index, vids, k, "vocab_tokens")
     omitted = {}
     if init_ids is not None:
         init_ids = np.asarray(init_ids, np.int64).ravel()
@@ -379,7 +424,7 @@ def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex
         nulls["init"] = query(index, np.asarray(vocab.embeddings, np.float32)[init_ids], k, "init", init_ids)
     else:
         omitted["init"] = init_reason or "no initialisation token ids were given"
-    return Baselines(prompt, nulls, omitted, int(k), int(n_null), int(seed))
+    return Baselines(prompt, nulls, omitted, int(k), int(n_null), int(seed), mn, groups)
 
 
 def _check_index(index: NeighborIndex, vocab: Vocabulary) -> None:
@@ -608,23 +653,28 @@ def redundancy(neighbor_ids: np.ndarray) -> dict:
             "shared_top1": shared}
 
 
+def _set_stats(pseudo_ids, n_tokens: int) -> dict[str, np.ndarray]:
+    """Set-level statistics of each pseudo-prompt's ``"n k"`` neighbour lists."""
+    pseudo_ids = list(pseudo_ids)
+    nb = len(pseudo_ids)
+    out = {"unique_neighbor_ratio": np.empty(nb), "unique_top1_ratio": np.empty(nb),
+           "positions_sharing_top1": np.empty(nb), "k_occurrence_skew": np.empty(nb)}
+    for b, ids in enumerate(pseudo_ids):
+        _, counts = np.unique(ids, return_counts=True)
+        out["unique_neighbor_ratio"][b] = counts.size / ids.size
+        out["k_occurrence_skew"][b] = _skew_from_counts(counts, n_tokens)
+        _, inv, c1 = np.unique(ids[:, 0], return_inverse=True, return_counts=True)
+        out["unique_top1_ratio"][b] = c1.size / ids.shape[0]
+        out["positions_sharing_top1"][b] = (c1[inv] > 1).sum()
+    return out
+
+
 def _pseudo_prompt_stats(pool_ids: np.ndarray, n: int, n_boot: int, seed: int, n_tokens: int) -> dict[str, np.ndarray]:
     """Set-level statistics of ``n_boot`` pseudo-prompts of ``n`` queries drawn (without replacement within a
     pseudo-prompt) from a pool's neighbour lists."""
     rng = _rng(seed, _STREAM_BOOT + 100)
     m = pool_ids.shape[0]
-    out = {"unique_neighbor_ratio": np.empty(n_boot), "unique_top1_ratio": np.empty(n_boot),
-           "positions_sharing_top1": np.empty(n_boot), "k_occurrence_skew": np.empty(n_boot)}
-    for b in range(n_boot):
-        rows = rng.choice(m, size=n, replace=m < n)
-        ids = pool_ids[rows]
-        _, counts = np.unique(ids, return_counts=True)
-        out["unique_neighbor_ratio"][b] = counts.size / ids.size
-        out["k_occurrence_skew"][b] = _skew_from_counts(counts, n_tokens)
-        _, inv, c1 = np.unique(ids[:, 0], return_inverse=True, return_counts=True)
-        out["unique_top1_ratio"][b] = c1.size / n
-        out["positions_sharing_top1"][b] = (c1[inv] > 1).sum()
-    return out
+    return _set_stats((pool_ids[rng.choice(m, size=n, replace=m < n)] for _ in range(n_boot)), n_tokens)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -732,7 +782,8 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
                    k: int = 10, n_null: int = 500, n_boot: int = 1000, seed: int = 0,
                    init_ids: Sequence[int] | None = None, label_token_ids=None, text_embedder=None,
                    n_null_sub: int = 200, neighborhood: VocabNeighborhood | None | bool = None,
-                   csls: bool | NeighborIndex = True, alpha: float = ALPHA, n_hubs: int = 10) -> dict:
+                   csls: bool | NeighborIndex = True, alpha: float = ALPHA, n_hubs: int = 10, table=None,
+                   baselines: Baselines | None = None) -> dict:
     """Tightness (model and text space), null baselines, hubness (CSLS, mutual NN) and geometry of one prompt.
 
     prompt:          a :class:`SoftPrompt` (its ``init_token_ids`` give the init null) or a ``"n d"`` array.
@@ -750,8 +801,13 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     neighborhood:    the vocabulary's own K-neighbourhood (for mutual neighbours and vocabulary hubness);
                      default: computed/cached with K = max(k, 10); ``False`` skips both.
     csls:            also read the prompt with CSLS side by side (``True``, or a fitted csls index); ``False`` skips.
-    Returns a JSON-ready dict with ``tightness``, ``null``, ``hubness``, ``geometry``, ``redundancy``,
-    ``persistence``, ``summary`` (verdict sentences) and ``timings``."""
+    table:           an :class:`analyzer.stats.TestTable` to add this prompt's rows to (the caller adjusts it
+                     with the prompt's other tests); default: a table of its own, adjusted here.
+    baselines:       :func:`build_baselines` output for this prompt, index and k (shared with relatedness).
+    Returns a JSON-ready dict with ``tests`` (the table of tests: :class:`analyzer.stats.Test` rows),
+    ``tightness``, ``null``, ``hubness``, ``geometry``, ``redundancy``, ``persistence``, ``summary`` (the rows'
+    verdicts) and ``timings``."""
+    from .stats import TestTable
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -768,19 +824,24 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
         neighborhood = None
     t = tick("neighborhood", t)
 
-    B = build_baselines(vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=iids, init_reason=reason)
+    B = baselines if baselines is not None else build_baselines(
+        vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=iids, init_reason=reason, n_boot=n_boot)
     t = tick("neighbours", t)
     P = B.prompt
     init = B.init
     n = P.size
-    common = dict(n_boot=n_boot, seed=seed, alpha=alpha, omitted=B.omitted)
+    own_table = table is None
+    table = TestTable() if own_table else table
+    mn = B.matched
+    common = dict(n_boot=n_boot, seed=seed, alpha=alpha, omitted=B.omitted, table=table, groups=B.groups)
 
     # ---- 1. tightness ---------------------------------------------------------------------------
     emb = np.asarray(vocab.embeddings, np.float32)
     tight = {"k": k, "space_model": vocab.name}
     tv = {s: tightness(q.ids, emb) for s, q in {"prompt": P, **B.nulls}.items()}
-    tight["model"] = per_token_test(tv["prompt"], {s: tv[s] for s in B.pools}, alternative="greater",
-                                    init_values=tv.get("init"), what="tightness (model space)", **common)
+    tight["model"] = per_token_test(tv["prompt"], {s: tv[s] for s in B.pools}, init_values=tv.get("init"),
+                                    matched=(mn, tightness(mn.pool.ids, emb)) if mn is not None else None,
+                                    what="tightness (model space)", **common)
     t = tick("tightness_model", t)
     if text_embedder is not False:
         if text_embedder is None:
@@ -792,8 +853,14 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
         xv = {s: tightness(q.ids, space) for s, q in {"prompt": P, **sub}.items()}
         if init is not None:
             xv["init"] = tightness(init.ids, space)
-        tight["text"] = per_token_test(xv["prompt"], {s: xv[s] for s in sub}, alternative="greater",
-                                       init_values=xv.get("init"), what="tightness (text space)", **common)
+        mt = None
+        if mn is not None:
+            used = np.unique(mn.sets)
+            row_vals = np.full(mn.pool.size, np.nan)
+            row_vals[used] = tightness(mn.pool.ids[used], space)
+            mt = (mn, row_vals)
+        tight["text"] = per_token_test(xv["prompt"], {s: xv[s] for s in sub}, init_values=xv.get("init"),
+                                       matched=mt, what="tightness (text space)", **common)
         tight["text"]["embedder"] = getattr(text_embedder, "name", type(text_embedder).__name__)
         tight["text"]["n_unreadable_neighbors"] = int(np.isnan(space(P.ids.ravel())[:, 0]).sum())
         t = tick("tightness_text", t)
@@ -803,11 +870,12 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     # ---- 3. hubness -----------------------------------------------------------------------------
     hub: dict[str, Any] = {"k": k, "metric": index.metric, "n_indexed_tokens": n_tok}
     pseudo = {s: _pseudo_prompt_stats(q.ids, n, n_boot, seed, n_tok) for s, q in B.pools.items()}
+    if mn is not None:
+        pseudo = {"matched": _set_stats(mn.pseudo_ids(), n_tok), **pseudo}
     skew_p = k_occurrence_skew(P.ids, n_tok)
     hub["k_occurrence_skew"] = set_test(skew_p, {s: v["k_occurrence_skew"] for s, v in pseudo.items()},
                                         init_value=k_occurrence_skew(init.ids, n_tok) if init is not None else None,
-                                        alternative="greater", alpha=alpha, what="k-occurrence skew",
-                                        omitted=B.omitted)
+                                        alpha=alpha, what="k-occurrence skew", omitted=B.omitted, table=table)
     hub["random_query_skew"] = {s: _f(k_occurrence_skew(q.ids, n_tok)) for s, q in B.pools.items()}
     if neighborhood is not None:
         hub["vocabulary_skew"] = _f(_skew_from_counts(neighborhood.k_occurrence[neighborhood.indexed], n_tok))
@@ -824,7 +892,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     if neighborhood is not None and k <= neighborhood.K:
         mv = {s: mutual_neighbors(q, vocab, neighborhood, k).mean(axis=1) for s, q in {"prompt": P, **B.nulls}.items()}
         hub["mutual"] = per_token_test(mv["prompt"], {s: mv[s] for s in B.pools}, init_values=mv.get("init"),
-                                       alternative="two-sided", what="mutual-neighbour share", **common)
+                                       what="mutual-neighbour share", **common)
         hub["mutual"]["per_position_ids"] = [P.ids[i][mutual_neighbors(P, vocab, neighborhood, k)[i]].tolist()
                                              for i in range(n)]
     else:
@@ -861,8 +929,9 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     near = {s: nearest_token(v, vocab, include_special=index.include_special, norms=index.norms_)
             for s, v in (("prompt", P.vectors), ("random_vectors", B.pools["random_vectors"].vectors[:n_null_sub]))}
     for key, what in (("cosine", "nearest-token cosine"), ("distance", "nearest-token distance")):
+        # a matching feature of the matched null: described against the reference only, never claimed
         geo[f"nearest_{key}"] = per_token_test(near["prompt"][key], {"random_vectors": near["random_vectors"][key]},
-                                               alternative="two-sided", what=what, n_boot=n_boot, seed=seed, alpha=alpha)
+                                               what=what, n_boot=n_boot, seed=seed, alpha=alpha, table=table)
         geo[f"nearest_{key}"]["token_ids"] = near["prompt"][f"{key}_id"].tolist()
     if neighborhood is not None:
         geo["nearest_cosine"]["vocab_nearest_other_token"] = {
@@ -888,8 +957,10 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     lab_ids, lab_groups = _label_ids(label_token_ids)
     if lab_ids.size:
         lv = {s: np.isin(q.ids, lab_ids).any(axis=1).astype(np.float64) for s, q in {"prompt": P, **B.nulls}.items()}
-        pers["labels"] = per_token_test(lv["prompt"], {s: lv[s] for s in B.pools}, init_values=lv.get("init"),
-                                        alternative="greater", what="label-word rate", **common)
+        pers["labels"] = per_token_test(
+            lv["prompt"], {s: lv[s] for s in B.pools}, init_values=lv.get("init"), what="label-word rate",
+            matched=(mn, np.isin(mn.pool.ids, lab_ids).any(axis=1).astype(np.float64)) if mn is not None else None,
+            **common)
         pers["labels"]["label_token_ids"] = {g: v for g, v in lab_groups.items()}
         lab_set = set(lab_ids.tolist())
         pers["labels"]["per_position_hits"] = [[int(y) for y in row if int(y) in lab_set] for row in P.ids]
@@ -904,7 +975,8 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
                      ("positions_sharing_top1", "two-sided")):
         redund[key] = set_test(red[key], {s: v[key] for s, v in pseudo.items()},
                                init_value=red_init[key] if red_init else None, alternative=alt, alpha=alpha,
-                               what=key.replace("_", " "), omitted=B.omitted)
+                               what=key.replace("_", " "), omitted=B.omitted,
+                               table=table if key == "unique_neighbor_ratio" else None)
     t = tick("persistence_redundancy", t)
     timings["total"] = round(time.perf_counter() - t_start, 4)
 
@@ -912,22 +984,18 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
            "n_virtual_tokens": n, "null": B.info() | {"n_boot": n_boot},
            "tightness": tight, "hubness": hub, "geometry": geo, "persistence": pers, "redundancy": redund,
            "timings": timings}
-    out["summary"] = summarize(out)
+    if own_table:
+        table.adjust(alpha)
+        out["tests"] = table.to_list()
+        out["summary"] = summarize(out)
     return out
 
 
 def summarize(result: Mapping) -> list[str]:
-    """The verdict sentences of an :func:`analyze_prompt` result, most important first."""
-    lines = []
-    paths = [("tightness", "model"), ("tightness", "text"), ("persistence", "labels"), ("hubness", "k_occurrence_skew"),
-             ("redundancy", "unique_neighbor_ratio"), ("geometry", "nearest_cosine")]
-    for a, b in paths:
-        sec = result.get(a, {}).get(b, {})
-        for name in ("random_vectors", "vocab_tokens", "init"):
-            v = sec.get("null", {}).get(name) if isinstance(sec, Mapping) else None
-            if isinstance(v, Mapping) and v.get("verdict"):
-                lines.append(v["verdict"])
-    return lines
+    """The verdict sentences of a result's table of tests (``result["tests"]``): claims first, then the
+    labelled references."""
+    rows = result.get("tests") or []
+    return [r["verdict"] for r in rows if r.get("claim")] + [r["verdict"] for r in rows if not r.get("claim")]
 
 
 __all__ = ["ALPHA", "NULLS", "NullComparison", "empirical_p", "compare_to_null", "bootstrap_means", "sign_flip_null",

@@ -467,18 +467,29 @@ def _share(related: np.ndarray) -> np.ndarray:
     return np.divide(tot, cnt, out=np.full(related.shape[0], np.nan), where=cnt > 0)
 
 
+def _matched_shares(matched, rel_of) -> tuple | None:
+    """``(MatchedNull, share per pool row)``, computed only for the pool rows the matched null uses."""
+    if matched is None:
+        return None
+    used = np.unique(matched.sets)
+    vals = np.full(matched.pool.size, np.nan)
+    vals[used] = _share(rel_of(matched.pool.ids[used]))
+    return matched, vals
+
+
 def _space_report(*, what: str, P_ids: np.ndarray, rel_of, score_of, match_of, pools: Mapping[str, np.ndarray],
                   init_ids: np.ndarray | None, vocab: Vocabulary, common: Mapping, n_top: int,
-                  null_p_names: Sequence[str]) -> dict:
+                  null_p_names: Sequence[str], matched=None) -> dict:
     """Shares, tests, per-position details and top related tokens of one space.
 
     rel_of(ids "q k") -> float "q k" (1 related, 0 not, NaN unreadable); score_of(ids) -> s(y);
-    match_of(ids) -> index into the task set of each token's most similar item."""
+    match_of(ids) -> index into the task set of each token's most similar item; matched: the MatchedNull."""
     rel_p = rel_of(P_ids)
     vals = _share(rel_p)
     pool_vals = {name: _share(rel_of(ids)) for name, ids in pools.items()}
     init_vals = _share(rel_of(init_ids)) if init_ids is not None else None
-    share = per_token_test(vals, pool_vals, init_values=init_vals, alternative="greater", what=what, **common)
+    share = per_token_test(vals, pool_vals, init_values=init_vals, what=what,
+                           matched=_matched_shares(matched, rel_of), **common)
     sc, mt = score_of(P_ids), match_of(P_ids)
     per_token = []
     counts: dict[int, list[int]] = {}
@@ -520,9 +531,98 @@ class _Matcher:
         return {"word": it["word"], "kind": it["kind"]}
 
 
+def _model_related(task, vocab: Vocabulary, index, *, background, n_keywords: int, n_class_keywords: int,
+                   description: str, quantile: float, model_score: str, csls_k: int, cache: bool) -> dict | None:
+    """The model-space reading of "related to ``task``" over the whole vocabulary: ``related`` (float
+    ``"vocab"``: 1 related, 0 not, NaN unscored), the threshold, the scores and the task set; None when no task
+    word is a whole token.  Shared by the task's own report and the specificity profile across tasks."""
+    kws, kw_meta = _mine(task, vocab, background=background, n=n_keywords, n_per_class=n_class_keywords,
+                         cache=cache)
+    items = _task_set(task, vocab, description, kws)
+    rows = [(j, y) for j, it in enumerate(items) for y in it["ids"]]
+    task_ids = np.unique(np.array([y for _, y in rows], np.int64))
+    is_task = np.zeros(vocab.size, bool)
+    is_task[task_ids] = True
+    out = {"keywords": kws, "keyword_mining": kw_meta, "items": items, "rows": rows, "task_ids": task_ids,
+           "is_task": is_task}
+    if not rows:
+        return out
+    emb = np.asarray(vocab.embeddings)
+    row_item = np.array([j for j, _ in rows], np.int64)
+    r, ck = None, None
+    if model_score == "csls":
+        if index.metric == "csls":
+            r, ck = index.r_, int(index.csls_k)
+        else:
+            from .neighbors import vocab_neighborhood
+
+            ck = int(csls_k)
+            r = vocab_neighborhood(vocab, ck, include_special=index.include_special, cache=cache).r
+    t_rows = np.array([y for _, y in rows], np.int64)
+    s_all, arg = _cached_scores(vocab, t_rows, (model_score, ck if r is not None else None, index.include_special),
+                                lambda: _model_scores(emb, index.norms_, t_rows, r), cache)
+    m_all = np.where(arg >= 0, row_item[np.maximum(arg, 0)], -1)
+    calib = np.asarray(index.ids_, np.int64)
+    calib = calib[~is_task[calib] & np.isfinite(s_all[calib])]
+    tau = float(np.quantile(s_all[calib], quantile))
+    related = np.where(np.isfinite(s_all), (s_all >= tau).astype(np.float64), np.nan)
+    related[is_task] = 1.0
+    out.update({"related": related, "tau": tau, "s_all": s_all, "m_all": m_all, "calib": calib, "r": r, "ck": ck})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # The report
 # ---------------------------------------------------------------------------------------------------
+
+def _specificity(task, P, B, vocab: Vocabulary, index, related_all: np.ndarray, common: Mapping, opts: Mapping,
+                 alpha: float) -> dict:
+    """Is the prompt more related to ``task`` than to the other known tasks?  Per position, the task-related
+    share for ``task`` minus the mean share for the other known tasks (the built-in ones and any given as
+    ``background_tasks``); the prompt-level mean is tested against the same statistic of the matched
+    pseudo-prompts.  Also the profile: the prompt's share for every known task."""
+    from .tasks import get_task, list_tasks
+
+    others, seen = [], {task.name}
+    given = [t for t in (opts.get("background") or []) if t is not None]
+    for t in given + [row["name"] for row in list_tasks() if row.get("available")]:
+        try:
+            t = get_task(t)
+        except AnalyzerError:
+            continue
+        if t.name not in seen:
+            seen.add(t.name)
+            others.append(t)
+    rel = {}
+    for other in others:
+        o_opts = dict(opts, description=other.instruction or "")
+        mr = _model_related(other, vocab, index, **o_opts)
+        if "related" in mr:
+            rel[other.name] = mr["related"]
+    profile = {task.name: _f(np.nanmean(_share(related_all[P.ids])))}
+    profile.update({name: _f(np.nanmean(_share(r[P.ids]))) for name, r in rel.items()})
+    out: dict[str, Any] = {"profile": profile, "other_tasks": sorted(rel)}
+    if not rel:
+        out["omitted"] = "no other known task to compare with"
+        return out
+
+    def contrast(ids):
+        own = _share(related_all[ids])
+        return own - np.nanmean(np.stack([_share(r[ids]) for r in rel.values()]), axis=0)
+
+    vals = contrast(P.ids)
+    matched = None
+    if B.matched is not None:
+        used = np.unique(B.matched.sets)
+        rv = np.full(B.matched.pool.size, np.nan)
+        rv[used] = contrast(B.matched.pool.ids[used])
+        matched = (B.matched, rv)
+    test = per_token_test(vals, {}, matched=matched, what="task specificity (model space)", **common)
+    out.update({k: v for k, v in test.items() if k != "n_significant_positions"})
+    out["definition"] = ("each virtual token's task-related share for this task minus its mean share for the "
+                         f"other known tasks ({', '.join(sorted(rel))})")
+    return out
+
 
 def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: NeighborIndex | None = None,
                      task=None, *, k: int = 10, description: str | None = None, n_keywords: int = 50,
@@ -530,7 +630,7 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
                      n_boot: int = 1000, n_null_sub: int = 200, background_tasks=None, quantile: float = 0.95,
                      alpha: float = ALPHA, n_top: int = 15, model_score: str = "csls", csls_k: int = 10,
                      init_ids: Sequence[int] | None = None, baselines: Baselines | None = None,
-                     cache: bool = True) -> dict:
+                     cache: bool = True, table=None) -> dict:
     """How task-related are the vocabulary neighbours of each virtual token, against chance, in both spaces.
 
     prompt:           a :class:`SoftPrompt` (its ``init_token_ids`` give the init null) or a ``"n d"`` array.
@@ -552,6 +652,8 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
     init_ids:         overrides ``prompt.init_token_ids``.
     baselines:        precomputed :func:`~analyzer.metrics.build_baselines` output for this prompt, index and k
                       (shared with :func:`~analyzer.metrics.analyze_prompt` callers to avoid recomputing).
+    table:            an :class:`analyzer.stats.TestTable` to add the rows to (the caller adjusts it with the
+                      prompt's other tests); default: a table of its own, adjusted here (``tests`` in the result).
     Returns a JSON-ready dict: ``task``, ``label_words``, ``description``, ``keywords``, ``keyword_mining``,
     ``task_set``, ``null``, ``model_space`` and ``text_space`` (each ``definition``, ``threshold``,
     ``share`` — :func:`~analyzer.metrics.per_token_test` output whose ``null`` holds NullComparison dicts —
@@ -577,7 +679,8 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
     t = time.perf_counter()
     name, vectors, iids, reason, index = prepare_prompt(prompt, vocab, index, k, init_ids)
     if baselines is None:
-        B = build_baselines(vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=iids, init_reason=reason)
+        B = build_baselines(vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=iids, init_reason=reason,
+                            n_boot=n_boot)
     else:
         B = baselines
         if B.k != k or B.prompt.size != vectors.shape[0] or not np.allclose(B.prompt.vectors, vectors):
@@ -587,28 +690,27 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
     t = tick("neighbours", t)
     P = B.prompt
     n = P.size
-    common = dict(n_boot=n_boot, seed=seed, alpha=alpha, omitted=B.omitted)
+    from .stats import TestTable
+
+    own_table = table is None
+    table = TestTable() if own_table else table
+    common = dict(n_boot=n_boot, seed=seed, alpha=alpha, omitted=B.omitted, table=table, groups=B.groups)
 
     # ---- the task set --------------------------------------------------------------------------------
-    kws, kw_meta = _mine(task, vocab, background=background_tasks, n=n_keywords, n_per_class=n_class_keywords,
-                         cache=cache)
-    kw_meta = dict(kw_meta)
-    timings["keywords_cached"] = bool(kw_meta.pop("cached", False))  # run facts stay out of the results
-    kw_meta.pop("seconds", None)
     if description is None:
         description, desc_source = task.instruction or "", "the task's instruction"
     else:
         desc_source = "given"
     description = str(description).strip()
-    items = _task_set(task, vocab, description, kws)
+    opts = dict(background=background_tasks, n_keywords=n_keywords, n_class_keywords=n_class_keywords,
+                description=description, quantile=quantile, model_score=model_score, csls_k=csls_k, cache=cache)
+    mr = _model_related(task, vocab, index, **opts)
+    kws, kw_meta, items, rows = mr["keywords"], dict(mr["keyword_mining"]), mr["items"], mr["rows"]
+    task_ids, is_task = mr["task_ids"], mr["is_task"]
+    timings["keywords_cached"] = bool(kw_meta.pop("cached", False))  # run facts stay out of the results
+    kw_meta.pop("seconds", None)
     index_words = word_index(vocab)
     t = tick("keywords", t)
-
-    emb = np.asarray(vocab.embeddings)
-    rows = [(j, y) for j, it in enumerate(items) for y in it["ids"]]
-    task_ids = np.unique(np.array([y for _, y in rows], np.int64))
-    is_task = np.zeros(vocab.size, bool)
-    is_task[task_ids] = True
 
     out: dict[str, Any] = {
         "prompt": name, "task": task.name, "vocabulary": vocab.name, "k": k, "metric": index.metric, "alpha": alpha,
@@ -633,31 +735,13 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
 
     # ---- model space ----------------------------------------------------------------------------------
     if rows:
-        row_item = np.array([j for j, _ in rows], np.int64)
-        r, ck = None, None
-        if model_score == "csls":
-            if index.metric == "csls":
-                r, ck = index.r_, int(index.csls_k)
-            else:
-                from .neighbors import vocab_neighborhood
-
-                ck = int(csls_k)
-                r = vocab_neighborhood(vocab, ck, include_special=index.include_special, cache=cache).r
-        t_rows = np.array([y for _, y in rows], np.int64)
-        s_all, arg = _cached_scores(vocab, t_rows, (model_score, ck if r is not None else None,
-                                                    index.include_special),
-                                    lambda: _model_scores(emb, index.norms_, t_rows, r), cache)
-        m_all = np.where(arg >= 0, row_item[np.maximum(arg, 0)], -1)
-        calib = np.asarray(index.ids_, np.int64)
-        calib = calib[~is_task[calib] & np.isfinite(s_all[calib])]
-        tau = float(np.quantile(s_all[calib], quantile))
-        related_all = np.where(np.isfinite(s_all), (s_all >= tau).astype(np.float64), np.nan)
-        related_all[is_task] = 1.0
+        related_all, s_all, m_all, tau, r, ck = (mr[x] for x in ("related", "s_all", "m_all", "tau", "r", "ck"))
+        calib = mr["calib"]
         mm = _Matcher(lambda ids: m_all[ids], items)
         rep = _space_report(what="task-related share (model space)", P_ids=P.ids,
                             rel_of=lambda ids: related_all[ids], score_of=lambda ids: s_all[ids], match_of=mm,
                             pools=pools_model, init_ids=None if init_q is None else init_q.ids, vocab=vocab,
-                            common=common, n_top=n_top, null_p_names=nulls_p)
+                            common=common, n_top=n_top, null_p_names=nulls_p, matched=B.matched)
         score_txt = (f"CSLS(y, t) = 2·cos(y, t) − r(y) − r(t) (r: mean cosine to the {ck} nearest vocabulary "
                      f"tokens, a hubness correction)" if r is not None else "cos(y, t)")
         out["model_space"] = {
@@ -668,8 +752,10 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
                            f"{calib.size} vocabulary tokens outside the task set"),
             "threshold": _f(tau), "quantile": quantile, "n_calibration": int(calib.size),
             "vocab_related_rate": _f(np.nanmean(related_all[np.asarray(index.ids_)])), **rep}
+        out["specificity"] = _specificity(task, P, B, vocab, index, related_all, common, opts, alpha)
     else:
         out["model_space"] = {"omitted": f"no task word is a whole token of {vocab.name}"}
+        out["specificity"] = {"omitted": out["model_space"]["omitted"]}
     t = tick("model_space", t)
 
     # ---- text space -----------------------------------------------------------------------------------
@@ -689,7 +775,9 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
         sub = {s: q.ids[:min(n_null_sub, q.size)] for s, q in B.pools.items()}
         calib_ids = B.pools["vocab_tokens"].token_ids
         calib_ids = calib_ids[~is_task[calib_ids]]
+        matched_ids = B.matched.pool.ids[np.unique(B.matched.sets)] if B.matched is not None else np.zeros(0, int)
         need = np.unique(np.concatenate([P.ids.ravel(), calib_ids, *[v.ravel() for v in sub.values()],
+                                         matched_ids.ravel(),
                                          *([init_q.ids.ravel()] if init_q is not None else [])]))
         V = np.asarray(text_embedder.token_vectors(vocab, need), np.float32)
         s_need, a_need = _max_sim(V, T)
@@ -710,7 +798,7 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
         rep = _space_report(what="task-related share (text space)", P_ids=P.ids, rel_of=rel_text,
                             score_of=lambda ids: lookup(ids, s_need), match_of=mt, pools=sub,
                             init_ids=None if init_q is None else init_q.ids, vocab=vocab, common=common,
-                            n_top=n_top, null_p_names=nulls_p)
+                            n_top=n_top, null_p_names=nulls_p, matched=B.matched)
         ename = getattr(text_embedder, "name", type(text_embedder).__name__)
         out["text_space"] = {
             "space": f"{ename} embeddings of the tokens' readable strings",
@@ -727,6 +815,9 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
 
     timings["total"] = round(time.perf_counter() - t_start, 4)
     out["timings"] = timings
+    if own_table:
+        table.adjust(alpha)
+        out["tests"] = table.to_list()
     out["summary"] = summarize(out)
     return out
 
@@ -755,10 +846,40 @@ def summarize(result: Mapping) -> list[str]:
                      f"{sec.get('quantile', 0):.0%} quantile over the vocabulary)"
                      + (f"; most related: {top}" if top else "; none is related") + "."
                      if v is not None else f"{label}: no readable neighbours.")
-        for name in ("random_vectors", "vocab_tokens", "init"):
+        for name in ("matched", "init", "random_vectors", "vocab_tokens"):
             c = sec["share"].get("null", {}).get(name)
             if isinstance(c, Mapping) and c.get("verdict"):
                 lines.append(c["verdict"])
+        if key == "model_space":
+            lines += _specificity_lines(result)
+    return lines
+
+
+def _higher(c) -> bool:
+    return isinstance(c, Mapping) and bool(c.get("significant")) and c.get("value") is not None \
+        and c.get("null_mean") is not None and c["value"] > c["null_mean"]
+
+
+def _specificity_lines(result: Mapping) -> list[str]:
+    """The relatedness profile across tasks, the specificity verdict, and whether "related to T" is claimed:
+    only when the prompt is more task-related than matched null queries *and* more related to T than to the
+    other known tasks."""
+    spec = result.get("specificity") or {}
+    prof = spec.get("profile") or {}
+    lines = []
+    if prof:
+        lines.append("Relatedness profile (model space; share of neighbours related to each known task): "
+                     + ", ".join(f"{t} {v:.2f}" for t, v in prof.items() if v is not None) + ".")
+    c = (spec.get("null") or {}).get("matched")
+    if isinstance(c, Mapping) and c.get("verdict"):
+        lines.append(c["verdict"])
+    share = ((result.get("model_space") or {}).get("share") or {}).get("null", {}).get("matched")
+    if share is not None and c is not None:
+        task = result.get("task")
+        lines.append(f"Related to task {task!r}: yes -- more task-related than matched null queries and more related "
+                     f"to it than to the other tasks." if _higher(share) and _higher(c) else
+                     f"Related to task {task!r}: not claimed (that needs both a task-related share and a "
+                     f"specificity higher than chance).")
     return lines
 
 

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ._format import cluster_rows, compact_rows
+from ._format import num as _num
 from .types import SoftPrompt, Vocabulary
 
 FORMATS = ("table", "json", "markdown", "html")
@@ -65,7 +67,7 @@ class Report(Renderable):
             lines.append("")
             lines += _analysis_markdown(p)
         if self.extra.get("clusters"):
-            lines += ["## Across prompts", "", *_scores_markdown(self.extra["clusters"]), ""]
+            lines += ["## Across prompts", "", *_clusters_markdown(self.extra["clusters"]), ""]
         return "\n".join(lines)
 
     def to_table(self, width: int = 100) -> str:
@@ -88,17 +90,18 @@ class Report(Renderable):
                 nb = "  ".join(f"{n['token']}:{n['score']:.2f}" for n in tok["neighbors"])
                 t.add_row(str(tok["index"]), f"{tok['norm']:.2f}", _num(tok.get("norm_ratio"), 2), nb)
             console.print(t)
-            rows = score_rows(p)
+            rows = compact_rows(p.get("tests") or [])
             if rows:
-                s = Table(title=f"{p['name']}: scores vs chance (p: empirical, one-sided)", title_justify="left")
-                for col in ("measure", "value", "rand vec", "p", "vocab tok", "p", "init", "p"):
-                    s.add_column(col, justify="left" if col == "measure" else "right", overflow="fold")
+                s = Table(title=f"{p['name']}: the table of tests (two-sided; q: Benjamini-Hochberg over the "
+                                f"claims; references are never claims)", title_justify="left")
+                for col in ("measure", "value", "null (mean)", "q / p", "verdict"):
+                    s.add_column(col, justify="left" if col in ("measure", "verdict") else "right",
+                                 overflow="fold")
                 for r in rows:
-                    s.add_row(r["measure"], _num(r["value"]), *[x for n in NULL_ORDER
-                              for x in (_num(r["nulls"].get(n, {}).get("null_mean")), _p(r["nulls"].get(n)))])
+                    s.add_row(r["measure"], r["value"], r["null"], r["q"], r["verdict"])
                 console.print(s)
-            for line in p.get("summary") or []:
-                console.print(f"• {line}")
+                for name, text in _nulls_used(p).items():
+                    console.print(f"  {name}: {text}")
             for key in ("relatedness", "faithfulness"):
                 if isinstance(p.get(key), dict) and p[key].get("skipped"):
                     console.print(f"{key}: skipped — {p[key]['skipped']}")
@@ -127,68 +130,42 @@ def text_console(width: int):
     return Console(width=width, record=True, file=_NullIO(), force_terminal=False, color_system=None)
 
 
-NULL_ORDER = ("random_vectors", "vocab_tokens", "init")
-_SKIP_KEYS = {"per_position", "per_position_p", "per_position_ids", "token_ids", "timings", "null", "tokens"}
+def _nulls_used(p: dict) -> dict[str, str]:
+    """The one-sentence description of every null in the prompt's table of tests."""
+    from .stats import NULLS
+
+    names = dict.fromkeys(r["null"] for r in p.get("tests") or [])
+    return {n: NULLS.get(n, n) for n in names}
 
 
-def score_rows(section: Any, path: str = "") -> list[dict[str, Any]]:
-    """Every score in an analysis section that carries null references, flattened to rows
-    ``{"measure", "value", "nulls": {name: NullComparison dict}}`` (walks nested dicts)."""
-    rows: list[dict[str, Any]] = []
-    if not isinstance(section, dict):
-        return rows
-    if "value" in section and isinstance(section.get("null"), dict):
-        nulls = {k: v for k, v in section["null"].items() if isinstance(v, dict) and "p" in v}
-        if nulls:
-            rows.append({"measure": path or "score", "value": section["value"], "nulls": nulls})
-    for k, v in section.items():
-        if k in _SKIP_KEYS or not isinstance(v, dict):
-            continue
-        rows += score_rows(v, f"{path}.{k}" if path else k)
-    return rows
+def _clusters_markdown(clusters: dict) -> list[str]:
+    rows = cluster_rows(clusters)
+    return ["| measure | value | null (mean) | p | verdict |", "|:---|---:|:---|---:|:---|",
+            *[f"| {r['measure']} | {r['value']} | {r['null']} | {r['p']} | {r['verdict']} |" for r in rows]]
 
 
-def _num(x, digits: int = 3) -> str:
-    """A value for display: ``—`` when unknown (None), floats with ``digits`` decimals."""
-    return "—" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
-
-
-def _p(c) -> str:
-    if not isinstance(c, dict) or c.get("p") is None:
-        return "—"
-    return f"{c['p']:.3f}" + ("*" if c.get("significant") else "")
-
-
-def _scores_markdown(section: dict) -> list[str]:
-    rows = score_rows(section)
+def _tests_markdown(p: dict) -> list[str]:
+    rows = compact_rows(p.get("tests") or [])
     if not rows:
         return []
-    out = ["| measure | value | random vectors (mean, p) | vocab tokens (mean, p) | init (mean, p) |",
-           "|:---|---:|---:|---:|---:|"]
-    for r in rows:
-        cells = [f"{_num(r['nulls'][n].get('null_mean'))}, {_p(r['nulls'][n])}" if n in r["nulls"] else "—"
-                 for n in NULL_ORDER]
-        out.append(f"| {r['measure']} | {_num(r['value'])} | " + " | ".join(cells) + " |")
-    out += ["", "p: empirical p-value against the null, (1 + #null ≥ value)/(1 + n); * = p < 0.05."]
+    out = ["**The table of tests** (two-sided; q: Benjamini–Hochberg over the claims, significant when q < 0.05; "
+           "references are shown with their p and are never claims)", "",
+           "| measure | value | null (mean) | q / p | verdict |", "|:---|---:|:---|---:|:---|"]
+    out += [f"| {r['measure']} | {r['value']} | {r['null']} | {r['q']} | {r['verdict']} |" for r in rows]
+    out += ["", *[f"- *{n}*: {t}" for n, t in _nulls_used(p).items()], ""]
     return out
 
 
 def _analysis_markdown(p: dict) -> list[str]:
-    lines: list[str] = []
-    if p.get("summary"):
-        lines += ["**What is more than chance**", "", *[f"- {s}" for s in p["summary"]], ""]
-    for key in ("tightness", "hubness", "geometry", "persistence", "redundancy", "relatedness", "faithfulness"):
+    lines: list[str] = list(_tests_markdown(p))
+    for key in ("relatedness", "faithfulness"):
         sec = p.get(key)
         if not isinstance(sec, dict):
             continue
         if sec.get("skipped"):
             lines += [f"### {key}", "", f"Skipped: {sec['skipped']}.", ""]
             continue
-        body = _scores_markdown(sec)
-        if key == "relatedness":
-            body = _relatedness_markdown(sec) + body
-        if key == "faithfulness":
-            body = _faithfulness_markdown(sec) + body
+        body = _relatedness_markdown(sec) if key == "relatedness" else _faithfulness_markdown(sec)
         if body:
             lines += [f"### {key}", "", *body, ""]
     return lines
@@ -209,7 +186,8 @@ def _relatedness_markdown(r: dict) -> list[str]:
             out.append(f"Most task-related neighbours ({space.replace('_', ' ')}): "
                        + ", ".join(f"`{_md_escape(str(t.get('token')))}`" for t in top[:10]) + ".")
     for s in r.get("summary") or []:
-        out.append(f"- {s}")
+        if "(a reference, not a claim)" not in s and " q=" not in s and " q<" not in s:   # claims: the table
+            out.append(f"- {s}")
     return out + ([""] if out else [])
 
 

@@ -85,13 +85,14 @@ def run(v, idx, text, vectors, **kw):
 
 def test_empirical_p_smoothing_and_directions():
     null = np.arange(10.0)  # 0..9
-    assert M.empirical_p(9.5, null) == pytest.approx(1 / 11)        # nothing >= 9.5: (1+0)/(1+10)
-    assert M.empirical_p(5, null) == pytest.approx((1 + 5) / 11)    # 5,6,7,8,9
+    assert M.empirical_p(9.5, null, "greater") == pytest.approx(1 / 11)   # nothing >= 9.5: (1+0)/(1+10)
+    assert M.empirical_p(5, null, "greater") == pytest.approx((1 + 5) / 11)  # 5,6,7,8,9
+    assert M.empirical_p(9.5, null) == pytest.approx(2 / 11)                 # two-sided by default
     assert M.empirical_p(-1, null, "less") == pytest.approx(1 / 11)
     assert M.empirical_p(5, null, "two-sided") == pytest.approx(min(1, 2 * min(6 / 11, 7 / 11)))
     assert np.isnan(M.empirical_p(float("nan"), null))
     assert np.isnan(M.empirical_p(1.0, []))
-    with pytest.raises(AnalyzerError, match="alternative.*'bigger'"):
+    with pytest.raises(AnalyzerError, match="direction.*'bigger'"):
         M.empirical_p(1.0, null, "bigger")
 
 
@@ -99,7 +100,7 @@ def test_compare_to_null_verdicts_and_z():
     null = np.random.default_rng(0).normal(size=999)
     hi = M.compare_to_null(10.0, null, null_name="random_vectors", what="tightness")
     assert hi.significant and hi.p == pytest.approx(1 / 1000) and hi.z > 5
-    assert "higher than chance" in hi.verdict and "random Gaussian vectors" in hi.verdict
+    assert "higher than chance" in hi.verdict and "isotropic Gaussian vectors" in hi.verdict
     mid = M.compare_to_null(0.0, null, null_name="vocab_tokens")
     assert not mid.significant and mid.p >= 0.05 and "not distinguishable from chance" in mid.verdict
     d = hi.to_dict()
@@ -259,12 +260,15 @@ def test_cluster_centres_are_tight_and_significant(world):
     for space in ("model", "text"):
         t = res["tightness"][space]
         assert t["value"] > 0.9
-        for null in ("random_vectors", "vocab_tokens"):
-            assert t["null"][null]["significant"] and t["null"][null]["p"] < 0.01, (space, null)
-            assert t["null"][null]["z"] > 2
+        for null in ("random_vectors", "vocab_tokens"):      # references: shown with p, never claimed
+            assert t["null"][null]["p"] < 0.01 and not t["null"][null]["significant"], (space, null)
+            assert t["null"][null]["z"] > 2 and "a reference, not a claim" in t["null"][null]["verdict"]
+        assert "matched" in t["null"] and t["null"]["matched"]["claim"]
         assert t["null"]["init"] == {"omitted": "no initialisation token ids were given"}
     assert res["tightness"]["text"]["embedder"] == "fake-text"
-    assert any("higher than chance" in s for s in res["summary"])
+    assert all(r["claim"] == (r["null"] in ("matched", "init")) for r in res["tests"])
+    assert res["summary"] == [r["verdict"] for r in res["tests"] if r["claim"]] + \
+        [r["verdict"] for r in res["tests"] if not r["claim"]]
     json.dumps(res)
 
 
@@ -274,9 +278,10 @@ def test_random_queries_are_not_significant(world):
     res = run(v, idx, text, q)
     for space in ("model", "text"):
         t = res["tightness"][space]["null"]["random_vectors"]
-        assert not t["significant"] and t["p"] >= 0.05, space
-        assert "not distinguishable from chance" in t["verdict"]
-    assert not res["hubness"]["k_occurrence_skew"]["null"]["random_vectors"]["significant"]
+        assert t["p"] >= 0.05, space
+        assert not res["tightness"][space]["null"]["matched"]["significant"], space
+    assert res["hubness"]["k_occurrence_skew"]["null"]["random_vectors"]["p"] >= 0.05
+    assert not any(r["significant"] for r in res["tests"])
 
 
 def test_prompt_equal_to_init_has_no_drift_and_full_persistence(world):
@@ -303,7 +308,7 @@ def test_label_words_persistence(world):
     res = run(v, idx, text, 2.0 * centres[[0, 1, 0, 1]], label_token_ids=labels)
     lab = res["persistence"]["labels"]
     assert lab["value"] == 1.0
-    assert lab["null"]["random_vectors"]["significant"] and lab["null"]["vocab_tokens"]["significant"]
+    assert lab["null"]["random_vectors"]["p"] < 0.01 and lab["null"]["vocab_tokens"]["p"] < 0.01
     assert lab["per_position_hits"][0] == [3] and lab["label_token_ids"] == labels
     res2 = run(v, idx, text, 2.0 * centres[[5, 6]], label_token_ids=labels)
     assert res2["persistence"]["labels"]["value"] == 0.0
@@ -315,7 +320,7 @@ def test_repeated_positions_are_redundant(world):
     red = res["redundancy"]
     assert red["positions_sharing_top1"]["value"] == 6
     assert red["unique_neighbor_ratio"]["value"] == pytest.approx(1 / 6)
-    assert red["unique_neighbor_ratio"]["null"]["random_vectors"]["significant"]
+    assert red["unique_neighbor_ratio"]["null"]["random_vectors"]["p"] < 0.01
     assert list(red["shared_top1"].values()) == [list(range(6))]
 
 
@@ -353,7 +358,7 @@ def test_analyze_with_a_csls_index(world):
     idx = NeighborIndex(metric="csls", k=5).fit(v)
     res = run(v, idx, text, 2.0 * centres[:3])
     assert res["metric"] == "csls" and "note" in res["hubness"]["csls"]
-    assert res["tightness"]["model"]["null"]["random_vectors"]["significant"]
+    assert res["tightness"]["model"]["null"]["random_vectors"]["p"] < 0.01
 
 
 def test_errors_name_the_problem(world):

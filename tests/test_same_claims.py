@@ -18,7 +18,6 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 900
 K = 5
 TASK = "sentiment"
-ICONS = ("✅", "➖")
 
 
 @pytest.fixture(scope="module")
@@ -33,34 +32,38 @@ def prompt_dir(smollm2_available, request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cli_claims(prompt_dir, tmp_path_factory):
-    from analyzer.analysis import claims
+def cli_result(prompt_dir, tmp_path_factory):
     from analyzer.cli import main
 
     out = tmp_path_factory.mktemp("cli") / "analysis.json"
     assert main(["analyze", str(prompt_dir), "--task", TASK, "-k", str(K), "--format", "json", "--out", str(out),
                  "--quiet"]) == 0
-    got = claims(json.loads(out.read_text()))["the-prompt"]
-    assert len(got) >= 4 and any("chance" in line for line in got)
+    got = json.loads(out.read_text())
+    assert len(got["prompts"][0]["tests"]) >= 10
     return got
 
 
-def _verdict_lines(at) -> list[str]:
-    lines = []
-    for m in at.markdown:
-        v = m.value
-        for icon in ICONS:
-            if v.startswith(icon + " "):
-                lines.append(v[len(icon) + 1:])
-    return lines
+@pytest.fixture(scope="module")
+def cli_claims(cli_result):
+    from analyzer.analysis import claims
+
+    got = claims(cli_result)["the-prompt"]
+    assert any("chance" in line for line in got)
+    return got
 
 
-def test_dashboard_full_analysis_makes_the_cli_claims(prompt_dir, cli_claims, monkeypatch):
+def _tables(at) -> list[list[dict]]:
+    return [df.value.to_dict("records") for df in at.dataframe
+            if list(df.value.columns) == ["measure", "value", "null", "q", "verdict"]]
+
+
+def test_dashboard_full_analysis_shows_the_cli_table(prompt_dir, cli_result, monkeypatch):
     from concurrent.futures import wait
 
     from streamlit import config
     from streamlit.testing.v1 import AppTest
 
+    from analyzer._format import compact_rows
     from analyzer.analysis import analysis_settings
     from analyzer.ui import resources
 
@@ -82,12 +85,15 @@ def test_dashboard_full_analysis_makes_the_cli_claims(prompt_dir, cli_claims, mo
         settle()
         captions = " ".join(c.value for c in at.caption)
         assert analysis_settings(full=False).describe() in captions      # the quick view says what it leaves out
-        quick = _verdict_lines(at)
-        assert quick and set(quick) != set(cli_claims)
+        want = compact_rows(cli_result["prompts"][0]["tests"])
+        quick = _tables(at)
+        assert quick and quick[0] != want
         at.button(key="tight_prompt_full").click().run()
         settle()
         assert analysis_settings(full=True).describe() in " ".join(c.value for c in at.caption)
-        assert _verdict_lines(at) == cli_claims
+        tables = _tables(at)
+        assert tables[0] == want                                          # every row, as the CLI makes it
+        assert tables[1] == [r for r in want if "task" in r["measure"]]   # the relatedness tab's rows
     finally:
         config.set_option("server.address", address)
 

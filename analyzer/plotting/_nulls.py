@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from ._style import color, layout_args
 
-NULL_LABELS = {"random_vectors": "random", "vocab_tokens": "vocab", "init": "init"}
+NULL_LABELS = {"matched": "matched", "init": "init", "random_vectors": "random (ref.)", "vocab_tokens": "vocab (ref.)"}
 
 
 def null_test_figure(sec: Mapping[str, Any], ylabel: str, *, width: int | None = None, height: int | None = 340,
@@ -28,8 +28,12 @@ def null_test_figure(sec: Mapping[str, Any], ylabel: str, *, width: int | None =
     names = [NULL_LABELS.get(k, k) for k, _ in nulls]
     means = [float(v["null_mean"]) for _, v in nulls]
     band = [1.96 * float(v.get("null_std") or 0.0) for _, v in nulls]
-    ptxt = [(f"p={v['p']:.3g}" + (" *" if v.get("significant") else "")) if v.get("p") is not None else ""
-            for _, v in nulls]
+    from ..stats import format_p
+
+    # claims carry q (Benjamini-Hochberg over the prompt's claims, * when q < 0.05); references their p
+    ptxt = [(format_p(v.get("q"), None, "q") + (" *" if v.get("significant") else "")) if v.get("claim") else
+            format_p(v.get("p"), v.get("n_null"), "p", v.get("alternative", "two-sided")) if v.get("p") is not None
+            else "" for _, v in nulls]
     fig.add_trace(go.Scatter(x=names, y=means, mode="markers+text", name="null mean ± 1.96 sd",
                              marker={"size": 10, "color": "grey"}, text=ptxt, textposition="middle right",
                              error_y={"type": "data", "array": band, "visible": True},

@@ -46,7 +46,7 @@ def _result(sel: Selection, key: str, kind: str = "metrics") -> dict | None:
     if "skipped" in rel:
         st.info(f"Task-relatedness was not computed: {rel['skipped']}.")
         return None
-    return rel
+    return {**rel, "tests": d.get("tests") or []}
 
 
 FULL_LABEL = "Full analysis"
@@ -54,10 +54,25 @@ FULL_HELP = ("What softprompt-analyzer analyze computes: adds the MiniLM text sp
              "neighbour graph (hubness) and the CSLS side reading (minutes the first time per model; cached).")
 
 
-def _verdicts(lines: list[str]) -> None:
-    for line in lines:
-        icon = "✅" if ("higher than" in line or "lower than" in line) and "not distinguishable" not in line else "➖"
-        st.markdown(f"{icon} {line}")
+def tests_table(rows: list[dict], key: str) -> None:
+    """The prompt's table of tests, compact: measure | value | null | q | verdict (claims first, then the
+    labelled references); the same rows as the CLI's ``analyze``."""
+    from .._format import compact_rows
+
+    if not rows:
+        st.caption("No tests for this prompt.")
+        return
+    st.dataframe(compact_rows(rows), hide_index=True, key=key, width="stretch",
+                 column_config={"measure": st.column_config.TextColumn("measure", width="medium"),
+                                "q": st.column_config.TextColumn("q / p", help=TESTS_HELP),
+                                "verdict": st.column_config.TextColumn("verdict", width="medium")})
+    st.caption(TESTS_HELP)
+
+
+TESTS_HELP = ("Claims rest on the matched null (meaningless queries matched to each virtual token on how far it is "
+              "from the vocabulary, how dense the vocabulary is there and how frequent its nearest token is) or on "
+              "the prompt's initialisation; q is Benjamini-Hochberg over the prompt's claims, significant when "
+              "q < 0.05. Reference rows (random vectors, vocabulary tokens) show their p and are never claims.")
 
 
 def tightness(sel: Selection) -> None:
@@ -80,7 +95,7 @@ def tightness(sel: Selection) -> None:
     st.caption(f"Tightness: how similar each virtual token's top-{res['k']} neighbours are to each other. "
                f"Null baselines: {'; '.join(nulls)}.")
     with st.expander("What is more than chance", expanded=True):
-        _verdicts(res.get("summary") or [])
+        tests_table(res.get("tests") or [], "tests_all")
     hubs = (res.get("hubness") or {}).get("top_hubs") or []
     if hubs:
         st.markdown("**Hub tokens** (neighbour of several virtual tokens)")
@@ -137,7 +152,10 @@ def relatedness(sel: Selection) -> None:
     if definition:
         st.caption(definition[0].upper() + definition[1:] + ".")
     with st.expander("What is more than chance", expanded=True):
-        _verdicts(res.get("summary") or [])
+        for line in res.get("summary") or []:
+            if "(a reference, not a claim)" not in line and " q=" not in line and " q<" not in line:
+                st.markdown(line)
+        tests_table([r for r in res.get("tests") or [] if "task" in r["measure"]], "tests_related")
     top = (res.get("model_space") or {}).get("top_related") or []
     if top:
         st.markdown("**Most related neighbours**")

@@ -1,0 +1,59 @@
+"""Plain display helpers shared by the renderers (``report.py``, ``_html.py``) and the dashboard: numbers, and the
+compact view of a prompt's table of tests.  No I/O, no imports beyond the statistics layer."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from .stats import format_p
+
+NULL_SHORT = {"matched": "matched", "init": "init", "random_vectors": "random vectors (ref.)",
+              "vocab_tokens": "vocab tokens (ref.)"}
+
+
+def num(x, digits: int = 3) -> str:
+    """A value for display: ``—`` when unknown (None), floats with ``digits`` decimals."""
+    return "—" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
+
+
+def short_verdict(row: Mapping[str, Any]) -> str:
+    """``higher than chance`` / ``lower than chance`` / ``not distinguishable`` / ``reference``."""
+    if not row.get("claim"):
+        return "reference"
+    if row.get("p") is None:
+        return "not testable"
+    if not row.get("significant"):
+        return "not distinguishable"
+    higher = (row.get("value") or 0) > (row.get("null_mean") or 0)
+    return ("higher" if higher else "lower") + (" than at init" if row.get("null") == "init" else " than chance")
+
+
+def label(row: Mapping[str, Any]) -> str:
+    space = row.get("space")
+    return row["measure"] if space in (None, "", "-") else f"{row['measure']} ({space} space)"
+
+
+def compact_rows(tests: Iterable[Mapping[str, Any]], *, claims_only: bool = False) -> list[dict[str, str]]:
+    """The table of tests as display rows ``measure | value | null | q | verdict`` (claims first, then the
+    labelled references with their p-value): what the dashboard, the Markdown and the HTML show."""
+    tests = list(tests)
+    ordered = [r for r in tests if r.get("claim")] + ([] if claims_only else [r for r in tests if not r.get("claim")])
+    out = []
+    for r in ordered:
+        stat = format_p(r.get("q"), None, "q") if r.get("claim") else \
+            format_p(r.get("p"), r.get("n_null"), "p", r.get("direction", "two-sided"))
+        out.append({"measure": label(r), "value": num(r.get("value")),
+                    "null": f"{NULL_SHORT.get(r.get('null'), r.get('null'))} {num(r.get('null_mean'))}",
+                    "q": stat, "verdict": short_verdict(r)})
+    return out
+
+
+def cluster_rows(clusters: dict) -> list[dict[str, str]]:
+    """The cluster metrics across prompts (each against label permutations) as display rows."""
+    return [{"measure": name.replace("_", " "), "value": num(c.get("value")),
+             "null": f"permutation {num(c.get('null_mean'))}", "p": format_p(c.get("p"), c.get("n_null")),
+             "verdict": c.get("verdict", "")}
+            for name, c in clusters.items() if isinstance(c, dict) and "p" in c]
+
+
+__all__ = ["cluster_rows", "NULL_SHORT", "num", "short_verdict", "label", "compact_rows"]

@@ -1,0 +1,229 @@
+"""The ``matched`` null: pseudo-prompts that share with a prompt what mechanically moves its neighbour measures.
+
+**What moves the measures.**  How tight, how hub-like and how task-related a query's vocabulary neighbours are
+is driven first by *where* the query sits: how close it is to the nearest tokens (its top-k neighbour scores:
+distance to the vocabulary cloud and the local density there) and how frequent its nearest token is (common
+words neighbour common words).  A null that does not share these properties reports geometry as meaning: an
+isotropic Gaussian direction lies far from the anisotropic cloud the vocabulary lives in, so almost anything
+near that cloud "beats" it.
+
+**The reference pool.**  Once per vocabulary, index and ``k`` (cached on disk), a pool of meaningless queries of
+several constructions is made -- vocabulary-shaped Gaussian noise (the vocabulary's own mean and covariance),
+isotropic directions at vocabulary norms, random vocabulary tokens, averages of two or three random tokens, and
+random tokens plus isotropic or vocabulary-shaped noise at random levels -- and each query's neighbours and
+*matching features* are stored: its top-1 and top-2 scores, its mean and k-th score, and the log frequency rank
+(token id) of its nearest token.
+
+**Matching, position by position.**  For each virtual token, the ``m`` pool queries of each construction whose
+features are nearest to its own (standardised Euclidean distance) are its matched null draws.  A pseudo-prompt
+takes **one construction for all its positions** (a meaningless prompt is made by one process, so the null
+includes the variation between processes, not only within one) and one matched draw per position; positions
+that repeat the same vector (a tiled TEXT init) repeat the same draw, so a prompt never gets a narrower null for
+repeating itself.  Every draw comes from a fixed seed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .types import Vocabulary
+
+POOL_VERSION = 1
+CONSTRUCTIONS = ("vocabulary-shaped noise", "isotropic directions", "random tokens", "two-token averages",
+                 "three-token averages", "token + isotropic noise", "token + vocabulary-shaped noise")
+FEATURES = ("top-1 score", "top-2 score", "mean top-k score", "k-th score", "log rank of the nearest token")
+_FEATURE_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.3])
+_MOMENTS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_POOLS: dict[tuple, "ReferencePool"] = {}
+
+
+def vocab_moments(vocab: Vocabulary, n_sample: int = 4096, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean "d", centred sample "s d")`` of the vocabulary's non-excluded rows: ``mean + w @ sample /
+    sqrt(s - 1)`` with ``w ~ N(0, I_s)`` is a Gaussian with the vocabulary's mean and (sample) covariance."""
+    key = f"{vocab.key}-{n_sample}-{seed}"
+    if key not in _MOMENTS:
+        ok = np.flatnonzero(~np.asarray(vocab.excluded, bool))
+        rng = np.random.default_rng([seed, 33])
+        rows = np.sort(rng.choice(ok, size=min(n_sample, ok.size), replace=False))
+        x = np.asarray(vocab.embeddings, np.float32)[rows].astype(np.float64)
+        mu = x.mean(axis=0)
+        _MOMENTS[key] = (mu, (x - mu).astype(np.float32))
+    return _MOMENTS[key]
+
+
+def vocab_shaped_noise(vocab: Vocabulary, n: int, seed: int = 0) -> np.ndarray:
+    """float32 ``"n d"``: Gaussian vectors with the vocabulary's mean and covariance."""
+    mu, z = vocab_moments(vocab)
+    w = np.random.default_rng([seed, 32]).standard_normal((n, z.shape[0])).astype(np.float32)
+    return (mu[None, :] + (w @ z) / np.sqrt(max(z.shape[0] - 1, 1))).astype(np.float32)
+
+
+def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int = 0) -> np.ndarray:
+    """float32 ``"n d"``: ``n`` queries of one of :data:`CONSTRUCTIONS` (they carry no task information)."""
+    from .neighbors import normalize_rows
+
+    rng = np.random.default_rng([seed, 34, CONSTRUCTIONS.index(construction)])
+    emb = np.asarray(vocab.embeddings, np.float32)
+    ok = np.flatnonzero(~np.asarray(vocab.excluded, bool))
+    norms = np.linalg.norm(emb[ok], axis=1)
+
+    def tokens():
+        return emb[rng.choice(ok, size=n)].astype(np.float64)
+
+    def iso():
+        return normalize_rows(rng.standard_normal((n, emb.shape[1])))
+
+    if construction == "vocabulary-shaped noise":
+        x = vocab_shaped_noise(vocab, n, int(rng.integers(2**31)))
+    elif construction == "isotropic directions":
+        x = iso() * rng.choice(norms, size=n)[:, None]
+    elif construction == "random tokens":
+        x = tokens()
+    elif construction in ("two-token averages", "three-token averages"):
+        j = 2 if construction.startswith("two") else 3
+        x = sum(tokens() for _ in range(j)) / j
+    else:
+        t = tokens()
+        u = iso() if "isotropic" in construction else \
+            normalize_rows(vocab_shaped_noise(vocab, n, int(rng.integers(2**31))))
+        x = t + rng.uniform(0.1, 1.5, size=(n, 1)) * np.linalg.norm(t, axis=1, keepdims=True) * u
+    return np.asarray(x, np.float32)
+
+
+def features(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """float64 ``"q 5"`` matching features of queries from their top-k ``scores`` and ``ids`` (see
+    :data:`FEATURES`)."""
+    s = np.asarray(scores, np.float64)
+    s2 = s[:, 1] if s.shape[1] > 1 else s[:, 0]
+    return np.stack([s[:, 0], s2, s.mean(axis=1), s[:, -1], np.log1p(np.asarray(ids)[:, 0])], axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class ReferencePool:
+    """Meaningless queries with their neighbours under one index.
+
+    ids:          int64 ``"N k"`` neighbour ids, best first; ``scores``: float32 ``"N k"``.
+    construction: int ``"N"``: index into :data:`CONSTRUCTIONS`.
+    features:     float64 ``"N 5"`` (:func:`features`); ``scale``: their standard deviations."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    construction: np.ndarray
+    features: np.ndarray
+    scale: np.ndarray
+    k: int
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def reference_pool(vocab: Vocabulary, index, k: int, *, per_construction: int = 2000, seed: int = 0,
+                   cache: bool = True) -> ReferencePool:
+    """The reference pool of ``vocab`` under ``index`` (its metric defines the neighbours), memoised and cached
+    on disk per vocabulary, metric, ``k`` and size (~10 s to build for SmolLM2)."""
+    key = (vocab.key, index.metric, bool(index.include_special), int(getattr(index, "csls_k", 0) or 0), int(k),
+           int(per_construction), int(seed))
+    if key in _POOLS:
+        return _POOLS[key]
+    path = None
+    if cache:
+        from .cache import entry_dir, text_key
+
+        path = entry_dir("vocab", vocab.key) / f"null-pool-v{POOL_VERSION}-{text_key(json.dumps(key[1:]))}.npz"
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    pool = ReferencePool(z["ids"], z["scores"], z["construction"], z["features"], z["scale"], int(k))
+                if pool.ids.shape == (len(CONSTRUCTIONS) * per_construction, k):
+                    _POOLS[key] = pool
+                    return pool
+            except (OSError, ValueError, KeyError):
+                pass
+    ids, scores, lab = [], [], []
+    for c, name in enumerate(CONSTRUCTIONS):
+        q = meaningless_queries(vocab, name, per_construction, seed)
+        s, i = index.kneighbors(q, k)
+        ids.append(i.astype(np.int64))
+        scores.append(s.astype(np.float32))
+        lab.append(np.full(per_construction, c, np.int64))
+    ids, scores, lab = np.concatenate(ids), np.concatenate(scores), np.concatenate(lab)
+    f = features(scores, ids)
+    scale = np.maximum(f.std(axis=0), 1e-9)
+    pool = ReferencePool(ids, scores, lab, f, scale, int(k))
+    if path is not None:
+        from .cache import atomic_path
+
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, ids=ids, scores=scores, construction=lab, features=f, scale=scale)
+        except OSError:
+            pass
+    _POOLS[key] = pool
+    return pool
+
+
+@dataclass(frozen=True, eq=False)
+class MatchedNull:
+    """The matched pseudo-prompts of one prompt.
+
+    pool:   the :class:`ReferencePool`.
+    sets:   int64 ``"C n m"``: pool rows matched to each position, per construction.
+    groups: int64 ``"n"``: each position's group of repeated positions.
+    draw_c: int64 ``"B"``: each pseudo-prompt's construction; ``draw_j``: int64 ``"B G"`` its draw per group."""
+
+    pool: ReferencePool
+    sets: np.ndarray
+    groups: np.ndarray
+    draw_c: np.ndarray
+    draw_j: np.ndarray
+
+    @property
+    def n_boot(self) -> int:
+        return int(self.draw_c.size)
+
+    def rows(self) -> np.ndarray:
+        """int64 ``"B n"``: the pool row behind each position of each pseudo-prompt."""
+        n = self.groups.size
+        return self.sets[self.draw_c[:, None], np.arange(n)[None, :], self.draw_j[:, self.groups]]
+
+    def means(self, row_values: np.ndarray) -> np.ndarray:
+        """float64 ``"B"``: the mean over positions of a per-query score (``row_values``: one per pool row)."""
+        v = np.asarray(row_values, np.float64)[self.rows()]
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(v, axis=1)
+
+    def pseudo_ids(self) -> np.ndarray:
+        """int64 ``"B n k"``: the neighbour lists of each pseudo-prompt."""
+        return self.pool.ids[self.rows()]
+
+    def position_samples(self, row_values: np.ndarray) -> np.ndarray:
+        """float64 ``"n C*m"``: each position's matched null values (for per-position p-values)."""
+        v = np.asarray(row_values, np.float64)[self.sets]          # C n m
+        return np.moveaxis(v, 1, 0).reshape(v.shape[1], -1)
+
+
+def match(pool: ReferencePool, scores: np.ndarray, ids: np.ndarray, groups: np.ndarray, *, m: int = 16,
+          n_boot: int = 1000, seed: int = 0) -> MatchedNull:
+    """The :class:`MatchedNull` of a prompt whose queries have top-k ``scores``/``ids`` (under the pool's
+    index), with ``groups`` of repeated positions."""
+    f = features(scores, ids)
+    d = ((((pool.features[None, :, :] - f[:, None, :]) / pool.scale) ** 2) * _FEATURE_WEIGHTS).sum(axis=2)  # n N
+    sets = []
+    for c in range(len(CONSTRUCTIONS)):
+        cols = np.flatnonzero(pool.construction == c)
+        mm = min(m, cols.size)
+        part = np.argpartition(d[:, cols], mm - 1, axis=1)[:, :mm]
+        sets.append(cols[part])
+    sets = np.stack(sets).astype(np.int64)                   # C n m
+    groups = np.asarray(groups, np.int64)
+    rng = np.random.default_rng([int(seed), 35])
+    draw_c = rng.integers(0, sets.shape[0], size=n_boot)
+    draw_j = rng.integers(0, sets.shape[2], size=(n_boot, int(groups.max()) + 1))
+    return MatchedNull(pool, sets, groups, draw_c, draw_j)
+
+
+__all__ = ["CONSTRUCTIONS", "FEATURES", "vocab_moments", "vocab_shaped_noise", "meaningless_queries", "features",
+           "ReferencePool", "reference_pool", "MatchedNull", "match"]

@@ -1,0 +1,322 @@
+"""The one statistics layer: every claim the toolkit makes is one :class:`Test` row made here.
+
+A row compares a prompt-level statistic with its distribution under a null, made of whole pseudo-prompts:
+
+* ``matched`` -- **the basis of claims** (:mod:`analyzer.nulls`).  For every virtual token, meaningless
+  queries of several constructions that share with it what mechanically moves the neighbour measures: its top-k
+  neighbour scores (how far from the vocabulary cloud, how dense the cloud is there) and its nearest token's
+  frequency rank (common words have common neighbours).  A pseudo-prompt takes one construction for all its
+  positions and one matched draw per position; positions that repeat the same vector (a tiled TEXT init) repeat
+  the same draw, so a prompt never gets a narrower null for repeating itself.
+* ``init`` -- the prompt's own initialisation (paired: random sign flips of the per-position differences).
+* ``random_vectors`` (isotropic Gaussian directions) and ``vocab_tokens`` (random vocabulary tokens, each with
+  itself removed from its own neighbour list) -- **labelled references**, shown beside the claims and never
+  the basis of one: the isotropic cloud lies far from where the vocabulary lives, and a real token is not a
+  soft prompt.
+
+p-values are empirical with +1 smoothing, two-sided unless a row says otherwise; Benjamini-Hochberg
+(``scipy.stats.false_discovery_control``) runs over a prompt's claim rows and gives ``q``; a row is significant
+when ``q < alpha``.  Words: "higher than chance (q=...)", "lower than chance (q=...)", "not distinguishable
+from chance"; ``p<0.001`` below the resolution of the null sample.  Per-position p-values are shown, with
+their own correction, and never summarised as claims.
+
+Importing this module pulls numpy only (scipy loads inside the functions)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .exceptions import AnalyzerError
+
+ALPHA = 0.05
+DIRECTIONS = ("greater", "less", "two-sided")
+
+#: the nulls, each in the one sentence a reader of the report sees
+NULLS = {
+    "matched": ("meaningless queries of seven constructions (vocabulary-shaped noise, isotropic directions, random "
+                "tokens, token averages, tokens plus noise), matched to each virtual token on its top-k neighbour "
+                "scores (distance to the vocabulary, local density) and its nearest token's frequency rank; one "
+                "construction per pseudo-prompt, repeated positions repeated"),
+    "init": "the prompt's own initialisation (paired, position by position)",
+    "random_vectors": ("reference only: isotropic Gaussian vectors with the prompt's norms (they lie far from the "
+                       "vocabulary cloud, so nearly anything near it beats them)"),
+    "vocab_tokens": ("reference only: randomly chosen vocabulary tokens as queries, each with itself removed "
+                     "from its own neighbour list"),
+}
+#: the nulls a claim may rest on
+CLAIM_NULLS = ("matched", "init")
+
+
+def _f(x) -> float | None:
+    """A JSON-safe float: None for NaN/inf."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _g(x) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.3g}"
+
+
+def format_p(p: float | None, n_null: int | None = None, name: str = "p", direction: str = "two-sided") -> str:
+    """``p=0.031``; ``p<0.001`` below 0.001; ``p≤0.002`` at the smallest value ``n_null`` null samples can
+    give (``1/(n_null+1)``, twice that two-sided), which is all such a p-value says."""
+    if p is None or not math.isfinite(p):
+        return f"{name}=n/a"
+    floor = (2.0 if direction == "two-sided" else 1.0) / (n_null + 1) if n_null else 0.0
+    if p < 0.001:
+        return f"{name}<0.001"
+    if floor and p <= floor * (1 + 1e-9):
+        return f"{name}≤{floor:.2g}"
+    return f"{name}={p:.2g}" if p < 0.01 else f"{name}={p:.3f}".rstrip("0").rstrip(".")
+
+
+def empirical_p(value: float, null: np.ndarray, direction: str = "two-sided") -> float:
+    """``(1 + #{null >= value}) / (1 + n)`` (``greater``), its mirror image (``less``), or twice the smaller of
+    the two, capped at 1 (``two-sided``).  NaN when ``value`` is NaN or the null is empty."""
+    if direction not in DIRECTIONS:
+        raise AnalyzerError(f"direction must be one of {list(DIRECTIONS)}; got {direction!r}.")
+    null = np.asarray(null, dtype=np.float64).ravel()
+    null = null[np.isfinite(null)]
+    if null.size == 0 or value is None or not math.isfinite(value):
+        return float("nan")
+    ge = (1.0 + np.count_nonzero(null >= value)) / (1.0 + null.size)
+    le = (1.0 + np.count_nonzero(null <= value)) / (1.0 + null.size)
+    if direction == "greater":
+        return float(ge)
+    if direction == "less":
+        return float(le)
+    return float(min(1.0, 2.0 * min(ge, le)))
+
+
+@dataclass(frozen=True)
+class Test:
+    """One row of a prompt's table of tests.
+
+    measure:     what is measured (``tightness``, ``task-related share``, ``k-occurrence skew`` ...).
+    space:       ``model`` (the model's input embeddings), ``text`` (MiniLM), or ``-`` for set statistics.
+    null:        a key of :data:`NULLS`.
+    value:       the prompt's statistic; ``null_mean``/``null_sd``: of its null distribution.
+    effect:      ``(value - null_mean) / null_sd``, a standardised size.
+    p:           empirical p-value in ``direction``; ``q``: Benjamini-Hochberg over the prompt's claims.
+    claim:       whether this row is a claim (its null is one of :data:`CLAIM_NULLS`) or a labelled reference.
+    significant: ``q < alpha`` (claims only).
+    verdict:     one plain sentence.
+    n_null:      null samples behind ``p``.
+    """
+
+    measure: str
+    space: str
+    null: str
+    value: float | None
+    null_mean: float | None
+    null_sd: float | None
+    effect: float | None
+    p: float | None
+    q: float | None
+    direction: str
+    significant: bool
+    verdict: str
+    claim: bool
+    n_null: int
+
+    @property
+    def label(self) -> str:
+        return self.measure if self.space in ("", "-") else f"{self.measure} ({self.space} space)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"measure": self.measure, "space": self.space, "null": self.null, "value": _f(self.value),
+                "null_mean": _f(self.null_mean), "null_sd": _f(self.null_sd), "effect": _f(self.effect),
+                "p": _f(self.p), "q": _f(self.q), "direction": self.direction,
+                "significant": bool(self.significant), "verdict": self.verdict, "claim": bool(self.claim),
+                "n_null": int(self.n_null)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Test":
+        return cls(**{f: d.get(f) for f in cls.__dataclass_fields__})
+
+
+def make_test(measure: str, space: str, null: str, value: float, null_samples: np.ndarray, *,
+              direction: str = "two-sided", center: float | None = None, spread: float | None = None,
+              statistic: float | None = None) -> Test:
+    """A row (``q`` still unset: :func:`adjust` sets it) from the null samples of the statistic.
+
+    ``statistic``: the value the null samples are compared with when it differs from ``value`` (the paired
+    ``init`` test compares the mean difference with sign flips, while ``value`` and ``center`` stay the prompt's
+    and the initialisation's readings)."""
+    if null not in NULLS:
+        raise AnalyzerError(f"Unknown null {null!r}; expected one of {list(NULLS)}.")
+    samples = np.asarray(null_samples, dtype=np.float64).ravel()
+    samples = samples[np.isfinite(samples)]
+    stat = value if statistic is None else statistic
+    value = float("nan") if value is None else float(value)
+    mean = float(center) if center is not None else (float(samples.mean()) if samples.size else float("nan"))
+    sd = float(spread) if spread is not None else (float(samples.std()) if samples.size else float("nan"))
+    p = empirical_p(float("nan") if stat is None else float(stat), samples, direction)
+    shift = (float(stat) - float(samples.mean())) if statistic is not None and samples.size else value - mean
+    effect = shift / sd if sd > 0 else (0.0 if shift == 0 else float("nan"))
+    return Test(measure, space, null, value, mean, sd, effect, p, None, direction, False, "",
+                null in CLAIM_NULLS, int(samples.size))
+
+
+def adjust(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
+    """Benjamini-Hochberg over the claim rows with a p-value (``scipy.stats.false_discovery_control``); sets
+    ``q``, ``significant`` (``q < alpha``) and every row's ``verdict``."""
+    from scipy.stats import false_discovery_control
+
+    tests = list(tests)
+    idx = [i for i, t in enumerate(tests) if t.claim and t.p is not None and math.isfinite(t.p)]
+    qs = false_discovery_control([tests[i].p for i in idx], method="bh") if idx else []
+    out = list(tests)
+    for i, q in zip(idx, qs):
+        out[i] = replace(out[i], q=float(min(1.0, q)), significant=bool(q < alpha))
+    return [replace(t, verdict=verdict(t)) for t in out]
+
+
+def verdict(t: Test) -> str:
+    """The row's sentence: value, null mean, the words, and ``q`` (claims) or ``p`` (references)."""
+    what = f"{t.label} {_g(t.value)} vs {_g(t.null_mean)}"
+    if t.null == "init":
+        ref = "at initialisation"
+    elif t.null == "matched":
+        ref = "under matched null queries"
+    else:
+        ref = f"under the reference {'random Gaussian vectors' if t.null == 'random_vectors' else 'vocabulary tokens'}"
+    if t.p is None or not math.isfinite(t.p):
+        return f"{what} {ref}: cannot be tested (no null samples or no value)."
+    higher = (t.value if t.value is not None else 0) > (t.null_mean if t.null_mean is not None else 0)
+    word = "higher" if higher else "lower"
+    against = "than at initialisation" if t.null == "init" else "than chance"
+    if t.claim:
+        stat = format_p(t.q, None, "q")
+        if t.significant:
+            return f"{what} {ref}, {stat}: {word} {against}."
+        return f"{what} {ref}, {stat}: not distinguishable " + (
+            "from the initialisation." if t.null == "init" else "from chance.")
+    stat = format_p(t.p, t.n_null, direction=t.direction)
+    return f"{what} {ref}, {stat} (a reference, not a claim)."
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pseudo-prompts: matched position by position, repeated positions repeated
+# ---------------------------------------------------------------------------------------------------
+
+def position_groups(vectors: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """int64 ``"n"``: the group of each position; positions whose vectors are equal (to ``tol`` relative L2)
+    share a group, so their null queries are the same draw.  Groups are numbered by first appearance."""
+    v = np.asarray(vectors, dtype=np.float64)
+    n = v.shape[0]
+    groups = np.full(n, -1, np.int64)
+    norms = np.linalg.norm(v, axis=1)
+    g = 0
+    for i in range(n):
+        if groups[i] >= 0:
+            continue
+        same = np.linalg.norm(v - v[i], axis=1) <= tol * max(norms[i], 1e-30)
+        groups[same & (groups < 0)] = g
+        g += 1
+    return groups
+
+
+@dataclass(frozen=True)
+class MatchedPool:
+    """Null values matched to the positions of one prompt.
+
+    values:  float ``"n_groups m"``: ``m`` null draws for each group of positions.
+    groups:  int ``"n"``: each position's group (:func:`position_groups`)."""
+
+    values: np.ndarray
+    groups: np.ndarray
+
+    @property
+    def m(self) -> int:
+        return int(self.values.shape[1])
+
+
+def pseudo_prompt_draws(n_groups: int, m: int, n_boot: int, seed: int) -> np.ndarray:
+    """int64 ``"n_boot n_groups"``: which of the ``m`` null draws each group takes in each pseudo-prompt."""
+    return np.random.default_rng([int(seed), 21]).integers(0, m, size=(n_boot, n_groups))
+
+
+def pseudo_prompt_means(pool: MatchedPool, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """float64 ``"n_boot"``: the mean over positions of ``n_boot`` matched pseudo-prompts (NaN-aware)."""
+    vals = np.asarray(pool.values, dtype=np.float64)
+    G, m = vals.shape
+    J = pseudo_prompt_draws(G, m, n_boot, seed)
+    per_group = vals[np.arange(G)[None, :], J]          # "n_boot G"
+    per_pos = per_group[:, np.asarray(pool.groups)]     # "n_boot n"
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(per_pos, axis=1)
+
+
+def sign_flip_null(diffs: np.ndarray, groups: np.ndarray | None = None, n_perm: int = 1000,
+                   seed: int = 0) -> np.ndarray:
+    """The paired null (no difference from the initialisation): means of ``diffs`` under random sign flips,
+    one flip per group of repeated positions."""
+    d = np.asarray(diffs, dtype=np.float64).ravel()
+    g = np.arange(d.size) if groups is None else np.asarray(groups, np.int64)
+    ok = np.isfinite(d)
+    if not ok.any():
+        return np.zeros(0)
+    n_groups = int(g.max()) + 1
+    signs = np.random.default_rng([int(seed), 22]).choice(np.array([-1.0, 1.0]), size=(n_perm, n_groups))
+    return (signs[:, g[ok]] * d[ok]).mean(axis=1)
+
+
+def per_position_q(p: Sequence[float]) -> list[float | None]:
+    """Benjamini-Hochberg across one measure's per-position p-values (shown, never claimed)."""
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(p, dtype=np.float64)
+    ok = np.isfinite(p)
+    out: list[float | None] = [None] * p.size
+    if ok.any():
+        for i, q in zip(np.flatnonzero(ok), false_discovery_control(p[ok], method="bh")):
+            out[i] = float(q)
+    return out
+
+
+__all__ = ["ALPHA", "DIRECTIONS", "NULLS", "CLAIM_NULLS", "Test", "format_p", "empirical_p", "make_test", "adjust",
+           "verdict", "position_groups", "MatchedPool", "pseudo_prompt_draws", "pseudo_prompt_means",
+           "sign_flip_null", "per_position_q"]
+
+
+class TestTable:
+    """Collects a prompt's rows while its measures are computed, then adjusts them together.
+
+    ``add(test, target)``: ``target`` is the dict of the measure's detailed result that shows this row; after
+    :meth:`adjust` it carries the row's ``q``, ``significant`` and ``verdict`` too (figures read it), so the
+    table and the details never disagree."""
+
+    def __init__(self):
+        self.rows: list[Test] = []
+        self._targets: list[dict | None] = []
+
+    def add(self, test: Test, target: dict | None = None) -> Test:
+        self.rows.append(test)
+        self._targets.append(target)
+        return test
+
+    def extend(self, other: "TestTable") -> "TestTable":
+        self.rows += other.rows
+        self._targets += other._targets
+        return self
+
+    def adjust(self, alpha: float = ALPHA) -> list[Test]:
+        self.rows = adjust(self.rows, alpha)
+        for t, target in zip(self.rows, self._targets):
+            if target is not None:
+                target.update({"q": _f(t.q), "significant": bool(t.significant), "verdict": t.verdict,
+                               "claim": bool(t.claim), "direction": t.direction})
+        return self.rows
+
+    def to_list(self) -> list[dict]:
+        return [t.to_dict() for t in self.rows]
+
+
+__all__ += ["TestTable"]
