@@ -1,7 +1,7 @@
 """Do Lester et al. (2021, §7)'s observations hold for SmolLM2?  Runs ``analyze`` on every prompt in
-``sample_prompts/`` (plus random vectors with matched norms) and prints a Markdown table of the measured numbers:
-label-word persistence, model-space tightness against random vectors and vocabulary tokens, and neighbours
-repeated across positions — each with its null mean and p-value.
+``sample_prompts/`` (plus random vectors with matched norms, read against the first prompt's task) and prints a
+Markdown table of the claims from each prompt's table of tests (matched null, Benjamini-Hochberg q): label-word
+persistence, model-space tightness, task-relatedness and its specificity, and the change from the initialisation.
 
     python scripts/lester_observations.py [--k 5]"""
 
@@ -17,14 +17,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def fmt(c: dict | None) -> str:
-    if not c or c.get("p") is None:
-        return "—"
-    return f"{c['null_mean']:.3f} (p={c['p']:.3f})"
+def cell(tests: list[dict], measure: str, null: str = "matched") -> str:
+    """``value vs null mean (q, verdict)`` of one claim row, or ``—``."""
+    from analyzer._format import short_verdict
+    from analyzer.stats import format_p
+
+    for r in tests:
+        if r["measure"] == measure and r["null"] == null and r["claim"]:
+            return (f"{r['value']:.3f} vs {r['null_mean']:.3f} ({format_p(r['q'], None, 'q')}, "
+                    f"{short_verdict(r)})")
+    return "—"
 
 
 def main() -> None:
     from analyzer import SoftPrompt, analyze, load_prompts, load_vocabulary
+    from analyzer.analysis import analysis_settings
+    from analyzer.report import prompt_task
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--k", type=int, default=5)
@@ -38,24 +46,26 @@ def main() -> None:
     ref = prompts[0].vectors
     rv = rng.normal(size=ref.shape).astype(np.float32)
     rv *= np.linalg.norm(ref, axis=1, keepdims=True) / np.linalg.norm(rv, axis=1, keepdims=True)
-    prompts.append(SoftPrompt(name="random-vectors (norms of the first prompt)", vectors=rv, source="-", kind="TENSOR"))
+    prompts.append(SoftPrompt(name="random vectors (norms of the first prompt)", vectors=rv, source="-",
+                              kind="TENSOR"))
+    first_task = prompt_task(prompts[0])
     rows = []
     for p in prompts:
-        r = analyze(p, vocab, k=args.k, text_space=False, relatedness=False).prompts[0]
-        t = r["tightness"]["model"]
-        lab = r["persistence"].get("labels") or {}
+        task = prompt_task(p) or first_task
+        r = analyze(p, vocab, task=task, k=args.k, settings=analysis_settings(full=False)).prompts[0]
+        t = r["tests"]
         init = r["persistence"].get("init") or {}
         red = r["redundancy"]["positions_sharing_top1"]
-        rows.append([p.name, r.get("init") or "—",
-                     f"{lab['value']:.2f}" if "value" in lab else "—", fmt((lab.get("null") or {}).get("vocab_tokens")),
-                     f"{init['rate']:.2f}" if "rate" in init else "—",
-                     f"{t['value']:.3f}", fmt(t["null"].get("random_vectors")), fmt(t["null"].get("vocab_tokens")),
-                     f"{red['value']:.2f}", fmt(red["null"].get("random_vectors"))])
-    head = ["prompt", "init", f"label word in top-{args.k}", "null: vocab tokens", "init token kept",
-            f"tightness (top-{args.k})", "null: random vectors", "null: vocab tokens", "positions sharing a top-1",
-            "null: random vectors"]
+        rows.append([p.name, r.get("init") or "—", task,
+                     cell(t, "label-word rate"), f"{init['rate']:.2f}" if "rate" in init else "—",
+                     cell(t, "tightness"), cell(t, "tightness", "init"), cell(t, "task-related share"),
+                     cell(t, "task specificity"), f"{red['value']:.0f}",
+                     str(sum(x["significant"] for x in t if x["claim"])) + f" of {sum(x['claim'] for x in t)}"])
+    head = ["prompt", "init", "task", f"label word in top-{args.k}", "init token kept",
+            f"tightness (top-{args.k})", "tightness vs init", "task-related share", "task specificity",
+            "positions sharing a top-1", "significant claims"]
     print("| " + " | ".join(head) + " |")
-    print("|:---|:---|" + "---:|" * (len(head) - 2))
+    print("|:---|:---|:---|" + "---:|" * (len(head) - 3))
     for r in rows:
         print("| " + " | ".join(map(str, r)) + " |")
 

@@ -81,14 +81,17 @@ def test_cli_analyze_json_and_html(smollm2_text_adapter, tmp_path, capsys):
     for t in p["tokens"]:
         top = escape(t["neighbors"][0]["token"])
         assert re.search(rf"<tr><td>{t['index']}</td>[^\n]*?<code>{re.escape(top)}</code>", html), (t["index"], top)
-    tight = p["tightness"]["model"]
-    rv = tight["null"]["random_vectors"]
-    assert "<h3>tightness</h3>" in html
-    section = html.split("<h3>tightness</h3>", 1)[1].split("<h3>", 1)[0]
-    cls = "sig" if rv["significant"] else "ns"
-    row = (rf"<td[^>]*>model</td>\s*<td>{tight['value']:.3f}</td>\s*<td>{rv['null_mean']:.3f}</td>\s*"
-           rf"<td class='{cls}'>{rv['p']:.3f}</td>")
-    assert re.search(row, section), f"no tightness row {row!r} in: {section[:1500]}"
+    # the table of tests: every JSON row appears as one HTML row (measure, value, null mean, q or p, verdict)
+    from analyzer._format import compact_rows
+
+    assert p["tests"] and "<h3>The table of tests</h3>" in html
+    section = html.split("<h3>The table of tests</h3>", 1)[1].split("</table>", 1)[0]
+    for r in compact_rows(p["tests"]):
+        cells = "".join(rf"<td class='l[^']*'>{re.escape(escape(r[c]))}</td>" for c in
+                        ("measure", "value", "null", "q", "verdict"))
+        assert re.search(rf"<tr>{cells}</tr>", section), f"no row {r} in: {section[:1500]}"
+    claim = next(r for r in p["tests"] if r["claim"] and r["measure"] == "tightness" and r["null"] == "matched")
+    assert claim["q"] is not None and claim["direction"] == "two-sided"
 
 
 def _null_comparisons(obj):
