@@ -179,7 +179,7 @@ def test_tightness_and_geometry_tabs(app):
     assert "Tightness (model space)" in titles and "Geometry and drift" in titles
     text = " ".join(m.value for m in at.markdown)
     assert "Init token still among the top-5 neighbours: **100%**" in text  # untrained TEXT init
-    tests = next(df.value for df in at.dataframe if list(df.value.columns) == ["measure", "value", "null", "q",
+    tests = next(df.value for df in at.table if list(df.value.columns) == ["measure", "value", "null", "q",
                                                                               "verdict"])
     assert "tightness (model space)" in set(tests["measure"]) and "matched 0." in " ".join(tests["null"])
     assert set(tests["verdict"]) <= {"higher than chance", "lower than chance", "not distinguishable", "reference",
@@ -196,7 +196,7 @@ def test_relatedness_tab(app):
     ok(at)
     rel = next(s for s in chart_specs(at) if "Related to 'sentiment'" in s["layout"].get("title", {}).get("text", ""))
     assert len(rel["data"][-1]["x"]) == 12  # one bar per virtual token
-    rel_rows = [df.value for df in at.dataframe if list(df.value.columns) == ["measure", "value", "null", "q",
+    rel_rows = [df.value for df in at.table if list(df.value.columns) == ["measure", "value", "null", "q",
                                                                            "verdict"]][-1]
     assert set(rel_rows["measure"]) >= {"task-related share (model space)", "task specificity (model space)"}
     assert "␣positive" in table_text(at)  # the TEXT init contains the label words

@@ -53,7 +53,7 @@ def cli_claims(cli_result):
 
 
 def _tables(at) -> list[list[dict]]:
-    return [df.value.to_dict("records") for df in at.dataframe
+    return [df.value.to_dict("records") for df in at.table
             if list(df.value.columns) == ["measure", "value", "null", "q", "verdict"]]
 
 

@@ -62,10 +62,7 @@ def tests_table(rows: list[dict], key: str) -> None:
     if not rows:
         st.caption("No tests for this prompt.")
         return
-    st.dataframe(compact_rows(rows), hide_index=True, key=key, width="stretch",
-                 column_config={"measure": st.column_config.TextColumn("measure", width="medium"),
-                                "q": st.column_config.TextColumn("q / p", help=TESTS_HELP),
-                                "verdict": st.column_config.TextColumn("verdict", width="medium")})
+    st.table(compact_rows(rows), hide_index=True)    # wraps inside a narrow column (no sideways scrolling)
     st.caption(TESTS_HELP)
 
 
@@ -91,7 +88,8 @@ def tightness(sel: Selection) -> None:
     for name, d in (res.get("null") or {}).items():
         if isinstance(d, dict) and "description" in d:
             nulls.append(f"{d['description']} ({d['n']} queries)" if "n" in d else
-                         f"{d['description']} (omitted: {d.get('omitted')})")
+                         f"{d['description']} ({d['n_pseudo_prompts']} pseudo-prompts)" if "n_pseudo_prompts" in d
+                         else f"{d['description']} (omitted: {d.get('omitted')})")
     st.caption(f"Tightness: how similar each virtual token's top-{res['k']} neighbours are to each other. "
                f"Null baselines: {'; '.join(nulls)}.")
     with st.expander("What is more than chance", expanded=True):
