@@ -752,6 +752,17 @@ def _label_ids(label_token_ids) -> tuple[np.ndarray, dict[str, list[int]]]:
     return ids, groups
 
 
+def _matched_values(mn, score_of) -> tuple | None:
+    """``(MatchedNull, one score per pool row)`` for a per-query score ``score_of(ids "q k") -> "q"``, computed
+    only for the pool rows the prompt's matched null uses (NaN elsewhere)."""
+    if mn is None:
+        return None
+    used = np.unique(mn.sets)
+    vals = np.full(mn.pool.size, np.nan)
+    vals[used] = score_of(mn.pool.ids[used])
+    return mn, vals
+
+
 def prepare_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: NeighborIndex | None, k: int,
                    init_ids: Sequence[int] | None = None):
     """Shared input handling of the per-prompt analyses: ``(name, vectors, init_ids, init_reason, index)``.
@@ -840,7 +851,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     tight = {"k": k, "space_model": vocab.name}
     tv = {s: tightness(q.ids, emb) for s, q in {"prompt": P, **B.nulls}.items()}
     tight["model"] = per_token_test(tv["prompt"], {s: tv[s] for s in B.pools}, init_values=tv.get("init"),
-                                    matched=(mn, tightness(mn.pool.ids, emb)) if mn is not None else None,
+                                    matched=_matched_values(mn, lambda ids: tightness(ids, emb)),
                                     what="tightness (model space)", **common)
     t = tick("tightness_model", t)
     if text_embedder is not False:
@@ -853,12 +864,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
         xv = {s: tightness(q.ids, space) for s, q in {"prompt": P, **sub}.items()}
         if init is not None:
             xv["init"] = tightness(init.ids, space)
-        mt = None
-        if mn is not None:
-            used = np.unique(mn.sets)
-            row_vals = np.full(mn.pool.size, np.nan)
-            row_vals[used] = tightness(mn.pool.ids[used], space)
-            mt = (mn, row_vals)
+        mt = _matched_values(mn, lambda ids: tightness(ids, space))
         tight["text"] = per_token_test(xv["prompt"], {s: xv[s] for s in sub}, init_values=xv.get("init"),
                                        matched=mt, what="tightness (text space)", **common)
         tight["text"]["embedder"] = getattr(text_embedder, "name", type(text_embedder).__name__)

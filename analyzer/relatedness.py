@@ -66,7 +66,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .exceptions import AnalyzerError, ModelNotFoundError, ShapeMismatchError
-from .metrics import ALPHA, Baselines, build_baselines, per_token_test, prepare_prompt
+from .metrics import ALPHA, Baselines, _matched_values, build_baselines, per_token_test, prepare_prompt
 from .neighbors import NeighborIndex, normalize_rows
 from .types import SoftPrompt, Vocabulary
 
@@ -467,16 +467,6 @@ def _share(related: np.ndarray) -> np.ndarray:
     return np.divide(tot, cnt, out=np.full(related.shape[0], np.nan), where=cnt > 0)
 
 
-def _matched_shares(matched, rel_of) -> tuple | None:
-    """``(MatchedNull, share per pool row)``, computed only for the pool rows the matched null uses."""
-    if matched is None:
-        return None
-    used = np.unique(matched.sets)
-    vals = np.full(matched.pool.size, np.nan)
-    vals[used] = _share(rel_of(matched.pool.ids[used]))
-    return matched, vals
-
-
 def _space_report(*, what: str, P_ids: np.ndarray, rel_of, score_of, match_of, pools: Mapping[str, np.ndarray],
                   init_ids: np.ndarray | None, vocab: Vocabulary, common: Mapping, n_top: int,
                   null_p_names: Sequence[str], matched=None) -> dict:
@@ -489,7 +479,7 @@ def _space_report(*, what: str, P_ids: np.ndarray, rel_of, score_of, match_of, p
     pool_vals = {name: _share(rel_of(ids)) for name, ids in pools.items()}
     init_vals = _share(rel_of(init_ids)) if init_ids is not None else None
     share = per_token_test(vals, pool_vals, init_values=init_vals, what=what,
-                           matched=_matched_shares(matched, rel_of), **common)
+                           matched=_matched_values(matched, lambda ids: _share(rel_of(ids))), **common)
     sc, mt = score_of(P_ids), match_of(P_ids)
     per_token = []
     counts: dict[int, list[int]] = {}
@@ -611,13 +601,8 @@ def _specificity(task, P, B, vocab: Vocabulary, index, related_all: np.ndarray, 
         return own - np.nanmean(np.stack([_share(r[ids]) for r in rel.values()]), axis=0)
 
     vals = contrast(P.ids)
-    matched = None
-    if B.matched is not None:
-        used = np.unique(B.matched.sets)
-        rv = np.full(B.matched.pool.size, np.nan)
-        rv[used] = contrast(B.matched.pool.ids[used])
-        matched = (B.matched, rv)
-    test = per_token_test(vals, {}, matched=matched, what="task specificity (model space)", **common)
+    test = per_token_test(vals, {}, matched=_matched_values(B.matched, contrast), what="task specificity (model space)",
+                          **common)
     out.update({k: v for k, v in test.items() if k != "n_significant_positions"})
     out["definition"] = ("each virtual token's task-related share for this task minus its mean share for the "
                          f"other known tasks ({', '.join(sorted(rel))})")
