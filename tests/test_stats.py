@@ -1,0 +1,121 @@
+"""The statistics layer (analyzer/stats.py, analyzer/nulls.py): rows, Benjamini-Hochberg, honest words, p-value
+printing, and pseudo-prompts that respect repeated positions."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import false_discovery_control
+
+from analyzer import NeighborIndex, Vocabulary
+from analyzer import stats as S
+from analyzer.exceptions import AnalyzerError
+
+
+def test_empirical_p_directions():
+    null = np.arange(10.0)
+    assert S.empirical_p(9.5, null, "greater") == pytest.approx(1 / 11)
+    assert S.empirical_p(-1, null, "less") == pytest.approx(1 / 11)
+    assert S.empirical_p(9.5, null) == pytest.approx(2 / 11)            # two-sided by default
+    assert math.isnan(S.empirical_p(float("nan"), null)) and math.isnan(S.empirical_p(1.0, []))
+    with pytest.raises(AnalyzerError, match="direction"):
+        S.empirical_p(1.0, null, "up")
+
+
+def test_format_p_says_the_resolution_of_the_null():
+    assert S.format_p(0.0312) == "p=0.031"
+    assert S.format_p(0.0004) == "p<0.001"
+    assert S.format_p(2 / 1001, 1000) == "p≤0.002"                      # two-sided floor of 1,000 samples
+    assert S.format_p(1 / 1001, 1000, direction="greater") == "p<0.001"
+    assert S.format_p(1 / 201, 200, direction="greater") == "p≤0.005"
+    assert S.format_p(None) == "p=n/a" and S.format_p(0.5, name="q") == "q=0.5"
+
+
+def test_adjust_is_benjamini_hochberg_over_claims_only():
+    rng = np.random.default_rng(0)
+    null = rng.normal(size=999)
+    values = [4.0, 2.2, 0.1, -3.5]
+    rows = [S.make_test("m", "model", "matched", v, null) for v in values]
+    rows.append(S.make_test("m", "model", "random_vectors", 4.0, null))        # a reference
+    out = S.adjust(rows, alpha=0.05)
+    claims = [r for r in out if r.claim]
+    want = false_discovery_control([r.p for r in rows[:4]], method="bh")
+    np.testing.assert_allclose([r.q for r in claims], want)
+    assert [r.significant for r in claims] == [bool(q < 0.05) for q in want]
+    ref = out[-1]
+    assert ref.q is None and not ref.significant and "a reference, not a claim" in ref.verdict
+    assert out[0].direction == "two-sided" and out[0].significant
+    assert out[0].verdict.endswith("higher than chance.") and ", q" in out[0].verdict
+    # significant the other way: "lower than chance", never "not distinguishable"
+    assert out[3].significant and out[3].verdict.endswith("lower than chance.")
+    assert out[2].verdict.endswith("not distinguishable from chance.")
+    d = out[0].to_dict()
+    assert set(d) >= {"measure", "space", "null", "value", "null_mean", "null_sd", "effect", "p", "q", "direction",
+                      "significant", "verdict"}
+    assert S.Test.from_dict(d).to_dict() == d
+
+
+def test_table_writes_the_adjusted_row_back_into_the_details():
+    t = S.TestTable()
+    detail = {}
+    t.add(S.make_test("m", "-", "matched", 5.0, np.random.default_rng(1).normal(size=500)), detail)
+    rows = t.adjust()
+    assert detail["q"] == rows[0].q and detail["verdict"] == rows[0].verdict and detail["claim"]
+
+
+def test_position_groups_and_grouped_sign_flips():
+    v = np.array([[1, 0], [0, 1], [1, 0], [2, 0], [0, 1]], np.float32)
+    g = S.position_groups(v)
+    assert g.tolist() == [0, 1, 0, 2, 1]
+    flips = S.sign_flip_null(np.array([1.0, 1.0, 1.0, 1.0, 1.0]), g, n_perm=2000, seed=0)
+    # 3 groups -> the mean takes few values: +-1 for all groups equal, +-1/5 or +-3/5 otherwise
+    assert set(np.round(np.abs(flips), 6)) <= {0.2, 0.6, 1.0}
+
+
+def test_pseudo_prompt_means_do_not_narrow_for_repeated_positions():
+    rng = np.random.default_rng(0)
+    vals = rng.normal(size=(4, 64))
+    distinct = S.MatchedPool(vals, np.arange(4))
+    tiled = S.MatchedPool(vals, np.tile(np.arange(4), 5))                # 20 positions, 4 distinct
+    independent = S.MatchedPool(np.repeat(vals, 5, axis=0), np.arange(20))
+    sd_d = S.pseudo_prompt_means(distinct, 4000, 0).std()
+    sd_t = S.pseudo_prompt_means(tiled, 4000, 0).std()
+    sd_i = S.pseudo_prompt_means(independent, 4000, 0).std()
+    assert sd_t == pytest.approx(sd_d, rel=0.1)         # repeating a position repeats its draw
+    assert sd_i < 0.6 * sd_t                            # what treating repeats as independent would give
+
+
+def _vocab(n=600, d=24, seed=0):
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(n, d)).astype(np.float32)
+    return Vocabulary(name=f"toy-{n}-{d}", source="-", embeddings=emb, tokens=tuple(f"␣t{i}" for i in range(n)),
+                      raw_tokens=tuple(f"t{i}" for i in range(n)), excluded=np.zeros(n, bool), tied=False,
+                      key=f"toy-stats-{n}-{d}-{seed}")
+
+
+def test_matched_null_shares_the_features_and_repeats_repeated_positions(tmp_path, monkeypatch):
+    from analyzer.nulls import CONSTRUCTIONS, features, match, reference_pool
+
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
+    v = _vocab()
+    idx = NeighborIndex(k=5).fit(v)
+    pool = reference_pool(v, idx, 5, per_construction=300)
+    assert pool.size == 300 * len(CONSTRUCTIONS) and list(tmp_path.rglob("null-pool-*.npz"))
+    again = reference_pool(v, idx, 5, per_construction=300)
+    assert again is pool
+    q = np.concatenate([v.embeddings[[3, 3, 9]], np.random.default_rng(2).normal(size=(2, 24))]).astype(np.float32)
+    s, i = idx.kneighbors(q, 5)
+    groups = S.position_groups(q)
+    mn = match(pool, s, i, groups, m=8, n_boot=300, seed=1)
+    assert mn.sets.shape == (len(CONSTRUCTIONS), 5, 8)
+    rows = mn.rows()
+    np.testing.assert_array_equal(rows[:, 0], rows[:, 1])              # the repeated position repeats its draw
+    assert not np.array_equal(rows[:, 0], rows[:, 2])
+    # each construction's matched draws are nearer in feature space than the construction's pool on average
+    f = features(s, i)
+    for c in range(len(CONSTRUCTIONS)):
+        cols = np.flatnonzero(pool.construction == c)
+        d_all = np.abs((pool.features[cols] - f[4]) / pool.scale).sum(axis=1).mean()
+        d_m = np.abs((pool.features[mn.sets[c, 4]] - f[4]) / pool.scale).sum(axis=1).mean()
+        assert d_m < d_all
+    assert set(np.unique(mn.draw_c)) == set(range(len(CONSTRUCTIONS)))  # one construction per pseudo-prompt
