@@ -366,7 +366,8 @@ class Baselines:
             mn = self.matched
             out["matched"] = {"description": NULLS["matched"], "n_pseudo_prompts": mn.n_boot,
                               "draws_per_position_and_construction": int(mn.sets.shape[2]),
-                              "constructions": list(CONSTRUCTIONS), "features": list(FEATURES),
+                              "constructions": list(CONSTRUCTIONS), "constructions_used": mn.constructions_used,
+                              "features": list(FEATURES),
                               "pool_size": mn.pool.size,
                               "n_position_groups": int(mn.groups.max()) + 1}
         for name in NULLS:

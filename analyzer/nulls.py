@@ -8,9 +8,10 @@ isotropic Gaussian direction lies far from the anisotropic cloud the vocabulary 
 near that cloud "beats" it.
 
 **The reference pool.**  Once per vocabulary, index and ``k`` (cached on disk), a pool of meaningless queries of
-several constructions is made -- vocabulary-shaped Gaussian noise (the vocabulary's own mean and covariance),
-isotropic directions at vocabulary norms, random vocabulary tokens, averages of two or three random tokens, and
-random tokens plus isotropic or vocabulary-shaped noise at random levels -- and each query's neighbours and
+several constructions is made -- vocabulary-shaped Gaussian noise (the vocabulary's own mean and covariance, also
+narrowed toward the mean), isotropic directions at vocabulary norms, random vocabulary tokens, averages of two or
+three random tokens, random tokens plus isotropic or vocabulary-shaped noise at random levels, and tokens shrunk
+toward the vocabulary mean -- and each query's neighbours and
 *matching features* are stored: its top-1 and top-2 scores, its mean and k-th score, and the log frequency rank
 (token id) of its nearest token.
 
@@ -30,9 +31,10 @@ import numpy as np
 
 from .types import Vocabulary
 
-POOL_VERSION = 1
+POOL_VERSION = 2
 CONSTRUCTIONS = ("vocabulary-shaped noise", "isotropic directions", "random tokens", "two-token averages",
-                 "three-token averages", "token + isotropic noise", "token + vocabulary-shaped noise")
+                 "three-token averages", "token + isotropic noise", "token + vocabulary-shaped noise",
+                 "tokens shrunk toward the vocabulary mean", "vocabulary-shaped noise, narrowed")
 FEATURES = ("top-1 score", "top-2 score", "mean top-k score", "k-th score", "log rank of the nearest token")
 _FEATURE_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.3])
 _MOMENTS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -84,6 +86,12 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
     elif construction in ("two-token averages", "three-token averages"):
         j = 2 if construction.startswith("two") else 3
         x = sum(tokens() for _ in range(j)) / j
+    elif construction == "tokens shrunk toward the vocabulary mean":
+        mu = vocab_moments(vocab)[0]
+        x = mu + rng.uniform(0.05, 1.0, size=(n, 1)) * (tokens() - mu)
+    elif construction == "vocabulary-shaped noise, narrowed":
+        mu = vocab_moments(vocab)[0]
+        x = mu + rng.uniform(0.05, 1.0, size=(n, 1)) * (vocab_shaped_noise(vocab, n, int(rng.integers(2**31))) - mu)
     else:
         t = tokens()
         u = iso() if "isotropic" in construction else \
@@ -172,13 +180,19 @@ class MatchedNull:
     pool:   the :class:`ReferencePool`.
     sets:   int64 ``"C n m"``: pool rows matched to each position, per construction.
     groups: int64 ``"n"``: each position's group of repeated positions.
-    draw_c: int64 ``"B"``: each pseudo-prompt's construction; ``draw_j``: int64 ``"B G"`` its draw per group."""
+    draw_c: int64 ``"B"``: each pseudo-prompt's construction; ``draw_j``: int64 ``"B G"`` its draw per group.
+    reach:  float ``"C"``: how close each construction's draws come to the prompt (worst position)."""
 
     pool: ReferencePool
     sets: np.ndarray
     groups: np.ndarray
     draw_c: np.ndarray
     draw_j: np.ndarray
+    reach: np.ndarray | None = None
+
+    @property
+    def constructions_used(self) -> list[str]:
+        return [CONSTRUCTIONS[c] for c in sorted(set(self.draw_c.tolist()))]
 
     @property
     def n_boot(self) -> int:
@@ -205,24 +219,36 @@ class MatchedNull:
         return np.moveaxis(v, 1, 0).reshape(v.shape[1], -1)
 
 
+#: a construction serves as a prompt's null only where its matched draws are this close in feature space (mean
+#: standardised distance of a position's draws; the pool-wide spread of each feature is 1)
+CALIPER = 0.25
+_REACH_FACTOR = 1.5    # ... or nearly as close as the closest construction (when none is within the caliper)
+
+
 def match(pool: ReferencePool, scores: np.ndarray, ids: np.ndarray, groups: np.ndarray, *, m: int = 16,
-          n_boot: int = 1000, seed: int = 0) -> MatchedNull:
+          n_boot: int = 1000, seed: int = 0, caliper: float = CALIPER) -> MatchedNull:
     """The :class:`MatchedNull` of a prompt whose queries have top-k ``scores``/``ids`` (under the pool's
-    index), with ``groups`` of repeated positions."""
+    index), with ``groups`` of repeated positions.  Only constructions that reach the prompt's features at
+    typical position (median over positions of the draws' mean distance within ``caliper``, or within 1.5x the
+    closest construction's) make its pseudo-prompts: a construction that cannot sit where the prompt sits is no
+    match for it."""
     f = features(scores, ids)
     d = ((((pool.features[None, :, :] - f[:, None, :]) / pool.scale) ** 2) * _FEATURE_WEIGHTS).sum(axis=2)  # n N
-    sets = []
+    sets, reach = [], []
     for c in range(len(CONSTRUCTIONS)):
         cols = np.flatnonzero(pool.construction == c)
         mm = min(m, cols.size)
         part = np.argpartition(d[:, cols], mm - 1, axis=1)[:, :mm]
         sets.append(cols[part])
+        reach.append(float(np.median(np.sqrt(np.take_along_axis(d[:, cols], part, axis=1)).mean(axis=1))))
     sets = np.stack(sets).astype(np.int64)                   # C n m
+    reach = np.asarray(reach)
+    usable = np.flatnonzero(reach <= max(caliper, _REACH_FACTOR * reach.min()))
     groups = np.asarray(groups, np.int64)
     rng = np.random.default_rng([int(seed), 35])
-    draw_c = rng.integers(0, sets.shape[0], size=n_boot)
+    draw_c = usable[rng.integers(0, usable.size, size=n_boot)]
     draw_j = rng.integers(0, sets.shape[2], size=(n_boot, int(groups.max()) + 1))
-    return MatchedNull(pool, sets, groups, draw_c, draw_j)
+    return MatchedNull(pool, sets, groups, draw_c, draw_j, reach)
 
 
 __all__ = ["CONSTRUCTIONS", "FEATURES", "vocab_moments", "vocab_shaped_noise", "meaningless_queries", "features",

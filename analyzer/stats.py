@@ -37,8 +37,8 @@ DIRECTIONS = ("greater", "less", "two-sided")
 
 #: the nulls, each in the one sentence a reader of the report sees
 NULLS = {
-    "matched": ("meaningless queries of seven constructions (vocabulary-shaped noise, isotropic directions, random "
-                "tokens, token averages, tokens plus noise), matched to each virtual token on its top-k neighbour "
+    "matched": ("meaningless queries of nine constructions (vocabulary-shaped noise, isotropic directions, random "
+                "tokens, token averages, tokens plus noise, tokens shrunk toward the mean), matched to each virtual token on its top-k neighbour "
                 "scores (distance to the vocabulary, local density) and its nearest token's frequency rank; one "
                 "construction per pseudo-prompt, repeated positions repeated"),
     "init": "the prompt's own initialisation (paired, position by position)",

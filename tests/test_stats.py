@@ -118,4 +118,9 @@ def test_matched_null_shares_the_features_and_repeats_repeated_positions(tmp_pat
         d_all = np.abs((pool.features[cols] - f[4]) / pool.scale).sum(axis=1).mean()
         d_m = np.abs((pool.features[mn.sets[c, 4]] - f[4]) / pool.scale).sum(axis=1).mean()
         assert d_m < d_all
-    assert set(np.unique(mn.draw_c)) == set(range(len(CONSTRUCTIONS)))  # one construction per pseudo-prompt
+    # one construction per pseudo-prompt, among those that reach the prompt's features (the caliper rule)
+    from analyzer.nulls import _REACH_FACTOR, CALIPER
+
+    usable = set(np.flatnonzero(mn.reach <= max(CALIPER, _REACH_FACTOR * mn.reach.min())).tolist())
+    assert set(np.unique(mn.draw_c).tolist()) == usable and int(np.argmin(mn.reach)) in usable
+    assert mn.constructions_used == [CONSTRUCTIONS[c] for c in sorted(usable)]
