@@ -1,0 +1,70 @@
+"""The reduced calibration benchmark (``benchmarks/bench_calibration.py``, same prompt generators): meaningless
+prompts rarely get a claim, and planted task words are found.
+
+Binomial tolerances, not exact rates: with a true false-claim rate of 0.05 the number of meaningless prompts
+with any claim stays at or below ``binom.ppf(0.999, n, 0.05)`` with probability >= 0.999; with a true power of
+0.9 the planted detections reach ``binom.ppf(0.001, n, 0.9)`` with probability >= 0.999."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import calibration_families as cf  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+FAMILIES = ("vocabulary-shaped Gaussian", "random-weight token mixtures", "dimension-permuted trained prompts")
+PER_FAMILY = 6
+PLANTED_LEVEL = 0.3
+PLANTED_N = 6
+
+
+@pytest.fixture(scope="module")
+def setup(smollm2_available):
+    from analyzer import load_vocabulary
+    from analyzer.analysis import analysis_settings
+    from analyzer.neighbors import NeighborIndex
+
+    vocab = load_vocabulary("smollm2-135m")
+    index = NeighborIndex(k=10).fit(vocab)
+    return vocab, index, analysis_settings(full=False), cf.Context(vocab, seed=0)
+
+
+def test_meaningless_prompts_rarely_get_a_claim(setup):
+    from scipy.stats import binom
+
+    vocab, index, settings, ctx = setup
+    hits = []
+    n = 0
+    for name in FAMILIES:
+        fam = cf.FAMILY_BY_NAME[name]
+        for i in range(PER_FAMILY):
+            p, task, _ = fam.make(ctx, i)
+            tests = cf.run_one(p, task, vocab, index, settings, k=10)
+            assert cf.claim_rows(tests), f"{p.name}: no claim rows in the table of tests"
+            n += 1
+            f = cf.fired(tests)
+            if f:
+                hits.append((p.name, [cf.row_key(r) for r in f]))
+    limit = int(binom.ppf(0.999, n, 0.05))
+    assert len(hits) <= limit, f"{len(hits)}/{n} meaningless prompts got a claim (limit {limit}): {hits}"
+
+
+def test_planted_task_words_are_detected(setup):
+    from scipy.stats import binom
+
+    vocab, index, settings, ctx = setup
+    misses = []
+    for i in range(PLANTED_N):
+        p, task, params = cf.planted(ctx, i, PLANTED_LEVEL)
+        tests = cf.run_one(p, task, vocab, index, settings, k=10)
+        if not cf.detects_task(tests):
+            row = next((r for r in tests if "task-related share" in r["measure"] and r["null"] == "matched"), None)
+            misses.append((p.name, row and {k: row[k] for k in ("value", "null_mean", "p", "q")}))
+    need = int(binom.ppf(0.001, PLANTED_N, 0.9))
+    assert PLANTED_N - len(misses) >= need, (f"{PLANTED_N - len(misses)}/{PLANTED_N} planted prompts detected "
+                                             f"(need {need}): missed {misses}")
