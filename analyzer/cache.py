@@ -120,3 +120,15 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+def read_npz(path: str | os.PathLike) -> dict | None:
+    """Every array of an ``.npz`` cache entry (read eagerly, pickles refused), or None when it is missing or
+    damaged (the caller rebuilds it)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {name: z[name] for name in z.files}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None

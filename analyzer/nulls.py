@@ -138,18 +138,15 @@ def reference_pool(vocab: Vocabulary, index, k: int, *, per_construction: int = 
         return _POOLS[key]
     path = None
     if cache:
-        from .cache import entry_dir, text_key
+        from .cache import entry_dir, read_npz, text_key
 
         path = entry_dir("vocab", vocab.key) / f"null-pool-v{POOL_VERSION}-{text_key(json.dumps(key[1:]))}.npz"
-        if path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    pool = ReferencePool(z["ids"], z["scores"], z["construction"], z["features"], z["scale"], int(k))
-                if pool.ids.shape == (len(CONSTRUCTIONS) * per_construction, k):
-                    _POOLS[key] = pool
-                    return pool
-            except (OSError, ValueError, KeyError):
-                pass
+        z = read_npz(path)
+        fields = ("ids", "scores", "construction", "features", "scale")
+        if z is not None and all(f in z for f in fields) and \
+                z["ids"].shape == (len(CONSTRUCTIONS) * per_construction, k):
+            _POOLS[key] = ReferencePool(*(z[f] for f in fields), int(k))
+            return _POOLS[key]
     ids, scores, lab = [], [], []
     for c, name in enumerate(CONSTRUCTIONS):
         q = meaningless_queries(vocab, name, per_construction, seed)
