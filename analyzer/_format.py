@@ -7,8 +7,8 @@ from typing import Any, Iterable, Mapping
 
 from .stats import format_p
 
-NULL_SHORT = {"matched": "matched", "init": "init", "random_vectors": "random vectors (ref.)",
-              "vocab_tokens": "vocab tokens (ref.)"}
+NULL_SHORT = {"matched": "matched", "init": "init", "random_vectors": "random (ref.)",
+              "vocab_tokens": "tokens (ref.)"}
 
 
 def num(x, digits: int = 3) -> str:
