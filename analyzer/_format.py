@@ -56,4 +56,17 @@ def cluster_rows(clusters: dict) -> list[dict[str, str]]:
             for name, c in clusters.items() if isinstance(c, dict) and "p" in c]
 
 
-__all__ = ["cluster_rows", "NULL_SHORT", "num", "short_verdict", "label", "compact_rows"]
+def nulls_used(tests: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The one-sentence description of every null that a table of tests uses, in order of first use."""
+    from .stats import NULLS
+
+    return {n: NULLS.get(n, n) for n in dict.fromkeys(r["null"] for r in tests)}
+
+
+def description_lines(summary: Iterable[str]) -> list[str]:
+    """The sentences of a summary that describe (the task set, the profile, "related to T: ..."), without the
+    test verdicts, which the table of tests shows."""
+    return [s for s in summary if "(a reference, not a claim)" not in s and " q=" not in s and " q<" not in s]
+
+
+__all__ = ["description_lines", "nulls_used", "cluster_rows", "NULL_SHORT", "num", "short_verdict", "label", "compact_rows"]

@@ -56,8 +56,7 @@ def _table(cols: list[str], rows: list[dict], *, cls_of=None) -> str:
 
 def render_html(report) -> str:
     from . import plotting
-    from ._format import cluster_rows, compact_rows, num
-    from .stats import NULLS
+    from ._format import cluster_rows, compact_rows, description_lines, nulls_used, num
 
     m = report.model
     st = report.settings
@@ -80,8 +79,8 @@ def render_html(report) -> str:
         if tests:
             parts.append("<h3>The table of tests</h3>")
             parts.append(_table(["measure", "value", "null", "q", "verdict"], compact_rows(tests), cls_of=cls_of))
-            used = dict.fromkeys(r["null"] for r in tests)
-            parts.append("<ul>" + "".join(f"<li><i>{_e(n)}</i>: {_e(NULLS.get(n, n))}</li>" for n in used)
+            used = nulls_used(tests).items()
+            parts.append("<ul>" + "".join(f"<li><i>{_e(n)}</i>: {_e(t)}</li>" for n, t in used)
                          + "</ul>")
         parts.append("<table><tr><th>#</th><th>norm</th><th>× median</th><th class='l'>neighbours (score)</th></tr>")
         for t in p["tokens"]:
@@ -104,9 +103,7 @@ def render_html(report) -> str:
                 parts.append(f"<p class='skip'>Skipped: {_e(sec['skipped'])}.</p>")
                 continue
             if key == "relatedness":
-                for s in sec.get("summary") or []:
-                    if "(a reference, not a claim)" not in s and " q=" not in s and " q<" not in s:
-                        parts.append(f"<p>{_e(s)}</p>")
+                parts += [f"<p>{_e(s)}</p>" for s in description_lines(sec.get("summary") or [])]
             if key == "faithfulness":
                 if sec.get("projection_gap"):
                     parts.append(plotting.plot_projection_gap(sec["projection_gap"], title="Projection gap"))

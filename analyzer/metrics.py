@@ -42,7 +42,7 @@ ALPHA = 0.05
 from .stats import NULLS  # noqa: E402  the nulls and the sentence a reader sees for each
 
 # independent random streams, one per purpose (np.random.default_rng([seed, stream]))
-_STREAM_GAUSS, _STREAM_VOCAB, _STREAM_BOOT, _STREAM_FLIP, _STREAM_PERM = 11, 12, 13, 14, 15
+_STREAM_GAUSS, _STREAM_VOCAB, _STREAM_BOOT, _STREAM_PERM = 11, 12, 13, 15
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
@@ -60,76 +60,9 @@ def _fl(a) -> list:
 # Significance
 # ---------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class NullComparison:
-    """One score beside one null distribution.
-
-    value:       the observed score.
-    null_mean:   mean of the null distribution (for ``init``: the initialisation's own score).
-    null_std:    standard deviation of the null distribution.
-    z:           ``(value - null_mean) / null_std`` (for ``init``: mean difference / sign-flip std).
-    p:           empirical p-value with +1 smoothing, in the direction of ``alternative``.
-    n_null:      how many null statistics ``p`` was computed from.
-    significant: ``p < alpha``.
-    verdict:     one plain sentence.
-    null:        which null (``random_vectors``, ``vocab_tokens``, ``init``, ``permutation`` ...).
-    alternative: ``greater``, ``less`` or ``two-sided``.
-    """
-
-    value: float
-    null_mean: float
-    null_std: float
-    z: float
-    p: float
-    n_null: int
-    significant: bool
-    verdict: str
-    null: str = ""
-    alternative: str = "greater"
-
-    def to_dict(self) -> dict:
-        return {"value": _f(self.value), "null_mean": _f(self.null_mean), "null_std": _f(self.null_std),
-                "z": _f(self.z), "p": _f(self.p), "n_null": int(self.n_null), "significant": bool(self.significant),
-                "verdict": self.verdict, "null": self.null, "alternative": self.alternative}
-
-
-from .stats import empirical_p  # noqa: E402  the one definition (``direction``: greater, less, two-sided)
-
-
-def _fmt(x: float) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{x:.3g}"
-
-
-def compare_to_null(value: float, null: np.ndarray, *, alternative: str = "greater", alpha: float = ALPHA,
-                    null_name: str = "", what: str = "the score", center: float | None = None,
-                    spread: float | None = None) -> NullComparison:
-    """Compare an observed ``value`` with samples ``null`` of the same statistic under a null.
-
-    ``center``/``spread`` override the reported null mean and std (used by the paired init comparison)."""
-    null = np.asarray(null, dtype=np.float64).ravel()
-    null = null[np.isfinite(null)]
-    desc = NULLS.get(null_name, null_name or "the null")
-    value = float(value) if value is not None else float("nan")
-    nan = float("nan")
-    mean = float(center) if center is not None else (float(null.mean()) if null.size else nan)
-    std = float(spread) if spread is not None else (float(null.std()) if null.size else nan)
-    p = empirical_p(value, null, alternative)
-    z = (value - mean) / std if std > 0 else (0.0 if value == mean else nan)
-    if not np.isfinite(p):
-        reason = "no value" if not np.isfinite(value) else "no null samples"
-        verdict = f"{what} cannot be tested against {desc} ({reason})."
-        return NullComparison(value, mean, std, z, p, int(null.size), False, verdict, null_name, alternative)
-    significant = bool(p < alpha)
-    stats = f"{what} {_fmt(value)} vs {_fmt(mean)} under {desc}, p={_fmt(p)}"
-    if significant:
-        direction = {"greater": "higher than", "less": "lower than"}.get(
-            alternative, "higher than" if value > mean else "lower than")
-        verdict = f"{stats}: {direction} chance."
-    else:
-        verdict = f"{stats}: not distinguishable from chance."
-    return NullComparison(value, mean, std, z, p, int(null.size), significant, verdict, null_name, alternative)
+# one statistics layer: the comparison of a cross-prompt score (cluster metrics) lives there too
+from .stats import NullComparison, compare_to_null, empirical_p  # noqa: E402
+from .stats import _g as _fmt  # noqa: E402  a number for a sentence: 3 significant digits or "n/a"
 
 
 def bootstrap_means(pool: np.ndarray, n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
@@ -144,13 +77,11 @@ def bootstrap_means(pool: np.ndarray, n: int, n_boot: int = 1000, seed: int = 0)
 
 
 def sign_flip_null(diffs: np.ndarray, n_perm: int = 1000, seed: int = 0) -> np.ndarray:
-    """Means of ``diffs`` under random sign flips (the paired null: no difference between two readings)."""
-    d = np.asarray(diffs, dtype=np.float64).ravel()
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return np.zeros(0)
-    signs = _rng(seed, _STREAM_FLIP).choice(np.array([-1.0, 1.0]), size=(n_perm, d.size))
-    return (signs * d).mean(axis=1)
+    """Means of ``diffs`` under random sign flips (the paired null), one flip per position:
+    :func:`analyzer.stats.sign_flip_null` without groups."""
+    from .stats import sign_flip_null as flip
+
+    return flip(diffs, None, n_perm, seed)
 
 
 def _measure_space(what: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._format import cluster_rows, compact_rows
+from ._format import cluster_rows, compact_rows, description_lines, nulls_used
 from ._format import num as _num
 from .types import SoftPrompt, Vocabulary
 
@@ -100,7 +100,7 @@ class Report(Renderable):
                 for r in rows:
                     s.add_row(r["measure"], r["value"], r["null"], r["q"], r["verdict"])
                 console.print(s)
-                for name, text in _nulls_used(p).items():
+                for name, text in nulls_used(p.get("tests") or []).items():
                     console.print(f"  {name}: {text}")
             for key in ("relatedness", "faithfulness"):
                 if isinstance(p.get(key), dict) and p[key].get("skipped"):
@@ -130,14 +130,6 @@ def text_console(width: int):
     return Console(width=width, record=True, file=_NullIO(), force_terminal=False, color_system=None)
 
 
-def _nulls_used(p: dict) -> dict[str, str]:
-    """The one-sentence description of every null in the prompt's table of tests."""
-    from .stats import NULLS
-
-    names = dict.fromkeys(r["null"] for r in p.get("tests") or [])
-    return {n: NULLS.get(n, n) for n in names}
-
-
 def _clusters_markdown(clusters: dict) -> list[str]:
     rows = cluster_rows(clusters)
     return ["| measure | value | null (mean) | p | verdict |", "|:---|---:|:---|---:|:---|",
@@ -152,7 +144,7 @@ def _tests_markdown(p: dict) -> list[str]:
            "references are shown with their p and are never claims)", "",
            "| measure | value | null (mean) | q / p | verdict |", "|:---|---:|:---|---:|:---|"]
     out += [f"| {r['measure']} | {r['value']} | {r['null']} | {r['q']} | {r['verdict']} |" for r in rows]
-    out += ["", *[f"- *{n}*: {t}" for n, t in _nulls_used(p).items()], ""]
+    out += ["", *[f"- *{n}*: {t}" for n, t in nulls_used(p.get("tests") or []).items()], ""]
     return out
 
 
@@ -185,9 +177,7 @@ def _relatedness_markdown(r: dict) -> list[str]:
         if top:
             out.append(f"Most task-related neighbours ({space.replace('_', ' ')}): "
                        + ", ".join(f"`{_md_escape(str(t.get('token')))}`" for t in top[:10]) + ".")
-    for s in r.get("summary") or []:
-        if "(a reference, not a claim)" not in s and " q=" not in s and " q<" not in s:   # claims: the table
-            out.append(f"- {s}")
+    out += [f"- {s}" for s in description_lines(r.get("summary") or [])]   # the claims: the table
     return out + ([""] if out else [])
 
 

@@ -202,6 +202,70 @@ def verdict(t: Test) -> str:
     return f"{what} {ref}, {stat} (a reference, not a claim)."
 
 
+@dataclass(frozen=True)
+class NullComparison:
+    """One score beside one null distribution.
+
+    value:       the observed score.
+    null_mean:   mean of the null distribution (for ``init``: the initialisation's own score).
+    null_std:    standard deviation of the null distribution.
+    z:           ``(value - null_mean) / null_std`` (for ``init``: mean difference / sign-flip std).
+    p:           empirical p-value with +1 smoothing, in the direction of ``alternative``.
+    n_null:      how many null statistics ``p`` was computed from.
+    significant: ``p < alpha``.
+    verdict:     one plain sentence.
+    null:        which null (``random_vectors``, ``vocab_tokens``, ``init``, ``permutation`` ...).
+    alternative: ``greater``, ``less`` or ``two-sided``.
+    """
+
+    value: float
+    null_mean: float
+    null_std: float
+    z: float
+    p: float
+    n_null: int
+    significant: bool
+    verdict: str
+    null: str = ""
+    alternative: str = "greater"
+
+    def to_dict(self) -> dict:
+        return {"value": _f(self.value), "null_mean": _f(self.null_mean), "null_std": _f(self.null_std),
+                "z": _f(self.z), "p": _f(self.p), "n_null": int(self.n_null), "significant": bool(self.significant),
+                "verdict": self.verdict, "null": self.null, "alternative": self.alternative}
+
+
+def compare_to_null(value: float, null: np.ndarray, *, alternative: str = "greater", alpha: float = ALPHA,
+                    null_name: str = "", what: str = "the score", center: float | None = None,
+                    spread: float | None = None) -> NullComparison:
+    """Compare an observed ``value`` with samples ``null`` of the same statistic under a null (used for scores
+    across prompts, e.g. cluster metrics against label permutations; a prompt's own claims are :class:`Test` rows).
+
+    ``center``/``spread`` override the reported null mean and std (used by the paired init comparison)."""
+    null = np.asarray(null, dtype=np.float64).ravel()
+    null = null[np.isfinite(null)]
+    desc = NULLS.get(null_name, null_name or "the null")
+    value = float(value) if value is not None else float("nan")
+    nan = float("nan")
+    mean = float(center) if center is not None else (float(null.mean()) if null.size else nan)
+    std = float(spread) if spread is not None else (float(null.std()) if null.size else nan)
+    p = empirical_p(value, null, alternative)
+    z = (value - mean) / std if std > 0 else (0.0 if value == mean else nan)
+    if not np.isfinite(p):
+        reason = "no value" if not np.isfinite(value) else "no null samples"
+        verdict = f"{what} cannot be tested against {desc} ({reason})."
+        return NullComparison(value, mean, std, z, p, int(null.size), False, verdict, null_name, alternative)
+    significant = bool(p < alpha)
+    stats = f"{what} {_g(value)} vs {_g(mean)} under {desc}, p={_g(p)}"
+    if significant:
+        direction = {"greater": "higher than", "less": "lower than"}.get(
+            alternative, "higher than" if value > mean else "lower than")
+        verdict = f"{stats}: {direction} chance."
+    else:
+        verdict = f"{stats}: not distinguishable from chance."
+    return NullComparison(value, mean, std, z, p, int(null.size), significant, verdict, null_name, alternative)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Pseudo-prompts: matched position by position, repeated positions repeated
 # ---------------------------------------------------------------------------------------------------
@@ -281,7 +345,7 @@ def per_position_q(p: Sequence[float]) -> list[float | None]:
     return out
 
 
-__all__ = ["ALPHA", "DIRECTIONS", "NULLS", "CLAIM_NULLS", "Test", "format_p", "empirical_p", "make_test", "adjust",
+__all__ = ["ALPHA", "DIRECTIONS", "NULLS", "CLAIM_NULLS", "Test", "NullComparison", "compare_to_null", "format_p", "empirical_p", "make_test", "adjust",
            "verdict", "position_groups", "MatchedPool", "pseudo_prompt_draws", "pseudo_prompt_means",
            "sign_flip_null", "per_position_q"]
 

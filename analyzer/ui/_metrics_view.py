@@ -150,9 +150,10 @@ def relatedness(sel: Selection) -> None:
     if definition:
         st.caption(definition[0].upper() + definition[1:] + ".")
     with st.expander("What is more than chance", expanded=True):
-        for line in res.get("summary") or []:
-            if "(a reference, not a claim)" not in line and " q=" not in line and " q<" not in line:
-                st.markdown(line)
+        from .._format import description_lines
+
+        for line in description_lines(res.get("summary") or []):
+            st.markdown(line)
         tests_table([r for r in res.get("tests") or [] if "task" in r["measure"]], "tests_related")
     top = (res.get("model_space") or {}).get("top_related") or []
     if top:
