@@ -6,6 +6,7 @@ import io
 import json
 import threading
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,11 +287,14 @@ def test_app_command_binds_localhost_and_caps_uploads(tmp_path):
     from analyzer.ui.launch import app_command
 
     cmd, env, cwd = app_command(port=8600, prompts=tmp_path, model="smollm2-135m", browser=False)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app.py") and (cwd / "app.py").is_file()
-    opts = dict(zip(cmd[5::2], cmd[6::2]))
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]).name == "dashboard.py" and cwd == Path.cwd()
+    # the packaged entry script renders the page; its settings lie beside it (Streamlit's script-level config)
+    assert "render()" in Path(cmd[4]).read_text() and (Path(cmd[4]).parent / ".streamlit/config.toml").is_file()
+    opts = dict(zip(cmd[5::2], cmd[6::2]))  # a later flag wins, as in streamlit's own parsing
     assert opts["--server.address"] == "127.0.0.1" and opts["--server.port"] == "8600"
     assert opts["--server.maxUploadSize"] == "50" and opts["--client.showErrorDetails"] == "none"
-    assert opts["--server.headless"] == "true"
+    assert opts["--server.headless"] == "true" and opts["--server.fileWatcherType"] == "none"
+    assert opts["--global.developmentMode"] == "false" and opts["--browser.gatherUsageStats"] == "false"
     assert env["SOFTPROMPT_ANALYZER_PROMPTS"] == str(tmp_path.resolve())
     assert env["SOFTPROMPT_ANALYZER_MODEL"] == "smollm2-135m"
 

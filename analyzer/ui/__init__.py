@@ -8,6 +8,8 @@
 * ``_uploads``, ``_runner``, ``_sources``, ``_access`` (typed paths off loopback): the logic behind them, free of
   streamlit (unit-tested directly).
 
-``app.py`` at the repository root only lays these out.  Every computation is a public-API call."""
+``page.render()`` lays these out (the whole page); Streamlit runs it from ``_app/dashboard.py`` inside the package
+(``softprompt-analyzer app``, settings in ``_app/.streamlit/config.toml``) or from the repository's two-line
+``app.py``.  Every computation is a public-API call."""
 
 SECTIONS = ("Explore", "Compare", "Trajectory", "Train", "Export")

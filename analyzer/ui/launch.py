@@ -1,5 +1,7 @@
 """Start the dashboard server: what ``softprompt-analyzer app`` runs.  Imports no streamlit (the server is a
-child process ``python -m streamlit run app.py``), so ``--help`` stays fast.
+child process ``python -m streamlit run <package>/ui/_app/dashboard.py``), so ``--help`` stays fast.  The entry
+script and its settings (``_app/.streamlit/config.toml``) ship inside the package, so the same command works from
+a wheel and from a checkout.
 
 The server binds to 127.0.0.1 unless another address is given (off loopback, typed paths and model names are off
 in the page unless ``allow_paths``: see :mod:`analyzer.ui._access`); uploads are capped at
@@ -20,35 +22,59 @@ from ._uploads import MAX_UPLOAD_MB
 DEFAULT_PORT = 8501
 
 
-def app_path() -> Path:
-    """``app.py`` at the repository root (beside the ``analyzer`` package)."""
-    p = Path(__file__).resolve().parents[2] / "app.py"
+APP_DIR = "_app"
+ENTRY_SCRIPT = "dashboard.py"
+CONFIG_FILE = ".streamlit/config.toml"
+
+
+def _app_file(rel: str) -> Path:
+    from importlib.resources import files
+
+    p = Path(str(files("analyzer.ui") / APP_DIR / rel))
     if not p.is_file():
-        raise AnalyzerError(f"The dashboard script app.py was not found at {str(p)!r}; the dashboard runs from a "
-                            "source checkout installed with `pip install -e .` (make install).")
+        raise AnalyzerError(f"The dashboard file {rel!r} is missing from the installed package (expected at "
+                            f"{str(p)!r}); reinstall softprompt-analyzer (pip install --force-reinstall).")
     return p
+
+
+def app_path() -> Path:
+    """The dashboard's entry script inside the package (``analyzer/ui/_app/dashboard.py``)."""
+    return _app_file(ENTRY_SCRIPT)
+
+
+def config_flags() -> list[str]:
+    """Every setting of the shipped ``.streamlit/config.toml`` as ``--section.key value`` flags, in file order."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    with open(_app_file(CONFIG_FILE), "rb") as f:
+        config = tomllib.load(f)
+    flags = []
+    for section, options in config.items():
+        for key, value in options.items():
+            flags += [f"--{section}.{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return flags
 
 
 def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: str | None = None,
                 prompts: str | os.PathLike | None = None, browser: bool = True,
                 allow_paths: bool = False) -> tuple[list[str], dict, Path]:
-    """``(argv, env, cwd)`` of the server process (pure; see :func:`run_app`).  ``allow_paths`` sets
+    """``(argv, env, cwd)`` of the server process (pure; see :func:`run_app`); ``cwd`` is the caller's folder, so
+    relative paths typed in the page mean what they mean in the shell that started it.  ``allow_paths`` sets
     ``SOFTPROMPT_ANALYZER_ALLOW_PATHS=1`` for the server; without it the variable is removed, so only the flag
     turns typed paths on off loopback."""
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         raise AnalyzerError(f"The port must be an int in [1, 65535]. Got {port!r} instead.")
     if not isinstance(address, str) or not address.strip():
         raise AnalyzerError(f"The address must be a host name or IP address. Got {address!r} instead.")
-    app = app_path()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+    # the shipped settings first (always headless: a non-headless first run asks for an e-mail address on stdin,
+    # which blocks `make demo` in a fresh environment; run_app opens the browser itself once the server answers),
+    # then this call's address and the uploader's cap; a later flag wins
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path()), *config_flags(),
            "--server.address", address.strip(),
-           "--server.maxUploadSize", str(MAX_UPLOAD_MB),
-           "--server.fileWatcherType", "none",
-           # always headless: a non-headless first run asks for an e-mail address on stdin, which blocks or
-           # fails (`make demo` in a fresh environment); run_app opens the browser itself once the server answers
-           "--server.headless", "true",
-           "--browser.gatherUsageStats", "false",
-           "--client.showErrorDetails", "none"]
+           "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
     if port is not None:
         cmd += ["--server.port", str(port)]
     env = dict(os.environ)
@@ -62,7 +88,7 @@ def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: s
     env.pop(ENV_ALLOW_PATHS, None)
     if allow_paths:
         env[ENV_ALLOW_PATHS] = "1"
-    return cmd, env, app.parent
+    return cmd, env, Path.cwd()
 
 
 def browser_url(address: str, port: int | None) -> str:
@@ -141,4 +167,4 @@ def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str |
         return 130
 
 
-__all__ = ["app_path", "app_command", "browser_url", "wait_until_serving", "run_app"]
+__all__ = ["app_path", "config_flags", "app_command", "browser_url", "wait_until_serving", "run_app"]
