@@ -282,7 +282,20 @@ def test_train_in_background_then_select(app, folders):
     assert "trained/tiny_run" in at.multiselect(key="prompt").options
     at.button(key="train_analyse").click().run()
     ok(at)
-    assert "trained/tiny_run" in at.multiselect(key="prompt").value
+    # the new prompt is the selection and the page is Explore, drawing it (issue 11, point 1)
+    assert at.multiselect(key="prompt").value == ["trained/tiny_run"]
+    assert at.radio(key="section").value == "Explore"
+    assert at.title[0].value == "Explore"
+    assert any("tiny_run" in (t.get("name") or "") for spec in chart_specs(at) for t in spec["data"])
+    # another tab (or a reload): the finished run is listed from disk, with its own Analyse button
+    other = app().run()
+    go_to(other, "Train")
+    listed = [b for b in other.button if b.label == "Analyse"]
+    assert listed, [b.label for b in other.button]
+    listed[0].click().run()
+    ok(other)
+    assert other.multiselect(key="prompt").value == ["trained/tiny_run"]
+    assert other.radio(key="section").value == "Explore"
     go_to(at, "Trajectory")
     at.selectbox(key="traj_run").set_value("trained/tiny_run").run()
     ok(at)

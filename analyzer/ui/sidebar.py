@@ -28,16 +28,17 @@ def _options(folder: str) -> dict[str, str]:
     return opts
 
 
-def _add_source(label: str, path: str) -> None:
+def _add_source(label: str, path: str, *, only: bool = False) -> None:
     st.session_state.setdefault("extra_sources", {})[label] = path
-    chosen = list(st.session_state.get("prompt", []))
+    chosen = [] if only else list(st.session_state.get("prompt", []))
     if label not in chosen:
         st.session_state["prompt"] = chosen + [label]
 
 
-def select_prompt(label: str, path: str) -> None:
-    """Add a prompt (e.g. one just trained) to the selection; call before the sidebar is drawn (a callback)."""
-    _add_source(label, path)
+def select_prompt(label: str, path: str, *, only: bool = False) -> None:
+    """Add a prompt (e.g. one just trained) to the selection (``only``: make it the whole selection); call
+    before the sidebar is drawn (a callback)."""
+    _add_source(label, path, only=only)
 
 
 def check_prompt_width(name: str, prompts, model: str, dim: int) -> None:

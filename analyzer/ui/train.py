@@ -19,6 +19,8 @@ def train(sel: Selection) -> None:
 
     runner = resources.training_runner()
     job = runner.get(st.session_state.get("job_id")) or runner.active()
+    if job is not None:  # a tab that only watched (or whose Start was refused) keeps following this run
+        st.session_state["job_id"] = job.id
     busy = job is not None and job.running
     tasks = list(resources.task_names())
     with st.form("train_form", border=True):
@@ -45,11 +47,35 @@ def train(sel: Selection) -> None:
                          name=name.strip() or f"{task}-{init}-{int(n_virtual)}")
     if job is not None:
         _progress_panel(job.id)
-    past = [j for j in runner.jobs() if job is None or j.id != job.id]
-    if past:
-        with st.expander(f"Earlier runs on this server ({len(past)})"):
-            for j in past:
-                st.write(f"**{j.name}** — {j.status}, step {j.step}/{j.total_steps} → `{j.out}`")
+    _earlier_runs(runner, job)
+
+
+def _earlier_runs(runner, job) -> None:
+    """The runs on disk (the runs folder, so they survive a reload or a restart), each with its own
+    "Analyse" button; the status of a run this server knows, else what its files say."""
+    on_disk = _sources.discover(_sources.runs_dir(), prefix="trained/")
+    known = {str(j.out): j for j in runner.jobs()}
+    rows = [(label, path) for label, path in on_disk.items() if job is None or path != str(job.out)]
+    if not rows:
+        return
+    with st.expander(f"Earlier runs ({len(rows)})", expanded=job is None):
+        for i, (label, path) in enumerate(rows):
+            j = known.get(path)
+            info = _sources.run_info(path)
+            status = (f"{j.status}, step {j.step} of {j.total_steps}" if j is not None else
+                      f"{info.steps} steps" if info.steps is not None else "")
+            acc = f", validation accuracy {info.accuracy:.0%}" if info.accuracy is not None else ""
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1.markdown(f"**{label}** — {status}{acc} · `{path}`")
+            c2.button("Analyse", key=f"train_analyse_{i}", on_click=analyse_prompt, args=(label, path),
+                      disabled=j is not None and j.running, use_container_width=True)
+
+
+def analyse_prompt(label: str, path: str) -> None:
+    """A button callback: select the prompt ``label`` (only it) and switch to Explore.  Runs before the page
+    is drawn, so the sidebar's widgets take the new values."""
+    select_prompt(label, path, only=True)
+    st.session_state["section"] = "Explore"
 
 
 def _start(sel: Selection, runner, *, task, init, n_virtual, steps, lr, batch, init_text, name):
@@ -75,34 +101,39 @@ def _progress_panel(job_id: str) -> None:
     job = resources.training_runner().get(job_id)
     if job is None:
         return
-    every = 1.0 if job.running else None
-    st.fragment(run_every=every)(_progress)(job_id)
+    if job.running:  # live, every second; the whole page reruns once the run ends (the sidebar lists it then)
+        st.fragment(run_every=1.0)(_live)(job_id)
+        return
+    _progress(job)
+    if job.status == "failed":
+        st.error(f"The run failed: {job.error}")
+        return
+    label = f"trained/{job.out.name}"
+    st.success(f"Saved the adapter to `{job.out}` ({job.status}). It is listed in the sidebar as **{label}**.")
+    # outside any fragment: a click reruns the whole page, so the selection and the section change at once
+    st.button("Analyse this prompt", key="train_analyse", type="primary", icon=":material/query_stats:",
+              on_click=analyse_prompt, args=(label, str(job.out)))
 
 
-def _progress(job_id: str) -> None:
-    from ..plotting import plot_training_curves
-
+def _live(job_id: str) -> None:
     runner = resources.training_runner()
     job = runner.get(job_id)
     if job is None:
         return
+    if not job.running:
+        st.rerun(scope="app")
+    _progress(job)
+    if st.button("Stop", key="train_stop", icon=":material/stop_circle:"):
+        runner.stop(job_id)
+        st.toast("Stopping after this step; the adapter and a checkpoint will be written.")
+
+
+def _progress(job) -> None:
+    from ..plotting import plot_training_curves
+
     elapsed = (job.finished or time.time()) - job.started
     st.progress(job.progress(), text=f"**{job.name}** — {job.status}, step {job.step} of {job.total_steps or '?'} "
                                      f"({elapsed:.0f} s)")
     rows = job.snapshot_rows()
     if rows:
         st.plotly_chart(plot_training_curves(rows, height=300), key="live_curves", config={"displaylogo": False})
-    if job.running:
-        if st.button("Stop", key="train_stop", icon=":material/stop_circle:"):
-            runner.stop(job_id)
-            st.toast("Stopping after this step; the adapter and a checkpoint will be written.")
-        return
-    if job.status == "failed":
-        st.error(f"The run failed: {job.error}")
-        return
-    label = f"trained/{job.out.name}"
-    st.success(f"Saved the adapter to `{job.out}` ({job.status}). It is listed in the sidebar as **{label}**.")
-    st.button("Analyse this prompt", key="train_analyse", on_click=select_prompt, args=(label, str(job.out)))
-    if not st.session_state.get(f"_refreshed_{job_id}"):
-        st.session_state[f"_refreshed_{job_id}"] = True
-        st.rerun(scope="app")  # once, so the sidebar lists the new adapter
