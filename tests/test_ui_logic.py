@@ -303,63 +303,13 @@ def test_app_cli_serves_without_prompting_and_opens_the_browser_when_ready(tmp_p
     """What `make demo` runs: no first-run e-mail prompt on stdin, and the browser (here a script named by
     $BROWSER, which Python's webbrowser runs with the URL) opens only once the server answers."""
     import os
-    import socket
-    import subprocess
     import sys
-    import urllib.request
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    listener = socket.create_server(("127.0.0.1", 0))  # the fake browser reports the URL it was given here
-    fake = tmp_path / "browser.py"
-    fake.write_text(f"#!{sys.executable}\nimport socket, sys\n"
-                    f"with socket.create_connection(('127.0.0.1', {listener.getsockname()[1]})) as s:\n"
-                    f"    s.sendall(sys.argv[1].encode())\n")
-    fake.chmod(0o755)
-    env = dict(os.environ, BROWSER=str(fake), SOFTPROMPT_ANALYZER_PROMPTS=str(tmp_path))
-    log = tmp_path / "server.log"
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "analyzer", "app", "--port", str(port)], env=env,
-                                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        assert _browser_opened(listener, proc, log) == url
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
-            assert r.status == 200  # it was opened because the server was answering
-        assert proc.poll() is None and "Email" not in log.read_text(errors="replace")
-        # stopping the CLI (SIGTERM) stops the server it started: nothing is left listening
-        proc.terminate()
-        proc.wait(SAFETY_S)
-        with pytest.raises(OSError):
-            urllib.request.urlopen(url + "/_stcore/health", timeout=5)
-    finally:
-        listener.close()
-        if proc.poll() is None:
-            proc.kill()
+    from serving import serve_then_stop
 
-
-def _browser_opened(listener, proc, log, safety_s=120):
-    """The URL the fake browser was started with, as soon as it connects to ``listener``; fails as soon as the
-    CLI process exits instead (and, only as a safety net, after ``safety_s`` seconds of neither)."""
-    import os
-    import selectors
-
-    pidfd = os.pidfd_open(proc.pid)
-    try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(listener, selectors.EVENT_READ, "browser")
-            sel.register(pidfd, selectors.EVENT_READ, "exited")
-            ready = {key.data for key, _ in sel.select(safety_s)}
-    finally:
-        os.close(pidfd)
-    tail = log.read_text(errors="replace")[-2000:]
-    assert "browser" in ready, (f"the CLI exited ({proc.poll()}) without opening the browser:\n{tail}" if ready
-                                else f"no browser opened within {safety_s} s:\n{tail}")
-    conn, _ = listener.accept()
-    with conn:
-        conn.settimeout(safety_s)
-        return b"".join(iter(lambda: conn.recv(4096), b"")).decode()
+    env = dict(os.environ, SOFTPROMPT_ANALYZER_PROMPTS=str(tmp_path))
+    log = serve_then_stop([sys.executable, "-m", "analyzer", "app"], env=env, workdir=tmp_path)
+    assert "Email" not in log
 
 
 def test_browser_url():

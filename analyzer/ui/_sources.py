@@ -3,7 +3,8 @@
 Environment variables (each also settable in the sidebar where it makes sense):
 
 * ``SOFTPROMPT_ANALYZER_MODEL``    the model to read prompts against (default ``smollm2-135m``);
-* ``SOFTPROMPT_ANALYZER_PROMPTS``  the prompt folder (default ``./sample_prompts``);
+* ``SOFTPROMPT_ANALYZER_PROMPTS``  the prompt folder (default ``./sample_prompts`` when there is one, else the
+  sample prompts shipped with the package);
 * ``SOFTPROMPT_ANALYZER_RUNS``     where in-app training writes adapters (default ``<cache>/runs``);
 * ``SOFTPROMPT_ANALYZER_SELECT``   comma-separated prompt labels selected on first load (default: the first)."""
 
@@ -30,7 +31,21 @@ def default_model() -> str:
 
 
 def default_prompts_dir() -> str:
-    return os.environ.get(ENV_PROMPTS) or str(Path.cwd() / "sample_prompts")
+    """The prompt folder listed at start: $SOFTPROMPT_ANALYZER_PROMPTS, ``./sample_prompts``, or the shipped
+    samples (a pip install run from any folder)."""
+    env = os.environ.get(ENV_PROMPTS)
+    if env:
+        return env
+    here = Path.cwd() / "sample_prompts"
+    if here.is_dir():
+        return str(here)
+    from ..exceptions import InputFileError
+    from ..samples import samples_dir
+
+    try:
+        return str(samples_dir())
+    except InputFileError:
+        return str(here)
 
 
 def runs_dir() -> Path:

@@ -1,0 +1,76 @@
+"""The sample prompts shipped with the package: PEFT adapters trained by ``scripts/train_samples.py`` on the
+built-in tasks, with their training logs and snapshots (what the dashboard's trajectory view animates).
+
+In a checkout they are the repository's ``sample_prompts/``; in a wheel the same files are the package data
+``analyzer/sample_prompts`` (``pyproject.toml`` maps the one folder to the other at build time, so the wheel holds
+whatever ``sample_prompts/`` holds then).  ``softprompt-analyzer samples DIR`` copies them into a folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from importlib.resources import files
+from pathlib import Path
+
+from .exceptions import InputFileError
+
+# What a sample consists of (the same names as the package data globs in pyproject.toml); a sample folder's
+# training checkpoint and generated reports stay behind.
+SAMPLE_FILES = ("adapter_config.json", "adapter_model.safetensors", "snapshots.safetensors", "training_log.jsonl",
+                "training_meta.json")
+
+
+def samples_dir() -> Path:
+    """The folder holding the shipped samples: the package data in an installed wheel, else the checkout's
+    ``sample_prompts/`` beside the package."""
+    shipped = Path(str(files("analyzer"))) / "sample_prompts"
+    if shipped.is_dir():
+        return shipped
+    checkout = Path(__file__).resolve().parents[1] / "sample_prompts"
+    if checkout.is_dir():
+        return checkout
+    raise InputFileError(f"No sample prompts were found (looked in {str(shipped)!r} and {str(checkout)!r}); "
+                         "reinstall softprompt-analyzer, or in a checkout run `make sample-prompts`.")
+
+
+def list_samples() -> dict[str, Path]:
+    """``{name: folder}`` of the shipped samples (each a PEFT adapter directory), sorted by name."""
+    root = samples_dir()
+    return {d.name: d for d in sorted(root.iterdir()) if (d / "adapter_config.json").is_file()}
+
+
+def sample_files(folder: Path) -> list[Path]:
+    """The files of one sample that are shipped and copied (those of :data:`SAMPLE_FILES` it has)."""
+    return [folder / n for n in SAMPLE_FILES if (folder / n).is_file()]
+
+
+def write_samples(dest: str | os.PathLike, *, force: bool = False) -> dict[str, Path]:
+    """Copy every shipped sample into ``dest/<name>/``; returns ``{name: written folder}``.  A sample folder
+    that already exists in ``dest`` is an error unless ``force`` (then its sample files are overwritten)."""
+    samples = list_samples()
+    if not samples:
+        raise InputFileError(f"The sample folder {str(samples_dir())!r} holds no adapters; reinstall "
+                             "softprompt-analyzer.")
+    target = Path(dest).expanduser()
+    if target.exists() and not target.is_dir():
+        raise InputFileError(f"Expected a folder to write the samples into; {str(dest)!r} is a file. "
+                             "Choose another DIR.")
+    if not force:
+        there = [n for n in samples if (target / n).exists()]
+        if there:
+            raise InputFileError(f"{str(target / there[0])!r} already exists; pass --force to overwrite the "
+                                 f"sample files in it, or choose another DIR.")
+    written = {}
+    for name, folder in samples.items():
+        out = target / name
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for f in sample_files(folder):
+                shutil.copyfile(f, out / f.name)
+        except OSError as e:
+            raise InputFileError(f"Cannot write the sample {name!r} to {str(out)!r}: {e.strerror}.") from None
+        written[name] = out
+    return written
+
+
+__all__ = ["SAMPLE_FILES", "samples_dir", "list_samples", "sample_files", "write_samples"]
