@@ -45,19 +45,28 @@ class Spec:
 
 
 SPECS = [
-    Spec("sentiment-labels", "sentiment", "labels", steps=300),
-    Spec("sentiment-random", "sentiment", "random", steps=300),
-    Spec("question-type-text", "question-type", "text", steps=300,
+    Spec("sentiment-labels", "sentiment", "labels", steps=1000),
+    Spec("sentiment-random", "sentiment", "random", steps=1000),
+    Spec("question-type-text", "question-type", "text", steps=1000,
          init_text="What kind of thing does this question ask for: a person, a place, a number, a description?"),
-    Spec("spam-labels", "spam", "labels", steps=300),
+    Spec("spam-labels", "spam", "labels", steps=1000),
+    Spec("sentiment-vocab", "sentiment", "vocab", steps=1000),
+    Spec("sentiment-labels-100", "sentiment", "labels", steps=1000, num_virtual_tokens=100),
 ]
+
+# The plateau rule every prompt trains to (analyzer.training.PlateauStop): stop at an evaluation at step s >=
+# PLATEAU_MIN_STEPS when the best validation accuracy of the last 30% of the steps is not more than 0.01 above
+# the best before; else train the planned steps.
+PLATEAU = {"window": 0.3, "min_gain": 0.01, "min_steps": 300}
 
 
 class Budget:
-    """Stops a run when its training time (steps only) passes ``seconds``."""
+    """Stops a run when its training time (steps only) passes ``seconds``, or at the wall-clock ``deadline``
+    (``time.time()`` seconds; 0: none)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, deadline: float = 0.0):
         self.seconds = seconds
+        self.deadline = deadline
         self.t0 = None
         self.spent = 0.0
 
@@ -68,7 +77,21 @@ class Budget:
         self.spent = time.perf_counter() - self.t0
 
     def should_stop(self) -> bool:
-        return self.seconds > 0 and self.spent > self.seconds
+        return (self.seconds > 0 and self.spent > self.seconds) or (self.deadline > 0 and time.time() > self.deadline)
+
+
+def _update_results(path: Path, update) -> dict:
+    """Read-modify-write ``results.json`` under an exclusive lock (several trainings may run side by side)."""
+    import fcntl
+
+    from analyzer.cache import atomic_write_text
+
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(path.read_text()) if path.is_file() else {"runs": {}, "baselines": {}}
+        update(results)
+        atomic_write_text(path, json.dumps(results, indent=2))
+        return results
 
 
 def evaluate_all(model, tok, spec: Spec, out: Path, baselines: dict, limit: int | None = None) -> dict:
@@ -143,8 +166,13 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", help="train only these prompts (names in the table)")
     ap.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
     ap.add_argument("--steps", type=int, help="override the steps of every prompt (quick trials)")
-    ap.add_argument("--budget-minutes", type=float, default=14.0,
+    ap.add_argument("--lr", type=float, help="override the learning rate of every prompt (the sweep)")
+    ap.add_argument("--budget-minutes", type=float, default=0.0,
                     help="stop a prompt's training when its training time passes this (0: no limit)")
+    ap.add_argument("--stop-at", type=float, default=0.0,
+                    help="stop training cleanly at this Unix time (resumable; 0: never)")
+    ap.add_argument("--no-plateau", action="store_true", help="train the planned steps, no plateau rule")
+    ap.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 (TrainConfig.dtype)")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     ap.add_argument("--limit", type=int, help="score only the first N test examples (quick trials)")
@@ -153,9 +181,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.chdir(ROOT)  # the relative paths below (and in training_meta.json) are the repository's
     out_root = Path(args.out).resolve() if os.path.isabs(args.out) else Path(_cwd, args.out).resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
     results_path = out_root / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {"runs": {}, "baselines": {}}
     if args.readme_only:
+        results = json.loads(results_path.read_text()) if results_path.is_file() else {"runs": {}, "baselines": {}}
         (out_root / "README.md").write_text(render_readme(results))
         return 0
 
@@ -164,7 +193,7 @@ def main(argv=None) -> int:
 
     from analyzer.cache import atomic_write_text
     from analyzer.models import load_frozen_model
-    from analyzer.training import ProgressBar, TrainConfig, train
+    from analyzer.training import PlateauStop, ProgressBar, TrainConfig, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -174,38 +203,54 @@ def main(argv=None) -> int:
         print(f"error: unknown prompt(s) {sorted(unknown)}; known: {[s.name for s in SPECS]}", file=sys.stderr)
         return 2
     model, tok = load_frozen_model(MODEL)
-    results["environment"] = (f"torch {torch.__version__}, transformers {transformers.__version__}, "
-                              f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
-    baselines = results.setdefault("baselines", {})
+    env = (f"torch {torch.__version__}, transformers {transformers.__version__}, "
+           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     for spec in specs:
         out = out_root / spec.name
         steps = args.steps or spec.steps
+        lr = args.lr or spec.lr
+        every = max(1, steps // 20)                 # evaluations and snapshots every 5% of the planned steps
+        resume = args.resume and (out / "checkpoint.safetensors").is_file()
         # relative to the repository when inside it: training_meta.json records this path
         shown = os.path.relpath(out, ROOT) if ROOT in out.resolve().parents else str(out)
         cfg = TrainConfig(model=MODEL, task=spec.task, out=shown, num_virtual_tokens=spec.num_virtual_tokens,
                           prompt_tuning_init=spec.init, prompt_tuning_init_text=spec.init_text, steps=steps,
-                          batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed, eval_every=100,
-                          checkpoint_every=25, snapshot_every=10,
-                          resume=args.resume and (out / "checkpoint.safetensors").is_file(),
-                          overwrite=not (args.resume and (out / "checkpoint.safetensors").is_file()))
-        print(f"\n== {spec.name}: {spec.task}, init {spec.init}, {steps} steps", flush=True)
+                          batch_size=spec.batch_size, lr=lr, seed=spec.seed, eval_every=every,
+                          checkpoint_every=every, snapshot_every=every, dtype=args.dtype,
+                          resume=resume, overwrite=not resume)
+        plateau = PlateauStop(**PLATEAU)
+        if resume:   # the evaluations before the checkpoint count for the rule
+            from analyzer.training.config import read_training_meta
+
+            plateau.evals = [(e["step"], e["accuracy"]) for e in read_training_meta(out).get("evals", [])]
+        callbacks = [ProgressBar(), Budget(args.budget_minutes * 60, args.stop_at)]
+        if not args.no_plateau:
+            callbacks.append(plateau)
+        print(f"\n== {spec.name}: {spec.task}, init {spec.init}, lr {lr}, up to {steps} steps", flush=True)
         t0 = time.perf_counter()
-        res = train(cfg, callbacks=[ProgressBar(), Budget(args.budget_minutes * 60)], model=model, tokenizer=tok)
+        res = train(cfg, callbacks=callbacks, model=model, tokenizer=tok)
         wall = time.perf_counter() - t0
         meta = json.loads((out / "training_meta.json").read_text())
+        baselines = json.loads(results_path.read_text()).get("baselines", {}) if results_path.is_file() else {}
         soft = evaluate_all(model, tok, spec, out, baselines, args.limit)
-        results["runs"][spec.name] = {
-            "task": spec.task, "init": spec.init, "init_text": spec.init_text, "steps": res.steps,
-            "planned_steps": steps, "stopped_by_budget": res.stopped, "batch_size": spec.batch_size,
-            "lr": spec.lr, "num_virtual_tokens": spec.num_virtual_tokens, "seed": spec.seed,
-            "train_seconds": meta["train_seconds"], "wall_seconds_incl_evals": round(wall, 1),
-            "mean_step_seconds": res.mean_step_time, "validation_accuracy": res.eval_accuracy, "soft": soft}
+        run = {"task": spec.task, "init": spec.init, "init_text": spec.init_text, "steps": res.steps,
+               "planned_steps": steps, "stopped": res.stopped, "plateau": plateau.reason,
+               "converged": plateau.reason is not None, "batch_size": spec.batch_size, "lr": lr,
+               "num_virtual_tokens": spec.num_virtual_tokens, "seed": spec.seed, "dtype": meta.get("precision"),
+               "train_seconds": meta["train_seconds"], "wall_seconds_incl_evals": round(wall, 1),
+               "mean_step_seconds": res.mean_step_time, "validation_accuracy": res.eval_accuracy,
+               "evals": meta.get("evals", []), "soft": soft}
         if not args.keep_checkpoints and not res.stopped:
             (out / "checkpoint.safetensors").unlink(missing_ok=True)
         print(f"   soft {soft['accuracy']:.3f} | zero-shot {baselines[spec.task]['zero_shot']['accuracy']:.3f} | "
-              f"instruction {baselines[spec.task]['instruction']['accuracy']:.3f} | "
-              f"{meta['train_seconds'] / 60:.1f} min training", flush=True)
-        atomic_write_text(results_path, json.dumps(results, indent=2))
+              f"{meta['train_seconds'] / 60:.1f} min training | {plateau.reason or 'no plateau'}", flush=True)
+
+        def update(results, name=spec.name, run=run):
+            results["environment"] = env
+            results.setdefault("baselines", {}).update(baselines)
+            results.setdefault("runs", {})[name] = run
+
+        results = _update_results(results_path, update)
         atomic_write_text(out_root / "README.md", render_readme(results))
     shutil.rmtree(out_root / ".cache", ignore_errors=True)
     return 0

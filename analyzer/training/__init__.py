@@ -26,6 +26,7 @@ _LAZY = {
     "ProgressBar": "analyzer.training.callbacks",
     "StopFlag": "analyzer.training.callbacks",
     "History": "analyzer.training.callbacks",
+    "PlateauStop": "analyzer.training.callbacks",
 }
 
 __all__ = sorted(_LAZY)
@@ -39,7 +40,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .callbacks import Callback, History, ProgressBar, StopFlag
+    from .callbacks import Callback, History, PlateauStop, ProgressBar, StopFlag
     from .config import INIT_MODES, TrainConfig
     from .initialize import init_prompt
     from .scoring import EvalResult, PromptedClassifier, evaluate

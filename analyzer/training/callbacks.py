@@ -112,4 +112,34 @@ class ProgressBar(Callback):
             self._bar = None
 
 
-__all__ = ["Callback", "StopFlag", "History", "ProgressBar"]
+class PlateauStop(Callback):
+    """Stops a run once validation accuracy has plateaued: at an evaluation at step ``s >= min_steps``, when the
+    best accuracy of the evaluations in the last ``window`` share of the steps (``(1 - window) * s, s]``) is not
+    more than ``min_gain`` above the best one before.  ``reason`` says what the rule saw when it fired."""
+
+    def __init__(self, *, window: float = 0.3, min_gain: float = 0.01, min_steps: int = 300):
+        if not 0 < window < 1:
+            raise ValueError(f"PlateauStop window must be in (0, 1). Got {window!r} instead.")
+        self.window, self.min_gain, self.min_steps = float(window), float(min_gain), int(min_steps)
+        self.evals: list[tuple[int, float]] = []
+        self.reason: str | None = None
+
+    def on_start(self, config, start_step, total_steps):
+        self.evals = [e for e in self.evals if e[0] <= start_step]   # a resumed run keeps the evaluations before
+
+    def on_eval(self, step, accuracy):
+        self.evals.append((int(step), float(accuracy)))
+        if step < self.min_steps or self.reason:
+            return
+        cut = (1 - self.window) * step
+        before = [a for s, a in self.evals if s <= cut]
+        recent = [a for s, a in self.evals if s > cut]
+        if before and recent and max(recent) <= max(before) + self.min_gain:
+            self.reason = (f"plateau at step {step}: best validation accuracy after step {cut:.0f} is {max(recent):.3f}, "
+                           f"best up to it {max(before):.3f} (gain <= {self.min_gain})")
+
+    def should_stop(self) -> bool:
+        return self.reason is not None
+
+
+__all__ = ["Callback", "StopFlag", "History", "ProgressBar", "PlateauStop"]

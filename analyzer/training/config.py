@@ -44,6 +44,7 @@ def meta_task_name(meta: Mapping[str, Any]) -> str | None:
 # PEFT's own names are accepted too and mean the closest of ours.
 _INIT_ALIASES = {"sample_vocab": "vocab", "label": "labels", "class_labels": "labels"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16")   # analyzer.training.precision.DTYPES (this module imports no torch)
 
 # Settings a resumed run must share with the checkpoint (others -- steps, eval/checkpoint intervals -- may change).
 RESUME_FIXED = ("model", "task", "num_virtual_tokens", "prompt_tuning_init", "prompt_tuning_init_text", "seed",
@@ -76,6 +77,9 @@ class TrainConfig:
     resume:                  continue from the checkpoint in ``out`` (``--resume``).
     overwrite:               replace a previous run in ``out`` instead of refusing (``--overwrite``).
     device:                  ``auto`` (cuda:LOCAL_RANK when available, else cpu), ``cpu``, ``cuda``, ``mps``.
+    dtype:                   the frozen model's compute dtype: ``auto`` (bfloat16 autocast where the hardware
+                             multiplies bfloat16 natively, by a measured probe; else float32), ``float32``,
+                             ``bfloat16``; the prompt and the optimizer state stay float32 (``--dtype``).
     text_column, label_column, label_words, template, instruction: task options (see ``analyzer.tasks``).
     """
 
@@ -100,6 +104,7 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     device: str = "auto"
+    dtype: str = "auto"
     text_column: str = "text"
     label_column: str = "label"
     label_words: dict[str, str] | None = None
@@ -163,6 +168,9 @@ class TrainConfig:
                                     f"{key!r}. Pass --init text or drop --init-text.")
         if not isinstance(self.device, str) or self.device.split(":")[0] not in DEVICES:
             raise _bad("device", f"one of {list(DEVICES)} (optionally with :INDEX)", self.device)
+        if not isinstance(self.dtype, str) or self.dtype.strip().lower() not in DTYPES:
+            raise _bad("dtype", f"one of {list(DTYPES)}", self.dtype)
+        self.dtype = self.dtype.strip().lower()
         if self.label_words is not None:
             if not isinstance(self.label_words, Mapping) or not self.label_words:
                 raise _bad("label_words", "a non-empty mapping label -> word", self.label_words)

@@ -42,6 +42,7 @@ from ..tasks import Task, get_task
 from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import META, RESUME_FIXED, TrainConfig
 from .initialize import PromptInit, init_prompt
+from .precision import autocast, choose_precision
 from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         p.requires_grad_(False)
     model.eval()
     model.to(device)
+    precision = choose_precision(config.dtype, device)
     label_ids = task.label_token_ids(tokenizer, config.model)
     if len(task.train) < config.batch_size:
         raise TrainingError(f"Task {task.name!r} has {len(task.train)} training examples, fewer than batch_size "
@@ -404,7 +406,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                 "init": {"mode": init.mode, "text": init.text,
                          "token_ids": list(init.token_ids) if init.token_ids is not None else None},
                 "num_virtual_tokens": n, "token_dim": d, "embed_scale": embed_scale,
-                "label_token_ids": list(label_ids),
+                "label_token_ids": list(label_ids), "precision": precision.to_dict(),
                 "steps_done": state["step"], "steps": config.steps, "stopped": stopped,
                 "train_seconds": round(state["elapsed"], 2), "world_size": dist_.world,
                 "evals": [{"step": s, "accuracy": a} for s, a in evals], "final_eval": final_eval,
@@ -433,7 +435,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                                                       "init": init.mode})
 
     def validate(step: int) -> dict:
-        logits = score(module, val_seqs, pad_id=pad, batch_size=32)
+        with autocast(precision):     # the run's own precision (the test-split scores of evaluate() are float32)
+            logits = score(module, val_seqs, pad_id=pad, batch_size=32)
         res = _result(task, "validation", "soft", logits, val_y)
         evals.append((step, res.accuracy))
         _call(callbacks, "on_eval", step, res.accuracy)
@@ -460,7 +463,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
             lr = config.lr_at(step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            logits = train_module(ids.to(device), lens.to(device))
+            with autocast(precision):     # the frozen model's products; prompt, grads, AdamW stay float32
+                logits = train_module(ids.to(device), lens.to(device))
             loss = torch.nn.functional.cross_entropy(logits, train_y[mine].to(device))
             if extra_loss is not None:
                 loss = loss + extra_loss(module.prompt)
@@ -491,6 +495,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                     row.update(validate(step))
                 elif last or stop_now:
                     row.update(validate(step))
+                if "eval_accuracy" in row and not stop_now and dist_.world == 1:
+                    stop_now = _want_stop(callbacks, stop_event)   # a rule on the evaluation just made
                 logf.write(json.dumps(row) + "\n")
                 logf.flush()
                 if config.snapshot_every and (step % config.snapshot_every == 0 or last or stop_now):
