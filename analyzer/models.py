@@ -198,7 +198,7 @@ def embedded_model_path(name: str) -> Path:
             if m.sha256 and h.hexdigest() != m.sha256:
                 raise ModelNotFoundError(
                     f"The chunks of {name!r} assemble to sha256 {h.hexdigest()[:12]}..., expected "
-                    f"{m.sha256[:12]}...; reinstall with: {install_hint(name)} --force")
+                    f"{m.sha256[:12]}...; reinstall with: softprompt-analyzer models --install --force {name}")
     return target
 
 

@@ -18,6 +18,8 @@ from .exceptions import InputFileError
 # training checkpoint and generated reports stay behind.
 SAMPLE_FILES = ("adapter_config.json", "adapter_model.safetensors", "snapshots.safetensors", "training_log.jsonl",
                 "training_meta.json")
+# beside the samples: what they are and how well each does (written by scripts/train_samples.py)
+FOLDER_FILES = ("README.md",)
 
 
 def samples_dir() -> Path:
@@ -55,6 +57,8 @@ def write_samples(dest: str | os.PathLike, *, force: bool = False) -> dict[str, 
     if target.exists() and not target.is_dir():
         raise InputFileError(f"Expected a folder to write the samples into; {str(dest)!r} is a file. "
                              "Choose another DIR.")
+    if target.resolve() == samples_dir().resolve():
+        raise InputFileError(f"{str(dest)!r} is the folder the samples are shipped from; choose another DIR.")
     if not force:
         there = [n for n in samples if (target / n).exists()]
         if there:
@@ -70,7 +74,10 @@ def write_samples(dest: str | os.PathLike, *, force: bool = False) -> dict[str, 
         except OSError as e:
             raise InputFileError(f"Cannot write the sample {name!r} to {str(out)!r}: {e.strerror}.") from None
         written[name] = out
+    for f in FOLDER_FILES:
+        if (samples_dir() / f).is_file():
+            shutil.copyfile(samples_dir() / f, target / f)
     return written
 
 
-__all__ = ["SAMPLE_FILES", "samples_dir", "list_samples", "sample_files", "write_samples"]
+__all__ = ["SAMPLE_FILES", "FOLDER_FILES", "samples_dir", "list_samples", "sample_files", "write_samples"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.samples import SAMPLE_FILES
+from analyzer.samples import FOLDER_FILES, SAMPLE_FILES
 
 pytestmark = [pytest.mark.wheel, pytest.mark.integration]
 
@@ -35,6 +35,7 @@ def required_files(root: Path = ROOT) -> set[str]:
     for d in sorted((root / "sample_prompts").iterdir()):
         if (d / "adapter_config.json").is_file():
             need |= {f"analyzer/sample_prompts/{d.name}/{n}" for n in SAMPLE_FILES if (d / n).is_file()}
+    need |= {f"analyzer/sample_prompts/{n}" for n in FOLDER_FILES if (root / "sample_prompts" / n).is_file()}
     return need
 
 
@@ -126,6 +127,9 @@ def test_installed_cli_samples_report_analyze(installed):
     r = run([cli, "samples", "my-samples"], cwd=work, env=env)
     checkout = [d for d in sorted((ROOT / "sample_prompts").iterdir()) if (d / "adapter_config.json").is_file()]
     assert f"wrote {len(checkout)} sample prompts" in r.stdout
+    for n in FOLDER_FILES:
+        if (ROOT / "sample_prompts" / n).is_file():
+            assert (work / "my-samples" / n).read_bytes() == (ROOT / "sample_prompts" / n).read_bytes()
     for d in checkout:  # what the checkout's sample_prompts/ held when the wheel was built, byte for byte
         for n in SAMPLE_FILES:
             if (d / n).is_file():
