@@ -15,9 +15,9 @@ _LAZY = {
     "INIT_MODES": "analyzer.training.config",
     "train": "analyzer.training.trainer",
     "TrainResult": "analyzer.training.trainer",
-    "save_adapter": "analyzer.training.trainer",
-    "read_training_log": "analyzer.training.trainer",
-    "read_snapshots": "analyzer.training.trainer",
+    "save_adapter": "analyzer.training.files",
+    "read_training_log": "analyzer.training.files",
+    "read_snapshots": "analyzer.training.files",
     "evaluate": "analyzer.training.scoring",
     "EvalResult": "analyzer.training.scoring",
     "PromptedClassifier": "analyzer.training.scoring",
@@ -44,4 +44,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import INIT_MODES, TrainConfig
     from .initialize import init_prompt
     from .scoring import EvalResult, PromptedClassifier, evaluate
-    from .trainer import TrainResult, read_snapshots, read_training_log, save_adapter, train
+    from .files import read_snapshots, read_training_log, save_adapter
+    from .trainer import TrainResult, train

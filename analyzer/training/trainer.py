@@ -34,23 +34,20 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..cache import atomic_path, atomic_write_text
+from ..cache import atomic_write_text
 from ..exceptions import TrainingError
-from ..loaders._peft import INIT_IDS_METADATA, INIT_MODE_METADATA
 from ..scale import input_embed_scale
 from ..tasks import Task, get_task
 from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import META, RESUME_FIXED, TrainConfig
+from .files import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, LOG, SNAPSHOTS, _read_log, _safetensors_load, _safetensors_save,
+                    read_snapshots, read_training_log, save_adapter, snapshot_key, write_snapshots)
 from .initialize import PromptInit, init_prompt
 from .precision import autocast, choose_precision
 from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
 
 log = logging.getLogger(__name__)
 
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-LOG = "training_log.jsonl"
-SNAPSHOTS = "snapshots.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 RUN_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, META, LOG, SNAPSHOTS, CHECKPOINT)
 MEGABATCH = 50   # length grouping: sort within windows of MEGABATCH global batches
@@ -108,68 +105,6 @@ class LengthGroupedBatches:
         """The global batch of optimizer step ``step`` (1-based)."""
         e, i = divmod(step - 1, self.per_epoch)
         return self.epoch(e)[i]
-
-
-# ---------------------------------------------------------------------------------------------- files
-def _safetensors_save(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
-    from safetensors.torch import save_file
-
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-
-
-def _safetensors_load(path: Path) -> tuple[dict, dict]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
-    except Exception as e:  # corrupt / truncated file
-        raise TrainingError(f"Cannot read {path}: {e}. Delete it to start again.") from None
-
-
-def save_adapter(directory: str | os.PathLike, vectors, *, base_model_name_or_path: str, model_config=None,
-                 init_mode: str | None = None, init_text: str | None = None,
-                 init_token_ids: Sequence[int] | None = None, tokenizer_name_or_path: str | None = None) -> Path:
-    """Write a soft prompt ``"n d"`` as a PEFT prompt-tuning adapter (``adapter_config.json`` +
-    ``adapter_model.safetensors`` with the key ``prompt_embeddings``), atomically file by file."""
-    from peft import PromptTuningConfig
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    vectors = torch.as_tensor(vectors).detach().float().cpu()
-    n, d = vectors.shape
-    mode = (init_mode or "random").upper()
-    # PEFT's config field takes only its own modes (TEXT, SAMPLE_VOCAB, RANDOM); ours (LABELS, VOCAB) map to
-    # the nearest one, and the exact mode rides in the weights' metadata beside the init token ids
-    peft_init = mode if mode in ("TEXT", "RANDOM") else "SAMPLE_VOCAB"
-    cfg = PromptTuningConfig(
-        task_type="CAUSAL_LM", num_virtual_tokens=int(n), token_dim=int(d), num_transformer_submodules=1,
-        num_attention_heads=getattr(model_config, "num_attention_heads", None),
-        num_layers=getattr(model_config, "num_hidden_layers", None),
-        prompt_tuning_init=peft_init, prompt_tuning_init_text=init_text if mode == "TEXT" else None,
-        tokenizer_name_or_path=tokenizer_name_or_path or base_model_name_or_path,
-        base_model_name_or_path=str(base_model_name_or_path), inference_mode=True)
-    d_cfg = {k: (list(v) if isinstance(v, set) else v) for k, v in cfg.to_dict().items()}
-    meta = {"format": "pt", INIT_MODE_METADATA: mode}
-    if init_token_ids is not None:  # in the weights' metadata, which PEFT ignores, not in the config it checks
-        meta[INIT_IDS_METADATA] = json.dumps([int(i) for i in init_token_ids])
-    _safetensors_save({"prompt_embeddings": vectors}, directory / ADAPTER_WEIGHTS, meta)
-    atomic_write_text(directory / ADAPTER_CONFIG, json.dumps(d_cfg, indent=2, sort_keys=True, default=str))
-    return directory
-
-
-def _read_log(path: Path, upto: int) -> list[dict]:
-    rows = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue   # a line cut by a kill
-            if r.get("step", 0) <= upto:
-                rows.append(r)
-    return rows
 
 
 def _versions() -> dict:
@@ -384,7 +319,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
             atomic_write_text(out / LOG, "".join(json.dumps(r) + "\n" for r in rows))
             evals = [(r["step"], r["eval_accuracy"]) for r in rows if "eval_accuracy" in r]
     elif dist_.main and config.snapshot_every:
-        snapshots["step_000000"] = init.vectors.clone()
+        snapshots[snapshot_key(0)] = init.vectors.clone()
 
     train_module = module
     if dist_.world > 1:
@@ -429,10 +364,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         write_adapter(stopped=stopped)
         _call(callbacks, "on_checkpoint", state["step"], out / CHECKPOINT)
 
-    def write_snapshots():
-        _safetensors_save(snapshots, out / SNAPSHOTS, {"num_virtual_tokens": str(n), "token_dim": str(d),
-                                                      "model": str(config.model), "task": task.name,
-                                                      "init": init.mode})
+    def save_snapshots():
+        write_snapshots(out, snapshots, model=config.model, task=task.name, init=init.mode)
 
     def validate(step: int) -> dict:
         with autocast(precision):     # the run's own precision (the test-split scores of evaluate() are float32)
@@ -447,7 +380,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
     if dist_.main:
         logf = open(out / LOG, "a", encoding="utf-8")
         if snapshots and start == 0:
-            write_snapshots()
+            save_snapshots()
         _call(callbacks, "on_start", config, start, config.steps)
         if start == 0 and config.eval_every:
             logf.write(json.dumps({"step": 0, **validate(0)}) + "\n")
@@ -500,8 +433,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                 logf.write(json.dumps(row) + "\n")
                 logf.flush()
                 if config.snapshot_every and (step % config.snapshot_every == 0 or last or stop_now):
-                    snapshots[f"step_{step:06d}"] = module.prompt.detach().cpu().clone()
-                    write_snapshots()
+                    snapshots[snapshot_key(step)] = module.prompt.detach().cpu().clone()
+                    save_snapshots()
                 if step % config.checkpoint_every == 0 or last or stop_now:
                     write_checkpoint(stopped=stop_now and not last)
             if stop_now:
@@ -537,20 +470,6 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
     if dist_.main:
         _call(callbacks, "on_end", result)
     return result
-
-
-def read_training_log(directory: str | os.PathLike) -> list[dict]:
-    """The rows of ``training_log.jsonl`` in a run directory (for plots)."""
-    return _read_log(Path(directory) / LOG, 1 << 62)
-
-
-def read_snapshots(directory: str | os.PathLike) -> dict[int, np.ndarray]:
-    """``{step: "n_virtual d_model" float32}`` from ``snapshots.safetensors``, in step order."""
-    path = Path(directory) / SNAPSHOTS
-    if not path.is_file():
-        raise TrainingError(f"{directory} has no {SNAPSHOTS}.")
-    tensors, _ = _safetensors_load(path)
-    return {int(k.split("_")[1]): v.float().numpy() for k, v in sorted(tensors.items())}
 
 
 __all__ = ["train", "TrainResult", "save_adapter", "read_training_log", "read_snapshots", "LengthGroupedBatches"]

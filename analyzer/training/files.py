@@ -1,0 +1,122 @@
+"""The files of a training run, shared by our trainer and by the recorder of runs trained elsewhere
+(``analyzer.training.recorder``):
+
+* ``adapter_config.json`` + ``adapter_model.safetensors`` -- a PEFT prompt-tuning adapter (``save_adapter``);
+* ``training_log.jsonl`` -- one JSON object a line, each with ``step``; step rows carry ``loss`` (and ``lr``,
+  ``tokens``, ``step_time``, ``elapsed`` when known), evaluation rows ``eval_accuracy`` (``read_training_log``);
+* ``snapshots.safetensors`` -- the prompt ``"n_virtual d_model"`` at some steps, keys ``step_000050`` (the init is
+  ``step_000000``), float32 (``write_snapshots`` / ``read_snapshots``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..cache import atomic_path, atomic_write_text
+from ..exceptions import TrainingError
+from ..loaders._peft import INIT_IDS_METADATA, INIT_MODE_METADATA
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+LOG = "training_log.jsonl"
+SNAPSHOTS = "snapshots.safetensors"
+
+
+def _safetensors_save(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+
+
+def _safetensors_load(path: Path) -> tuple[dict, dict]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except Exception as e:  # corrupt / truncated file
+        raise TrainingError(f"Cannot read {path}: {e}. Delete it to start again.") from None
+
+
+def save_adapter(directory: str | os.PathLike, vectors, *, base_model_name_or_path: str, model_config=None,
+                 init_mode: str | None = None, init_text: str | None = None,
+                 init_token_ids: Sequence[int] | None = None, tokenizer_name_or_path: str | None = None) -> Path:
+    """Write a soft prompt ``"n d"`` as a PEFT prompt-tuning adapter (``adapter_config.json`` +
+    ``adapter_model.safetensors`` with the key ``prompt_embeddings``), atomically file by file."""
+    from peft import PromptTuningConfig
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    vectors = torch.as_tensor(vectors).detach().float().cpu()
+    n, d = vectors.shape
+    mode = (init_mode or "random").upper()
+    # PEFT's config field takes only its own modes (TEXT, SAMPLE_VOCAB, RANDOM); ours (LABELS, VOCAB) map to
+    # the nearest one, and the exact mode rides in the weights' metadata beside the init token ids
+    peft_init = mode if mode in ("TEXT", "RANDOM") else "SAMPLE_VOCAB"
+    cfg = PromptTuningConfig(
+        task_type="CAUSAL_LM", num_virtual_tokens=int(n), token_dim=int(d), num_transformer_submodules=1,
+        num_attention_heads=getattr(model_config, "num_attention_heads", None),
+        num_layers=getattr(model_config, "num_hidden_layers", None),
+        prompt_tuning_init=peft_init, prompt_tuning_init_text=init_text if mode == "TEXT" else None,
+        tokenizer_name_or_path=tokenizer_name_or_path or base_model_name_or_path,
+        base_model_name_or_path=str(base_model_name_or_path), inference_mode=True)
+    d_cfg = {k: (list(v) if isinstance(v, set) else v) for k, v in cfg.to_dict().items()}
+    meta = {"format": "pt", INIT_MODE_METADATA: mode}
+    if init_token_ids is not None:  # in the weights' metadata, which PEFT ignores, not in the config it checks
+        meta[INIT_IDS_METADATA] = json.dumps([int(i) for i in init_token_ids])
+    _safetensors_save({"prompt_embeddings": vectors}, directory / ADAPTER_WEIGHTS, meta)
+    atomic_write_text(directory / ADAPTER_CONFIG, json.dumps(d_cfg, indent=2, sort_keys=True, default=str))
+    return directory
+
+
+def _read_log(path: Path, upto: int) -> list[dict]:
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue   # a line cut by a kill
+            if r.get("step", 0) <= upto:
+                rows.append(r)
+    return rows
+
+
+def snapshot_key(step: int) -> str:
+    return f"step_{int(step):06d}"
+
+
+def write_snapshots(directory: str | os.PathLike, snapshots: Mapping[str, torch.Tensor], *, model=None, task=None,
+                    init=None) -> Path:
+    """Write ``{snapshot_key(step): "n d"}`` atomically as ``snapshots.safetensors`` in ``directory``."""
+    first = next(iter(snapshots.values()))
+    n, d = first.shape
+    meta = {"num_virtual_tokens": str(n), "token_dim": str(d)}
+    meta.update({k: str(v) for k, v in (("model", model), ("task", task), ("init", init)) if v is not None})
+    path = Path(directory) / SNAPSHOTS
+    _safetensors_save({k: v.float() for k, v in snapshots.items()}, path, meta)
+    return path
+
+
+def read_training_log(directory: str | os.PathLike) -> list[dict]:
+    """The rows of ``training_log.jsonl`` in a run directory (for plots)."""
+    return _read_log(Path(directory) / LOG, 1 << 62)
+
+
+def read_snapshots(directory: str | os.PathLike) -> dict[int, np.ndarray]:
+    """``{step: "n_virtual d_model" float32}`` from ``snapshots.safetensors``, in step order."""
+    path = Path(directory) / SNAPSHOTS
+    if not path.is_file():
+        raise TrainingError(f"{directory} has no {SNAPSHOTS}.")
+    tensors, _ = _safetensors_load(path)
+    return {int(k.split("_")[1]): v.float().numpy() for k, v in sorted(tensors.items())}
+
+
+__all__ = ["save_adapter", "read_training_log", "read_snapshots", "write_snapshots", "snapshot_key", "ADAPTER_CONFIG",
+           "ADAPTER_WEIGHTS", "LOG", "SNAPSHOTS"]
