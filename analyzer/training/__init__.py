@@ -27,6 +27,8 @@ _LAZY = {
     "StopFlag": "analyzer.training.callbacks",
     "History": "analyzer.training.callbacks",
     "PlateauStop": "analyzer.training.callbacks",
+    "RunRecorder": "analyzer.training.recorder",
+    "PromptRunCallback": "analyzer.training.recorder",
 }
 
 __all__ = sorted(_LAZY)
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .callbacks import Callback, History, PlateauStop, ProgressBar, StopFlag
     from .config import INIT_MODES, TrainConfig
     from .initialize import init_prompt
+    from .recorder import PromptRunCallback, RunRecorder
     from .scoring import EvalResult, PromptedClassifier, evaluate
     from .files import read_snapshots, read_training_log, save_adapter
     from .trainer import TrainResult, train
