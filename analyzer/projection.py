@@ -356,6 +356,8 @@ class ProjectedPrompt:
     neighbor_scores: float32 ``"n_virtual k"``.
     neighbor_coords: float32 ``"n_virtual k n_components"``.
     norms:           float32 ``"n_virtual"`` -- L2 norm of each virtual token.
+    neighbor_cosines: float32 ``"n_virtual k"`` -- the true cosine of each virtual token to each neighbour
+                     (whatever score ranked them; 2-D distances on the map are only a picture of these).
     """
 
     name: str
@@ -364,6 +366,7 @@ class ProjectedPrompt:
     neighbor_scores: np.ndarray
     neighbor_coords: np.ndarray
     norms: np.ndarray
+    neighbor_cosines: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -401,9 +404,12 @@ def project_prompts(layout: UmapLayout, prompts: Sequence[SoftPrompt] | SoftProm
         scores, ids = index.kneighbors(p.vectors, k)
         coords = layout.transform(p.vectors)
         nb = layout.token_coords(ids.ravel()).reshape(ids.shape[0], ids.shape[1], -1)
+        cos = np.einsum("nd,nkd->nk", _normalize(p.vectors), _normalize(
+            np.asarray(vocab.embeddings)[ids.ravel()]).reshape(ids.shape[0], ids.shape[1], -1))
         out.append(ProjectedPrompt(name=p.name, coords=coords, neighbor_ids=ids.astype(np.int64),
                                    neighbor_scores=np.asarray(scores, dtype=np.float32), neighbor_coords=nb,
-                                   norms=np.linalg.norm(p.vectors, axis=1).astype(np.float32)))
+                                   norms=np.linalg.norm(p.vectors, axis=1).astype(np.float32),
+                                   neighbor_cosines=cos.astype(np.float32)))
     hl = np.asarray(list(highlight or []), dtype=np.int64)
     return PromptMap(background_ids=layout.sample_ids_, background_coords=layout.embedding_, prompts=tuple(out),
                      metric=str(getattr(index, "metric", "cosine")), highlight_ids=hl,

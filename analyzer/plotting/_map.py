@@ -1,5 +1,7 @@
-"""The UMAP map: a background sample of the vocabulary, each prompt's virtual tokens and their nearest
-vocabulary neighbours, coloured by prompt; searched tokens highlighted.  2-D (SVG, works without WebGL) or 3-D."""
+"""The UMAP map: the vocabulary as background (a density layer of every token, or WebGL points, with cluster
+labels; it never takes the hover or the click), each prompt's virtual tokens and their nearest vocabulary
+neighbours, coloured by prompt; one virtual token can be *isolated* (its k neighbours linked and labelled with
+their true cosine, everything else dimmed); searched tokens highlighted.  2-D or 3-D."""
 
 from __future__ import annotations
 
@@ -9,27 +11,70 @@ import numpy as np
 
 from ._style import BACKGROUND, HIGHLIGHT, color, layout_args, short
 
-
-def _hover_virtual(vocab, p, i: int, metric: str, top: int = 5) -> str:
-    nb = "<br>".join(f"{html.escape(vocab.tokens[int(t)])}  {s:.3f}"
-                     for t, s in zip(p.neighbor_ids[i][:top], p.neighbor_scores[i][:top]))
-    return f"<b>{html.escape(p.name)} · v{i}</b><br>norm {p.norms[i]:.2f}<br><i>nearest ({metric})</i><br>{nb}"
+DIM = 0.12          # opacity of what an isolation leaves out
+DENSITY_SCALE = [[0.0, "rgba(235,237,242,0.0)"], [0.15, "rgb(225,228,236)"], [0.5, "rgb(190,196,210)"],
+                 [1.0, "rgb(120,128,150)"]]
 
 
-def plot_prompt_map(pmap, vocab, *, show_background: bool = True, show_neighbors: bool = True,
-                    neighbor_lines: bool = True, label_neighbors: bool = False, width: int | None = None,
-                    height: int | None = 600, title: str | None = None):
+def _hover_virtual(vocab, p, i: int, metric: str, name: str, top: int = 5) -> str:
+    cos = p.neighbor_cosines
+    nb = "<br>".join(f"{html.escape(vocab.tokens[int(t)])}  {s:.3f}" + (f" (cos {cos[i, r]:.2f})"
+                                                                       if cos is not None and metric != "cosine"
+                                                                       else "")
+                     for r, (t, s) in enumerate(zip(p.neighbor_ids[i][:top], p.neighbor_scores[i][:top])))
+    return (f"<b>{html.escape(name)} · v{i}</b><br>norm {p.norms[i]:.2f}<br><i>nearest ({metric})</i><br>{nb}"
+            "<br><i>click to isolate</i>")
+
+
+def declutter(xy, texts, *, char_w: float, line_h: float) -> np.ndarray:
+    """Greedy collision avoidance for text labels centred at ``xy``: a boolean mask keeping, in order, each label
+    whose box (``len(text) * char_w`` wide, ``line_h`` high, in data units) overlaps no label kept before it."""
+    kept: list[tuple[float, float, float, float]] = []
+    keep = np.zeros(len(texts), dtype=bool)
+    for n, ((x, y), t) in enumerate(zip(np.asarray(xy, dtype=float)[:, :2], texts)):
+        if not (np.isfinite(x) and np.isfinite(y)) or not t:
+            continue
+        hw, hh = len(t) * char_w / 2, line_h / 2
+        if any(abs(x - kx) < hw + kw and abs(y - ky) < hh + kh for kx, ky, kw, kh in kept):
+            continue
+        kept.append((x, y, hw, hh))
+        keep[n] = True
+    return keep
+
+
+def _text_units(extent, height: int | None, width_px: float = 1100.0) -> tuple[float, float]:
+    """Data units per character (11 px font: ~6.5 px wide) and per line (~16 px) on a plot of this extent."""
+    h_px = max(200.0, float(height or 600) - 60.0)
+    return (6.5 * (extent[0][1] - extent[0][0]) / width_px, 16.0 * (extent[1][1] - extent[1][0]) / h_px)
+
+
+def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True, background_style: str = "density",
+                    cluster_labels: bool = True, show_neighbors: bool = True, neighbor_lines: bool = True,
+                    label_neighbors: bool = False, isolate: tuple[int, int] | None = None,
+                    names=None, chosen: int | None = None, width: int | None = None, height: int | None = 600,
+                    title: str | None = None):
     """Scatter of a :class:`~analyzer.projection.PromptMap` (from ``project_prompts``).
 
-    Traces, in order: ``vocabulary sample`` (grey; hover = token), per prompt ``<name>`` (its virtual tokens,
-    large, labelled ``v0 v1 …``; hover = norm and top neighbours with scores) and ``<name> neighbours`` (hover =
-    token, rank, score; thin lines join each virtual token to its nearest neighbour), then ``search`` (the
-    highlighted tokens, labelled).  ``show_background=False`` isolates the prompts and their neighbours.
-    Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    ``vocab_map``: a fitted :class:`~analyzer.vocab_map.VocabularyMap` -- the background is then the whole
+    vocabulary (``background_style="density"``: a density layer; ``"points"``: every token as a WebGL point;
+    3-D: points) with its cluster labels; without it, the layout's sample as points.  Background traces skip the
+    hover and take no clicks.
+
+    Traces per prompt ``<name>`` (virtual tokens, customdata ``[prompt, position]``; hover = norm and top
+    neighbours) and ``<name> neighbours`` (customdata ``[prompt, position, rank]``; thin lines join each virtual
+    token to its nearest neighbour), then ``search`` (highlighted tokens).  ``isolate=(prompt, position)``: that
+    virtual token's k neighbours linked to it with their true cosine written on the links, labelled, the rest
+    dimmed.  ``label_neighbors``: the nearest neighbour of each virtual token labelled (labels that would
+    collide are left out).  ``names``: display names per prompt (default: the prompts' names).  ``chosen``: a
+    token id drawn as a labelled star.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
     three_d = pmap.n_components == 3
     Scatter = go.Scatter3d if three_d else go.Scatter
+    names = list(names) if names is not None else [p.name for p in pmap.prompts]
+    if isolate is not None and not (0 <= isolate[0] < len(pmap.prompts)
+                                    and 0 <= isolate[1] < pmap.prompts[isolate[0]].coords.shape[0]):
+        isolate = None
 
     def xyz(c: np.ndarray) -> dict:
         c = np.asarray(c, dtype=float).reshape(-1, pmap.n_components)
@@ -40,56 +85,208 @@ def plot_prompt_map(pmap, vocab, *, show_background: bool = True, show_neighbors
 
     def lines(a: np.ndarray, b: np.ndarray) -> dict:
         # segments a[i] → b[i], separated by NaN gaps
-        n = a.shape[0]
-        pts = np.full((3 * n, pmap.n_components), np.nan)
+        a = np.asarray(a, dtype=float).reshape(-1, pmap.n_components)
+        b = np.asarray(b, dtype=float).reshape(-1, pmap.n_components)
+        pts = np.full((3 * a.shape[0], pmap.n_components), np.nan)
         pts[0::3], pts[1::3] = a, b
         return xyz(pts)
 
     fig = go.Figure()
+    annotations: list[dict] = []
+    extent = _extent(pmap, vocab_map)
+    units = _text_units(extent, height)
     if show_background:
-        toks = [html.escape(vocab.tokens[int(t)]) for t in pmap.background_ids]
-        fig.add_trace(Scatter(**xyz(pmap.background_coords), mode="markers", name="vocabulary sample",
-                              marker={"size": 2 if three_d else 4, "color": BACKGROUND}, text=toks,
-                              hovertemplate="%{text}<extra>vocabulary</extra>"))
+        _background(fig, pmap, vocab_map, background_style, three_d, Scatter)
+        if cluster_labels and vocab_map is not None:
+            _cluster_labels(fig, annotations, vocab_map, three_d, faded=isolate is not None, units=units)
+    several = len(pmap.prompts) > 2
     for j, p in enumerate(pmap.prompts):
         c = color(j)
         n, k = p.neighbor_ids.shape
+        op_v = np.ones(n)
+        if isolate is not None:
+            op_v[:] = DIM
+            if isolate[0] == j:
+                op_v[isolate[1]] = 0.0  # drawn by the isolation traces
         if show_neighbors and k:
             nb_xy = p.neighbor_coords.reshape(n * k, -1)
             hov = [f"{html.escape(vocab.tokens[int(p.neighbor_ids[i, r])])}<br>#{r + 1} neighbour of "
-                   f"{html.escape(p.name)} v{i}<br>{pmap.metric} {p.neighbor_scores[i, r]:.3f}"
+                   f"{html.escape(names[j])} v{i}<br>{pmap.metric} {p.neighbor_scores[i, r]:.3f}"
                    for i in range(n) for r in range(k)]
-            if neighbor_lines:
+            if neighbor_lines and isolate is None:
                 fig.add_trace(Scatter(**lines(p.coords, p.neighbor_coords[:, 0]), mode="lines",
                                       line={"color": c, "width": 1}, opacity=0.45, hoverinfo="skip",
-                                      showlegend=False, name=f"{p.name} links", legendgroup=p.name))
-            mode = "markers+text" if label_neighbors else "markers"
-            fig.add_trace(Scatter(**xyz(nb_xy), mode=mode, name=f"{p.name} neighbours", legendgroup=p.name,
-                                  marker={"size": 4 if three_d else 7, "color": c, "opacity": 0.55,
+                                      showlegend=False, name=f"{names[j]} links", legendgroup=names[j]))
+            op_n = np.repeat(op_v, k) * (0.55 if isolate is None else 1.0)
+            fig.add_trace(Scatter(**xyz(nb_xy), mode="markers", name=f"{names[j]} neighbours",
+                                  legendgroup=names[j],
+                                  marker={"size": 4 if three_d else 7, "color": c,
+                                          **({} if three_d else {"opacity": op_n.tolist()}),
                                           "symbol": "circle-open" if not three_d else "circle"},
-                                  text=[short(vocab.tokens[int(t)]) for t in p.neighbor_ids.ravel()],
-                                  textposition="top center", hovertext=hov, hoverinfo="text"))
-        fig.add_trace(Scatter(**xyz(p.coords), mode="markers+text", name=p.name, legendgroup=p.name,
+                                  customdata=[[j, i, r] for i in range(n) for r in range(k)],
+                                  hovertext=hov, hoverinfo="text"))
+            if label_neighbors and isolate is None:
+                _first_labels(annotations, vocab, p, three_d, c, units)
+        show_v = isolate is None and not several
+        fig.add_trace(Scatter(**xyz(p.coords), mode="markers+text" if show_v else "markers", name=names[j],
+                              legendgroup=names[j],
                               marker={"size": 7 if three_d else 13, "color": c, "symbol": "diamond",
+                                      **({} if three_d else {"opacity": op_v.tolist()}),
                                       "line": {"width": 1, "color": "white"}},
                               text=[f"v{i}" for i in range(n)], textposition="middle right",
-                              hovertext=[_hover_virtual(vocab, p, i, pmap.metric) for i in range(n)],
+                              textfont={"size": 11, "color": "#333"},
+                              customdata=[[j, i] for i in range(n)],
+                              hovertext=[_hover_virtual(vocab, p, i, pmap.metric, names[j]) for i in range(n)],
                               hoverinfo="text"))
+    if isolate is not None:
+        _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d, lines, xyz, units)
     if pmap.highlight_ids.size:
+        hl = [int(t) for t in pmap.highlight_ids]
         fig.add_trace(Scatter(**xyz(pmap.highlight_coords), mode="markers+text", name="search",
-                              marker={"size": 8 if three_d else 14, "color": HIGHLIGHT, "symbol": "x" if three_d
-                                      else "star"},
-                              text=[short(vocab.tokens[int(t)]) for t in pmap.highlight_ids],
+                              marker={"size": 8 if three_d else 12, "color": HIGHLIGHT, "symbol": "x" if three_d
+                                      else "star", "opacity": 0.9},
+                              text=[short(vocab.tokens[t]) if t == chosen or len(hl) <= 5 else "" for t in hl],
                               textposition="bottom center", hoverinfo="text",
-                              hovertext=[f"{html.escape(vocab.tokens[int(t)])} (id {int(t)})"
-                                         for t in pmap.highlight_ids]))
-    fig.update_layout(**layout_args(width, height, title), legend={"itemsizing": "constant"},
-                      hoverlabel={"align": "left"})
+                              hovertext=[f"{html.escape(vocab.tokens[t])} (id {t})" for t in hl]))
+    lay = layout_args(width, height, title)
+    lay["margin"] = {**lay["margin"], "b": 10}
+    fig.update_layout(**lay, hoverlabel={"align": "left"}, hovermode="closest", dragmode="pan",
+                      legend={"itemsizing": "constant", "orientation": "h", "x": 0, "xanchor": "left",
+                              "y": -0.01, "yanchor": "top", "font": {"size": 12}},
+                      uirevision="map")
     if three_d:
-        fig.update_layout(scene={"xaxis": {"showticklabels": False, "title": ""},
-                                 "yaxis": {"showticklabels": False, "title": ""},
-                                 "zaxis": {"showticklabels": False, "title": ""}})
+        rng = _extent(pmap, vocab_map, dims=3)
+        axis = {"showticklabels": False, "title": "", "showbackground": False, "gridcolor": "rgba(0,0,0,0.06)"}
+        fig.update_layout(scene={"xaxis": {**axis, "range": rng[0]}, "yaxis": {**axis, "range": rng[1]},
+                                 "zaxis": {**axis, "range": rng[2]}, "aspectmode": "cube",
+                                 "annotations": [a for a in annotations if "z" in a]})
     else:
-        fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
-        fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x", scaleratio=1)
+        fig.update_layout(annotations=annotations)
+        fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False, range=extent[0])
+        fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, range=extent[1])
     return fig
+
+
+def _extent(pmap, vocab_map, dims: int = 2) -> list[list[float]]:
+    """Axis ranges holding the bulk of the background (0.2-99.8 percentiles) and every prompt point."""
+    bg = vocab_map.coords_ if vocab_map is not None else pmap.background_coords
+    bg = bg[np.isfinite(bg[:, 0])]
+    pts = [np.percentile(bg[:, :dims], [0.2, 99.8], axis=0)]
+    for p in pmap.prompts:
+        c = np.concatenate([p.coords[:, :dims], p.neighbor_coords.reshape(-1, p.coords.shape[1])[:, :dims]])
+        pts.append(np.stack([c.min(axis=0), c.max(axis=0)]))
+    lo = np.min([q[0] for q in pts], axis=0)
+    hi = np.max([q[1] for q in pts], axis=0)
+    pad = 0.04 * (hi - lo)
+    return [[float(lo[d] - pad[d]), float(hi[d] + pad[d])] for d in range(dims)]
+
+
+def _background(fig, pmap, vocab_map, style: str, three_d: bool, Scatter) -> None:
+    import plotly.graph_objects as go
+
+    if vocab_map is None:  # the layout's sample only
+        c = np.asarray(pmap.background_coords, dtype=float)
+        kw = {"x": c[:, 0], "y": c[:, 1], **({"z": c[:, 2]} if three_d else {})}
+        fig.add_trace(Scatter(**kw, mode="markers", name="vocabulary sample", hoverinfo="skip",
+                              marker={"size": 2 if three_d else 4, "color": BACKGROUND}))
+        return
+    c = vocab_map.coords_
+    c = c[np.isfinite(c[:, 0])]
+    n = c.shape[0]
+    if three_d:
+        if n > 60_000:  # a browser's WebGL scene stays responsive; the density is the same
+            c = c[np.random.default_rng(0).choice(n, 60_000, replace=False)]
+        fig.add_trace(go.Scatter3d(x=c[:, 0], y=c[:, 1], z=c[:, 2], mode="markers", hoverinfo="skip",
+                                   name=f"vocabulary ({n:,} tokens)",
+                                   marker={"size": 2, "color": "rgba(95,104,128,0.42)"}))
+        return
+    if style == "points":
+        fig.add_trace(go.Scattergl(x=c[:, 0], y=c[:, 1], mode="markers", hoverinfo="skip",
+                                   name=f"vocabulary ({n:,} tokens)",
+                                   marker={"size": 2.5, "color": "rgba(120,128,150,0.25)"}))
+        return
+    z, xs, ys = vocab_map.density()
+    z = np.log1p(z)
+    z[z == 0] = np.nan
+    fig.add_trace(go.Heatmap(x=xs, y=ys, z=z, colorscale=DENSITY_SCALE, showscale=False, hoverinfo="skip",
+                             zsmooth="best", name=f"vocabulary ({n:,} tokens)", showlegend=True))
+
+
+def _cluster_labels(fig, annotations: list, vocab_map, three_d: bool, *, faded: bool, units) -> None:
+    """The clusters' labels at their centres, largest clusters first; a label overlapping one already placed
+    is left out (2-D)."""
+    colour = "rgba(70,76,92,0.45)" if faded else "rgba(45,50,65,0.95)"
+    order = np.argsort(-np.asarray(vocab_map.sizes_), kind="stable")
+    texts = [vocab_map.labels_[o] for o in order]
+    cen = np.asarray(vocab_map.centers_)[order]
+    keep = (np.arange(len(order)) < 12) if three_d else declutter(cen, texts, char_w=units[0], line_h=units[1])
+    for c, text, k in zip(cen, texts, keep):
+        if not k or not text:
+            continue
+        a = {"x": float(c[0]), "y": float(c[1]), "text": html.escape(text), "showarrow": False,
+             "font": {"size": 11, "color": colour}, "bgcolor": "rgba(255,255,255,0.6)", "borderpad": 1}
+        if three_d:
+            a["z"] = float(c[2])
+        annotations.append(a)
+
+
+def _first_labels(annotations, vocab, p, three_d: bool, c: str, units) -> None:
+    """Label each virtual token's nearest neighbour, leaving out labels that would collide."""
+    xy = p.neighbor_coords[:, 0]
+    texts = [short(vocab.tokens[int(t)]) for t in p.neighbor_ids[:, 0]]
+    keep = np.ones(len(texts), dtype=bool) if three_d else declutter(xy, texts, char_w=units[0], line_h=units[1])
+    for i in np.flatnonzero(keep):
+        a = {"x": float(xy[i, 0]), "y": float(xy[i, 1]), "text": html.escape(texts[i]), "showarrow": False,
+             "yshift": 11, "font": {"size": 11, "color": c}, "bgcolor": "rgba(255,255,255,0.75)"}
+        if three_d:
+            a["z"] = float(p.neighbor_coords[i, 0, 2])
+            a.pop("yshift")
+        annotations.append(a)
+
+
+def _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d: bool, lines, xyz, units) -> None:
+    j, i = isolate
+    p = pmap.prompts[j]
+    c = color(j)
+    k = p.neighbor_ids.shape[1]
+    v = p.coords[i]
+    nbc = p.neighbor_coords[i]
+    cos = p.neighbor_cosines[i] if p.neighbor_cosines is not None else p.neighbor_scores[i]
+    fig.add_trace(Scatter(**lines(np.repeat(v[None], k, axis=0), nbc), mode="lines", hoverinfo="skip",
+                          line={"color": c, "width": 2}, opacity=0.8, showlegend=False,
+                          name=f"{names[j]} v{i} links"))
+    toks = [vocab.tokens[int(t)] for t in p.neighbor_ids[i]]
+    fig.add_trace(Scatter(**xyz(nbc), mode="markers+text" if three_d else "markers",
+                          name=f"{names[j]} v{i} neighbours", showlegend=False,
+                          marker={"size": 6 if three_d else 11, "color": c, "line": {"width": 1, "color": "white"}},
+                          text=[short(t) for t in toks] if three_d else None, textposition="top center",
+                          customdata=[[j, i, r] for r in range(k)],
+                          hovertext=[f"{html.escape(t)}<br>#{r + 1} neighbour of {html.escape(names[j])} v{i}<br>"
+                                     f"{pmap.metric} {p.neighbor_scores[i, r]:.3f} · cosine {cos[r]:.3f}"
+                                     for r, t in enumerate(toks)], hoverinfo="text"))
+    fig.add_trace(Scatter(**xyz(v[None]), mode="markers+text", name=f"{names[j]} v{i}", showlegend=False,
+                          marker={"size": 9 if three_d else 18, "color": c, "symbol": "diamond",
+                                  "line": {"width": 2, "color": "#222"}},
+                          text=[f"{short(names[j], 24)} · v{i}"], textposition="middle right",
+                          textfont={"size": 13, "color": "#222"}, customdata=[[j, i]],
+                          hovertext=[_hover_virtual(vocab, p, i, pmap.metric, names[j], top=k)
+                                     .replace("click to isolate", "click again to leave")], hoverinfo="text"))
+    if three_d:
+        return
+    # labels pushed outwards from the virtual token (an arrow to each neighbour), cosines on the links; a
+    # cosine that would sit on another is left out (the side list has them all)
+    span = np.array([units[0] / 6.5, units[1] / 16.0])          # data units per pixel, x and y
+    mids = (nbc[:, :2] + v[None, :2]) / 2
+    keep = declutter(mids, [f"{c:.2f}" for c in cos], char_w=units[0], line_h=units[1])
+    for r in range(k):
+        x, y = float(nbc[r, 0]), float(nbc[r, 1])
+        d = (nbc[r, :2] - v[:2]) / span
+        d = d / (np.linalg.norm(d) or 1.0)
+        annotations.append({"x": x, "y": y, "text": f"<b>{html.escape(short(toks[r], 18))}</b>", "showarrow": True,
+                            "arrowhead": 0, "arrowwidth": 1, "arrowcolor": "rgba(60,60,60,0.6)",
+                            "ax": float(34 * d[0]), "ay": float(-34 * d[1]), "font": {"size": 12, "color": "#222"},
+                            "bgcolor": "rgba(255,255,255,0.88)"})
+        if keep[r]:
+            annotations.append({"x": float(mids[r, 0]), "y": float(mids[r, 1]), "text": f"{cos[r]:.2f}",
+                                "showarrow": False, "font": {"size": 10, "color": c},
+                                "bgcolor": "rgba(255,255,255,0.8)"})

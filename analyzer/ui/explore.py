@@ -1,80 +1,215 @@
-"""Explore: the UMAP map of the selected prompts, and beside it the neighbour table, tightness against null
-baselines, task-relatedness, geometry/drift and (on request) faithfulness."""
+"""Explore: the UMAP map of the selected prompts over the whole vocabulary (with cluster labels), an
+inspector beside it (search, the isolated virtual token's distances), and below, at full width, the neighbour
+tables (one tab per prompt), tightness against null baselines, task-relatedness, geometry/drift and (on
+request) faithfulness.
+
+Linked views, as in TensorBoard's Embedding Projector: clicking a virtual token (or one of its neighbours) on
+the map, or picking its row in the neighbour table, *isolates* it -- its k neighbours are linked to it with
+their true cosine, the rest is dimmed, its table row is highlighted and the inspector lists the distances; a
+second click, a double click on empty space or the Reset button leaves isolation.  The state lives in
+``st.session_state["isolate"] = (prompt name, position)``; the logic is in :mod:`analyzer.ui._explore`."""
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
-from . import resources
+from . import _explore, resources
 from ._common import Selection, guard, module_available, not_available, prompts_of, wait_for
 
-MAP_HEIGHT = 640
+MAP_HEIGHT = 700
+TABLE_MAX_HEIGHT = 560
+
+
+def _items(sel: Selection) -> list[tuple[str, str, tuple, object]]:
+    """``(display name, path, stamp, prompt)`` of every selected prompt, in sidebar order."""
+    per_source = [(label, path, stamp, resources.prompts(path))
+                  for label, (path, stamp) in zip(sel.labels, sel.sources)]
+    names = _explore.display_names([l for l, *_ in per_source], [len(ps) for *_, ps in per_source],
+                                   [[p.name for p in ps] for *_, ps in per_source])
+    flat = [(path, stamp, p) for _, path, stamp, ps in per_source for p in ps]
+    return [(n, *f) for n, f in zip(names, flat)]
 
 
 def explore(sel: Selection) -> None:
     if not sel.sources:
         st.info("Choose one or more prompts in the sidebar (or train one in the Train section).")
         return
-    left, right = st.columns([3, 2], gap="medium")
+    items = _items(sel)
+    names = [n for n, *_ in items]
+    st.session_state["_map_names"] = names
+    found, chosen = _search_state(sel)
+    left, right = st.columns([5, 2], gap="medium")
     with left:
-        prompt_map(sel)
-    with right:
-        tabs = st.tabs(["Neighbours", "Tightness", "Relatedness", "Geometry", "Faithfulness"])
-        with tabs[0], guard("the neighbour table"):
-            neighbour_table(sel)
-        with tabs[1], guard("tightness"):
-            tightness(sel)
-        with tabs[2], guard("task-relatedness"):
-            relatedness(sel)
-        with tabs[3], guard("geometry"):
-            geometry(sel)
-        with tabs[4], guard("faithfulness"):
-            faithfulness(sel)
+        pmap = prompt_map(sel, items, found, chosen)
+    with right, guard("the inspector"):
+        inspector(sel, items, pmap, found, chosen)
+    tabs = st.tabs(["Neighbours", "Tightness", "Relatedness", "Geometry", "Faithfulness"])
+    with tabs[0], guard("the neighbour table"):
+        neighbour_table(sel, items)
+    with tabs[1], guard("tightness"):
+        tightness(sel)
+    with tabs[2], guard("task-relatedness"):
+        relatedness(sel)
+    with tabs[3], guard("geometry"):
+        geometry(sel)
+    with tabs[4], guard("faithfulness"):
+        faithfulness(sel)
 
 
-def prompt_map(sel: Selection) -> None:
+# -------------------------------------------------------------------------------------------- isolation
+def _isolated(items) -> tuple[int, int] | None:
+    return _explore.isolation_index([n for n, *_ in items], st.session_state.get("isolate"),
+                                    [p.num_virtual_tokens for *_, p in items])
+
+
+def _on_map_select() -> None:
+    event = st.session_state.get("umap")
+    points = list(((event or {}).get("selection") or {}).get("points") or [])
+    st.session_state["isolate"] = _explore.after_click(st.session_state.get("isolate"), points,
+                                                       st.session_state.get("_map_names", []))
+
+
+def _on_row_pick(name: str, key: str) -> None:
+    event = st.session_state.get(key)
+    rows = list(((event or {}).get("selection") or {}).get("rows") or [])
+    st.session_state["isolate"] = _explore.after_row_pick(st.session_state.get("isolate"), name, rows)
+
+
+def _reset() -> None:
+    st.session_state["isolate"] = None
+
+
+def _search_state(sel: Selection) -> tuple[tuple, int | None]:
+    """The token ids matching the search box (read before the box is drawn, so the map shows them in the same
+    run) and the chosen one: the picked row of the result list, else the first result."""
+    query = str(st.session_state.get("find", st.query_params.get("find", "")) or "").strip()
+    if not query:
+        return (), None
+    found = resources.search(sel.model, query)
+    if not found:
+        return (), None
+    event = st.session_state.get("find_results")
+    rows = list(((event or {}).get("selection") or {}).get("rows") or [])
+    return found, found[rows[0]] if rows and rows[0] < len(found) else found[0]
+
+
+# -------------------------------------------------------------------------------------------------- map
+BACKGROUNDS = {"density": "Density", "points": "Points", "off": "Off"}
+
+
+def prompt_map(sel: Selection, items, found: tuple = (), chosen: int | None = None):
     from ..plotting import plot_prompt_map
-    from ..projection import search_tokens
 
-    c1, c2, c3, c4 = st.columns([0.95, 1.15, 0.9, 1.6], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([1, 1.6, 1, 1.4], vertical_alignment="bottom")
     view = c1.segmented_control("View", ["2-D", "3-D"], default="2-D", key="view", required=True)
-    background = c2.toggle("Background", value=True, key="show_background",
-                           help="The vocabulary sample behind the prompts; off isolates the prompts and their "
-                                "neighbours.")
-    labels = c3.toggle("Labels", value=False, key="label_neighbours", help="Write each neighbour's token on the map.")
-    query = c4.text_input("Find a token", key="find", placeholder="e.g. good", bind="query-params",
-                          help="Highlight vocabulary tokens on the map (exact match first, then substrings).")
+    background = c2.segmented_control(
+        "Vocabulary", list(BACKGROUNDS), format_func=BACKGROUNDS.get, default="density", key="background",
+        required=True, help="Every token of the vocabulary behind the prompts: a density layer (light, works "
+                            "everywhere) or one WebGL point per token; off shows only the prompts. The background "
+                            "never takes the hover or a click.")
+    labels = c3.toggle("Labels", value=False, key="label_neighbours",
+                       help="Write each virtual token's nearest neighbour on the map (labels that would overlap "
+                            "are left out). An isolated token's neighbours are always labelled.")
+    clusters = c4.toggle("Cluster labels", value=True, key="cluster_labels",
+                         help="Regions of the map (k-means on the layout) named by three of their most typical "
+                              "common tokens; computed once per model and cached on disk.")
     with guard("the map"):
         vocab = resources.vocabulary(sel.model)
-        highlight = tuple(search_tokens(vocab, query)) if query.strip() else ()
-        if query.strip() and not highlight:
-            st.caption(f"No token matches {query!r}.")
         n_components = 3 if view == "3-D" else 2
-        pmap = resources.prompt_map(sel.model, sel.metric, sel.k, n_components, sel.sources, highlight)
-        fig = plot_prompt_map(pmap, vocab, show_background=background, label_neighbors=labels, height=MAP_HEIGHT)
-        st.plotly_chart(fig, key="umap", config={"displaylogo": False, "scrollZoom": True})
+        pmap = resources.prompt_map(sel.model, sel.metric, sel.k, n_components, sel.sources, tuple(found))
+        vmap = resources.vocab_map(sel.model, n_components) if background != "off" else None
+        iso = _isolated(items)
+        fig = plot_prompt_map(pmap, vocab, vocab_map=vmap, show_background=background != "off",
+                              background_style=background, cluster_labels=clusters, label_neighbors=labels,
+                              isolate=iso, names=[n for n, *_ in items], chosen=chosen, height=MAP_HEIGHT)
+        st.plotly_chart(fig, key="umap", on_select=_on_map_select, selection_mode="points",
+                        config={"displaylogo": False, "scrollZoom": True})
         lay = resources.layout(sel.model, n_components)
-        st.caption(f"UMAP ({n_components}-D, cosine) of {lay.embedding_.shape[0]:,} sampled tokens of "
-                   f"{vocab.name} ({vocab.size:,} × {vocab.dim}); virtual tokens and neighbours placed with "
-                   f"transform. Hover a point for its token and scores; click legend items to hide them.")
+        what = (f"the whole vocabulary of {vocab.name} ({vocab.size:,} tokens × {vocab.dim}) placed on a UMAP "
+                f"({n_components}-D, cosine) fitted on {lay.embedding_.shape[0]:,} sampled tokens"
+                if vmap is not None else f"a UMAP ({n_components}-D, cosine) of {vocab.name}")
+        st.caption(f"Background: {what}. Virtual tokens (diamonds) and their neighbours (circles) are placed the "
+                   "same way. Hover a point for its scores, click a virtual token to isolate it; distances on "
+                   "the map are only a picture -- the numbers on the links are the true cosines.")
+        return pmap
+    return None
 
 
-def neighbour_table(sel: Selection) -> None:
+# ------------------------------------------------------------------------------------------- inspector
+def inspector(sel: Selection, items, pmap, found: tuple = (), chosen: int | None = None) -> None:
+    """The side panel: the isolated token's distances, then search."""
+    vocab = resources.vocabulary(sel.model)
+    iso = _isolated(items)
+    if iso is not None and pmap is not None:
+        j, i = iso
+        st.markdown(f"**{items[j][0]} · v{i}**")
+        st.caption(f"Its {sel.k} nearest vocabulary tokens ({'CSLS' if sel.metric == 'csls' else 'cosine'} "
+                   "ranking), with the true cosine.")
+        st.dataframe(_explore.distance_rows(pmap.prompts[j], vocab, i, sel.metric), hide_index=True,
+                     width="stretch", key="iso_distances",
+                     column_config={"#": st.column_config.NumberColumn(width="small"),
+                                    "id": st.column_config.NumberColumn(width="small", format="%d")})
+        st.button("Reset", key="iso_reset", on_click=_reset, icon=":material/restart_alt:",
+                  help="Leave isolation (or click the isolated token again).")
+    else:
+        st.caption("Click a virtual token on the map, or a row of the neighbour table, to isolate it with its "
+                   "neighbours and their distances.")
+    st.divider()
+    query = st.text_input("Find a token", key="find", placeholder="e.g. good", bind="query-params",
+                          help="Tokens matching the text (exact first, then any case, then substrings; a leading "
+                               "space may be typed or written ␣). Pick one to see which virtual tokens are "
+                               "nearest to it.")
+    if not query.strip():
+        return
+    if not found:
+        st.caption(f"No token matches {query!r}.")
+        return
+    named = [(n, p) for n, _, _, p in items]
+    rows = _explore.search_rows(vocab, list(found), named)
+    st.caption(f"{len(rows)} matching token{'s' if len(rows) > 1 else ''} (starred on the map); pick one.")
+    st.dataframe(rows, hide_index=True, width="stretch", key="find_results", on_select="rerun",
+                 selection_mode="single-row", height=min(35 * (len(rows) + 1) + 3, 250),
+                 column_config={"id": st.column_config.NumberColumn(width="small", format="%d")})
+    token = chosen
+    nb = {n: pp.neighbor_ids for n, pp in zip([n for n, *_ in items], pmap.prompts)} if pmap is not None else None
+    near = _explore.nearest_virtual(vocab, named, token, neighbor_ids=nb)
+    st.markdown(f"**Virtual tokens nearest to** `{vocab.tokens[token]}` (id {token})")
+    st.dataframe([{k: v for k, v in r.items() if not k.startswith("_")} for r in near], hide_index=True,
+                 width="stretch", key="find_nearest",
+                 column_config={"rank": st.column_config.TextColumn(
+                     help="Where the token stands among that virtual token's neighbours (empty: not among its "
+                          f"top {sel.k}).")})
+
+
+# ------------------------------------------------------------------------------------- neighbour table
+def neighbour_table(sel: Selection, items) -> None:
+    import pandas as pd
+
     rep = resources.report(sel.model, sel.metric, sel.k, sel.sources, sel.task)
     metric = "CSLS" if sel.metric == "csls" else "cosine"
-    st.caption(f"Top-{sel.k} vocabulary neighbours of each virtual token ({metric}). "
-               f"×median: the token's norm over the vocabulary's median norm.")
-    rows = []
-    several = len(rep.prompts) > 1
-    for p in rep.prompts:
-        for t in p["tokens"]:
-            row = {"prompt": p["name"]} if several else {}
-            row |= {"v": f"v{t['index']}",
-                   "×median": f"{t['norm_ratio']:.2f}" if t.get("norm_ratio") is not None else ""}
-            for r, n in enumerate(t["neighbors"], 1):
-                row[f"#{r}"] = f"{n['token']} ({n['score']:.2f})"
-            rows.append(row)
-    st.table(rows, hide_index=True)
+    st.caption(f"Top-{sel.k} vocabulary neighbours of each virtual token, with their {metric} score. "
+               "norm ×median: the token's norm over the vocabulary's median norm. Pick a row to isolate that "
+               "virtual token on the map.")
+    iso = _isolated(items)
+    names = [n for n, *_ in items]
+    tabs = st.tabs(names) if len(names) > 1 else [st.container()]
+    for j, (tab, p) in enumerate(zip(tabs, rep.prompts)):
+        with tab:
+            df = pd.DataFrame(_explore.neighbour_rows(p["tokens"]))
+            row = iso[1] if iso is not None and iso[0] == j else None
+            styled = df.style.apply(lambda r: ["background-color: #fff3c4; font-weight: 600" if r.name == row
+                                               else "" for _ in r], axis=1) if row is not None else df
+            key = f"nb_table_{j}"
+            st.dataframe(styled, hide_index=True, width="stretch", key=key,
+                         on_select=functools.partial(_on_row_pick, names[j], key), selection_mode="single-row",
+                         height=min(35 * (len(df) + 1) + 3, TABLE_MAX_HEIGHT),
+                         column_config={"v": st.column_config.TextColumn(width="small", pinned=True),
+                                        "norm ×median": st.column_config.NumberColumn(
+                                            width="small", format="%.2f",
+                                            help="The virtual token's L2 norm over the median norm of the "
+                                                 "vocabulary's token embeddings.")})
 
 
 def tightness(sel: Selection) -> None:

@@ -48,6 +48,23 @@ def layout(model: str, n_components: int = 2):
     return UmapLayout(n_components=n_components).fit(vocabulary(model))
 
 
+@st.cache_resource(show_spinner="Placing the whole vocabulary on the map and labelling its clusters (once per model, "
+                                "cached on disk; ~15 s for SmolLM2's 49k tokens on 2 cores)…", max_entries=8)
+def vocab_map(model: str, n_components: int = 2):
+    """The :class:`~analyzer.vocab_map.VocabularyMap` of ``model`` on its ``n_components``-D layout."""
+    from ..vocab_map import VocabularyMap
+
+    return VocabularyMap().fit(layout(model, n_components))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def search(model: str, query: str, limit: int = 30) -> tuple:
+    """Row ids of the tokens of ``model`` matching ``query`` (``analyzer.projection.search_tokens``)."""
+    from ..projection import search_tokens
+
+    return tuple(search_tokens(vocabulary(model), query, limit=limit))
+
+
 @st.cache_resource(show_spinner="Loading the frozen model…", max_entries=2)
 def frozen_model(model: str):
     from ..models import load_frozen_model
@@ -118,7 +135,7 @@ def trajectory(model: str, path: str, stamp: tuple):
     return snaps, steps, coords
 
 
-__all__ = ["vocabulary", "neighbor_index", "layout", "frozen_model", "training_runner", "prompts", "task",
+__all__ = ["vocabulary", "neighbor_index", "layout", "vocab_map", "search", "frozen_model", "training_runner", "prompts", "task",
            "task_names", "prompt_map", "report", "trajectory", "background", "prompt_analysis",
            "faithfulness", "full_report", "known_future"]
 

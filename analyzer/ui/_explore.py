@@ -1,0 +1,133 @@
+"""The logic behind Explore's linked views, free of streamlit (unit-tested directly): display names, the
+isolation state and what a click or a table pick does to it, the rows of the neighbour table, the side list of
+distances, search results and which virtual tokens are nearest to a chosen token."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+
+def display_names(labels: Sequence[str], counts: Sequence[int], names: Sequence[Sequence[str]]) -> list[str]:
+    """One name per prompt, the same in the sidebar, the legend and the tables: a source holding one prompt
+    is called by its sidebar label; a source holding several, ``label/name`` for each."""
+    out = []
+    for label, n, ps in zip(labels, counts, names):
+        out.extend([label] if n == 1 else [f"{label}/{p}" for p in ps])
+    return out
+
+
+def isolation_index(names: Sequence[str], isolate: tuple[str, int] | None,
+                    sizes: Sequence[int]) -> tuple[int, int] | None:
+    """``(prompt index, position)`` of the isolated virtual token ``isolate = (name, position)``; None when
+    nothing is isolated or the prompt is no longer selected (or has fewer positions)."""
+    if not isolate:
+        return None
+    name, pos = isolate
+    if name not in names:
+        return None
+    j = list(names).index(name)
+    return (j, int(pos)) if 0 <= int(pos) < sizes[j] else None
+
+
+def after_click(current: tuple[str, int] | None, points: Sequence[Mapping[str, Any]],
+                names: Sequence[str]) -> tuple[str, int] | None:
+    """The isolation after a click on the map: the first clicked point that is a virtual token or a neighbour
+    (its ``customdata`` starts with ``[prompt, position]``) isolates that virtual token; clicking the isolated
+    one again, or clicking empty space (no points), leaves isolation."""
+    for pt in points:
+        cd = pt.get("customdata")
+        if isinstance(cd, (list, tuple)) and len(cd) >= 2:
+            j, i = int(cd[0]), int(cd[1])
+            if not 0 <= j < len(names):
+                continue
+            picked = (names[j], i)
+            return None if current == picked else picked
+    return None if not points else current
+
+
+def after_row_pick(current: tuple[str, int] | None, name: str, rows: Sequence[int]) -> tuple[str, int] | None:
+    """The isolation after picking a row of ``name``'s neighbour table (row r is position r): isolates it; an
+    emptied pick leaves isolation if it was this prompt's."""
+    if rows:
+        return (name, int(rows[0]))
+    return None if current and current[0] == name else current
+
+
+def neighbour_rows(tokens: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """The neighbour table of one prompt (from a report's ``prompt["tokens"]``): ``v``, ``norm ×median`` and one
+    column per rank, ``token  score``."""
+    rows = []
+    for t in tokens:
+        row = {"v": f"v{t['index']}",
+               "norm ×median": round(float(t["norm_ratio"]), 2) if t.get("norm_ratio") is not None else None}
+        for r, n in enumerate(t["neighbors"], 1):
+            row[f"#{r}"] = f"{n['token']}  {n['score']:.2f}"
+        rows.append(row)
+    return rows
+
+
+def distance_rows(prompt, vocab, position: int, metric: str) -> list[dict]:
+    """The side list of an isolated virtual token (a ``ProjectedPrompt``): rank, token, id, the true cosine and
+    (under CSLS) the score that ranked it."""
+    out = []
+    cos = prompt.neighbor_cosines
+    for r, (t, s) in enumerate(zip(prompt.neighbor_ids[position], prompt.neighbor_scores[position]), 1):
+        row = {"#": r, "token": vocab.tokens[int(t)], "id": int(t),
+               "cosine": round(float(cos[position, r - 1] if cos is not None else s), 3)}
+        if metric != "cosine":
+            row[metric] = round(float(s), 3)
+        out.append(row)
+    return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+
+
+def nearest_virtual(vocab, prompts: Sequence[tuple[str, Any]], token_id: int, *, top: int = 8,
+                    neighbor_ids: Mapping[str, np.ndarray] | None = None) -> list[dict]:
+    """Which virtual tokens are nearest (cosine) to vocabulary token ``token_id``: rows ``prompt``, ``v``,
+    ``cosine`` and ``rank`` (where the token stands among that virtual token's neighbours, when it is one of
+    them; ``neighbor_ids`` maps a prompt's name to its ``"n_virtual k"`` ids), best first, at most ``top``."""
+    q = _unit(np.asarray(vocab.embeddings)[int(token_id)][None])[0]
+    rows = []
+    for name, p in prompts:
+        cos = _unit(p.vectors) @ q
+        ids = (neighbor_ids or {}).get(name)
+        for i, c in enumerate(cos):
+            rank = None
+            if ids is not None and i < ids.shape[0]:
+                hit = np.flatnonzero(ids[i] == int(token_id))
+                rank = int(hit[0]) + 1 if hit.size else None
+            rows.append({"prompt": name, "v": f"v{i}", "cosine": round(float(c), 3),
+                         "rank": f"#{rank}" if rank else "", "_pos": i})
+    rows.sort(key=lambda r: -r["cosine"])
+    return rows[:top]
+
+
+def search_rows(vocab, ids: Sequence[int], prompts: Sequence[tuple[str, Any]]) -> list[dict]:
+    """The search result list: ``token``, ``id`` and the nearest virtual token of the selected prompts (name and
+    cosine) for each matching token id."""
+    if not ids:
+        return []
+    q = _unit(np.asarray(vocab.embeddings)[np.asarray(ids, dtype=np.int64)])
+    best = np.full(len(ids), -np.inf)
+    where = [""] * len(ids)
+    for name, p in prompts:
+        cos = q @ _unit(p.vectors).T            # "n_ids n_virtual"
+        if cos.size == 0:
+            continue
+        arg = cos.argmax(axis=1)
+        val = cos[np.arange(len(ids)), arg]
+        for n in np.flatnonzero(val > best):
+            best[n], where[n] = val[n], f"{name} v{int(arg[n])}"
+    return [{"token": vocab.tokens[int(t)], "id": int(t), "nearest virtual token": where[n],
+             "cosine": round(float(best[n]), 3) if np.isfinite(best[n]) else None} for n, t in enumerate(ids)]
+
+
+__all__ = ["display_names", "isolation_index", "after_click", "after_row_pick", "neighbour_rows", "distance_rows",
+           "nearest_virtual", "search_rows"]
