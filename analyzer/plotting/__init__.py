@@ -12,6 +12,7 @@ _LAZY = {
     "plot_prompt_map": "._map",
     "plot_trajectory": "._trajectory",
     "plot_training_curves": "._training",
+    "plot_training_dynamics": "._dynamics",
     "plot_norms": "._norms",
     "plot_projection_gap": "._projection_gap",
     "plot_tightness": "._tightness",
