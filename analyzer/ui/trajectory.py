@@ -1,5 +1,6 @@
-"""Trajectory: how a prompt moved during training -- an animation over the map from ``snapshots.safetensors``
-and the loss/accuracy curves from ``training_log.jsonl``."""
+"""Trajectory: how a prompt moved during training -- an animation over the map from ``snapshots.safetensors``,
+the loss/accuracy curves from ``training_log.jsonl``, and the training-dynamics reading (``analyzer.dynamics``:
+when each init token leaves the top-k, tightness and relatedness per snapshot)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,44 @@ import streamlit as st
 
 from . import _sources, resources
 from ._common import Selection, guard
+
+
+@st.cache_resource(max_entries=8, show_spinner="Reading the neighbours of every snapshot…")
+def _dynamics(model: str, path: str, stamp: tuple, k: int, task: str | None):
+    from ..dynamics import training_dynamics
+
+    return training_dynamics(path, resources.neighbor_index(model, "cosine"), k=k, task=task or None)
+
+
+def _dynamics_section(sel: Selection, label: str, path: str) -> None:
+    from ..plotting import plot_training_dynamics
+
+    info = _sources.run_info(path)
+    task = info.task if info.task in _builtin_tasks() else (sel.task if sel.task in _builtin_tasks() else None)
+    st.subheader("Training dynamics")
+    st.caption(f"Per snapshot, the top-{sel.k} vocabulary neighbours (cosine) of every position: when the init "
+               "token leaves them, how tight they are, and what share the model-space reading calls related to "
+               f"{task or 'the task (no built-in task known for this run)'}. A description of this run's path; "
+               "the claims about the final prompt are in Explore's table of tests.")
+    with guard("the training dynamics"):
+        dyn = _dynamics(sel.model, path, _sources.stamp(path), int(sel.k), task)
+        s = dyn.summary()
+        cols = st.columns(4)
+        cols[0].metric("positions whose init token left", f"{s['positions_left']} / {s['positions_with_init_token']}")
+        cols[1].metric("median leave step", "—" if s["median_leave_step"] is None else f"{s['median_leave_step']:.0f}")
+        t0, t1 = s["tightness"]
+        cols[2].metric("tightness, first → last", f"{t0:.3f} → {t1:.3f}")
+        if "relatedness" in s and None not in s["relatedness"]:
+            r0, r1 = s["relatedness"]
+            cols[3].metric("related share, first → last", f"{r0:.2f} → {r1:.2f}")
+        st.plotly_chart(plot_training_dynamics(dyn, height=620, title=f"{label}: training dynamics"),
+                        key="traj_dynamics", config={"displaylogo": False})
+
+
+def _builtin_tasks():
+    from ..tasks import BUILTIN_TASKS
+
+    return BUILTIN_TASKS
 
 
 def trajectory(sel: Selection) -> None:
@@ -39,3 +78,4 @@ def trajectory(sel: Selection) -> None:
                     chance = None
             st.plotly_chart(plot_training_curves(rows, chance=chance, height=300, title="Training"),
                             key="traj_curves", config={"displaylogo": False})
+    _dynamics_section(sel, label, path)
