@@ -116,6 +116,10 @@ def go_to(at, section: str):
 
 
 # --------------------------------------------------------------------------------------------- explore
+def frame_text(at) -> str:
+    return "\n".join(d.value.to_string() for d in at.dataframe)
+
+
 def test_explore_map_and_neighbour_table(app):
     at = app().run()
     ok(at)
@@ -126,40 +130,69 @@ def test_explore_map_and_neighbour_table(app):
     assert at.slider(key="k").value == 5 and at.radio(key="metric").value == "cosine"
     umap = chart_specs(at)[0]
     names = [t["name"] for t in umap["data"]]
-    assert names[0] == "vocabulary sample" and "text-init" in names and "text-init neighbours" in names
-    assert len(umap["data"][0]["text"]) == 4000  # one hover label per sampled token
+    # the whole vocabulary as a density layer that never takes the hover, with cluster labels
+    assert names[0] == "vocabulary (49,135 tokens)" and umap["data"][0]["type"] == "heatmap"
+    assert umap["data"][0]["hoverinfo"] == "skip"
+    assert "text-init" in names and "text-init neighbours" in names
+    assert len([a for a in umap["layout"]["annotations"] if " · " in a["text"]]) >= 10
+    assert umap["layout"]["legend"]["orientation"] == "h"                       # below the plot
     virtual = next(t for t in umap["data"] if t["name"] == "text-init")
     assert virtual["text"] == [f"v{i}" for i in range(12)] and "nearest (cosine)" in virtual["hovertext"][0]
+    assert virtual["customdata"][3] == [0, 3]                                   # what a click sends back
     # the TEXT init "Classify the sentiment ...": each virtual token's nearest token is its init token
-    text = table_text(at)
-    assert "␣sentiment (1.00)" in text and "␣negative (1.00)" in text
+    text = frame_text(at)
+    assert "␣sentiment  1.00" in text and "␣negative  1.00" in text
     assert [t.label for t in at.tabs] == ["Neighbours", "Tightness", "Relatedness", "Geometry", "Faithfulness"]
     assert at.button(key="faith_run").label == "Compute faithfulness"
 
 
-def test_explore_search_3d_and_isolate(app):
+def test_explore_isolate_search_background_and_3d(app):
     at = app().run()
+    # isolation (what a click on v2 or its table row sets): its neighbours linked, the side list, a reset
+    at.session_state["isolate"] = ("text-init", 2)
+    at.run()
+    ok(at)
+    umap = chart_specs(at)[0]
+    iso = next(t for t in umap["data"] if t["name"] == "text-init v2")
+    assert iso["customdata"] == [[0, 2]]
+    assert len(next(t for t in umap["data"] if t["name"] == "text-init v2 neighbours")["customdata"]) == 5
+    assert any(m.value == "**text-init · v2**" for m in at.markdown)
+    distances = next(d.value for d in at.dataframe if list(d.value.columns)[:4] == ["#", "token", "id", "cosine"])
+    assert len(distances) == 5 and distances["cosine"].iloc[0] == pytest.approx(1.0, abs=1e-3)
+    at.button(key="iso_reset").click().run()
+    ok(at)
+    assert at.session_state["isolate"] is None
+    assert "text-init v2" not in [t["name"] for t in chart_specs(at)[0]["data"]]
+    # search: a result list with ids, the chosen token starred, and the virtual tokens nearest to it
     at.text_input(key="find").input("movie").run()
     ok(at)
     search = next(t for t in chart_specs(at)[0]["data"] if t["name"] == "search")
     assert "␣movie" in search["text"]
-    at.toggle(key="show_background").set_value(False).run()
+    results = next(d.value for d in at.dataframe if "nearest virtual token" in d.value.columns)
+    assert results["token"].iloc[0] == "␣movie" and results["id"].iloc[0] > 0
+    assert any(m.value.startswith("**Virtual tokens nearest to** `␣movie`") for m in at.markdown)
+    nearest = next(d.value for d in at.dataframe if list(d.value.columns) == ["prompt", "v", "cosine", "rank"])
+    assert len(nearest) >= 1 and set(nearest["prompt"]) == {"text-init"}
+    at.button_group(key="background").set_value("off").run()
     ok(at)
-    assert "vocabulary sample" not in [t["name"] for t in chart_specs(at)[0]["data"]]
+    assert not [t for t in chart_specs(at)[0]["data"] if t["name"].startswith("vocabulary")]
+    at.button_group(key="background").set_value("density").run()
     at.button_group(key="view").set_value("3-D").run()
     ok(at)
-    assert {t["type"] for t in chart_specs(at)[0]["data"]} == {"scatter3d"}
+    data = chart_specs(at)[0]["data"]
+    assert {t["type"] for t in data} == {"scatter3d"}
+    assert data[0]["name"] == "vocabulary (49,135 tokens)" and data[0]["hoverinfo"] == "skip"   # 3-D keeps it
 
 
 def test_k_and_csls_toggle(app):
     at = app().run()
     at.slider(key="k").set_value(3).run()
     ok(at)
-    assert list(at.table[0].value.columns) == ["v", "×median", "#1", "#2", "#3"]  # one prompt: no prompt column
-    cosine = table_text(at)
+    assert list(at.dataframe[0].value.columns) == ["v", "norm ×median", "#1", "#2", "#3"]
+    cosine = frame_text(at)
     at.radio(key="metric").set_value("csls").run()
     ok(at)
-    assert table_text(at) != cosine and "␣sentiment" in table_text(at)
+    assert frame_text(at) != cosine and "␣sentiment" in frame_text(at)
     assert any("nearest (csls)" in t["hovertext"][0] for t in chart_specs(at)[0]["data"] if t["name"] == "text-init")
 
 
@@ -168,8 +201,9 @@ def test_several_prompts_on_one_map(app):
     at.multiselect(key="prompt").set_value(["text-init", "words.npy"]).run()
     ok(at)
     names = [t["name"] for t in chart_specs(at)[0]["data"]]
-    assert "text-init" in names and "words" in names
-    assert "␣good (1.00)" in table_text(at) and list(at.table[0].value.columns)[0] == "prompt"
+    assert "text-init" in names and "words.npy" in names       # one name everywhere: the sidebar's label
+    assert {"text-init", "words.npy"} <= {t.label for t in at.tabs}              # one neighbour tab per prompt
+    assert "␣good  1.00" in frame_text(at)
 
 
 def test_tightness_and_geometry_tabs(app):

@@ -207,3 +207,91 @@ def test_transform_matches_umaps_own_initialisation(layout, vocab):
     g = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(50, layout.embedding_.shape[0])).tocsr()
     g.eliminate_zeros()
     np.testing.assert_allclose(layout.transform(x), umap_.init_graph_transform(g, layout.embedding_), atol=1e-4)
+
+
+# ------------------------------------------------------------------------------- the whole-vocabulary map
+def test_vocabulary_map_places_every_usable_row_and_labels_its_clusters(layout, vocab):
+    from analyzer.vocab_map import VocabularyMap
+
+    vmap = VocabularyMap(n_clusters=N_CLUSTERS, cache=False).fit(layout)
+    n = N_CLUSTERS * PER_CLUSTER
+    assert vmap.coords_.shape == (vocab.size, 2)
+    assert np.isfinite(vmap.coords_[:n]).all() and np.isnan(vmap.coords_[n:]).all()   # special rows left out
+    np.testing.assert_allclose(vmap.coords_[layout.sample_ids_], layout.embedding_)   # sample rows keep their place
+    assert (vmap.cluster_[n:] == -1).all() and vmap.sizes_.sum() == n
+    # the map's regions are the true clusters, and each label names tokens of its own region
+    truth = cluster_of(np.arange(n))
+    for j in range(N_CLUSTERS):
+        members = truth[vmap.cluster_[:n] == j]
+        assert np.bincount(members).max() / members.size >= 0.9
+        words = vmap.labels_[j].split(" · ")
+        assert len(words) == 3
+        assert {w.split("_")[0] for w in words} == {f"c{np.bincount(members).argmax()}"}
+    z, xs, ys = vmap.density(bins=40)
+    assert z.shape == (40, 40) and xs.shape == ys.shape == (40,) and z.max() > 0
+
+
+def test_vocabulary_map_is_cached_on_disk(layout, vocab, tmp_path, monkeypatch):
+    from analyzer.vocab_map import VocabularyMap
+
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
+    first = VocabularyMap(n_clusters=4).fit(layout)
+    again = VocabularyMap(n_clusters=4).fit(layout)
+    assert not first.from_cache_ and again.from_cache_
+    np.testing.assert_array_equal(first.coords_, again.coords_)
+    assert first.labels_ == again.labels_ and list(tmp_path.rglob("vocabmap-*.npz"))
+    assert not VocabularyMap(n_clusters=5).fit(layout).from_cache_       # other parameters, another entry
+    with pytest.raises(AnalyzerError, match="n_clusters"):
+        VocabularyMap(n_clusters=0).fit(layout)
+
+
+def test_typical_tokens_prefer_common_whole_words():
+    from analyzer.vocab_map import typical_tokens
+
+    tokens = ["␣good", "␣Good", "good", "ing", "␣great", "␣fine", "##", "␣zzgoodish"]
+    rows = np.eye(len(tokens), dtype=np.float32) + 0.5
+    members = np.arange(len(tokens))
+    words = typical_tokens(tokens, rows, members, top=3, share=1.0)
+    assert words == ["good", "great", "fine"]                   # case/space variants once, fragments left out
+
+
+def test_map_background_never_takes_the_hover_and_isolation_links_true_cosines(layout, vocab):
+    from analyzer import NeighborIndex
+    from analyzer.plotting import plot_prompt_map
+    from analyzer.plotting._map import declutter
+    from analyzer.projection import project_prompts
+    from analyzer.vocab_map import VocabularyMap
+
+    emb = np.asarray(vocab.embeddings)
+    prompt = SoftPrompt(name="a", vectors=emb[[0, 100, 200]] + 0.3, source="mem", kind="TENSOR")
+    index = NeighborIndex(metric="csls", k=4, cache=False).fit(vocab)
+    pmap = project_prompts(layout, [prompt], index, k=4)
+    cos = pmap.prompts[0].neighbor_cosines
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)   # noqa: E731
+    np.testing.assert_allclose(cos[1], unit(emb[pmap.prompts[0].neighbor_ids[1]]) @ unit(prompt.vectors[1]),
+                               atol=SCORE_TOL)
+    vmap = VocabularyMap(n_clusters=N_CLUSTERS, cache=False).fit(layout)
+    for style in ("density", "points"):
+        fig = plot_prompt_map(pmap, vocab, vocab_map=vmap, background_style=style, names=["trained/a"])
+        bg = fig.data[0]
+        assert bg.hoverinfo == "skip" and bg.type == ("heatmap" if style == "density" else "scattergl")
+        assert "trained/a" in [t.name for t in fig.data]                        # the sidebar's name
+        assert any(a.text == html_escape(vmap.labels_[0]) for a in fig.layout.annotations)
+    fig = plot_prompt_map(pmap, vocab, vocab_map=vmap, isolate=(0, 1), names=["trained/a"])
+    texts = [a.text for a in fig.layout.annotations]
+    for r in range(4):
+        assert f"{cos[1, r]:.2f}" in texts or r > 0                            # the nearest one's link is labelled
+        assert any(vocab.tokens[int(pmap.prompts[0].neighbor_ids[1, r])] in t for t in texts)
+    virtual = next(t for t in fig.data if t.name == "trained/a")
+    assert list(virtual.marker.opacity) == [pytest.approx(0.12), 0.0, pytest.approx(0.12)]   # the rest dimmed
+    iso = next(t for t in fig.data if t.name == "trained/a v1")
+    assert list(iso.customdata[0]) == [0, 1]
+    # labels that would overlap are left out, in order
+    keep = declutter(np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0]]), ["abc", "abd", "xyz"], char_w=0.1, line_h=0.5)
+    assert keep.tolist() == [True, False, True]
+
+
+def html_escape(s: str) -> str:
+    import html
+
+    return html.escape(s)

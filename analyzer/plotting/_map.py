@@ -113,7 +113,7 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
             hov = [f"{html.escape(vocab.tokens[int(p.neighbor_ids[i, r])])}<br>#{r + 1} neighbour of "
                    f"{html.escape(names[j])} v{i}<br>{pmap.metric} {p.neighbor_scores[i, r]:.3f}"
                    for i in range(n) for r in range(k)]
-            if neighbor_lines and isolate is None:
+            if neighbor_lines and isolate is None and not several:  # many prompts: links only on isolation
                 fig.add_trace(Scatter(**lines(p.coords, p.neighbor_coords[:, 0]), mode="lines",
                                       line={"color": c, "width": 1}, opacity=0.45, hoverinfo="skip",
                                       showlegend=False, name=f"{names[j]} links", legendgroup=names[j]))

@@ -70,10 +70,10 @@ def plot_trajectory(layout, snapshots=None, *, steps=None, coords=None, name: st
                                              "transition": {"duration": 0}}]} for s in steps]}
     play = {"type": "buttons", "showactive": False, "x": 0.0, "y": 0.0, "xanchor": "left", "yanchor": "top",
             "direction": "left", "pad": {"t": 60, "r": 10},
-            "buttons": [{"label": "▶ play", "method": "animate",
+            "buttons": [{"label": "Play", "method": "animate",
                          "args": [None, {"frame": {"duration": 300, "redraw": False}, "fromcurrent": True,
                                          "transition": {"duration": 150}}]},
-                        {"label": "❚❚ pause", "method": "animate",
+                        {"label": "Pause", "method": "animate",
                          "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}]}]}
     fig.update_layout(**layout_args(width, height, title), sliders=[slider], updatemenus=[play],
                       legend={"orientation": "h", "y": 1.05})

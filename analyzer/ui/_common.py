@@ -38,11 +38,11 @@ def guard(what: str) -> Iterator[None]:
     try:
         yield
     except AnalyzerError as e:
-        st.error(str(e), icon="⚠️")
+        st.error(str(e), icon=":material/warning:")
     except Exception as e:  # noqa: BLE001 — st.stop()/st.rerun() are BaseExceptions and pass through
         log.exception("dashboard section %s failed", what)
         first = str(e).splitlines()[0] if str(e) else ""
-        st.error(f"Something went wrong in {what}: {type(e).__name__}: {first}", icon="🛑")
+        st.error(f"Something went wrong in {what}: {type(e).__name__}: {first}", icon=":material/error:")
 
 
 def module_available(name: str) -> bool:
@@ -55,7 +55,7 @@ def module_available(name: str) -> bool:
 
 
 def not_available(what: str, module: str) -> None:
-    st.info(f"{what}: not available yet (arrives with `{module}`).", icon="ℹ️")
+    st.info(f"{what}: not available yet (arrives with `{module}`).", icon=":material/info:")
 
 
 def prompts_of(sel: Selection) -> list:
@@ -69,7 +69,7 @@ def wait_for(fut, what: str) -> bool:
     is (every second, only while something is pending), and False."""
     if fut.done():
         return True
-    st.info(f"{what} in the background…", icon="⏳")
+    st.info(f"{what} in the background…", icon=":material/hourglass_top:")
     st.fragment(run_every=1.0)(_rerun_when_done)(fut)
     return False
 

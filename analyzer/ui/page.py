@@ -24,7 +24,7 @@ def render() -> None:
     from . import SECTIONS
     from ._common import guard
 
-    st.set_page_config(page_title="softprompt-analyzer", page_icon="🔎", layout="wide",
+    st.set_page_config(page_title="softprompt-analyzer", page_icon=":material/manage_search:", layout="wide",
                        initial_sidebar_state="expanded",
                        menu_items={"About": f"softprompt-analyzer {__version__}: look inside learned soft prompts."})
 

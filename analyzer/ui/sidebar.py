@@ -18,7 +18,7 @@ from . import _access, _sources, resources
 from ._common import Selection, guard
 from ._uploads import MAX_UPLOAD_MB, save_upload
 
-METRICS = {"cosine": "raw cosine", "csls": "CSLS (hubness-corrected)"}
+METRICS = {"cosine": "cosine", "csls": "CSLS"}   # the display words are what the URL carries (metric=CSLS)
 
 
 def _options(folder: str) -> dict[str, str]:
@@ -95,13 +95,22 @@ def _folder_input(sb, access: _access.PathAccess) -> str:
     return folder
 
 
+# Streamlit caps a multiselect at ~4 rows of tags and scrolls the rest out of sight; the sidebar's prompt list
+# grows instead, so every selected prompt's tag stays visible.
+_SIDEBAR_CSS = ("<style>[data-testid='stSidebar'] [data-testid='stMultiSelect'] "
+                "div:has(> [data-testid='stMultiSelectTagsContainer']) {max-height: none !important;} "
+                "[data-testid='stSidebar'] [data-testid='stMultiSelectTagsContainer'] {overflow: visible !important;}"
+                "</style>")
+
+
 def sidebar() -> Selection:
     """Draw the sidebar and return the selection (prompt files are not read here)."""
     sb = st.sidebar
+    st.html(_SIDEBAR_CSS)
     sb.header("Inputs")
     access = path_access()
     if not access.allowed:
-        sb.info(access.reason, icon="🔒")
+        sb.info(access.reason, icon=":material/lock:")
     model = _model_input(sb, access)
     folder = _folder_input(sb, access)
     select_box = sb.container()
@@ -161,7 +170,10 @@ def sidebar() -> Selection:
     k = sb.slider("Neighbours per virtual token (k)", 1, 20, 5, key="k", bind="query-params")
     metric = sb.radio("Neighbour score", list(METRICS), format_func=METRICS.get, key="metric", horizontal=True,
                       bind="query-params",
-                      help="CSLS (Conneau et al. 2018) discounts hub tokens that are near everything.")
+                      help="cosine: the raw cosine similarity. CSLS (cross-domain similarity local scaling, "
+                           "Conneau et al. 2018): a hubness-corrected score, the cosine minus how close each side "
+                           "is to its own neighbourhood, so hub tokens that are near everything rank lower "
+                           "(scores can be negative).")
     sources = tuple((options[lab], _sources.stamp(options[lab])) for lab in labels)
     return Selection(model=model, labels=tuple(labels), sources=sources, k=int(k), metric=str(metric),
                      task=str(task) if task else None)
