@@ -95,7 +95,7 @@ def _measure_space(what: str) -> tuple[str, str]:
 def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_values: np.ndarray | None = None,
                    alternative: str = "two-sided", n_boot: int = 1000, seed: int = 0, alpha: float = ALPHA,
                    what: str = "the score", omitted: Mapping[str, str] | None = None, matched=None,
-                   table=None, groups: np.ndarray | None = None) -> dict:
+                   table=None, groups: np.ndarray | None = None, matched_claim: bool = True) -> dict:
     """A per-token score against each null; every comparison is one row of ``table``
     (:class:`analyzer.stats.TestTable`), whose adjusted ``q``/``verdict`` are written back into this dict.
 
@@ -104,6 +104,7 @@ def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_
     matched:     ``(MatchedNull, row_values)`` -- the claim-basis null, ``row_values`` one score per pool row.
     init_values: ``"n"`` the score of each position's initialisation (paired sign-flip test), or None.
     groups:      each position's group of repeated positions (sign flips and matched draws are per group).
+    matched_claim: False makes the matched row a described reference instead of a claim.
     Returns a JSON-ready dict: ``value`` (mean over positions), ``per_position``, ``null`` (name -> the
     comparison, or ``{"omitted": reason}``), ``per_position_p`` and ``per_position_q`` (each position against
     each null; BH within the measure; shown, never claimed)."""
@@ -135,7 +136,8 @@ def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_
 
     if matched is not None:
         mn, row_values = matched
-        record("matched", make_test(measure, space, "matched", value, mn.means(row_values), direction=alternative),
+        record("matched", make_test(measure, space, "matched", value, mn.means(row_values), direction=alternative,
+                                    null_groups=mn.draw_c, claim=matched_claim),
                {"n_pool": int(mn.sets.size)})
         positions("matched", mn.position_samples(row_values))
     for name, pool in pools.items():
@@ -162,15 +164,18 @@ def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_
 
 def set_test(value: float, null_values: Mapping[str, np.ndarray], *, init_value: float | None = None,
              alternative: str = "two-sided", alpha: float = ALPHA, what: str = "the score",
-             omitted: Mapping[str, str] | None = None, table=None) -> dict:
+             omitted: Mapping[str, str] | None = None, table=None,
+             null_groups: Mapping[str, np.ndarray] | None = None) -> dict:
     """A whole-prompt score against null distributions of the same score on pseudo-prompts (``matched``: the
-    claim basis; others: references), each one row of ``table``."""
+    claim basis; others: references), each one row of ``table``; ``null_groups``: null name -> one label per
+    sample where that null is composite (:func:`analyzer.stats.make_test`)."""
     from .stats import make_test
 
     measure, space = _measure_space(what)
     out: dict[str, Any] = {"value": _f(value), "null": {}}
     for name, null in sorted(null_values.items(), key=lambda kv: kv[0] != "matched"):
-        t = make_test(measure, space, name, value, null, direction=alternative)
+        t = make_test(measure, space, name, value, null, direction=alternative,
+                      null_groups=(null_groups or {}).get(name))
         d = {"value": _f(t.value), "null_mean": _f(t.null_mean), "null_std": _f(t.null_sd), "z": _f(t.effect),
              "p": _f(t.p), "n_null": t.n_null, "null": name, "alternative": alternative, "significant": False,
              "verdict": f"{what} {_fmt(t.value)} vs {_fmt(t.null_mean)} ({name}): described, not tested."}
@@ -338,7 +343,7 @@ def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex
     if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 2:
         raise AnalyzerError(f"n_null must be an int >= 2; got {n_null!r}.")
     prompt = query(index, vectors, k, "prompt")
-    groups = position_groups(prompt.vectors)
+    groups = position_groups(prompt.vectors, ids=prompt.ids)
     mn = None
     if matched:
         from .nulls import match, reference_pool
@@ -585,20 +590,33 @@ def redundancy(neighbor_ids: np.ndarray) -> dict:
             "shared_top1": shared}
 
 
+def _run_counts(sorted_rows: np.ndarray) -> np.ndarray:
+    """int64 ``"B L"``: the lengths of the runs of equal values in each sorted row (zero-padded at the end)."""
+    B, L = sorted_rows.shape
+    new = np.ones((B, L), bool)
+    new[:, 1:] = sorted_rows[:, 1:] != sorted_rows[:, :-1]
+    run = np.cumsum(new, axis=1) - 1 + (np.arange(B) * L)[:, None]
+    return np.bincount(run.ravel(), minlength=B * L).reshape(B, L)
+
+
 def _set_stats(pseudo_ids, n_tokens: int) -> dict[str, np.ndarray]:
-    """Set-level statistics of each pseudo-prompt's ``"n k"`` neighbour lists."""
-    pseudo_ids = list(pseudo_ids)
-    nb = len(pseudo_ids)
-    out = {"unique_neighbor_ratio": np.empty(nb), "unique_top1_ratio": np.empty(nb),
-           "positions_sharing_top1": np.empty(nb), "k_occurrence_skew": np.empty(nb)}
-    for b, ids in enumerate(pseudo_ids):
-        _, counts = np.unique(ids, return_counts=True)
-        out["unique_neighbor_ratio"][b] = counts.size / ids.size
-        out["k_occurrence_skew"][b] = _skew_from_counts(counts, n_tokens)
-        _, inv, c1 = np.unique(ids[:, 0], return_inverse=True, return_counts=True)
-        out["unique_top1_ratio"][b] = c1.size / ids.shape[0]
-        out["positions_sharing_top1"][b] = (c1[inv] > 1).sum()
-    return out
+    """Set-level statistics of each pseudo-prompt's ``"n k"`` neighbour lists (``pseudo_ids``: ``"B n k"``),
+    vectorised over pseudo-prompts."""
+    ids = np.asarray(pseudo_ids, np.int64)
+    B, n, k = ids.shape
+    c = _run_counts(np.sort(ids.reshape(B, n * k), axis=1)).astype(np.float64)
+    N = float(n_tokens)
+    s1, s2, s3 = c.sum(axis=1), (c ** 2).sum(axis=1), (c ** 3).sum(axis=1)
+    mu = s1 / N
+    m2 = s2 / N - mu ** 2
+    m3 = s3 / N - 3 * mu * s2 / N + 2 * mu ** 3
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skew = np.where(m2 <= 1e-12 * np.maximum(1.0, mu * mu), np.nan, m3 / np.maximum(m2, 1e-300) ** 1.5)
+    c1 = _run_counts(np.sort(ids[:, :, 0], axis=1))
+    return {"unique_neighbor_ratio": (c > 0).sum(axis=1) / (n * k),
+            "unique_top1_ratio": (c1 > 0).sum(axis=1) / n,
+            "positions_sharing_top1": np.where(c1 > 1, c1, 0).sum(axis=1).astype(np.float64),
+            "k_occurrence_skew": skew}
 
 
 def _pseudo_prompt_stats(pool_ids: np.ndarray, n: int, n_boot: int, seed: int, n_tokens: int) -> dict[str, np.ndarray]:
@@ -606,7 +624,7 @@ def _pseudo_prompt_stats(pool_ids: np.ndarray, n: int, n_boot: int, seed: int, n
     pseudo-prompt) from a pool's neighbour lists."""
     rng = _rng(seed, _STREAM_BOOT + 100)
     m = pool_ids.shape[0]
-    return _set_stats((pool_ids[rng.choice(m, size=n, replace=m < n)] for _ in range(n_boot)), n_tokens)
+    return _set_stats(np.stack([pool_ids[rng.choice(m, size=n, replace=m < n)] for _ in range(n_boot)]), n_tokens)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -810,10 +828,12 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     pseudo = {s: _pseudo_prompt_stats(q.ids, n, n_boot, seed, n_tok) for s, q in B.pools.items()}
     if mn is not None:
         pseudo = {"matched": _set_stats(mn.pseudo_ids(), n_tok), **pseudo}
+    composite = {"matched": mn.draw_c} if mn is not None else None
     skew_p = k_occurrence_skew(P.ids, n_tok)
     hub["k_occurrence_skew"] = set_test(skew_p, {s: v["k_occurrence_skew"] for s, v in pseudo.items()},
                                         init_value=k_occurrence_skew(init.ids, n_tok) if init is not None else None,
-                                        alpha=alpha, what="k-occurrence skew", omitted=B.omitted, table=table)
+                                        alpha=alpha, what="k-occurrence skew", omitted=B.omitted, table=table,
+                                        null_groups=composite)
     hub["random_query_skew"] = {s: _f(k_occurrence_skew(q.ids, n_tok)) for s, q in B.pools.items()}
     if neighborhood is not None:
         hub["vocabulary_skew"] = _f(_skew_from_counts(neighborhood.k_occurrence[neighborhood.indexed], n_tok))
@@ -914,7 +934,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
         redund[key] = set_test(red[key], {s: v[key] for s, v in pseudo.items()},
                                init_value=red_init[key] if red_init else None, alternative=alt, alpha=alpha,
                                what=key.replace("_", " "), omitted=B.omitted,
-                               table=table if key == "unique_neighbor_ratio" else None)
+                               table=table if key == "unique_neighbor_ratio" else None, null_groups=composite)
     t = tick("persistence_redundancy", t)
     timings["total"] = round(time.perf_counter() - t_start, 4)
 

@@ -9,18 +9,24 @@ near that cloud "beats" it.
 
 **The reference pool.**  Once per vocabulary, index and ``k`` (cached on disk), a pool of meaningless queries of
 several constructions is made -- vocabulary-shaped Gaussian noise (the vocabulary's own mean and covariance, also
-narrowed toward the mean), isotropic directions at vocabulary norms, random vocabulary tokens, averages of two or
-three random tokens, random tokens plus isotropic or vocabulary-shaped noise at random levels, and tokens shrunk
-toward the vocabulary mean -- and each query's neighbours and
-*matching features* are stored: its top-1 and top-2 scores, its mean and k-th score, and the log frequency rank
-(token id) of its nearest token.
+narrowed toward the mean), isotropic directions at vocabulary norms, sparse directions (2-128 non-zero
+Laplace coordinates) at vocabulary norms, random vocabulary tokens, averages of two or three random tokens,
+random tokens plus isotropic or vocabulary-shaped noise at random levels, tokens shrunk toward the vocabulary
+mean, random tokens with their coordinates permuted, noise with the vocabulary's per-coordinate means and
+spreads but independent coordinates, and the mean plus random combinations of a few of the vocabulary's principal
+directions -- and each query's neighbours and *matching features*
+are stored: its top-1 and top-2 scores, its mean and k-th score, the log frequency rank (token id) of its
+nearest token and the mean log rank of its k neighbours (their frequency profile).
 
 **Matching, position by position.**  For each virtual token, the ``m`` pool queries of each construction whose
 features are nearest to its own (standardised Euclidean distance) are its matched null draws.  A pseudo-prompt
 takes **one construction for all its positions** (a meaningless prompt is made by one process, so the null
 includes the variation between processes, not only within one) and one matched draw per position; positions
 that repeat the same vector (a tiled TEXT init) repeat the same draw, so a prompt never gets a narrower null for
-repeating itself.  Every draw comes from a fixed seed."""
+repeating itself.  Every construction that reaches the prompt's features makes the same number of
+pseudo-prompts, and a claim must hold against each of them: the null is composite, its p the largest of the
+per-construction p-values (:func:`analyzer.stats.make_test`), since any of these processes could have made a
+meaningless prompt that sits where this one sits.  Every draw comes from a fixed seed."""
 
 from __future__ import annotations
 
@@ -31,12 +37,15 @@ import numpy as np
 
 from .types import Vocabulary
 
-POOL_VERSION = 2
+POOL_VERSION = 3
 CONSTRUCTIONS = ("vocabulary-shaped noise", "isotropic directions", "random tokens", "two-token averages",
                  "three-token averages", "token + isotropic noise", "token + vocabulary-shaped noise",
-                 "tokens shrunk toward the vocabulary mean", "vocabulary-shaped noise, narrowed")
-FEATURES = ("top-1 score", "top-2 score", "mean top-k score", "k-th score", "log rank of the nearest token")
-_FEATURE_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.3])
+                 "tokens shrunk toward the vocabulary mean", "vocabulary-shaped noise, narrowed",
+                 "tokens with permuted coordinates", "sparse directions",
+                 "vocabulary-shaped noise, independent coordinates", "principal directions")
+FEATURES = ("top-1 score", "top-2 score", "mean top-k score", "k-th score", "log rank of the nearest token",
+            "mean log rank of the k neighbours")
+_FEATURE_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.3, 0.3])
 _MOMENTS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 _POOLS: dict[tuple, "ReferencePool"] = {}
 
@@ -92,6 +101,30 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
     elif construction == "vocabulary-shaped noise, narrowed":
         mu = vocab_moments(vocab)[0]
         x = mu + rng.uniform(0.05, 1.0, size=(n, 1)) * (vocab_shaped_noise(vocab, n, int(rng.integers(2**31))) - mu)
+    elif construction == "vocabulary-shaped noise, independent coordinates":
+        mu, z = vocab_moments(vocab)
+        sd = z.std(axis=0).astype(np.float64)
+        x = mu + sd * rng.standard_normal((n, emb.shape[1]))
+    elif construction == "principal directions":
+        # the mean plus a random combination of 1-8 of the vocabulary's top-200 principal directions, at the
+        # distance of a random token from the mean
+        mu, z = vocab_moments(vocab)
+        top = np.linalg.svd(z.astype(np.float64), full_matrices=False)[2][:200]          # "200 d"
+        dist = np.linalg.norm(tokens() - mu, axis=1)
+        x = np.empty((n, emb.shape[1]))
+        for r in range(n):
+            j = rng.choice(top.shape[0], size=int(rng.integers(1, 9)), replace=False)
+            u = rng.standard_normal(j.size) @ top[j]
+            x[r] = mu + dist[r] * u / np.linalg.norm(u)
+    elif construction == "tokens with permuted coordinates":
+        t = tokens()
+        x = np.take_along_axis(t, np.argsort(rng.random(t.shape), axis=1), axis=1)
+    elif construction == "sparse directions":
+        x = np.zeros((n, emb.shape[1]))
+        nnz = np.minimum(np.exp(rng.uniform(np.log(2), np.log(128), size=n)).astype(int), emb.shape[1])
+        for r in range(n):
+            x[r, rng.choice(emb.shape[1], size=nnz[r], replace=False)] = rng.laplace(size=nnz[r])
+        x *= (rng.choice(norms, size=n) / np.maximum(np.linalg.norm(x, axis=1), 1e-12))[:, None]
     else:
         t = tokens()
         u = iso() if "isotropic" in construction else \
@@ -101,11 +134,12 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
 
 
 def features(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """float64 ``"q 5"`` matching features of queries from their top-k ``scores`` and ``ids`` (see
+    """float64 ``"q F"`` matching features of queries from their top-k ``scores`` and ``ids`` (see
     :data:`FEATURES`)."""
     s = np.asarray(scores, np.float64)
     s2 = s[:, 1] if s.shape[1] > 1 else s[:, 0]
-    return np.stack([s[:, 0], s2, s.mean(axis=1), s[:, -1], np.log1p(np.asarray(ids)[:, 0])], axis=1)
+    lr = np.log1p(np.asarray(ids))
+    return np.stack([s[:, 0], s2, s.mean(axis=1), s[:, -1], lr[:, 0], lr.mean(axis=1)], axis=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,7 +148,7 @@ class ReferencePool:
 
     ids:          int64 ``"N k"`` neighbour ids, best first; ``scores``: float32 ``"N k"``.
     construction: int ``"N"``: index into :data:`CONSTRUCTIONS`.
-    features:     float64 ``"N 5"`` (:func:`features`); ``scale``: their standard deviations."""
+    features:     float64 ``"N F"`` (:func:`features`); ``scale``: their standard deviations."""
 
     ids: np.ndarray
     scores: np.ndarray
@@ -177,7 +211,8 @@ class MatchedNull:
     pool:   the :class:`ReferencePool`.
     sets:   int64 ``"C n m"``: pool rows matched to each position, per construction.
     groups: int64 ``"n"``: each position's group of repeated positions.
-    draw_c: int64 ``"B"``: each pseudo-prompt's construction; ``draw_j``: int64 ``"B G"`` its draw per group.
+    draw_c: int64 ``"B"``: each pseudo-prompt's construction (``n_boot`` pseudo-prompts for every construction
+            that reaches the prompt); ``draw_j``: int64 ``"B G"`` its draw per group.
     reach:  float ``"C"``: how close each construction's draws come to the prompt (worst position)."""
 
     pool: ReferencePool
@@ -197,8 +232,11 @@ class MatchedNull:
 
     def rows(self) -> np.ndarray:
         """int64 ``"B n"``: the pool row behind each position of each pseudo-prompt."""
-        n = self.groups.size
-        return self.sets[self.draw_c[:, None], np.arange(n)[None, :], self.draw_j[:, self.groups]]
+        # every member of a group takes the group's first position's matched set, so near-copies (not only
+        # exact repeats) share one null query
+        _, first = np.unique(self.groups, return_index=True)
+        lead = first[self.groups]
+        return self.sets[self.draw_c[:, None], lead[None, :], self.draw_j[:, self.groups]]
 
     def means(self, row_values: np.ndarray) -> np.ndarray:
         """float64 ``"B"``: the mean over positions of a per-query score (``row_values``: one per pool row)."""
@@ -243,8 +281,8 @@ def match(pool: ReferencePool, scores: np.ndarray, ids: np.ndarray, groups: np.n
     usable = np.flatnonzero(reach <= max(caliper, _REACH_FACTOR * reach.min()))
     groups = np.asarray(groups, np.int64)
     rng = np.random.default_rng([int(seed), 35])
-    draw_c = usable[rng.integers(0, usable.size, size=n_boot)]
-    draw_j = rng.integers(0, sets.shape[2], size=(n_boot, int(groups.max()) + 1))
+    draw_c = np.repeat(usable, n_boot)
+    draw_j = rng.integers(0, sets.shape[2], size=(draw_c.size, int(groups.max()) + 1))
     return MatchedNull(pool, sets, groups, draw_c, draw_j, reach)
 
 

@@ -478,7 +478,11 @@ def _space_report(*, what: str, P_ids: np.ndarray, rel_of, score_of, match_of, p
     vals = _share(rel_p)
     pool_vals = {name: _share(rel_of(ids)) for name, ids in pools.items()}
     init_vals = _share(rel_of(init_ids)) if init_ids is not None else None
-    share = per_token_test(vals, pool_vals, init_values=init_vals, what=what,
+    # the share against matched queries is described, not claimed: the features the null is matched on (distance,
+    # density, frequency) do not fix *which* region of the vocabulary a query points at, and a meaningless query
+    # in a region of common English words has more task-related neighbours than one among code tokens (measured:
+    # heavy-tailed noise, benchmarks/bench_calibration.py).  The claim about the task is its specificity.
+    share = per_token_test(vals, pool_vals, init_values=init_vals, what=what, matched_claim=False,
                            matched=_matched_values(matched, lambda ids: _share(rel_of(ids))), **common)
     sc, mt = score_of(P_ids), match_of(P_ids)
     per_token = []
@@ -847,8 +851,8 @@ def _higher(c) -> bool:
 
 def _specificity_lines(result: Mapping) -> list[str]:
     """The relatedness profile across tasks, the specificity verdict, and whether "related to T" is claimed:
-    only when the prompt is more task-related than matched null queries *and* more related to T than to the
-    other known tasks."""
+    only when the prompt is more related to T than to the other known tasks, beyond matched null queries (the
+    task-related share alone is described: it also measures which region of the vocabulary a query points at)."""
     spec = result.get("specificity") or {}
     prof = spec.get("profile") or {}
     lines = []
@@ -858,13 +862,11 @@ def _specificity_lines(result: Mapping) -> list[str]:
     c = (spec.get("null") or {}).get("matched")
     if isinstance(c, Mapping) and c.get("verdict"):
         lines.append(c["verdict"])
-    share = ((result.get("model_space") or {}).get("share") or {}).get("null", {}).get("matched")
-    if share is not None and c is not None:
+    if c is not None:
         task = result.get("task")
-        lines.append(f"Related to task {task!r}: yes -- more task-related than matched null queries and more related "
-                     f"to it than to the other tasks." if _higher(share) and _higher(c) else
-                     f"Related to task {task!r}: not claimed (that needs both a task-related share and a "
-                     f"specificity higher than chance).")
+        lines.append(f"Related to task {task!r}: yes -- more related to it than to the other known tasks, beyond "
+                     f"matched null queries." if _higher(c) else
+                     f"Related to task {task!r}: not claimed (that needs a specificity higher than chance).")
     return lines
 
 

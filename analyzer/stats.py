@@ -4,10 +4,12 @@ A row compares a prompt-level statistic with its distribution under a null, made
 
 * ``matched`` -- **the basis of claims** (:mod:`analyzer.nulls`).  For every virtual token, meaningless
   queries of several constructions that share with it what mechanically moves the neighbour measures: its top-k
-  neighbour scores (how far from the vocabulary cloud, how dense the cloud is there) and its nearest token's
-  frequency rank (common words have common neighbours).  A pseudo-prompt takes one construction for all its
+  neighbour scores (how far from the vocabulary cloud, how dense the cloud is there) and its neighbours'
+  frequency ranks (common words have common neighbours).  A pseudo-prompt takes one construction for all its
   positions and one matched draw per position; positions that repeat the same vector (a tiled TEXT init) repeat
-  the same draw, so a prompt never gets a narrower null for repeating itself.
+  the same draw, so a prompt never gets a narrower null for repeating itself.  The null is *composite*: each
+  construction that reaches the prompt is one way a meaningless prompt could have been made, and the row's p is
+  the largest of the per-construction p-values (valid whichever way is the true one; see :func:`make_test`).
 * ``init`` -- the prompt's own initialisation (paired: random sign flips of the per-position differences).
 * ``random_vectors`` (isotropic Gaussian directions) and ``vocab_tokens`` (random vocabulary tokens, each with
   itself removed from its own neighbour list) -- **labelled references**, shown beside the claims and never
@@ -37,10 +39,12 @@ DIRECTIONS = ("greater", "less", "two-sided")
 
 #: the nulls, each in the one sentence a reader of the report sees
 NULLS = {
-    "matched": ("meaningless queries of nine constructions (vocabulary-shaped noise, isotropic directions, random "
-                "tokens, token averages, tokens plus noise, tokens shrunk toward the mean), matched to each virtual token on its top-k neighbour "
-                "scores (distance to the vocabulary, local density) and its nearest token's frequency rank; one "
-                "construction per pseudo-prompt, repeated positions repeated"),
+    "matched": ("meaningless queries of thirteen constructions (vocabulary-shaped noise, isotropic, sparse and "
+                "principal directions, random tokens, token averages, tokens plus noise, tokens shrunk toward the "
+                "mean, tokens with permuted coordinates), matched to each virtual token on its top-k neighbour scores "
+                "(distance to the vocabulary, local density) and its neighbours' frequency ranks; one "
+                "construction per pseudo-prompt, repeated positions repeated; the prompt must stand out from "
+                "every construction that reaches it (p is the largest of theirs)"),
     "init": "the prompt's own initialisation (paired, position by position)",
     "random_vectors": ("reference only: isotropic Gaussian vectors with the prompt's norms (they lie far from the "
                        "vocabulary cloud, so nearly anything near it beats them)"),
@@ -143,25 +147,42 @@ class Test:
 
 def make_test(measure: str, space: str, null: str, value: float, null_samples: np.ndarray, *,
               direction: str = "two-sided", center: float | None = None, spread: float | None = None,
-              statistic: float | None = None) -> Test:
+              statistic: float | None = None, null_groups: np.ndarray | None = None,
+              claim: bool = True) -> Test:
     """A row (``q`` still unset: :func:`adjust` sets it) from the null samples of the statistic.
 
     ``statistic``: the value the null samples are compared with when it differs from ``value`` (the paired
     ``init`` test compares the mean difference with sign flips, while ``value`` and ``center`` stay the prompt's
-    and the initialisation's readings)."""
+    and the initialisation's readings).
+
+    ``null_groups``: one label per null sample for a *composite* null -- several processes, each of which could
+    have made a meaningless prompt like this one (the matched null's constructions).  The prompt must stand out
+    from every one of them: ``p`` is the largest of the per-group p-values (valid whichever process is the true
+    one), and the row's null mean, spread and ``n_null`` are those of that group.
+
+    ``claim=False`` keeps a row on a claim null as a described reference (never significant, not in the FDR
+    family): for a statistic whose matched null is known not to hold it fixed (see its measure)."""
     if null not in NULLS:
         raise AnalyzerError(f"Unknown null {null!r}; expected one of {list(NULLS)}.")
     samples = np.asarray(null_samples, dtype=np.float64).ravel()
-    samples = samples[np.isfinite(samples)]
+    ok = np.isfinite(samples)
+    labels = None if null_groups is None else np.asarray(null_groups).ravel()[ok]
+    samples = samples[ok]
     stat = value if statistic is None else statistic
+    stat = float("nan") if stat is None else float(stat)
     value = float("nan") if value is None else float(value)
+    if labels is not None and samples.size:
+        parts = [samples[labels == g] for g in np.unique(labels)]
+        ps = [empirical_p(stat, part, direction) for part in parts]
+        worst = int(np.nanargmax(ps)) if np.isfinite(ps).any() else 0
+        samples = parts[worst]
     mean = float(center) if center is not None else (float(samples.mean()) if samples.size else float("nan"))
     sd = float(spread) if spread is not None else (float(samples.std()) if samples.size else float("nan"))
-    p = empirical_p(float("nan") if stat is None else float(stat), samples, direction)
-    shift = (float(stat) - float(samples.mean())) if statistic is not None and samples.size else value - mean
+    p = empirical_p(stat, samples, direction)
+    shift = (stat - float(samples.mean())) if statistic is not None and samples.size else value - mean
     effect = shift / sd if sd > 0 else (0.0 if shift == 0 else float("nan"))
     return Test(measure, space, null, value, mean, sd, effect, p, None, direction, False, "",
-                null in CLAIM_NULLS, int(samples.size))
+                bool(claim) and null in CLAIM_NULLS, int(samples.size))
 
 
 def adjust(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
@@ -270,21 +291,47 @@ def compare_to_null(value: float, null: np.ndarray, *, alternative: str = "great
 # Pseudo-prompts: matched position by position, repeated positions repeated
 # ---------------------------------------------------------------------------------------------------
 
-def position_groups(vectors: np.ndarray, tol: float = 1e-6) -> np.ndarray:
-    """int64 ``"n"``: the group of each position; positions whose vectors are equal (to ``tol`` relative L2)
-    share a group, so their null queries are the same draw.  Groups are numbered by first appearance."""
+#: positions whose top-k neighbour lists share at least this fraction of their tokens are one observation
+NEIGHBOR_OVERLAP = 0.8
+
+
+def position_groups(vectors: np.ndarray, tol: float = 1e-6, ids: np.ndarray | None = None,
+                    overlap: float = NEIGHBOR_OVERLAP) -> np.ndarray:
+    """int64 ``"n"``: the group of each position.  Positions whose vectors are equal (to ``tol`` relative L2)
+    share a group, and so (given their top-k neighbour ``ids``, ``"n k"``) do positions whose neighbour lists
+    share at least ``overlap`` of their tokens -- near-copies (a tiled TEXT init after a little training) see the
+    same neighbours and are no independent evidence, so their null queries are the same draw.  Groups are
+    numbered by first appearance."""
     v = np.asarray(vectors, dtype=np.float64)
     n = v.shape[0]
-    groups = np.full(n, -1, np.int64)
+    parent = np.arange(n)
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i, j):
+        a, b = find(i), find(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
     norms = np.linalg.norm(v, axis=1)
-    g = 0
     for i in range(n):
-        if groups[i] >= 0:
-            continue
-        same = np.linalg.norm(v - v[i], axis=1) <= tol * max(norms[i], 1e-30)
-        groups[same & (groups < 0)] = g
-        g += 1
-    return groups
+        for j in np.flatnonzero(np.linalg.norm(v[i + 1:] - v[i], axis=1) <= tol * max(norms[i], 1e-30)):
+            union(i, i + 1 + int(j))
+    if ids is not None and n > 1:
+        ids = np.asarray(ids, np.int64)
+        k = ids.shape[1]
+        for i in range(n):
+            for j in range(i + 1, n):
+                if np.intersect1d(ids[i], ids[j]).size >= overlap * k:
+                    union(i, j)
+    roots = np.array([find(i) for i in range(n)])
+    _, first = np.unique(roots, return_index=True)
+    order = {int(roots[f]): g for g, f in enumerate(np.sort(first))}
+    return np.array([order[int(r)] for r in roots], np.int64)
 
 
 @dataclass(frozen=True)
@@ -346,7 +393,7 @@ def per_position_q(p: Sequence[float]) -> list[float | None]:
 
 
 __all__ = ["ALPHA", "DIRECTIONS", "NULLS", "CLAIM_NULLS", "Test", "NullComparison", "compare_to_null", "format_p", "empirical_p", "make_test", "adjust",
-           "verdict", "position_groups", "MatchedPool", "pseudo_prompt_draws", "pseudo_prompt_means",
+           "verdict", "NEIGHBOR_OVERLAP", "position_groups", "MatchedPool", "pseudo_prompt_draws", "pseudo_prompt_means",
            "sign_flip_null", "per_position_q"]
 
 

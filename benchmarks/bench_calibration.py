@@ -12,9 +12,9 @@ is read: a prompt *has a claim* when any row with ``claim=True`` (null ``matched
   claims that do not concern the task (tightness against its own initialisation...) may be true; the column
   that matters there is the *task-relatedness* claim (rows whose measure contains "task-related" or
   "specificity"), split into "higher than chance" (the false "related to T" claim) and "lower".
-* Planted signal: 20 embeddings of sentiment words plus isotropic noise at 0.1, 0.3, 0.5 and 1.0 x each
-  vector's norm (``--per-level`` prompts each): the detection rate of "task-related share (model space)
-  higher than under the matched null".
+* Planted signal: 20 embeddings of task words (sentiment and spam prompts alternating) plus isotropic noise at
+  0.1, 0.3, 0.5 and 1.0 x each vector's norm (``--per-level`` prompts each): the detection rate of the claim
+  "related to the task", task specificity (model space) higher than under the matched null.
 
 Goals (from the issue): every meaningless family's share with any claim <= 0.05; power >= 0.9 at noise 0.3.
 Nothing here is tuned to them.  Raw results go to ``--out`` (JSON).  All draws use fixed seeds.
@@ -35,7 +35,8 @@ from pathlib import Path
 
 from _common import ROOT, table
 from calibration_families import (FAMILIES, FAMILY_BY_NAME, NOISE_LEVELS, Context, claim_rows, detects_task,
-                                  fired, is_task_measure, planted, planted_words, row_key, run_one, wilson)
+                                  fired, is_task_measure, planted, planted_words, PLANTED_TASKS, row_key, run_one,
+                                  wilson)
 
 DEFAULT_FAMILIES = ("vocabulary-shaped Gaussian", "random-weight token mixtures",
                     "random-weight token mixtures, 8/50 tokens", "token + isotropic noise",
@@ -171,7 +172,7 @@ def main() -> None:
                                          "groups": {g: summarize_group(v) for g, v in groups.items()},
                                          "prompts": recs}
     if not args.no_planted:
-        results["planted_words"] = [w for w, _ in planted_words(vocab)]
+        results["planted_words"] = {t: [w for w, _ in planted_words(vocab, words)] for t, words in PLANTED_TASKS}
         for lvl in NOISE_LEVELS:
             recs = []
             for i in range(args.per_level):
@@ -220,16 +221,15 @@ def main() -> None:
     print(table(["claim row"] + [f"({letters[f.name]})" for f in fams], mrows))
 
     if not args.no_planted:
-        print(f"\nPlanted signal: 20 embeddings of sentiment words ({len(results['planted_words'])} words) + "
-              "isotropic noise of expected norm level x each vector's norm; detection = task-related share "
-              "(model space) higher than under the matched null, q < 0.05.\n")
+        print("\nPlanted signal: 20 embeddings of task words (sentiment and spam prompts alternating; "
+              + ", ".join(f"{t}: {len(w)} words" for t, w in results["planted_words"].items()) + ") + "
+              "isotropic noise of expected norm level x each vector's norm; detection = the claim 'related to the "
+              "task': task specificity (model space) higher than under the matched null, q < 0.05.\n")
         prow = []
         for lvl in NOISE_LEVELS:
             s = results["planted"][str(lvl)]
-            spec = s["per_measure"].get("task specificity [model] vs matched")
-            prow.append([lvl, s["n"], s["power"]["k"], fmt(s["power"]), fmt_ci(s["power"]),
-                         fmt(s["any_claim"]), "–" if spec is None else fmt(spec)])
-        print(table(["noise level", "n", "detected", "power", "95% CI", "any claim", "specificity claim"], prow))
+            prow.append([lvl, s["n"], s["power"]["k"], fmt(s["power"]), fmt_ci(s["power"]), fmt(s["any_claim"])])
+        print(table(["noise level", "n", "detected", "power", "95% CI", "any claim"], prow))
 
     # ------------------------------------------------------------------ goals
     print("\nGoals:")

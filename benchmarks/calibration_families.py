@@ -27,6 +27,11 @@ SENTIMENT_WORDS = ("positive", "negative", "good", "bad", "great", "terrible", "
                    "wonderful", "worst", "best", "love", "hate", "fun", "funny", "dull", "brilliant", "horrible",
                    "amazing", "film", "movie", "films", "movies", "acting", "plot", "story", "characters",
                    "director", "performance", "review", "sentiment")
+SPAM_WORDS = ("free", "call", "txt", "win", "prize", "claim", "mobile", "cash", "urgent", "text", "reply", "stop",
+              "offer", "won", "award", "service", "ringtone", "guaranteed", "contact", "spam", "winner", "customer",
+              "voucher", "message", "phone", "rate", "week", "chat", "dating", "nokia")
+#: the planted tasks, alternating over prompts: task name -> the words planted for it
+PLANTED_TASKS = (("sentiment", SENTIMENT_WORDS), ("spam", SPAM_WORDS))
 NOISE_LEVELS = (0.1, 0.3, 0.5, 1.0)
 #: which test rows count as a *task-relatedness* claim
 TASK_MEASURE_KEYS = ("task-related", "specificity")
@@ -191,6 +196,43 @@ def shrunk_tokens(ctx: Context, i: int, n: int = 20):
     return tensor_prompt(f"shrunk-{i}", mu + lam * (ctx.tokens(rng, n) - mu)), "sentiment", {}
 
 
+def heavy_tailed(ctx: Context, i: int, n: int = 20):
+    """Independent Student-t (3 degrees of freedom) coordinates with the vocabulary's per-coordinate means and
+    standard deviations (heavy tails, no covariance)."""
+    rng = ctx.rng("heavy-tailed", i)
+    mu = ctx.emb[ctx.ok].mean(axis=0).astype(np.float64)
+    sd = ctx.emb[ctx.ok].std(axis=0).astype(np.float64)
+    t = rng.standard_t(3, size=(n, mu.size)) / np.sqrt(3.0)
+    return tensor_prompt(f"heavy-tailed-{i}", mu + sd * t), "sentiment", {}
+
+
+def low_rank(ctx: Context, i: int, n: int = 20):
+    """The vocabulary mean plus a random combination of 1-5 of its top-100 principal directions, at the typical
+    distance of a token from the mean."""
+    rng = ctx.rng("low-rank", i)
+    mu, root = ctx.gaussian()                      # columns: eigenvectors x sqrt(eigenvalues), ascending
+    vecs = root / np.maximum(np.linalg.norm(root, axis=0), 1e-12)
+    top = vecs[:, ::-1][:, :100]
+    radius = float(np.sqrt((root ** 2).sum()))
+    rows = []
+    for _ in range(n):
+        r = int(rng.integers(1, 6))
+        u = top[:, rng.choice(100, size=r, replace=False)] @ rng.standard_normal(r)
+        rows.append(mu + radius * u / np.linalg.norm(u))
+    return tensor_prompt(f"low-rank-{i}", np.stack(rows)), "sentiment", {}
+
+
+def near_copies(ctx: Context, i: int, n: int = 20):
+    """2-5 random tokens, each position one of them plus isotropic noise at 0.02-0.3 x its norm: near-copies
+    that are no independent evidence (a tiled TEXT init after a little training looks like this)."""
+    rng = ctx.rng("near-copies", i)
+    base = ctx.tokens(rng, int(rng.integers(2, 6)))
+    t = base[rng.integers(0, base.shape[0], size=n)]
+    lvl = rng.uniform(0.02, 0.3, size=(n, 1))
+    x = t + lvl * np.linalg.norm(t, axis=1, keepdims=True) * _unit(rng, n, t.shape[1])
+    return tensor_prompt(f"near-copies-{i}", x), "sentiment", {"n_distinct": int(base.shape[0])}
+
+
 FAMILIES = (
     Family("vocabulary-shaped Gaussian", "Gaussian with the vocabulary's mean and full covariance, 20 tokens",
            "vocabulary-shaped noise", vocab_gaussian),
@@ -203,10 +245,16 @@ FAMILIES = (
     Family("trained prompt, wrong task", "sample prompts read against another task, +0-0.2 x norm noise",
            None, wrong_task),
     Family("dimension-permuted trained prompts", "sample prompts with their dimensions permuted (no init)",
-           None, dim_permuted),
-    Family("sparse vectors", "4-32 non-zero coordinates at vocabulary norms", None, sparse_vectors),
+           "tokens with permuted coordinates", dim_permuted),
+    Family("sparse vectors", "4-32 non-zero coordinates at vocabulary norms", "sparse directions", sparse_vectors),
     Family("tokens shrunk to the mean", "mean + U(0.2, 0.8) (token - mean)",
            "tokens shrunk toward the vocabulary mean", shrunk_tokens),
+    Family("heavy-tailed noise", "Student-t (3 dof) coordinates with the vocabulary's coordinate means and sds",
+           None, heavy_tailed),
+    Family("low-rank noise", "mean + 1-5 of the vocabulary's top-100 principal directions, token distance",
+           "principal directions", low_rank),
+    Family("near-copies of a few tokens", "2-5 random tokens + isotropic noise at 0.02-0.3 x norm, 20 positions",
+           None, near_copies),
 )
 FAMILY_BY_NAME = {f.name: f for f in FAMILIES}
 
@@ -227,15 +275,17 @@ def planted_words(vocab, words=SENTIMENT_WORDS) -> list[tuple[str, int]]:
 
 def planted(ctx: Context, i: int, level: float, n: int = 20):
     """``n`` task-word embeddings (drawn without replacement from :func:`planted_words`) plus isotropic
-    Gaussian noise of expected norm ``level`` x each vector's norm."""
-    words = planted_words(ctx.vocab)
+    Gaussian noise of expected norm ``level`` x each vector's norm; the task alternates over ``i`` between
+    :data:`PLANTED_TASKS` (sentiment words, spam words)."""
+    task, vocabulary_words = PLANTED_TASKS[i % len(PLANTED_TASKS)]
+    words = planted_words(ctx.vocab, vocabulary_words)
     rng = ctx.rng(f"planted-{level}", i)
     pick = rng.choice(len(words), size=n, replace=len(words) < n)
     t = ctx.emb[[words[j][1] for j in pick]].astype(np.float64)
     d = t.shape[1]
     x = t + (level * np.linalg.norm(t, axis=1, keepdims=True) / np.sqrt(d)) * rng.standard_normal(t.shape)
-    return (tensor_prompt(f"planted-{level}-{i}", x), "sentiment",
-            {"level": level, "words": [words[j][0] for j in pick]})
+    return (tensor_prompt(f"planted-{task}-{level}-{i}", x), task,
+            {"level": level, "task": task, "words": [words[j][0] for j in pick]})
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -260,11 +310,11 @@ def row_key(row: dict) -> str:
 
 
 def detects_task(tests: list[dict]) -> bool:
-    """The planted-signal criterion: the model-space task-related share is higher than under the matched null
-    (significant after BH, value above the null mean)."""
+    """The planted-signal criterion, the claim "related to the task": the model-space task specificity is higher
+    than under the matched null (significant after BH, value above the null mean)."""
     for r in tests:
         m = str(r.get("measure", "")).lower()
-        if ("task-related share" in m and ("model" in str(r.get("space", "")).lower() or "model" in m)
+        if ("task specificity" in m and ("model" in str(r.get("space", "")).lower() or "model" in m)
                 and r.get("null") == "matched" and r.get("claim") and r.get("significant")
                 and r.get("value") is not None and r.get("null_mean") is not None
                 and r["value"] > r["null_mean"]):

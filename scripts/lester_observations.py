@@ -18,14 +18,18 @@ sys.path.insert(0, str(ROOT))
 
 
 def cell(tests: list[dict], measure: str, null: str = "matched") -> str:
-    """``value vs null mean (q, verdict)`` of one claim row, or ``—``."""
+    """``value vs null mean (q, verdict)`` of one claim row, ``value vs null mean (p, described)`` of a
+    reference row on the same null, or ``—``."""
     from analyzer._format import short_verdict
     from analyzer.stats import format_p
 
     for r in tests:
-        if r["measure"] == measure and r["null"] == null and r["claim"]:
-            return (f"{r['value']:.3f} vs {r['null_mean']:.3f} ({format_p(r['q'], None, 'q')}, "
-                    f"{short_verdict(r)})")
+        if r["measure"] == measure and r["null"] == null and r["space"] in ("model", "-"):
+            if r["claim"]:
+                return (f"{r['value']:.3f} vs {r['null_mean']:.3f} ({format_p(r['q'], None, 'q')}, "
+                        f"{short_verdict(r)})")
+            return (f"{r['value']:.3f} vs {r['null_mean']:.3f} "
+                    f"({format_p(r['p'], r['n_null'], direction=r['direction'])}, described)")
     return "—"
 
 

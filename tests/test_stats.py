@@ -72,6 +72,32 @@ def test_position_groups_and_grouped_sign_flips():
     assert set(np.round(np.abs(flips), 6)) <= {0.2, 0.6, 1.0}
 
 
+def test_positions_that_see_the_same_neighbours_are_one_group():
+    v = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    ids = np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 9], [6, 7, 8, 9, 10], [1, 2, 3, 11, 12], [2, 3, 4, 5, 1]])
+    # positions 0, 1 and 4 share >= 4 of 5 neighbours (0-1 and 0-4 directly); 3 shares only 3 with 0
+    assert S.position_groups(v, ids=ids).tolist() == [0, 0, 1, 2, 0]
+    assert S.position_groups(v, ids=ids, overlap=0.5).tolist() == [0, 0, 1, 0, 0]
+    assert S.position_groups(v).tolist() == [0, 1, 2, 3, 4]              # without neighbours: exact copies only
+
+
+def test_near_copies_share_one_matched_draw(tmp_path, monkeypatch):
+    from analyzer.nulls import match, reference_pool
+
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
+    v = _vocab()
+    idx = NeighborIndex(k=5).fit(v)
+    pool = reference_pool(v, idx, 5, per_construction=200)
+    base = v.embeddings[[3, 3, 9]].astype(np.float32)
+    q = base + np.float32(1e-3) * np.random.default_rng(4).normal(size=base.shape).astype(np.float32)
+    s, i = idx.kneighbors(q, 5)
+    groups = S.position_groups(q, ids=i)
+    assert groups.tolist() == [0, 0, 1]                   # not equal vectors, the same neighbours
+    rows = match(pool, s, i, groups, m=8, n_boot=200, seed=1).rows()
+    np.testing.assert_array_equal(rows[:, 0], rows[:, 1])
+    assert not np.array_equal(rows[:, 0], rows[:, 2])
+
+
 def test_pseudo_prompt_means_do_not_narrow_for_repeated_positions():
     rng = np.random.default_rng(0)
     vals = rng.normal(size=(4, 64))
@@ -124,3 +150,24 @@ def test_matched_null_shares_the_features_and_repeats_repeated_positions(tmp_pat
     usable = set(np.flatnonzero(mn.reach <= max(CALIPER, _REACH_FACTOR * mn.reach.min())).tolist())
     assert set(np.unique(mn.draw_c).tolist()) == usable and int(np.argmin(mn.reach)) in usable
     assert mn.constructions_used == [CONSTRUCTIONS[c] for c in sorted(usable)]
+    # every construction that reaches the prompt makes the same number of pseudo-prompts (a composite null)
+    _, per = np.unique(mn.draw_c, return_counts=True)
+    assert (per == 300).all() and mn.n_boot == 300 * len(usable)
+
+
+def test_composite_null_needs_the_prompt_to_beat_every_process():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.0, 1.0, 400), rng.normal(3.0, 1.0, 400)      # two processes that make meaningless prompts
+    samples, labels = np.concatenate([a, b]), np.repeat([0, 1], 400)
+    # 3.2 is far out in process 0, ordinary in process 1: the pooled null calls it unusual, the composite does not
+    pooled = S.make_test("m", "-", "matched", 3.2, samples)
+    comp = S.make_test("m", "-", "matched", 3.2, samples, null_groups=labels)
+    assert comp.p == max(S.empirical_p(3.2, a), S.empirical_p(3.2, b)) and comp.p > 0.5 > pooled.p
+    assert comp.null_mean == pytest.approx(b.mean()) and comp.n_null == 400
+    # beyond both processes it is unusual under each: the composite p is the larger of two small ones
+    far = S.make_test("m", "-", "matched", 4.8, samples, null_groups=labels, direction="greater")
+    assert far.p == S.empirical_p(4.8, b, "greater") > S.empirical_p(4.8, a, "greater")
+    assert far.p < 0.05 and far.null_mean == pytest.approx(b.mean())
+    # NaN samples are dropped together with their labels
+    with_nan = S.make_test("m", "-", "matched", 3.2, np.r_[samples, np.nan], null_groups=np.r_[labels, 0])
+    assert with_nan.p == comp.p
