@@ -4,6 +4,7 @@ table row, the neighbour table rows, the side list of distances, search results 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from analyzer.types import SoftPrompt, Vocabulary
 from analyzer.ui import _explore
@@ -75,3 +76,36 @@ def test_search_rows_and_nearest_virtual_tokens():
     assert [(r["prompt"], r["v"], r["rank"]) for r in near][:1] == [("p", "v1", "#1")]
     assert [r["cosine"] for r in near] == sorted((r["cosine"] for r in near), reverse=True)
     assert _explore.search_rows(vocab, [], [("p", p)]) == []
+
+
+def test_report_file_names_keep_whole_prompt_names():
+    five = ["question-type-text", "sentiment-labels", "sentiment-random", "spam-labels", "trained/h11-t3"]
+    assert _explore.report_basename(five) == \
+        "question-type-text_sentiment-labels_sentiment-random_spam-labels_trained-h11-t3"
+    assert _explore.report_basename(five, limit=48) == "question-type-text_sentiment-labels_and-3-more"
+    assert _explore.report_basename(["trained/x"]) == "trained-x" and _explore.report_basename([]) == "report"
+
+
+def test_prompt_similarity_matrices():
+    from analyzer.ui._compare import prompt_similarity
+
+    a = np.array([[1, 0], [0, 1]], dtype=float)
+    b = np.array([[1, 0], [1, 0]], dtype=float)
+    c = -a
+    sims = prompt_similarity([a, b, c])
+    np.testing.assert_allclose(np.diag(sims["mean_vector"]), 1.0)
+    assert sims["mean_vector"][0, 2] == pytest.approx(-1.0) and sims["mean_vector"][0, 1] == pytest.approx(2 ** -0.5)
+    assert sims["token_pairs"][0, 0] == pytest.approx(0.0) and sims["token_pairs"][1, 1] == pytest.approx(1.0)
+    assert sims["token_pairs"][0, 1] == pytest.approx(0.5) and sims["token_pairs"][0, 2] == pytest.approx(-0.5)
+    np.testing.assert_allclose(sims["token_pairs"], sims["token_pairs"].T)
+    with pytest.raises(ValueError, match="different widths"):
+        prompt_similarity([a, np.ones((1, 3))])
+
+
+def test_glossary_explains_every_measure_of_the_table_of_tests():
+    from analyzer.ui._glossary import glossary_lines, measure_help
+
+    for m in ("tightness", "k-occurrence skew", "mutual-neighbour share", "task-related share"):
+        assert measure_help(m)
+    lines = glossary_lines(["tightness (model space)", "tightness (text space)", "k-occurrence skew", "other"])
+    assert [ln.split("**")[1] for ln in lines] == ["tightness", "k-occurrence skew", "null", "q", "verdict"]

@@ -20,6 +20,7 @@ _LAZY = {
     "plot_relatedness": "._relatedness",
     "plot_logit_lens": "._logit_lens",
     "plot_waywardness": "._waywardness",
+    "plot_prompt_similarity": "._similarity",
 }
 
 __all__ = sorted(_LAZY)

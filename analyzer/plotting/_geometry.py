@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ._style import color, layout_args
+from ._style import SCORE_AXIS, color, layout_args
 
 
 def plot_geometry(result: Mapping[str, Any], *, width: int | None = None, height: int | None = 320,
@@ -23,8 +23,10 @@ def plot_geometry(result: Mapping[str, Any], *, width: int | None = None, height
                          opacity=0.6))
     near = (geo.get("nearest_cosine") or {}).get("per_position")
     if near:
+        # thick and underneath: an untrained prompt's nearest token is its init token, so the two lines can
+        # coincide -- the init line (thin, dashed, open markers) stays visible on top of this one
         fig.add_trace(go.Scatter(x=x, y=near, name="cosine to nearest token", yaxis="y2", mode="lines+markers",
-                                 line={"color": color(1)}))
+                                 line={"color": color(1), "width": 5}, marker={"size": 9}, opacity=0.55))
         rnd = ((geo.get("nearest_cosine") or {}).get("null") or {}).get("random_vectors") or {}
         if rnd.get("null_mean") is not None:
             fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[rnd["null_mean"]] * 2, yaxis="y2", mode="lines",
@@ -32,9 +34,11 @@ def plot_geometry(result: Mapping[str, Any], *, width: int | None = None, height
     drift = (geo.get("drift") or {}).get("cosine") or {}
     if drift.get("per_position"):
         fig.add_trace(go.Scatter(x=x, y=drift["per_position"], name="cosine to initialisation", yaxis="y2",
-                                 mode="lines+markers", line={"color": color(2)}))
-    fig.update_layout(**layout_args(width, height, title), yaxis={"title": "norm percentile", "range": [0, 100]},
+                                 mode="lines+markers", line={"color": color(2), "width": 1.5, "dash": "dash"},
+                                 marker={"size": 7, "symbol": "circle-open", "line": {"width": 2}}))
+    fig.update_layout(**layout_args(width, height, title),
+                      yaxis={"title": "norm percentile", "range": [0, 100], "tickvals": [0, 25, 50, 75, 100]},
                       yaxis2={"title": "cosine", "overlaying": "y", "side": "right", "range": [-0.1, 1.05],
-                              "showgrid": False},
+                              "showgrid": False, **SCORE_AXIS, "tickvals": [0, 0.25, 0.5, 0.75, 1.0]},
                       legend={"orientation": "h", "y": -0.25})
     return fig

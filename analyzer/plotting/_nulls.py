@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ._style import color, layout_args
+from ._style import SCORE_AXIS, color, layout_args
 
 NULL_LABELS = {"matched": "matched", "init": "init", "random_vectors": "random (ref.)", "vocab_tokens": "vocab (ref.)"}
 
@@ -34,22 +34,31 @@ def null_test_figure(sec: Mapping[str, Any], ylabel: str, *, width: int | None =
     ptxt = [(format_p(v.get("q"), None, "q") + (" *" if v.get("significant") else "")) if v.get("claim") else
             format_p(v.get("p"), v.get("n_null"), "p", v.get("alternative", "two-sided")) if v.get("p") is not None
             else "" for _, v in nulls]
-    fig.add_trace(go.Scatter(x=names, y=means, mode="markers+text", name="null mean ± 1.96 sd",
-                             marker={"size": 10, "color": "grey"}, text=ptxt, textposition="middle right",
+    # the q / p of each null under its name (a tick label is never clipped, unlike text beside a point)
+    ticks = [f"{n}<br><span style='font-size:10px'>{t}</span>" if t else n for n, t in zip(names, ptxt)]
+    fig.add_trace(go.Scatter(x=names, y=means, mode="markers", name="null mean ± 1.96 sd",
+                             marker={"size": 10, "color": "grey"},
                              error_y={"type": "data", "array": band, "visible": True},
-                             hovertext=[v.get("verdict", "") for _, v in nulls], hoverinfo="text"), 1, 1)
+                             hovertext=[f"{n}: {t}<br>{v.get('verdict', '')}" for n, t, (_, v) in zip(names, ptxt, nulls)],
+                             hoverinfo="text"), 1, 1)
     fig.add_trace(go.Scatter(x=names, y=[value] * len(names), mode="lines+markers", name="this prompt",
                              marker={"symbol": "diamond", "size": 12, "color": color(1)},
                              line={"color": color(1), "dash": "dash", "width": 1}), 1, 1)
+    fig.update_xaxes(tickvals=names, ticktext=ticks, row=1, col=1)
     per = sec.get("per_position") or []
-    fig.add_trace(go.Bar(x=[f"v{i}" for i in range(len(per))], y=per, name="virtual token",
-                         marker={"color": color(0)}, showlegend=False), 1, 2)
+    xs = [f"v{i}" for i in range(len(per))]
+    fig.add_trace(go.Bar(x=xs, y=per, name="virtual token", marker={"color": color(0)}, opacity=0.85), 1, 2)
+    # the null means as lines drawn over the bars, named in the legend (labels on the plot hid behind bars)
+    dashes = ("dot", "dash", "dashdot", "longdash")
     for j, ((k, _), m) in enumerate(zip(nulls, means)):
-        fig.add_hline(y=m, line={"dash": "dot", "color": "grey", "width": 1}, row=1, col=2,
-                      annotation_text=NULL_LABELS.get(k, k), annotation_font_size=10,
-                      annotation_position="top left" if j % 2 else "bottom left")
+        if xs:
+            fig.add_trace(go.Scatter(x=[xs[0], xs[-1]], y=[m, m], mode="lines", name=f"{NULL_LABELS.get(k, k)} mean",
+                                     line={"dash": dashes[j % len(dashes)], "color": "#555", "width": 1.5},
+                                     hoverinfo="name"), 1, 2)
     fig.update_yaxes(title_text=ylabel, row=1, col=1)
+    fig.update_yaxes(**SCORE_AXIS)
     if y_range is not None:
         fig.update_yaxes(range=list(y_range))
-    fig.update_layout(**layout_args(width, height, title), legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(**layout_args(width, height, title, subplot_titles=True),
+                      legend={"orientation": "h", "y": -0.28, "x": 0, "font": {"size": 11}})
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ._style import color, layout_args
+from ._style import PERCENT_AXIS, color, layout_args
 
 _LABELS = {"none": "no prompt", "instruction": "instruction", "init": "init", "projection": "projection",
            "soft": "soft prompt"}
@@ -32,11 +32,16 @@ def plot_projection_gap(gap: Mapping[str, Any], *, width: int | None = None, hei
     fig = go.Figure(go.Bar(y=names, x=acc, orientation="h", marker={"color": [color(i) for i in range(len(rows))]},
                            error_x={"type": "data", "symmetric": False, "array": [h - a for a, h in zip(acc, hi)],
                                     "arrayminus": [a - lw for a, lw in zip(acc, lo)]},
-                           text=[f"{a:.1%}" for a in acc], textposition="inside", name="accuracy"))
-    for key, label in (("chance", "chance"), ("majority", "majority class")):
+                           # the % at the bar's start, clear of the interval drawn at its end
+                           text=[f"{a:.1%}" for a in acc], textposition="inside", insidetextanchor="start",
+                           textfont={"color": "white"}, name="accuracy"))
+    # chance above the plot, the majority class below it: never on top of each other however close
+    for key, label, where in (("chance", "chance", "top"), ("majority", "majority class", "bottom")):
         v = gap.get(key)
         if isinstance(v, (int, float)):
-            fig.add_vline(x=float(v), line={"dash": "dot", "color": "grey"}, annotation_text=label)
-    fig.update_layout(**layout_args(width, height, title), xaxis={"title": "accuracy", "range": [0, 1]},
-                      showlegend=False)
+            fig.add_vline(x=float(v), line={"dash": "dot", "color": "grey"}, annotation_text=label,
+                          annotation_position=where, annotation_font_size=11, annotation_font_color="#555")
+    lay = layout_args(width, height, title)
+    lay["margin"] = {**lay["margin"], "t": lay["margin"]["t"] + 16, "b": 30}
+    fig.update_layout(**lay, xaxis={"title": "accuracy", "range": [0, 1], **PERCENT_AXIS}, showlegend=False)
     return fig

@@ -13,16 +13,26 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def layout_args(width: int | None, height: int | None, title: str | None) -> dict:
-    """Keyword arguments for ``fig.update_layout``: size (``None`` lets the container decide) and title."""
-    args: dict = {"margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, "template": "plotly_white"}
+def layout_args(width: int | None, height: int | None, title: str | None, *, subplot_titles: bool = False) -> dict:
+    """Keyword arguments for ``fig.update_layout`` shared by every figure: size (``None`` lets the container
+    decide), the title at the top left with room below it (more when the figure has subplot titles, so they
+    never overlap), the margins and the font."""
+    top = (44 if title else 10) + (26 if subplot_titles else 0)
+    args: dict = {"margin": {"l": 10, "r": 10, "t": top, "b": 10}, "template": "plotly_white",
+                  "font": {"size": 12}}
     if width is not None:
         args["width"] = int(width)
     if height is not None:
         args["height"] = int(height)
     if title:
-        args["title"] = {"text": title, "x": 0.01}
+        args["title"] = {"text": title, "x": 0.01, "xanchor": "left", "y": 1.0, "yanchor": "top",
+                         "pad": {"t": 10}, "font": {"size": 15}}
     return args
+
+
+# Tick formats: fractions as percentages, cosines and scores with at most two decimals (no 0.475 / 0.184)
+PERCENT_AXIS = {"tickformat": ".0%", "tickvals": [0, 0.25, 0.5, 0.75, 1.0]}
+SCORE_AXIS = {"tickformat": ".2~f", "nticks": 6}
 
 
 def short(s: str, n: int = 14) -> str:

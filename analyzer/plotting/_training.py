@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from ._style import color, layout_args
+from ._style import PERCENT_AXIS, color, layout_args
 
 
 def _ema(xs: list[float], alpha: float = 0.1) -> list[float]:
@@ -42,6 +42,6 @@ def plot_training_curves(rows: Iterable[Mapping], *, chance: float | None = None
     fig.update_layout(**layout_args(width, height, title), xaxis={"title": "step"},
                       yaxis={"title": "loss", "rangemode": "tozero"},
                       yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1],
-                              "showgrid": False},
+                              "showgrid": False, **PERCENT_AXIS},
                       legend={"orientation": "h", "y": -0.25})
     return fig

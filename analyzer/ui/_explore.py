@@ -129,5 +129,23 @@ def search_rows(vocab, ids: Sequence[int], prompts: Sequence[tuple[str, Any]]) -
              "cosine": round(float(best[n]), 3) if np.isfinite(best[n]) else None} for n, t in enumerate(ids)]
 
 
-__all__ = ["display_names", "isolation_index", "after_click", "after_row_pick", "neighbour_rows", "distance_rows",
+def report_basename(labels: Sequence[str], limit: int = 80) -> str:
+    """A file name stem for a report of the prompts ``labels``: their sanitised names joined by ``_`` while they
+    fit in ``limit`` characters (whole names only, never cut mid-name), then ``_and-N-more``."""
+    from ._uploads import sanitize_name
+
+    names = [sanitize_name(str(lab).replace("/", "-"), default="prompt") for lab in labels]
+    if not names:
+        return "report"
+    out = names[0][:limit]
+    for i, n in enumerate(names[1:], 1):
+        rest = len(names) - i - 1
+        tail = f"_and-{rest}-more" if rest else ""
+        if len(out) + 1 + len(n) + len(tail) > limit:
+            return f"{out}_and-{len(names) - i}-more"
+        out += "_" + n
+    return out
+
+
+__all__ = ["report_basename", "display_names", "isolation_index", "after_click", "after_row_pick", "neighbour_rows", "distance_rows",
            "nearest_virtual", "search_rows"]

@@ -59,11 +59,17 @@ def tests_table(rows: list[dict], key: str) -> None:
     labelled references); the same rows as the CLI's ``analyze``."""
     from .._format import compact_rows
 
+    from ._glossary import glossary_lines
+
     if not rows:
         st.caption("No tests for this prompt.")
         return
-    st.table(compact_rows(rows), hide_index=True)    # wraps inside a narrow column (no sideways scrolling)
+    compact = compact_rows(rows)
+    st.table(compact, hide_index=True)    # full width; long verdicts wrap instead of being cut
     st.caption(TESTS_HELP)
+    with st.popover("What the measures mean", icon=":material/help:"):
+        for line in glossary_lines([r["measure"] for r in compact]):
+            st.markdown(line)
 
 
 TESTS_HELP = ("Claims rest on the matched null (meaningless queries matched to each virtual token on how far it is "
@@ -96,7 +102,9 @@ def tightness(sel: Selection) -> None:
         tests_table(res.get("tests") or [], "tests_all")
     hubs = (res.get("hubness") or {}).get("top_hubs") or []
     if hubs:
-        st.markdown("**Hub tokens** (neighbour of several virtual tokens)")
+        st.markdown("**Hub tokens** (neighbour of several virtual tokens)",
+                    help="A hub is a vocabulary token that is near many vectors at once; the expected count is "
+                         "how often random vectors of the same number would have it as a neighbour.")
         st.table([{"token": h["token"], "count": h["count"], "positions": ", ".join(f"v{i}" for i in h["positions"]),
                    "expected (random vectors)": f"{(h.get('expected_count') or {}).get('random_vectors') or 0:.2f}"}
                   for h in hubs], hide_index=True)

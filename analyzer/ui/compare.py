@@ -24,6 +24,9 @@ def compare(sel: Selection) -> None:
                 items.append((label, path, p, info))
     if not items:
         return
+    if len(items) > 1:
+        with guard("the similarity map"):
+            _similarity(sel, items)
     tasks = sorted({i.task or "(unknown task)" for *_, i in items}, key=lambda t: (t.startswith("("), t))
     task = st.segmented_control("Prompts trained for", tasks, default=tasks[0], key="compare_task",
                                 required=True) if len(tasks) > 1 else tasks[0]
@@ -35,7 +38,7 @@ def compare(sel: Selection) -> None:
     cols = st.columns(min(MAX_COLUMNS, len(group)))
     for col, (label, path, p, info) in zip(cols, group[:MAX_COLUMNS]):
         with col, guard(p.name):
-            st.subheader(p.name, divider="gray")
+            st.subheader(_name(label, p, items), divider="gray")
             facts = [f"{p.num_virtual_tokens} tokens", f"init {info.init or p.init or '?'}"]
             if info.steps:
                 facts.append(f"{info.steps} steps")
@@ -51,3 +54,22 @@ def compare(sel: Selection) -> None:
         st.plotly_chart(plot_norms([it[2] for it in group[:MAX_COLUMNS]], resources.neighbor_index(sel.model),
                                    height=300, title="Virtual-token norms"), key="compare_norms",
                         config={"displaylogo": False})
+
+
+def _name(label: str, prompt, items) -> str:
+    """The sidebar's label, or ``label/name`` when the source holds several prompts."""
+    return label if sum(1 for lab, *_ in items if lab == label) == 1 else f"{label}/{prompt.name}"
+
+
+def _similarity(sel: Selection, items) -> None:
+    from ..plotting import plot_prompt_similarity
+    from ._compare import prompt_similarity
+
+    names = [_name(label, p, items) for label, _, p, _ in items]
+    sims = prompt_similarity([p.vectors for _, _, p, _ in items])
+    st.plotly_chart(plot_prompt_similarity(names, sims, height=150 + 38 * len(names),
+                                           title="How similar the selected prompts are"),
+                    key="compare_similarity", config={"displaylogo": False})
+    st.caption("Left: the cosine between the prompts' mean vectors (their overall direction). Right: the mean "
+               "cosine over every pair of virtual tokens, one from each prompt (on the diagonal: between the "
+               "distinct tokens of one prompt) -- high only when the tokens themselves are alike.")

@@ -268,20 +268,30 @@ def faithfulness(sel: Selection) -> None:
                         key="faith_gap", config={"displaylogo": False})
         g = gap.get("gap") or {}
         if g:
+            from ..stats import format_p
+            from ._glossary import TERMS
+
             st.markdown(f"**soft − projection** = {g.get('diff', float('nan')):+.3f} "
                         f"(95% CI {g.get('ci_low', float('nan')):+.3f} … {g.get('ci_high', float('nan')):+.3f}), "
-                        f"McNemar p = {(g.get('mcnemar') or {}).get('p_value', float('nan')):.3g}, "
-                        f"agreement {g.get('agreement', float('nan')):.0%}")
+                        f"McNemar {format_p((g.get('mcnemar') or {}).get('p_value'))}, "
+                        f"agreement {g.get('agreement', float('nan')):.0%}",
+                        help=f"{TERMS['projection gap']} {TERMS['McNemar']}")
     proj = res.get("projection") or {}
     if proj:
         st.markdown("**Hard projection:** " + " ".join(f"`{t}`" for t in proj.get("tokens", [])))
     f1 = res.get("prompt_f1") or {}
     if f1:
+        from ._glossary import TERMS
+
+        st.markdown("**Projection vs reference text** (token-overlap F1)", help=TERMS["f1_loose"])
         st.table([{"reference": k, **{m: f"{v:.2f}" for m, v in d.items() if isinstance(v, float)}}
                   for k, d in f1.items()], hide_index=True)
     if res.get("logit_lens"):
+        from ._glossary import TERMS
+
         st.plotly_chart(plot_logit_lens(res["logit_lens"], height=360, title="Logit lens"), key="faith_lens",
                         config={"displaylogo": False})
+        st.caption(TERMS["logit lens"])
     rows = []
     for r in res.get("self_description") or []:
         row = {"question": r.get("question")}

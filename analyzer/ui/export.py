@@ -62,7 +62,9 @@ def _full_report(sel: Selection):
 
 
 def _downloads(sel: Selection, rep, *, suffix: str) -> None:
-    base = sanitize_name("-".join(sel.labels)[:48] or "report", default="report") + suffix
+    from ._explore import report_basename
+
+    base = report_basename(sel.labels) + suffix
     c1, c2, c3 = st.columns(3)
     c1.download_button("HTML", rep.to_html(), file_name=f"{base}.html", mime="text/html", key="dl_html",
                        icon=":material/download:", on_click="ignore")

@@ -1,0 +1,80 @@
+"""One-line explanations of the dashboard's measures and statistical words, written for a researcher who has not
+read the code (streamlit-free; the sections show them as ``help=`` tooltips and "What the measures mean"
+lists).  Keys are matched against the start of a measure's name in the table of tests."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+MEASURES: dict[str, str] = {
+    "tightness": "How similar a virtual token's k nearest vocabulary tokens are to each other (mean pairwise "
+                 "cosine). High: the neighbours share a meaning; low: an unrelated scatter.",
+    "k-occurrence skew": "Hubness: how unevenly the vocabulary tokens occur among the prompt's neighbour lists "
+                         "(skewness of the k-occurrence counts). High: a few hub tokens sit near every virtual "
+                         "token, so their presence says little.",
+    "mutual-neighbour share": "The share of a virtual token's neighbours that also count it among their own k "
+                              "nearest (over the vocabulary's neighbour graph). Low: the token is near them only "
+                              "because they are hubs.",
+    "unique neighbour ratio": "Distinct tokens over all n x k neighbour slots of the prompt. 1: every virtual "
+                              "token has its own neighbours; low: they share the same few tokens.",
+    "nearest cosine": "The cosine of each virtual token to its single nearest vocabulary token: how close the "
+                      "prompt lies to anything the model could read as a word.",
+    "init persistence": "The share of positions whose initialisation token is still among their k nearest "
+                        "neighbours after training (high: the prompt has barely moved).",
+    "task-related share": "The share of neighbours related to the task (matching its label words and keywords, "
+                          "or close to them in the text space).",
+    "task specificity": "Relatedness to this task minus relatedness to the other known tasks: related to T "
+                        "means more related to T than to the rest.",
+    "drift": "How far the trained prompt moved from its initialisation (cosine and relative L2 per position).",
+    "norm": "The L2 length of a virtual token; x median: over the vocabulary's median token norm. Far above "
+            "1: off the vocabulary's manifold, where nearest tokens say less.",
+}
+
+TERMS: dict[str, str] = {
+    "null": "What the value would be by chance. matched: meaningless pseudo-prompts matched to each virtual "
+            "token on distance to the vocabulary, local density and nearest-token frequency (the basis of "
+            "claims); init: the prompt's initialisation; random (ref.) and tokens (ref.): isotropic random "
+            "vectors and vocabulary tokens, labelled references, never claims.",
+    "q": "The p-value corrected for testing several measures of one prompt (Benjamini-Hochberg); a claim is "
+         "made when q < 0.05. References show their plain p.",
+    "verdict": "higher / lower than chance when q < 0.05 against the matched null (or than at init), else not "
+               "distinguishable from chance.",
+    "CSLS": "Cross-domain similarity local scaling (Conneau et al. 2018): the cosine minus how close each side "
+            "is to its own neighbourhood, so hub tokens rank lower. Scores can be negative; only their order "
+            "matters.",
+    "McNemar": "McNemar's test on the examples where the soft prompt and its nearest-token projection disagree: "
+               "is one right significantly more often than the other?",
+    "f1_loose": "Token-overlap F1 between the projection's tokens and the reference text, comparing token "
+                "strings case- and space-insensitively (f1: the same over exact token ids).",
+    "projection gap": "Accuracy of the soft prompt minus accuracy of its hard projection (each virtual token "
+                      "replaced by its nearest vocabulary token): how much of what the prompt does the discrete "
+                      "reading keeps.",
+    "logit lens": "What the model's output head would predict from each virtual token's hidden state at each "
+                  "layer.",
+}
+
+
+def measure_help(measure: str) -> str | None:
+    """The explanation of a measure of the table of tests (matched on the start of its name), or None."""
+    m = (measure or "").strip().lower()
+    for key, text in MEASURES.items():
+        if m.startswith(key):
+            return text
+    return None
+
+
+def glossary_lines(measures: Iterable[str], terms: Iterable[str] = ("null", "q", "verdict")) -> list[str]:
+    """Markdown lines ``**name**: explanation`` for the distinct measures given (in order of first appearance,
+    those without an entry left out) and then the ``terms``."""
+    out, seen = [], set()
+    for m in measures:
+        base = (m or "").split(" (")[0].strip()
+        text = measure_help(base)
+        if text and base.lower() not in seen:
+            seen.add(base.lower())
+            out.append(f"**{base}**: {text}")
+    out += [f"**{t}**: {TERMS[t]}" for t in terms if t in TERMS]
+    return out
+
+
+__all__ = ["MEASURES", "TERMS", "measure_help", "glossary_lines"]
