@@ -112,37 +112,75 @@ def evaluate_all(model, tok, spec: Spec, out: Path, baselines: dict, limit: int 
     return soft.to_dict()
 
 
+def _ended(r: dict) -> str:
+    """How a run ended, for the table."""
+    if "plateau" not in r:      # trained by an earlier version of this script, without the rule
+        return ("earlier version: 10-min budget, no plateau rule" if r.get("stopped_by_budget")
+                else "earlier version: planned steps, no plateau rule")
+    if r.get("plateau"):
+        return f"plateau at {r['steps']}"
+    if r.get("steps", 0) >= r.get("planned_steps", 0):
+        return "planned steps"
+    return "time budget (not converged)" if r.get("stopped", r.get("stopped_by_budget")) else "stopped"
+
+
+def _evals_text(r: dict) -> str:
+    ev = r.get("evals") or []
+    return ", ".join(f"{e['step']}: {e['accuracy']:.3f}" for e in ev) if ev else "(not recorded)"
+
+
 def render_readme(results: dict) -> str:
     runs, base = results["runs"], results["baselines"]
+    rule = PLATEAU
     lines = [
         "# Sample prompts",
         "",
         f"Soft prompts trained on the embedded `{MODEL}` (SmolLM2-135M-Instruct, frozen) by "
         "`scripts/train_samples.py` (`make sample-prompts`). Each directory is a PEFT prompt-tuning adapter "
         "(`adapter_config.json`, `adapter_model.safetensors`) with its `training_log.jsonl`, "
-        "`snapshots.safetensors` (the prompt every 10 steps, from the init at step 0) and `training_meta.json`.",
+        "`snapshots.safetensors` (the prompt from the init at step 0, then every 5% of the planned steps for runs "
+        "of this version) and `training_meta.json`.",
+        "",
+        f"**Plateau rule** (`analyzer.training.PlateauStop`): validation accuracy (200 examples) is evaluated every "
+        f"5% of the planned steps; at an evaluation at step s >= {rule['min_steps']}, a run stops when the best "
+        f"accuracy after step {1 - rule['window']:.1f}·s is not more than {rule['min_gain']} above the best "
+        f"accuracy up to it (no gain > {rule['min_gain']} over the last {rule['window']:.0%} of the steps); "
+        "otherwise it trains its planned steps. A run that ended by the time budget has not converged by this rule "
+        "and says so below.",
         "",
         "Accuracy is rank classification over the label words' next-token logits, on each task's held-out test "
-        "split (the same examples for every column; fixed seed, never trained on). *Zero-shot* is the template "
-        "alone, *instruction* puts the task's hand-written instruction before it, *soft prompt* puts the trained "
-        "virtual tokens there instead. *Training time* sums the optimizer steps; *wall time* adds loading, the "
-        "validation evaluations every 100 steps and the test evaluations. Numbers are as measured on a shared "
-        "2-core CPU.",
+        "split (the same examples for every column; fixed seed, never trained on), scored in float32. *Zero-shot* "
+        "is the template alone, *instruction* puts the task's hand-written instruction before it, *soft prompt* "
+        "puts the trained virtual tokens there instead. *Training time* sums the optimizer steps; *wall time* adds "
+        "loading and the evaluations. Numbers are as measured on a shared 2-core CPU (four agents' jobs at once: "
+        "times are long and not comparable between rows).",
         "",
-        "| prompt | task | init | virtual tokens | steps | batch | training time | wall time incl. evals | "
-        "soft prompt | zero-shot | instruction | majority class | test n |",
-        "|:---|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| prompt | task | init | virtual tokens | lr | steps | ended by | batch | training time | "
+        "wall time incl. evals | soft prompt | zero-shot | instruction | majority class | test n |",
+        "|:---|:---|:---|---:|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = [s.name for s in SPECS if s.name in runs] + [n for n in runs if n not in {s.name for s in SPECS}]
     runs = {n: runs[n] for n in order}
     for name, r in runs.items():
         b = base[r["task"]]
         lines.append(
-            f"| `{name}` | {r['task']} | {r['init']} | {r['num_virtual_tokens']} | {r['steps']} | {r['batch_size']} "
-            f"| {r['train_seconds'] / 60:.1f} min | {r['wall_seconds_incl_evals'] / 60:.1f} min | "
-            f"**{r['soft']['accuracy']:.3f}** | "
+            f"| `{name}` | {r['task']} | {r['init']} | {r['num_virtual_tokens']} | {r['lr']:g} | {r['steps']} | "
+            f"{_ended(r)} | {r['batch_size']} | {r['train_seconds'] / 60:.1f} min | "
+            f"{r['wall_seconds_incl_evals'] / 60:.1f} min | **{r['soft']['accuracy']:.3f}** | "
             f"{b['zero_shot']['accuracy']:.3f} | {b['instruction']['accuracy']:.3f} | {b['majority']:.3f} | "
             f"{r['soft']['n']} |")
+    lines += ["", "Plateau evidence: validation accuracy at each evaluation (step: accuracy), and what the rule saw:", "",
+              "| prompt | validation accuracy | rule |", "|:---|:---|:---|"]
+    for name, r in runs.items():
+        lines.append(f"| `{name}` | {_evals_text(r)} | {r.get('plateau') or _ended(r)} |")
+    sweep = results.get("sweep")
+    if sweep:
+        lines += ["", f"**Learning-rate sweep** ({sweep['prompt']}, {sweep['note']}): validation accuracy "
+                  "(200 examples) at each evaluation:", "", "| lr | steps | validation accuracy | ended by |",
+                  "|---:|---:|:---|:---|"]
+        for r in sweep["runs"]:
+            lines.append(f"| {r['lr']:g} | {r['steps']} | {_evals_text(r)} | {r.get('plateau') or _ended(r)} |")
+        lines += ["", sweep.get("choice", "")]
     lines += ["", "Balanced accuracy (mean of per-class accuracy; matters for the imbalanced spam task):", "",
               "| prompt | soft prompt | zero-shot | instruction |", "|:---|---:|---:|---:|"]
     for name, r in runs.items():
@@ -152,11 +190,16 @@ def render_readme(results: dict) -> str:
     lines += ["", "Hand-written instructions:", ""]
     for task, b in base.items():
         lines.append(f"- {task}: \"{b['instruction_text']}\"")
-    lines += ["", "Settings: AdamW on the prompt only, learning rate with linear warm-up (10% of steps) and linear "
-              "decay to 10%, length-grouped batches, loss = cross-entropy over the label words at the last "
-              "position. Init text of `question-type-text`: "
+    lines += ["", "Settings: AdamW on the prompt only, learning rate with linear warm-up (10% of the planned steps, at "
+              "most 50) and linear decay to 10% at the planned end, length-grouped batches, loss = cross-entropy "
+              "over the label words at the last position; the frozen model in bfloat16 autocast where the CPU "
+              "multiplies bfloat16 natively (`dtype=auto`; the runs' `training_meta.json` say what was used). Init "
+              "text of `question-type-text`: "
               f"\"{next((r['init_text'] for r in runs.values() if r.get('init_text')), '')}\".", "",
               f"Environment: {results.get('environment', '')}", ""]
+    extra = results.get("not_done")
+    if extra:
+        lines += ["Not trained in this version: " + extra, ""]
     return "\n".join(lines)
 
 
