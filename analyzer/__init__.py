@@ -36,6 +36,7 @@ _LAZY = {
     "TextEmbedder": "analyzer.embedder",
     "task_relatedness": "analyzer.relatedness",
     "analyze_faithfulness": "analyzer.faithfulness",
+    "training_dynamics": "analyzer.dynamics",
     "get_task": "analyzer.tasks",
     "list_tasks": "analyzer.tasks",
 }
