@@ -7,12 +7,16 @@
   ``SAMPLE_VOCAB`` for our ``labels``/``vocab``, ``RANDOM``) and the init text; our exact mode (``LABELS``,
   ``VOCAB``...) and the init token ids go into the weights file's safetensors metadata (``init_mode``,
   ``init_token_ids``), which PEFT ignores, so PEFT loads the adapter without a warning;
-* ``training_meta.json`` -- the run: config, task (labels, words, template), init, steps done, accuracies;
+* ``training_meta.json`` -- the run: config, task (labels, words, template), init, steps done, accuracies, and
+  ``precision`` (the compute dtype ``config.dtype`` led to on this machine, the probe's speed-up, why);
 * ``training_log.jsonl`` -- one line per step: step, loss, lr, tokens, step time; eval accuracy when evaluated;
 * ``snapshots.safetensors`` -- the prompt every ``snapshot_every`` steps, keys ``step_000050`` (and the init,
   ``step_000000``);
 * ``checkpoint.safetensors`` -- prompt, AdamW state, RNG and data position, written atomically every
   ``checkpoint_every`` steps, on stop and on Ctrl-C; ``resume=True`` continues from it.
+
+The frozen model's forward (training steps and validation) runs in bfloat16 autocast where the hardware multiplies
+bfloat16 natively (``analyzer.training.precision``); the prompt, its gradient and AdamW's state stay float32.
 
 Runs unchanged under ``torchrun``/``accelerate launch``: with ``WORLD_SIZE > 1`` it joins the process group
 (gloo on CPU, nccl on GPUs), splits each global batch of ``batch_size`` examples over the ranks, wraps the
