@@ -128,7 +128,8 @@ def test_samples_writes_the_shipped_prompts(tmp_path, capsys):
     from analyzer.samples import SAMPLE_FILES, list_samples
 
     shipped = list_samples()
-    assert {"sentiment-labels", "spam-labels"} <= set(shipped)
+    assert shipped and set(shipped) == {d.name for d in (ROOT / "sample_prompts").iterdir()
+                                        if (d / "adapter_config.json").is_file()}
     dest = tmp_path / "s"
     assert cli.main(["samples", str(dest)]) == 0
     assert f"wrote {len(shipped)} sample prompts" in capsys.readouterr().out
@@ -138,12 +139,13 @@ def test_samples_writes_the_shipped_prompts(tmp_path, capsys):
         assert (dest / name / "adapter_model.safetensors").read_bytes() == \
             (folder / "adapter_model.safetensors").read_bytes()
     # a second time refuses (one line), --force overwrites
-    (dest / "sentiment-labels" / "training_log.jsonl").write_text("changed")
+    first = next(iter(shipped))
+    (dest / first / "adapter_config.json").write_text("changed")
     assert cli.main(["samples", str(dest)]) == 2
     assert "--force" in capsys.readouterr().err
     assert cli.main(["samples", str(dest), "--force"]) == 0
-    assert (dest / "sentiment-labels" / "training_log.jsonl").read_bytes() == \
-        (shipped["sentiment-labels"] / "training_log.jsonl").read_bytes()
+    assert (dest / first / "adapter_config.json").read_bytes() == \
+        (shipped[first] / "adapter_config.json").read_bytes()
 
 
 def test_samples_into_a_file_is_refused(tmp_path):
@@ -156,13 +158,13 @@ def test_samples_into_a_file_is_refused(tmp_path):
 
 
 def test_dashboard_lists_the_shipped_samples_without_a_prompt_folder(tmp_path, monkeypatch):
-    from analyzer.samples import samples_dir
+    from analyzer.samples import list_samples, samples_dir
     from analyzer.ui._sources import default_prompts_dir, discover
 
     monkeypatch.delenv("SOFTPROMPT_ANALYZER_PROMPTS", raising=False)
     monkeypatch.chdir(tmp_path)
     assert default_prompts_dir() == str(samples_dir())
-    assert "sentiment-labels" in discover(default_prompts_dir())
+    assert set(discover(default_prompts_dir())) == set(list_samples())
     (tmp_path / "sample_prompts").mkdir()  # the folder where it is started wins, as before
     assert default_prompts_dir() == str(tmp_path / "sample_prompts")
 

@@ -27,14 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SAFETY_S = 300  # only a safety net: every wait below ends on an event (a process exit, a connection)
 
 
+def checkout_samples(root: Path = ROOT) -> list[Path]:
+    """The sample folders of the checkout's sample_prompts/ (what the wheel must ship, whatever they are)."""
+    return [d for d in sorted((root / "sample_prompts").iterdir()) if (d / "adapter_config.json").is_file()]
+
+
 def required_files(root: Path = ROOT) -> set[str]:
     """The paths (as in the wheel) the installed package needs: every file under ``analyzer/`` but bytecode,
     and each sample's shipped files under ``analyzer/sample_prompts/``."""
     need = {p.relative_to(root).as_posix() for p in (root / "analyzer").rglob("*")
             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
-    for d in sorted((root / "sample_prompts").iterdir()):
-        if (d / "adapter_config.json").is_file():
-            need |= {f"analyzer/sample_prompts/{d.name}/{n}" for n in SAMPLE_FILES if (d / n).is_file()}
+    for d in checkout_samples(root):
+        need |= {f"analyzer/sample_prompts/{d.name}/{n}" for n in SAMPLE_FILES if (d / n).is_file()}
     need |= {f"analyzer/sample_prompts/{n}" for n in FOLDER_FILES if (root / "sample_prompts" / n).is_file()}
     return need
 
@@ -46,12 +50,11 @@ def missing_from_wheel(names, root: Path = ROOT) -> list[str]:
 def test_missing_file_check_names_what_the_wheel_lacks():
     """The check the built wheel must pass reports a left-out settings file and a left-out sample."""
     need = required_files()
+    sample = f"analyzer/sample_prompts/{checkout_samples()[0].name}/adapter_model.safetensors"
     assert "analyzer/ui/_app/.streamlit/config.toml" in need and "analyzer/ui/_app/dashboard.py" in need
-    assert "analyzer/sample_prompts/sentiment-labels/adapter_model.safetensors" in need
-    lacking = need - {"analyzer/ui/_app/.streamlit/config.toml",
-                      "analyzer/sample_prompts/sentiment-labels/snapshots.safetensors"}
-    assert missing_from_wheel(lacking) == ["analyzer/sample_prompts/sentiment-labels/snapshots.safetensors",
-                                           "analyzer/ui/_app/.streamlit/config.toml"]
+    assert sample in need
+    lacking = need - {"analyzer/ui/_app/.streamlit/config.toml", sample}
+    assert missing_from_wheel(lacking) == [sample, "analyzer/ui/_app/.streamlit/config.toml"]
     assert missing_from_wheel(need) == []
 
 
@@ -105,7 +108,7 @@ def test_sdist_carries_the_samples_licence_and_changelog(built):
     _, sdist = built
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml"} <= names
-    assert "sample_prompts/sentiment-labels/adapter_model.safetensors" in names
+    assert {f"sample_prompts/{d.name}/adapter_model.safetensors" for d in checkout_samples()} <= names
     assert not any("checkpoint.safetensors" in n or "__pycache__" in n for n in names)
 
 
@@ -125,7 +128,7 @@ def test_installed_cli_samples_report_analyze(installed):
     bindir, env, work = installed
     cli = str(bindir / "softprompt-analyzer")
     r = run([cli, "samples", "my-samples"], cwd=work, env=env)
-    checkout = [d for d in sorted((ROOT / "sample_prompts").iterdir()) if (d / "adapter_config.json").is_file()]
+    checkout = checkout_samples()
     assert f"wrote {len(checkout)} sample prompts" in r.stdout
     for n in FOLDER_FILES:
         if (ROOT / "sample_prompts" / n).is_file():
@@ -137,7 +140,7 @@ def test_installed_cli_samples_report_analyze(installed):
     again = run([cli, "samples", "my-samples"], cwd=work, env=env, check=False)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 
-    sample = "my-samples/sentiment-labels"
+    sample = f"my-samples/{checkout[0].name}"
     report = json.loads(run([cli, "report", sample, "-k", "3", "--format", "json"], cwd=work, env=env).stdout)
     n_virtual = json.loads((work / sample / "adapter_config.json").read_text())["num_virtual_tokens"]
     assert len(report["prompts"][0]["tokens"]) == n_virtual
@@ -176,4 +179,4 @@ def test_installed_app_serves_and_renders_the_shipped_samples(installed, tmp_pat
     page = json.loads(run([str(bindir / "python"), "-c", script], cwd=work, env=app_env).stdout.splitlines()[-1])
     assert not page["exceptions"] and not page["errors"], page
     assert Path(page["folder"]).is_relative_to(bindir.parent)  # the shipped samples, inside the venv
-    assert {"sentiment-labels", "spam-labels"} <= set(page["options"])
+    assert set(page["options"]) == {d.name for d in checkout_samples()}
