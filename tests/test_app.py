@@ -229,7 +229,7 @@ def test_relatedness_tab(app):
     at = settle(app().run())
     ok(at)
     rel = next(s for s in chart_specs(at) if "Related to 'sentiment'" in s["layout"].get("title", {}).get("text", ""))
-    assert len(rel["data"][-1]["x"]) == 12  # one bar per virtual token
+    assert len(next(t for t in rel["data"] if t["type"] == "bar")["x"]) == 12  # one bar per virtual token
     rel_rows = [df.value for df in at.table if list(df.value.columns) == ["measure", "value", "null", "q",
                                                                            "verdict"]][-1]
     assert set(rel_rows["measure"]) >= {"task-related share (model space)", "task specificity (model space)"}
@@ -270,7 +270,13 @@ def test_compare_side_by_side_per_task(app):
     assert "val. acc. 70.0%" in " ".join(c.value for c in at.caption)
     tasks.set_value("(unknown task)").run()
     ok(at)
-    assert [s.value for s in at.subheader] == ["text-init", "words"]
+    assert [s.value for s in at.subheader] == ["text-init", "words.npy"]    # the sidebar's names
+    # prompt-to-prompt similarity of all three: two heat maps, 1 on the diagonal of the mean-vector cosine
+    sim = next(c for c in chart_specs(at) if c["layout"].get("title", {}).get("text", "").startswith("How similar"))
+    heat = [t for t in sim["data"] if t["type"] == "heatmap"]
+    assert len(heat) == 2 and heat[0]["y"] == ["text-init", "text-init-run", "words.npy"]
+    assert [round(heat[0]["z"][i][i], 6) for i in range(3)] == [1.0, 1.0, 1.0]
+    assert heat[0]["z"][0][1] == pytest.approx(1.0, abs=1e-5)     # the run is the same adapter plus a log
 
 
 # --------------------------------------------------------------------------------------------- trajectory

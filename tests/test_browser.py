@@ -86,6 +86,31 @@ def chromium_page(url: str, tmp_path: Path):
             context.close()
 
 
+PLOT = "document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+
+
+def neighbour_table(page):
+    return page.locator('[data-testid="stDataFrame"]').filter(has_text="norm ×median").first
+
+
+def point_xy(page, trace: str, i: int) -> dict:
+    """Where point ``i`` of the map's trace named ``trace`` is on the page, from plotly's own axes."""
+    return page.evaluate(f"""([name, i]) => {{ const gd = {PLOT}; const t = gd._fullData.find(d => d.name === name);
+        const fl = gd._fullLayout; const r = gd.getBoundingClientRect();
+        return {{x: r.left + fl._size.l + fl.xaxis.l2p(t.x[i]), y: r.top + fl._size.t + fl.yaxis.l2p(t.y[i])}}; }}""",
+                         [trace, i])
+
+
+def has_trace(name: str) -> str:
+    return (f"() => {{ const gd = {PLOT}; return !!gd && !!gd._fullData && "
+            f"gd._fullData.some(d => d.name === {name!r}); }}")
+
+
+def painted(page) -> None:
+    """Wait until the browser has painted what is in the page now (two animation frames), not for a time."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def _expected_token(folder: Path, label: str) -> str:
     """The nearest vocabulary token of the first virtual token, through the public API (as the CLI reports it)."""
     from analyzer import build_report, load_prompts, load_vocabulary
@@ -102,17 +127,15 @@ def test_dashboard_in_chromium(served_app, tmp_path):
     with chromium_page(url, tmp_path) as page:
         # the UMAP scatter: plotly's SVG inside the chart element (cold: the layout is fitted first)
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
-        page.wait_for_selector('[data-testid="stTable"]', timeout=60_000)
-        table = page.locator('[data-testid="stTable"]').first
-        table.wait_for(state="visible")
-        text = table.inner_text()
+        table = neighbour_table(page)
+        table.wait_for(state="visible", timeout=60_000)
+        text = " | ".join(table.locator("[role=gridcell]").all_text_contents())
         assert expected in text, f"expected {expected!r} in the neighbour table, got: {text[:500]}"
-        # the map holds a point per sampled vocabulary token
-        n_points = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').count()
-        assert n_points > 1000
+        # the map's background is the whole vocabulary (a density image) with cluster labels on it
+        assert page.locator('[data-testid="stPlotlyChart"] .heatmaplayer image').count() == 1
+        assert page.evaluate(f"{PLOT}.layout.annotations.filter(a => a.text.includes(' · ')).length") >= 10
         assert page.locator('[data-testid="stException"]').count() == 0
-        # screenshot once the browser has painted what is in the page now (two animation frames), not after a pause
-        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        painted(page)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
 
@@ -144,3 +167,89 @@ def test_upload_in_chromium(served_app, tmp_path):
         assert "576" in text and "100" in text, text  # what was expected, what was got
         assert page.locator('[data-testid="stException"]').count() == 0
         assert "Traceback" not in page.content()
+
+
+def test_click_isolates_a_virtual_token_and_hover_shows_it(served_app, tmp_path):
+    """With the vocabulary background on, hovering a virtual token shows its own tooltip (the background never
+    takes the hover); clicking it isolates it: its neighbours drawn and labelled, the side list of distances,
+    its row of the neighbour table highlighted; clicking it again leaves isolation."""
+    from PIL import Image
+
+    url, _, label = served_app
+    ARTIFACTS.mkdir(exist_ok=True)
+    with chromium_page(url, tmp_path) as page:
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
+        page.wait_for_function(has_trace(label), timeout=60_000)
+        xy = point_xy(page, label, 1)
+        page.mouse.move(xy["x"], xy["y"])
+        tip = page.locator('[data-testid="stPlotlyChart"] .hoverlayer .hovertext').first
+        tip.wait_for(timeout=30_000)
+        text = tip.text_content()
+        assert label in text and "v1" in text and "vocabulary" not in text, text
+        painted(page)
+        page.screenshot(path=str(ARTIFACTS / "map-hover.png"))
+        page.mouse.click(xy["x"], xy["y"])
+        page.wait_for_function(has_trace(f"{label} v1"), timeout=60_000)
+        reset = page.get_by_role("button", name="Reset")
+        reset.wait_for(timeout=60_000)
+        side = page.locator('[data-testid="stDataFrame"]').filter(has_text="cosine").first
+        assert len(side.locator("[role=gridcell]").all_text_contents()) >= 5 * 4      # rank, token, id, cosine
+        painted(page)
+        page.screenshot(path=str(ARTIFACTS / "map-isolated.png"))
+        # the isolated token's row (v1, the second) is highlighted in the neighbour table
+        table = neighbour_table(page)
+        table.scroll_into_view_if_needed()
+        painted(page)
+        shot = tmp_path / "table.png"
+        table.screenshot(path=str(shot))
+        img = Image.open(shot).convert("RGB")
+        row_y = int(35 * 2.5)                                           # header, v0, then v1's middle
+        colours = [img.getpixel((x, row_y)) for x in range(img.width // 3, img.width - 10, 7)]
+        highlight = [c for c in colours if c[0] > 240 and 225 < c[1] < 255 and 170 < c[2] < 215]
+        assert len(highlight) > len(colours) // 2, colours[:8]
+        # click again: isolation ends
+        xy = point_xy(page, f"{label} v1", 0)
+        page.mouse.click(xy["x"], xy["y"])
+        reset.wait_for(state="detached", timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_search_returns_a_list_and_the_nearest_virtual_tokens(served_app, tmp_path):
+    url, _, label = served_app
+    with chromium_page(url, tmp_path) as page:
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
+        box = page.get_by_placeholder("e.g. good")
+        box.fill("good")
+        box.press("Enter")
+        page.get_by_text("Virtual tokens nearest to").wait_for(timeout=60_000)
+        results = page.locator('[data-testid="stDataFrame"]').filter(has_text="nearest virtual token").first
+        cells = results.locator("[role=gridcell]").all_text_contents()
+        assert "␣good" in cells and "1123" in cells, cells[:12]            # tokens with their ids
+        nearest = page.locator('[data-testid="stDataFrame"]').filter(has_text="rank").first
+        assert label in nearest.locator("[role=gridcell]").all_text_contents()
+        page.wait_for_function(has_trace("search"), timeout=60_000)
+        painted(page)
+        page.screenshot(path=str(ARTIFACTS / "search.png"))
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_train_then_analyse_selects_and_draws_the_prompt(served_app, tmp_path):
+    """Train a tiny prompt in the app; "Analyse this prompt" selects it and switches to Explore, which draws it."""
+    url, _, _ = served_app
+    with chromium_page(url + "/?section=Train", tmp_path) as page:
+        page.get_by_role("button", name="Start training").wait_for(timeout=120_000)
+        page.get_by_label("Virtual tokens").fill("3")
+        page.get_by_label("Steps").fill("5")
+        page.get_by_label("Batch size").fill("2")
+        page.get_by_label("Name").fill("browser-run")
+        page.get_by_role("button", name="Start training").click()
+        analyse = page.get_by_role("button", name="Analyse this prompt")
+        analyse.wait_for(timeout=600_000)
+        analyse.click()
+        page.get_by_role("heading", name="Explore").wait_for(timeout=60_000)
+        page.locator('[data-testid="stMultiSelect"]').get_by_text("trained/browser-run").wait_for(timeout=60_000)
+        page.wait_for_function(has_trace("trained/browser-run"), timeout=120_000)
+        assert "prompt=trained%2Fbrowser-run" in page.url
+        painted(page)
+        page.screenshot(path=str(ARTIFACTS / "train-analyse.png"))
+        assert page.locator('[data-testid="stException"]').count() == 0

@@ -48,8 +48,8 @@ def test_isolation_index_follows_the_selection():
 
 
 def test_neighbour_rows_and_distance_rows():
-    rows = _explore.neighbour_rows([{"index": 0, "norm_ratio": 1.234,
-                                     "neighbors": [{"token": "␣good", "score": 0.912}, {"token": "x", "score": 0.5}]}])
+    neighbours = [{"token": "␣good", "score": 0.912}, {"token": "x", "score": 0.5}]
+    rows = _explore.neighbour_rows([{"index": 0, "norm_ratio": 1.234, "neighbors": neighbours}])
     assert rows == [{"v": "v0", "norm ×median": 1.23, "#1": "␣good  0.91", "#2": "x  0.50"}]
 
     class P:

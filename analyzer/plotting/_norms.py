@@ -24,9 +24,10 @@ def plot_norms(prompts, index=None, *, median_norm: float | None = None, width: 
         n_max = max(n_max, norms.size)
         fig.add_trace(go.Bar(x=[f"v{i}" for i in range(norms.size)], y=norms, name=p.name,
                              marker={"color": color(j)}))
-    if median_norm is not None and n_max:
-        fig.add_hline(y=median_norm, line={"dash": "dash", "color": "grey"},
-                      annotation_text=f"vocabulary median {median_norm:.2f}", annotation_position="top left")
+    if median_norm is not None and n_max:  # a line over the bars, named in the legend (a label hid behind bars)
+        fig.add_trace(go.Scatter(x=["v0", f"v{n_max - 1}"], y=[median_norm] * 2, mode="lines",
+                                 name=f"vocabulary median {median_norm:.2f}", hoverinfo="name",
+                                 line={"dash": "dash", "color": "#444", "width": 1.5}))
     fig.update_layout(**layout_args(width, height, title), barmode="group", yaxis={"title": "L2 norm"},
                       legend={"orientation": "h", "y": -0.2})
     return fig

@@ -39,7 +39,8 @@ def null_test_figure(sec: Mapping[str, Any], ylabel: str, *, width: int | None =
     fig.add_trace(go.Scatter(x=names, y=means, mode="markers", name="null mean ± 1.96 sd",
                              marker={"size": 10, "color": "grey"},
                              error_y={"type": "data", "array": band, "visible": True},
-                             hovertext=[f"{n}: {t}<br>{v.get('verdict', '')}" for n, t, (_, v) in zip(names, ptxt, nulls)],
+                             hovertext=[f"{n}: {t}<br>{v.get('verdict', '')}"
+                                        for n, t, (_, v) in zip(names, ptxt, nulls)],
                              hoverinfo="text"), 1, 1)
     fig.add_trace(go.Scatter(x=names, y=[value] * len(names), mode="lines+markers", name="this prompt",
                              marker={"symbol": "diamond", "size": 12, "color": color(1)},

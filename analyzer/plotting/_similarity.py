@@ -24,7 +24,8 @@ def plot_prompt_similarity(names: Sequence[str], matrices: Mapping[str, np.ndarr
     fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[TITLES[k] for k in keys], horizontal_spacing=0.16)
     for c, k in enumerate(keys, 1):
         m = np.asarray(matrices[k], dtype=float)
-        fig.add_trace(go.Heatmap(z=m, x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
+        fig.add_trace(go.Heatmap(z=m.tolist(), x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
+                                 reversescale=True,
                                  text=[[f"{v:.2f}" for v in row] for row in m], texttemplate="%{text}",
                                  hovertemplate="%{y} vs %{x}: %{z:.3f}<extra>" + TITLES[k] + "</extra>",
                                  showscale=c == len(keys), colorbar={"thickness": 12, "len": 0.9}), 1, c)

@@ -45,10 +45,10 @@ def plot_trajectory(layout, snapshots=None, *, steps=None, coords=None, name: st
 
     fig = go.Figure()
     if show_background:
+        # the background never takes the hover: pointing at a virtual token shows the virtual token
         fig.add_trace(go.Scatter(x=layout.embedding_[:, 0], y=layout.embedding_[:, 1], mode="markers",
                                  name="vocabulary sample", marker={"size": 4, "color": BACKGROUND},
-                                 text=[html.escape(vocab.tokens[int(t)]) for t in layout.sample_ids_],
-                                 hovertemplate="%{text}<extra>vocabulary</extra>"))
+                                 hoverinfo="skip"))
     # paths: one trace, tokens separated by gaps
     px, py = [], []
     for i in range(n_virtual):

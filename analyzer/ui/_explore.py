@@ -147,5 +147,6 @@ def report_basename(labels: Sequence[str], limit: int = 80) -> str:
     return out
 
 
-__all__ = ["report_basename", "display_names", "isolation_index", "after_click", "after_row_pick", "neighbour_rows", "distance_rows",
+__all__ = ["report_basename", "display_names", "isolation_index", "after_click", "after_row_pick", "neighbour_rows",
+           "distance_rows",
            "nearest_virtual", "search_rows"]

@@ -48,8 +48,8 @@ def layout(model: str, n_components: int = 2):
     return UmapLayout(n_components=n_components).fit(vocabulary(model))
 
 
-@st.cache_resource(show_spinner="Placing the whole vocabulary on the map and labelling its clusters (once per model, "
-                                "cached on disk; ~15 s for SmolLM2's 49k tokens on 2 cores)…", max_entries=8)
+@st.cache_resource(show_spinner="Placing the whole vocabulary on the map and labelling its clusters (once per "
+                                "model, cached on disk; ~15 s for SmolLM2's 49k tokens on 2 cores)…", max_entries=8)
 def vocab_map(model: str, n_components: int = 2):
     """The :class:`~analyzer.vocab_map.VocabularyMap` of ``model`` on its ``n_components``-D layout."""
     from ..vocab_map import VocabularyMap
@@ -135,8 +135,8 @@ def trajectory(model: str, path: str, stamp: tuple):
     return snaps, steps, coords
 
 
-__all__ = ["vocabulary", "neighbor_index", "layout", "vocab_map", "search", "frozen_model", "training_runner", "prompts", "task",
-           "task_names", "prompt_map", "report", "trajectory", "background", "prompt_analysis",
+__all__ = ["vocabulary", "neighbor_index", "layout", "vocab_map", "search", "frozen_model", "training_runner",
+           "prompts", "task", "task_names", "prompt_map", "report", "trajectory", "background", "prompt_analysis",
            "faithfulness", "full_report", "known_future"]
 
 
