@@ -459,7 +459,8 @@ def _load_hf_task(spec: str, *, text_column: str, label_column: str, label_words
     try:
         import datasets
     except ImportError:
-        raise TaskError(f"Task {spec!r} needs the Hugging Face datasets package: pip install datasets") from None
+        raise TaskError(f"Task {spec!r} needs the Hugging Face datasets package: pip install datasets "
+                        "(or pip install 'softprompt-analyzer[hf]')") from None
     name, _, config = spec[3:].partition(":")
     try:
         ds = datasets.load_dataset(name, config or None, split="train")
