@@ -75,9 +75,11 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tiny_llama_dir, tmp_path
 
 def test_ddp_two_processes_match_one(tiny_llama_dir, tmp_path):
     task = make_task_csv(tmp_path / "task.csv")
-    single = run_module(cfg(tiny_llama_dir, task, tmp_path / "single", steps=6), sys.executable)
+    # float32: the claim is that splitting the global batch changes nothing but the last bits; bfloat16 autocast
+    # (dtype auto on a CPU with native bfloat16) rounds per batch shape, far above these tolerances
+    single = run_module(cfg(tiny_llama_dir, task, tmp_path / "single", steps=6, dtype="float32"), sys.executable)
     assert single.returncode == 0, single.stderr[-2000:]
-    ddp = run_module(cfg(tiny_llama_dir, task, tmp_path / "ddp", steps=6), sys.executable, "-m",
+    ddp = run_module(cfg(tiny_llama_dir, task, tmp_path / "ddp", steps=6, dtype="float32"), sys.executable, "-m",
                      "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     meta = json.loads((tmp_path / "ddp" / "training_meta.json").read_text())
