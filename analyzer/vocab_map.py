@@ -214,6 +214,9 @@ class VocabularyMap:
         """A 2-D histogram of the placed vocabulary (first two coordinates), lightly smoothed (``smooth`` passes
         of a 3x3 box filter, so it reads as a density): ``(counts "bins bins" as rows=y, x centres, y
         centres)``; cells with no token stay 0."""
+        cache = self.__dict__.setdefault("_density", {})
+        if (bins, smooth) in cache:          # a rerun of the page draws the same layer: computed once
+            return cache[(bins, smooth)]
         c = self.coords_[np.isfinite(self.coords_[:, 0])]
         counts, xe, ye = np.histogram2d(c[:, 0], c[:, 1], bins=bins)
         z = counts.T
@@ -222,7 +225,17 @@ class VocabularyMap:
             p = np.pad(z, 1, mode="edge")
             z = sum(p[dy:dy + z.shape[0], dx:dx + z.shape[1]] for dy in range(3) for dx in range(3)) / 9.0
         z[empty & (z < 0.34)] = 0.0
-        return z, (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2
+        cache[(bins, smooth)] = (z, (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2)
+        return cache[(bins, smooth)]
+
+    def bulk_range(self, dims: int = 2) -> np.ndarray:
+        """``"2 dims"``: the 0.2 and 99.8 percentiles of the placed vocabulary per axis (the map's extent without
+        its few far outliers); computed once."""
+        cache = self.__dict__.setdefault("_bulk", {})
+        if dims not in cache:
+            c = self.coords_[np.isfinite(self.coords_[:, 0])]
+            cache[dims] = np.percentile(c[:, :dims], [0.2, 99.8], axis=0)
+        return cache[dims]
 
     def __repr__(self) -> str:
         return f"VocabularyMap(n_clusters={self.n_clusters}, n_label_tokens={self.n_label_tokens})"

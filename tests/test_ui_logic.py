@@ -480,3 +480,47 @@ def test_app_cli_allow_paths_reaches_the_server_environment(monkeypatch, capsys,
     err = capsys.readouterr().err
     assert "reachable from the network" in err
     assert ("typed paths and model names are off" in err) is (allowed is None)
+
+
+def test_run_state_marks_an_interrupted_run_and_not_a_finished_or_stopped_one(tmp_path):
+    import json
+
+    from safetensors.numpy import save_file
+
+    from analyzer.ui._runner import run_state
+
+    def write(step, steps, meta=None):
+        d = tmp_path / f"run-{step}-{steps}-{bool(meta)}"
+        d.mkdir()
+        ck = {"step": step, "config": {"model": "m", "task": "t", "steps": steps}}
+        save_file({"prompt": np.zeros((2, 3), np.float32)}, str(d / "checkpoint.safetensors"),
+                  metadata={"checkpoint": json.dumps(ck)})
+        if meta is not None:
+            (d / "training_meta.json").write_text(json.dumps(meta))
+        return d
+
+    killed = run_state(write(25, 100))                      # SIGKILL at step 31: the checkpoint of step 25
+    assert killed.interrupted and (killed.step, killed.steps) == (25, 100) and killed.config["task"] == "t"
+    assert not run_state(write(100, 100)).interrupted        # finished
+    assert not run_state(write(40, 100, {"stopped": True, "steps_done": 40})).interrupted   # stopped on purpose
+    assert run_state(tmp_path) is None                        # no checkpoint
+    (tmp_path / "checkpoint.safetensors").write_bytes(b"not a checkpoint")
+    assert run_state(tmp_path) is None
+
+
+def test_runner_resumes_in_a_folder_it_ran_before(tmp_path):
+    from types import SimpleNamespace
+
+    from analyzer.ui._runner import TrainingRunner
+
+    def train(config, callbacks=(), stop_event=None, model=None, tokenizer=None):
+        return SimpleNamespace(stopped=False)
+
+    runner = TrainingRunner(train_fn=train)
+    first = runner.start(SimpleNamespace(out=str(tmp_path / "r"), steps=3))
+    runner.wait(first.id, 30)
+    with pytest.raises(TrainingError, match="already used"):
+        runner.start(SimpleNamespace(out=str(tmp_path / "r"), steps=3))
+    again = runner.start(SimpleNamespace(out=str(tmp_path / "r"), steps=3, resume=True))
+    runner.wait(again.id, 30)
+    assert again.status == "done" and [j.id for j in runner.jobs()] == [again.id]

@@ -169,9 +169,11 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
 
 def _extent(pmap, vocab_map, dims: int = 2) -> list[list[float]]:
     """Axis ranges holding the bulk of the background (0.2-99.8 percentiles) and every prompt point."""
-    bg = vocab_map.coords_ if vocab_map is not None else pmap.background_coords
-    bg = bg[np.isfinite(bg[:, 0])]
-    pts = [np.percentile(bg[:, :dims], [0.2, 99.8], axis=0)]
+    if vocab_map is not None:
+        pts = [vocab_map.bulk_range(dims)]
+    else:
+        bg = pmap.background_coords
+        pts = [np.percentile(bg[np.isfinite(bg[:, 0])][:, :dims], [0.2, 99.8], axis=0)]
     for p in pmap.prompts:
         c = np.concatenate([p.coords[:, :dims], p.neighbor_coords.reshape(-1, p.coords.shape[1])[:, :dims]])
         pts.append(np.stack([c.min(axis=0), c.max(axis=0)]))

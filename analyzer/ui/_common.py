@@ -58,6 +58,19 @@ def not_available(what: str, module: str) -> None:
     st.info(f"{what}: not available yet (arrives with `{module}`).", icon=":material/info:")
 
 
+def named_prompts(sel: Selection) -> list[tuple[str, str, tuple, object]]:
+    """``(display name, path, stamp, prompt)`` of every selected prompt, in sidebar order; the display name is
+    the sidebar's label (``label/name`` for a source holding several prompts), the same everywhere."""
+    from . import _explore, resources
+
+    per_source = [(label, path, stamp, resources.prompts(path))
+                  for label, (path, stamp) in zip(sel.labels, sel.sources)]
+    names = _explore.display_names([s[0] for s in per_source], [len(s[3]) for s in per_source],
+                                   [[p.name for p in s[3]] for s in per_source])
+    flat = [(path, stamp, p) for _, path, stamp, ps in per_source for p in ps]
+    return [(n, *f) for n, f in zip(names, flat)]
+
+
 def prompts_of(sel: Selection) -> list:
     from . import resources
 

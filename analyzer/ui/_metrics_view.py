@@ -10,10 +10,12 @@ from ._common import Selection, module_available, not_available, wait_for
 
 def _choose_prompt(sel: Selection, key: str):
     """A prompt picker; returns ``(path, stamp, prompt)``."""
-    items = [(path, stamp, p) for path, stamp in sel.sources for p in resources.prompts(path)]
-    names = [p.name for *_, p in items]
+    from ._common import named_prompts
+
+    items = named_prompts(sel)
+    names = [n for n, *_ in items]
     name = st.selectbox("Prompt", names, key=key) if len(names) > 1 else names[0]
-    return items[names.index(name)]
+    return items[names.index(name)][1:]
 
 
 def _result(sel: Selection, key: str, kind: str = "metrics") -> dict | None:

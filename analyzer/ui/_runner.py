@@ -101,6 +101,9 @@ class TrainingRunner:
                 raise TrainingError(f"A training run is already in progress ({active.name}, step {active.step} of "
                                     f"{active.total_steps or '?'}); stop it or wait for it to finish.")
             out = Path(config.out)
+            resume = bool(getattr(config, "resume", False))
+            if resume:  # a resumed run replaces the finished record of that folder
+                self._jobs = {i: j for i, j in self._jobs.items() if j.out != out}
             if any(j.out == out for j in self._jobs.values()):
                 raise TrainingError(f"The output directory {str(out)!r} was already used by a run of this session; "
                                     "choose another name.")
@@ -147,6 +150,50 @@ class TrainingRunner:
         if job is not None and job.thread is not None:
             job.thread.join(timeout)
         return job
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a run folder's checkpoint says: the step it reached, the steps it was asked for, its config (a
+    ``TrainConfig`` dict).  ``interrupted``: the checkpoint stops short of the asked steps and the run did not
+    end by a stop (a killed server, Ctrl-C) -- it can be resumed."""
+
+    step: int
+    steps: int
+    config: dict
+    stopped: bool = False
+
+    @property
+    def interrupted(self) -> bool:
+        return self.step < self.steps and not self.stopped
+
+
+def run_state(path) -> RunState | None:
+    """The :class:`RunState` of the run folder ``path`` from its ``checkpoint.safetensors`` header (only the
+    header is read; tensors are not loaded) and ``training_meta.json``; None when it holds no readable
+    checkpoint."""
+    import json
+
+    p = Path(path)
+    ck_path = p / "checkpoint.safetensors"
+    if not ck_path.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(ck_path), "np") as f:
+            ck = json.loads((f.metadata() or {})["checkpoint"])
+        step, config = int(ck["step"]), dict(ck["config"])
+        steps = int(config["steps"])
+    except Exception:  # noqa: BLE001 — an unreadable checkpoint is simply not resumable here
+        return None
+    stopped = False
+    try:
+        meta = json.loads((p / "training_meta.json").read_text())
+        stopped = bool(meta.get("stopped")) and int(meta.get("steps_done", -1)) >= step
+    except (OSError, ValueError, TypeError):
+        pass
+    return RunState(step=step, steps=steps, config=config, stopped=stopped)
 
 
 class BackgroundLane:
@@ -209,4 +256,4 @@ class BackgroundLane:
         self._idle.wait(grace)
 
 
-__all__ = ["Job", "TrainingRunner", "BackgroundLane"]
+__all__ = ["Job", "TrainingRunner", "BackgroundLane", "RunState", "run_state"]

@@ -16,27 +16,17 @@ import functools
 import streamlit as st
 
 from . import _explore, resources
-from ._common import Selection, guard, module_available, not_available, prompts_of, wait_for
+from ._common import Selection, guard, module_available, named_prompts, not_available, prompts_of, wait_for
 
 MAP_HEIGHT = 700
 TABLE_MAX_HEIGHT = 560
-
-
-def _items(sel: Selection) -> list[tuple[str, str, tuple, object]]:
-    """``(display name, path, stamp, prompt)`` of every selected prompt, in sidebar order."""
-    per_source = [(label, path, stamp, resources.prompts(path))
-                  for label, (path, stamp) in zip(sel.labels, sel.sources)]
-    names = _explore.display_names([l for l, *_ in per_source], [len(ps) for *_, ps in per_source],
-                                   [[p.name for p in ps] for *_, ps in per_source])
-    flat = [(path, stamp, p) for _, path, stamp, ps in per_source for p in ps]
-    return [(n, *f) for n, f in zip(names, flat)]
 
 
 def explore(sel: Selection) -> None:
     if not sel.sources:
         st.info("Choose one or more prompts in the sidebar (or train one in the Train section).")
         return
-    items = _items(sel)
+    items = named_prompts(sel)
     names = [n for n, *_ in items]
     st.session_state["_map_names"] = names
     found, chosen = _search_state(sel)
@@ -244,12 +234,12 @@ def relatedness(sel: Selection) -> None:
 def faithfulness(sel: Selection) -> None:
     from ..plotting import plot_logit_lens, plot_projection_gap
 
-    items = [(path, stamp, p) for path, stamp in sel.sources for p in resources.prompts(path)]
-    names = [p.name for *_, p in items]
+    items = named_prompts(sel)
+    names = [n for n, *_ in items]
     c1, c2 = st.columns([2, 1])
     name = c1.selectbox("Prompt", names, key="faith_prompt")
     limit = c2.select_slider("Test examples", [50, 100, 200, 500], value=100, key="faith_limit")
-    path, stamp, prompt = items[names.index(name)]
+    _, path, stamp, prompt = items[names.index(name)]
     st.caption("Runs the frozen model: accuracy of the soft prompt vs its nearest-token projection, its init and "
                f"no prompt (task: {sel.task}), the logit lens and the model's own description.")
     args = (sel.model, path, stamp, prompt.name, sel.task, int(limit))

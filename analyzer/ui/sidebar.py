@@ -131,6 +131,8 @@ def sidebar() -> Selection:
         up = st.file_uploader("Upload a zipped PEFT adapter, .safetensors or .npy",
                               type=["zip", "safetensors", "npy"], key="upload", max_upload_size=MAX_UPLOAD_MB,
                               help=f"At most {MAX_UPLOAD_MB} MB. Pickles (.bin, .pt, .pkl) are refused.")
+        st.caption(f"At most {MAX_UPLOAD_MB} MB per file: a larger file is refused before it is sent (the "
+                   "uploader marks it red). Pickles (.bin, .pt, .pkl) are refused.")
         if up is not None and st.session_state.get("_last_upload") != up.file_id:
             with guard("the upload"):
                 saved = save_upload(up.name, up.getvalue(), _sources.uploads_dir())

@@ -5,6 +5,7 @@ The result is a PEFT adapter in the runs folder, selectable at once as ``trained
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -58,17 +59,31 @@ def _earlier_runs(runner, job) -> None:
     rows = [(label, path) for label, path in on_disk.items() if job is None or path != str(job.out)]
     if not rows:
         return
+    from ._runner import run_state
+
+    busy = runner.active() is not None
     with st.expander(f"Earlier runs ({len(rows)})", expanded=job is None):
         for i, (label, path) in enumerate(rows):
             j = known.get(path)
             info = _sources.run_info(path)
-            status = (f"{j.status}, step {j.step} of {j.total_steps}" if j is not None else
-                      f"{info.steps} steps" if info.steps is not None else "")
+            state = run_state(path) if j is None or not j.running else None
+            if j is not None:
+                status = f"{j.status}, step {j.step} of {j.total_steps}"
+            elif state is not None and state.interrupted:
+                status = f":orange[interrupted] at step {state.step} of {state.steps}"
+            else:
+                status = f"{info.steps} steps" if info.steps is not None else ""
             acc = f", validation accuracy {info.accuracy:.0%}" if info.accuracy is not None else ""
-            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1, c2, c3 = st.columns([5, 1, 1], vertical_alignment="center")
             c1.markdown(f"**{label}** — {status}{acc} · `{path}`")
             c2.button("Analyse", key=f"train_analyse_{i}", on_click=analyse_prompt, args=(label, path),
-                      disabled=j is not None and j.running, use_container_width=True)
+                      disabled=j is not None and j.running, width="stretch")
+            if state is not None and state.interrupted and (j is None or not j.running):
+                if c3.button("Resume", key=f"train_resume_{i}", disabled=busy, width="stretch",
+                             help=f"Continue from the checkpoint at step {state.step} to step {state.steps}."):
+                    with guard("resuming the run"):
+                        _resume(runner, path, state)
+                        st.rerun()
 
 
 def analyse_prompt(label: str, path: str) -> None:
@@ -95,6 +110,17 @@ def _start(sel: Selection, runner, *, task, init, n_virtual, steps, lr, batch, i
     job = runner.start(config, model=model, tokenizer=tok, name=out.name)
     st.session_state["job_id"] = job.id
     return job
+
+
+def _resume(runner, path: str, state) -> None:
+    """Continue the interrupted run in ``path`` from its checkpoint (the trainer's ``resume``)."""
+    from ..training import TrainConfig
+
+    config = TrainConfig.from_dict(state.config, out=str(path), resume=True, overwrite=False)
+    with st.spinner("Loading the frozen model (shared by every session; first time ~30 s)…"):
+        model, tok = resources.frozen_model(config.model)
+    job = runner.start(config, model=model, tokenizer=tok, name=Path(path).name)
+    st.session_state["job_id"] = job.id
 
 
 def _progress_panel(job_id: str) -> None:
