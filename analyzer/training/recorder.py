@@ -189,6 +189,8 @@ def _callback_class():
             self.recorder: RunRecorder | None = None
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
+            if not state.is_world_process_zero:      # one writer under torchrun / accelerate
+                return
             if model is None:
                 raise TrainingError("PromptRunCallback got no model from the Trainer; pass model= to Trainer.")
             self.recorder = RunRecorder(model, self.out or args.output_dir, every=self.every,
