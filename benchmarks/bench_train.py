@@ -5,6 +5,9 @@
   computes full-vocabulary logits at every position and the loss (the usual recipe of PEFT's examples);
 * **ours**: ``analyzer.training``'s forward (hidden state of the last position only, logits of the label words
   only, no attention mask) + AdamW;
+* **ours, bfloat16**: the same step with the frozen model under ``torch.autocast("cpu", dtype=torch.bfloat16)``
+  (prompt, gradient and AdamW state float32) -- what ``TrainConfig(dtype="auto")`` picks on a CPU that multiplies
+  bfloat16 natively (AMX, AVX512-BF16);
 * **floor**: forward+backward of the frozen model with no prompt (gradient to the input embeddings, logits of the
   last position only) -- what no prompt-tuning loop can beat.
 
@@ -12,9 +15,12 @@ Two workloads: *equal batches* (the same padded batches through each loop: per-s
 (shuffled batches of sentiment training data, padded to the longest like a plain DataLoader, vs the batches
 our trainer draws -- ``LengthGroupedBatches`` -- through the same step code as ``analyzer.training.train``).
 The loops run interleaved, round by round, so that load from other processes hits all of them alike; the
-table gives medians.  Prints a Markdown table.
+table gives medians.  Then *accuracy after the same steps*: ``analyzer.training.train`` runs ``--acc-steps`` steps
+twice from the same init, seed and batches, ``dtype="float32"`` and ``dtype="bfloat16"``, and both prompts are
+scored in float32 on the same validation examples, with Wilson 95% intervals (``scipy.stats.binomtest``).
+Prints Markdown tables.
 
-    python benchmarks/bench_train.py [--model smollm2-135m] [--steps 8] [--batch-size 8] [--json out.json]
+    python benchmarks/bench_train.py [--model smollm2-135m] [--steps 8] [--acc-steps 60] [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--virtual-tokens", type=int, default=20)
     ap.add_argument("--label-words", help="for a CSV/JSONL --task: LABEL=WORD,...")
+    ap.add_argument("--acc-steps", type=int, default=60,
+                    help="steps of the float32 and bfloat16 trainings compared on validation accuracy (0: skip)")
+    ap.add_argument("--lr", type=float, default=0.03, help="learning rate of those trainings")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -91,16 +100,21 @@ def main(argv=None):
     ours = PromptedClassifier(model, label_ids, torch.randn(n, d) * 0.02)
     opt_ours = torch.optim.AdamW([ours.prompt], lr=0.03)
 
-    def our_step(exs):
+    def our_step(exs, bf16=False):
         seqs = encode_examples(tok, task, exs, max_length=128)
         ids, lens = pad_batch(seqs, pad)
         y = torch.tensor([ex.label for ex in exs])
         t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(ours(ids, lens), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):   # as train() does for dtype bfloat16
+            logits = ours(ids, lens)
+        loss = torch.nn.functional.cross_entropy(logits, y)
         opt_ours.zero_grad()
         loss.backward()
         opt_ours.step()
         return time.perf_counter() - t0, int(lens.sum())
+
+    def our_bf16_step(exs):
+        return our_step(exs, bf16=True)
 
     emb_layer = model.get_input_embeddings()
 
@@ -124,8 +138,9 @@ def main(argv=None):
 
     # Interleaved: every round runs each loop once, in a rotating order, so that load from other processes
     # on a shared machine hits all loops alike.
-    jobs = {"plain/equal": (plain_step, equal), "ours/equal": (our_step, equal), "floor/equal": (floor_step, equal),
-            "plain/task": (plain_step, shuffled), "ours/task": (our_step, grouped)}
+    jobs = {"plain/equal": (plain_step, equal), "ours/equal": (our_step, equal),
+            "bf16/equal": (our_bf16_step, equal), "floor/equal": (floor_step, equal),
+            "plain/task": (plain_step, shuffled), "ours/task": (our_step, grouped), "bf16/task": (our_bf16_step, grouped)}
     times = {k: [] for k in jobs}
     toks = {k: [] for k in jobs}
     keys = list(jobs)
@@ -143,22 +158,77 @@ def main(argv=None):
 
     rows = []
     plain_eq, plain_task = res["plain/equal"], res["plain/task"]
-    for key, label in (("plain/equal", "plain PEFT loop, equal batches"), ("ours/equal", "ours, equal batches"),
+    for key, label in (("plain/equal", "plain PEFT loop, equal batches"), ("ours/equal", "ours float32, equal batches"),
+                       ("bf16/equal", "ours bfloat16 autocast, equal batches"),
                        ("floor/equal", "floor: frozen fwd+bwd, no prompt, equal batches"),
                        ("plain/task", "plain PEFT loop, shuffled task batches"),
-                       ("ours/task", "ours, the trainer's length-grouped task batches")):
+                       ("ours/task", "ours float32, the trainer's length-grouped task batches"),
+                       ("bf16/task", "ours bfloat16 autocast, the trainer's length-grouped task batches")):
         st_, tps, eps = res[key]
         ref = plain_eq if key.endswith("equal") else plain_task
-        rows.append([label, f"{st_:.3f}", f"{st_ / ref[0]:.2f}x", f"{tps:.0f}", f"{tps / ref[1]:.2f}x", f"{eps:.2f}"])
+        f32 = res["ours/" + key.split("/")[1]]
+        rows.append([label, f"{st_:.3f}", f"{st_ / ref[0]:.2f}x", f"{f32[0] / st_:.2f}x", f"{tps:.0f}",
+                     f"{tps / ref[1]:.2f}x", f"{eps:.2f}"])
     from _common import table
 
+    from analyzer.neighbors import _low_precision_probe
+
+    low, speed = _low_precision_probe()
     print(f"model {args.model}, task {args.task}, batch {B}, {n} virtual tokens, {args.steps} timed steps, "
-          f"torch threads {torch.get_num_threads()}\n")
-    print(table(["loop", "median step s", "step time vs plain", "text tokens/s", "tokens/s vs plain",
-                 "examples/s"], rows))
+          f"torch threads {torch.get_num_threads()}; bfloat16/float32 matrix-product probe {speed:.2f}x "
+          f"(auto picks {'bfloat16' if low is not None else 'float32'})\n")
+    print(table(["loop", "median step s", "step time vs plain", "speed-up vs ours float32", "text tokens/s",
+                 "tokens/s vs plain", "examples/s"], rows))
+    out = {k: {**dict(zip(("median_step_s", "tokens_per_s", "examples_per_s"), v)), "min_step_s": min(times[k]),
+               "step_s": times[k]} for k, v in res.items()}
+    print("\nfastest step (s), the least disturbed by other load: " +
+          ", ".join(f"{k} {min(times[k]):.3f}" for k in keys) +
+          f"; bfloat16 vs float32, equal batches: {min(times['ours/equal']) / min(times['bf16/equal']):.2f}x, "
+          f"task batches: {min(times['ours/task']) / min(times['bf16/task']):.2f}x")
+    out["probe_speedup"] = speed
+    if args.acc_steps:
+        out["accuracy"] = accuracy_after_same_steps(args, model, tok, task)
     if args.json:
-        Path(args.json).write_text(json.dumps({k: dict(zip(("median_step_s", "tokens_per_s", "examples_per_s"), v))
-                                               for k, v in res.items()}, indent=2))
+        Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+def accuracy_after_same_steps(args, model, tok, task) -> dict:
+    """Train ``--acc-steps`` steps in float32 and in bfloat16 from the same init and batches; score both prompts
+    in float32 on the same validation examples; Wilson 95% intervals."""
+    import tempfile
+
+    from scipy.stats import binomtest
+
+    from _common import table
+    from analyzer.training import TrainConfig, evaluate, train
+
+    res, rows = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for dtype in ("float32", "bfloat16"):
+            cfg = TrainConfig(model=args.model, task=args.task, out=f"{tmp}/{dtype}", steps=args.acc_steps,
+                              batch_size=args.batch_size, lr=args.lr, num_virtual_tokens=args.virtual_tokens,
+                              prompt_tuning_init="labels", eval_every=0, eval_examples=1, snapshot_every=0,
+                              checkpoint_every=args.acc_steps, seed=0, dtype=dtype)
+            r = train(cfg, model=model, tokenizer=tok, task=task)
+            from analyzer.loaders import load_prompt
+
+            ev = evaluate(model, tok, task, load_prompt(cfg.out), split="validation", model_name=args.model)
+            k, m = int(round(ev.accuracy * ev.n)), ev.n
+            ci = binomtest(k, m).proportion_ci(confidence_level=0.95, method="wilson")
+            res[dtype] = {"accuracy": ev.accuracy, "n": m, "wilson95": [ci.low, ci.high],
+                          "train_seconds": sum(json.loads(x)["step_time"] for x in
+                                               Path(cfg.out, "training_log.jsonl").read_text().splitlines()
+                                               if "step_time" in x),
+                          "mean_step_s": r.mean_step_time}
+            rows.append([dtype, args.acc_steps, f"{ev.accuracy:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]", m,
+                         f"{r.mean_step_time:.3f}"])
+    lo, hi = res["float32"]["wilson95"]
+    res["bfloat16_within_float32_interval"] = bool(lo <= res["bfloat16"]["accuracy"] <= hi)
+    print(f"\nvalidation accuracy after the same {args.acc_steps} steps (lr {args.lr}, labels init, seed 0), both "
+          f"prompts scored in float32:\n")
+    print(table(["training dtype", "steps", "validation accuracy", "Wilson 95%", "n", "mean step s"], rows))
+    print(f"\nbfloat16 accuracy within the float32 run's Wilson interval: {res['bfloat16_within_float32_interval']}")
+    return res
 
 
 if __name__ == "__main__":
