@@ -90,7 +90,18 @@ PLOT = "document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot'
 
 
 def neighbour_table(page):
-    return page.locator('[data-testid="stDataFrame"]').filter(has_text="norm ×median").first
+    return frame(page, "nb_table_0")
+
+
+def frame(page, key: str):
+    """The ``st.dataframe`` with this widget key (Streamlit marks its container ``st-key-<key>``)."""
+    return page.locator(f'.st-key-{key} [data-testid="stDataFrame"]').first
+
+
+def cells(df, at_least: int) -> list[str]:
+    """The text of a data frame's cells (its accessible grid), once at least ``at_least`` are there."""
+    df.locator("[role=gridcell]").nth(at_least - 1).wait_for(state="attached", timeout=60_000)
+    return df.locator("[role=gridcell]").all_text_contents()
 
 
 def point_xy(page, trace: str, i: int) -> dict:
@@ -129,7 +140,7 @@ def test_dashboard_in_chromium(served_app, tmp_path):
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
         table = neighbour_table(page)
         table.wait_for(state="visible", timeout=60_000)
-        text = " | ".join(table.locator("[role=gridcell]").all_text_contents())
+        text = " | ".join(cells(table, 3))
         assert expected in text, f"expected {expected!r} in the neighbour table, got: {text[:500]}"
         # the map's background is the whole vocabulary (a density image) with cluster labels on it
         assert page.locator('[data-testid="stPlotlyChart"] .heatmaplayer image').count() == 1
@@ -190,10 +201,9 @@ def test_click_isolates_a_virtual_token_and_hover_shows_it(served_app, tmp_path)
         page.screenshot(path=str(ARTIFACTS / "map-hover.png"))
         page.mouse.click(xy["x"], xy["y"])
         page.wait_for_function(has_trace(f"{label} v1"), timeout=60_000)
-        reset = page.get_by_role("button", name="Reset")
+        reset = page.get_by_role("button", name="Reset", exact=True)
         reset.wait_for(timeout=60_000)
-        side = page.locator('[data-testid="stDataFrame"]').filter(has_text="cosine").first
-        assert len(side.locator("[role=gridcell]").all_text_contents()) >= 5 * 4      # rank, token, id, cosine
+        assert len(cells(frame(page, "iso_distances"), 5 * 4)) >= 5 * 4          # rank, token, id, cosine
         painted(page)
         page.screenshot(path=str(ARTIFACTS / "map-isolated.png"))
         # the isolated token's row (v1, the second) is highlighted in the neighbour table
@@ -208,13 +218,19 @@ def test_click_isolates_a_virtual_token_and_hover_shows_it(served_app, tmp_path)
         highlight = [c for c in colours if c[0] > 240 and 225 < c[1] < 255 and 170 < c[2] < 215]
         assert len(highlight) > len(colours) // 2, colours[:8]
         # click again: isolation ends
+        page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
+        painted(page)
         xy = point_xy(page, f"{label} v1", 0)
+        page.mouse.move(xy["x"], xy["y"])
+        page.locator('[data-testid="stPlotlyChart"] .hoverlayer .hovertext').first.wait_for(timeout=30_000)
         page.mouse.click(xy["x"], xy["y"])
         reset.wait_for(state="detached", timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_search_returns_a_list_and_the_nearest_virtual_tokens(served_app, tmp_path):
+    from analyzer import load_vocabulary
+
     url, _, label = served_app
     with chromium_page(url, tmp_path) as page:
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
@@ -222,11 +238,10 @@ def test_search_returns_a_list_and_the_nearest_virtual_tokens(served_app, tmp_pa
         box.fill("good")
         box.press("Enter")
         page.get_by_text("Virtual tokens nearest to").wait_for(timeout=60_000)
-        results = page.locator('[data-testid="stDataFrame"]').filter(has_text="nearest virtual token").first
-        cells = results.locator("[role=gridcell]").all_text_contents()
-        assert "␣good" in cells and "1123" in cells, cells[:12]            # tokens with their ids
-        nearest = page.locator('[data-testid="stDataFrame"]').filter(has_text="rank").first
-        assert label in nearest.locator("[role=gridcell]").all_text_contents()
+        found = cells(frame(page, "find_results"), 4)
+        good_id = str(load_vocabulary("smollm2-135m").tokens.index("␣good"))
+        assert "␣good" in found and good_id in found, found[:12]            # tokens with their ids
+        assert label in cells(frame(page, "find_nearest"), 4)
         page.wait_for_function(has_trace("search"), timeout=60_000)
         painted(page)
         page.screenshot(path=str(ARTIFACTS / "search.png"))

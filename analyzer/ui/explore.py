@@ -137,8 +137,8 @@ def inspector(sel: Selection, items, pmap, found: tuple = (), chosen: int | None
         st.markdown(f"**{items[j][0]} · v{i}**")
         st.caption(f"Its {sel.k} nearest vocabulary tokens ({'CSLS' if sel.metric == 'csls' else 'cosine'} "
                    "ranking), with the true cosine.")
-        st.dataframe(_explore.distance_rows(pmap.prompts[j], vocab, i, sel.metric), hide_index=True,
-                     width="stretch", key="iso_distances",
+        st.container(key="iso_distances").dataframe(
+                     _explore.distance_rows(pmap.prompts[j], vocab, i, sel.metric), hide_index=True, width="stretch",
                      column_config={"#": st.column_config.NumberColumn(width="small"),
                                     "id": st.column_config.NumberColumn(width="small", format="%d")})
         st.button("Reset", key="iso_reset", on_click=_reset, icon=":material/restart_alt:",
@@ -166,8 +166,9 @@ def inspector(sel: Selection, items, pmap, found: tuple = (), chosen: int | None
     nb = {n: pp.neighbor_ids for n, pp in zip([n for n, *_ in items], pmap.prompts)} if pmap is not None else None
     near = _explore.nearest_virtual(vocab, named, token, neighbor_ids=nb)
     st.markdown(f"**Virtual tokens nearest to** `{vocab.tokens[token]}` (id {token})")
-    st.dataframe([{k: v for k, v in r.items() if not k.startswith("_")} for r in near], hide_index=True,
-                 width="stretch", key="find_nearest",
+    st.container(key="find_nearest").dataframe(
+                 [{k: v for k, v in r.items() if not k.startswith("_")} for r in near], hide_index=True,
+                 width="stretch",
                  column_config={"rank": st.column_config.TextColumn(
                      help="Where the token stands among that virtual token's neighbours (empty: not among its "
                           f"top {sel.k}).")})
