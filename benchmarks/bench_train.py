@@ -46,6 +46,10 @@ def main(argv=None):
     ap.add_argument("--acc-steps", type=int, default=60,
                     help="steps of the float32 and bfloat16 trainings compared on validation accuracy (0: skip)")
     ap.add_argument("--lr", type=float, default=0.03, help="learning rate of those trainings")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time steps by the wall clock, or by the process's CPU time (on a machine shared with other "
+                         "jobs: preemption does not count; use with --threads 1, where no thread spin-waits)")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -58,6 +62,9 @@ def main(argv=None):
     from analyzer.training.trainer import LengthGroupedBatches
 
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     model, tok = load_frozen_model(args.model)
     task = get_task(args.task, label_words=parse_label_words(args.label_words))
     label_ids = task.label_token_ids(tok, args.model)
@@ -90,12 +97,12 @@ def main(argv=None):
 
     def plain_step(exs):
         ids, att, lab, ntok = plain_batch(exs)
-        t0 = time.perf_counter()
+        t0 = clock()
         loss = peft_model(input_ids=ids, attention_mask=att, labels=lab).loss
         opt_plain.zero_grad()
         loss.backward()
         opt_plain.step()
-        return time.perf_counter() - t0, ntok
+        return clock() - t0, ntok
 
     ours = PromptedClassifier(model, label_ids, torch.randn(n, d) * 0.02)
     opt_ours = torch.optim.AdamW([ours.prompt], lr=0.03)
@@ -104,14 +111,14 @@ def main(argv=None):
         seqs = encode_examples(tok, task, exs, max_length=128)
         ids, lens = pad_batch(seqs, pad)
         y = torch.tensor([ex.label for ex in exs])
-        t0 = time.perf_counter()
+        t0 = clock()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):   # as train() does for dtype bfloat16
             logits = ours(ids, lens)
         loss = torch.nn.functional.cross_entropy(logits, y)
         opt_ours.zero_grad()
         loss.backward()
         opt_ours.step()
-        return time.perf_counter() - t0, int(lens.sum())
+        return clock() - t0, int(lens.sum())
 
     def our_bf16_step(exs):
         return our_step(exs, bf16=True)
@@ -121,11 +128,11 @@ def main(argv=None):
     def floor_step(exs):
         seqs = encode_examples(tok, task, exs, max_length=128)
         ids, lens = pad_batch(seqs, pad)
-        t0 = time.perf_counter()
+        t0 = clock()
         e = emb_layer(ids).detach().requires_grad_()
         out = model(inputs_embeds=e, logits_to_keep=1).logits
         out[:, -1, label_ids].sum().backward()
-        return time.perf_counter() - t0, int(lens.sum())
+        return clock() - t0, int(lens.sum())
 
     # ---- equal batches: the same sequences, sorted into length-homogeneous batches, through all three loops
     flat = sorted([ex for b in shuffled for ex in b], key=lambda ex: len(ex.text))
@@ -175,9 +182,10 @@ def main(argv=None):
 
     low, speed = _low_precision_probe()
     print(f"model {args.model}, task {args.task}, batch {B}, {n} virtual tokens, {args.steps} timed steps, "
-          f"torch threads {torch.get_num_threads()}; bfloat16/float32 matrix-product probe {speed:.2f}x "
+          f"torch threads {torch.get_num_threads()}, {args.clock} clock; bfloat16/float32 matrix-product probe "
+          f"{speed:.2f}x "
           f"(auto picks {'bfloat16' if low is not None else 'float32'})\n")
-    print(table(["loop", "median step s", "step time vs plain", "speed-up vs ours float32", "text tokens/s",
+    print(table(["loop", f"median step s ({args.clock})", "step time vs plain", "speed-up vs ours float32", "text tokens/s",
                  "tokens/s vs plain", "examples/s"], rows))
     out = {k: {**dict(zip(("median_step_s", "tokens_per_s", "examples_per_s"), v)), "min_step_s": min(times[k]),
                "step_s": times[k]} for k, v in res.items()}
