@@ -295,3 +295,13 @@ def html_escape(s: str) -> str:
     import html
 
     return html.escape(s)
+
+
+def test_spread_angles_keeps_labels_apart():
+    from analyzer.plotting._map import spread_angles
+
+    out = spread_angles(np.array([0.0, 0.05, 0.1, 3.0]), min_sep=np.radians(30))
+    assert out[0] == 0.0 and out[3] == pytest.approx(3.0)
+    gaps = np.diff(np.sort(out[:3]))
+    assert (gaps >= np.radians(30) - 1e-9).all()
+    assert spread_angles(np.array([1.0])).tolist() == [1.0]

@@ -42,6 +42,20 @@ def declutter(xy, texts, *, char_w: float, line_h: float) -> np.ndarray:
     return keep
 
 
+def spread_angles(angles: np.ndarray, min_sep: float = np.radians(28)) -> np.ndarray:
+    """Directions (radians) for labels pushed out from a point: each label's own direction, moved apart so that
+    no two are closer than ``min_sep`` (in the order of the directions, all the way round)."""
+    a = np.mod(np.asarray(angles, dtype=float), 2 * np.pi)
+    if a.size < 2:
+        return a
+    sep = min(min_sep, 2 * np.pi / a.size)
+    order = np.argsort(a, kind="stable")
+    out = a.copy()
+    for prev, cur in zip(order[:-1], order[1:]):
+        out[cur] = max(out[cur], out[prev] + sep)
+    return out
+
+
 def _text_units(extent, height: int | None, width_px: float = 1100.0) -> tuple[float, float]:
     """Data units per character (11 px font: ~6.5 px wide) and per line (~16 px) on a plot of this extent."""
     h_px = max(200.0, float(height or 600) - 60.0)
@@ -280,14 +294,14 @@ def _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d: 
     span = np.array([units[0] / 6.5, units[1] / 16.0])          # data units per pixel, x and y
     mids = (nbc[:, :2] + v[None, :2]) / 2
     keep = declutter(mids, [f"{c:.2f}" for c in cos], char_w=units[0], line_h=units[1])
+    angles = spread_angles(np.arctan2((nbc[:, 1] - v[1]) / span[1], (nbc[:, 0] - v[0]) / span[0]))
     for r in range(k):
         x, y = float(nbc[r, 0]), float(nbc[r, 1])
-        d = (nbc[r, :2] - v[:2]) / span
-        d = d / (np.linalg.norm(d) or 1.0)
+        radius = 38 + 14 * (r % 2)         # alternate lengths, so neighbours close together keep apart labels
         annotations.append({"x": x, "y": y, "text": f"<b>{html.escape(short(toks[r], 18))}</b>", "showarrow": True,
                             "arrowhead": 0, "arrowwidth": 1, "arrowcolor": "rgba(60,60,60,0.6)",
-                            "ax": float(34 * d[0]), "ay": float(-34 * d[1]), "font": {"size": 12, "color": "#222"},
-                            "bgcolor": "rgba(255,255,255,0.88)"})
+                            "ax": float(radius * np.cos(angles[r])), "ay": float(-radius * np.sin(angles[r])),
+                            "font": {"size": 12, "color": "#222"}, "bgcolor": "rgba(255,255,255,0.88)"})
         if keep[r]:
             annotations.append({"x": float(mids[r, 0]), "y": float(mids[r, 1]), "text": f"{cos[r]:.2f}",
                                 "showarrow": False, "font": {"size": 10, "color": c},
