@@ -180,8 +180,11 @@ def neighbour_table(sel: Selection, items) -> None:
 
     rep = resources.report(sel.model, sel.metric, sel.k, sel.sources, sel.task)
     metric = "CSLS" if sel.metric == "csls" else "cosine"
-    st.caption(f"Top-{sel.k} vocabulary neighbours of each virtual token, with their {metric} score. "
-               "norm ×median: the token's norm over the vocabulary's median norm. Pick a row to isolate that "
+    from ._glossary import TERMS
+
+    st.caption(f"Top-{sel.k} vocabulary neighbours of each virtual token, with their {metric} score"
+               + (f" ({TERMS['CSLS']})" if sel.metric == "csls" else "") +
+               ". norm ×median: the token's norm over the vocabulary's median norm. Pick a row to isolate that "
                "virtual token on the map.")
     iso = _isolated(items)
     names = [n for n, *_ in items]
