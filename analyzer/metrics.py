@@ -166,16 +166,22 @@ def set_test(value: float, null_values: Mapping[str, np.ndarray], *, init_value:
              alternative: str = "two-sided", alpha: float = ALPHA, what: str = "the score",
              omitted: Mapping[str, str] | None = None, table=None,
              null_groups: Mapping[str, np.ndarray] | None = None) -> dict:
-    """A whole-prompt score against null distributions of the same score on pseudo-prompts (``matched``: the
-    claim basis; others: references), each one row of ``table``; ``null_groups``: null name -> one label per
-    sample where that null is composite (:func:`analyzer.stats.make_test`)."""
+    """A whole-prompt score against null distributions of the same score on pseudo-prompts, each one row of
+    ``table``; ``null_groups``: null name -> one label per sample where that null is composite
+    (:func:`analyzer.stats.make_test`).
+
+    Every row here is a described reference, the matched one too: these statistics measure how the positions
+    relate to *each other* (shared neighbours, hubs), and meaningless prompts whose positions are correlated
+    (near-copies of a few tokens, directions along the vocabulary's principal axes) reach any value of them,
+    which no position-by-position matched null holds fixed (benchmarks/bench_calibration.py measured 40-70% of
+    such prompts "significant")."""
     from .stats import make_test
 
     measure, space = _measure_space(what)
     out: dict[str, Any] = {"value": _f(value), "null": {}}
     for name, null in sorted(null_values.items(), key=lambda kv: kv[0] != "matched"):
         t = make_test(measure, space, name, value, null, direction=alternative,
-                      null_groups=(null_groups or {}).get(name))
+                      null_groups=(null_groups or {}).get(name), claim=False)
         d = {"value": _f(t.value), "null_mean": _f(t.null_mean), "null_std": _f(t.null_sd), "z": _f(t.effect),
              "p": _f(t.p), "n_null": t.n_null, "null": name, "alternative": alternative, "significant": False,
              "verdict": f"{what} {_fmt(t.value)} vs {_fmt(t.null_mean)} ({name}): described, not tested."}
@@ -348,7 +354,8 @@ def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex
     if matched:
         from .nulls import match, reference_pool
 
-        mn = match(reference_pool(vocab, index, k), prompt.scores, prompt.ids, groups, n_boot=n_boot, seed=seed)
+        mn = match(reference_pool(vocab, index, k), prompt.scores, prompt.ids, groups, prompt.vectors, vocab,
+                   n_boot=n_boot, seed=seed)
     nulls = {"random_vectors": query(index, random_vectors_like(prompt.vectors, n_null, seed), k, "random_vectors")}
     vids = random_vocab_ids(vocab, n_null, seed, include_special=index.include_special)
     nulls["vocab_tokens"] = _query_without_self(index, vids, k, "vocab_tokens")

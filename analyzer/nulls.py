@@ -16,7 +16,9 @@ mean, random tokens with their coordinates permuted, noise with the vocabulary's
 spreads but independent coordinates, and the mean plus random combinations of a few of the vocabulary's principal
 directions -- and each query's neighbours and *matching features*
 are stored: its top-1 and top-2 scores, its mean and k-th score, the log frequency rank (token id) of its
-nearest token and the mean log rank of its k neighbours (their frequency profile).
+nearest token, the mean log rank of its k neighbours (their frequency profile), and the share of its centred
+vector along the vocabulary's top 50 principal directions (where it points relative to the cloud's shape), and
+the neighbours' own density (their mean cosine to their 10 nearest tokens: how crowded the region is).
 
 **Matching, position by position.**  For each virtual token, the ``m`` pool queries of each construction whose
 features are nearest to its own (standardised Euclidean distance) are its matched null draws.  A pseudo-prompt
@@ -37,15 +39,18 @@ import numpy as np
 
 from .types import Vocabulary
 
-POOL_VERSION = 3
+POOL_VERSION = 5
 CONSTRUCTIONS = ("vocabulary-shaped noise", "isotropic directions", "random tokens", "two-token averages",
                  "three-token averages", "token + isotropic noise", "token + vocabulary-shaped noise",
                  "tokens shrunk toward the vocabulary mean", "vocabulary-shaped noise, narrowed",
                  "tokens with permuted coordinates", "sparse directions",
                  "vocabulary-shaped noise, independent coordinates", "principal directions")
 FEATURES = ("top-1 score", "top-2 score", "mean top-k score", "k-th score", "log rank of the nearest token",
-            "mean log rank of the k neighbours")
-_FEATURE_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.3, 0.3])
+            "mean log rank of the k neighbours", "share along the vocabulary's principal directions",
+            "the neighbours' own density")
+_FEATURE_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.3, 0.3, 1.0, 1.0])
+DENSITY_K = 10         # a neighbour's density: its mean cosine to its DENSITY_K nearest tokens (CSLS's r(y))
+N_PRINCIPAL = 50       # the principal subspace of the last feature
 _MOMENTS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 _POOLS: dict[tuple, "ReferencePool"] = {}
 
@@ -133,13 +138,43 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
     return np.asarray(x, np.float32)
 
 
-def features(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """float64 ``"q F"`` matching features of queries from their top-k ``scores`` and ``ids`` (see
-    :data:`FEATURES`)."""
+def principal_basis(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean "d", basis "N_PRINCIPAL d")``: the vocabulary's mean and its top principal directions (from the
+    :func:`vocab_moments` sample)."""
+    key = f"{vocab.key}-principal-{N_PRINCIPAL}"
+    if key not in _MOMENTS:
+        mu, z = vocab_moments(vocab)
+        _MOMENTS[key] = (mu, np.linalg.svd(z.astype(np.float64), full_matrices=False)[2][:N_PRINCIPAL])
+    return _MOMENTS[key]
+
+
+def token_density(vocab: Vocabulary) -> np.ndarray:
+    """float ``"vocab"``: each token's mean cosine to its :data:`DENSITY_K` nearest tokens (NaN for tokens not
+    indexed; the vocabulary neighbourhood is cached on disk and shared with CSLS)."""
+    key = f"{vocab.key}-density-{DENSITY_K}"
+    if key not in _MOMENTS:
+        from .neighbors import vocab_neighborhood
+
+        _MOMENTS[key] = (np.asarray(vocab_neighborhood(vocab, DENSITY_K).r, np.float64), None)
+    return _MOMENTS[key][0]
+
+
+def features(scores: np.ndarray, ids: np.ndarray, vectors: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """float64 ``"q F"`` matching features of queries ``vectors`` from their top-k ``scores`` and ``ids`` (see
+    :data:`FEATURES`).  The last one is where the query points relative to the cloud's shape: the share of the
+    centred query's squared length along the vocabulary's top principal directions (a meaningless query along
+    them has looser neighbours than one spread like the vocabulary, at the same scores), then how dense the
+    vocabulary is around the neighbours themselves (the mean of their :func:`token_density`)."""
     s = np.asarray(scores, np.float64)
     s2 = s[:, 1] if s.shape[1] > 1 else s[:, 0]
     lr = np.log1p(np.asarray(ids))
-    return np.stack([s[:, 0], s2, s.mean(axis=1), s[:, -1], lr[:, 0], lr.mean(axis=1)], axis=1)
+    mu, basis = principal_basis(vocab)
+    c = np.asarray(vectors, np.float64) - mu
+    along = ((c @ basis.T) ** 2).sum(axis=1) / np.maximum((c ** 2).sum(axis=1), 1e-300)
+    dens = token_density(vocab)[np.asarray(ids, np.int64)]
+    with np.errstate(invalid="ignore"):
+        dens = np.nan_to_num(np.nanmean(dens, axis=1), nan=float(np.nanmean(token_density(vocab))))
+    return np.stack([s[:, 0], s2, s.mean(axis=1), s[:, -1], lr[:, 0], lr.mean(axis=1), along, dens], axis=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,15 +216,15 @@ def reference_pool(vocab: Vocabulary, index, k: int, *, per_construction: int = 
                 z["ids"].shape == (len(CONSTRUCTIONS) * per_construction, k):
             _POOLS[key] = ReferencePool(*(z[f] for f in fields), int(k))
             return _POOLS[key]
-    ids, scores, lab = [], [], []
+    ids, scores, lab, f = [], [], [], []
     for c, name in enumerate(CONSTRUCTIONS):
         q = meaningless_queries(vocab, name, per_construction, seed)
         s, i = index.kneighbors(q, k)
         ids.append(i.astype(np.int64))
         scores.append(s.astype(np.float32))
         lab.append(np.full(per_construction, c, np.int64))
-    ids, scores, lab = np.concatenate(ids), np.concatenate(scores), np.concatenate(lab)
-    f = features(scores, ids)
+        f.append(features(s, i, q, vocab))
+    ids, scores, lab, f = np.concatenate(ids), np.concatenate(scores), np.concatenate(lab), np.concatenate(f)
     scale = np.maximum(f.std(axis=0), 1e-9)
     pool = ReferencePool(ids, scores, lab, f, scale, int(k))
     if path is not None:
@@ -260,14 +295,15 @@ CALIPER = 0.25
 _REACH_FACTOR = 1.5    # ... or nearly as close as the closest construction (when none is within the caliper)
 
 
-def match(pool: ReferencePool, scores: np.ndarray, ids: np.ndarray, groups: np.ndarray, *, m: int = 16,
-          n_boot: int = 1000, seed: int = 0, caliper: float = CALIPER) -> MatchedNull:
+def match(pool: ReferencePool, scores: np.ndarray, ids: np.ndarray, groups: np.ndarray, vectors: np.ndarray,
+          vocab: Vocabulary, *, m: int = 16, n_boot: int = 1000, seed: int = 0,
+          caliper: float = CALIPER) -> MatchedNull:
     """The :class:`MatchedNull` of a prompt whose queries have top-k ``scores``/``ids`` (under the pool's
-    index), with ``groups`` of repeated positions.  Only constructions that reach the prompt's features at
+    index) and ``vectors``, with ``groups`` of repeated positions.  Only constructions that reach the prompt's features at
     typical position (median over positions of the draws' mean distance within ``caliper``, or within 1.5x the
     closest construction's) make its pseudo-prompts: a construction that cannot sit where the prompt sits is no
     match for it."""
-    f = features(scores, ids)
+    f = features(scores, ids, vectors, vocab)
     d = ((((pool.features[None, :, :] - f[:, None, :]) / pool.scale) ** 2) * _FEATURE_WEIGHTS).sum(axis=2)  # n N
     sets, reach = [], []
     for c in range(len(CONSTRUCTIONS)):
@@ -287,4 +323,4 @@ def match(pool: ReferencePool, scores: np.ndarray, ids: np.ndarray, groups: np.n
 
 
 __all__ = ["CONSTRUCTIONS", "FEATURES", "vocab_moments", "vocab_shaped_noise", "meaningless_queries", "features",
-           "ReferencePool", "reference_pool", "MatchedNull", "match"]
+           "principal_basis", "ReferencePool", "reference_pool", "MatchedNull", "match"]

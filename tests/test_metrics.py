@@ -266,7 +266,10 @@ def test_cluster_centres_are_tight_and_significant(world):
         assert "matched" in t["null"] and t["null"]["matched"]["claim"]
         assert t["null"]["init"] == {"omitted": "no initialisation token ids were given"}
     assert res["tightness"]["text"]["embedder"] == "fake-text"
-    assert all(r["claim"] == (r["null"] in ("matched", "init")) for r in res["tests"])
+    # set statistics (how positions relate to each other) are described against every null, matched included
+    sets = {"k-occurrence skew", "unique neighbor ratio"}
+    assert {r["measure"] for r in res["tests"]} >= sets
+    assert all(r["claim"] == (r["null"] in ("matched", "init") and r["measure"] not in sets) for r in res["tests"])
     assert res["summary"] == [r["verdict"] for r in res["tests"] if r["claim"]] + \
         [r["verdict"] for r in res["tests"] if not r["claim"]]
     json.dumps(res)
@@ -321,6 +324,8 @@ def test_repeated_positions_are_redundant(world):
     assert red["positions_sharing_top1"]["value"] == 6
     assert red["unique_neighbor_ratio"]["value"] == pytest.approx(1 / 6)
     assert red["unique_neighbor_ratio"]["null"]["random_vectors"]["p"] < 0.01
+    m = red["unique_neighbor_ratio"]["null"]["matched"]
+    assert not m["significant"] and "a reference, not a claim" in m["verdict"]
     assert list(red["shared_top1"].values()) == [list(range(6))]
 
 

@@ -93,7 +93,7 @@ def test_near_copies_share_one_matched_draw(tmp_path, monkeypatch):
     s, i = idx.kneighbors(q, 5)
     groups = S.position_groups(q, ids=i)
     assert groups.tolist() == [0, 0, 1]                   # not equal vectors, the same neighbours
-    rows = match(pool, s, i, groups, m=8, n_boot=200, seed=1).rows()
+    rows = match(pool, s, i, groups, q, v, m=8, n_boot=200, seed=1).rows()
     np.testing.assert_array_equal(rows[:, 0], rows[:, 1])
     assert not np.array_equal(rows[:, 0], rows[:, 2])
 
@@ -132,13 +132,13 @@ def test_matched_null_shares_the_features_and_repeats_repeated_positions(tmp_pat
     q = np.concatenate([v.embeddings[[3, 3, 9]], np.random.default_rng(2).normal(size=(2, 24))]).astype(np.float32)
     s, i = idx.kneighbors(q, 5)
     groups = S.position_groups(q)
-    mn = match(pool, s, i, groups, m=8, n_boot=300, seed=1)
+    mn = match(pool, s, i, groups, q, v, m=8, n_boot=300, seed=1)
     assert mn.sets.shape == (len(CONSTRUCTIONS), 5, 8)
     rows = mn.rows()
     np.testing.assert_array_equal(rows[:, 0], rows[:, 1])              # the repeated position repeats its draw
     assert not np.array_equal(rows[:, 0], rows[:, 2])
     # each construction's matched draws are nearer in feature space than the construction's pool on average
-    f = features(s, i)
+    f = features(s, i, q, v)
     for c in range(len(CONSTRUCTIONS)):
         cols = np.flatnonzero(pool.construction == c)
         d_all = np.abs((pool.features[cols] - f[4]) / pool.scale).sum(axis=1).mean()
