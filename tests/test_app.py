@@ -349,6 +349,41 @@ def test_train_in_background_then_select(app, folders):
     assert len(chart_specs(at)[0]["frames"]) >= 2
 
 
+def test_an_interrupted_run_is_marked_and_resumes(app, folders):
+    """A run that dies mid-way (here a callback raising at step 4; a SIGKILL of the server leaves the same
+    files) is listed as interrupted at its checkpoint's step; Resume continues it to the asked steps."""
+    from analyzer.training import TrainConfig, train
+    from analyzer.ui import resources
+    from analyzer.ui._runner import run_state
+
+    class Killed:
+        def on_step(self, step, loss, lr):
+            if step == 4:
+                raise RuntimeError("the server was killed")
+
+    out = folders["runs"] / "killed-run"
+    cfg = TrainConfig(model="smollm2-135m", task="sentiment", out=str(out), num_virtual_tokens=3, steps=6,
+                      batch_size=2, eval_every=0, eval_examples=20, checkpoint_every=3, snapshot_every=3)
+    model, tok = resources.frozen_model("smollm2-135m")
+    with pytest.raises(RuntimeError, match="killed"):
+        train(cfg, callbacks=[Killed()], model=model, tokenizer=tok)
+    state = run_state(out)
+    assert state is not None and state.interrupted and (state.step, state.steps) == (3, 6)
+    at = app().run()
+    go_to(at, "Train")
+    line = next(m.value for m in at.markdown if "trained/killed-run" in m.value)
+    assert "interrupted" in line and "step 3 of 6" in line, line
+    next(b for b in at.button if b.label == "Resume").click().run()
+    ok(at)
+    runner = resources.training_runner()
+    job = runner.wait(at.session_state["job_id"], 600)
+    assert job.status == "done", job.error
+    assert run_state(out).step == 6 and not run_state(out).interrupted
+    assert json.loads((out / "training_meta.json").read_text())["steps_done"] == 6   # as an uninterrupted run
+    at.run()
+    assert not any("interrupted" in m.value for m in at.markdown if "killed-run" in m.value)
+
+
 # --------------------------------------------------------------------------------------------- export
 def test_export_downloads(app):
     at = app().run()
