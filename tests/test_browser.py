@@ -254,7 +254,7 @@ def test_train_then_analyse_selects_and_draws_the_prompt(served_app, tmp_path):
     with chromium_page(url + "/?section=Train", tmp_path) as page:
         page.get_by_role("button", name="Start training").wait_for(timeout=120_000)
         page.get_by_label("Virtual tokens").fill("3")
-        page.get_by_label("Steps").fill("5")
+        page.get_by_label("Steps").fill("3")
         page.get_by_label("Batch size").fill("2")
         page.get_by_label("Name").fill("browser-run")
         page.get_by_role("button", name="Start training").click()

@@ -35,7 +35,7 @@ def train(sel: Selection) -> None:
                                  "vocab: random vocabulary tokens; random: random vectors.")
         n_virtual = c3.number_input("Virtual tokens", 1, 100, 10, key="train_tokens")
         c4, c5, c6 = st.columns(3)
-        steps = c4.number_input("Steps", 5, 5000, 100, step=5, key="train_steps")
+        steps = c4.number_input("Steps", 1, 5000, 100, step=5, key="train_steps")
         lr = c5.number_input("Learning rate", 1e-4, 1.0, 0.03, format="%.4f", key="train_lr")
         batch = c6.number_input("Batch size", 1, 64, 8, key="train_batch")
         init_text = st.text_input("Init text (init = text only; empty: the task's instruction)", key="train_text")
