@@ -210,7 +210,7 @@ def accuracy_after_same_steps(args, model, tok, task) -> dict:
     from _common import table
     from analyzer.training import TrainConfig, evaluate, train
 
-    res, rows = {}, []
+    res, rows, correct = {}, [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in ("float32", "bfloat16"):
             cfg = TrainConfig(model=args.model, task=args.task, out=f"{tmp}/{dtype}", steps=args.acc_steps,
@@ -221,6 +221,7 @@ def accuracy_after_same_steps(args, model, tok, task) -> dict:
             from analyzer.loaders import load_prompt
 
             ev = evaluate(model, tok, task, load_prompt(cfg.out), split="validation", model_name=args.model)
+            correct[dtype] = ev.predictions == ev.targets
             k, m = int(round(ev.accuracy * ev.n)), ev.n
             ci = binomtest(k, m).proportion_ci(confidence_level=0.95, method="wilson")
             res[dtype] = {"accuracy": ev.accuracy, "n": m, "wilson95": [ci.low, ci.high],
@@ -232,10 +233,17 @@ def accuracy_after_same_steps(args, model, tok, task) -> dict:
                          f"{r.mean_step_time:.3f}"])
     lo, hi = res["float32"]["wilson95"]
     res["bfloat16_within_float32_interval"] = bool(lo <= res["bfloat16"]["accuracy"] <= hi)
+    # paired on the same examples (McNemar, exact): examples only one of the two prompts gets right
+    only32 = int((correct["float32"] & ~correct["bfloat16"]).sum())
+    only16 = int((correct["bfloat16"] & ~correct["float32"]).sum())
+    res["discordant"] = {"only_float32": only32, "only_bfloat16": only16,
+                         "mcnemar_p": binomtest(only32, only32 + only16).pvalue if only32 + only16 else 1.0}
     print(f"\nvalidation accuracy after the same {args.acc_steps} steps (lr {args.lr}, labels init, seed 0), both "
           f"prompts scored in float32:\n")
     print(table(["training dtype", "steps", "validation accuracy", "Wilson 95%", "n", "mean step s"], rows))
-    print(f"\nbfloat16 accuracy within the float32 run's Wilson interval: {res['bfloat16_within_float32_interval']}")
+    print(f"\nbfloat16 accuracy within the float32 run's Wilson interval: {res['bfloat16_within_float32_interval']}; "
+          f"paired: {only32} examples right only in float32, {only16} only in bfloat16 (McNemar exact "
+          f"p={res['discordant']['mcnemar_p']:.3g})")
     return res
 
 
