@@ -42,13 +42,19 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
 
 
 @pytest.fixture(scope="module")
-def served_app(tmp_path_factory, request):
+def runs_folder(tmp_path_factory) -> Path:
+    """Where the served app's in-app training writes (and lists runs from)."""
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory, request, runs_folder):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)")
     folder, label = sample_prompt_dir(request, tmp_path_factory)
     port = _free_port()
     env = dict(os.environ, SOFTPROMPT_ANALYZER_PROMPTS=str(folder), SOFTPROMPT_ANALYZER_SELECT=label,
-               SOFTPROMPT_ANALYZER_RUNS=str(tmp_path_factory.mktemp("runs")))
+               SOFTPROMPT_ANALYZER_RUNS=str(runs_folder))
     log = tmp_path_factory.mktemp("streamlit-log") / "server.log"
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -268,3 +274,35 @@ def test_train_then_analyse_selects_and_draws_the_prompt(served_app, tmp_path):
         painted(page)
         page.screenshot(path=str(ARTIFACTS / "train-analyse.png"))
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_an_interrupted_run_is_shown_and_resumes(served_app, runs_folder, tmp_path):
+    """A run that died at step 4 of 6 (its last checkpoint: step 3) is listed as interrupted; Resume in the
+    browser takes it to step 6, the step an uninterrupted run reaches."""
+    from analyzer.training import TrainConfig, train
+    from analyzer.ui._runner import run_state
+
+    class Killed:
+        def on_step(self, step, loss, lr):
+            if step == 4:
+                raise RuntimeError("the server was killed")
+
+    out = runs_folder / "killed-run"
+    cfg = TrainConfig(model="smollm2-135m", task="sentiment", out=str(out), num_virtual_tokens=3, steps=6,
+                      batch_size=2, eval_every=0, eval_examples=20, checkpoint_every=3, snapshot_every=3)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(cfg, callbacks=[Killed()])
+    assert run_state(out).step == 3
+    url, _, _ = served_app
+    with chromium_page(url + "/?section=Train", tmp_path) as page:
+        page.get_by_text("interrupted").first.wait_for(timeout=120_000)
+        assert "at step 3 of 6" in page.get_by_text("trained/killed-run").first.locator("xpath=..").inner_text()
+        painted(page)
+        page.screenshot(path=str(ARTIFACTS / "train-interrupted.png"))
+        page.get_by_role("button", name="Resume").click()
+        page.get_by_text("done, step 6 of 6").wait_for(timeout=600_000)
+        page.get_by_role("button", name="Analyse this prompt").wait_for(timeout=60_000)
+        painted(page)
+        page.screenshot(path=str(ARTIFACTS / "train-resumed.png"))
+        assert page.locator('[data-testid="stException"]').count() == 0
+    assert run_state(out).step == 6 and not run_state(out).interrupted

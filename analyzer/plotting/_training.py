@@ -39,7 +39,10 @@ def plot_training_curves(rows: Iterable[Mapping], *, chance: float | None = None
         fig.add_trace(go.Scatter(x=[min(steps + [s for s, _ in ev] or [0]), max(steps + [s for s, _ in ev] or [1])],
                                  y=[chance, chance], mode="lines", name="chance", yaxis="y2",
                                  line={"color": "grey", "dash": "dot", "width": 1}))
-    fig.update_layout(**layout_args(width, height, title), xaxis={"title": "step"},
+    every = steps + [s for s, _ in ev]
+    span = (max(every) - min(every)) if every else 0
+    xaxis = {"title": "step", "tickformat": "d", **({"dtick": 1} if span <= 10 else {})}   # no "step 4.5"
+    fig.update_layout(**layout_args(width, height, title), xaxis=xaxis,
                       yaxis={"title": "loss", "rangemode": "tozero"},
                       yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1],
                               "showgrid": False, **PERCENT_AXIS},
