@@ -42,7 +42,8 @@ NULLS = {
     "matched": ("meaningless queries of thirteen constructions (vocabulary-shaped noise, isotropic, sparse and "
                 "principal directions, random tokens, token averages, tokens plus noise, tokens shrunk toward the "
                 "mean, tokens with permuted coordinates), matched to each virtual token on its top-k neighbour scores "
-                "(distance to the vocabulary, local density) and its neighbours' frequency ranks; one "
+                "(distance to the vocabulary, local density), its neighbours' frequency ranks and density, and "
+                "where it points in the vocabulary's principal directions; one "
                 "construction per pseudo-prompt, repeated positions repeated; the prompt must stand out from "
                 "every construction that reaches it (p is the largest of theirs)"),
     "init": "the prompt's own initialisation (paired, position by position)",
