@@ -56,7 +56,7 @@ def spread_angles(angles: np.ndarray, min_sep: float = np.radians(28)) -> np.nda
     return out
 
 
-def _text_units(extent, height: int | None, width_px: float = 1100.0) -> tuple[float, float]:
+def _text_units(extent, height: int | None, width_px: float = 900.0) -> tuple[float, float]:
     """Data units per character (11 px font: ~6.5 px wide) and per line (~16 px) on a plot of this extent."""
     h_px = max(200.0, float(height or 600) - 60.0)
     return (6.5 * (extent[0][1] - extent[0][0]) / width_px, 16.0 * (extent[1][1] - extent[1][0]) / h_px)
@@ -108,11 +108,14 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
     fig = go.Figure()
     annotations: list[dict] = []
     extent = _extent(pmap, vocab_map)
+    if isolate is not None and not three_d:   # zoom onto the isolated token and its neighbours (Projector-like)
+        extent = _zoom(extent, pmap.prompts[isolate[0]], isolate[1])
     units = _text_units(extent, height)
     if show_background:
         _background(fig, pmap, vocab_map, background_style, three_d, Scatter)
         if cluster_labels and vocab_map is not None:
-            _cluster_labels(fig, annotations, vocab_map, three_d, faded=isolate is not None, units=units)
+            _cluster_labels(fig, annotations, vocab_map, three_d, faded=isolate is not None, units=units,
+                            extent=extent)
     several = len(pmap.prompts) > 2
     for j, p in enumerate(pmap.prompts):
         c = color(j)
@@ -167,7 +170,8 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
     fig.update_layout(**lay, hoverlabel={"align": "left"}, hovermode="closest", dragmode="pan",
                       legend={"itemsizing": "constant", "orientation": "h", "x": 0, "xanchor": "left",
                               "y": -0.01, "yanchor": "top", "font": {"size": 12}},
-                      uirevision="map")
+                      # a new view for each isolation (its zoom applies), the user's zoom kept otherwise
+                      uirevision="map" if isolate is None else f"isolate-{isolate[0]}-{isolate[1]}")
     if three_d:
         rng = _extent(pmap, vocab_map, dims=3)
         axis = {"showticklabels": False, "title": "", "showbackground": False, "gridcolor": "rgba(0,0,0,0.06)"}
@@ -195,6 +199,20 @@ def _extent(pmap, vocab_map, dims: int = 2) -> list[list[float]]:
     hi = np.max([q[1] for q in pts], axis=0)
     pad = 0.04 * (hi - lo)
     return [[float(lo[d] - pad[d]), float(hi[d] + pad[d])] for d in range(dims)]
+
+
+def _zoom(extent, p, i: int, *, pad: float = 0.35, least: float = 0.18) -> list[list[float]]:
+    """Axis ranges around virtual token ``i`` of ``p`` and its neighbours: their bounding box padded by ``pad``
+    of its size, at least ``least`` of the full ``extent`` per axis, inside it."""
+    pts = np.concatenate([p.coords[i:i + 1, :2], p.neighbor_coords[i][:, :2]])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    out = []
+    for d in range(2):
+        full = extent[d][1] - extent[d][0]
+        size = max((hi[d] - lo[d]) * (1 + 2 * pad), least * full)
+        mid = (lo[d] + hi[d]) / 2
+        out.append([float(mid - size / 2), float(mid + size / 2)])
+    return out
 
 
 def _background(fig, pmap, vocab_map, style: str, three_d: bool, Scatter) -> None:
@@ -228,9 +246,9 @@ def _background(fig, pmap, vocab_map, style: str, three_d: bool, Scatter) -> Non
                              zsmooth="best", name=f"vocabulary ({n:,} tokens)", showlegend=True))
 
 
-def _cluster_labels(fig, annotations: list, vocab_map, three_d: bool, *, faded: bool, units) -> None:
-    """The clusters' labels at their centres, largest clusters first; a label overlapping one already placed
-    is left out (2-D)."""
+def _cluster_labels(fig, annotations: list, vocab_map, three_d: bool, *, faded: bool, units, extent) -> None:
+    """The clusters' labels at their centres, largest clusters first; a label overlapping one already placed,
+    or not wholly inside the view (``extent``), is left out (2-D)."""
     colour = "rgba(70,76,92,0.45)" if faded else "rgba(45,50,65,0.95)"
     order = np.argsort(-np.asarray(vocab_map.sizes_), kind="stable")
     texts = [vocab_map.labels_[o] for o in order]
@@ -238,6 +256,10 @@ def _cluster_labels(fig, annotations: list, vocab_map, three_d: bool, *, faded: 
     keep = (np.arange(len(order)) < 12) if three_d else declutter(cen, texts, char_w=units[0], line_h=units[1])
     for c, text, k in zip(cen, texts, keep):
         if not k or not text:
+            continue
+        hw, hh = len(text) * units[0] / 2, units[1] / 2
+        if not three_d and not (extent[0][0] + hw <= c[0] <= extent[0][1] - hw
+                                and extent[1][0] + hh <= c[1] <= extent[1][1] - hh):
             continue
         a = {"x": float(c[0]), "y": float(c[1]), "text": html.escape(text), "showarrow": False,
              "font": {"size": 11, "color": colour}, "bgcolor": "rgba(255,255,255,0.6)", "borderpad": 1}
