@@ -22,9 +22,10 @@ def free_port() -> int:
 
 
 def serve_then_stop(argv: list[str], *, env: dict, workdir: Path, cwd: Path | None = None,
-                    safety_s: float = 120) -> str:
+                    safety_s: float = 120, kill: bool = False) -> str:
     """Run ``argv + ["--port", P]`` until the browser opens at its URL, check ``/_stcore/health`` answers 200
-    while the CLI runs, SIGTERM the CLI and check nothing is left listening; returns the CLI's output."""
+    while the CLI runs, SIGTERM the CLI (``kill``: SIGKILL, which it cannot catch) and check nothing is left
+    listening; returns the CLI's output."""
     port = free_port()
     listener = socket.create_server(("127.0.0.1", 0))
     fake = workdir / "browser.py"
@@ -42,9 +43,19 @@ def serve_then_stop(argv: list[str], *, env: dict, workdir: Path, cwd: Path | No
         with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
             assert r.status == 200  # it was opened because the server was answering
         assert proc.poll() is None
-        # stopping the CLI (SIGTERM) stops the server it started: nothing is left listening
-        proc.terminate()
+        # stopping the CLI (SIGTERM, or SIGKILL) stops the server it started: nothing is left listening
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        fds = [os.pidfd_open(int(c)) for c in children]
+        proc.kill() if kill else proc.terminate()
         proc.wait(safety_s)
+        try:
+            for fd in fds:            # wait for each server child's exit (an event), not for a deadline
+                with selectors.DefaultSelector() as sel:
+                    sel.register(fd, selectors.EVENT_READ)
+                    assert sel.select(safety_s), f"the server outlived the CLI by {safety_s} s"
+        finally:
+            for fd in fds:
+                os.close(fd)
         with pytest.raises(OSError):
             urllib.request.urlopen(url + "/_stcore/health", timeout=5)
         return log.read_text(errors="replace")

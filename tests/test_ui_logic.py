@@ -312,6 +312,18 @@ def test_app_cli_serves_without_prompting_and_opens_the_browser_when_ready(tmp_p
     assert "Email" not in log
 
 
+def test_app_cli_killed_takes_its_server_with_it(tmp_path):
+    """SIGKILL of `softprompt-analyzer app` (it cannot catch it) still stops the streamlit server it started: the
+    server runs with a parent-death signal, so no orphan keeps serving."""
+    import os
+    import sys
+
+    from serving import serve_then_stop
+
+    env = dict(os.environ, SOFTPROMPT_ANALYZER_PROMPTS=str(tmp_path))
+    serve_then_stop([sys.executable, "-m", "analyzer", "app"], env=env, workdir=tmp_path, kill=True)
+
+
 def test_browser_url():
     from analyzer.ui.launch import browser_url
 

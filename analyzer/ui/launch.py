@@ -137,6 +137,28 @@ def _stop_child_on_sigterm(proc: subprocess.Popen) -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def _die_with_parent():
+    """A ``preexec_fn`` that makes the server get SIGTERM when this process dies, however it dies (SIGKILL
+    included: Linux's parent-death signal); None where the platform has none (the SIGTERM handler still works)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    parent = os.getpid()
+
+    def arm():
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)      # PR_SET_PDEATHSIG
+        if os.getppid() != parent:                       # the parent died before the signal was armed
+            os._exit(1)
+
+    return arm
+
+
 def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str | None = None,
             prompts: str | os.PathLike | None = None, browser: bool = True, allow_paths: bool = False) -> int:
     """Run the dashboard until Ctrl-C; returns the server's exit status.  With ``browser``, the default web
@@ -148,7 +170,7 @@ def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str |
                  f"typed paths and model names are off in it ({ALLOW_PATHS_FLAG} allows them)")
         print(f"warning: binding to {address}: the dashboard (which has no login) is reachable from the network; "
               f"{paths}.", file=sys.stderr)
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent())
     _stop_child_on_sigterm(proc)
     try:
         url = browser_url(address, port)
