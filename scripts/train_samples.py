@@ -39,7 +39,7 @@ class Spec:
     steps: int
     init_text: str | None = None
     batch_size: int = 8
-    lr: float = 0.03
+    lr: float = 0.3            # chosen by the sweep in sample_prompts/README.md (0.03, 0.1, 0.3)
     num_virtual_tokens: int = 20
     seed: int = 0
 
