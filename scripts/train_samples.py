@@ -177,10 +177,13 @@ def render_readme(results: dict) -> str:
     sweep = results.get("sweep")
     if sweep:
         lines += ["", f"**Learning-rate sweep** ({sweep['prompt']}, {sweep['note']}): validation accuracy "
-                  "(200 examples) at each evaluation:", "", "| lr | steps | validation accuracy | ended by |",
-                  "|---:|---:|:---|:---|"]
+                  "(200 examples) at each evaluation, and test accuracy on the table's 200 test examples (not used "
+                  "for the choice):", "",
+                  "| lr | steps | validation accuracy | ended by | test accuracy |", "|---:|---:|:---|:---|---:|"]
         for r in sweep["runs"]:
-            lines.append(f"| {r['lr']:g} | {r['steps']} | {_evals_text(r)} | {r.get('plateau') or _ended(r)} |")
+            test = f"{r['soft']['accuracy']:.3f}" if r.get("soft") else "–"
+            lines.append(f"| {r['lr']:g} | {r['steps']} | {_evals_text(r)} | {r.get('plateau') or _ended(r)} | "
+                         f"{test} |")
         lines += ["", sweep.get("choice", "")]
     lines += ["", "Balanced accuracy (mean of per-class accuracy; matters for the imbalanced spam task):", "",
               "| prompt | soft prompt | zero-shot | instruction |", "|:---|---:|---:|---:|"]
