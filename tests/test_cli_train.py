@@ -28,9 +28,11 @@ def test_train_cli_writes_a_peft_adapter_that_analysis_reads(tiny_llama_dir, tmp
     _, err, rc = run_cli("train", "--model", tiny_llama_dir, "--task", csv, "--label-words", words,
                          "--virtual-tokens", "4", "--init", "labels", "--steps", "6", "--batch-size", "8",
                          "--eval-every", "3", "--eval-examples", "16", "--checkpoint-every", "3", "--out", out,
-                         "--quiet")
+                         "--dtype", "bfloat16", "--quiet")
     assert rc == 0, err
     assert "trained 6 steps" in err and "PEFT adapter" in err
+    precision = json.loads((out / "training_meta.json").read_text())["precision"]
+    assert precision["requested"] == "bfloat16" and precision["dtype"] == "bfloat16"
     for f in ("adapter_config.json", "adapter_model.safetensors", "training_log.jsonl", "snapshots.safetensors"):
         assert (out / f).is_file(), f
     cfg = json.loads((out / "adapter_config.json").read_text())
@@ -53,6 +55,7 @@ def test_train_cli_writes_a_peft_adapter_that_analysis_reads(tiny_llama_dir, tmp
     (["--task", "no-such-task"], "Unknown task 'no-such-task'.*sentiment"),
     (["--task", "sentiment", "--virtual-tokens", "0"], "positive integer"),
     (["--task", "sentiment", "--init", "magic"], "invalid choice"),
+    (["--task", "sentiment", "--dtype", "fp16"], "invalid choice: 'fp16'"),
 ])
 def test_train_cli_bad_input_one_line(args, pattern, tmp_path):
     import re
