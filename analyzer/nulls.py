@@ -53,6 +53,7 @@ DENSITY_K = 10         # a neighbour's density: its mean cosine to its DENSITY_K
 N_PRINCIPAL = 50       # the principal subspace of the last feature
 _MOMENTS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 _POOLS: dict[tuple, "ReferencePool"] = {}
+_DENSITY: dict[str, np.ndarray] = {}
 
 
 def vocab_moments(vocab: Vocabulary, n_sample: int = 4096, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +114,7 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
     elif construction == "principal directions":
         # the mean plus a random combination of 1-8 of the vocabulary's top-200 principal directions, at the
         # distance of a random token from the mean
-        mu, z = vocab_moments(vocab)
-        top = np.linalg.svd(z.astype(np.float64), full_matrices=False)[2][:200]          # "200 d"
+        mu, top = principal_basis(vocab, 200)                                          # "200 d"
         dist = np.linalg.norm(tokens() - mu, axis=1)
         x = np.empty((n, emb.shape[1]))
         for r in range(n):
@@ -138,25 +138,25 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
     return np.asarray(x, np.float32)
 
 
-def principal_basis(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean "d", basis "N_PRINCIPAL d")``: the vocabulary's mean and its top principal directions (from the
-    :func:`vocab_moments` sample)."""
-    key = f"{vocab.key}-principal-{N_PRINCIPAL}"
+def principal_basis(vocab: Vocabulary, n: int = N_PRINCIPAL) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean "d", basis "n d")``: the vocabulary's mean and its top ``n`` principal directions (from the
+    :func:`vocab_moments` sample; one SVD per vocabulary, memoised)."""
+    key = f"{vocab.key}-principal"
     if key not in _MOMENTS:
         mu, z = vocab_moments(vocab)
-        _MOMENTS[key] = (mu, np.linalg.svd(z.astype(np.float64), full_matrices=False)[2][:N_PRINCIPAL])
-    return _MOMENTS[key]
+        _MOMENTS[key] = (mu, np.linalg.svd(z.astype(np.float64), full_matrices=False)[2])
+    mu, vt = _MOMENTS[key]
+    return mu, vt[:n]
 
 
 def token_density(vocab: Vocabulary) -> np.ndarray:
     """float ``"vocab"``: each token's mean cosine to its :data:`DENSITY_K` nearest tokens (NaN for tokens not
     indexed; the vocabulary neighbourhood is cached on disk and shared with CSLS)."""
-    key = f"{vocab.key}-density-{DENSITY_K}"
-    if key not in _MOMENTS:
+    if vocab.key not in _DENSITY:
         from .neighbors import vocab_neighborhood
 
-        _MOMENTS[key] = (np.asarray(vocab_neighborhood(vocab, DENSITY_K).r, np.float64), None)
-    return _MOMENTS[key][0]
+        _DENSITY[vocab.key] = np.asarray(vocab_neighborhood(vocab, DENSITY_K).r, np.float64)
+    return _DENSITY[vocab.key]
 
 
 def features(scores: np.ndarray, ids: np.ndarray, vectors: np.ndarray, vocab: Vocabulary) -> np.ndarray:

@@ -17,7 +17,7 @@ our trainer draws -- ``LengthGroupedBatches`` -- through the same step code as `
 The loops run interleaved, round by round, so that load from other processes hits all of them alike; the
 table gives medians.  Then *accuracy after the same steps*: ``analyzer.training.train`` runs ``--acc-steps`` steps
 twice from the same init, seed and batches, ``dtype="float32"`` and ``dtype="bfloat16"``, and both prompts are
-scored in float32 on the same validation examples, with Wilson 95% intervals (``scipy.stats.binomtest``).
+scored in float32 on the same validation examples, with Wilson 95% intervals (``analyzer.faithfulness.wilson_interval``).
 Prints Markdown tables.
 
     python benchmarks/bench_train.py [--model smollm2-135m] [--steps 8] [--acc-steps 60] [--json out.json]
@@ -205,9 +205,8 @@ def accuracy_after_same_steps(args, model, tok, task) -> dict:
     in float32 on the same validation examples; Wilson 95% intervals."""
     import tempfile
 
-    from scipy.stats import binomtest
-
     from _common import table
+    from analyzer.faithfulness import mcnemar_exact, wilson_interval
     from analyzer.training import TrainConfig, evaluate, train
 
     res, rows, correct = {}, [], {}
@@ -223,21 +222,20 @@ def accuracy_after_same_steps(args, model, tok, task) -> dict:
             ev = evaluate(model, tok, task, load_prompt(cfg.out), split="validation", model_name=args.model)
             correct[dtype] = ev.predictions == ev.targets
             k, m = int(round(ev.accuracy * ev.n)), ev.n
-            ci = binomtest(k, m).proportion_ci(confidence_level=0.95, method="wilson")
-            res[dtype] = {"accuracy": ev.accuracy, "n": m, "wilson95": [ci.low, ci.high],
+            lo, hi = wilson_interval(k, m)
+            res[dtype] = {"accuracy": ev.accuracy, "n": m, "wilson95": [lo, hi],
                           "train_seconds": sum(json.loads(x)["step_time"] for x in
                                                Path(cfg.out, "training_log.jsonl").read_text().splitlines()
                                                if "step_time" in x),
                           "mean_step_s": r.mean_step_time}
-            rows.append([dtype, args.acc_steps, f"{ev.accuracy:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]", m,
+            rows.append([dtype, args.acc_steps, f"{ev.accuracy:.3f}", f"[{lo:.3f}, {hi:.3f}]", m,
                          f"{r.mean_step_time:.3f}"])
     lo, hi = res["float32"]["wilson95"]
     res["bfloat16_within_float32_interval"] = bool(lo <= res["bfloat16"]["accuracy"] <= hi)
     # paired on the same examples (McNemar, exact): examples only one of the two prompts gets right
-    only32 = int((correct["float32"] & ~correct["bfloat16"]).sum())
-    only16 = int((correct["bfloat16"] & ~correct["float32"]).sum())
-    res["discordant"] = {"only_float32": only32, "only_bfloat16": only16,
-                         "mcnemar_p": binomtest(only32, only32 + only16).pvalue if only32 + only16 else 1.0}
+    mc = mcnemar_exact(correct["float32"], correct["bfloat16"])
+    only32, only16 = mc["a_only"], mc["b_only"]
+    res["discordant"] = {"only_float32": only32, "only_bfloat16": only16, "mcnemar_p": mc["p_value"]}
     print(f"\nvalidation accuracy after the same {args.acc_steps} steps (lr {args.lr}, labels init, seed 0), both "
           f"prompts scored in float32:\n")
     print(table(["training dtype", "steps", "validation accuracy", "Wilson 95%", "n", "mean step s"], rows))

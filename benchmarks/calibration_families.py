@@ -331,9 +331,6 @@ def run_one(prompt, task: str, vocab, index, settings, k: int = 10) -> list[dict
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    from scipy.stats import binomtest
+    from analyzer.faithfulness import wilson_interval
 
-    if n == 0:
-        return (float("nan"), float("nan"))
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
+    return wilson_interval(int(k), int(n))
