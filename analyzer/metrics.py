@@ -121,6 +121,8 @@ def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_
         d = {"value": _f(test.value), "null_mean": _f(test.null_mean), "null_std": _f(test.null_sd),
              "z": _f(test.effect), "p": _f(test.p), "n_null": test.n_null, "null": name,
              "alternative": test.direction, "significant": False, "verdict": "", **(extra or {})}
+        if test.p_other is not None:
+            d["p_other"] = test.p_other
         out["null"][name] = d
         if table is not None:
             table.add(test, d)
@@ -338,6 +340,34 @@ def _query_without_self(index: NeighborIndex, token_ids: np.ndarray, k: int, nam
                     q.token_ids)
 
 
+def _reference_queries(index: NeighborIndex, vocab: Vocabulary, vectors: np.ndarray, k: int, n_null: int,
+                       seed: int) -> dict[str, QuerySet]:
+    """The two reference pools' neighbours.  Under a scale-invariant metric (cosine, CSLS) they do not depend on
+    the prompt: the random directions and the random tokens are fixed by ``seed``, and only the rescaling to the
+    prompt's norms changes, which the search never sees (it searches the unit directions).  They are memoised on
+    the fitted index, so the second prompt of a report (or of a calibration run) does not search them again."""
+    gauss = random_vectors_like(vectors, n_null, seed)
+    if index.metric not in ("cosine", "csls"):
+        rv = query(index, gauss, k, "random_vectors")
+        vt = _query_without_self(index, random_vocab_ids(vocab, n_null, seed, include_special=index.include_special),
+                                 k, "vocab_tokens")
+        return {"random_vectors": rv, "vocab_tokens": vt}
+    key = (index.vocab_.key, index.metric, getattr(index, "csls_k", None), bool(index.include_special), int(k),
+           int(n_null), int(seed))
+    memo = index.__dict__.setdefault("_reference_memo", {})
+    if key not in memo:
+        unit = random_vectors_like(np.ones((1, vectors.shape[1]), np.float32), n_null, seed)
+        rv = query(index, unit, k, "random_vectors")
+        vt = _query_without_self(index, random_vocab_ids(vocab, n_null, seed, include_special=index.include_special),
+                                 k, "vocab_tokens")
+        for a in (rv.scores, rv.ids, vt.vectors, vt.scores, vt.ids, vt.token_ids):
+            a.flags.writeable = False     # shared by every prompt read with this index
+        memo.clear()                      # one entry: the current settings
+        memo[key] = (rv.scores, rv.ids, vt)
+    scores, ids, vt = memo[key]
+    return {"random_vectors": QuerySet("random_vectors", gauss, scores, ids, None), "vocab_tokens": vt}
+
+
 def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex, *, k: int = 10,
                     n_null: int = 500, seed: int = 0, init_ids: np.ndarray | None = None,
                     init_reason: str | None = None, n_boot: int = 1000, matched: bool = True) -> Baselines:
@@ -356,9 +386,7 @@ def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex
 
         mn = match(reference_pool(vocab, index, k), prompt.scores, prompt.ids, groups, prompt.vectors, vocab,
                    n_boot=n_boot, seed=seed)
-    nulls = {"random_vectors": query(index, random_vectors_like(prompt.vectors, n_null, seed), k, "random_vectors")}
-    vids = random_vocab_ids(vocab, n_null, seed, include_special=index.include_special)
-    nulls["vocab_tokens"] = _query_without_self(index, vids, k, "vocab_tokens")
+    nulls = _reference_queries(index, vocab, prompt.vectors, k, n_null, seed)
     omitted = {}
     if init_ids is not None:
         init_ids = np.asarray(init_ids, np.int64).ravel()

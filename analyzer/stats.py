@@ -16,7 +16,9 @@ A row compares a prompt-level statistic with its distribution under a null, made
   the basis of one: the isotropic cloud lies far from where the vocabulary lives, and a real token is not a
   soft prompt.
 
-p-values are empirical with +1 smoothing, two-sided unless a row says otherwise; Benjamini-Hochberg
+p-values are empirical with +1 smoothing, two-sided unless a row says otherwise (task specificity is one-sided,
+``greater``: "related to T" is a directional claim; a one-sided row beyond chance the other way says so in its
+verdict, "lower than chance ..., described, not a claim", never "not distinguishable"); Benjamini-Hochberg
 (``scipy.stats.false_discovery_control``) runs over a prompt's claim rows and gives ``q``; a row is significant
 when ``q < alpha``.  Words: "higher than chance (q=...)", "lower than chance (q=...)", "not distinguishable
 from chance"; ``p<0.001`` below the resolution of the null sample.  Per-position p-values are shown, with
@@ -113,6 +115,9 @@ class Test:
     significant: ``q < alpha`` (claims only).
     verdict:     one plain sentence.
     n_null:      null samples behind ``p``.
+    p_other:     a one-sided row's p-value in the opposite direction (same null; None for two-sided rows): a
+                 value beyond chance the other way is *described* ("lower than chance ..., not a claim"), never
+                 called "not distinguishable", and never enters the FDR family.
     """
 
     measure: str
@@ -129,6 +134,7 @@ class Test:
     verdict: str
     claim: bool
     n_null: int
+    p_other: float | None = None
 
     @property
     def label(self) -> str:
@@ -139,7 +145,7 @@ class Test:
                 "null_mean": _f(self.null_mean), "null_sd": _f(self.null_sd), "effect": _f(self.effect),
                 "p": _f(self.p), "q": _f(self.q), "direction": self.direction,
                 "significant": bool(self.significant), "verdict": self.verdict, "claim": bool(self.claim),
-                "n_null": int(self.n_null)}
+                "n_null": int(self.n_null), "p_other": _f(self.p_other)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Test":
@@ -172,18 +178,24 @@ def make_test(measure: str, space: str, null: str, value: float, null_samples: n
     stat = value if statistic is None else statistic
     stat = float("nan") if stat is None else float(stat)
     value = float("nan") if value is None else float(value)
+    other = {"greater": "less", "less": "greater"}.get(direction)
+    p_other = None
     if labels is not None and samples.size:
         parts = [samples[labels == g] for g in np.unique(labels)]
         ps = [empirical_p(stat, part, direction) for part in parts]
         worst = int(np.nanargmax(ps)) if np.isfinite(ps).any() else 0
+        if other is not None:      # the other way must also hold against every construction
+            p_other = max(empirical_p(stat, part, other) for part in parts)
         samples = parts[worst]
+    elif other is not None:
+        p_other = empirical_p(stat, samples, other)
     mean = float(center) if center is not None else (float(samples.mean()) if samples.size else float("nan"))
     sd = float(spread) if spread is not None else (float(samples.std()) if samples.size else float("nan"))
     p = empirical_p(stat, samples, direction)
     shift = (stat - float(samples.mean())) if statistic is not None and samples.size else value - mean
     effect = shift / sd if sd > 0 else (0.0 if shift == 0 else float("nan"))
     return Test(measure, space, null, value, mean, sd, effect, p, None, direction, False, "",
-                bool(claim) and null in CLAIM_NULLS, int(samples.size))
+                bool(claim) and null in CLAIM_NULLS, int(samples.size), _f(p_other))
 
 
 def adjust(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
@@ -218,6 +230,11 @@ def verdict(t: Test) -> str:
         stat = format_p(t.q, None, "q")
         if t.significant:
             return f"{what} {ref}, {stat}: {word} {against}."
+        if t.p_other is not None and math.isfinite(t.p_other) and t.p_other < ALPHA:
+            tested = "higher" if t.direction == "greater" else "lower"
+            return (f"{what} {ref}: {'lower' if t.direction == 'greater' else 'higher'} {against} "
+                    f"({format_p(t.p_other, t.n_null, direction='greater')}, the other way from the one-sided test "
+                    f"for {tested}: described, not a claim; {stat}).")
         return f"{what} {ref}, {stat}: not distinguishable " + (
             "from the initialisation." if t.null == "init" else "from chance.")
     stat = format_p(t.p, t.n_null, direction=t.direction)

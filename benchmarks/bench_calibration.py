@@ -42,7 +42,7 @@ DEFAULT_FAMILIES = ("vocabulary-shaped Gaussian", "random-weight token mixtures"
                     "random-weight token mixtures, 8/50 tokens", "token + isotropic noise",
                     "trained prompt, wrong task", "dimension-permuted trained prompts")
 GOAL_FP, GOAL_POWER, GOAL_LEVEL = 0.05, 0.9, 0.3
-SLIM = ("measure", "space", "null", "value", "null_mean", "effect", "p", "q", "direction", "significant")
+SLIM = ("measure", "space", "null", "value", "null_mean", "effect", "p", "q", "direction", "significant", "p_other")
 
 
 def share(k: int, n: int) -> dict:
@@ -69,6 +69,9 @@ def record(prompt, task: str, params: dict, tests: list[dict]) -> dict:
             "task_claim": bool(task_f),
             "task_claim_higher": any((r["value"] or 0) > (r["null_mean"] or 0) for r in task_f),
             "task_claim_lower": any((r["value"] or 0) < (r["null_mean"] or 0) for r in task_f),
+            # a one-sided task row (specificity) beyond chance the other way: described in its verdict, not claimed
+            "task_described_lower": any(is_task_measure(r) and r.get("p_other") is not None and r["p_other"] < 0.05
+                                        for r in rows),
             "detects_task": detects_task(tests)}
 
 
@@ -87,6 +90,7 @@ def summarize_group(recs: list[dict]) -> dict:
             "task_claim": share(sum(r["task_claim"] for r in recs), n),
             "task_claim_higher": share(sum(r["task_claim_higher"] for r in recs), n),
             "task_claim_lower": share(sum(r["task_claim_lower"] for r in recs), n),
+            "task_described_lower": share(sum(r.get("task_described_lower", False) for r in recs), n),
             "per_measure": {k: share(keys[k], seen[k]) for k in sorted(seen)}}
 
 
@@ -101,6 +105,24 @@ def code_version() -> dict:
             return None
 
     return {"commit": git("rev-parse", "HEAD"), "analyzer_dirty": bool(git("status", "--porcelain", "analyzer"))}
+
+
+def parse_families(text: str) -> tuple[list[str], list[str]]:
+    """``(known names, unknown parts)`` of a comma-separated list; a name may itself hold a comma ("trained
+    prompt, wrong task"): the longest run of parts that is a known name wins."""
+    parts = [s.strip() for s in text.split(",")]
+    names, bad, i = [], [], 0
+    while i < len(parts):
+        for j in range(len(parts), i, -1):
+            if ", ".join(parts[i:j]) in FAMILY_BY_NAME:
+                names.append(", ".join(parts[i:j]))
+                i = j
+                break
+        else:
+            if parts[i]:
+                bad.append(parts[i])
+            i += 1
+    return names, bad
 
 
 def main() -> None:
@@ -122,8 +144,7 @@ def main() -> None:
     elif args.families == "all":
         fams = list(FAMILIES)
     else:
-        names = [s.strip() for s in args.families.split(",") if s.strip()]
-        bad = [n for n in names if n not in FAMILY_BY_NAME]
+        names, bad = parse_families(args.families)
         if bad:
             sys.exit(f"error: unknown families {bad}; known: {list(FAMILY_BY_NAME)}")
         fams = [FAMILY_BY_NAME[n] for n in names]
@@ -191,7 +212,8 @@ def main() -> None:
     print(f"\nMeaningless prompts (SmolLM2, k={args.k}, {what}; alpha 0.05 after BH; 95% Wilson intervals). "
           "*any claim*: a significant row with null matched or init; *task claim ↑*: a significant "
           "task-related/specificity row above its null mean (the false \"related to the task\" claim), "
-          "*task claim ↓*: below it.\n")
+          "*task ↓ described*: the one-sided specificity beyond chance the other way (p_other < 0.05; said in the "
+          "row's verdict, not a claim).\n")
     rows = []
     for fam in fams:
         s = results["families"][fam.name]
@@ -200,12 +222,12 @@ def main() -> None:
         rows.append([f"({letters[fam.name]}) {fam.name}", "yes" if fam.held_out else "no", s["n"],
                      f"{s['any_claim']['k']} ({fmt(s['any_claim'])})", fmt_ci(s["any_claim"]),
                      f"{s['task_claim_higher']['k']} ({fmt(s['task_claim_higher'])})", fmt_ci(s["task_claim_higher"]),
-                     s["task_claim_lower"]["k"], top_s])
+                     s["task_described_lower"]["k"], top_s])
         for g, gs in s["groups"].items():
             rows.append([f"↳ {g}", "", gs["n"], f"{gs['any_claim']['k']} ({fmt(gs['any_claim'])})",
                          fmt_ci(gs["any_claim"]), f"{gs['task_claim_higher']['k']} ({fmt(gs['task_claim_higher'])})",
-                         fmt_ci(gs["task_claim_higher"]), gs["task_claim_lower"]["k"], ""])
-    print(table(["family", "held out", "n", "any claim", "95% CI", "task claim ↑", "95% CI", "task claim ↓",
+                         fmt_ci(gs["task_claim_higher"]), gs["task_described_lower"]["k"], ""])
+    print(table(["family", "held out", "n", "any claim", "95% CI", "task claim ↑", "95% CI", "task ↓ described",
                  "most frequent claim"], rows))
 
     keys = sorted({k for fam in fams for k in results["families"][fam.name]["per_measure"]})

@@ -171,3 +171,29 @@ def test_composite_null_needs_the_prompt_to_beat_every_process():
     # NaN samples are dropped together with their labels
     with_nan = S.make_test("m", "-", "matched", 3.2, np.r_[samples, np.nan], null_groups=np.r_[labels, 0])
     assert with_nan.p == comp.p
+
+
+def test_a_one_sided_claim_beyond_chance_the_other_way_says_lower_not_indistinguishable():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0.0, 1.0, 400), rng.normal(0.5, 1.0, 400)
+    samples, labels = np.concatenate([a, b]), np.repeat([0, 1], 400)
+    low = S.make_test("task specificity", "model", "matched", -4.0, samples, null_groups=labels, direction="greater")
+    # the tested direction finds nothing; the other way is checked against every construction too
+    assert low.p > 0.99 and low.p_other == max(S.empirical_p(-4.0, a, "less"), S.empirical_p(-4.0, b, "less"))
+    assert low.p_other < 0.01
+    ordinary = S.make_test("task specificity", "model", "matched", 0.2, samples, null_groups=labels,
+                           direction="greater")
+    high = S.make_test("task specificity", "model", "matched", 5.0, samples, null_groups=labels, direction="greater")
+    two = S.make_test("tightness", "model", "matched", -4.0, samples, null_groups=labels)
+    assert two.p_other is None
+    low, ordinary, high, two = S.adjust([low, ordinary, high, two])
+    assert not low.significant and "lower than chance" in low.verdict and "not a claim" in low.verdict
+    assert "not distinguishable" not in low.verdict
+    assert "not distinguishable from chance" in ordinary.verdict and not ordinary.significant
+    assert high.significant and "higher than chance" in high.verdict
+    assert two.significant and "lower than chance" in two.verdict       # two-sided rows claim either way
+    # the other way never enters the FDR family: the q of the claims is BH over the tested p-values only
+    from scipy.stats import false_discovery_control
+    q = false_discovery_control([low.p, ordinary.p, high.p, two.p], method="bh")
+    assert [low.q, ordinary.q, high.q, two.q] == pytest.approx(np.minimum(q, 1.0))
+    assert S.Test.from_dict(low.to_dict()) == low
