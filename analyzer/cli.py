@@ -4,6 +4,7 @@
 ``softprompt-analyzer models [--install [NAME...] [--yes] [--force]]``
 ``softprompt-analyzer samples [DIR] [--force]``
 ``softprompt-analyzer waywardness --task T --target TEXT [--gammas 0,0.03,0.3,3] [--init MODE|PROMPT] ...``
+``softprompt-analyzer swap PROMPT... [--task T ...] [--limit N] [--format table|json|markdown] [--out FILE]``
 
 Bad input prints one line on stderr and exits 2; nothing prints a traceback unless
 ``SOFTPROMPT_ANALYZER_DEBUG=1``."""
@@ -138,6 +139,15 @@ def cmd_waywardness(a) -> int:
                                 gammas=a.gammas, steps=a.steps, limit=a.limit, split=a.split, progress=say,
                                 num_virtual_tokens=a.virtual_tokens, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                                 max_length=a.max_length)
+    _write_output(res.render(a.format), a.out)
+    return 0
+
+
+def cmd_swap(a) -> int:
+    from .swap import swap_for_model
+
+    say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not a.quiet else None
+    res = swap_for_model(a.model, a.prompts, a.task or None, limit=a.limit, progress=say)
     _write_output(res.render(a.format), a.out)
     return 0
 
@@ -347,6 +357,20 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
     w.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
     w.set_defaults(func=cmd_waywardness)
+
+    sw = sub.add_parser("swap", help="one frozen model, a prompt per task: every prompt (and zero-shot) scored on "
+                                     "every task, the right prompt against the wrong ones")
+    sw.add_argument("prompts", nargs="+", metavar="PROMPT",
+                    help="PEFT adapter directories trained by this toolkit (their training_meta.json names the task)")
+    sw.add_argument("--model", "-m", default=None, help="as for `report` (default: the adapters' base model)")
+    sw.add_argument("--task", "-t", action="append", default=None, metavar="T",
+                    help="a task row (repeatable): built-in name or CSV/JSONL file; default: the prompts' own tasks")
+    sw.add_argument("--limit", type=_positive_int, default=200,
+                    help="first N test examples of each task, the same for every prompt (default 200)")
+    sw.add_argument("--format", "-f", choices=["table", "json", "markdown"], default="table")
+    sw.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
+    sw.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
+    sw.set_defaults(func=cmd_swap)
 
     ts = sub.add_parser("tasks", help="list the built-in tasks with sizes and label words")
     ts.add_argument("--json", action="store_true")

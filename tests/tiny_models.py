@@ -34,9 +34,12 @@ def train_tokenizer(vocab_size: int = 300):
 
 
 def make_tiny_llama(path: str | Path, *, hidden: int = 32, layers: int = 2, extra_rows: int = 8,
-                    tie: bool = False, seed: int = 0, safe_serialization: bool = True):
+                    tie: bool = False, seed: int = 0, safe_serialization: bool = True,
+                    initializer_range: float = 0.02):
     """A random LlamaForCausalLM saved to ``path`` with its tokenizer; the embedding matrix has
-    ``extra_rows`` unused rows beyond the tokenizer (as padded vocabularies do).  Returns (model, tokenizer)."""
+    ``extra_rows`` unused rows beyond the tokenizer (as padded vocabularies do).  ``initializer_range``: the
+    weights' standard deviation (at the default 0.02 a prompt barely moves the last position's logits; at 0.3
+    prompt tuning learns a toy task in a few dozen steps).  Returns (model, tokenizer)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -44,7 +47,7 @@ def make_tiny_llama(path: str | Path, *, hidden: int = 32, layers: int = 2, extr
     tok = train_tokenizer()
     cfg = LlamaConfig(vocab_size=len(tok) + extra_rows, hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=256, tie_word_embeddings=tie,
+                      max_position_embeddings=256, tie_word_embeddings=tie, initializer_range=initializer_range,
                       pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
     model = LlamaForCausalLM(cfg).eval()
     path = Path(path)

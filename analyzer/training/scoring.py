@@ -153,7 +153,8 @@ class EvalResult:
 
     predictions, targets: int arrays ``"n"`` (indices into ``labels``); label_probs: float32 ``"n K"`` (softmax
     over the label words only); per_label: accuracy per class; balanced_accuracy: their mean; loss: mean
-    cross-entropy over the label words; prompt_kind: ``none``, ``text``, ``token_ids`` or ``soft``."""
+    cross-entropy over the label words; prompt_kind: ``none``, ``text``, ``token_ids`` or ``soft``; correct: bool
+    ``"n"``, per-example correctness (``predictions == targets``)."""
 
     task: str
     split: str
@@ -170,6 +171,11 @@ class EvalResult:
 
     def __float__(self) -> float:
         return self.accuracy
+
+    @property
+    def correct(self) -> np.ndarray:
+        """bool ``"n"``: whether each example was classified right (the paired data of a McNemar test)."""
+        return np.asarray(self.predictions) == np.asarray(self.targets)
 
     def __repr__(self) -> str:
         return (f"EvalResult(task={self.task!r}, split={self.split!r}, prompt={self.prompt_kind}, "

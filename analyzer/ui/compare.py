@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from . import _sources, resources
-from ._common import Selection, guard
+from ._common import Selection, guard, wait_for
 
 MAX_COLUMNS = 4
 
@@ -54,6 +54,72 @@ def compare(sel: Selection) -> None:
         st.plotly_chart(plot_norms([it[2] for it in group[:MAX_COLUMNS]], resources.neighbor_index(sel.model),
                                    height=300, title="Virtual-token norms"), key="compare_norms",
                         config={"displaylogo": False})
+    with guard("the prompt swap"):
+        _swap(sel, items)
+
+
+SWAP_LIMITS = (50, 100, 200)
+
+
+def _swap(sel: Selection, items) -> None:
+    """One model, a prompt per task: every selected prompt (and zero-shot) on every selected prompt's task."""
+    from ..swap import swap_table_html
+    from . import _compare
+
+    st.subheader("One model, a prompt per task", divider="gray")
+    named = [(_name(label, p, items), p) for label, _, p, _ in items]
+    known, unknown = _compare.swap_columns(named)
+    st.caption("The frozen model and the template stay the same; only the prompt in front of them changes. Each "
+               "prompt, and the template alone (zero-shot), is scored on the test examples of every task the "
+               "selected prompts were trained for -- the same examples across a row, so a row's cells are paired "
+               "(exact McNemar test).")
+    if unknown:
+        st.caption(f"Left out (no record of the task they were trained for): {', '.join(unknown)}.")
+    if len(known) < 2:
+        st.info("Select at least two prompts that record the task they were trained for (their training_meta.json,"
+                " e.g. sentiment-labels, question-type-text and spam-labels) to score each of them on every task.",
+                icon=":material/info:")
+        return
+    found = _compare.stored_swap(known, _compare.swap_folders([path for _, path, _, _ in items]),
+                                 model=sel.model)
+    if found is not None:
+        res, path = found
+        st.caption(f"From `{path.name}` in {path.parent.name}/ (written by `make sample-swap`; matched to the "
+                   f"selected prompts by their contents), {res.model}.")
+    else:
+        res = _computed_swap(sel, items, known)
+        if res is None:
+            return
+    st.markdown(swap_table_html(res), unsafe_allow_html=True)
+    st.caption("Each cell: accuracy over the task's label words, its 95% Wilson interval below (and on hover). "
+               "Bold on green: the prompt trained for that row's task.")
+    st.markdown("\n".join(f"- {s}" for s in res.summary()))
+
+
+def _computed_swap(sel: Selection, items, known):
+    """The swap computed on the frozen model in the background (on request), or None while it is not done."""
+    stamps = dict(sel.sources)
+    cols = tuple((name, path, stamps.get(path, ()), p.name)
+                 for (label, path, p, _) in items for name in [_name(label, p, items)] if name in known)
+    limit = st.select_slider("Test examples per task", SWAP_LIMITS, value=200, key="swap_limit")
+    fut = resources.known_future("swap", sel.model, cols, int(limit))
+    if fut is None:
+        n_tasks = len({_task(p) for p in known.values()})
+        st.caption(f"No stored swap holds exactly these prompts: computing it runs the frozen model "
+                   f"{(len(known) + 1) * n_tasks} times over {limit} examples (minutes on 2 cores).")
+        if not st.button("Compute the swap", key="swap_run", type="primary"):
+            return None
+        with st.spinner("Loading the frozen model (once per server)…"):
+            fut = resources.swap(sel.model, cols, int(limit))
+    if not wait_for(fut, "Scoring every prompt on every task on the frozen model"):
+        return None
+    return fut.result()
+
+
+def _task(prompt) -> str | None:
+    from ..report import prompt_task
+
+    return prompt_task(prompt)
 
 
 def _name(label: str, prompt, items) -> str:

@@ -137,7 +137,7 @@ def trajectory(model: str, path: str, stamp: tuple):
 
 __all__ = ["vocabulary", "neighbor_index", "layout", "vocab_map", "search", "frozen_model", "training_runner",
            "prompts", "task", "task_names", "prompt_map", "report", "trajectory", "background", "prompt_analysis",
-           "faithfulness", "full_report", "known_future"]
+           "faithfulness", "swap", "full_report", "known_future"]
 
 
 def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str | None, limit: int):
@@ -152,6 +152,20 @@ def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str 
     frozen, tok = frozen_model(model)
     return background(key, analyze_faithfulness, frozen, tok, _prompt(path, name), neighbor_index(model, "cosine"),
                       task=task(task_name) if task_name else None, limit=int(limit), model_name=model, lane="model")
+
+
+def swap(model: str, columns: tuple, limit: int):
+    """A ``Future`` of ``analyzer.swap.prompt_swap`` (every prompt and zero-shot on every prompt's task) on the
+    frozen model, on the model lane.  ``columns``: ``((display name, path, stamp, prompt name), ...)``."""
+    from ..swap import prompt_swap
+
+    key = ("swap", model, tuple(columns), int(limit))
+    known = _background()["futures"].get(key)
+    if known is not None:
+        return known
+    frozen, tok = frozen_model(model)
+    ps = {name: _prompt(path, pname) for name, path, _, pname in columns}
+    return background(key, prompt_swap, frozen, tok, ps, limit=int(limit), model_name=model, lane="model")
 
 
 def _task_or_none(task_name: str | None):

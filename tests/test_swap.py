@@ -1,0 +1,212 @@
+"""The per-task prompt swap (analyzer.swap): one frozen model, a prompt per task, every prompt scored on every
+task.  On the tiny random llama with two mirrored toy tasks (the same reviews, the label words swapped), so
+the answer is known: a prompt's accuracy on the mirror task is exactly one minus its accuracy on its own.  The
+dashboard test reads ``sample_prompts/swap.json`` for the real sample prompts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from analyzer.exceptions import AnalyzerError
+from analyzer.swap import ZERO_SHOT, SwapResult, prompt_hash, prompt_swap
+from analyzer.types import SoftPrompt
+from app_helpers import ROOT, SAMPLES
+
+N_VIRTUAL = 8
+
+
+def _toy(name: str, words: tuple[str, str]):
+    from analyzer.tasks import Example, Task, split_examples
+
+    pos = ["the movie was great", "the acting was wonderful", "great and wonderful film", "the film was great"]
+    neg = ["the film was terrible", "boring, a waste of time", "terrible and boring", "a waste of a movie"]
+    ex = [Example(f"{t} {i}", 0) for i in range(12) for t in pos] + \
+         [Example(f"{t} {i}", 1) for i in range(12) for t in neg]
+    train, val, test = split_examples(ex, test_size=0.25, validation_size=0.1)
+    return Task(name=name, labels=("pos", "neg"), label_words=words, train=train, validation=val, test=test,
+                template="Review: {text}\nSentiment:")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny llama whose weights are large enough for a prompt to steer it (initializer_range 0.3), the task
+    ``toy`` and its mirror ``toy-mirror`` (label words swapped), and a prompt trained briefly on each (the
+    waywardness loop with γ=0: plain prompt tuning, in memory)."""
+    import torch
+
+    from analyzer.faithfulness import train_with_penalty
+    from analyzer.models import load_frozen_model
+    from tiny_models import make_tiny_llama
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        d = tmp_path_factory.mktemp("tiny-llama-steerable")
+        make_tiny_llama(d, initializer_range=0.3)
+        model, tok = load_frozen_model(d)
+        toy, mirror = _toy("toy", ("the", "was")), _toy("toy-mirror", ("was", "the"))
+        d = model.get_input_embeddings().weight.shape[1]
+        start = np.random.default_rng(0).normal(0, 0.3, (N_VIRTUAL, d)).astype(np.float32)
+        prompts = {}
+        for task in (toy, mirror):
+            p, _ = train_with_penalty(model, tok, task, start, start, 0.0, steps=60, batch_size=8, lr=0.3)
+            prompts[f"{task.name}-prompt"] = SoftPrompt(name=f"{task.name}-prompt", vectors=p.numpy(),
+                                                        source="memory", kind="TENSOR", config={"task": task.name})
+        yield model, tok, toy, mirror, prompts
+    finally:
+        torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def result(setup):
+    model, tok, toy, mirror, prompts = setup
+    lines = []
+    res = prompt_swap(model, tok, prompts, [toy, mirror], limit=None, model_name="tiny", progress=lines.append)
+    assert len(lines) == 2 * 3 and lines[0].startswith("toy: zero-shot")
+    return res
+
+
+def test_matrix_shape_and_paired_cells(setup, result):
+    _, _, toy, mirror, prompts = setup
+    assert result.tasks == ("toy", "toy-mirror")
+    assert result.columns == (ZERO_SHOT, "toy-prompt", "toy-mirror-prompt")
+    assert result.accuracy_matrix().shape == (2, 3)
+    for row, task in zip(result.rows, (toy, mirror)):
+        assert {c.n for c in row.cells} == {len(task.test)}          # every cell on the same examples
+        assert all(len(c.outcomes) == c.n and c.correct == c.outcomes.count("1") for c in row.cells)
+        for c in row.cells:
+            assert c.ci_low <= c.accuracy <= c.ci_high
+    assert result.row("toy").right == ("toy-prompt",) and result.row("toy-mirror").right == ("toy-mirror-prompt",)
+    assert not result.cell(ZERO_SHOT, "toy").right
+    assert [p.task for p in result.prompts] == ["toy", "toy-mirror"]
+    assert [p.hash for p in result.prompts] == [prompt_hash(p) for p in prompts.values()]
+
+
+def test_mirror_task_is_the_complement_and_the_right_prompt_wins(result):
+    # the same examples and label words in the other order: every prediction flips, so accuracy is 1 - accuracy
+    for col in result.columns:
+        a, b = result.cell(col, "toy"), result.cell(col, "toy-mirror")
+        assert a.outcomes == "".join("1" if x == "0" else "0" for x in b.outcomes)
+    for task, other in (("toy", "toy-mirror"), ("toy-mirror", "toy")):
+        row = result.row(task)
+        right, wrong = row.cell(f"{task}-prompt"), row.cell(f"{other}-prompt")
+        assert right.accuracy >= 0.75, (task, right.accuracy)          # 60 steps learn the toy task
+        assert right.accuracy > wrong.accuracy
+        assert row.vs_wrong.a == right.prompt and row.vs_wrong.b == wrong.prompt
+        assert row.vs_wrong.diff == pytest.approx(right.accuracy - wrong.accuracy)
+        assert row.vs_wrong.a_only > row.vs_wrong.b_only and row.vs_wrong.p_value < 0.05
+        assert row.vs_zero_shot.b == ZERO_SHOT
+        s = row.sentence()
+        assert s.startswith(f"{task}: right prompt {task}-prompt {right.accuracy:.3f} vs best wrong") and "McNemar p" in s
+
+
+def test_round_trip_and_renderers(result, tmp_path):
+    d = json.loads(result.to_json())
+    again = SwapResult.from_dict(d)
+    assert again == result and again.to_dict() == result.to_dict()
+    (tmp_path / "swap.json").write_text(result.to_json())
+    assert SwapResult.read(tmp_path / "swap.json") == result
+    assert again.covers({p.name: p.hash for p in result.prompts})
+    assert not again.covers({p.name: "0" * 32 for p in result.prompts})
+    md = result.render("markdown")
+    assert "| toy |" in md and f"**{result.cell('toy-prompt', 'toy').accuracy:.3f}" in md
+    table = result.render("table")
+    assert "toy-mirror-prompt" in table and "*" in table
+    assert "<table" in result.render("html")
+    with pytest.raises(AnalyzerError, match="schema"):
+        SwapResult.from_dict({"rows": []})
+    with pytest.raises(AnalyzerError, match="malformed"):
+        SwapResult.from_dict({**d, "rows": [{"task": "toy"}]})
+
+
+def test_a_task_without_its_prompt_gets_a_row_and_bad_inputs(setup):
+    model, tok, toy, mirror, prompts = setup
+    only = {"toy-prompt": prompts["toy-prompt"]}
+    res = prompt_swap(model, tok, only, [toy, mirror], limit=8, model_name="tiny")
+    row = res.row("toy-mirror")
+    assert row.right == () and row.vs_wrong is None and row.vs_zero_shot.a == "toy-prompt"
+    assert "no prompt was trained for it" in row.sentence()
+    assert {c.n for r in res.rows for c in r.cells} == {8}
+    unknown = SoftPrompt(name="loose", vectors=prompts["toy-prompt"].vectors, source="memory", kind="TENSOR")
+    with pytest.raises(AnalyzerError, match="records no task"):
+        prompt_swap(model, tok, {"loose": unknown}, [toy])
+    with pytest.raises(AnalyzerError, match="at least one prompt"):
+        prompt_swap(model, tok, {}, [toy])
+    with pytest.raises(AnalyzerError, match="no-prompt column"):
+        prompt_swap(model, tok, {ZERO_SHOT: prompts["toy-prompt"]}, [toy])
+    with pytest.raises(AnalyzerError, match="limit"):
+        prompt_swap(model, tok, only, [toy], limit=0)
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+def _cli(*args):
+    p = subprocess.run([sys.executable, "-m", "analyzer", "swap", *map(str, args)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)
+    return p.stdout, p.stderr, p.returncode
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["/no/such/adapter"], "No such file or directory"),
+    (["{loose}"], "records no task"),
+    (["{adapter}", "--task", "no-such-task"], "no-such-task"),
+    (["{adapter}", "--limit", "0"], "positive integer"),
+    (["{adapter}", "--format", "xml"], "invalid choice"),
+])
+def test_cli_bad_inputs_are_one_line(args, expect, tmp_path):
+    loose = tmp_path / "loose.npy"
+    np.save(loose, np.zeros((2, 576), np.float32))
+    args = [a.format(loose=loose, adapter=SAMPLES / "spam-labels") for a in args]
+    out, err, rc = _cli(*args)
+    assert rc == 2 and expect in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and not out
+
+
+# ---------------------------------------------------------------------------------------------- the dashboard
+SWAP_PROMPTS = ("sentiment-labels", "question-type-text", "spam-labels")
+
+
+def _swap_json_matches() -> bool:
+    from analyzer.loaders import load_prompt
+
+    path = SAMPLES / "swap.json"
+    if not path.is_file() or not all((SAMPLES / p).is_dir() for p in SWAP_PROMPTS):
+        return False
+    return SwapResult.read(path).covers({p: prompt_hash(load_prompt(SAMPLES / p)) for p in SWAP_PROMPTS})
+
+
+@pytest.mark.integration
+def test_compare_shows_the_swap_from_swap_json(monkeypatch):
+    """Compare with the three single-task sample prompts selected reads sample_prompts/swap.json (no model run):
+    the matrix with the right prompts marked and one sentence per task; two of them: a button instead."""
+    from streamlit.testing.v1 import AppTest
+
+    if not _swap_json_matches():
+        pytest.fail("sample_prompts/swap.json is missing or was computed for other prompts: run `make sample-swap`")
+    res = SwapResult.read(SAMPLES / "swap.json")
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_PROMPTS", str(SAMPLES))
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_SELECT", ",".join(SWAP_PROMPTS))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
+    at.sidebar.radio(key="section").set_value("Compare").run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert "One model, a prompt per task" in [h.value for h in at.subheader]
+    html = next(m.value for m in at.markdown if "<table" in m.value)
+    for task in res.tasks:
+        cell = res.cell(res.row(task).right[0], task)
+        assert f"{cell.accuracy:.3f}" in html and f"[{cell.ci_low:.2f}, {cell.ci_high:.2f}]" in html
+    assert html.count("font-weight:700") == len(res.tasks)           # one marked cell per task
+    text = "\n".join(m.value for m in at.markdown)
+    for s in res.summary():
+        assert s in text
+    assert "swap.json" in "\n".join(c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "swap_run"]
+
+    at.sidebar.multiselect(key="prompt").set_value(["sentiment-labels", "spam-labels"]).run()
+    assert not at.exception and not at.error
+    assert [b for b in at.button if b.key == "swap_run"]              # not covered: computed on request
+    at.sidebar.multiselect(key="prompt").set_value(["sentiment-labels"]).run()
+    assert any("at least two prompts" in i.value for i in at.info)
