@@ -69,3 +69,28 @@ def test_planted_task_words_are_detected(setup):
     need = int(binom.ppf(0.001, PLANTED_N, 0.9))
     assert PLANTED_N - len(misses) >= need, (f"{PLANTED_N - len(misses)}/{PLANTED_N} planted prompts detected "
                                              f"(need {need}): missed {misses}")
+
+
+def test_the_full_reading_claims_exactly_what_the_quick_reading_claims(setup):
+    """The calibration runs the quick reading; the CLI's default is the full one (adds the MiniLM text space,
+    the vocabulary's neighbour graph and the CSLS side reading).  For a prompt without an initialisation, what
+    the full reading adds is described, never claimed, so its claim rows -- and their p and q -- are the quick
+    reading's: the calibration carries over.  (A prompt with an init also gets the text space's claim vs init.)"""
+    from analyzer.analysis import analysis_settings
+
+    vocab, index, quick, ctx = setup
+    for name, i in (("heavy-tailed noise", 5),):
+        p, task, _ = cf.FAMILY_BY_NAME[name].make(ctx, i)
+        q_rows = cf.run_one(p, task, vocab, index, quick, k=10)
+        f_rows = cf.run_one(p, task, vocab, index, analysis_settings(full=True), k=10)
+        assert any(r["space"] == "text" for r in f_rows) and not any(r["space"] == "text" for r in q_rows)
+        key = lambda r: (r["measure"], r["space"], r["null"])            # noqa: E731
+        q_claims = {key(r): r for r in cf.claim_rows(q_rows)}
+        f_claims = {key(r): r for r in cf.claim_rows(f_rows)}
+        assert set(f_claims) == set(q_claims) and q_claims
+        for k_, r in q_claims.items():
+            s = f_claims[k_]
+            # same statistic, same null draws: equal up to float summation order
+            assert s["p"] == pytest.approx(r["p"], abs=1e-9) and s["q"] == pytest.approx(r["q"], abs=1e-9)
+            assert s["value"] == pytest.approx(r["value"], rel=1e-6, abs=1e-9)
+            assert s["significant"] == r["significant"]
