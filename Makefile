@@ -14,14 +14,15 @@ CLI           := $(VENV)/bin/softprompt-analyzer
 DEMO_PROMPT   ?= sample_prompts/sentiment-labels
 PYTEST_ARGS   ?=
 
-.PHONY: install demo report test bench install-gemma sample-prompts dist clean help
+.PHONY: install demo report test bench install-gemma sample-prompts sample-swap dist clean help
 
 help:
 	@echo "make demo    install everything into $(VENV), print a sample report, open the dashboard"
 	@echo "make test    install everything, then run the whole test suite (tests/test_wheel.py builds and installs the wheel)"
 	@echo "make dist    build the sdist and wheel into dist/ (python -m build)"
 	@echo "make bench   run the benchmarks in benchmarks/ (prints the README tables)"
-	@echo "make sample-prompts   retrain the prompts in sample_prompts/ (long: ~1 h on 2 cores)"
+	@echo "make sample-prompts   retrain the prompts in sample_prompts/ (long: ~1 h on 2 cores), then make sample-swap"
+	@echo "make sample-swap      score each single-task sample prompt on every task -> sample_prompts/swap.json"
 
 install: $(VENV)/.installed
 
@@ -55,6 +56,10 @@ dist: install
 
 sample-prompts: install
 	$(PY) scripts/train_samples.py
+	$(MAKE) sample-swap
+
+sample-swap: install
+	$(PY) scripts/prompt_swap.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .cache build dist *.egg-info

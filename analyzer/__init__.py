@@ -36,6 +36,8 @@ _LAZY = {
     "TextEmbedder": "analyzer.embedder",
     "task_relatedness": "analyzer.relatedness",
     "analyze_faithfulness": "analyzer.faithfulness",
+    "prompt_swap": "analyzer.swap",
+    "SwapResult": "analyzer.swap",
     "training_dynamics": "analyzer.dynamics",
     "get_task": "analyzer.tasks",
     "list_tasks": "analyzer.tasks",

@@ -18,8 +18,9 @@ from .exceptions import InputFileError
 # training checkpoint and generated reports stay behind.
 SAMPLE_FILES = ("adapter_config.json", "adapter_model.safetensors", "snapshots.safetensors", "training_log.jsonl",
                 "training_meta.json")
-# beside the samples: what they are and how well each does (written by scripts/train_samples.py)
-FOLDER_FILES = ("README.md",)
+# beside the samples: what they are and how well each does (written by scripts/train_samples.py), and each
+# single-task sample scored on every task (scripts/prompt_swap.py; the dashboard's Compare section reads it)
+FOLDER_FILES = ("README.md", "swap.json")
 
 
 def samples_dir() -> Path:

@@ -272,18 +272,19 @@ class SwapResult(Renderable):
         return cls.from_dict(d)
 
     # -------------------------------------------------------------------------------- renderers
-    def _title(self) -> str:
+    def _title(self, mark: str = "* trained for the task") -> str:
         n = sorted({r.cell(ZERO_SHOT).n for r in self.rows})
         ns = "/".join(str(x) for x in n)
         return (f"Prompt swap on {self.model}: accuracy on the first {ns} {self.split} examples per task "
-                f"[95% Wilson interval]; * trained for the task")
+                f"[95% Wilson interval]; {mark}")
 
     def _cell_text(self, c: SwapCell) -> str:
         return f"{'*' if c.right else ''}{c.accuracy:.3f} [{c.ci_low:.2f}, {c.ci_high:.2f}]"
 
     def to_markdown(self) -> str:
         head = ["task", *self.columns]
-        lines = [f"**{self._title()}**", "", "| " + " | ".join(h.replace("|", "\\|") for h in head) + " |",
+        title = self._title("bold: the prompt trained for the task")
+        lines = [f"**{title}**", "", "| " + " | ".join(h.replace("|", "\\|") for h in head) + " |",
                  "|:---|" + "---:|" * len(self.columns)]
         for r in self.rows:
             cells = []
@@ -292,8 +293,7 @@ class SwapResult(Renderable):
                 t = f"{c.accuracy:.3f} [{c.ci_low:.2f}, {c.ci_high:.2f}]"
                 cells.append(f"**{t}**" if c.right else t)
             lines.append(f"| {r.task} | " + " | ".join(cells) + " |")
-        return "\n".join(lines + ["", "Bold: the prompt trained for the row's task."] + [""]
-                         + [f"- {s}" for s in self.summary()]) + "\n"
+        return "\n".join(lines + [""] + [f"- {s}" for s in self.summary()]) + "\n"
 
     def to_table(self, width: int = 120) -> str:
         from rich.table import Table
@@ -317,7 +317,8 @@ class SwapResult(Renderable):
 
         from ._html import page
 
-        return page(self._title(), [f"<h1>{escape(self._title())}</h1>", swap_table_html(self), "<ul>"]
+        title = self._title("framed: the prompt trained for the task")
+        return page(title, [f"<h1>{escape(title)}</h1>", swap_table_html(self), "<ul>"]
                     + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"])
 
 

@@ -143,6 +143,34 @@ def test_a_task_without_its_prompt_gets_a_row_and_bad_inputs(setup):
         prompt_swap(model, tok, only, [toy], limit=0)
 
 
+def test_import_pulls_no_torch():
+    code = "import sys, analyzer.swap; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_stored_swap_is_matched_by_content(setup, result, tmp_path):
+    """The dashboard uses a swap.json only for exactly the prompts it holds: by content, whatever the names."""
+    from analyzer.ui import _compare
+
+    _, _, _, _, prompts = setup
+    (tmp_path / "swap.json").write_text(result.to_json())
+    (tmp_path / "other").mkdir()
+    renamed = {f"renamed-{k}": v for k, v in prompts.items()}
+    found = _compare.stored_swap(renamed, [tmp_path / "other", tmp_path], model="tiny")
+    assert found is not None and found[0] == result and found[1] == tmp_path / "swap.json"
+    moved = dict(prompts)
+    p = moved["toy-prompt"]
+    moved["toy-prompt"] = SoftPrompt(name=p.name, vectors=p.vectors + 1e-3, source=p.source, kind=p.kind,
+                                     config=p.config)                       # retrained: same name, new content
+    assert _compare.stored_swap(moved, [tmp_path]) is None
+    assert _compare.stored_swap({"toy-prompt": p}, [tmp_path]) is None      # a subset is not covered
+    assert _compare.stored_swap(prompts, [tmp_path], model="another-model") is None
+    (tmp_path / "other" / "swap.json").write_text("{not json")               # unreadable: skipped
+    assert _compare.stored_swap(prompts, [tmp_path / "other", tmp_path])[1] == tmp_path / "swap.json"
+    assert _compare.swap_folders([str(tmp_path / "a" / "x"), str(tmp_path / "a" / "y")]) == [str(tmp_path / "a")]
+
+
 # ---------------------------------------------------------------------------------------------- the CLI
 def _cli(*args):
     p = subprocess.run([sys.executable, "-m", "analyzer", "swap", *map(str, args)], capture_output=True, text=True,
