@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from .stats import format_p
+from .stats import ALPHA, format_p
 
 NULL_SHORT = {"matched": "matched", "init": "init", "random_vectors": "random (ref.)",
               "vocab_tokens": "tokens (ref.)"}
@@ -23,6 +23,10 @@ def short_verdict(row: Mapping[str, Any]) -> str:
     if row.get("p") is None:
         return "not testable"
     if not row.get("significant"):
+        po = row.get("p_other")
+        if po is not None and po < ALPHA:     # a one-sided row beyond chance the other way: said, not claimed
+            other = "lower" if row.get("direction") == "greater" else "higher"
+            return f"{other} than chance (described, the untested direction)"
         return "not distinguishable"
     higher = (row.get("value") or 0) > (row.get("null_mean") or 0)
     return ("higher" if higher else "lower") + (" than at init" if row.get("null") == "init" else " than chance")

@@ -132,6 +132,8 @@ def main() -> None:
     ap.add_argument("--families", default="default",
                     help="'default', 'all', or a comma-separated list of family names")
     ap.add_argument("--no-planted", action="store_true", help="skip the planted-signal part")
+    ap.add_argument("--levels", default=",".join(map(str, NOISE_LEVELS)),
+                    help=f"planted noise levels, comma-separated (default {','.join(map(str, NOISE_LEVELS))})")
     ap.add_argument("--full", action="store_true",
                     help="the full analysis (text space, vocabulary neighbour graph, CSLS; much slower)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the prompt generators (the analysis keeps its own)")
@@ -158,7 +160,11 @@ def main() -> None:
     index = NeighborIndex(k=args.k).fit(vocab)
     settings = analysis_settings(full=args.full)
     ctx = Context(vocab, seed=args.seed)
-    total = len(fams) * args.per_family + (0 if args.no_planted else len(NOISE_LEVELS) * args.per_level)
+    try:
+        levels = tuple(float(x) for x in args.levels.split(",") if x.strip())
+    except ValueError:
+        sys.exit(f"error: --levels expects comma-separated numbers like 0.1,0.3; got {args.levels!r}")
+    total = len(fams) * args.per_family + (0 if args.no_planted else len(levels) * args.per_level)
     done = 0
 
     def tick(label: str) -> None:
@@ -194,7 +200,7 @@ def main() -> None:
                                          "prompts": recs}
     if not args.no_planted:
         results["planted_words"] = {t: [w for w, _ in planted_words(vocab, words)] for t, words in PLANTED_TASKS}
-        for lvl in NOISE_LEVELS:
+        for lvl in levels:
             recs = []
             for i in range(args.per_level):
                 p, task, params = planted(ctx, i, lvl)
@@ -248,7 +254,7 @@ def main() -> None:
               "isotropic noise of expected norm level x each vector's norm; detection = the claim 'related to the "
               "task': task specificity (model space) higher than under the matched null, q < 0.05.\n")
         prow = []
-        for lvl in NOISE_LEVELS:
+        for lvl in levels:
             s = results["planted"][str(lvl)]
             prow.append([lvl, s["n"], s["power"]["k"], fmt(s["power"]), fmt_ci(s["power"]), fmt(s["any_claim"])])
         print(table(["noise level", "n", "detected", "power", "95% CI", "any claim"], prow))

@@ -32,7 +32,7 @@ SPAM_WORDS = ("free", "call", "txt", "win", "prize", "claim", "mobile", "cash", 
               "voucher", "message", "phone", "rate", "week", "chat", "dating", "nokia")
 #: the planted tasks, alternating over prompts: task name -> the words planted for it
 PLANTED_TASKS = (("sentiment", SENTIMENT_WORDS), ("spam", SPAM_WORDS))
-NOISE_LEVELS = (0.1, 0.3, 0.5, 1.0)
+NOISE_LEVELS = (0.1, 0.3, 0.5, 1.0, 2.0, 4.0)   # 2 and 4: where the power curve falls off
 #: which test rows count as a *task-relatedness* claim
 TASK_MEASURE_KEYS = ("task-related", "specificity")
 

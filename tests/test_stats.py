@@ -197,3 +197,8 @@ def test_a_one_sided_claim_beyond_chance_the_other_way_says_lower_not_indistingu
     q = false_discovery_control([low.p, ordinary.p, high.p, two.p], method="bh")
     assert [low.q, ordinary.q, high.q, two.q] == pytest.approx(np.minimum(q, 1.0))
     assert S.Test.from_dict(low.to_dict()) == low
+    # the compact table (dashboard, Markdown, HTML) says the same words
+    from analyzer._format import short_verdict
+    assert short_verdict(low.to_dict()).startswith("lower than chance")
+    assert short_verdict(ordinary.to_dict()) == "not distinguishable"
+    assert short_verdict(high.to_dict()) == "higher than chance"
