@@ -57,6 +57,7 @@ SPECS = [
 # The plateau rule every prompt trains to (analyzer.training.PlateauStop): stop at an evaluation at step s >=
 # PLATEAU_MIN_STEPS when the best validation accuracy of the last 30% of the steps is not more than 0.01 above
 # the best before; else train the planned steps.
+SNAPSHOT_LIMIT = 2_000_000     # bytes; sample_prompts/ ships in git
 PLATEAU = {"window": 0.3, "min_gain": 0.01, "min_steps": 300}
 
 
@@ -292,6 +293,10 @@ def main(argv=None) -> int:
                "evals": meta.get("evals", []), "soft": soft}
         if not args.keep_checkpoints and not res.stopped:
             (out / "checkpoint.safetensors").unlink(missing_ok=True)
+        if not res.stopped:          # snapshots below ~2 MB (a 100-token prompt's are float16 after step 0)
+            from analyzer.training.files import shrink_snapshots
+
+            shrink_snapshots(out, SNAPSHOT_LIMIT)
         print(f"   soft {soft['accuracy']:.3f} | zero-shot {baselines[spec.task]['zero_shot']['accuracy']:.3f} | "
               f"{meta['train_seconds'] / 60:.1f} min training | {plateau.reason or 'no plateau'}", flush=True)
 

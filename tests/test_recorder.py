@@ -121,3 +121,23 @@ def test_recorder_bad_input_is_one_clear_line(tmp_path):
     from analyzer.training import read_snapshots
 
     assert list(read_snapshots(tmp_path / "t")) == [0, 3] and not (tmp_path / "t" / "training_log.jsonl").exists()
+
+
+def test_large_snapshot_files_shrink_to_float16_after_step_zero(tmp_path):
+    import torch
+
+    from analyzer.training.files import SNAPSHOTS, read_snapshots, shrink_snapshots, snapshot_key, write_snapshots
+
+    g = torch.Generator().manual_seed(0)
+    snaps = {snapshot_key(s): torch.randn(100, 64, generator=g) * 0.05 for s in (0, 50, 100)}
+    write_snapshots(tmp_path, snaps, task="sentiment")
+    size = (tmp_path / SNAPSHOTS).stat().st_size
+    assert not shrink_snapshots(tmp_path, size)                    # at the limit: left alone
+    assert shrink_snapshots(tmp_path, size - 1)
+    assert (tmp_path / SNAPSHOTS).stat().st_size < 0.7 * size
+    back = read_snapshots(tmp_path)
+    assert sorted(back) == [0, 50, 100] and all(v.dtype == np.float32 for v in back.values())
+    assert np.array_equal(back[0], snaps[snapshot_key(0)].numpy())          # the init stays exact
+    for s in (50, 100):
+        want = snaps[snapshot_key(s)].numpy()
+        assert np.allclose(back[s], want, rtol=1e-3, atol=1e-6) and not np.array_equal(back[s], want)

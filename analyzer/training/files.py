@@ -104,6 +104,22 @@ def write_snapshots(directory: str | os.PathLike, snapshots: Mapping[str, torch.
     return path
 
 
+def shrink_snapshots(directory: str | os.PathLike, max_bytes: int) -> bool:
+    """Rewrite ``snapshots.safetensors`` with every snapshot after step 0 in float16 when the file is larger
+    than ``max_bytes`` (a 100-token prompt's 20 float32 snapshots are ~4.6 MB); step 0 (the init, which may be
+    a vocabulary row exactly) stays float32.  float16 keeps ~3 significant digits, far below the cosine
+    differences the neighbour readings resolve.  :func:`read_snapshots` returns float32 either way.  True when
+    it rewrote the file."""
+    path = Path(directory) / SNAPSHOTS
+    if not path.is_file() or path.stat().st_size <= max_bytes:
+        return False
+    tensors, meta = _safetensors_load(path)
+    first = min(tensors)
+    out = {k: (v.float() if k == first else v.half()) for k, v in tensors.items()}
+    _safetensors_save(out, path, {**meta, "stored_dtype": "float16 after step 0"})
+    return True
+
+
 def read_training_log(directory: str | os.PathLike) -> list[dict]:
     """The rows of ``training_log.jsonl`` in a run directory (for plots)."""
     return _read_log(Path(directory) / LOG, 1 << 62)
@@ -118,5 +134,5 @@ def read_snapshots(directory: str | os.PathLike) -> dict[int, np.ndarray]:
     return {int(k.split("_")[1]): v.float().numpy() for k, v in sorted(tensors.items())}
 
 
-__all__ = ["save_adapter", "read_training_log", "read_snapshots", "write_snapshots", "snapshot_key", "ADAPTER_CONFIG",
+__all__ = ["save_adapter", "read_training_log", "read_snapshots", "write_snapshots", "shrink_snapshots", "snapshot_key", "ADAPTER_CONFIG",
            "ADAPTER_WEIGHTS", "LOG", "SNAPSHOTS"]
