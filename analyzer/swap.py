@@ -417,13 +417,26 @@ def prompt_swap(model, tokenizer, prompts: Mapping[str, SoftPrompt], tasks: Sequ
                                   right=name != ZERO_SHOT and trained[name] == task.name,
                                   outcomes="".join("1" if x else "0" for x in ok)))
         rows.append(_row(task.name, cells))
-    info = tuple(SwapPrompt(name=n, task=trained[n], hash=prompt_hash(p), source=str(p.source),
+    info = tuple(SwapPrompt(name=n, task=trained[n], hash=prompt_hash(p), source=_shown(p.source),
                             num_virtual_tokens=p.num_virtual_tokens) for n, p in prompts.items())
     name = model_name or getattr(getattr(model, "config", None), "_name_or_path", None) or "the model"
     return SwapResult(model=str(name), prompts=info, rows=tuple(rows), split=split, limit=limit,
                       settings={"metric": "rank classification over the label words",
                                 "test": "exact two-sided McNemar on per-example correctness",
                                 "interval": "Wilson 95%"})
+
+
+def _shown(source) -> str:
+    """A prompt's source as recorded: relative to the working directory when inside it (a shipped swap.json
+    names no machine's paths), else as it is."""
+    import os
+
+    s = str(source)
+    try:
+        rel = os.path.relpath(s)
+    except ValueError:      # another drive (Windows)
+        return s
+    return rel if os.path.isabs(s) and not rel.startswith("..") else s
 
 
 def _row(task: str, cells: Sequence[SwapCell]) -> TaskRow:

@@ -12,6 +12,7 @@ exactly these, matched by content hash).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -54,15 +55,18 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    samples = Path(args.samples)
+    samples = Path(args.samples).resolve()
+    out = Path(args.out).resolve() if args.out else None
+    if ROOT in samples.parents:   # recorded as the prompts' sources: relative to the repository, not this machine
+        os.chdir(ROOT)
+        samples = samples.relative_to(ROOT)
     missing = [p for p in PROMPTS if not (samples / p / "adapter_config.json").is_file()]
     if missing:
         print(f"error: no adapter for {', '.join(missing)} in {samples}; expected the sample prompts "
               f"{', '.join(PROMPTS)} (make sample-prompts trains them)", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else samples / SWAP_FILE
-    if args.limit != LIMIT and not args.out:
-        out = samples / f"swap-limit{args.limit}.json"
+    if out is None:
+        out = samples / (SWAP_FILE if args.limit == LIMIT else f"swap-limit{args.limit}.json")
     t0 = time.perf_counter()
     try:
         res = swap_for_model(MODEL, [str(samples / p) for p in PROMPTS], limit=args.limit,

@@ -118,10 +118,24 @@ def test_round_trip_and_renderers(result, tmp_path):
     table = result.render("table")
     assert "toy-mirror-prompt" in table and "*" in table
     assert "<table" in result.render("html")
+    script = _script()
+    assert script.readme_section(tmp_path).startswith("## One model, a prompt per task") and md in \
+        script.readme_section(tmp_path)
+    assert script.readme_section(tmp_path / "nothing-here") == ""
     with pytest.raises(AnalyzerError, match="schema"):
         SwapResult.from_dict({"rows": []})
     with pytest.raises(AnalyzerError, match="malformed"):
         SwapResult.from_dict({**d, "rows": [{"task": "toy"}]})
+
+
+def _script():
+    """scripts/prompt_swap.py as a module (its readme_section is what the sample README can include)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prompt_swap_script", ROOT / "scripts" / "prompt_swap.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_a_task_without_its_prompt_gets_a_row_and_bad_inputs(setup):
