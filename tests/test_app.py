@@ -266,11 +266,16 @@ def test_compare_side_by_side_per_task(app):
     assert set(tasks.options) == {"sentiment", "(unknown task)"}
     tasks.set_value("sentiment").run()
     ok(at)
-    assert [s.value for s in at.subheader] == ["text-init-run"]
+    swap = "One model, a prompt per task"          # the prompt swap's block, last
+    assert [s.value for s in at.subheader] == ["text-init-run", swap]
     assert "val. acc. 70.0%" in " ".join(c.value for c in at.caption)
+    # one prompt records its task: the swap says what to select and names the ones it leaves out
+    assert any("at least two prompts" in i.value for i in at.info)
+    assert "Left out (no record of the task they were trained for): text-init, words.npy." in \
+        [c.value for c in at.caption]
     tasks.set_value("(unknown task)").run()
     ok(at)
-    assert [s.value for s in at.subheader] == ["text-init", "words.npy"]    # the sidebar's names
+    assert [s.value for s in at.subheader] == ["text-init", "words.npy", swap]    # the sidebar's names
     # prompt-to-prompt similarity of all three: two heat maps, 1 on the diagonal of the mean-vector cosine
     sim = next(c for c in chart_specs(at) if c["layout"].get("title", {}).get("text", "").startswith("How similar"))
     heat = [t for t in sim["data"] if t["type"] == "heatmap"]
