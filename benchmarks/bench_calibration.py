@@ -34,9 +34,9 @@ from collections import Counter
 from pathlib import Path
 
 from _common import ROOT, table
-from calibration_families import (FAMILIES, FAMILY_BY_NAME, NOISE_LEVELS, Context, claim_rows, detects_task,
-                                  fired, is_task_measure, planted, planted_words, PLANTED_TASKS, row_key, run_one,
-                                  wilson)
+from calibration_families import (FAMILIES, FAMILY_BY_NAME, NOISE_LEVELS, PARTIAL_COUNTS, Context, claim_rows,
+                                  detects_task, fired, is_task_measure, planted, planted_partial, planted_words,
+                                  PLANTED_TASKS, row_key, run_one, wilson)
 
 DEFAULT_FAMILIES = ("vocabulary-shaped Gaussian", "random-weight token mixtures",
                     "random-weight token mixtures, 8/50 tokens", "token + isotropic noise",
@@ -132,6 +132,9 @@ def main() -> None:
     ap.add_argument("--families", default="default",
                     help="'default', 'all', or a comma-separated list of family names")
     ap.add_argument("--no-planted", action="store_true", help="skip the planted-signal part")
+    ap.add_argument("--partial", default=",".join(map(str, PARTIAL_COUNTS)),
+                    help="planted signal in m of 20 positions, the rest vocabulary-shaped noise: the counts m, "
+                         f"comma-separated (default {','.join(map(str, PARTIAL_COUNTS))}; '' for none)")
     ap.add_argument("--levels", default=",".join(map(str, NOISE_LEVELS)),
                     help=f"planted noise levels, comma-separated (default {','.join(map(str, NOISE_LEVELS))})")
     ap.add_argument("--full", action="store_true",
@@ -162,9 +165,11 @@ def main() -> None:
     ctx = Context(vocab, seed=args.seed)
     try:
         levels = tuple(float(x) for x in args.levels.split(",") if x.strip())
+        partial = tuple(int(x) for x in args.partial.split(",") if x.strip())
     except ValueError:
-        sys.exit(f"error: --levels expects comma-separated numbers like 0.1,0.3; got {args.levels!r}")
-    total = len(fams) * args.per_family + (0 if args.no_planted else len(levels) * args.per_level)
+        sys.exit(f"error: --levels and --partial expect comma-separated numbers like 0.1,0.3 and 1,2; got "
+                 f"{args.levels!r}, {args.partial!r}")
+    total = len(fams) * args.per_family + (0 if args.no_planted else (len(levels) + len(partial)) * args.per_level)
     done = 0
 
     def tick(label: str) -> None:
@@ -200,17 +205,28 @@ def main() -> None:
                                          "prompts": recs}
     if not args.no_planted:
         results["planted_words"] = {t: [w for w, _ in planted_words(vocab, words)] for t, words in PLANTED_TASKS}
-        for lvl in levels:
+        def planted_run(make, label: str) -> dict:
             recs = []
             for i in range(args.per_level):
-                p, task, params = planted(ctx, i, lvl)
+                p, task, params = make(i)
                 recs.append(record(p, task, params, run_one(p, task, vocab, index, settings, k=args.k)))
-                tick(f"planted {lvl}")
-            results["planted"][str(lvl)] = {"level": lvl, "power": share(sum(r["detects_task"] for r in recs),
-                                                                          len(recs)),
-                                            **summarize_group(recs), "prompts": recs}
+                tick(label)
+            return {"power": share(sum(r["detects_task"] for r in recs), len(recs)), **summarize_group(recs),
+                    "prompts": recs}
+
+        for lvl in levels:
+            results["planted"][str(lvl)] = {"level": lvl, **planted_run(lambda i: planted(ctx, i, lvl),
+                                                                         f"planted {lvl}")}
+        for m in partial:
+            results.setdefault("planted_partial", {})[str(m)] = {
+                "task_positions": m, **planted_run(lambda i: planted_partial(ctx, i, m), f"planted in {m}/20")}
     wall = time.perf_counter() - t0
     results["wall_s"] = wall
+    out = Path(args.out)
+    if not out.is_absolute():
+        out = ROOT / out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, default=float))      # before the tables: nothing lost
 
     # ------------------------------------------------------------------ tables
     letters = {fam.name: chr(ord("a") + j) for j, fam in enumerate(fams)}
@@ -253,11 +269,16 @@ def main() -> None:
               + ", ".join(f"{t}: {len(w)} words" for t, w in results["planted_words"].items()) + ") + "
               "isotropic noise of expected norm level x each vector's norm; detection = the claim 'related to the "
               "task': task specificity (model space) higher than under the matched null, q < 0.05.\n")
-        prow = []
-        for lvl in levels:
-            s = results["planted"][str(lvl)]
-            prow.append([lvl, s["n"], s["power"]["k"], fmt(s["power"]), fmt_ci(s["power"]), fmt(s["any_claim"])])
-        print(table(["noise level", "n", "detected", "power", "95% CI", "any claim"], prow))
+        def power_table(first: str, part: dict, keys) -> None:
+            rows = [[x, part[str(x)]["n"], part[str(x)]["power"]["k"], fmt(part[str(x)]["power"]),
+                     fmt_ci(part[str(x)]["power"]), fmt(part[str(x)]["any_claim"])] for x in keys]
+            print(table([first, "n", "detected", "power", "95% CI", "any claim"], rows))
+
+        power_table("noise level", results["planted"], levels)
+        if partial:
+            print("\nPartial signal: m of 20 positions are task words + isotropic noise at 0.3x norm, the other "
+                  "20 - m vocabulary-shaped Gaussian noise (random order); detection as above.\n")
+            power_table("task-word positions", results["planted_partial"], partial)
 
     # ------------------------------------------------------------------ goals
     print("\nGoals:")
@@ -268,16 +289,11 @@ def main() -> None:
         ok = v["share"] <= GOAL_FP
         print(f"- ({letters[fam.name]}) {fam.name}: {key.replace('_', ' ')} share {v['share']:.3f} "
               f"(95% CI {fmt_ci(v)}) {'≤' if ok else '>'} {GOAL_FP}: {'met' if ok else 'NOT met'}")
-    if not args.no_planted:
+    if not args.no_planted and str(GOAL_LEVEL) in results["planted"]:
         pw = results["planted"][str(GOAL_LEVEL)]["power"]
         ok = pw["share"] >= GOAL_POWER
         print(f"- planted, noise {GOAL_LEVEL}: power {pw['share']:.3f} (95% CI {fmt_ci(pw)}) "
               f"{'≥' if ok else '<'} {GOAL_POWER}: {'met' if ok else 'NOT met'}")
-    out = Path(args.out)
-    if not out.is_absolute():
-        out = ROOT / out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1, default=float))
     print(f"\nWall time: {wall / 60:.1f} min ({total} analyses, {wall / max(total, 1):.2f} s each). "
           f"Raw results: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 

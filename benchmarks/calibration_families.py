@@ -288,6 +288,27 @@ def planted(ctx: Context, i: int, level: float, n: int = 20):
             {"level": level, "task": task, "words": [words[j][0] for j in pick]})
 
 
+PARTIAL_COUNTS = (1, 2, 4, 8)      # task-word positions among 20 in the partial-signal design
+
+
+def planted_partial(ctx: Context, i: int, m: int, n: int = 20, level: float = 0.3):
+    """Signal in ``m`` of ``n`` positions: ``m`` task-word embeddings plus isotropic noise at ``level`` x norm
+    (as :func:`planted`), the other ``n - m`` vocabulary-shaped Gaussian noise, in random order.  Where the
+    isotropic design's power never falls (isotropic noise barely moves cosine neighbours), this one dilutes the
+    signal with the meaningless kind the matched null is made of."""
+    task, vocabulary_words = PLANTED_TASKS[i % len(PLANTED_TASKS)]
+    words = planted_words(ctx.vocab, vocabulary_words)
+    rng = ctx.rng(f"planted-partial-{m}", i)
+    pick = rng.choice(len(words), size=m, replace=len(words) < m)
+    t = ctx.emb[[words[j][1] for j in pick]].astype(np.float64)
+    t = t + (level * np.linalg.norm(t, axis=1, keepdims=True) / np.sqrt(t.shape[1])) * rng.standard_normal(t.shape)
+    mu, root = ctx.gaussian()
+    g = mu[None, :] + rng.standard_normal((n - m, mu.size)) @ root.T
+    x = np.concatenate([t, g])[rng.permutation(n)]
+    return (tensor_prompt(f"planted-partial-{task}-{m}-{i}", x), task,
+            {"task_positions": m, "task": task, "words": [words[j][0] for j in pick]})
+
+
 # ------------------------------------------------------------------------------------------------ reading
 
 def claim_rows(tests: list[dict]) -> list[dict]:

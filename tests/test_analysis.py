@@ -33,8 +33,10 @@ def test_random_vectors_are_not_distinguishable_from_chance(vocab, tmp_path):
     assert tight["p"] > 0.05 and "a reference, not a claim" in tight["verdict"]
     assert "a reference, not a claim" in p["tightness"]["model"]["null"]["matched"]["verdict"]
     assert p["tests"] and not any(r["significant"] for r in p["tests"])       # no claim fires on noise
-    assert {r["direction"] for r in p["tests"]} == {"two-sided"} and all(r["q"] is not None for r in p["tests"]
-                                                                         if r["claim"])
+    # every row two-sided except task specificity's ("related to T" is directional)
+    assert {r["direction"] for r in p["tests"] if r["measure"] != "task specificity"} == {"two-sided"}
+    assert {r["direction"] for r in p["tests"] if r["measure"] == "task specificity"} == {"greater"}
+    assert all(r["q"] is not None for r in p["tests"] if r["claim"])
     assert p["faithfulness"]["skipped"]
     # same inputs -> same numbers
     again = analyze(load_prompt(path), vocab, task="sentiment", k=10, text_space=False, n_null=300)
@@ -91,7 +93,9 @@ def test_cli_analyze_json_and_html(smollm2_text_adapter, tmp_path, capsys):
                         ("measure", "value", "null", "q", "verdict"))
         assert re.search(rf"<tr>{cells}</tr>", section), f"no row {r} in: {section[:1500]}"
     claim = next(r for r in p["tests"] if r["claim"] and r["null"] == "matched")
-    assert claim["q"] is not None and claim["direction"] == "two-sided"
+    # task specificity is one-sided ("related to T" is directional), every other row two-sided
+    assert claim["q"] is not None and claim["direction"] == (
+        "greater" if claim["measure"] == "task specificity" else "two-sided")
 
 
 def _null_comparisons(obj):
