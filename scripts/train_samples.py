@@ -130,7 +130,9 @@ def _evals_text(r: dict) -> str:
     return ", ".join(f"{e['step']}: {e['accuracy']:.3f}" for e in ev) if ev else "(not recorded)"
 
 
-def render_readme(results: dict) -> str:
+def render_readme(results: dict, folder: Path | None = None) -> str:
+    """The README of ``folder`` (default: sample_prompts/) from its results.json, with the prompt-swap table of
+    its swap.json when there is one."""
     runs, base = results["runs"], results["baselines"]
     rule = PLATEAU
     lines = [
@@ -140,8 +142,8 @@ def render_readme(results: dict) -> str:
         "`scripts/train_samples.py` (`make sample-prompts`). Each directory is a PEFT prompt-tuning adapter "
         "(`adapter_config.json`, `adapter_model.safetensors`) with its `training_log.jsonl`, "
         "`snapshots.safetensors` (the prompt from the init at step 0, then every `config.snapshot_every` steps of its "
-        "`training_meta.json`: 2.5% of the planned steps in this version of the script, 5% for a 100-token prompt) "
-        "and `training_meta.json`.",
+        "`training_meta.json`: 2.5% of the planned steps in this version of the script, 5% for a 100-token prompt, "
+        "whose snapshots after step 0 are stored in float16 to stay below 2 MB) and `training_meta.json`.",
         "",
         f"**Plateau rule** (`analyzer.training.PlateauStop`): validation accuracy (200 examples) is evaluated every "
         f"5% of the planned steps; at an evaluation at step s >= {rule['min_steps']}, a run stops when the best "
@@ -154,8 +156,8 @@ def render_readme(results: dict) -> str:
         "split (the same examples for every column; fixed seed, never trained on), scored in float32. *Zero-shot* "
         "is the template alone, *instruction* puts the task's hand-written instruction before it, *soft prompt* "
         "puts the trained virtual tokens there instead. *Training time* sums the optimizer steps; *wall time* adds "
-        "loading and the evaluations. Numbers are as measured on a shared 2-core CPU (four agents' jobs at once: "
-        "times are long and not comparable between rows).",
+        "loading and the evaluations. Numbers are as measured on a shared 2-core CPU (several training and "
+        "benchmark jobs at once: times are long and not comparable between rows; ~1 s a step on an idle core).",
         "",
         "| prompt | task | init | virtual tokens | lr | steps | ended by | batch | training time | "
         "wall time incl. evals | soft prompt | zero-shot | instruction | majority class | test n |",
@@ -205,6 +207,12 @@ def render_readme(results: dict) -> str:
     extra = results.get("not_done")
     if extra:
         lines += ["Not trained in this version: " + extra, ""]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from prompt_swap import readme_section
+
+    swap = readme_section(folder if folder is not None else OUT)
+    if swap:
+        lines += [swap.rstrip(), ""]
     return "\n".join(lines)
 
 
@@ -233,7 +241,7 @@ def main(argv=None) -> int:
     results_path = out_root / "results.json"
     if args.readme_only:
         results = json.loads(results_path.read_text()) if results_path.is_file() else {"runs": {}, "baselines": {}}
-        (out_root / "README.md").write_text(render_readme(results))
+        (out_root / "README.md").write_text(render_readme(results, out_root))
         return 0
 
     import torch
@@ -306,7 +314,7 @@ def main(argv=None) -> int:
             results.setdefault("runs", {})[name] = run
 
         results = _update_results(results_path, update)
-        atomic_write_text(out_root / "README.md", render_readme(results))
+        atomic_write_text(out_root / "README.md", render_readme(results, out_root))
     shutil.rmtree(out_root / ".cache", ignore_errors=True)
     return 0
 
