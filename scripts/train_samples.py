@@ -301,10 +301,9 @@ def main(argv=None) -> int:
                "evals": meta.get("evals", []), "soft": soft}
         if not args.keep_checkpoints and not res.stopped:
             (out / "checkpoint.safetensors").unlink(missing_ok=True)
-        if not res.stopped:          # snapshots below ~2 MB (a 100-token prompt's are float16 after step 0)
-            from analyzer.training.files import shrink_snapshots
+        from analyzer.training.files import shrink_snapshots
 
-            shrink_snapshots(out, SNAPSHOT_LIMIT)
+        shrink_snapshots(out, SNAPSHOT_LIMIT)     # below ~2 MB (a 100-token prompt's: float16 after step 0)
         print(f"   soft {soft['accuracy']:.3f} | zero-shot {baselines[spec.task]['zero_shot']['accuracy']:.3f} | "
               f"{meta['train_seconds'] / 60:.1f} min training | {plateau.reason or 'no plateau'}", flush=True)
 
