@@ -121,7 +121,10 @@ def _ended(r: dict) -> str:
     if r.get("plateau"):
         return f"plateau at {r['steps']}"
     if r.get("steps", 0) >= r.get("planned_steps", 0):
-        return "planned steps"
+        ev = [e["accuracy"] for e in r.get("evals") or []]
+        last, before = (max(ev[-len(ev) * 3 // 10:]), max(ev[:-len(ev) * 3 // 10])) if len(ev) >= 4 else (None, None)
+        gain = f"; best of the last 30% {last:.3f} vs {before:.3f} before" if last is not None else ""
+        return f"planned steps, not plateaued by the rule (still improving{gain})"
     return "time budget (not converged)" if r.get("stopped", r.get("stopped_by_budget")) else "stopped"
 
 
