@@ -61,11 +61,12 @@ def main() -> None:
         init = r["persistence"].get("init") or {}
         red = r["redundancy"]["positions_sharing_top1"]
         rows.append([p.name, r.get("init") or "—", task,
-                     cell(t, "label-word rate"), f"{init['rate']:.2f}" if "rate" in init else "—",
+                     cell(t, "label-word rate"), cell(t, "label-word rate", "init"),
+                     f"{init['rate']:.2f}" if "rate" in init else "—",
                      cell(t, "tightness"), cell(t, "tightness", "init"), cell(t, "task-related share"),
                      cell(t, "task specificity"), f"{red['value']:.0f}",
                      str(sum(x["significant"] for x in t if x["claim"])) + f" of {sum(x['claim'] for x in t)}"])
-    head = ["prompt", "init", "task", f"label word in top-{args.k}", "init token kept",
+    head = ["prompt", "init", "task", f"label word in top-{args.k}", "label words vs init", "init token kept",
             f"tightness (top-{args.k})", "tightness vs init", "task-related share", "task specificity",
             "positions sharing a top-1", "significant claims"]
     print("| " + " | ".join(head) + " |")

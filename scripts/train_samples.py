@@ -191,6 +191,15 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
             lines.append(f"| {r['lr']:g} | {r['steps']} | {_evals_text(r)} | {r.get('plateau') or _ended(r)} | "
                          f"{test} |")
         lines += ["", sweep.get("choice", "")]
+    attempts = results.get("attempts")
+    if attempts:
+        lines += ["", "**Runs not shipped** (same script and settings; kept here as evidence for the choice):", "",
+                  "| prompt | lr | steps | validation accuracy | ended by | test accuracy | why not shipped |",
+                  "|:---|---:|---:|:---|:---|---:|:---|"]
+        for r in attempts:
+            test = f"{r['soft']['accuracy']:.3f}" if r.get("soft") else "–"
+            lines.append(f"| `{r['name']}` | {r['lr']:g} | {r['steps']} | {_evals_text(r)} | "
+                         f"{r.get('plateau') or _ended(r)} | {test} | {r['why']} |")
     lines += ["", "Balanced accuracy (mean of per-class accuracy; matters for the imbalanced spam task):", "",
               "| prompt | soft prompt | zero-shot | instruction |", "|:---|---:|---:|---:|"]
     for name, r in runs.items():
