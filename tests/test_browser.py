@@ -118,6 +118,42 @@ def point_xy(page, trace: str, i: int) -> dict:
                          [trace, i])
 
 
+def free_point(page, trace: str, limit: int = 6) -> int:
+    """The first of the trace's first ``limit`` points with no point of another hoverable trace within 16 px:
+    plotly gives the hover to the closest point of any trace, and a neighbour marker can sit on a virtual token
+    (which one depends on the trained prompt).  -1 when there is none."""
+    return page.evaluate(f"""([name, limit]) => {{ const gd = {PLOT}; const fl = gd._fullLayout;
+        const px = (d, j) => [fl.xaxis.l2p(d.x[j]), fl.yaxis.l2p(d.y[j])];
+        const t = gd._fullData.find(d => d.name === name);
+        const others = gd._fullData.filter(d => d.name !== name && d.hoverinfo !== 'skip' && d.visible === true
+                                                && d.x && d.y);
+        for (let i = 0; i < Math.min(limit, t.x.length); i++) {{
+            const [x, y] = px(t, i);
+            const near = others.some(d => Array.from(d.x).some((_, j) => {{
+                const [a, b] = px(d, j); return Math.hypot(a - x, b - y) < 16; }}));
+            if (!near) return i;
+        }}
+        return -1; }}""", [trace, limit])
+
+
+def hover_point(page, trace: str, i: int, want: str) -> dict:
+    """Move the mouse onto point ``i`` of ``trace`` until its own tooltip shows (text containing ``want``): in the
+    zoomed isolation view a neighbour's marker can lie on the virtual token, and plotly gives the hover to the
+    closest point, so a few pixels' offset away from it is tried.  Returns where the mouse is."""
+    base = point_xy(page, trace, i)
+    tip = '[data-testid="stPlotlyChart"] .hoverlayer .hovertext'
+    for dx, dy in ((0, 0), (4, 0), (-4, 0), (0, 4), (0, -4), (6, 6), (-6, -6), (6, -6), (-6, 6)):
+        xy = {"x": base["x"] + dx, "y": base["y"] + dy}
+        page.mouse.move(xy["x"], xy["y"])
+        try:
+            page.wait_for_function(f"() => Array.from(document.querySelectorAll({tip!r})).some("
+                                   f"e => e.textContent.includes({want!r}))", timeout=5_000)
+            return xy
+        except Exception:                               # another point took the hover: try the next offset
+            continue
+    raise AssertionError(f"no position near point {i} of {trace!r} shows its own tooltip")
+
+
 def has_trace(name: str) -> str:
     return (f"() => {{ const gd = {PLOT}; return !!gd && !!gd._fullData && "
             f"gd._fullData.some(d => d.name === {name!r}); }}")
@@ -197,38 +233,38 @@ def test_click_isolates_a_virtual_token_and_hover_shows_it(served_app, tmp_path)
     with chromium_page(url, tmp_path) as page:
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
         page.wait_for_function(has_trace(label), timeout=60_000)
-        xy = point_xy(page, label, 1)
+        i = free_point(page, label)
+        assert i >= 0, "every one of the first virtual tokens has another marker within 16 px"
+        xy = point_xy(page, label, i)
         page.mouse.move(xy["x"], xy["y"])
         tip = page.locator('[data-testid="stPlotlyChart"] .hoverlayer .hovertext').first
         tip.wait_for(timeout=30_000)
         text = tip.text_content()
-        assert label in text and "v1" in text and "vocabulary" not in text, text
+        assert label in text and f"v{i}" in text and "vocabulary" not in text, text
         painted(page)
         page.screenshot(path=str(ARTIFACTS / "map-hover.png"))
         page.mouse.click(xy["x"], xy["y"])
-        page.wait_for_function(has_trace(f"{label} v1"), timeout=60_000)
+        page.wait_for_function(has_trace(f"{label} v{i}"), timeout=60_000)
         reset = page.get_by_role("button", name="Reset", exact=True)
         reset.wait_for(timeout=60_000)
         assert len(cells(frame(page, "iso_distances"), 5 * 4)) >= 5 * 4          # rank, token, id, cosine
         painted(page)
         page.screenshot(path=str(ARTIFACTS / "map-isolated.png"))
-        # the isolated token's row (v1, the second) is highlighted in the neighbour table
+        # the isolated token's row (v{i}, row i + 1 under the header) is highlighted in the neighbour table
         table = neighbour_table(page)
         table.scroll_into_view_if_needed()
         painted(page)
         shot = tmp_path / "table.png"
         table.screenshot(path=str(shot))
         img = Image.open(shot).convert("RGB")
-        row_y = int(35 * 2.5)                                           # header, v0, then v1's middle
+        row_y = int(35 * (1.5 + i))                                     # the header, then row i's middle
         colours = [img.getpixel((x, row_y)) for x in range(img.width // 3, img.width - 10, 7)]
         highlight = [c for c in colours if c[0] > 240 and 225 < c[1] < 255 and 170 < c[2] < 215]
         assert len(highlight) > len(colours) // 2, colours[:8]
         # click again: isolation ends
         page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
         painted(page)
-        xy = point_xy(page, f"{label} v1", 0)
-        page.mouse.move(xy["x"], xy["y"])
-        page.locator('[data-testid="stPlotlyChart"] .hoverlayer .hovertext').first.wait_for(timeout=30_000)
+        xy = hover_point(page, f"{label} v{i}", 0, f"v{i}")
         page.mouse.click(xy["x"], xy["y"])
         reset.wait_for(state="detached", timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
