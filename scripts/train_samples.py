@@ -51,7 +51,7 @@ SPECS = [
          init_text="What kind of thing does this question ask for: a person, a place, a number, a description?"),
     Spec("spam-labels", "spam", "labels", steps=1000),
     Spec("sentiment-vocab", "sentiment", "vocab", steps=1000),
-    Spec("sentiment-labels-100", "sentiment", "labels", steps=1000, num_virtual_tokens=100),
+    Spec("sentiment-labels-100", "sentiment", "labels", steps=1000, num_virtual_tokens=100, lr=0.1),  # 0.3 diverged
 ]
 
 # The plateau rule every prompt trains to (analyzer.training.PlateauStop): stop at an evaluation at step s >=
