@@ -45,8 +45,19 @@ def _build(cls, d: Mapping[str, Any]):
     return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 
+class _Flat:
+    """A frozen dataclass of plain fields: ``to_dict`` is :func:`dataclasses.asdict`, ``from_dict`` its inverse."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]):
+        return _build(cls, d)
+
+
 @dataclass(frozen=True)
-class SwapCell:
+class SwapCell(_Flat):
     """Accuracy of one column (a prompt, or ``zero-shot``) on one task.
 
     correct, n, accuracy: counts and score on the task's first ``n`` test examples; ci_low/ci_high: Wilson 95%.
@@ -63,12 +74,6 @@ class SwapCell:
     right: bool
     outcomes: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SwapCell":
-        return _build(cls, d)
 
     @property
     def correct_array(self) -> np.ndarray:
@@ -76,7 +81,7 @@ class SwapCell:
 
 
 @dataclass(frozen=True)
-class Pairing:
+class Pairing(_Flat):
     """Column ``a`` against column ``b`` on the same examples of ``task``: accuracy difference and exact McNemar
     (``a_only``/``b_only``: examples only one of them got right; ``p_value``: two-sided)."""
 
@@ -90,12 +95,6 @@ class Pairing:
     b_only: int
     p_value: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Pairing":
-        return _build(cls, d)
 
 
 def _pair(task: str, a: SwapCell, b: SwapCell) -> Pairing:
@@ -174,7 +173,7 @@ def _best(cells: Sequence[SwapCell]) -> SwapCell | None:
 
 
 @dataclass(frozen=True)
-class SwapPrompt:
+class SwapPrompt(_Flat):
     """A column: the prompt's name, the task it was trained for, its content hash and where it came from."""
 
     name: str
@@ -182,13 +181,6 @@ class SwapPrompt:
     hash: str
     source: str
     num_virtual_tokens: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SwapPrompt":
-        return _build(cls, d)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "sample_prompts"
 MODEL = "smollm2-135m"
@@ -219,7 +220,8 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
     extra = results.get("not_done")
     if extra:
         lines += ["Not trained in this version: " + extra, ""]
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
     from prompt_swap import readme_section
 
     swap = readme_section(folder if folder is not None else OUT)

@@ -140,6 +140,8 @@ def hover_point(page, trace: str, i: int, want: str) -> dict:
     """Move the mouse onto point ``i`` of ``trace`` until its own tooltip shows (text containing ``want``): in the
     zoomed isolation view a neighbour's marker can lie on the virtual token, and plotly gives the hover to the
     closest point, so a few pixels' offset away from it is tried.  Returns where the mouse is."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     base = point_xy(page, trace, i)
     tip = '[data-testid="stPlotlyChart"] .hoverlayer .hovertext'
     for dx, dy in ((0, 0), (4, 0), (-4, 0), (0, 4), (0, -4), (6, 6), (-6, -6), (6, -6), (-6, 6)):
@@ -149,7 +151,7 @@ def hover_point(page, trace: str, i: int, want: str) -> dict:
             page.wait_for_function(f"() => Array.from(document.querySelectorAll({tip!r})).some("
                                    f"e => e.textContent.includes({want!r}))", timeout=5_000)
             return xy
-        except Exception:                               # another point took the hover: try the next offset
+        except PlaywrightTimeout:                       # another point took the hover: try the next offset
             continue
     raise AssertionError(f"no position near point {i} of {trace!r} shows its own tooltip")
 
