@@ -93,7 +93,8 @@ def cmd_train(a) -> int:
                       eval_every=a.eval_every, eval_examples=a.eval_examples, checkpoint_every=a.checkpoint_every,
                       snapshot_every=a.snapshot_every, warmup_steps=a.warmup_steps, max_length=a.max_length,
                       device=a.device, dtype=a.dtype, text_column=a.text_column, label_column=a.label_column,
-                      label_words=parse_label_words(a.label_words), template=a.template, instruction=a.instruction)
+                      label_words=parse_label_words(a.label_words), template=a.template, instruction=a.instruction,
+                      num_ranks=a.ranks)
     try:
         res = train(cfg, callbacks=[] if a.quiet else [ProgressBar()])
     except KeyboardInterrupt:
@@ -110,9 +111,21 @@ def _train_summary(res) -> str:
     if res.steps == res.start_step:          # resumed at or past --steps: no step trained, no loss to show
         return (f"nothing to train: the run in {res.out} already reached step {res.steps} (--steps "
                 f"{res.total_steps}); its PEFT adapter is in place. Pass a larger --steps with --resume to train on.")
+    from .training.config import read_training_meta
+
     acc = f", validation accuracy {res.eval_accuracy:.3f}" if res.eval_accuracy is not None else ""
     loss = f", final loss {res.loss:.4f}" if res.loss is not None else ""
     state = " (stopped early)" if res.stopped else ""
+    meta = read_training_meta(res.out)
+    if meta.get("multitask"):    # one adapter, a prompt per task: name the task ids
+        by_task = (meta.get("evals_by_task") or [{}])[-1]
+        names = [t.get("name") for t in meta.get("tasks", [])]
+        acc = ", validation accuracy " + ", ".join(
+            f"task {i} {n} {by_task[n]:.3f}" if isinstance(by_task.get(n), float) else f"task {i} {n}"
+            for i, n in enumerate(names))
+        return (f"trained a multitask prompt for {len(names)} tasks, {res.steps} steps{state}{loss}{acc}; PEFT "
+                f"MULTITASK_PROMPT_TUNING adapter in {res.out}\n"
+                f"inspect it: softprompt-analyzer analyze {res.out} (one prompt per task)")
     return (f"trained {res.steps} steps{state}{loss}{acc}; PEFT adapter in {res.out}\n"
             f"inspect it: softprompt-analyzer analyze {res.out}")
 
@@ -305,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a soft prompt on a frozen model (prompt tuning); saves a PEFT adapter")
     t.add_argument("--model", "-m", default="smollm2-135m")
-    t.add_argument("--task", "-t", required=True, help="sentiment, question-type, spam, or a CSV/JSONL file")
+    t.add_argument("--task", "-t", required=True,
+                   help="sentiment, question-type, spam, or a CSV/JSONL file; several, comma-separated "
+                        "(sentiment,question-type,spam), train one multitask prompt (PEFT MULTITASK_PROMPT_TUNING)")
     t.add_argument("--out", "-o", required=True, help="output directory (the PEFT adapter, log, snapshots)")
     t.add_argument("--virtual-tokens", type=_positive_int, default=20)
     t.add_argument("--init", choices=INIT_MODES, default="labels")
@@ -331,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-words", default=None, help="LABEL=WORD,... or JSON (for CSV/JSONL tasks)")
     t.add_argument("--template", default=None, help="input template with {text} (default 'Input: {text}\\nLabel:')")
     t.add_argument("--instruction", default=None)
+    t.add_argument("--ranks", type=_positive_int, default=1,
+                   help="rank of each task's factor of a multitask prompt (PEFT's num_ranks; default 1)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

@@ -222,11 +222,13 @@ def model_info(vocab: Vocabulary, median_norm: float | None = None) -> dict[str,
 
 def prompt_task(prompt: SoftPrompt) -> str | None:
     """The task a prompt was trained on, when its adapter records it: our trainer writes it to
-    ``training_meta.json`` beside the adapter (``{"task": {"name": ...}}``)."""
+    ``training_meta.json`` beside the adapter (``{"task": {"name": ...}}``; a multitask run's ``tasks``, read at
+    the prompt's ``task_index``)."""
     from .training.config import meta_task_name, read_training_meta
 
-    name = meta_task_name(read_training_meta(prompt.source))
-    if name:
+    meta = read_training_meta(prompt.source)
+    name = meta_task_name(meta, prompt.task_index)
+    if name or meta.get("multitask"):
         return name
     cfg = prompt.config or {}
     for key in ("task", "task_name", "dataset"):

@@ -72,6 +72,7 @@ class SoftPrompt:
     init_token_ids: the token ids the initialisation used, one per virtual token, when known.
     base_model:     ``base_model_name_or_path`` from the adapter config, when present.
     config:         the adapter config as read from disk (untrusted; never executed).
+    task_index:     for one task of a multitask adapter, its task id (PEFT's ``task_ids``); else None.
     """
 
     name: str
@@ -83,6 +84,7 @@ class SoftPrompt:
     init_token_ids: tuple[int, ...] | None = None
     base_model: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
+    task_index: int | None = None
 
     @property
     def num_virtual_tokens(self) -> int:

@@ -267,7 +267,7 @@ def load_adapter(path: Path, *, task: Any = None, name: str | None = None) -> li
     if peft_type == "MULTITASK_PROMPT_TUNING":
         mats = _multitask_prompts(emb, weights, wpath, cfg, cfg_path, task, display)
     else:
-        mats = [("", emb)]
+        mats = [("", emb, None)]
 
     source = os.path.abspath(path)
     init = metadata.get(INIT_MODE_METADATA) or _cfg_str(cfg, "prompt_tuning_init")
@@ -279,19 +279,19 @@ def load_adapter(path: Path, *, task: Any = None, name: str | None = None) -> li
     parts = [("", slice(0, rows))] if n_sub == 1 else [("/encoder", slice(0, n_virtual)),
                                                        ("/decoder", slice(n_virtual, rows))]
     prompts: list[SoftPrompt] = []
-    for suffix, mat in mats:
+    for suffix, mat, task_index in mats:
         for part, sl in parts:
             pname = f"{display}{suffix}{part}"
             vectors = np.ascontiguousarray(mat[sl], dtype=np.float32).copy()
             check_finite(vectors, name=pname, source=source)
             prompts.append(SoftPrompt(name=pname, vectors=vectors, source=source, kind=peft_type, init=init,
                                       init_text=init_text, init_token_ids=ids[sl] if ids is not None else None,
-                                      base_model=base_model, config=cfg))
+                                      base_model=base_model, config=cfg, task_index=task_index))
     return prompts
 
 
 def _multitask_prompts(emb: np.ndarray, weights: Mapping[str, Any], wpath: Path, cfg: Mapping[str, Any],
-                       cfg_path: Path, task: Any, display: str) -> list[tuple[str, np.ndarray]]:
+                       cfg_path: Path, task: Any, display: str) -> list[tuple[str, np.ndarray, int]]:
     peft_type = "MULTITASK_PROMPT_TUNING"
     cols = to_float32(_get(weights, "prefix_task_cols", wpath, peft_type), what=f"'prefix_task_cols' in '{wpath}'")
     rws = to_float32(_get(weights, "prefix_task_rows", wpath, peft_type), what=f"'prefix_task_rows' in '{wpath}'")
@@ -312,7 +312,7 @@ def _multitask_prompts(emb: np.ndarray, weights: Mapping[str, Any], wpath: Path,
         raise ShapeMismatchError(f"'{wpath}' holds no tasks (prefix_task_cols has shape {list(cols.shape)}).")
     tasks = range(num_tasks) if task is None else [_check_task(task, num_tasks, display)]
     # MultitaskPromptEmbedding.forward: prompt_embeddings *= prefix_task_cols[t] @ prefix_task_rows[t]
-    return [(f"/task{t}", (emb * (cols[t] @ rws[t])).astype(np.float32, copy=False)) for t in tasks]
+    return [(f"/task{t}", (emb * (cols[t] @ rws[t])).astype(np.float32, copy=False), t) for t in tasks]
 
 
 __all__ = ["CONFIG_NAME", "SAFETENSORS_NAME", "BIN_NAME", "ADAPTER_FILES", "SUPPORTED_TYPES", "is_adapter_dir",

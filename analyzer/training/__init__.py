@@ -14,6 +14,8 @@ _LAZY = {
     "TrainConfig": "analyzer.training.config",
     "INIT_MODES": "analyzer.training.config",
     "train": "analyzer.training.trainer",
+    "train_multitask": "analyzer.training.multitask",
+    "save_multitask_adapter": "analyzer.training.files",
     "TrainResult": "analyzer.training.trainer",
     "save_adapter": "analyzer.training.files",
     "read_training_log": "analyzer.training.files",
@@ -49,3 +51,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .scoring import EvalResult, PromptedClassifier, evaluate
     from .files import read_snapshots, read_training_log, save_adapter
     from .trainer import TrainResult, train
+    from .multitask import train_multitask
+    from .files import save_multitask_adapter

@@ -33,8 +33,15 @@ def read_training_meta(directory) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def meta_task_name(meta: Mapping[str, Any]) -> str | None:
-    """The task name a run record holds (``{"task": {"name": ...}}``, or its config's ``task``)."""
+def meta_task_name(meta: Mapping[str, Any], task_index: int | None = None) -> str | None:
+    """The task name a run record holds (``{"task": {"name": ...}}``, or its config's ``task``); for a multitask
+    run (``{"multitask": true, "tasks": [{"name": ...}, ...]}``) the name of task ``task_index`` (None without
+    an index)."""
+    many = meta.get("tasks")
+    if isinstance(many, list) and meta.get("multitask"):
+        rec = many[task_index] if isinstance(task_index, int) and 0 <= task_index < len(many) else None
+        name = rec.get("name") if isinstance(rec, dict) else None
+        return name if isinstance(name, str) and name else None
     task = meta.get("task")
     if isinstance(task, dict):
         task = task.get("name")
@@ -60,7 +67,8 @@ class TrainConfig:
     """Settings of one prompt-tuning run (the CLI flag of each field is in brackets).
 
     model:                   the frozen model: an embedded name, a HF directory or a .gguf (``--model``).
-    task:                    a built-in task name, a CSV/JSONL path or ``hf:NAME`` (``--task``).
+    task:                    a built-in task name, a CSV/JSONL path or ``hf:NAME`` (``--task``); several,
+                             comma-separated, train one multitask prompt (``analyzer.training.multitask``).
     out:                     the output directory: the PEFT adapter, log, snapshots, checkpoint (``--out``).
     num_virtual_tokens:      prompt length (``--virtual-tokens``).
     prompt_tuning_init:      ``text`` | ``labels`` | ``vocab`` | ``random`` (``--init``).
@@ -81,6 +89,7 @@ class TrainConfig:
                              multiplies bfloat16 natively, by a measured probe; else float32), ``float32``,
                              ``bfloat16``; the prompt and the optimizer state stay float32 (``--dtype``).
     text_column, label_column, label_words, template, instruction: task options (see ``analyzer.tasks``).
+    num_ranks:               rank of each task's factor of a multitask prompt (PEFT's ``num_ranks``; ``--ranks``).
     """
 
     model: str = "smollm2-135m"
@@ -111,6 +120,7 @@ class TrainConfig:
     template: str | None = None
     instruction: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, recorded in training_meta.json
+    num_ranks: int = 1
 
     def __post_init__(self):
         for name in ("model", "task"):
@@ -143,6 +153,10 @@ class TrainConfig:
         check_int("checkpoint_every", 1)
         check_int("snapshot_every", 0)
         check_int("max_length", 4)
+        check_int("num_ranks", 1, 64)
+        names = self.tasks
+        if any(not t for t in names) or len(set(names)) != len(names):
+            raise _bad("task", "one task, or several distinct ones separated by commas", self.task)
         if self.warmup_steps is not None:
             check_int("warmup_steps", 0)
         for name in ("lr", "weight_decay"):
@@ -188,6 +202,11 @@ class TrainConfig:
                                 "--overwrite starts it again.")
 
     # ---------------------------------------------------------------- derived
+    @property
+    def tasks(self) -> list[str]:
+        """The task names: one, or several for a multitask prompt (``task`` split at commas)."""
+        return [t.strip() for t in self.task.split(",")] if "," in self.task else [self.task]
+
     @property
     def warmup(self) -> int:
         return self.warmup_steps if self.warmup_steps is not None else min(50, self.steps // 10)

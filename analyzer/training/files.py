@@ -49,28 +49,57 @@ def save_adapter(directory: str | os.PathLike, vectors, *, base_model_name_or_pa
                  init_token_ids: Sequence[int] | None = None, tokenizer_name_or_path: str | None = None) -> Path:
     """Write a soft prompt ``"n d"`` as a PEFT prompt-tuning adapter (``adapter_config.json`` +
     ``adapter_model.safetensors`` with the key ``prompt_embeddings``), atomically file by file."""
-    from peft import PromptTuningConfig
+    vectors = torch.as_tensor(vectors).detach().float().cpu()
+    return _write_adapter(directory, {"prompt_embeddings": vectors}, base_model_name_or_path=base_model_name_or_path,
+                          model_config=model_config, init_mode=init_mode, init_text=init_text,
+                          init_token_ids=init_token_ids, tokenizer_name_or_path=tokenizer_name_or_path)
+
+
+def save_multitask_adapter(directory: str | os.PathLike, shared, task_cols, task_rows, *,
+                           base_model_name_or_path: str, model_config=None, init_mode: str | None = None,
+                           init_text: str | None = None, init_token_ids: Sequence[int] | None = None,
+                           tokenizer_name_or_path: str | None = None) -> Path:
+    """Write a multitask prompt as a PEFT ``MULTITASK_PROMPT_TUNING`` adapter: the shared matrix ``"n d"``
+    (``prompt_embeddings``) and the per-task factors ``prefix_task_cols`` ``"tasks n r"`` and ``prefix_task_rows``
+    ``"tasks r d"``; task t's prompt is ``shared * (cols[t] @ rows[t])`` (PEFT's ``MultitaskPromptEmbedding``)."""
+    t = {k: torch.as_tensor(v).detach().float().cpu() for k, v in
+         (("prompt_embeddings", shared), ("prefix_task_cols", task_cols), ("prefix_task_rows", task_rows))}
+    num_tasks, _, num_ranks = t["prefix_task_cols"].shape
+    return _write_adapter(directory, t, base_model_name_or_path=base_model_name_or_path, model_config=model_config,
+                          init_mode=init_mode, init_text=init_text, init_token_ids=init_token_ids,
+                          tokenizer_name_or_path=tokenizer_name_or_path,
+                          multitask={"num_tasks": int(num_tasks), "num_ranks": int(num_ranks)})
+
+
+def _write_adapter(directory, tensors: dict, *, base_model_name_or_path, model_config, init_mode, init_text,
+                   init_token_ids, tokenizer_name_or_path, multitask: dict | None = None) -> Path:
+    from peft import MultitaskPromptTuningConfig, PromptTuningConfig
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    vectors = torch.as_tensor(vectors).detach().float().cpu()
-    n, d = vectors.shape
+    n, d = tensors["prompt_embeddings"].shape
     mode = (init_mode or "random").upper()
-    # PEFT's config field takes only its own modes (TEXT, SAMPLE_VOCAB, RANDOM); ours (LABELS, VOCAB) map to
-    # the nearest one, and the exact mode rides in the weights' metadata beside the init token ids
-    peft_init = mode if mode in ("TEXT", "RANDOM") else "SAMPLE_VOCAB"
-    cfg = PromptTuningConfig(
+    # PEFT's config field takes only its own modes (TEXT, SAMPLE_VOCAB, RANDOM; a multitask one TEXT or RANDOM);
+    # ours (LABELS, VOCAB) map to the nearest one, and the exact mode rides in the weights' metadata beside the
+    # init token ids
+    if multitask:
+        peft_init = mode if mode in ("TEXT", "RANDOM") else "RANDOM"
+        config_cls, extra = MultitaskPromptTuningConfig, dict(multitask)
+    else:
+        peft_init = mode if mode in ("TEXT", "RANDOM") else "SAMPLE_VOCAB"
+        config_cls, extra = PromptTuningConfig, {}
+    cfg = config_cls(
         task_type="CAUSAL_LM", num_virtual_tokens=int(n), token_dim=int(d), num_transformer_submodules=1,
         num_attention_heads=getattr(model_config, "num_attention_heads", None),
         num_layers=getattr(model_config, "num_hidden_layers", None),
         prompt_tuning_init=peft_init, prompt_tuning_init_text=init_text if mode == "TEXT" else None,
         tokenizer_name_or_path=tokenizer_name_or_path or base_model_name_or_path,
-        base_model_name_or_path=str(base_model_name_or_path), inference_mode=True)
+        base_model_name_or_path=str(base_model_name_or_path), inference_mode=True, **extra)
     d_cfg = {k: (list(v) if isinstance(v, set) else v) for k, v in cfg.to_dict().items()}
     meta = {"format": "pt", INIT_MODE_METADATA: mode}
     if init_token_ids is not None:  # in the weights' metadata, which PEFT ignores, not in the config it checks
         meta[INIT_IDS_METADATA] = json.dumps([int(i) for i in init_token_ids])
-    _safetensors_save({"prompt_embeddings": vectors}, directory / ADAPTER_WEIGHTS, meta)
+    _safetensors_save(tensors, directory / ADAPTER_WEIGHTS, meta)
     atomic_write_text(directory / ADAPTER_CONFIG, json.dumps(d_cfg, indent=2, sort_keys=True, default=str))
     return directory
 
@@ -134,5 +163,5 @@ def read_snapshots(directory: str | os.PathLike) -> dict[int, np.ndarray]:
     return {int(k.split("_")[1]): v.float().numpy() for k, v in sorted(tensors.items())}
 
 
-__all__ = ["save_adapter", "read_training_log", "read_snapshots", "write_snapshots", "shrink_snapshots", "snapshot_key", "ADAPTER_CONFIG",
+__all__ = ["save_adapter", "save_multitask_adapter", "read_training_log", "read_snapshots", "write_snapshots", "shrink_snapshots", "snapshot_key", "ADAPTER_CONFIG",
            "ADAPTER_WEIGHTS", "LOG", "SNAPSHOTS"]

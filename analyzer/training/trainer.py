@@ -217,6 +217,20 @@ def _prepare_out(config: TrainConfig, out: Path) -> None:
         (out / f).unlink()
 
 
+def frozen_model_on(config: TrainConfig, device, model=None, tokenizer=None):
+    """``(model, tokenizer, precision)``: the frozen model (``config.model`` unless given), every weight frozen, in
+    eval mode on ``device``, and the compute precision ``config.dtype`` leads to there."""
+    if model is None or tokenizer is None:
+        from ..models import load_frozen_model
+
+        model, tokenizer = load_frozen_model(config.model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.eval()
+    model.to(device)
+    return model, tokenizer, choose_precision(config.dtype, device)
+
+
 def load_task_for(config: TrainConfig) -> Task:
     return get_task(config.task, text_column=config.text_column, label_column=config.label_column,
                     label_words=config.label_words, template=config.template, instruction=config.instruction)
@@ -234,6 +248,9 @@ def train(config: TrainConfig, *, callbacks: Iterable = (), stop_event: threadin
     ``extra_loss``: ``f(prompt "n d") -> scalar tensor`` added to every step's loss (a regulariser, e.g. a
     distance to target embeddings); the logged loss includes it.
 
+    Several comma-separated tasks in ``config.task`` train one multitask prompt
+    (:func:`analyzer.training.multitask.train_multitask`).
+
     Raises TrainingError / TaskError for settings that cannot work; KeyboardInterrupt after writing a
     checkpoint when interrupted (continue with ``resume=True``)."""
     if not isinstance(config, TrainConfig):
@@ -242,6 +259,13 @@ def train(config: TrainConfig, *, callbacks: Iterable = (), stop_event: threadin
     t_start = time.perf_counter()
     dist_ = dist_setup(config.device)
     try:
+        if len(config.tasks) > 1:      # several tasks: one PEFT MULTITASK_PROMPT_TUNING adapter
+            if task is not None or extra_loss is not None:
+                raise TrainingError("A multitask run (several tasks in config.task) takes no task= or extra_loss=.")
+            from .multitask import train_multitask
+
+            return train_multitask(config, callbacks=callbacks, stop_event=stop_event, model=model,
+                                   tokenizer=tokenizer, dist_=dist_, t_start=t_start)
         return _train(config, callbacks, stop_event, model, tokenizer, task, dist_, t_start, extra_loss)
     finally:
         dist_.close()
@@ -268,15 +292,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         _check_resume_config(ck, config, out)
 
     task = task or load_task_for(config)
-    if model is None or tokenizer is None:
-        from ..models import load_frozen_model
-
-        model, tokenizer = load_frozen_model(config.model)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    model.eval()
-    model.to(device)
-    precision = choose_precision(config.dtype, device)
+    model, tokenizer, precision = frozen_model_on(config, device, model, tokenizer)
     label_ids = task.label_token_ids(tokenizer, config.model)
     if len(task.train) < config.batch_size:
         raise TrainingError(f"Task {task.name!r} has {len(task.train)} training examples, fewer than batch_size "

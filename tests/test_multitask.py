@@ -1,0 +1,178 @@
+"""Multitask prompt tuning (analyzer.training.multitask): one PEFT MULTITASK_PROMPT_TUNING adapter for several
+tasks.  On a tiny random llama with a task and its mirror (the same reviews, the label words swapped): one plain
+prompt cannot do both (its accuracy on the mirror is one minus its accuracy on the task), so a multitask prompt
+that does both has learned through its task factors.  PEFT itself loads the adapter and builds the same prompts
+and the same logits."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from analyzer.exceptions import TrainingError
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+N_VIRTUAL = 6
+
+
+def _task_csv(path, words: tuple[str, str], n: int = 96):
+    """Label values are the label words (a file task's default verbalizer): positive reviews are ``words[0]``."""
+    pos = ["the movie was great", "the acting was wonderful", "great and wonderful film"]
+    neg = ["the film was terrible", "boring, a waste of time", "terrible and boring"]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(n):
+            src, lab = (pos, words[0]) if i % 2 else (neg, words[1])
+            w.writerow([f"{src[i % 3]} {i}", lab])
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """The steerable tiny llama, the two mirrored CSV tasks, and one 160-step multitask run over both."""
+    from analyzer.models import load_frozen_model
+    from analyzer.training import History, TrainConfig, train
+    from tiny_models import make_tiny_llama
+
+    root = tmp_path_factory.mktemp("multitask")
+    make_tiny_llama(root / "model", initializer_range=0.3)
+    model, tok = load_frozen_model(root / "model")
+    a = _task_csv(root / "toy.csv", ("the", "was"))
+    b = _task_csv(root / "mirror.csv", ("was", "the"))
+    cfg = TrainConfig(model=str(root / "model"), task=f"{a},{b}", out=str(root / "run"),
+                      num_virtual_tokens=N_VIRTUAL, prompt_tuning_init="random", steps=160, batch_size=8, lr=0.3,
+                      eval_every=40, eval_examples=40, seed=1)
+    hist = History()
+    res = train(cfg, callbacks=[hist], model=model, tokenizer=tok)
+    return {"root": root, "model": model, "tok": tok, "tasks": (a, b), "cfg": cfg, "res": res, "hist": hist}
+
+
+def test_the_run_writes_a_peft_multitask_adapter_and_its_record(setup):
+    out = setup["root"] / "run"
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "MULTITASK_PROMPT_TUNING"
+    assert (cfg["num_tasks"], cfg["num_ranks"], cfg["num_virtual_tokens"]) == (2, 1, N_VIRTUAL)
+    meta = json.loads((out / "training_meta.json").read_text())
+    assert meta["multitask"] is True and [t["name"] for t in meta["tasks"]] == ["toy", "mirror"]
+    assert meta["steps_done"] == 160 and [e["step"] for e in meta["evals"]] == [0, 40, 80, 120, 160]
+    assert set(meta["evals_by_task"][-1]) == {"step", "toy", "mirror"}
+    log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if r["step"] > 0]
+    assert [r["task"] for r in steps[:4]] == ["toy", "mirror", "toy", "mirror"]   # round the tasks in turn
+    # callbacks see the mean of the tasks' accuracies
+    assert setup["hist"].evals[-1][1] == pytest.approx(np.mean([meta["evals_by_task"][-1][t]
+                                                                for t in ("toy", "mirror")]))
+
+
+def test_each_task_prompt_does_its_own_task_which_one_plain_prompt_cannot(setup):
+    """On mirrored tasks one prompt's accuracies sum to one; both task prompts above 0.75 sum to more."""
+    from analyzer.loaders import load_prompts
+    from analyzer.report import prompt_task
+    from analyzer.tasks import get_task
+    from analyzer.training import evaluate
+
+    prompts = load_prompts(setup["root"] / "run")
+    assert [p.name for p in prompts] == ["run/task0", "run/task1"]
+    assert [p.task_index for p in prompts] == [0, 1]
+    assert [prompt_task(p) for p in prompts] == ["toy", "mirror"]
+    acc = {}
+    for p in prompts:
+        for path in setup["tasks"]:
+            task = get_task(path)
+            acc[p.task_index, task.name] = evaluate(setup["model"], setup["tok"], task, p, split="test").accuracy
+    assert acc[0, "toy"] >= 0.75 and acc[1, "mirror"] >= 0.75, acc
+    assert acc[0, "toy"] + acc[0, "mirror"] == pytest.approx(1.0) and acc[1, "mirror"] > acc[0, "mirror"]
+
+
+def test_peft_loads_the_adapter_and_builds_the_same_prompts_and_logits(setup):
+    """PEFT's MultitaskPromptEmbedding (shared * cols[t] @ rows[t]) on the saved weights equals our loader's
+    prompts, and PeftModel's forward with task_ids gives our scorer's label logits (float32, one kernel path:
+    abs 1e-4 on logits of order 1)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from analyzer.loaders import load_prompts
+    from analyzer.tasks import get_task
+    from analyzer.training.scoring import PromptedClassifier, encode_examples, pad_batch
+
+    base = AutoModelForCausalLM.from_pretrained(setup["root"] / "model")
+    pm = PeftModel.from_pretrained(base, setup["root"] / "run").eval()
+    enc = pm.prompt_encoder["default"]
+    ours = load_prompts(setup["root"] / "run")
+    idx = torch.arange(N_VIRTUAL).unsqueeze(0)
+    task = get_task(setup["tasks"][1])
+    seqs = encode_examples(setup["tok"], task, task.test[:3])
+    label_ids = task.label_token_ids(setup["tok"], str(setup["root"] / "model"))
+    for t, p in enumerate(ours):
+        with torch.no_grad():
+            theirs = enc(idx, torch.tensor([t]))[0].numpy()
+        np.testing.assert_allclose(theirs, p.vectors, rtol=1e-5, atol=1e-6)
+        clf = PromptedClassifier(setup["model"], label_ids)
+        for s in seqs:
+            ids, lens = pad_batch([s], 0)
+            with torch.no_grad():
+                mine = clf(ids, lens, prefix=torch.from_numpy(p.vectors))[0].numpy()
+                full = pm(input_ids=ids, attention_mask=torch.ones_like(ids), task_ids=torch.tensor([t])).logits
+            np.testing.assert_allclose(full[0, -1, label_ids].numpy(), mine, atol=1e-4)
+
+
+def test_the_swap_marks_each_task_prompt_right_on_its_own_task(setup):
+    from analyzer.loaders import load_prompts
+    from analyzer.swap import prompt_swap
+    from analyzer.tasks import get_task
+
+    prompts = {p.name: p for p in load_prompts(setup["root"] / "run")}
+    res = prompt_swap(setup["model"], setup["tok"], prompts, [get_task(t) for t in setup["tasks"]], limit=None)
+    assert res.row("toy").right == ("run/task0",) and res.row("mirror").right == ("run/task1",)
+    for task in ("toy", "mirror"):
+        row = res.row(task)
+        assert row.best_right.accuracy > row.best_wrong.accuracy
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(prompt_tuning_init="labels"), "Pass --init text .*, vocab or random"),
+    (dict(resume=True), "cannot be resumed"),
+    (dict(label_words={"the": "x"}), "label-words"),
+])
+def test_bad_multitask_settings_fail_with_one_clear_line(setup, tmp_path, kw, words):
+    from analyzer.training import TrainConfig, train
+
+    a, b = setup["tasks"]
+    kw = dict(kw)
+    with pytest.raises(TrainingError, match=words):
+        train(TrainConfig(model=str(setup["root"] / "model"), task=f"{a},{b}", out=str(tmp_path / "x"), steps=2,
+                          prompt_tuning_init=kw.pop("prompt_tuning_init", "random"), **kw),
+              model=setup["model"], tokenizer=setup["tok"])
+
+
+def test_a_task_named_twice_is_refused_by_the_config(setup, tmp_path):
+    from analyzer.training import TrainConfig
+
+    a, _ = setup["tasks"]
+    with pytest.raises(TrainingError, match="distinct"):
+        TrainConfig(model="m", task=f"{a}, {a}", out=str(tmp_path))
+
+
+def test_cli_trains_a_multitask_prompt_and_refuses_a_bad_init_in_one_line(setup, tmp_path):
+    a, b = setup["tasks"]
+    model = str(setup["root"] / "model")
+    cmd = [sys.executable, "-m", "analyzer", "train", "--model", model, "--task", f"{a},{b}", "--quiet",
+           "--virtual-tokens", "4", "--steps", "4", "--eval-every", "2", "--eval-examples", "8"]
+    bad = subprocess.run(cmd + ["--out", str(tmp_path / "bad"), "--init", "labels"], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "vocab or random" in bad.stderr
+    ok = subprocess.run(cmd + ["--out", str(tmp_path / "ok"), "--init", "random", "--ranks", "2"],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    cfg = json.loads((tmp_path / "ok" / "adapter_config.json").read_text())
+    assert (cfg["peft_type"], cfg["num_tasks"], cfg["num_ranks"]) == ("MULTITASK_PROMPT_TUNING", 2, 2)
+    assert "2 tasks" in ok.stderr
