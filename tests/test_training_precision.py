@@ -110,11 +110,11 @@ def test_bfloat16_and_float32_steps_agree_to_bfloat16_precision(tiny, task_csv):
 def test_plateau_rule():
     from analyzer.training import PlateauStop
 
-    rising = PlateauStop(window=0.3, min_gain=0.01, min_steps=100)
+    rising = PlateauStop(window=0.3, min_gain=0.01, min_steps=100, min_evals=1)
     for s, a in [(0, 0.5), (50, 0.6), (100, 0.7), (150, 0.75)]:
         rising.on_eval(s, a)
     assert not rising.should_stop()         # still gaining more than 0.01 in the last 30% of the steps
-    flat = PlateauStop(window=0.3, min_gain=0.01, min_steps=100)
+    flat = PlateauStop(window=0.3, min_gain=0.01, min_steps=100, min_evals=1)
     for s, a in [(0, 0.5), (50, 0.8), (100, 0.805), (150, 0.9)]:
         flat.on_eval(s, a)
     # at step 100 the evaluations after step 70 (0.805) gained <= 0.01 over the best before (0.8): it fired there
@@ -126,13 +126,35 @@ def test_plateau_rule():
     assert not early.should_stop()          # flat, but before min_steps
     with pytest.raises(ValueError, match="window"):
         PlateauStop(window=1.5)
+    with pytest.raises(ValueError, match="min_evals"):
+        PlateauStop(min_evals=0)
+
+
+def test_one_noisy_evaluation_does_not_end_a_run():
+    """The run that showed it: evaluations every 100 steps, 0.705 at 200 and 0.715 at 300; the window after step
+    210 holds one evaluation, so the default rule (min_evals=3) waits; it fires once three flat ones are in."""
+    from analyzer.training import PlateauStop
+
+    def first_stop(rule, path):
+        for s, a in path:
+            rule.on_eval(s, a)
+            if rule.should_stop():
+                return s, rule.reason
+
+    path = [(0, 0.395), (100, 0.6), (200, 0.705), (300, 0.715), (400, 0.80), (500, 0.84), (600, 0.86),
+            (700, 0.87), (800, 0.872), (900, 0.875), (1000, 0.874)]
+    assert first_stop(PlateauStop(min_evals=1), path)[0] == 300      # the old rule: one evaluation in the window
+    fired, reason = first_stop(PlateauStop(), path)
+    # at 300-700 the window holds 1-2 evaluations; at 800 and 900 it gains 0.032 and 0.015; at 1000 it holds 800,
+    # 900, 1000 (best 0.875) against 0.87 before (step 700): the rule fires there
+    assert fired == 1000 and "3 evaluations" in reason
 
 
 def test_plateau_stops_a_run_at_the_evaluation_that_fires(tiny, tiny_llama_dir, task_csv, tmp_path):
     from analyzer.training import PlateauStop, train
 
     model, tok = tiny
-    rule = PlateauStop(window=0.3, min_gain=1.0, min_steps=4)   # a gain of 1.0 is impossible: fires at step 4
+    rule = PlateauStop(window=0.3, min_gain=1.0, min_steps=4, min_evals=1)   # a gain of 1.0 is impossible: fires at step 4
     res = train(config(tiny_llama_dir, task_csv, tmp_path / "p", steps=12, eval_every=2), model=model,
                 tokenizer=tok, callbacks=[rule])
     assert res.stopped and res.steps == 4 and rule.reason.startswith("plateau at step 4")

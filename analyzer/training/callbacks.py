@@ -115,12 +115,16 @@ class ProgressBar(Callback):
 class PlateauStop(Callback):
     """Stops a run once validation accuracy has plateaued: at an evaluation at step ``s >= min_steps``, when the
     best accuracy of the evaluations in the last ``window`` share of the steps (``(1 - window) * s, s]``) is not
-    more than ``min_gain`` above the best one before.  ``reason`` says what the rule saw when it fired."""
+    more than ``min_gain`` above the best one before, and that window holds at least ``min_evals`` evaluations
+    (so that one noisy evaluation cannot end a run).  ``reason`` says what the rule saw when it fired."""
 
-    def __init__(self, *, window: float = 0.3, min_gain: float = 0.01, min_steps: int = 300):
+    def __init__(self, *, window: float = 0.3, min_gain: float = 0.01, min_steps: int = 300, min_evals: int = 3):
         if not 0 < window < 1:
             raise ValueError(f"PlateauStop window must be in (0, 1). Got {window!r} instead.")
+        if isinstance(min_evals, bool) or not isinstance(min_evals, int) or min_evals < 1:
+            raise ValueError(f"PlateauStop min_evals must be an int >= 1. Got {min_evals!r} instead.")
         self.window, self.min_gain, self.min_steps = float(window), float(min_gain), int(min_steps)
+        self.min_evals = min_evals
         self.evals: list[tuple[int, float]] = []
         self.reason: str | None = None
 
@@ -134,9 +138,10 @@ class PlateauStop(Callback):
         cut = (1 - self.window) * step
         before = [a for s, a in self.evals if s <= cut]
         recent = [a for s, a in self.evals if s > cut]
-        if before and recent and max(recent) <= max(before) + self.min_gain:
-            self.reason = (f"plateau at step {step}: best validation accuracy after step {cut:.0f} is {max(recent):.3f}, "
-                           f"best up to it {max(before):.3f} (gain <= {self.min_gain})")
+        if before and len(recent) >= self.min_evals and max(recent) <= max(before) + self.min_gain:
+            self.reason = (f"plateau at step {step}: best validation accuracy of the {len(recent)} evaluations after "
+                           f"step {cut:.0f} is {max(recent):.3f}, best up to it {max(before):.3f} "
+                           f"(gain <= {self.min_gain})")
 
     def should_stop(self) -> bool:
         return self.reason is not None
