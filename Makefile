@@ -14,7 +14,7 @@ CLI           := $(VENV)/bin/softprompt-analyzer
 DEMO_PROMPT   ?= sample_prompts/sentiment-labels
 PYTEST_ARGS   ?=
 
-.PHONY: install demo report test bench install-gemma sample-prompts sample-swap dist clean help
+.PHONY: install demo report test bench install-gemma sample-prompts sample-swap sample-multitask dist clean help
 
 help:
 	@echo "make demo    install everything into $(VENV), print a sample report, open the dashboard"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench   run the benchmarks in benchmarks/ (prints the README tables)"
 	@echo "make sample-prompts   retrain the prompts in sample_prompts/ (long: ~1 h on 2 cores), then make sample-swap"
 	@echo "make sample-swap      score each single-task sample prompt on every task -> sample_prompts/swap.json"
+	@echo "make sample-multitask train the multitask sample prompt (~1 h) and its swap -> sample_prompts/swap-multitask.json"
 
 install: $(VENV)/.installed
 
@@ -60,6 +61,9 @@ sample-prompts: install
 
 sample-swap: install
 	$(PY) scripts/prompt_swap.py
+
+sample-multitask: install
+	$(PY) scripts/train_multitask_sample.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .cache build dist *.egg-info

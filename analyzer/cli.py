@@ -94,7 +94,7 @@ def cmd_train(a) -> int:
                       snapshot_every=a.snapshot_every, warmup_steps=a.warmup_steps, max_length=a.max_length,
                       device=a.device, dtype=a.dtype, text_column=a.text_column, label_column=a.label_column,
                       label_words=parse_label_words(a.label_words), template=a.template, instruction=a.instruction,
-                      num_ranks=a.ranks)
+                      num_ranks=a.ranks, keep_best=a.keep_best)
     try:
         res = train(cfg, callbacks=[] if a.quiet else [ProgressBar()])
     except KeyboardInterrupt:
@@ -126,6 +126,9 @@ def _train_summary(res) -> str:
         return (f"trained a multitask prompt for {len(names)} tasks, {res.steps} steps{state}{loss}{acc}; PEFT "
                 f"MULTITASK_PROMPT_TUNING adapter in {res.out}\n"
                 f"inspect it: softprompt-analyzer analyze {res.out} (one prompt per task)")
+    fe = meta.get("final_eval") or {}
+    if fe.get("kept") == "best":
+        acc += f"; the adapter holds the best evaluation's prompt (step {fe['step']}, {fe['accuracy']:.3f})"
     return (f"trained {res.steps} steps{state}{loss}{acc}; PEFT adapter in {res.out}\n"
             f"inspect it: softprompt-analyzer analyze {res.out}")
 
@@ -346,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-words", default=None, help="LABEL=WORD,... or JSON (for CSV/JSONL tasks)")
     t.add_argument("--template", default=None, help="input template with {text} (default 'Input: {text}\\nLabel:')")
     t.add_argument("--instruction", default=None)
+    t.add_argument("--keep-best", action="store_true",
+                   help="the adapter holds the prompt of the best validation evaluation, not the last step's")
     t.add_argument("--ranks", type=_positive_int, default=1,
                    help="rank of each task's factor of a multitask prompt (PEFT's num_ranks; default 1)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

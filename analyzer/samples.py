@@ -18,9 +18,10 @@ from .exceptions import InputFileError
 # training checkpoint and generated reports stay behind.
 SAMPLE_FILES = ("adapter_config.json", "adapter_model.safetensors", "snapshots.safetensors", "training_log.jsonl",
                 "training_meta.json")
-# beside the samples: what they are and how well each does (written by scripts/train_samples.py), and each
-# single-task sample scored on every task (scripts/prompt_swap.py; the dashboard's Compare section reads it)
-FOLDER_FILES = ("README.md", "swap.json")
+# beside the samples: what they are and how well each does (written by scripts/train_samples.py), each
+# single-task sample scored on every task (scripts/prompt_swap.py) and the multitask sample's task prompts scored
+# on every task (scripts/train_multitask_sample.py); the dashboard's Compare section reads the swap files
+FOLDER_FILES = ("README.md", "swap.json", "swap-multitask.json")
 
 
 def samples_dir() -> Path:

@@ -26,16 +26,17 @@ LIMIT = 200            # the README table's test examples (scripts/train_samples
 SWAP_FILE = "swap.json"
 
 
-def readme_section(folder: str | Path = SAMPLES) -> str:
-    """``## One model, a prompt per task`` with the swap table of ``folder/swap.json``; "" when there is none."""
+def readme_section(folder: str | Path = SAMPLES, file: str = SWAP_FILE,
+                   title: str = "## One model, a prompt per task", how: str = "`make sample-swap`") -> str:
+    """``title`` with the swap table of ``folder/file``; "" when there is none."""
     from analyzer.swap import SwapResult
 
-    path = Path(folder) / SWAP_FILE
+    path = Path(folder) / file
     if not path.is_file():
         return ""
     res = SwapResult.read(path)
-    return ("## One model, a prompt per task\n\n"
-            "The frozen model and the template stay the same; only the prompt in front changes (`make sample-swap`, "
+    return (f"{title}\n\n"
+            f"The frozen model and the template stay the same; only the prompt in front changes ({how}, "
             "`softprompt-analyzer swap`). Every cell is scored on the same test examples of its row's task, so a "
             "row's cells are paired (exact McNemar test).\n\n" + res.to_markdown())
 

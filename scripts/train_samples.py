@@ -231,7 +231,38 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
     swap = readme_section(folder if folder is not None else OUT)
     if swap:
         lines += [swap.rstrip(), ""]
+    lines += _multitask_section(results.get("multitask"), folder if folder is not None else OUT)
     return "\n".join(lines)
+
+
+def _multitask_section(r: dict | None, folder: Path) -> list[str]:
+    """The multitask sample (scripts/train_multitask_sample.py): its run, per-task validation and its swap."""
+    if not r or not r.get("tasks"):
+        return []
+    from prompt_swap import readme_section
+
+    tasks = r["tasks"]
+    ended = r.get("plateau") or (f"planned steps ({r['steps']})" if r["steps"] >= r["planned_steps"] else "stopped")
+    lines = [f"## A multitask prompt: `{r['name']}`", "",
+             f"One PEFT `MULTITASK_PROMPT_TUNING` adapter for {', '.join(tasks)} (`make sample-multitask`, "
+             "`softprompt-analyzer train --task " + ",".join(tasks) + "`): a shared 20-token prompt, initialised "
+             f"from the text \"{r['init_text']}\", times a rank-{r['num_ranks']} factor per task (PEFT's "
+             "`MultitaskPromptEmbedding`: task t's prompt is `shared * (cols[t] @ rows[t])`; the factors start at 1). "
+             f"The steps go round the tasks in turn ({r['steps']} steps, {r['steps'] // len(tasks)} a task), lr "
+             f"{r['lr']:g}, batch {r['batch_size']}, the plateau rule above on the mean validation accuracy of the "
+             f"tasks. Ended by: {ended}. Training time {r['train_seconds'] / 60:.1f} min "
+             f"({r['wall_seconds_incl_evals'] / 60:.1f} min with the evaluations, on the shared machine).", "",
+             "Validation accuracy per task (200 examples each) at each evaluation:", "",
+             "| step | " + " | ".join(tasks) + " | mean |", "|---:|" + "---:|" * (len(tasks) + 1)]
+    for e in r.get("evals_by_task", []):
+        accs = [e[t] for t in tasks]
+        lines.append(f"| {e['step']} | " + " | ".join(f"{a:.3f}" for a in accs) + f" | {sum(accs) / len(accs):.3f} |")
+    swap = readme_section(folder, r.get("swap_file", "swap-multitask.json"),
+                          title="Each task's prompt of the adapter on every task (test split):",
+                          how="`make sample-multitask`")
+    if swap:
+        lines += ["", swap.rstrip()]
+    return lines + [""]
 
 
 def main(argv=None) -> int:

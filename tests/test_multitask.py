@@ -64,6 +64,7 @@ def test_the_run_writes_a_peft_multitask_adapter_and_its_record(setup):
     assert meta["multitask"] is True and [t["name"] for t in meta["tasks"]] == ["toy", "mirror"]
     assert meta["steps_done"] == 160 and [e["step"] for e in meta["evals"]] == [0, 40, 80, 120, 160]
     assert set(meta["evals_by_task"][-1]) == {"step", "toy", "mirror"}
+    assert meta["final_eval"]["step"] == 160 and "kept" not in meta["final_eval"]
     log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
     steps = [r for r in log if r["step"] > 0]
     assert [r["task"] for r in steps[:4]] == ["toy", "mirror", "toy", "mirror"]   # round the tasks in turn
@@ -176,3 +177,26 @@ def test_cli_trains_a_multitask_prompt_and_refuses_a_bad_init_in_one_line(setup,
     cfg = json.loads((tmp_path / "ok" / "adapter_config.json").read_text())
     assert (cfg["peft_type"], cfg["num_tasks"], cfg["num_ranks"]) == ("MULTITASK_PROMPT_TUNING", 2, 2)
     assert "2 tasks" in ok.stderr
+
+
+def test_keep_best_keeps_the_best_mean_evaluations_adapter(setup, tmp_path):
+    """Re-running the fixture's run with keep_best: the same path (same seed and data order), the adapter of the
+    first best mean validation accuracy; its task prompts score on validation what the record says."""
+    from analyzer.loaders import load_prompts
+    from analyzer.tasks import get_task
+    from analyzer.training import TrainConfig, train
+    from analyzer.training.scoring import evaluate
+
+    cfg = TrainConfig.from_dict({**setup["cfg"].to_dict(), "out": str(tmp_path / "best"), "keep_best": True,
+                                 "steps": 80, "eval_every": 20})
+    train(cfg, model=setup["model"], tokenizer=setup["tok"])
+    meta = json.loads((tmp_path / "best" / "training_meta.json").read_text())
+    first_best = max(((e["step"], e["accuracy"]) for e in meta["evals"]), key=lambda e: e[1])
+    fe = meta["final_eval"]
+    assert (fe["kept"], fe["step"]) == ("best", first_best[0])
+    for p, path in zip(load_prompts(tmp_path / "best"), setup["tasks"]):
+        task = get_task(path)
+        acc = evaluate(setup["model"], setup["tok"], task, p, split=task.validation[:40]).accuracy
+        # validation during training ran in the run's precision (bfloat16 autocast where the CPU's probe passes),
+        # evaluate() in float32: on the same 40 examples at most one near-tie may flip
+        assert acc == pytest.approx(fe["by_task"][task.name], abs=1 / 40 + 1e-9)

@@ -396,3 +396,32 @@ def test_saved_config_uses_only_peft_init_modes_and_the_loader_keeps_ours(mode, 
     p = load_prompt(out)
     assert p.init == mode.upper() and p.init_token_ids == ((1, 2, 3) if mode != "random" else None)
     assert p.init_text == ("say it" if mode == "text" else None)
+
+
+def test_keep_best_writes_the_best_evaluations_prompt_and_the_checkpoint_keeps_the_last(tiny, tiny_llama_dir,
+                                                                                      task_csv, tmp_path):
+    """With keep_best the adapter is the snapshot of the first best validation evaluation (evaluations and
+    snapshots every 2 steps, so each evaluated prompt is in the snapshots), the record says which, and a
+    resume trains on from the last step's prompt, not the kept one."""
+    from analyzer.loaders import load_prompt
+    from analyzer.training import read_snapshots, train
+
+    model, tok = tiny
+    cfg = config(tiny_llama_dir, task_csv, tmp_path / "b", steps=12, eval_every=2, snapshot_every=2, lr=0.3,
+                 keep_best=True)
+    train(cfg, model=model, tokenizer=tok)
+    meta = json.loads((tmp_path / "b" / "training_meta.json").read_text())
+    evals = [(e["step"], e["accuracy"]) for e in meta["evals"]]
+    first_best = max(evals, key=lambda e: e[1])        # max() keeps the first of equals
+    fe = meta["final_eval"]
+    assert (fe["kept"], fe["step"], fe["accuracy"]) == ("best", *first_best)
+    assert (fe["last_step"], fe["last_accuracy"]) == evals[-1]
+    snaps = read_snapshots(tmp_path / "b")
+    kept = load_prompt(tmp_path / "b").vectors
+    np.testing.assert_array_equal(kept, snaps[first_best[0]])
+    from safetensors.torch import load_file
+
+    last = load_file(str(tmp_path / "b" / "checkpoint.safetensors"))["prompt"].numpy()
+    np.testing.assert_array_equal(last, snaps[12])
+    with pytest.raises(TrainingError, match="eval_every"):
+        config(tiny_llama_dir, task_csv, tmp_path / "c", keep_best=True, eval_every=0)

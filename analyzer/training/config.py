@@ -90,6 +90,9 @@ class TrainConfig:
                              ``bfloat16``; the prompt and the optimizer state stay float32 (``--dtype``).
     text_column, label_column, label_words, template, instruction: task options (see ``analyzer.tasks``).
     num_ranks:               rank of each task's factor of a multitask prompt (PEFT's ``num_ranks``; ``--ranks``).
+    keep_best:               the adapter written at the end holds the prompt of the best validation evaluation
+                             (the first of equals), not the last step's; the checkpoint keeps the last, so
+                             ``--resume`` trains on from there (``--keep-best``; needs ``eval_every > 0``).
     """
 
     model: str = "smollm2-135m"
@@ -121,6 +124,7 @@ class TrainConfig:
     instruction: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, recorded in training_meta.json
     num_ranks: int = 1
+    keep_best: bool = False
 
     def __post_init__(self):
         for name in ("model", "task"):
@@ -194,9 +198,12 @@ class TrainConfig:
                 raise _bad("label_words", "a mapping label -> non-empty word", bad)
         if self.template is not None and (not isinstance(self.template, str) or self.template.count("{text}") != 1):
             raise _bad("template", "a string containing {text} exactly once", self.template)
-        for name in ("resume", "overwrite"):
+        for name in ("resume", "overwrite", "keep_best"):
             if not isinstance(getattr(self, name), bool):
                 raise _bad(name, "a bool", getattr(self, name))
+        if self.keep_best and not self.eval_every:
+            raise TrainingError("keep_best (--keep-best) picks the best validation evaluation; it needs "
+                                "eval_every > 0 (--eval-every N).")
         if self.resume and self.overwrite:
             raise TrainingError("resume and overwrite exclude each other: --resume continues the run in --out, "
                                 "--overwrite starts it again.")

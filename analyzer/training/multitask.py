@@ -18,7 +18,8 @@ the learning-rate schedule of ``TrainConfig.lr_at``; the frozen model in the sam
 training.  Each task's factor starts at exactly 1 (``cols = 1``, ``rows = 1/r``), so every task starts from the
 shared init (text, vocab or random) and learns how it differs; PEFT's own ``RANDOM`` init draws the factors
 around 0, which starts every task's prompt near the zero matrix.  A validation evaluation scores every task
-(``eval_examples`` each); callbacks' ``on_eval`` gets the mean, so ``PlateauStop`` works on it.
+(``eval_examples`` each); callbacks' ``on_eval`` gets the mean, so ``PlateauStop`` works on it, and
+``keep_best`` keeps the adapter of the best mean.
 
 Not (yet) for multitask runs: ``resume`` and checkpoints, snapshots (the trajectory view), several processes."""
 
@@ -124,6 +125,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
     evals: list[tuple[int, float]] = []
     by_task: list[dict] = []
     state = {"step": 0, "elapsed": 0.0}
+    best: dict = {"step": None, "accuracy": -math.inf, "params": None}     # config.keep_best
 
     def validate(step: int) -> dict:
         accs = {}
@@ -134,12 +136,26 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 accs[task.name] = _result(task, "validation", "soft", logits, val[k][1]).accuracy
         mean = float(np.mean(list(accs.values())))
         evals.append((step, mean))
+        if config.keep_best and mean > best["accuracy"]:
+            best.update(step=step, accuracy=mean, params=[x.detach().cpu().clone() for x in (shared, cols, rows)])
         by_task.append({"step": step, **accs})
         _call(callbacks, "on_eval", step, mean)
         return {"eval_accuracy": mean, "eval_accuracy_by_task": accs}
 
-    def write(stopped: bool) -> None:
-        save_multitask_adapter(out, shared, cols, rows, base_model_name_or_path=config.model,
+    def write(stopped: bool, final: bool = False) -> None:
+        kept = final and config.keep_best and best["params"] is not None
+        params = best["params"] if kept else (shared, cols, rows)
+        final_eval = None
+        if evals:
+            final_eval = {"split": "validation", "step": evals[-1][0], "accuracy": evals[-1][1],
+                          "n": config.eval_examples, "by_task": {k: v for k, v in by_task[-1].items() if k != "step"}}
+        if kept:
+            final_eval = {"split": "validation", "step": best["step"], "accuracy": best["accuracy"],
+                          "n": config.eval_examples, "kept": "best", "last_step": evals[-1][0],
+                          "last_accuracy": evals[-1][1],
+                          "by_task": next({k: v for k, v in e.items() if k != "step"} for e in by_task
+                                          if e["step"] == best["step"])}
+        save_multitask_adapter(out, *params, base_model_name_or_path=config.model,
                                model_config=model.config, init_mode=init.mode, init_text=init.text,
                                init_token_ids=init.token_ids, tokenizer_name_or_path=config.tokenizer_name_or_path)
         meta = {"model": config.model, "multitask": True, "task": None,
@@ -152,6 +168,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 "precision": precision.to_dict(), "steps_done": state["step"], "steps": config.steps,
                 "stopped": stopped, "train_seconds": round(state["elapsed"], 2), "world_size": 1,
                 "evals": [{"step": s, "accuracy": a} for s, a in evals], "evals_by_task": by_task,
+                "final_eval": final_eval,
                 "config": config.to_dict(), "versions": _versions()}
         atomic_write_text(out / META, json.dumps(meta, indent=2, default=str))
 
@@ -205,7 +222,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
         except KeyboardInterrupt:
             write(stopped=True)
             raise
-    write(stopped=stopped)
+    write(stopped=stopped, final=True)
     result = TrainResult(
         out=out, steps=state["step"], start_step=0, total_steps=config.steps,
         loss=float(np.mean(losses[-10:])) if losses else None, eval_accuracy=evals[-1][1] if evals else None,

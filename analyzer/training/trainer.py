@@ -321,6 +321,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
     start, elapsed0 = 0, 0.0
     snapshots: dict[str, torch.Tensor] = {}
     evals: list[tuple[int, float]] = []
+    best: dict = {"step": None, "accuracy": -math.inf, "prompt": None}   # config.keep_best
     if ck is not None:
         tensors = ck_tensors
         _check_resume_shape(ck, config, n, d, out)
@@ -338,6 +339,9 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
             rows = _read_log(out / LOG, start)
             atomic_write_text(out / LOG, "".join(json.dumps(r) + "\n" for r in rows))
             evals = [(r["step"], r["eval_accuracy"]) for r in rows if "eval_accuracy" in r]
+            for s_, a in evals:     # the best evaluation before the checkpoint, where a snapshot holds its prompt
+                if a > best["accuracy"] and snapshot_key(s_) in snapshots:
+                    best.update(step=s_, accuracy=a, prompt=snapshots[snapshot_key(s_)].clone())
     elif dist_.main and config.snapshot_every:
         snapshots[snapshot_key(0)] = init.vectors.clone()
 
@@ -367,8 +371,9 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                 "evals": [{"step": s, "accuracy": a} for s, a in evals], "final_eval": final_eval,
                 "config": config.to_dict(), "versions": _versions()}
 
-    def write_adapter(final_eval=None, stopped=False):
-        save_adapter(out, module.prompt, base_model_name_or_path=config.model, model_config=model.config,
+    def write_adapter(final_eval=None, stopped=False, vectors=None):
+        save_adapter(out, module.prompt if vectors is None else vectors, base_model_name_or_path=config.model,
+                     model_config=model.config,
                      init_mode=init.mode, init_text=init.text, init_token_ids=init.token_ids,
                      tokenizer_name_or_path=config.tokenizer_name_or_path)
         atomic_write_text(out / META, json.dumps(run_meta(final_eval, stopped), indent=2, default=str))
@@ -392,6 +397,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
             logits = score(module, val_seqs, pad_id=pad, batch_size=32)
         res = _result(task, "validation", "soft", logits, val_y)
         evals.append((step, res.accuracy))
+        if config.keep_best and res.accuracy > best["accuracy"]:
+            best.update(step=step, accuracy=res.accuracy, prompt=module.prompt.detach().cpu().clone())
         _call(callbacks, "on_eval", step, res.accuracy)
         return {"eval_accuracy": res.accuracy, "eval_balanced_accuracy": res.balanced_accuracy,
                 "eval_loss": res.loss, "eval_n": res.n}
@@ -474,10 +481,16 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
     if dist_.main:
         if state["step"] == start:   # nothing to do (already complete): refresh the adapter
             write_adapter()
+        kept = None
         if evals:
             final_eval = {"split": "validation", "step": evals[-1][0], "accuracy": evals[-1][1],
                           "n": len(val_seqs)}
-        write_adapter(final_eval=final_eval, stopped=stopped)
+        if config.keep_best and best["prompt"] is not None:
+            kept = best["prompt"]
+            final_eval = {"split": "validation", "step": best["step"], "accuracy": best["accuracy"],
+                          "n": len(val_seqs), "kept": "best", "last_step": evals[-1][0] if evals else None,
+                          "last_accuracy": evals[-1][1] if evals else None}
+        write_adapter(final_eval=final_eval, stopped=stopped, vectors=kept)
     dist_.barrier()
     done = len(step_times)
     result = TrainResult(

@@ -12,6 +12,8 @@ import numpy as np
 
 #: the file ``scripts/prompt_swap.py`` writes beside the sample prompts
 SWAP_FILE = "swap.json"
+#: the stored swaps Compare looks for in a prompt's folder (``swap.json``, ``swap-multitask.json``...)
+SWAP_GLOB = "swap*.json"
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -55,23 +57,31 @@ def swap_columns(named: Sequence[tuple[str, object]]) -> tuple[dict[str, object]
 
 
 def stored_swap(prompts: dict[str, object], folders: Sequence[str | os.PathLike], model: str | None = None):
-    """``(SwapResult, path)`` of the first ``swap.json`` in ``folders`` whose columns are exactly ``prompts``
+    """``(SwapResult, path)`` of the first ``swap*.json`` in ``folders`` whose columns are exactly ``prompts``
     (matched by content hash, :func:`analyzer.swap.prompt_hash`) and, when given, computed on ``model``; else
     None.  An unreadable file is skipped."""
-    from ..exceptions import AnalyzerError
-    from ..swap import SwapResult, prompt_hash
+    from ..swap import prompt_hash
 
     hashes = [prompt_hash(p) for p in prompts.values()]
     for folder in dict.fromkeys(str(Path(f)) for f in folders):
-        path = Path(folder) / SWAP_FILE
-        if not path.is_file():
-            continue
+        for path in sorted(Path(folder).glob(SWAP_GLOB)) if Path(folder).is_dir() else ():
+            found = _matching_swap(path, hashes, model)
+            if found is not None:
+                return found, path
+    return None
+
+
+def _matching_swap(path: Path, hashes, model):
+    from ..exceptions import AnalyzerError
+    from ..swap import SwapResult
+
+    if path.is_file():
         try:
             res = SwapResult.read(path)
         except AnalyzerError:
-            continue
+            return None
         if res.covers(hashes) and (model is None or res.model == model):
-            return res, path
+            return res
     return None
 
 
