@@ -157,8 +157,8 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
         f"window holds at least {rule['min_evals']} evaluations; otherwise it trains its planned steps. The "
         "minimum number of evaluations was added after a 2,000-step run stopped at step 300 on a window of one "
         "evaluation (0.715 against 0.705, inside the noise of 200 examples); the runs trained before it carry no "
-        "`rule` in results.json and stopped on windows of two to four evaluations. A run that ended by the time budget has "
-        "not converged by this rule and says so below.",
+        "`rule` in results.json and stopped on windows of two to four evaluations. A run that ended by the time "
+        "budget has not converged by this rule and says so below.",
         "",
         "Accuracy is rank classification over the label words' next-token logits, on each task's held-out test "
         "split (the same examples for every column; fixed seed, never trained on), scored in float32. *Zero-shot* "

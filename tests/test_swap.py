@@ -252,3 +252,35 @@ def test_compare_shows_the_swap_from_swap_json(monkeypatch):
     assert [b for b in at.button if b.key == "swap_run"]              # not covered: computed on request
     at.sidebar.multiselect(key="prompt").set_value(["sentiment-labels"]).run()
     assert any("at least two prompts" in i.value for i in at.info)
+
+
+@pytest.mark.integration
+def test_compare_shows_the_multitask_samples_swap(monkeypatch):
+    """Selecting the one multitask sample adapter gives Compare its three task prompts, and the swap comes from
+    sample_prompts/swap-multitask.json: each task's own prompt of the adapter framed, every task above zero-shot
+    with its own prompt (the sample's claim, on the shipped numbers)."""
+    from streamlit.testing.v1 import AppTest
+
+    from analyzer.loaders import load_prompts
+    from analyzer.report import prompt_task
+
+    path = SAMPLES / "swap-multitask.json"
+    prompts = load_prompts(SAMPLES / "multitask-text")
+    assert [prompt_task(p) for p in prompts] == ["sentiment", "question-type", "spam"]
+    res = SwapResult.read(path)
+    if not res.covers({p.name: prompt_hash(p) for p in prompts}):
+        pytest.fail("sample_prompts/swap-multitask.json was computed for other prompts: run `make sample-multitask`")
+    for task in res.tasks:
+        row = res.row(task)
+        assert row.right == (f"multitask-text/task{['sentiment', 'question-type', 'spam'].index(task)}",)
+        assert row.best_right.accuracy > res.cell(ZERO_SHOT, task).accuracy
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_PROMPTS", str(SAMPLES))
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_SELECT", "multitask-text")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
+    at.sidebar.radio(key="section").set_value("Compare").run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    html = next(m.value for m in at.markdown if "<table" in m.value)
+    assert html.count("font-weight:700") == len(res.tasks)
+    for s in res.summary():
+        assert s in "\n".join(m.value for m in at.markdown)
+    assert "swap-multitask.json" in "\n".join(c.value for c in at.caption)

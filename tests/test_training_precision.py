@@ -154,7 +154,8 @@ def test_plateau_stops_a_run_at_the_evaluation_that_fires(tiny, tiny_llama_dir, 
     from analyzer.training import PlateauStop, train
 
     model, tok = tiny
-    rule = PlateauStop(window=0.3, min_gain=1.0, min_steps=4, min_evals=1)   # a gain of 1.0 is impossible: fires at step 4
+    # a gain of 1.0 is impossible: fires at step 4 (one evaluation in the window is enough here)
+    rule = PlateauStop(window=0.3, min_gain=1.0, min_steps=4, min_evals=1)
     res = train(config(tiny_llama_dir, task_csv, tmp_path / "p", steps=12, eval_every=2), model=model,
                 tokenizer=tok, callbacks=[rule])
     assert res.stopped and res.steps == 4 and rule.reason.startswith("plateau at step 4")

@@ -163,5 +163,5 @@ def read_snapshots(directory: str | os.PathLike) -> dict[int, np.ndarray]:
     return {int(k.split("_")[1]): v.float().numpy() for k, v in sorted(tensors.items())}
 
 
-__all__ = ["save_adapter", "save_multitask_adapter", "read_training_log", "read_snapshots", "write_snapshots", "shrink_snapshots", "snapshot_key", "ADAPTER_CONFIG",
-           "ADAPTER_WEIGHTS", "LOG", "SNAPSHOTS"]
+__all__ = ["save_adapter", "save_multitask_adapter", "read_training_log", "read_snapshots", "write_snapshots",
+           "shrink_snapshots", "snapshot_key", "ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "LOG", "SNAPSHOTS"]

@@ -14,6 +14,8 @@ import numpy as np
 SWAP_FILE = "swap.json"
 #: the stored swaps Compare looks for in a prompt's folder (``swap.json``, ``swap-multitask.json``...)
 SWAP_GLOB = "swap*.json"
+#: what writes each shipped swap file
+SWAP_WRITERS = {SWAP_FILE: "make sample-swap", "swap-multitask.json": "make sample-multitask"}
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

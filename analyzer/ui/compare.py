@@ -77,15 +77,17 @@ def _swap(sel: Selection, items) -> None:
         st.caption(f"Left out (no record of the task they were trained for): {', '.join(unknown)}.")
     if len(known) < 2:
         st.info("Select at least two prompts that record the task they were trained for (their training_meta.json,"
-                " e.g. sentiment-labels, question-type-text and spam-labels) to score each of them on every task.",
+                " e.g. sentiment-labels, question-type-text and spam-labels, or the multitask adapter multitask-text) "
+                "to score each of them on every task.",
                 icon=":material/info:")
         return
     found = _compare.stored_swap(known, _compare.swap_folders([path for _, path, _, _ in items]),
                                  model=sel.model)
     if found is not None:
         res, path = found
-        st.caption(f"From `{path.name}` in {path.parent.name}/ (written by `make sample-swap`; matched to the "
-                   f"selected prompts by their contents), {res.model}.")
+        writer = _compare.SWAP_WRITERS.get(path.name)
+        st.caption(f"From `{path.name}` in {path.parent.name}/ ({f'written by `{writer}`; ' if writer else ''}"
+                   f"matched to the selected prompts by their contents), {res.model}.")
     else:
         res = _computed_swap(sel, items, known)
         if res is None:
