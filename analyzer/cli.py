@@ -98,8 +98,12 @@ def cmd_train(a) -> int:
     try:
         res = train(cfg, callbacks=[] if a.quiet else [ProgressBar()])
     except KeyboardInterrupt:
-        print(f"interrupted: a checkpoint is in {a.out}; continue with the same command plus --resume",
-              file=sys.stderr)
+        if len(cfg.tasks) > 1:   # a multitask run writes no checkpoint; the interrupt ended it
+            print(f"interrupted: the multitask adapter in {a.out} holds the prompts trained so far (with "
+                  f"--keep-best the best evaluation's); a multitask run cannot be resumed", file=sys.stderr)
+        else:
+            print(f"interrupted: a checkpoint is in {a.out}; continue with the same command plus --resume",
+                  file=sys.stderr)
         return 130
     if int(os.environ.get("RANK", "0")) == 0:
         print(_train_summary(res), file=sys.stderr)
@@ -117,18 +121,20 @@ def _train_summary(res) -> str:
     loss = f", final loss {res.loss:.4f}" if res.loss is not None else ""
     state = " (stopped early)" if res.stopped else ""
     meta = read_training_meta(res.out)
+    fe = meta.get("final_eval") or {}
+    kept = (f"; the adapter holds the best evaluation's prompt{'s' if meta.get('multitask') else ''} "
+            f"(step {fe['step']}, {fe['accuracy']:.3f})") if fe.get("kept") == "best" else ""
     if meta.get("multitask"):    # one adapter, a prompt per task: name the task ids
-        by_task = (meta.get("evals_by_task") or [{}])[-1]
+        # the accuracies of what the adapter holds: the kept evaluation's with --keep-best, else the last one's
+        by_task = fe.get("by_task") or (meta.get("evals_by_task") or [{}])[-1]
         names = [t.get("name") for t in meta.get("tasks", [])]
         acc = ", validation accuracy " + ", ".join(
             f"task {i} {n} {by_task[n]:.3f}" if isinstance(by_task.get(n), float) else f"task {i} {n}"
             for i, n in enumerate(names))
-        return (f"trained a multitask prompt for {len(names)} tasks, {res.steps} steps{state}{loss}{acc}; PEFT "
-                f"MULTITASK_PROMPT_TUNING adapter in {res.out}\n"
+        return (f"trained a multitask prompt for {len(names)} tasks, {res.steps} steps{state}{loss}{acc}{kept}; "
+                f"PEFT MULTITASK_PROMPT_TUNING adapter in {res.out}\n"
                 f"inspect it: softprompt-analyzer analyze {res.out} (one prompt per task)")
-    fe = meta.get("final_eval") or {}
-    if fe.get("kept") == "best":
-        acc += f"; the adapter holds the best evaluation's prompt (step {fe['step']}, {fe['accuracy']:.3f})"
+    acc += kept
     return (f"trained {res.steps} steps{state}{loss}{acc}; PEFT adapter in {res.out}\n"
             f"inspect it: softprompt-analyzer analyze {res.out}")
 

@@ -10,11 +10,13 @@ import csv
 import json
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 
 from analyzer.exceptions import TrainingError
+from analyzer.tasks import get_task
 
 torch = pytest.importorskip("torch")
 
@@ -65,6 +67,8 @@ def test_the_run_writes_a_peft_multitask_adapter_and_its_record(setup):
     assert meta["steps_done"] == 160 and [e["step"] for e in meta["evals"]] == [0, 40, 80, 120, 160]
     assert set(meta["evals_by_task"][-1]) == {"step", "toy", "mirror"}
     assert meta["final_eval"]["step"] == 160 and "kept" not in meta["final_eval"]
+    # each task's accuracy is over its own validation examples (at most eval_examples)
+    assert meta["final_eval"]["n"] == {t.name: len(t.validation[:40]) for t in map(get_task, setup["tasks"])}
     log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
     steps = [r for r in log if r["step"] > 0]
     assert [r["task"] for r in steps[:4]] == ["toy", "mirror", "toy", "mirror"]   # round the tasks in turn
@@ -171,12 +175,17 @@ def test_cli_trains_a_multitask_prompt_and_refuses_a_bad_init_in_one_line(setup,
                          timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "vocab or random" in bad.stderr
-    ok = subprocess.run(cmd + ["--out", str(tmp_path / "ok"), "--init", "random", "--ranks", "2"],
+    ok = subprocess.run(cmd + ["--out", str(tmp_path / "ok"), "--init", "random", "--ranks", "2", "--keep-best"],
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     cfg = json.loads((tmp_path / "ok" / "adapter_config.json").read_text())
     assert (cfg["peft_type"], cfg["num_tasks"], cfg["num_ranks"]) == ("MULTITASK_PROMPT_TUNING", 2, 2)
+    fe = json.loads((tmp_path / "ok" / "training_meta.json").read_text())["final_eval"]
     assert "2 tasks" in ok.stderr
+    # the summary gives the accuracies of the prompts the adapter holds: the kept evaluation's
+    assert f"the adapter holds the best evaluation's prompts (step {fe['step']}, {fe['accuracy']:.3f})" in ok.stderr
+    name = get_task(a).name
+    assert f"task 0 {name} {fe['by_task'][name]:.3f}" in ok.stderr
 
 
 def test_keep_best_keeps_the_best_mean_evaluations_adapter(setup, tmp_path):
@@ -194,9 +203,76 @@ def test_keep_best_keeps_the_best_mean_evaluations_adapter(setup, tmp_path):
     first_best = max(((e["step"], e["accuracy"]) for e in meta["evals"]), key=lambda e: e[1])
     fe = meta["final_eval"]
     assert (fe["kept"], fe["step"]) == ("best", first_best[0])
-    for p, path in zip(load_prompts(tmp_path / "best"), setup["tasks"]):
+    kept = load_prompts(tmp_path / "best")
+    for p, path in zip(kept, setup["tasks"]):
         task = get_task(path)
         acc = evaluate(setup["model"], setup["tok"], task, p, split=task.validation[:40]).accuracy
         # validation during training ran in the run's precision (bfloat16 autocast where the CPU's probe passes),
         # evaluate() in float32: on the same 40 examples at most one near-tie may flip
         assert acc == pytest.approx(fe["by_task"][task.name], abs=1 / 40 + 1e-9)
+    # the kept prompts are the ones trained at that step: the same run without keep_best, stopped there, ends
+    # with them (same machine, same batches: equal up to float rounding); at step 0 the factors are the init's 1
+    if fe["step"] == 0:
+        from safetensors.numpy import load_file
+
+        w = load_file(str(tmp_path / "best" / "adapter_model.safetensors"))
+        np.testing.assert_allclose(w["prefix_task_cols"] @ w["prefix_task_rows"], 1.0, rtol=1e-6)
+        return
+    stop = threading.Event()
+
+    class StopAt:
+        def on_step(self, step, loss, lr):
+            if step == fe["step"]:
+                stop.set()
+
+    train(TrainConfig.from_dict({**cfg.to_dict(), "out": str(tmp_path / "at"), "keep_best": False}),
+          callbacks=[StopAt()], stop_event=stop, model=setup["model"], tokenizer=setup["tok"])
+    assert json.loads((tmp_path / "at" / "training_meta.json").read_text())["steps_done"] == fe["step"]
+    for p, q in zip(kept, load_prompts(tmp_path / "at")):
+        np.testing.assert_allclose(p.vectors, q.vectors, rtol=1e-5, atol=1e-6)
+
+
+def test_task_prompts_stay_float32_under_the_runs_bfloat16_autocast():
+    """Only the frozen model's products run in bfloat16: each task's prompt (shared * cols[t] @ rows[t]) is the
+    float32 one the adapter saves, not one rounded to bfloat16 by the autocast around the model."""
+    from analyzer.training.multitask import task_prompts
+
+    g = torch.Generator().manual_seed(0)
+    shared = torch.randn(6, 32, generator=g)
+    cols, rows = 1 + 0.1 * torch.randn(2, 6, 2, generator=g), 0.5 + 0.1 * torch.randn(2, 2, 32, generator=g)
+    ref = (shared.double().unsqueeze(0) * (cols.double() @ rows.double())).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = task_prompts(shared, cols, rows)
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)   # bfloat16 would be off by ~1e-2
+
+
+def test_a_file_task_whose_name_holds_a_comma_is_one_task(setup, tmp_path):
+    from analyzer.training import TrainConfig
+
+    path = tmp_path / "toy, copy.csv"
+    path.write_text(open(setup["tasks"][0]).read())
+    assert TrainConfig(model="m", task=str(path), out=str(tmp_path / "o")).tasks == [str(path)]
+    a, b = setup["tasks"]
+    assert TrainConfig(model="m", task=f"{a}, {b}", out=str(tmp_path / "o")).tasks == [a, b]
+
+
+def test_an_interrupted_keep_best_run_writes_the_best_evaluations_adapter(setup, tmp_path):
+    """A multitask run cannot be resumed, so an interrupt ends it: the adapter it leaves follows keep_best."""
+    from analyzer.training import TrainConfig, train
+
+    class Interrupt:
+        def on_step(self, step, loss, lr):
+            if step == 7:
+                raise KeyboardInterrupt
+
+    cfg = TrainConfig.from_dict({**setup["cfg"].to_dict(), "out": str(tmp_path / "i"), "keep_best": True,
+                                 "steps": 40, "eval_every": 2})
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[Interrupt()], model=setup["model"], tokenizer=setup["tok"])
+    meta = json.loads((tmp_path / "i" / "training_meta.json").read_text())
+    assert meta["stopped"] is True and meta["steps_done"] == 7
+    evals = [(e["step"], e["accuracy"]) for e in meta["evals"]]
+    assert [s for s, _ in evals] == [0, 2, 4, 6]
+    fe = meta["final_eval"]
+    assert (fe["kept"], fe["step"], fe["accuracy"]) == ("best", *max(evals, key=lambda e: e[1]))

@@ -211,8 +211,13 @@ class TrainConfig:
     # ---------------------------------------------------------------- derived
     @property
     def tasks(self) -> list[str]:
-        """The task names: one, or several for a multitask prompt (``task`` split at commas)."""
-        return [t.strip() for t in self.task.split(",")] if "," in self.task else [self.task]
+        """The task names: one, or several for a multitask prompt (``task`` split at commas; a file whose own
+        name holds a comma is one task)."""
+        from pathlib import Path
+
+        if "," not in self.task or Path(self.task).expanduser().is_file():
+            return [self.task]
+        return [t.strip() for t in self.task.split(",")]
 
     @property
     def warmup(self) -> int:

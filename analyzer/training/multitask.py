@@ -49,8 +49,10 @@ MULTITASK_INITS = ("text", "vocab", "random")
 
 def task_prompts(shared: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Every task's prompt ``"tasks n d"``: ``shared * (cols[t] @ rows[t])``, as PEFT's
-    ``MultitaskPromptEmbedding.forward`` builds it."""
-    return shared.unsqueeze(0) * torch.bmm(cols, rows)
+    ``MultitaskPromptEmbedding.forward`` builds it; in float32 also under the run's bfloat16 autocast (only the
+    frozen model's products run in bfloat16: the prompt the model sees is the one the adapter saves)."""
+    with torch.autocast(shared.device.type, enabled=False):
+        return shared.unsqueeze(0) * torch.bmm(cols, rows)
 
 
 def _check(config: TrainConfig, dist_) -> None:
@@ -130,7 +132,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
     def validate(step: int) -> dict:
         accs = {}
         with torch.no_grad(), autocast(precision):
-            prompts = task_prompts(shared, cols, rows)
+            prompts = task_prompts(shared, cols, rows)          # float32
             for k, task in enumerate(tasks):
                 logits = score(heads[k], val[k][0], pad_id=pad, batch_size=32, prefix=prompts[k])
                 accs[task.name] = _result(task, "validation", "soft", logits, val[k][1]).accuracy
@@ -142,16 +144,18 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
         _call(callbacks, "on_eval", step, mean)
         return {"eval_accuracy": mean, "eval_accuracy_by_task": accs}
 
+    val_n = {t.name: len(v[1]) for t, v in zip(tasks, val)}    # examples each task's accuracy is over
+
     def write(stopped: bool, final: bool = False) -> None:
         kept = final and config.keep_best and best["params"] is not None
         params = best["params"] if kept else (shared, cols, rows)
         final_eval = None
         if evals:
             final_eval = {"split": "validation", "step": evals[-1][0], "accuracy": evals[-1][1],
-                          "n": config.eval_examples, "by_task": {k: v for k, v in by_task[-1].items() if k != "step"}}
+                          "n": val_n, "by_task": {k: v for k, v in by_task[-1].items() if k != "step"}}
         if kept:
             final_eval = {"split": "validation", "step": best["step"], "accuracy": best["accuracy"],
-                          "n": config.eval_examples, "kept": "best", "last_step": evals[-1][0],
+                          "n": val_n, "kept": "best", "last_step": evals[-1][0],
                           "last_accuracy": evals[-1][1],
                           "by_task": next({k: v for k, v in e.items() if k != "step"} for e in by_task
                                           if e["step"] == best["step"])}
@@ -187,8 +191,8 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 lr = config.lr_at(step)
                 for g in opt.param_groups:
                     g["lr"] = lr
+                prompt = task_prompts(shared, cols[k:k + 1], rows[k:k + 1])[0]    # float32
                 with autocast(precision):
-                    prompt = shared * (cols[k] @ rows[k])
                     logits = heads[k](ids.to(device), lens.to(device), prefix=prompt)
                 loss = torch.nn.functional.cross_entropy(logits, train_y[k][mine].to(device))
                 opt.zero_grad(set_to_none=True)
@@ -219,8 +223,8 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 if stop_now:
                     stopped = step < config.steps
                     break
-        except KeyboardInterrupt:
-            write(stopped=True)
+        except KeyboardInterrupt:     # no resume for a multitask run: this is its end (keep_best applies)
+            write(stopped=True, final=True)
             raise
     write(stopped=stopped, final=True)
     result = TrainResult(
