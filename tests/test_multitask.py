@@ -276,3 +276,9 @@ def test_an_interrupted_keep_best_run_writes_the_best_evaluations_adapter(setup,
     assert [s for s, _ in evals] == [0, 2, 4, 6]
     fe = meta["final_eval"]
     assert (fe["kept"], fe["step"], fe["accuracy"]) == ("best", *max(evals, key=lambda e: e[1]))
+
+
+def test_the_dashboard_lists_a_multitask_run_with_its_tasks(setup):
+    from analyzer.ui._sources import run_info
+
+    assert run_info(setup["root"] / "run").task == "toy, mirror"

@@ -425,3 +425,34 @@ def test_keep_best_writes_the_best_evaluations_prompt_and_the_checkpoint_keeps_t
     np.testing.assert_array_equal(last, snaps[12])
     with pytest.raises(TrainingError, match="eval_every"):
         config(tiny_llama_dir, task_csv, tmp_path / "c", keep_best=True, eval_every=0)
+
+
+def test_keep_best_survives_a_resume_without_snapshots(tiny, tiny_llama_dir, task_csv, tmp_path):
+    """The best evaluation before a stop rides in the checkpoint (no snapshots here to recover it from): a run
+    stopped at step 6 and resumed keeps the same best prompt as the uninterrupted run."""
+    from analyzer.training import Callback, StopFlag, train
+    from safetensors.torch import load_file
+
+    model, tok = tiny
+    kw = dict(keep_best=True, eval_every=2, snapshot_every=0, lr=0.3, checkpoint_every=2)
+    train(config(tiny_llama_dir, task_csv, tmp_path / "full", **kw), model=model, tokenizer=tok)
+    flag = StopFlag()
+
+    class StopAt(Callback):
+        def on_step(self, step, loss, lr):
+            if step == 6:
+                flag.stop()
+
+    train(config(tiny_llama_dir, task_csv, tmp_path / "part", **kw), callbacks=[flag, StopAt()], model=model,
+          tokenizer=tok)
+    assert "best.prompt" in load_file(str(tmp_path / "part" / "checkpoint.safetensors"))
+    train(config(tiny_llama_dir, task_csv, tmp_path / "part", resume=True, **kw), model=model, tokenizer=tok)
+    full, part = (json.loads((tmp_path / d / "training_meta.json").read_text())["final_eval"] for d in ("full", "part"))
+    assert (part["kept"], part["step"]) == ("best", full["step"]) and part["accuracy"] == pytest.approx(full["accuracy"])
+    a, b = (load_file(str(tmp_path / d / "adapter_model.safetensors"))["prompt_embeddings"] for d in ("full", "part"))
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_ranks_without_several_tasks_is_refused(tiny_llama_dir, task_csv, tmp_path):
+    with pytest.raises(TrainingError, match="--ranks"):
+        config(tiny_llama_dir, task_csv, tmp_path / "r", num_ranks=2)

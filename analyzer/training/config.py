@@ -161,6 +161,10 @@ class TrainConfig:
         names = self.tasks
         if any(not t for t in names) or len(set(names)) != len(names):
             raise _bad("task", "one task, or several distinct ones separated by commas", self.task)
+        if self.num_ranks != 1 and len(names) == 1:
+            raise TrainingError(f"num_ranks (--ranks) is the rank of each task's factor of a multitask prompt; got "
+                                f"{self.num_ranks} for the single task {self.task!r}. Drop --ranks, or give several "
+                                f"comma-separated tasks.")
         if self.warmup_steps is not None:
             check_int("warmup_steps", 0)
         for name in ("lr", "weight_decay"):

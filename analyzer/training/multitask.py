@@ -61,7 +61,7 @@ def _check(config: TrainConfig, dist_) -> None:
                             f"without torchrun/accelerate, or train one task per run.")
     if config.resume:
         raise TrainingError("A multitask run cannot be resumed (it writes no checkpoint); start it again with "
-                            "--overwrite, or train fewer steps.")
+                            "--overwrite (or without --resume into a new --out).")
     if config.prompt_tuning_init not in MULTITASK_INITS:
         raise TrainingError(f"A multitask prompt starts from one of {list(MULTITASK_INITS)}; got init "
                             f"{config.prompt_tuning_init!r}, which needs a single task's label words. Pass "
@@ -95,7 +95,8 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
             raise TrainingError(f"Task {t.name!r} has {len(t.train)} training examples, fewer than batch_size "
                                 f"{config.batch_size}; lower --batch-size or add data.")
     if len({t.name for t in tasks}) != len(tasks):
-        raise TrainingError(f"The tasks {[t.name for t in tasks]} repeat a name; each task id needs its own task.")
+        raise TrainingError(f"The tasks {[t.name for t in tasks]} repeat a name; each task id needs its own task. "
+                            f"Rename one of the files (a file task is named after its file).")
     out.mkdir(parents=True, exist_ok=True)
     device = use_device(dist_, choose_device(config.device, dist_))
     model, tokenizer, precision = frozen_model_on(config, device, model, tokenizer)

@@ -339,9 +339,13 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
             rows = _read_log(out / LOG, start)
             atomic_write_text(out / LOG, "".join(json.dumps(r) + "\n" for r in rows))
             evals = [(r["step"], r["eval_accuracy"]) for r in rows if "eval_accuracy" in r]
-            for s_, a in evals:     # the best evaluation before the checkpoint, where a snapshot holds its prompt
-                if a > best["accuracy"] and snapshot_key(s_) in snapshots:
-                    best.update(step=s_, accuracy=a, prompt=snapshots[snapshot_key(s_)].clone())
+            if isinstance(ck.get("best"), dict) and "best.prompt" in tensors:   # kept by a keep_best run
+                best.update(step=int(ck["best"]["step"]), accuracy=float(ck["best"]["accuracy"]),
+                            prompt=tensors["best.prompt"].float().clone())
+            else:   # the best evaluation before the checkpoint, where a snapshot holds its prompt
+                for s_, a in evals:
+                    if a > best["accuracy"] and snapshot_key(s_) in snapshots:
+                        best.update(step=s_, accuracy=a, prompt=snapshots[snapshot_key(s_)].float().clone())
     elif dist_.main and config.snapshot_every:
         snapshots[snapshot_key(0)] = init.vectors.clone()
 
@@ -385,6 +389,9 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
               "data": {"epoch": (state["step"]) // batches.per_epoch, "batches_per_epoch": batches.per_epoch},
               "init": {"mode": init.mode, "text": init.text,
                        "token_ids": list(init.token_ids) if init.token_ids is not None else None}}
+        if best["prompt"] is not None:      # keep_best: a resumed run keeps the best evaluation before it
+            tensors["best.prompt"] = best["prompt"]
+            ck["best"] = {"step": best["step"], "accuracy": best["accuracy"]}
         _safetensors_save(tensors, out / CHECKPOINT, {"checkpoint": json.dumps(ck, default=str)})
         write_adapter(stopped=stopped)
         _call(callbacks, "on_checkpoint", state["step"], out / CHECKPOINT)

@@ -141,6 +141,8 @@ def run_info(path: str | os.PathLike) -> RunInfo:
     meta = read_training_meta(p)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     task = meta_task_name(meta)
+    if meta.get("multitask") and isinstance(meta.get("tasks"), list):   # one prompt per task
+        task = ", ".join(str(t.get("name")) for t in meta["tasks"] if isinstance(t, dict)) or None
     init = meta.get("init")
     if isinstance(init, dict):
         init = init.get("mode")
