@@ -181,6 +181,9 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
             f"{r['wall_seconds_incl_evals'] / 60:.1f} min | **{r['soft']['accuracy']:.3f}** | "
             f"{b['zero_shot']['accuracy']:.3f} | {b['instruction']['accuracy']:.3f} | {b['majority']:.3f} | "
             f"{r['soft']['n']} |")
+    notes = [f"- `{name}`: {r['note']}." for name, r in runs.items() if r.get("note")]
+    if notes:
+        lines += [""] + notes
     lines += ["", "Plateau evidence: validation accuracy at each evaluation (step: accuracy), and what the rule saw:", "",
               "| prompt | validation accuracy | rule |", "|:---|:---|:---|"]
     for name, r in runs.items():
