@@ -234,12 +234,14 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
     swap = readme_section(folder if folder is not None else OUT)
     if swap:
         lines += [swap.rstrip(), ""]
-    lines += _multitask_section(results.get("multitask"), folder if folder is not None else OUT)
+    lines += _multitask_section(results.get("multitask"), folder if folder is not None else OUT,
+                                results.get("multitask_attempts", []))
     return "\n".join(lines)
 
 
-def _multitask_section(r: dict | None, folder: Path) -> list[str]:
-    """The multitask sample (scripts/train_multitask_sample.py): its run, per-task validation and its swap."""
+def _multitask_section(r: dict | None, folder: Path, attempts=()) -> list[str]:
+    """The multitask sample (scripts/train_multitask_sample.py): its run, per-task validation, its swap, and the
+    runs not shipped."""
     if not r or not r.get("tasks"):
         return []
     from prompt_swap import readme_section
@@ -260,11 +262,24 @@ def _multitask_section(r: dict | None, folder: Path) -> list[str]:
     for e in r.get("evals_by_task", []):
         accs = [e[t] for t in tasks]
         lines.append(f"| {e['step']} | " + " | ".join(f"{a:.3f}" for a in accs) + f" | {sum(accs) / len(accs):.3f} |")
+    kept = r.get("kept") or {}
+    if kept.get("kept") == "best":
+        lines += ["", f"The adapter holds the prompts of the best mean validation evaluation (`--keep-best`): step "
+                  f"{kept['step']} ({kept['accuracy']:.3f}); the run's last evaluation, step {kept['last_step']}, "
+                  f"had {kept['last_accuracy']:.3f}."]
     swap = readme_section(folder, r.get("swap_file", "swap-multitask.json"),
                           title="Each task's prompt of the adapter on every task (test split):",
                           how="`make sample-multitask`")
     if swap:
         lines += ["", swap.rstrip()]
+    for a in attempts:
+        ev = ", ".join(f"{e['step']}: " + "/".join(f"{e[t]:.3f}" for t in tasks) for e in a.get("evals_by_task", []))
+        own = [f"{a['name']}/task{i}" for i in range(len(tasks))]      # task i's column of the attempt's swap
+        test = "; ".join(f"{t} {a['test'][t][own[i]]:.3f} (zero-shot {a['test'][t]['zero-shot']:.3f})"
+                         for i, t in enumerate(tasks)) if a.get("test") else "–"
+        lines += ["", f"Not shipped: a run with the same settings{' but ' + a['differs'] if a.get('differs') else ''}, "
+                  f"{a['steps']} steps ({a.get('plateau') or 'planned steps'}). Validation ({'/'.join(tasks)}) at "
+                  f"each evaluation: {ev}. Test, each task's own prompt: {test}. Why not shipped: {a['why']}."]
     return lines + [""]
 
 
