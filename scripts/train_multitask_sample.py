@@ -5,7 +5,7 @@ template) on every task's first 200 test examples, the examples of the single-ta
     python scripts/train_multitask_sample.py              # about an hour on 2 busy cores
     python scripts/train_multitask_sample.py --swap-only  # recompute the swap of the trained adapter
 
-Writes ``sample_prompts/multitask-text/`` (adapter, training_log.jsonl, training_meta.json),
+Writes ``sample_prompts/three-task-multitask/`` (adapter, training_log.jsonl, training_meta.json),
 ``sample_prompts/swap-multitask.json`` (read by the dashboard's Compare section when these three prompts are
 selected) and the run's record under ``multitask`` in ``sample_prompts/results.json``; then re-renders
 ``sample_prompts/README.md``."""
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 SAMPLES = ROOT / "sample_prompts"
 MODEL = "smollm2-135m"
-NAME = "multitask-text"
+NAME = "three-task-multitask"
 TASKS = ("sentiment", "question-type", "spam")
 INIT_TEXT = "Read the input and answer with its label: the sentiment, the type of answer asked for, or spam."
 STEPS = 1500          # round the three tasks: 500 steps each

@@ -265,17 +265,17 @@ def test_compare_shows_the_multitask_samples_swap(monkeypatch):
     from analyzer.report import prompt_task
 
     path = SAMPLES / "swap-multitask.json"
-    prompts = load_prompts(SAMPLES / "multitask-text")
+    prompts = load_prompts(SAMPLES / "three-task-multitask")
     assert [prompt_task(p) for p in prompts] == ["sentiment", "question-type", "spam"]
     res = SwapResult.read(path)
     if not res.covers({p.name: prompt_hash(p) for p in prompts}):
         pytest.fail("sample_prompts/swap-multitask.json was computed for other prompts: run `make sample-multitask`")
     for task in res.tasks:
         row = res.row(task)
-        assert row.right == (f"multitask-text/task{['sentiment', 'question-type', 'spam'].index(task)}",)
+        assert row.right == (f"three-task-multitask/task{['sentiment', 'question-type', 'spam'].index(task)}",)
         assert row.best_right.accuracy > res.cell(ZERO_SHOT, task).accuracy
     monkeypatch.setenv("SOFTPROMPT_ANALYZER_PROMPTS", str(SAMPLES))
-    monkeypatch.setenv("SOFTPROMPT_ANALYZER_SELECT", "multitask-text")
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_SELECT", "three-task-multitask")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
     at.sidebar.radio(key="section").set_value("Compare").run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]

@@ -77,8 +77,8 @@ def _swap(sel: Selection, items) -> None:
         st.caption(f"Left out (no record of the task they were trained for): {', '.join(unknown)}.")
     if len(known) < 2:
         st.info("Select at least two prompts that record the task they were trained for (their training_meta.json,"
-                " e.g. sentiment-labels, question-type-text and spam-labels, or the multitask adapter multitask-text) "
-                "to score each of them on every task.",
+                " e.g. sentiment-labels, question-type-text and spam-labels, or the multitask adapter "
+                "three-task-multitask) to score each of them on every task.",
                 icon=":material/info:")
         return
     found = _compare.stored_swap(known, _compare.swap_folders([path for _, path, _, _ in items]),
