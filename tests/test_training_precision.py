@@ -161,3 +161,20 @@ def test_plateau_stops_a_run_at_the_evaluation_that_fires(tiny, tiny_llama_dir, 
     assert res.stopped and res.steps == 4 and rule.reason.startswith("plateau at step 4")
     rows = [json.loads(line) for line in (tmp_path / "p" / "training_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "eval_accuracy" in r] == [0, 2, 4]     # no extra step, no extra evaluation
+
+
+def test_a_plateau_rule_that_cannot_fire_says_so(caplog):
+    """300 steps with an evaluation every 50: the last 30% (90 steps) holds at most 2 evaluations, fewer than
+    min_evals=3, so the rule could never stop the run; it warns at the start instead of staying silent."""
+    import logging
+    from types import SimpleNamespace
+
+    from analyzer.training import PlateauStop
+
+    with caplog.at_level(logging.WARNING, logger="analyzer.training.callbacks"):
+        PlateauStop().on_start(SimpleNamespace(eval_every=50), 0, 300)
+    assert any("cannot fire" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="analyzer.training.callbacks"):
+        PlateauStop().on_start(SimpleNamespace(eval_every=50), 0, 1000)     # 300 steps: 6 evaluations
+    assert not caplog.records

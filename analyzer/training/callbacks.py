@@ -130,6 +130,14 @@ class PlateauStop(Callback):
 
     def on_start(self, config, start_step, total_steps):
         self.evals = [e for e in self.evals if e[0] <= start_step]   # a resumed run keeps the evaluations before
+        every = getattr(config, "eval_every", 0) or 0
+        if every and self.window * total_steps < self.min_evals * every:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "The plateau rule cannot fire in this run: its window (the last %.0f%% of the steps, %.0f of %d at "
+                "most) holds fewer than min_evals=%d evaluations at eval_every=%d. Evaluate more often, or lower "
+                "min_evals.", 100 * self.window, self.window * total_steps, total_steps, self.min_evals, every)
 
     def on_eval(self, step, accuracy):
         self.evals.append((int(step), float(accuracy)))
