@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .exceptions import AnalyzerError
-from .faithfulness import mcnemar_exact, wilson_interval
+from .stats import mcnemar_exact, wilson_interval
 from .report import Renderable
 from .types import SoftPrompt
 

@@ -206,7 +206,7 @@ def accuracy_after_same_steps(args, model, tok, task) -> dict:
     import tempfile
 
     from _common import table
-    from analyzer.faithfulness import mcnemar_exact, wilson_interval
+    from analyzer.stats import mcnemar_exact, wilson_interval
     from analyzer.training import TrainConfig, evaluate, train
 
     res, rows, correct = {}, [], {}

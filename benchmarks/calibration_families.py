@@ -352,6 +352,6 @@ def run_one(prompt, task: str, vocab, index, settings, k: int = 10) -> list[dict
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    from analyzer.faithfulness import wilson_interval
+    from analyzer.stats import wilson_interval
 
     return wilson_interval(int(k), int(n))
