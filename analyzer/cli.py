@@ -5,6 +5,7 @@
 ``softprompt-analyzer samples [DIR] [--force]``
 ``softprompt-analyzer waywardness --task T --target TEXT [--gammas 0,0.03,0.3,3] [--init MODE|PROMPT] ...``
 ``softprompt-analyzer swap PROMPT... [--task T ...] [--limit N] [--format table|json|markdown] [--out FILE]``
+``softprompt-analyzer evaluate PROMPT... [--task T ...] [--limit N] [--split test|validation] [--format ...]``
 
 Bad input prints one line on stderr and exits 2; nothing prints a traceback unless
 ``SOFTPROMPT_ANALYZER_DEBUG=1``."""
@@ -170,6 +171,18 @@ def cmd_swap(a) -> int:
 
     say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not a.quiet else None
     res = swap_for_model(a.model, a.prompts, a.task or None, limit=a.limit, progress=say)
+    _write_output(res.render(a.format), a.out)
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from .faithfulness.evaluation import evaluate_for_model
+    from .tasks import parse_label_words
+
+    say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not a.quiet else None
+    res = evaluate_for_model(a.model, a.prompts, a.task or None, split=a.split, limit=a.limit,
+                             task_index=a.task_index, label_words=parse_label_words(a.label_words),
+                             text_column=a.text_column, label_column=a.label_column, progress=say)
     _write_output(res.render(a.format), a.out)
     return 0
 
@@ -399,6 +412,27 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
     sw.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
     sw.set_defaults(func=cmd_swap)
+
+    ev = sub.add_parser("evaluate", help="accuracy of any prompt on any task, beside zero-shot, the task's "
+                                         "instruction and the majority class (exact McNemar vs zero-shot)")
+    ev.add_argument("prompts", nargs="+", metavar="PROMPT",
+                    help="PEFT adapter directory (any origin; a multitask adapter gives one prompt per task) or "
+                         "tensor file (.safetensors .npy .npz .pt)")
+    ev.add_argument("--task", "-t", action="append", default=None, metavar="T",
+                    help="a task (repeatable): built-in name (see `tasks`) or CSV/JSONL file; default: the tasks "
+                         "the prompts record")
+    ev.add_argument("--model", "-m", default=None, help="as for `report` (default: the adapters' base model)")
+    ev.add_argument("--task-index", type=int, default=None, help="task index of a multitask prompt-tuning adapter")
+    ev.add_argument("--split", choices=["test", "validation"], default="test")
+    ev.add_argument("--limit", type=_positive_int, default=200,
+                    help="first N examples of the split, the same for every prompt and baseline (default 200)")
+    ev.add_argument("--label-words", default=None, help="LABEL=WORD,... or JSON (for CSV/JSONL tasks)")
+    ev.add_argument("--text-column", default="text", help="text column of a CSV/JSONL task")
+    ev.add_argument("--label-column", default="label", help="label column of a CSV/JSONL task")
+    ev.add_argument("--format", "-f", choices=["table", "json", "markdown", "html"], default="table")
+    ev.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
+    ev.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
+    ev.set_defaults(func=cmd_evaluate)
 
     ts = sub.add_parser("tasks", help="list the built-in tasks with sizes and label words")
     ts.add_argument("--json", action="store_true")

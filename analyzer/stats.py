@@ -397,6 +397,12 @@ def sign_flip_null(diffs: np.ndarray, groups: np.ndarray | None = None, n_perm: 
     return (signs[:, g[ok]] * d[ok]).mean(axis=1)
 
 
+def benjamini_hochberg(p: Sequence[float]) -> list[float | None]:
+    """Benjamini-Hochberg q-values (``scipy.stats.false_discovery_control``) of a family of p-values; None where
+    a p-value is missing or not finite (left out of the family)."""
+    return per_position_q(p)
+
+
 def per_position_q(p: Sequence[float]) -> list[float | None]:
     """Benjamini-Hochberg across one measure's per-position p-values (shown, never claimed)."""
     from scipy.stats import false_discovery_control
@@ -505,4 +511,4 @@ def paired_bootstrap_diff(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, s
             "n_boot": int(n_boot)}
 
 
-__all__ += ["wilson_interval", "mcnemar_exact", "paired_bootstrap_diff"]
+__all__ += ["wilson_interval", "mcnemar_exact", "paired_bootstrap_diff", "benjamini_hochberg"]

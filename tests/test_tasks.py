@@ -28,7 +28,8 @@ def tiny_tokenizer(tiny_llama_dir):
 # ------------------------------------------------------------------------------------------- built-ins
 def test_list_tasks_sizes_and_labels():
     rows = {r["name"]: r for r in list_tasks()}
-    assert set(rows) == {"sentiment", "question-type", "spam"}
+    assert set(rows) == {"sentiment", "question-type", "spam", "sentiment-amazon"}
+    assert [r["name"] for r in rows.values() if r["evaluation_only"]] == ["sentiment-amazon"]
     s = rows["sentiment"]
     assert s["available"] and s["labels"] == ["fresh", "rotten"] and s["label_words"] == ["positive", "negative"]
     assert s["size"] == s["n_train"] + s["n_validation"] + s["n_test"]
@@ -126,7 +127,7 @@ def test_parse_label_words(tmp_path):
 
 # ------------------------------------------------------------------------------------------- bad input
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(TaskError, match=r"Unknown task 'sentimnt'.*\['question-type', 'sentiment', 'spam'\]"):
+    with pytest.raises(TaskError, match=r"Unknown task 'sentimnt'.*\['question-type', 'sentiment', 'spam', 'sentiment-amazon'\]"):
         get_task("sentimnt")
 
 

@@ -1,7 +1,8 @@
 """Readings that run the frozen model: does the discrete reading of a soft prompt do what the prompt does, which
 positions matter, and what does the model say the prompt means?  One module per reading:
 
-* :mod:`.evaluation` -- accuracy of any prompt on a task beside zero-shot, the instruction and the majority class;
+* :mod:`.evaluation` -- accuracy of any prompt on any task beside zero-shot, the instruction and the majority class
+  (the ``evaluate`` command; the prompt swap is a view of the same scoring);
 * :mod:`.projection` -- the nearest-token projection, Prompt-F1 and the projection gap;
 * :mod:`.waywardness` -- the stress test (a projection can be made to read as anything);
 * :mod:`.logit_lens` -- each virtual token read through the output layer at every depth;
@@ -19,7 +20,8 @@ from ..stats import mcnemar_exact, paired_bootstrap_diff, wilson_interval
 from ..types import SoftPrompt, Vocabulary
 from ._common import _init_ids
 from .description import DEFAULT_QUESTIONS, greedy_continuation, self_description
-from .evaluation import Accuracy, accuracy_from_eval
+from .evaluation import (Accuracy, Baselines, EvaluationResult, PromptEvaluation, Score, Versus, accuracy_from_eval,
+                         evaluate_for_model, evaluate_prompts, score_columns)
 from .logit_lens import LogitLens, decoder_parts, logit_lens, residual_stream_hooks
 from .projection import (CONDITIONS, DEFAULT_CONDITIONS, HardProjection, hard_projection, projection_f1,
                          projection_gap, prompt_f1)
@@ -78,4 +80,6 @@ __all__ = [
     "accuracy_from_eval", "hard_projection", "prompt_f1", "projection_f1", "projection_gap", "waywardness_penalty",
     "train_with_penalty", "waywardness_stress_test", "waywardness_for_model", "residual_stream_hooks",
     "decoder_parts", "logit_lens", "greedy_continuation", "self_description", "analyze_faithfulness",
+    "Score", "Versus", "PromptEvaluation", "Baselines", "EvaluationResult", "evaluate_prompts", "evaluate_for_model",
+    "score_columns",
 ]

@@ -15,6 +15,7 @@ _LAZY = {
     "plot_training_dynamics": "._dynamics",
     "plot_norms": "._norms",
     "plot_projection_gap": "._projection_gap",
+    "plot_evaluation": "._evaluation",
     "plot_tightness": "._tightness",
     "plot_geometry": "._geometry",
     "plot_relatedness": "._relatedness",
