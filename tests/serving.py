@@ -43,16 +43,16 @@ def serve_then_stop(argv: list[str], *, env: dict, workdir: Path, cwd: Path | No
         with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
             assert r.status == 200  # it was opened because the server was answering
         assert proc.poll() is None
-        # stopping the CLI (SIGTERM, or SIGKILL) stops the server it started: nothing is left listening
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        fds = [os.pidfd_open(int(c)) for c in children]
+        # stopping the CLI (SIGTERM, or SIGKILL) stops the server it started: nothing is left listening.  The
+        # CLI's processes now: the server (and whatever it started), perhaps the fake browser still exiting
+        fds = open_pidfds(descendants(proc.pid))
         proc.kill() if kill else proc.terminate()
         proc.wait(safety_s)
         try:
-            for fd in fds:            # wait for each server child's exit (an event), not for a deadline
+            for fd in fds:            # wait for each descendant's exit (an event), not for a deadline
                 with selectors.DefaultSelector() as sel:
                     sel.register(fd, selectors.EVENT_READ)
-                    assert sel.select(safety_s), f"the server outlived the CLI by {safety_s} s"
+                    assert sel.select(safety_s), f"a process the CLI started outlived it by {safety_s} s"
         finally:
             for fd in fds:
                 os.close(fd)
@@ -63,6 +63,45 @@ def serve_then_stop(argv: list[str], *, env: dict, workdir: Path, cwd: Path | No
         listener.close()
         if proc.poll() is None:
             proc.kill()
+
+
+def descendants(pid: int) -> list[int]:
+    """The pids of ``pid``'s children, their children and so on, read from ``/proc/<pid>/task/<tid>/children``
+    of every thread (a child belongs to the thread that started it: a server starts its helpers from worker
+    threads).  A snapshot: a process that exits while the tree is read is simply left out."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{parent}/task")
+        except (FileNotFoundError, ProcessLookupError):
+            continue          # gone since it was listed
+        for tid in tids:
+            try:
+                kids = [int(c) for c in Path(f"/proc/{parent}/task/{tid}/children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue      # that thread (or the whole process) ended since
+            found += kids
+            todo += kids
+    return found
+
+
+def open_pidfds(pids) -> list[int]:
+    """A pidfd (readable once the process has exited) for each of ``pids`` still there -- zombies included,
+    whose pidfds are readable at once.  A process already exited and reaped (a listed child whose parent waited
+    for it before its pidfd could be opened) is skipped: it has done what the caller would wait for."""
+    fds = []
+    try:
+        for pid in pids:
+            try:
+                fds.append(os.pidfd_open(pid))
+            except ProcessLookupError:
+                continue
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
 
 
 def browser_opened(listener, proc, log, safety_s=120):

@@ -372,13 +372,14 @@ def test_background_lane_runs_in_order_and_reports_errors():
     assert [f.result(5) for f in futs] == [0, 1, 4, 9, 16] and order == [0, 1, 2, 3, 4]
     with pytest.raises(ZeroDivisionError):
         bad.result(5)
-    assert lane._thread.daemon  # never blocks interpreter exit
+    assert not lane._thread.daemon  # joined at exit: never left in native code while the interpreter finalizes
+    assert lane.shutdown(SAFETY_S)   # an idle lane's thread ends at once
 
 
 def test_background_lane_shutdown_cancels_queued_calls():
     from analyzer.ui._runner import BackgroundLane
 
-    lane = BackgroundLane("test-lane-2", exit_grace=0)
+    lane = BackgroundLane("test-lane-2")
     gate, started = threading.Event(), threading.Event()
 
     def work():
@@ -399,12 +400,13 @@ def test_background_lane_shutdown_cancels_queued_calls():
     for f in queued:
         f.add_done_callback(on_done)  # runs when the call is cancelled (or, wrongly, run)
     stopper = threading.Thread(target=lane.shutdown, args=(SAFETY_S,))
-    stopper.start()           # cancels the queued calls at once, then waits for the running one
+    stopper.start()           # cancels the queued calls at once, then waits for the running one (and the thread)
     assert settled.wait(SAFETY_S), "shutdown did not settle the queued calls while one was still running"
     assert not running.done()
     gate.set()
     stopper.join(SAFETY_S)
     assert not stopper.is_alive(), "shutdown did not return once the running call had finished"
+    assert not lane._thread.is_alive()
     assert running.result(5) is True
     assert all(f.cancelled() for f in queued)
     assert lane.submit(lambda: 1).cancelled()

@@ -19,6 +19,45 @@ from typing import Any, Callable
 from ..exceptions import AnalyzerError, TrainingError
 
 
+def _at_exit(fn: Callable[[], None]) -> None:
+    """Call ``fn`` at interpreter exit *before* the interpreter joins the non-daemon threads (the hook
+    ``concurrent.futures`` uses): ``fn`` tells a worker to stop after its running call, and the join that follows
+    waits for that call.  The worker threads here are never daemons: a daemon thread still in native code
+    (torch, FAISS, numba) while the interpreter finalizes aborts the process ("terminate called without an
+    active exception", SIGABRT) after its work is done.  (``atexit`` would run too late: after those joins,
+    which would then wait for an idle worker forever.)"""
+    threading._register_atexit(fn)  # Python >= 3.9's threading module (CPython and PyPy alike)
+
+
+_quit_armed = threading.Lock()
+
+
+def _waiting_at_exit(what: str) -> None:
+    """Say on stderr what the exit now waits for, and make another Ctrl-C or a SIGTERM quit at once: the
+    process then ends by ``os._exit`` (the interpreter is not finalized under the running thread, so it does not
+    abort either).  Called from an :func:`_at_exit` hook (the main thread)."""
+    import os
+    import signal
+    import sys
+
+    def quit_now(signum, frame):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 — quitting regardless
+                pass
+        os._exit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread() and _quit_armed.acquire(blocking=False):
+        for sig in (signal.SIGINT, signal.SIGTERM):   # armed before the message: whoever reads it can signal
+            try:
+                signal.signal(sig, quit_now)
+            except (ValueError, OSError):  # not the main interpreter
+                pass
+    print(f"softprompt-analyzer: waiting for {what} to finish before exiting (Ctrl-C again to quit now).",
+          file=sys.stderr, flush=True)
+
+
 @dataclass
 class Job:
     """One training run.  ``status``: ``starting``, ``running``, ``done``, ``stopped``, ``failed``."""
@@ -125,8 +164,12 @@ class TrainingRunner:
                 finally:
                     job.finished = time.time()
 
-            job.thread = threading.Thread(target=run, name=f"train-{job.id}", daemon=True)
+            # never a daemon (not even when started from a daemon thread, a script run's): joined at exit
+            job.thread = threading.Thread(target=run, name=f"train-{job.id}", daemon=False)
             job.thread.start()
+            _at_exit(lambda: job.running and _waiting_at_exit(
+                f"the training run {job.name!r} (step {job.step} of {job.total_steps or '?'}; a quit now "
+                "leaves it resumable from its last checkpoint)"))
         return job
 
     def stop(self, job_id: str) -> bool:
@@ -197,25 +240,25 @@ def run_state(path) -> RunState | None:
 
 
 class BackgroundLane:
-    """A single daemon worker thread running submitted calls in order, returning ``concurrent.futures.Future``s.
+    """A single worker thread running submitted calls in order, returning ``concurrent.futures.Future``s.
 
     Unlike ``ThreadPoolExecutor`` (whose threads the interpreter joins at exit after draining every queued job),
-    a lane never keeps the server from stopping for long: at exit the queued calls are cancelled and a running
-    one gets ``exit_grace`` seconds to finish (so native code is not torn down under it in the common case; a
-    call still running after that -- a long faithfulness run -- may end the process with a C++ "terminate"
-    message, after the server has already stopped)."""
+    at exit the queued calls are cancelled and only the running one is waited for -- its result usually lands in
+    the disk cache, so the wait is not lost.  The thread is never a daemon: one still in native code (torch,
+    FAISS) while the interpreter finalizes aborts the process with a C++ "terminate" (SIGABRT).  While the exit
+    waits, a second Ctrl-C or a SIGTERM quits at once (``os._exit``; see :func:`_waiting_at_exit`)."""
 
-    def __init__(self, name: str = "softprompt-background", *, exit_grace: float = 15.0):
-        import atexit
+    def __init__(self, name: str = "softprompt-background"):
         import queue
 
         self._queue: "queue.Queue" = queue.Queue()
         self._idle = threading.Event()
         self._idle.set()
         self._stopping = False
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        # explicitly not a daemon: a thread inherits daemon=True from the script-run thread that creates it
+        self._thread = threading.Thread(target=self._work, name=name, daemon=False)
         self._thread.start()
-        atexit.register(self.shutdown, exit_grace)
+        _at_exit(self._stop_at_exit)
 
     def submit(self, fn: Callable, *args, **kwargs):
         from concurrent.futures import Future
@@ -240,8 +283,7 @@ class BackgroundLane:
             finally:
                 self._idle.set()
 
-    def shutdown(self, grace: float = 10.0) -> None:
-        """Cancel the queued calls and wait up to ``grace`` seconds for the running one."""
+    def _cancel_queued(self) -> None:
         import queue
 
         self._stopping = True
@@ -253,7 +295,20 @@ class BackgroundLane:
             if fut is not None:
                 fut.cancel()
         self._queue.put((None, None, (), {}))  # wake the worker so it sees the stop flag
-        self._idle.wait(grace)
+
+    def _stop_at_exit(self) -> None:
+        """At interpreter exit: cancel the queued calls and let the worker end after the running one (the
+        interpreter then joins it)."""
+        self._cancel_queued()
+        if not self._idle.is_set():
+            _waiting_at_exit(f"the running background computation ({self._thread.name})")
+
+    def shutdown(self, grace: float | None = None) -> bool:
+        """Cancel the queued calls and wait (up to ``grace`` seconds; None: as long as it takes) for the running
+        one and the worker thread to end; whether the thread has ended."""
+        self._cancel_queued()
+        self._thread.join(grace)
+        return not self._thread.is_alive()
 
 
 __all__ = ["Job", "TrainingRunner", "BackgroundLane", "RunState", "run_state"]
