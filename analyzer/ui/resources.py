@@ -100,9 +100,11 @@ def task(name: str):
 
 @st.cache_resource(max_entries=1, show_spinner=False)
 def task_names() -> tuple:
+    """The tasks a prompt can be trained and analysed for (the evaluation-only ones are offered where prompts are
+    evaluated)."""
     from ..tasks import list_tasks
 
-    return tuple(r["name"] for r in list_tasks())
+    return tuple(r["name"] for r in list_tasks() if not r.get("evaluation_only"))
 
 
 @st.cache_resource(max_entries=32, show_spinner="Placing the prompts on the map…")
