@@ -5,6 +5,7 @@
 ``softprompt-analyzer samples [DIR] [--force]``
 ``softprompt-analyzer waywardness --task T --target TEXT [--gammas 0,0.03,0.3,3] [--init MODE|PROMPT] ...``
 ``softprompt-analyzer swap PROMPT... [--task T ...] [--limit N] [--format table|json|markdown] [--out FILE]``
+``softprompt-analyzer importance PROMPT [--task T] [--limit N] [--split test|validation] [--format ...] [--out FILE]``
 ``softprompt-analyzer evaluate PROMPT... [--task T ...] [--limit N] [--split test|validation] [--format ...]``
 
 Bad input prints one line on stderr and exits 2; nothing prints a traceback unless
@@ -183,6 +184,19 @@ def cmd_evaluate(a) -> int:
     res = evaluate_for_model(a.model, a.prompts, a.task or None, split=a.split, limit=a.limit,
                              task_index=a.task_index, label_words=parse_label_words(a.label_words),
                              text_column=a.text_column, label_column=a.label_column, progress=say)
+    _write_output(res.render(a.format), a.out)
+    return 0
+
+
+def cmd_importance(a) -> int:
+    from .faithfulness import importance_for_model
+    from .tasks import parse_label_words
+
+    say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not a.quiet else None
+    res = importance_for_model(a.model, a.prompt, a.task, label_words=parse_label_words(a.label_words),
+                               task_index=a.task_index, split=a.split, limit=a.limit, seed=a.seed,
+                               n_orders=a.orders, curve=not a.no_curve, null_size=a.null_size,
+                               null_limit=a.null_limit, progress=say)
     _write_output(res.render(a.format), a.out)
     return 0
 
@@ -433,6 +447,28 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
     ev.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
     ev.set_defaults(func=cmd_evaluate)
+
+    im = sub.add_parser("importance", help="which positions of a soft prompt matter: each removed, replaced by its "
+                                           "nearest token or the vocabulary mean; the partial-projection curve")
+    im.add_argument("prompt", metavar="PROMPT", help="PEFT adapter directory or tensor file")
+    im.add_argument("--task", "-t", default=None,
+                    help="sentiment, question-type, spam, or a CSV/JSONL file; default: the task the adapter records")
+    im.add_argument("--model", "-m", default=None, help="as for `report` (default: the adapter's base model)")
+    im.add_argument("--label-words", default=None, help="LABEL=WORD,... or JSON (for CSV/JSONL tasks)")
+    im.add_argument("--task-index", type=int, default=None, help="task index of a multitask prompt-tuning adapter")
+    im.add_argument("--limit", type=_positive_int, default=100, help="examples scored per variant (default 100)")
+    im.add_argument("--split", choices=["test", "validation"], default="test")
+    im.add_argument("--seed", type=int, default=0, help="seed of the null, the bootstrap and the random orders")
+    im.add_argument("--orders", type=int, default=10, help="random orders of the projection curve's band (default 10)")
+    im.add_argument("--no-curve", action="store_true", help="skip the partial-projection curve")
+    im.add_argument("--null-size", type=_positive_int, default=200,
+                    help="pooled removals from matched meaningless prompts (default 200: p resolution 1/201)")
+    im.add_argument("--null-limit", type=_positive_int, default=32,
+                    help="examples the null is scored on (default 32; cached on disk after the first run)")
+    im.add_argument("--format", "-f", choices=["table", "json", "markdown", "html"], default="table")
+    im.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
+    im.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
+    im.set_defaults(func=cmd_importance)
 
     ts = sub.add_parser("tasks", help="list the built-in tasks with sizes and label words")
     ts.add_argument("--json", action="store_true")

@@ -512,3 +512,38 @@ def paired_bootstrap_diff(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, s
 
 
 __all__ += ["wilson_interval", "mcnemar_exact", "paired_bootstrap_diff", "benjamini_hochberg"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Importance of prompt positions (analyzer.faithfulness.importance): one claim row per position
+# ---------------------------------------------------------------------------------------------------
+
+NULLS["removal"] = ("removing one position of matched meaningless prompts (same length, the prompt's norm at "
+                    "every position, directions drawn from the vocabulary's shape), scored on the first examples "
+                    "of the same split and pooled over positions and pseudo-prompts; fewer examples make it wider, "
+                    "so the test is conservative")
+CLAIM_NULLS = CLAIM_NULLS + ("removal",)
+
+
+def removal_verdict(t: Test) -> str:
+    """The sentence of a position's row: what removing it does against removing a matched meaningless position."""
+    what = (f"{t.measure}: NLL change {_g(t.value)} vs {_g(t.null_mean)} when a position of a matched meaningless "
+            f"prompt is removed")
+    if t.p is None or not math.isfinite(t.p):
+        return f"{what}: cannot be tested (no null samples or no value)."
+    q = format_p(t.q, None, "q")
+    if t.significant:
+        return f"{what}, {q}: matters more than chance."
+    if t.p_other is not None and math.isfinite(t.p_other) and t.p_other < ALPHA:
+        return (f"{what}: removing it hurts less than chance ({format_p(t.p_other, t.n_null, direction='greater')}, "
+                f"the other way from the one-sided test: described, not a claim; {q}).")
+    return f"{what}, {q}: not distinguishable from chance."
+
+
+def adjust_positions(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
+    """:func:`adjust` (Benjamini-Hochberg over the rows) with the position sentence of :func:`removal_verdict`
+    for the rows on the ``removal`` null."""
+    return [replace(t, verdict=removal_verdict(t)) if t.null == "removal" else t for t in adjust(tests, alpha)]
+
+
+__all__ += ["removal_verdict", "adjust_positions"]

@@ -6,7 +6,8 @@ positions matter, and what does the model say the prompt means?  One module per 
 * :mod:`.projection` -- the nearest-token projection, Prompt-F1 and the projection gap;
 * :mod:`.waywardness` -- the stress test (a projection can be made to read as anything);
 * :mod:`.logit_lens` -- each virtual token read through the output layer at every depth;
-* :mod:`.description` -- what the model says the prompt means (self-description).
+* :mod:`.description` -- what the model says the prompt means (self-description);
+* :mod:`.importance` -- which positions matter (removed, nearest token, vocabulary mean; against a matched null).
 
 Intervals and paired tests (``wilson_interval``, ``mcnemar_exact``, ``paired_bootstrap_diff``) live in
 :mod:`analyzer.stats`, and are re-exported here for older callers.  Shapes are written as ``"n_virtual d_model"``.
@@ -22,6 +23,7 @@ from ._common import _init_ids
 from .description import DEFAULT_QUESTIONS, greedy_continuation, self_description
 from .evaluation import (Accuracy, Baselines, EvaluationResult, PromptEvaluation, Score, Versus, accuracy_from_eval,
                          evaluate_for_model, evaluate_prompts, score_columns)
+from .importance import REPLACEMENTS, ImportanceResult, held_out_validity, importance, importance_for_model
 from .logit_lens import LogitLens, decoder_parts, logit_lens, residual_stream_hooks
 from .projection import (CONDITIONS, DEFAULT_CONDITIONS, HardProjection, hard_projection, projection_f1,
                          projection_gap, prompt_f1)
@@ -82,4 +84,5 @@ __all__ = [
     "decoder_parts", "logit_lens", "greedy_continuation", "self_description", "analyze_faithfulness",
     "Score", "Versus", "PromptEvaluation", "Baselines", "EvaluationResult", "evaluate_prompts", "evaluate_for_model",
     "score_columns",
+    "REPLACEMENTS", "ImportanceResult", "importance", "importance_for_model", "held_out_validity",
 ]

@@ -22,6 +22,8 @@ _LAZY = {
     "plot_logit_lens": "._logit_lens",
     "plot_waywardness": "._waywardness",
     "plot_prompt_similarity": "._similarity",
+    "plot_importance": "._importance",
+    "plot_projection_curve": "._importance",
 }
 
 __all__ = sorted(_LAZY)

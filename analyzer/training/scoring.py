@@ -111,19 +111,25 @@ class PromptedClassifier(torch.nn.Module):
         rows = torch.arange(emb.shape[0], device=dev)
         label_ids = self.label_ids.to(dev)
         if self._body is not None:
-            out_emb = lm.get_output_embeddings()
             hidden = self._body(inputs_embeds=emb, use_cache=False).last_hidden_state
-            h = hidden[rows, last]
-            logits = h @ out_emb.weight[label_ids].T
-            bias = getattr(out_emb, "bias", None)
-            if bias is not None:
-                logits = logits + bias[label_ids]
-            if self._cap:
-                logits = torch.tanh(logits / self._cap) * self._cap
+            logits = self.label_logits(hidden[rows, last])
         else:  # a model without a separable body: full logits, then pick
             full = lm(inputs_embeds=emb, use_cache=False).logits
             logits = full[rows, last][:, label_ids]
         return logits.float()
+
+    def label_logits(self, h):
+        """The label words' logits ``"batch K"`` of final hidden states ``h`` ``"batch d"`` (the label rows of the
+        output layer, its bias, the model's final logit soft-capping)."""
+        out_emb = self.lm.get_output_embeddings()
+        label_ids = self.label_ids.to(h.device)
+        logits = h @ out_emb.weight[label_ids].T
+        bias = getattr(out_emb, "bias", None)
+        if bias is not None:
+            logits = logits + bias[label_ids]
+        if self._cap:
+            logits = torch.tanh(logits / self._cap) * self._cap
+        return logits
 
 
 def prompted_classifier(model, label_ids: Sequence[int], prompt=None) -> PromptedClassifier:

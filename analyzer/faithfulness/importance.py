@@ -1,0 +1,364 @@
+"""Which positions of a soft prompt matter: each virtual token (a) removed (the prompt one shorter), (b) replaced
+by its nearest vocabulary token (as the model embeds it) and (c) replaced by the vocabulary mean, on the same
+examples; the change in accuracy and in the gold label's NLL among the label words (changed − original, so a
+negative ``delta_accuracy`` / positive ``delta_nll`` means the position helps), each with a paired bootstrap 95%
+interval over examples (:func:`analyzer.stats.paired_bootstrap_diff`).
+
+**The claim.**  "Position i matters" is a row of :mod:`analyzer.stats`: removing it raises the NLL more than
+removing a position of a matched meaningless prompt (:mod:`._removal_null`: same length and per-position norms,
+vocabulary-shaped directions; one-sided, ``greater``), Benjamini-Hochberg over the positions.  A paired test over
+examples alone would call positions of random prompts important: removing any vector changes the output.
+
+**The partial-projection curve.**  Positions projected to their nearest tokens one at a time, least important
+first (ranked by the nearest replacement's ``delta_nll``), accuracy against the number projected, beside a band
+of random orders: where the projection gap comes from.
+
+**Validity.**  :func:`held_out_validity` ranks positions on one half of the examples and checks on the other
+that removing the k top-ranked positions hurts more than removing the k bottom-ranked ones.
+
+Importing this module pulls numpy only; torch is imported inside the functions."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..exceptions import AnalyzerError
+from ..stats import ALPHA, Test, adjust_positions, make_test, paired_bootstrap_diff
+from ..types import SoftPrompt, Vocabulary
+from ._importance_render import ImportanceRendering
+from ._removal_null import DEFAULT_NULL_LIMIT, DEFAULT_NULL_PROMPTS, DEFAULT_NULL_SIZE, _remove, removal_null
+from ._variants import Outcome, VariantScorer
+
+REPLACEMENTS = ("removed", "nearest", "mean")
+SPLITS = ("test", "validation")
+
+
+@dataclass(frozen=True)
+class ImportanceResult(ImportanceRendering):
+    """The importance reading of one prompt (see the module docstring); ``to_dict()`` is the JSON contract.
+
+    positions: one dict per virtual token: ``index``, one entry per replacement (``delta_accuracy``,
+               ``delta_nll``, ``ci``; ``nearest`` adds ``token``/``token_id``), and the removal claim's ``p``,
+               ``q``, ``significant``.
+    projection_curve: ``order`` (least important first), ``counts``, ``accuracy``/``nll`` along it, and
+               ``random_band`` (``counts``, ``low``, ``median``, ``high`` over random orders); None when not run.
+    tests:     the claim rows (one per position), adjusted together.  null: the removal null's summary."""
+
+    model: str
+    prompt: str
+    task: str
+    split: str
+    n: int
+    original: dict
+    positions: tuple
+    projection_curve: dict | None
+    tests: tuple
+    null: dict
+    settings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "prompt": self.prompt, "task": self.task, "split": self.split, "n": self.n,
+                "original": dict(self.original), "positions": [dict(p) for p in self.positions],
+                "projection_curve": self.projection_curve, "tests": [t.to_dict() for t in self.tests],
+                "null": dict(self.null), "settings": dict(self.settings), "summary": self.summary()}
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _check_int(name: str, v, low: int, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+        raise AnalyzerError(f"The {name!r} of importance must be an int >= {low} ({what}). Got {v!r} instead.")
+    return int(v)
+
+
+def _examples(task, split: str, limit):
+    if split not in SPLITS:
+        raise AnalyzerError(f"The split of importance must be one of {list(SPLITS)}. Got {split!r} instead; the "
+                            f"train split is what the prompt was fitted on.")
+    ex = task.split(split)
+    if limit is not None:
+        ex = ex[:_check_int("limit", limit, 2, "examples scored per variant")]
+    if len(ex) < 2:
+        raise AnalyzerError(f"Task {task.name!r} has {len(ex)} {split} examples; importance needs at least 2 "
+                            f"(a bootstrap over examples). Use another split or a larger task.")
+    return tuple(ex)
+
+
+def _vocab_of(index) -> Vocabulary | None:
+    if index is None or isinstance(index, Vocabulary):
+        return index
+    return getattr(index, "vocab_", None)
+
+
+def replacement_vectors(model, tokenizer, matrix, index) -> tuple[Any, list[int], Any]:
+    """``(nearest "n d", nearest token ids, mean "d")``: each position's nearest vocabulary token (cosine,
+    special rows never chosen) as the model embeds it, and the mean of the embedding module's outputs over the
+    non-special vocabulary rows (Gemma scales its rows: this is the space the prompt lives in)."""
+    import torch
+
+    from ._common import _device
+    from .projection import hard_projection
+
+    vocab = _vocab_of(index)
+    if vocab is None:
+        raise AnalyzerError(f"importance needs the model's Vocabulary (or a fitted NeighborIndex) for the nearest "
+                            f"tokens and the null; got {type(index).__name__}. Pass "
+                            f"index=load_vocabulary(model_name).")
+    emb = model.get_input_embeddings()
+    rows = int(emb.weight.shape[0])
+    if vocab.size != rows:
+        raise AnalyzerError(f"The vocabulary {vocab.name!r} has {vocab.size} rows but the model's embedding has "
+                            f"{rows}; load both from the same model.")
+    ids = list(hard_projection(matrix.numpy(), index).token_ids)
+    ok = np.flatnonzero(~np.asarray(vocab.excluded, bool))
+    dev = _device(model)
+    total = torch.zeros(emb.weight.shape[1], dtype=torch.float64)
+    with torch.no_grad():
+        near = emb(torch.tensor(ids, device=dev)).float().cpu()
+        for s in range(0, ok.size, 8192):
+            total += emb(torch.as_tensor(ok[s:s + 8192], device=dev)).double().sum(0).cpu()
+    return near, ids, (total / max(ok.size, 1)).float()
+
+
+def _delta(changed: Outcome, base: Outcome, *, n_boot: int, seed: int) -> dict[str, Any]:
+    a = paired_bootstrap_diff(changed.correct.astype(float), base.correct.astype(float), n_boot=n_boot, seed=seed)
+    b = paired_bootstrap_diff(changed.nll, base.nll, n_boot=n_boot, seed=seed)
+    return {"delta_accuracy": a["diff"], "delta_nll": b["diff"],
+            "ci": {"delta_accuracy": [a["ci_low"], a["ci_high"]], "delta_nll": [b["ci_low"], b["ci_high"]],
+                   "level": 0.95}}
+
+
+def _replace(x, i: int, row):
+    y = x.clone()
+    y[i] = row
+    return y
+
+
+# ---------------------------------------------------------------------------------------------- the reading
+def importance(model, tokenizer, prompt, task, index, *, split: str = "test", limit: int | None = 100,
+               replacements: Sequence[str] = REPLACEMENTS, curve: bool = True, n_orders: int = 10,
+               band_points: int = 4, band: tuple[float, float] = (5.0, 95.0), null_size: int = DEFAULT_NULL_SIZE,
+               null_prompts: int = DEFAULT_NULL_PROMPTS, null_limit: int = DEFAULT_NULL_LIMIT,
+               null_cache: bool = True, seed: int = 0, n_boot: int = 2000, alpha: float = ALPHA,
+               batch_size: int = 32, max_length: int = 128, model_name: str | None = None,
+               prefix_cache: bool = True, progress=None) -> ImportanceResult:
+    """The importance of every position of ``prompt`` on the first ``limit`` examples of ``split``.
+
+    index:        the model's ``Vocabulary`` or a fitted ``NeighborIndex`` (nearest tokens, the null's directions).
+    replacements: any of :data:`REPLACEMENTS` (the claim rows need ``removed``; the curve needs ``nearest``).
+    curve:        the partial-projection curve: the ranked order scored at every count, ``n_orders`` random
+                  orders at ``band_points`` counts between 1 and n-1 (plus the free ends); ``band``: percentiles.
+    null_*:       the removal null (:func:`._removal_null.removal_null`): ``null_size`` pooled effects from
+                  ``null_prompts`` pseudo-prompts on the first ``null_limit`` examples, cached on disk.
+    progress:     an optional callable given one line of text as each step starts.
+    Cost: ``n·len(replacements) + (n-2) + n_orders·band_points`` variants × ``limit`` examples, plus the null
+    (``null_size + null_prompts`` variants × ``null_limit`` examples) the first time."""
+    from ..tasks import get_task
+    from ._common import _prompt_matrix
+
+    task = get_task(task)
+    bad = [r for r in replacements if r not in REPLACEMENTS]
+    if bad or not replacements:
+        raise AnalyzerError(f"The replacements of importance must be a non-empty subset of {list(REPLACEMENTS)}. "
+                            f"Got {list(replacements)!r} instead.")
+    if curve and "nearest" not in replacements:
+        raise AnalyzerError("The partial-projection curve ranks positions by the 'nearest' replacement; add "
+                            "'nearest' to replacements or pass curve=False.")
+    n_orders = _check_int("n_orders", n_orders, 0, "random orders of the projection curve")
+    band_points = _check_int("band_points", band_points, 1, "counts at which random orders are scored")
+    null_size = _check_int("null_size", null_size, 1, "pooled null effects")
+    null_prompts = _check_int("null_prompts", null_prompts, 1, "meaningless pseudo-prompts")
+    null_limit = _check_int("null_limit", null_limit, 2, "examples the null is scored on")
+    if not (0 <= band[0] < band[1] <= 100):
+        raise AnalyzerError(f"The band of importance must be two percentiles 0 <= low < high <= 100. Got {band!r}.")
+    examples = _examples(task, split, limit)
+    x = _prompt_matrix(prompt, model)
+    n = int(x.shape[0])
+    vocab = _vocab_of(index)
+    near, near_ids, mean_vec = replacement_vectors(model, tokenizer, x, index)
+    name = model_name or getattr(getattr(model, "config", None), "_name_or_path", None) or "model"
+    pname = prompt.name if isinstance(prompt, SoftPrompt) else "matrix"
+    say = progress or (lambda msg: None)
+
+    def scorer_for(ex):
+        return VariantScorer(model, tokenizer, task, ex, batch_size=batch_size, max_length=max_length,
+                             model_name=model_name, prefix_cache=prefix_cache)
+
+    scorer = scorer_for(examples)
+    say(f"scoring the prompt on {len(examples)} {split} examples of {task.name}")
+    base = scorer.outcome(x)
+    variants = {"removed": lambda i: _remove(x, [i]), "nearest": lambda i: _replace(x, i, near[i]),
+                "mean": lambda i: _replace(x, i, mean_vec)}
+    outcomes: dict[str, list[Outcome]] = {}
+    for r in replacements:
+        say(f"{r}: {n} variants × {len(examples)} examples")
+        outcomes[r] = [scorer.outcome(variants[r](i)) for i in range(n)]
+    positions = []
+    for i in range(n):
+        row: dict[str, Any] = {"index": i}
+        for r in replacements:
+            row[r] = _delta(outcomes[r][i], base, n_boot=n_boot, seed=seed)
+        if "nearest" in replacements:
+            row["nearest"].update(token_id=int(near_ids[i]),
+                                  token=vocab.tokens[near_ids[i]] if vocab is not None else str(near_ids[i]))
+        positions.append(row)
+
+    tests: list[Test] = []
+    null_info: dict[str, Any] = {}
+    if "removed" in replacements:
+        null_ex = examples[:min(null_limit, len(examples))]
+        say(f"null: {null_size} removals from matched meaningless prompts on {len(null_ex)} examples"
+            f" (cached after the first run)")
+        null = removal_null(scorer_for, vocab, np.linalg.norm(x.numpy(), axis=1), task=task, examples=null_ex,
+                            model_name=str(name), size=null_size, prompts=null_prompts, seed=seed,
+                            max_length=max_length, cache=null_cache, progress=progress)
+        null_info = null.to_dict(n, alpha)
+        tests = adjust_positions([make_test(f"position {i}", "model", "removal", positions[i]["removed"]["delta_nll"],
+                                            null.delta_nll, direction="greater") for i in range(n)], alpha)
+        for row, t in zip(positions, tests):
+            row.update(p=t.p, q=t.q, significant=bool(t.significant), verdict=t.verdict)
+
+    curve_d = None
+    if curve:
+        curve_d = _projection_curve(scorer, x, near, base, outcomes["nearest"], n_orders=n_orders,
+                                    band_points=band_points, band=band, seed=seed, say=say)
+    settings = {"limit": limit, "replacements": list(replacements), "n_boot": int(n_boot), "seed": int(seed),
+                "alpha": float(alpha), "null_size": null_size, "null_prompts": null_prompts,
+                "null_limit": null_limit, "n_orders": n_orders if curve else 0, "band_points": band_points,
+                "band": list(band), "batch_size": int(batch_size), "max_length": int(max_length),
+                "prefix_cache": bool(scorer.prefix_cache), "variants_scored": scorer.calls,
+                "example_forwards": scorer.scored, "num_virtual_tokens": n}
+    return ImportanceResult(model=str(name), prompt=pname, task=task.name, split=split, n=len(examples),
+                            original={"accuracy": base.accuracy, "nll": base.mean_nll}, positions=tuple(positions),
+                            projection_curve=curve_d, tests=tuple(tests), null=null_info, settings=settings)
+
+
+def _projection_curve(scorer, x, near, base: Outcome, singles: list[Outcome], *, n_orders: int, band_points: int,
+                      band, seed: int, say) -> dict[str, Any]:
+    """Accuracy with the first k positions of an order projected, k = 0..n (see :func:`importance`)."""
+    n = int(x.shape[0])
+    d_nll = np.array([float(np.mean(o.nll - base.nll)) for o in singles])
+    order = [int(i) for i in np.argsort(d_nll, kind="stable")]          # least important first
+    memo: dict[frozenset, Outcome] = {frozenset(): base}
+    memo.update({frozenset([i]): singles[i] for i in range(n)})
+
+    def at(projected) -> Outcome:
+        key = frozenset(projected)
+        if key not in memo:
+            y = x.clone()
+            idx = sorted(key)
+            y[idx] = near[idx]
+            memo[key] = scorer.outcome(y)
+        return memo[key]
+
+    say(f"projection curve: positions projected least important first, {max(n - 2, 0)} variants")
+    ranked = [at(order[:k]) for k in range(n + 1)]
+    counts = sorted({0, 1, n, *[int(round(c)) for c in np.linspace(0, n, band_points + 2)]})
+    rng = np.random.default_rng([int(seed), 41])
+    rand = []
+    if n_orders:
+        say(f"projection curve: {n_orders} random orders at {len(counts)} counts")
+    for _ in range(n_orders):
+        perm = [int(i) for i in rng.permutation(n)]
+        rand.append([at(perm[:c]).accuracy for c in counts])
+    rand = np.array(rand) if rand else np.zeros((0, len(counts)))
+    pct = (lambda q: [float(v) for v in np.percentile(rand, q, axis=0)]) if rand.size else (lambda q: [])
+    acc = [o.accuracy for o in ranked]
+    return {"order": order, "counts": list(range(n + 1)), "accuracy": acc, "nll": [o.mean_nll for o in ranked],
+            "gap": acc[0] - acc[-1],
+            "random_band": {"counts": counts, "low": pct(band[0]), "median": pct(50), "high": pct(band[1]),
+                            "n_orders": int(n_orders), "percentiles": list(band)}}
+
+
+# ---------------------------------------------------------------------------------------------- validity
+def held_out_validity(model, tokenizer, prompt, task, *, ks: Sequence[int] = (1, 3, 5), split: str = "test",
+                      limit: int | None = 100, seed: int = 0, n_boot: int = 2000, batch_size: int = 32,
+                      max_length: int = 128, model_name: str | None = None, prefix_cache: bool = True,
+                      progress=None) -> dict[str, Any]:
+    """Does a ranking predict on examples it was not computed from?  The examples (first ``limit`` of
+    ``split``) are split at random in two halves: positions are ranked on the first by their removal
+    ``delta_nll``; on the second, the k top-ranked positions are removed together, and the k bottom-ranked ones.
+    Per k: both deltas against the unchanged prompt, and ``top − bottom`` (NLL and accuracy) with a paired
+    bootstrap 95% interval; ``holds`` when the NLL interval lies above 0 (top hurts more)."""
+    from ..tasks import get_task
+    from ._common import _prompt_matrix
+
+    task = get_task(task)
+    examples = _examples(task, split, limit)
+    if len(examples) < 4:
+        raise AnalyzerError(f"held_out_validity needs at least 4 examples (two halves); got {len(examples)}.")
+    x = _prompt_matrix(prompt, model)
+    n = int(x.shape[0])
+    ks = [_check_int("k", k, 1, "positions removed together") for k in ks]
+    say = progress or (lambda msg: None)
+    perm = np.random.default_rng([int(seed), 43]).permutation(len(examples))
+    half = len(examples) // 2
+    a_ex, b_ex = [examples[i] for i in sorted(perm[:half])], [examples[i] for i in sorted(perm[half:])]
+
+    def scorer_for(ex):
+        return VariantScorer(model, tokenizer, task, ex, batch_size=batch_size, max_length=max_length,
+                             model_name=model_name, prefix_cache=prefix_cache)
+
+    sa, sb = scorer_for(a_ex), scorer_for(b_ex)
+    say(f"ranking {n} positions on {len(a_ex)} examples (removal)")
+    base_a = sa.outcome(x)
+    eff = np.array([float(np.mean(sa.outcome(_remove(x, [i])).nll - base_a.nll)) for i in range(n)])
+    ranking = [int(i) for i in np.argsort(-eff, kind="stable")]
+    say(f"checking k = {ks} on the other {len(b_ex)} examples")
+    base_b = sb.outcome(x)
+    rows = []
+    for k in ks:
+        if k >= n:
+            rows.append({"k": k, "skipped": f"k={k} leaves no position of a {n}-token prompt"})
+            continue
+        top, bottom = ranking[:k], ranking[::-1][:k]
+        ot, ob = sb.outcome(_remove(x, top)), sb.outcome(_remove(x, bottom))
+        dn = paired_bootstrap_diff(ot.nll, ob.nll, n_boot=n_boot, seed=seed)
+        da = paired_bootstrap_diff(ot.correct.astype(float), ob.correct.astype(float), n_boot=n_boot, seed=seed)
+        rows.append({"k": k, "top": sorted(top), "bottom": sorted(bottom), "overlap": len(set(top) & set(bottom)),
+                     "top_delta_accuracy": ot.accuracy - base_b.accuracy, "top_delta_nll": ot.mean_nll - base_b.mean_nll,
+                     "bottom_delta_accuracy": ob.accuracy - base_b.accuracy,
+                     "bottom_delta_nll": ob.mean_nll - base_b.mean_nll, "top_minus_bottom_nll": dn,
+                     "top_minus_bottom_accuracy": da, "holds": bool(dn["ci_low"] > 0)})
+    return {"prompt": prompt.name if isinstance(prompt, SoftPrompt) else "matrix", "task": task.name,
+            "split": split, "n_rank": len(a_ex), "n_check": len(b_ex), "num_virtual_tokens": n,
+            "ranking": ranking, "rank_half_delta_nll": [float(v) for v in eff],
+            "original_check": {"accuracy": base_b.accuracy, "nll": base_b.mean_nll}, "ks": rows, "seed": int(seed)}
+
+
+# ---------------------------------------------------------------------------------------------- from names
+def importance_for_model(model_name: str | None, prompt_path, task=None, *, label_words=None, task_index=None,
+                         progress=None, **settings) -> ImportanceResult:
+    """:func:`importance` from names, as the ``importance`` command runs it: loads the prompt (``task_index``
+    for one task of a multitask adapter), the frozen model (default: the adapter's base model) and its
+    vocabulary, and the task (default: the one the adapter's training_meta.json records)."""
+    from ..loaders import load_prompts, load_vocabulary
+    from ..models import load_frozen_model, model_for_prompts
+    from ..report import prompt_task
+    from ..tasks import get_task
+
+    prompts = load_prompts(prompt_path, task=task_index)
+    if len(prompts) != 1:
+        raise AnalyzerError(f"{str(prompt_path)!r} holds {len(prompts)} prompts; importance reads one. Pass "
+                            f"--task-index for one task of a multitask adapter.")
+    prompt = prompts[0]
+    task = task or prompt_task(prompt)
+    if not task:
+        raise AnalyzerError(f"The prompt {prompt.name!r} records no task; pass --task (sentiment, question-type, "
+                            f"spam, or a CSV/JSONL file).")
+    if isinstance(task, str) and "," in task and not task.endswith((".csv", ".jsonl", ".tsv")):
+        raise AnalyzerError(f"importance reads one task; got {task!r}. Pass --task with one of them.")
+    task = get_task(task, label_words=label_words)
+    model_name = model_for_prompts([prompt], model_name)
+    say = progress or (lambda msg: None)
+    say(f"loading {model_name}")
+    frozen, tok = load_frozen_model(model_name)
+    vocab = load_vocabulary(model_name)
+    return importance(frozen, tok, prompt, task, vocab, model_name=model_name, progress=progress, **settings)
+
+
+__all__ = ["REPLACEMENTS", "ImportanceResult", "importance", "held_out_validity", "importance_for_model",
+           "replacement_vectors"]
