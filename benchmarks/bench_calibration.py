@@ -143,7 +143,20 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench" / "calibration.json"),
                     help="raw results (JSON); default artifacts/bench/calibration.json (not committed)")
+    ap.add_argument("--reading", choices=["analysis", "description"], default="analysis",
+                    help="the claims to calibrate: the analysis's table of tests (default) or the model's description "
+                         "(calibration_description.py: its own families and planted signal; --per-family, --seed "
+                         "and --out apply)")
     args = ap.parse_args()
+    if args.reading == "description":
+        from calibration_description import print_tables, run_description_calibration
+
+        out = args.out if args.out != ap.get_default("out") else str(ROOT / "artifacts" / "bench" /
+                                                                     "calibration-description.json")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        print_tables(run_description_calibration(per_family=args.per_family, seed=args.seed, out=out,
+                                                 progress=lambda m: print(m, file=sys.stderr, flush=True)))
+        return
     if args.families == "default":
         fams = [FAMILY_BY_NAME[n] for n in DEFAULT_FAMILIES]
     elif args.families == "all":

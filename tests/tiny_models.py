@@ -98,3 +98,20 @@ def make_tiny_gemma(path: str | Path, family: str = "gemma2", *, hidden: int = 6
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return model, tok
+
+
+def make_tiny_gpt2(path: str | Path, *, hidden: int = 32, layers: int = 2, seed: int = 0):
+    """A random GPT2LMHeadModel (learned positions, ``transformer.h`` / ``ln_f``, tied embeddings) saved to
+    ``path`` with its tokenizer.  Returns (model, tokenizer)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    tok = train_tokenizer()
+    cfg = GPT2Config(vocab_size=len(tok), n_embd=hidden, n_layer=layers, n_head=4, n_positions=256,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model = GPT2LMHeadModel(cfg).eval()
+    path = Path(path)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return model, tok

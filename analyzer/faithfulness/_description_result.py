@@ -1,0 +1,192 @@
+"""The result of the description reading (:func:`~.description.describe_prompt`) and its renderings.
+
+Importing this module pulls numpy only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..report import Renderable
+from ..stats import format_p
+
+
+@dataclass(frozen=True)
+class DescriptionResult(Renderable):
+    """What the model says a soft prompt means, over a grid of (source, target) layers.
+
+    prompt:          ``name``, ``num_virtual_tokens``, ``norm_profile`` (median and spread of log2 norms, the
+                     null's key), ``source``.
+    grid:            one dict per cell: ``source_layer``, ``target_layer``, ``text``, ``class_rate``,
+                     ``keyword_share``, ``p`` (against the same cell of the null), ``q`` (BH across the grid;
+                     shown, not claimed), ``null_class_rate`` (the null's mean there).
+    best:            the cell with the highest class rate (then keyword share, then p).
+    tests:           the prompt's rows (:class:`analyzer.stats.Test` dicts): the grid-mean class rate (the
+                     claim), the best cell's class rate and the grid-mean keyword share (described references).
+    describes_task:  the claim "the model describes this prompt as about the task" holds (the grid-mean class
+                     rate significant above its null).
+    null:            the null's size, constructions, cache state, mean class rates and frequent texts.
+    planted:         per planted signal: ``kind``, ``text``, ``grid``, ``best``, ``tests``, ``detected``,
+                     ``class_rate_mean``, ``null``.
+    other_readings:  ``self_description`` continuations and ``logit_lens`` top tokens (never claims).
+    settings:        layers, description prompt, classes, keywords, null size, seed, decoding.
+    """
+
+    prompt: dict[str, Any]
+    task: str
+    model: str
+    grid: list[dict[str, Any]]
+    best: dict[str, Any]
+    tests: list[dict[str, Any]]
+    describes_task: bool
+    class_rate_mean: float
+    null: dict[str, Any]
+    planted: list[dict[str, Any]] = field(default_factory=list)
+    other_readings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": dict(self.prompt), "task": self.task, "model": self.model, "grid": list(self.grid),
+                "best": dict(self.best), "tests": list(self.tests), "describes_task": bool(self.describes_task),
+                "class_rate_mean": self.class_rate_mean, "null": dict(self.null), "planted": list(self.planted),
+                "other_readings": dict(self.other_readings), "settings": dict(self.settings),
+                "summary": self.summary()}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    # ------------------------------------------------------------------ words
+    def _title(self) -> str:
+        s = self.settings
+        return (f"Description of {self.prompt['name']} — task {self.task}, model {self.model}; "
+                f"{len(self.grid)}-cell layer grid")
+
+    def summary(self) -> list[str]:
+        """Plain sentences: the best description, the claim and its null, the planted signal."""
+        b = self.best
+        out = [f"Best description (source layer {b['source_layer']} → target layer {b['target_layer']}): "
+               f"{b['text']!r} — class rate {b['class_rate']:.2f} (the null's {b['null_class_rate']:.2f} there), "
+               f"{_p(b)}."]
+        claims = [t for t in self.tests if t.get("claim")]
+        if self.describes_task:
+            out.append(f"The model describes this prompt as about {self.task}: "
+                       + " ".join(t["verdict"] for t in claims if t.get("significant")))
+        else:
+            out.append(f"Not distinguishable from chance: the model does not describe this prompt as about "
+                       f"{self.task} more than it describes meaningless prompts ("
+                       + "; ".join(f"{t['measure'].replace('description ', '')} {_g(t['value'])} vs "
+                                   f"{_g(t['null_mean'])}, {format_p(t.get('q'), None, 'q')}" for t in claims) + ").")
+        nl = self.null
+        freq = nl.get("frequent_texts") or []
+        top = f"; its most frequent text {freq[0]['text']!r} ({freq[0]['count']} of {nl['n'] * len(self.grid)})" \
+            if freq else ""
+        out.append(f"Null: {nl['n']} meaningless prompts ({len(nl['constructions'])} constructions × "
+                   f"{nl['per_construction']}, norm profile {self.prompt['norm_profile']}"
+                   f"{', from the cache' if nl.get('cached') else ''}), mean class rate "
+                   f"{nl['class_rate_mean']:.3f}{top}.")
+        for p in self.planted:
+            pb = p["best"]
+            out.append(f"Planted {p['kind'].replace('_', ' ')} ({p['text']!r} embedded as the prompt): grid-mean class "
+                       f"rate {p['class_rate_mean']:.2f} against its null's {p['null']['class_rate_mean']:.2f}, best "
+                       f"{pb['text']!r} ({pb['class_rate']:.2f}); {'detected' if p['detected'] else 'NOT detected'} "
+                       f"({_row_q(p['tests'])}).")
+        if self.planted and not any(p["detected"] for p in self.planted) and not self.describes_task:
+            out.append("The planted signal is not described either: at this grid the model describes nothing "
+                       "(see the numbers above).")
+        return out
+
+    # ------------------------------------------------------------------ tables
+    _HEAD = ["source", "target", "class rate", "null rate", "keywords", "p", "q", "text"]
+
+    def _rows(self, grid=None) -> list[list[str]]:
+        return [[str(c["source_layer"]), str(c["target_layer"]), f"{c['class_rate']:.2f}",
+                 f"{c['null_class_rate']:.2f}",
+                 "–" if c.get("keyword_share") is None else f"{c['keyword_share']:.2f}",
+                 format_p(c["p"], None, "").lstrip("="),
+                 "–" if c.get("q") is None else f"{c['q']:.2g}", c["text"]] for c in (grid or self.grid)]
+
+    def _others(self) -> list[str]:
+        o = self.other_readings or {}
+        out = [f"self-description after {r['question']!r}: {r['soft']!r} (no prompt: {r['none']!r})"
+               for r in o.get("self_description", [])]
+        lens = o.get("logit_lens")
+        if lens:
+            for layer, toks in zip(lens["layers"], lens["top_tokens"]):
+                out.append(f"logit lens, layer {layer}: " + " ".join(t[0] for t in toks))
+        return out
+
+    def to_markdown(self) -> str:
+        esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")   # noqa: E731
+        lines = [f"# {self._title()}", "", "| " + " | ".join(self._HEAD) + " |",
+                 "|" + "---:|" * (len(self._HEAD) - 1) + ":---|"]
+        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self._rows()]
+        lines += ["", "## Tests", ""] + [f"- {t['verdict']}" for t in self.tests]
+        lines += ["", "## Summary", ""] + [f"- {s}" for s in self.summary()]
+        other = self._others()
+        if other:
+            lines += ["", "## Other readings (not claims)", ""] + [f"- {esc(s)}" for s in other]
+        return "\n".join(lines) + "\n"
+
+    def to_table(self, width: int = 140) -> str:
+        from rich.table import Table
+
+        from ..report import text_console
+
+        console = text_console(width)
+        t = Table(title=self._title(), title_justify="left")
+        for h in self._HEAD:
+            t.add_column(h, justify="left" if h == "text" else "right", overflow="fold")
+        for row in self._rows():
+            t.add_row(*row)
+        console.print(t)
+        for line in [r["verdict"] for r in self.tests] + self.summary():
+            console.print(f"• {line}")
+        other = self._others()
+        if other:
+            console.print("Other readings (not claims):")
+            for line in other:
+                console.print(f"  {line}")
+        return console.export_text()
+
+    def to_html(self) -> str:
+        """A self-contained page: the class-rate heat map, the grid, the tests, the planted signal."""
+        from html import escape
+
+        from .._html import page
+        from ..plotting import plot_description
+
+        def table(grid) -> str:
+            return ("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in self._HEAD) + "</tr>"
+                    + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                              for row in self._rows(grid)) + "</table>")
+
+        body: list[Any] = [f"<h1>{escape(self._title())}</h1>", plot_description(self), table(self.grid),
+                           "<h2>Tests</h2><ul>" + "".join(f"<li>{escape(t['verdict'])}</li>" for t in self.tests)
+                           + "</ul>", "<h2>Summary</h2><ul>"
+                           + "".join(f"<li>{escape(s)}</li>" for s in self.summary()) + "</ul>"]
+        for p in self.planted:
+            body += [f"<h2>Planted {escape(p['kind'].replace('_', ' '))}: {escape(p['text'])}</h2>", table(p["grid"])]
+        other = self._others()
+        if other:
+            body.append("<h2>Other readings (not claims)</h2><ul>"
+                        + "".join(f"<li>{escape(s)}</li>" for s in other) + "</ul>")
+        return page(self._title(), body)
+
+
+def _p(cell: dict) -> str:
+    p = format_p(cell.get("p"), None, "p")
+    q = cell.get("q")
+    return p + (f", q={q:.2g} across the grid" if q is not None else "")
+
+
+def _g(x) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _row_q(tests: list[dict]) -> str:
+    claims = [t for t in tests if t.get("claim")]
+    return ", ".join(f"{t['measure'].replace('description ', '')} {format_p(t.get('q'), None, 'q')}" for t in claims)
+
+
+__all__ = ["DescriptionResult"]
