@@ -7,6 +7,7 @@
 ``softprompt-analyzer swap PROMPT... [--task T ...] [--limit N] [--format table|json|markdown] [--out FILE]``
 ``softprompt-analyzer importance PROMPT [--task T] [--limit N] [--split test|validation] [--format ...] [--out FILE]``
 ``softprompt-analyzer evaluate PROMPT... [--task T ...] [--limit N] [--split test|validation] [--format ...]``
+``softprompt-analyzer describe PROMPT [--task T] [--layers 0,8,15,22] [--null-size N] [--format ...] [--out FILE]``
 
 Bad input prints one line on stderr and exits 2; nothing prints a traceback unless
 ``SOFTPROMPT_ANALYZER_DEBUG=1``."""
@@ -197,6 +198,30 @@ def cmd_importance(a) -> int:
                                task_index=a.task_index, split=a.split, limit=a.limit, seed=a.seed,
                                n_orders=a.orders, curve=not a.no_curve, null_size=a.null_size,
                                null_limit=a.null_limit, progress=say)
+    _write_output(res.render(a.format), a.out)
+    return 0
+
+
+def _layers(s: str) -> list[int]:
+    try:
+        out = [int(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers like 0,8,15,22; got {s!r}") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers like 0,8,15,22; got {s!r}")
+    return out
+
+
+def cmd_describe(a) -> int:
+    from .faithfulness import describe_for_model
+    from .tasks import parse_label_words
+
+    say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not a.quiet else None
+    res = describe_for_model(a.model, a.prompt, a.task, task_index=a.task_index,
+                             label_words=parse_label_words(a.label_words), layers=a.layers, all_pairs=a.all_pairs,
+                             null_size=a.null_size,
+                             max_new_tokens=a.max_new_tokens, planted=() if a.no_planted else ("instruction",),
+                             other_readings=not a.no_other_readings, seed=a.seed, progress=say)
     _write_output(res.render(a.format), a.out)
     return 0
 
@@ -469,6 +494,31 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
     im.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
     im.set_defaults(func=cmd_importance)
+
+    de = sub.add_parser("describe", help="what the model says a soft prompt means: its hidden states patched into a "
+                                         "few-shot description prompt over a layer grid, against matched null prompts")
+    de.add_argument("prompt", metavar="PROMPT", help="PEFT adapter directory or tensor file")
+    de.add_argument("--task", "-t", default=None,
+                    help="sentiment, question-type, spam, or a CSV/JSONL file; default: the task the adapter records")
+    de.add_argument("--model", "-m", default=None, help="as for `report` (default: the adapter's base model)")
+    de.add_argument("--label-words", default=None, help="LABEL=WORD,... or JSON (for CSV/JSONL tasks)")
+    de.add_argument("--task-index", type=int, default=None, help="task index of a multitask prompt-tuning adapter")
+    de.add_argument("--layers", type=_layers, default=None,
+                    help="source and target layers of the grid, comma-separated (0 = input embeddings); default: 4 "
+                         "evenly spaced from 0 to 3/4 of the depth (0,8,15,22 on SmolLM2)")
+    de.add_argument("--all-pairs", action="store_true",
+                    help="every (source, target) pair of --layers; default: the pairs with target <= source")
+    de.add_argument("--null-size", type=_positive_int, default=20,
+                    help="meaningless prompts per construction, 4 constructions (default 20, the least that lets p "
+                         "fall below 0.05; cached on disk per model, length and norm profile)")
+    de.add_argument("--max-new-tokens", type=_positive_int, default=16, help="tokens per description (default 16)")
+    de.add_argument("--no-planted", action="store_true", help="skip the planted signal (the task's instruction)")
+    de.add_argument("--no-other-readings", action="store_true", help="skip self-description and logit lens")
+    de.add_argument("--seed", type=int, default=0, help="seed of the null prompts")
+    de.add_argument("--format", "-f", choices=["table", "json", "markdown", "html"], default="table")
+    de.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
+    de.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
+    de.set_defaults(func=cmd_describe)
 
     ts = sub.add_parser("tasks", help="list the built-in tasks with sizes and label words")
     ts.add_argument("--json", action="store_true")

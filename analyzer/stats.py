@@ -547,3 +547,28 @@ def adjust_positions(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
 
 
 __all__ += ["removal_verdict", "adjust_positions"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the model says a prompt means (analyzer.faithfulness.description): grid-level rows
+# ---------------------------------------------------------------------------------------------------
+
+NULLS["description"] = ("meaningless prompts of the prompt's length whose norms follow its norm profile (four "
+                        "constructions: random tokens, vocabulary-shaped noise, isotropic directions, tokens plus "
+                        "noise), described through the same layer grid and few-shot prompt; the prompt must stand "
+                        "out from every construction (p is the largest of theirs)")
+CLAIM_NULLS = CLAIM_NULLS + ("description",)
+
+
+def adjust_description(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
+    """:func:`adjust` (Benjamini-Hochberg over the rows), with verdicts that name the description null."""
+    out = []
+    for t in adjust(tests, alpha):
+        if t.null == "description":
+            words = verdict(replace(t, null="matched"))
+            t = replace(t, verdict=words.replace("under matched null queries", "under matched meaningless prompts", 1))
+        out.append(t)
+    return out
+
+
+__all__ += ["adjust_description"]

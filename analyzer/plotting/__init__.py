@@ -20,6 +20,7 @@ _LAZY = {
     "plot_geometry": "._geometry",
     "plot_relatedness": "._relatedness",
     "plot_logit_lens": "._logit_lens",
+    "plot_description": "._description",
     "plot_waywardness": "._waywardness",
     "plot_prompt_similarity": "._similarity",
     "plot_importance": "._importance",
