@@ -21,7 +21,7 @@ class DescriptionResult(Renderable):
     grid:            one dict per cell: ``source_layer``, ``target_layer``, ``text``, ``class_rate``,
                      ``keyword_share``, ``p`` (against the same cell of the null), ``q`` (BH across the grid;
                      shown, not claimed), ``null_class_rate`` (the null's mean there).
-    best:            the cell with the highest class rate (then keyword share, then p).
+    best:            the cell with the highest class rate (then keyword share, a non-empty text, the lowest p).
     tests:           the prompt's rows (:class:`analyzer.stats.Test` dicts): the grid-mean class rate (the
                      claim), the best cell's class rate and the grid-mean keyword share (described references).
     describes_task:  the claim "the model describes this prompt as about the task" holds (the grid-mean class

@@ -248,6 +248,7 @@ def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None 
                  "q": cell_q[k], "null_class_rate": round(float(null_rates[:, k].mean()), 4)}
                 for k, (s, t) in enumerate(cells)]
         best = max(range(len(grid)), key=lambda k: (grid[k]["class_rate"], grid[k]["keyword_share"] or 0.0,
+                                                     bool(grid[k]["text"].strip()),
                                                      -(grid[k]["p"] if grid[k]["p"] is not None else 1.0), -k))
         return {"grid": grid, "best": dict(grid[best]), "tests": [t.to_dict() for t in tests],
                 "describes_task": describes(tests), "class_rate_mean": round(float(rates.mean()), 4),
