@@ -520,8 +520,9 @@ __all__ += ["wilson_interval", "mcnemar_exact", "paired_bootstrap_diff", "benjam
 
 NULLS["removal"] = ("removing one position of matched meaningless prompts (same length, the prompt's norm at "
                     "every position, directions drawn from the vocabulary's shape), scored on the first examples "
-                    "of the same split and pooled over positions and pseudo-prompts; fewer examples make it wider, "
-                    "so the test is conservative")
+                    "of the same split; the first position (the attention sink, ~3x the spread) is standardised "
+                    "apart, then the effects are pooled over positions and pseudo-prompts; fewer examples make the "
+                    "null wider, so the test is conservative")
 CLAIM_NULLS = CLAIM_NULLS + ("removal",)
 
 
@@ -546,7 +547,37 @@ def adjust_positions(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
     return [replace(t, verdict=removal_verdict(t)) if t.null == "removal" else t for t in adjust(tests, alpha)]
 
 
-__all__ += ["removal_verdict", "adjust_positions"]
+def stratified_test(measure: str, space: str, null: str, value: float, null_samples: np.ndarray,
+                    null_strata: np.ndarray, stratum: int, *, direction: str = "greater", min_size: int = 3) -> Test:
+    """A row against a null pooled over strata after standardising each stratum (its mean and sd): for a null
+    whose spread differs between kinds of samples (removing a prompt's first position moves the output several
+    times more than removing another) while pooling keeps the resolution ``1/(n_null+1)``.  The value is
+    standardised with its stratum's mean and sd; each null sample leave-one-out (with the mean and sd of the other
+    samples of its stratum), so that under the null it is exchangeable with the value.  The row's ``null_mean`` and
+    ``null_sd`` are those of the value's stratum (raw units); ``effect`` is the standardised value.  With a stratum
+    of fewer than ``min_size`` samples (or no spread) the samples are pooled raw, as :func:`make_test` does."""
+    x = np.asarray(null_samples, np.float64).ravel()
+    g = np.asarray(null_strata, np.int64).ravel()
+    ok = np.isfinite(x)
+    x, g = x[ok], g[ok]
+    groups = [x[g == s] for s in np.unique(g)]
+    if stratum not in set(g.tolist()) or any(v.size < min_size or v.std() == 0 for v in groups):
+        return make_test(measure, space, null, value, x, direction=direction)
+    z = np.empty_like(x)
+    for s in np.unique(g):
+        v = x[g == s]
+        k = v.size
+        mu = (v.sum() - v) / (k - 1)                                       # leave-one-out mean and sd
+        var = ((v ** 2).sum() - v ** 2 - (k - 1) * mu ** 2) / (k - 2) if k > 2 else np.zeros_like(v)
+        z[g == s] = (v - mu) / np.sqrt(np.maximum(var, 1e-300))
+    own = x[g == stratum]
+    mu, sd = float(own.mean()), float(own.std(ddof=1))
+    stat = (float(value) - mu) / sd if value is not None and math.isfinite(value) else float("nan")
+    t = make_test(measure, space, null, value, z, direction=direction, statistic=stat, center=mu)
+    return replace(t, null_sd=sd)
+
+
+__all__ += ["removal_verdict", "adjust_positions", "stratified_test"]
 
 
 # ---------------------------------------------------------------------------------------------------

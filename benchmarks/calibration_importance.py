@@ -12,8 +12,8 @@ against the same removal null (computed once, then read from the cache):
 * ``coordinate-permuted reference`` -- each of the reference's vectors with its coordinates shuffled (its exact
   norms and coordinate values, no meaning).
 
-Planted signal: the ``k`` positions of the reference whose removal hurts most (ranked on the examples used,
-i.e. the signal is the reference's own) kept in place, every other position vocabulary-shaped noise at the
+Planted signal: the ``k`` positions of the reference whose removal hurts most (ranked on other examples of the
+split than the claims are made on) kept in place, every other position vocabulary-shaped noise at the
 reference norm: the planted positions should be found, the others not.
 
 Rates: ``any_claim`` is the share of prompts with at least one position claimed (BH q < 0.05 over the prompt's
@@ -75,17 +75,30 @@ def planted_prompt(reference: np.ndarray, positions: Sequence[int], vocab, seed:
     return SoftPrompt(name=f"planted {sorted(positions)} #{seed}", vectors=base, source="memory", kind="TENSOR")
 
 
+def rank_positions(model, tokenizer, prompt, task, *, split: str = "test", start: int = 0, count: int = 50,
+                   model_name: str | None = None) -> list[float]:
+    """Each position's removal ``delta_nll`` on examples ``start .. start+count-1`` of ``split``."""
+    from analyzer.faithfulness._variants import VariantScorer, as_matrix
+    from analyzer.faithfulness.importance import removal_effects
+    from analyzer.tasks import get_task
+
+    task = get_task(task)
+    scorer = VariantScorer(model, tokenizer, task, task.split(split)[start:start + count], model_name=model_name)
+    return [float(v) for v in removal_effects(scorer, as_matrix(prompt))]
+
+
 def importance_calibration(model, tokenizer, vocab, reference, task, *, per_family: int = 2,
                            families: Sequence[str] = FAMILIES, planted_k: int = 3, planted_count: int = 2,
-                           ranking: Sequence[int] | None = None, limit: int = 50, seed: int = 1,
+                           ranking: Sequence[int] | None = None, limit: int = 50, split: str = "test", seed: int = 1,
                            model_name: str | None = None, progress: Callable[[str], None] | None = None,
                            **settings) -> dict[str, Any]:
     """Claim rates of the importance reading on meaningless prompts and detection of planted positions.
 
     reference: the trained ``SoftPrompt`` whose length and norms every prompt here takes (and whose positions
     are planted); ``ranking``: its positions, most important first (default: ranked here by removal
-    ``delta_nll`` on the same examples).  ``settings`` go to :func:`analyzer.faithfulness.importance` (the null's
-    size...).  Only the removal is scored (the claim), no curve."""
+    ``delta_nll`` on the next ``limit`` examples of the split, disjoint from the ones the claims are made on).
+    ``settings`` go to :func:`analyzer.faithfulness.importance` (the null's size...).  Only the removal is
+    scored (the claim), no curve."""
     from analyzer.faithfulness import importance
 
     say = progress or (lambda msg: None)
@@ -94,8 +107,8 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
 
     def run(p):
         say(f"{p.name}: {ref.shape[0]} removals × {limit} examples")
-        r = importance(model, tokenizer, p, task, vocab, limit=limit, replacements=("removed",), curve=False,
-                       model_name=model_name, **settings)
+        r = importance(model, tokenizer, p, task, vocab, limit=limit, split=split, replacements=("removed",),
+                       curve=False, model_name=model_name, **settings)
         return {"name": p.name, "claimed": [p_["index"] for p_ in r.positions if p_["significant"]],
                 "p": [p_["p"] for p_ in r.positions], "q": [p_["q"] for p_ in r.positions],
                 "delta_nll": [p_["removed"]["delta_nll"] for p_ in r.positions],
@@ -106,13 +119,16 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
     for fam in families:
         recs = [run(meaningless_prompt(fam, ref, model, vocab, seed + i)) for i in range(per_family)]
         n_pos = sum(len(r["p"]) for r in recs)
-        out["families"][fam] = {"prompts": recs, "any_claim": _share(sum(bool(r["claimed"]) for r in recs), len(recs)),
+        out["families"][fam] = {"prompts": recs,
+                                "any_claim": _share(sum(bool(r["claimed"]) for r in recs), len(recs)),
                                 "position_rate": _share(sum(len(r["claimed"]) for r in recs), n_pos)}
     if planted_count:
         if ranking is None:
-            ranked = run(reference)
-            out["reference_run"] = ranked
-            ranking = [int(i) for i in np.argsort(-np.asarray(ranked["delta_nll"]), kind="stable")]
+            say(f"ranking the reference's positions on {split} examples {limit}..{2 * limit - 1}")
+            eff = rank_positions(model, tokenizer, reference, task, split=split, start=limit, count=limit,
+                                 model_name=model_name)
+            out["reference_ranking_delta_nll"] = eff
+            ranking = [int(i) for i in np.argsort(-np.asarray(eff), kind="stable")]
         pos = sorted(int(i) for i in list(ranking)[:planted_k])
         recs = [run(planted_prompt(ref, pos, vocab, seed + 100 + i)) for i in range(planted_count)]
         found = sum(len(set(r["claimed"]) & set(pos)) for r in recs)
@@ -124,4 +140,4 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
     return out
 
 
-__all__ = ["FAMILIES", "meaningless_prompt", "planted_prompt", "importance_calibration"]
+__all__ = ["FAMILIES", "meaningless_prompt", "planted_prompt", "rank_positions", "importance_calibration"]

@@ -138,7 +138,8 @@ def test_projection_curve_ranks_and_ends_at_the_full_projection(tiny, task, prom
     assert c["accuracy"][0] == result.original["accuracy"]
     ids = [p["nearest"]["token_id"] for p in result.positions]
     assert c["accuracy"][N] == evaluate(model, tok, task, ids, split="test", limit=10).accuracy
-    assert c["accuracy"][1] == result.original["accuracy"] + result.positions[c["order"][0]]["nearest"]["delta_accuracy"]
+    first = result.positions[c["order"][0]]["nearest"]
+    assert c["accuracy"][1] == result.original["accuracy"] + first["delta_accuracy"]
     band = c["random_band"]
     assert band["n_orders"] == 2 and band["counts"][0] == 0 and band["counts"][-1] == N
     assert all(lo <= m <= hi for lo, m, hi in zip(band["low"], band["median"], band["high"]))
@@ -162,10 +163,11 @@ def test_json_layout_and_claim_rows(result):
     for t, p in zip(d["tests"], d["positions"]):
         assert t["null"] == "removal" and t["claim"] and t["direction"] == "greater"
         assert t["p"] == p["p"] and t["q"] == p["q"] and t["significant"] == p["significant"]
-        assert t["value"] == p["removed"]["delta_nll"] and t["n_null"] == d["null"]["size"] == 6
-        assert t["p"] >= 1 / 7                                   # the null's resolution
+        assert t["value"] == p["removed"]["delta_nll"] and t["n_null"] == d["null"]["size"] == 7
+        assert t["p"] >= 1 / 8                                   # the null's resolution
     assert [t["q"] for t in d["tests"]] == pytest.approx(benjamini_hochberg([t["p"] for t in d["tests"]]))
-    assert d["null"]["resolution"] == pytest.approx(1 / 7)
+    assert d["null"]["resolution"] == pytest.approx(1 / 8)
+    assert d["null"]["strata"]["first position"]["n"] == 3          # every pseudo-prompt removes its first position
     for fmt in ("table", "markdown", "html"):
         text = result.render(fmt)
         assert "position" in text.lower() or "#" in text
@@ -187,7 +189,7 @@ def test_null_is_cached_and_keyed_by_the_norm_profile(tiny, task, prompt, tmp_pa
 
 
 def test_pseudo_prompts_have_the_prompt_norms(tiny):
-    from analyzer.faithfulness._removal_null import null_plan, pseudo_prompts
+    from analyzer.faithfulness._removal_null import null_plan, pseudo_prompts, removal_plan
 
     _, _, vocab, _ = tiny
     norms = np.array([0.5, 1.0, 3.0, 0.1])
@@ -195,6 +197,30 @@ def test_pseudo_prompts_have_the_prompt_norms(tiny):
     assert x.shape == (3, 4, vocab.embeddings.shape[1])
     assert np.allclose(np.linalg.norm(x, axis=2), norms[None, :], rtol=1e-5)
     assert null_plan(20, 200, 20) == (20, 10) and null_plan(3, 10, 20) == (10, 1)
+    plan = removal_plan(20, 200, 20)
+    assert len(plan) == 20 and all(0 in p for p in plan) and sum(map(len, plan)) == 210
+    assert sorted(i for p in plan for i in p if i) == sorted(list(range(1, 20)) * 10)   # each other position 10x
+
+
+def test_stratified_test_standardises_each_stratum_leave_one_out():
+    from analyzer.stats import empirical_p, make_test, stratified_test
+
+    rng = np.random.default_rng(0)
+    first = rng.normal(0, 1.0, 20)               # the first position: a wide null
+    rest = rng.normal(0, 0.1, 180)
+    x = np.concatenate([first, rest])
+    g = np.array([0] * 20 + [1] * 180)
+    wide = stratified_test("position 0", "model", "removal", 0.5, x, g, 0)
+    narrow = stratified_test("position 3", "model", "removal", 0.5, x, g, 1)
+    assert wide.p > 0.2 and narrow.p == pytest.approx(1 / 201)      # typical of its stratum / beyond every sample
+    assert wide.null_mean == pytest.approx(first.mean()) and wide.null_sd == pytest.approx(first.std(ddof=1))
+    assert wide.n_null == 200 and wide.value == 0.5
+    loo = [(v - np.delete(first, j).mean()) / np.delete(first, j).std(ddof=1) for j, v in enumerate(first)]
+    loo += [(v - np.delete(rest, j).mean()) / np.delete(rest, j).std(ddof=1) for j, v in enumerate(rest)]
+    stat = (0.5 - first.mean()) / first.std(ddof=1)
+    assert wide.p == pytest.approx(empirical_p(stat, np.array(loo), "greater"))
+    tiny = stratified_test("position 0", "model", "removal", 0.5, x[18:], g[18:], 0)   # 2 first-position samples
+    assert tiny.p == make_test("position 0", "model", "removal", 0.5, x[18:], direction="greater").p
 
 
 def test_held_out_validity_structure(tiny, task, prompt, one_torch_thread):
@@ -280,3 +306,29 @@ def test_smollm2_importance_small(smollm2_frozen, tmp_path, monkeypatch):
     d = json.loads(r.to_json())
     assert len(d["positions"]) == 3 and all(t["null"] == "removal" for t in d["tests"])
     assert d["projection_curve"]["accuracy"][0] == d["original"]["accuracy"]
+
+
+def test_calibration_helper_runs_on_the_tiny_model(tiny, task, prompt, tmp_path, monkeypatch, one_torch_thread):
+    """The calibration function ``benchmarks/calibration_importance.py`` offers (its rates are measured on SmolLM2,
+    not here): every family keeps the reference's norms, and the planted prompt keeps its rows."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import calibration_importance as ci
+
+    model, tok, vocab, _ = tiny
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
+    norms = np.linalg.norm(prompt.vectors, axis=1)
+    for fam in ci.FAMILIES:
+        x = ci.meaningless_prompt(fam, prompt.vectors, model, vocab, seed=3).vectors
+        assert np.allclose(np.linalg.norm(x, axis=1), norms, rtol=1e-5)
+    planted = ci.planted_prompt(prompt.vectors, [1, 3], vocab, seed=4).vectors
+    assert np.array_equal(planted[[1, 3]], prompt.vectors[[1, 3]])
+    out = ci.importance_calibration(model, tok, vocab, prompt, task, per_family=1, planted_k=2, planted_count=1,
+                                    limit=5, null_size=4, null_prompts=2, null_limit=3)
+    assert set(out["families"]) == set(ci.FAMILIES)
+    assert all(f["any_claim"]["n"] == 1 and f["position_rate"]["n"] == N for f in out["families"].values())
+    assert len(out["planted"]["positions"]) == 2 and out["planted"]["false_positions"]["n"] == N - 2
+    runs = [p for f in out["families"].values() for p in f["prompts"]] + out["planted"]["prompts"]
+    assert [r["null"]["cached"] for r in runs] == [False] + [True] * (len(runs) - 1)    # one null for all

@@ -14,7 +14,8 @@ from ..stats import format_p
 _HEAD = ["#", "nearest token", "removed Δacc", "removed ΔNLL [95% CI]", "nearest ΔNLL [95% CI]",
          "mean ΔNLL [95% CI]", "p", "q", "matters"]
 
-_SHORT = ["#", "nearest", "rm Δacc", "removed ΔNLL [CI]", "nearest ΔNLL [CI]", "mean ΔNLL [CI]", "p", "q", "matters"]
+_SHORT = ["#", "nearest", "rm Δacc", "removed ΔNLL [CI]", "nearest ΔNLL [CI]", "mean ΔNLL [CI]", "p", "q",
+          "matters"]
 
 
 def _ci(r: dict | None) -> str:
@@ -58,7 +59,8 @@ class ImportanceRendering(Renderable):
             half = n // 2
             gap = acc[0] - acc[-1]
             late = acc[half] - acc[-1]
-            out.append(f"Projecting every position to its nearest token changes accuracy {acc[0]:.3f} → {acc[-1]:.3f} "
+            out.append(f"Projecting every position to its nearest token changes accuracy {acc[0]:.3f} → "
+                       f"{acc[-1]:.3f} "
                        f"(gap {gap:+.3f}); the {half} least important positions (ranked by the nearest replacement) "
                        f"cost {acc[0] - acc[half]:+.3f} of it, the other {n - half} {late:+.3f}.")
             band = c["random_band"]
@@ -97,7 +99,8 @@ class ImportanceRendering(Renderable):
         rows = []
         for k, a in zip(c["counts"], c["accuracy"]):
             j = band["counts"].index(k) if k in band["counts"] and band["n_orders"] else None
-            rnd = f"{band['low'][j]:.3f}–{band['high'][j]:.3f} (median {band['median'][j]:.3f})" if j is not None else ""
+            rnd = "" if j is None else \
+                f"{band['low'][j]:.3f}–{band['high'][j]:.3f} (median {band['median'][j]:.3f})"
             last = str(c["order"][k - 1]) if k else "–"
             rows.append([str(k), last, f"{a:.3f}", f"{c['nll'][k]:.3f}", rnd])
         return rows

@@ -6,7 +6,8 @@ interval over examples (:func:`analyzer.stats.paired_bootstrap_diff`).
 
 **The claim.**  "Position i matters" is a row of :mod:`analyzer.stats`: removing it raises the NLL more than
 removing a position of a matched meaningless prompt (:mod:`._removal_null`: same length and per-position norms,
-vocabulary-shaped directions; one-sided, ``greater``), Benjamini-Hochberg over the positions.  A paired test over
+vocabulary-shaped directions; the first position standardised apart, being the attention sink; one-sided,
+``greater``), Benjamini-Hochberg over the positions.  A paired test over
 examples alone would call positions of random prompts important: removing any vector changes the output.
 
 **The partial-projection curve.**  Positions projected to their nearest tokens one at a time, least important
@@ -27,10 +28,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..exceptions import AnalyzerError
-from ..stats import ALPHA, Test, adjust_positions, make_test, paired_bootstrap_diff
+from ..stats import ALPHA, Test, adjust_positions, paired_bootstrap_diff, stratified_test
 from ..types import SoftPrompt, Vocabulary
 from ._importance_render import ImportanceRendering
-from ._removal_null import DEFAULT_NULL_LIMIT, DEFAULT_NULL_PROMPTS, DEFAULT_NULL_SIZE, _remove, removal_null
+from ._removal_null import (DEFAULT_NULL_LIMIT, DEFAULT_NULL_PROMPTS, DEFAULT_NULL_SIZE, _remove, position_stratum,
+                            removal_null)
 from ._variants import Outcome, VariantScorer
 
 REPLACEMENTS = ("removed", "nearest", "mean")
@@ -216,8 +218,7 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
                             model_name=str(name), size=null_size, prompts=null_prompts, seed=seed,
                             max_length=max_length, cache=null_cache, progress=progress)
         null_info = null.to_dict(n, alpha)
-        tests = adjust_positions([make_test(f"position {i}", "model", "removal", positions[i]["removed"]["delta_nll"],
-                                            null.delta_nll, direction="greater") for i in range(n)], alpha)
+        tests = removal_tests([row["removed"]["delta_nll"] for row in positions], null, alpha)
         for row, t in zip(positions, tests):
             row.update(p=t.p, q=t.q, significant=bool(t.significant), verdict=t.verdict)
 
@@ -234,6 +235,15 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
     return ImportanceResult(model=str(name), prompt=pname, task=task.name, split=split, n=len(examples),
                             original={"accuracy": base.accuracy, "nll": base.mean_nll}, positions=tuple(positions),
                             projection_curve=curve_d, tests=tuple(tests), null=null_info, settings=settings)
+
+
+def removal_tests(delta_nll: Sequence[float], null, alpha: float = ALPHA) -> list[Test]:
+    """One claim row per position: its removal ``delta_nll`` against the removal null (each stratum standardised,
+    :func:`analyzer.stats.stratified_test`), one-sided ``greater``, Benjamini-Hochberg over the positions."""
+    own = position_stratum(np.arange(len(delta_nll)))
+    return adjust_positions([stratified_test(f"position {i}", "model", "removal", float(v), null.delta_nll,
+                                             null.strata, int(own[i]), direction="greater")
+                             for i, v in enumerate(delta_nll)], alpha)
 
 
 def _projection_curve(scorer, x, near, base: Outcome, singles: list[Outcome], *, n_orders: int, band_points: int,
@@ -274,6 +284,12 @@ def _projection_curve(scorer, x, near, base: Outcome, singles: list[Outcome], *,
 
 
 # ---------------------------------------------------------------------------------------------- validity
+def removal_effects(scorer: VariantScorer, x, base: Outcome | None = None) -> np.ndarray:
+    """float64 ``"n"``: each position's removal ``delta_nll`` (mean over the scorer's examples)."""
+    base = scorer.outcome(x) if base is None else base
+    return np.array([float(np.mean(scorer.outcome(_remove(x, [i])).nll - base.nll)) for i in range(x.shape[0])])
+
+
 def held_out_validity(model, tokenizer, prompt, task, *, ks: Sequence[int] = (1, 3, 5), split: str = "test",
                       limit: int | None = 100, seed: int = 0, n_boot: int = 2000, batch_size: int = 32,
                       max_length: int = 128, model_name: str | None = None, prefix_cache: bool = True,
@@ -304,8 +320,7 @@ def held_out_validity(model, tokenizer, prompt, task, *, ks: Sequence[int] = (1,
 
     sa, sb = scorer_for(a_ex), scorer_for(b_ex)
     say(f"ranking {n} positions on {len(a_ex)} examples (removal)")
-    base_a = sa.outcome(x)
-    eff = np.array([float(np.mean(sa.outcome(_remove(x, [i])).nll - base_a.nll)) for i in range(n)])
+    eff = removal_effects(sa, x)
     ranking = [int(i) for i in np.argsort(-eff, kind="stable")]
     say(f"checking k = {ks} on the other {len(b_ex)} examples")
     base_b = sb.outcome(x)
@@ -319,7 +334,8 @@ def held_out_validity(model, tokenizer, prompt, task, *, ks: Sequence[int] = (1,
         dn = paired_bootstrap_diff(ot.nll, ob.nll, n_boot=n_boot, seed=seed)
         da = paired_bootstrap_diff(ot.correct.astype(float), ob.correct.astype(float), n_boot=n_boot, seed=seed)
         rows.append({"k": k, "top": sorted(top), "bottom": sorted(bottom), "overlap": len(set(top) & set(bottom)),
-                     "top_delta_accuracy": ot.accuracy - base_b.accuracy, "top_delta_nll": ot.mean_nll - base_b.mean_nll,
+                     "top_delta_accuracy": ot.accuracy - base_b.accuracy,
+                     "top_delta_nll": ot.mean_nll - base_b.mean_nll,
                      "bottom_delta_accuracy": ob.accuracy - base_b.accuracy,
                      "bottom_delta_nll": ob.mean_nll - base_b.mean_nll, "top_minus_bottom_nll": dn,
                      "top_minus_bottom_accuracy": da, "holds": bool(dn["ci_low"] > 0)})
@@ -361,4 +377,4 @@ def importance_for_model(model_name: str | None, prompt_path, task=None, *, labe
 
 
 __all__ = ["REPLACEMENTS", "ImportanceResult", "importance", "held_out_validity", "importance_for_model",
-           "replacement_vectors"]
+           "replacement_vectors", "removal_effects", "removal_tests"]
