@@ -142,7 +142,8 @@ def test_explore_map_and_neighbour_table(app):
     # the TEXT init "Classify the sentiment ...": each virtual token's nearest token is its init token
     text = frame_text(at)
     assert "␣sentiment  1.00" in text and "␣negative  1.00" in text
-    assert [t.label for t in at.tabs] == ["Neighbours", "Tightness", "Relatedness", "Geometry", "Faithfulness"]
+    assert [t.label for t in at.tabs] == ["Neighbours", "Tightness", "Relatedness", "Geometry", "Evaluate",
+                                          "Faithfulness", "Importance", "Describe"]
     assert at.button(key="faith_run").label == "Compute faithfulness"
 
 

@@ -6,7 +6,9 @@ positions matter, and what does the model say the prompt means?  One module per 
 * :mod:`.projection` -- the nearest-token projection, Prompt-F1 and the projection gap;
 * :mod:`.waywardness` -- the stress test (a projection can be made to read as anything);
 * :mod:`.logit_lens` -- each virtual token read through the output layer at every depth;
-* :mod:`.description` -- what the model says the prompt means (self-description);
+* :mod:`.description` -- what the model says the prompt means: its states patched into a few-shot description
+  prompt over a layer grid (Patchscopes / InSPEcT; the ``describe`` command, against a matched null), with the
+  self-description and the logit lens as other readings;
 * :mod:`.importance` -- which positions matter (removed, nearest token, vocabulary mean; against a matched null).
 
 Intervals and paired tests (``wilson_interval``, ``mcnemar_exact``, ``paired_bootstrap_diff``) live in
@@ -85,6 +87,5 @@ __all__ = [
     "decoder_parts", "logit_lens", "greedy_continuation", "self_description", "analyze_faithfulness",
     "DescriptionResult", "describe_prompt", "describe_for_model", "patched_generate",
     "Score", "Versus", "PromptEvaluation", "Baselines", "EvaluationResult", "evaluate_prompts", "evaluate_for_model",
-    "score_columns",
-    "REPLACEMENTS", "ImportanceResult", "importance", "importance_for_model", "held_out_validity",
+    "score_columns", "REPLACEMENTS", "ImportanceResult", "importance", "importance_for_model", "held_out_validity",
 ]

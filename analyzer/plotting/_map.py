@@ -1,7 +1,8 @@
 """The UMAP map: the vocabulary as background (a density layer of every token, or WebGL points, with cluster
 labels; it never takes the hover or the click), each prompt's virtual tokens and their nearest vocabulary
 neighbours, coloured by prompt; one virtual token can be *isolated* (its k neighbours linked and labelled with
-their true cosine, everything else dimmed); searched tokens highlighted.  2-D or 3-D."""
+their true cosine, everything else dimmed); searched tokens highlighted; once a prompt's importance is known,
+its virtual tokens sized by it.  2-D or 3-D."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 from ._style import BACKGROUND, HIGHLIGHT, color, layout_args, short
 
 DIM = 0.12          # opacity of what an isolation leaves out
+#: marker diameters (px) of the virtual tokens: (default, smallest and largest when sized by importance)
+SIZES_2D, SIZES_3D = (13, 8, 30), (7, 4, 14)
 DENSITY_SCALE = [[0.0, "rgba(235,237,242,0.0)"], [0.15, "rgb(225,228,236)"], [0.5, "rgb(190,196,210)"],
                  [1.0, "rgb(120,128,150)"]]
 
@@ -62,11 +65,58 @@ def _text_units(extent, height: int | None, width_px: float = 900.0) -> tuple[fl
     return (6.5 * (extent[0][1] - extent[0][0]) / width_px, 16.0 * (extent[1][1] - extent[1][0]) / h_px)
 
 
+def importance_values(reading) -> tuple[np.ndarray, np.ndarray]:
+    """``(removal ΔNLL "n", matters "n" bool)`` of one prompt's importance reading: an
+    :class:`~analyzer.faithfulness.ImportanceResult`, its ``to_dict()``, or plain per-position values (then
+    nothing is marked as mattering)."""
+    positions = getattr(reading, "positions", None)
+    if positions is None and isinstance(reading, dict):
+        positions = reading.get("positions")
+    if positions is None:
+        v = np.asarray(reading, dtype=float).ravel()
+        return v, np.zeros(v.size, dtype=bool)
+    if any("removed" not in p for p in positions):
+        raise ValueError("Sizing the map by importance needs the 'removed' replacement of every position; this "
+                         "reading was run without it.")
+    return (np.array([float(p["removed"]["delta_nll"]) for p in positions]),
+            np.array([bool(p.get("significant")) for p in positions]))
+
+
+def importance_sizes(values, vmax: float, smallest: float, largest: float) -> np.ndarray:
+    """Marker diameters whose *area* grows linearly with ``values`` clipped at 0: ``smallest`` at 0 or below (and
+    for NaN), ``largest`` at ``vmax`` and above; all ``smallest`` when ``vmax <= 0``."""
+    v = np.clip(np.nan_to_num(np.asarray(values, dtype=float), nan=0.0), 0.0, None)
+    frac = np.clip(v / vmax, 0.0, 1.0) if vmax > 0 else np.zeros_like(v)
+    return np.sqrt(smallest ** 2 + (largest ** 2 - smallest ** 2) * frac)
+
+
+def _importance_of(importance, pmap) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """One ``(values, matters)`` or None per prompt of ``pmap``; lengths checked."""
+    if importance is None:
+        return [None] * len(pmap.prompts)
+    readings = list(importance)
+    if len(readings) != len(pmap.prompts):
+        raise ValueError(f"importance has {len(readings)} entries but the map holds {len(pmap.prompts)} prompts; "
+                         f"give one per prompt (None where unknown).")
+    out = []
+    for p, r in zip(pmap.prompts, readings):
+        if r is None:
+            out.append(None)
+            continue
+        v, sig = importance_values(r)
+        n = p.coords.shape[0]
+        if v.size != n:
+            raise ValueError(f"The importance reading of {p.name!r} has {v.size} positions but the prompt has {n} "
+                             f"virtual tokens.")
+        out.append((v, sig))
+    return out
+
+
 def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True, background_style: str = "density",
                     cluster_labels: bool = True, show_neighbors: bool = True, neighbor_lines: bool = True,
                     label_neighbors: bool = False, isolate: tuple[int, int] | None = None,
-                    names=None, chosen: int | None = None, width: int | None = None, height: int | None = 600,
-                    title: str | None = None):
+                    names=None, chosen: int | None = None, importance=None, width: int | None = None,
+                    height: int | None = 600, title: str | None = None):
     """Scatter of a :class:`~analyzer.projection.PromptMap` (from ``project_prompts``).
 
     ``vocab_map``: a fitted :class:`~analyzer.vocab_map.VocabularyMap` -- the background is then the whole
@@ -80,7 +130,12 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
     virtual token's k neighbours linked to it with their true cosine written on the links, labelled, the rest
     dimmed.  ``label_neighbors``: the nearest neighbour of each virtual token labelled (labels that would
     collide are left out).  ``names``: display names per prompt (default: the prompts' names).  ``chosen``: a
-    token id drawn as a labelled star.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    token id drawn as a labelled star.  ``importance``: one entry per prompt, None where unknown, else its
+    importance reading (an :class:`~analyzer.faithfulness.ImportanceResult`, its ``to_dict()`` or the per-position
+    removal ΔNLL): that prompt's virtual tokens get a marker *area* growing linearly with the removal ΔNLL clipped
+    at 0 (one scale for every prompt on the map; :func:`importance_sizes`), positions whose removal matters
+    (q < α) a black outline, the value in the hover, and a legend entry says so; without it the look is
+    unchanged.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
     three_d = pmap.n_components == 3
@@ -105,6 +160,10 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
         pts[0::3], pts[1::3] = a, b
         return xyz(pts)
 
+    imp = _importance_of(importance, pmap)
+    known = [np.clip(np.nan_to_num(r[0], nan=0.0), 0, None) for r in imp if r is not None]
+    vmax = float(max((k.max() for k in known if k.size), default=0.0))
+    base, smallest, largest = SIZES_3D if three_d else SIZES_2D
     fig = go.Figure()
     annotations: list[dict] = []
     extent = _extent(pmap, vocab_map)
@@ -145,16 +204,26 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
             if label_neighbors and isolate is None:
                 _first_labels(annotations, vocab, p, three_d, c, units)
         show_v = isolate is None and not several
+        hover = [_hover_virtual(vocab, p, i, pmap.metric, names[j]) for i in range(n)]
+        size, outline = base, {"width": 1, "color": "white"}
+        if imp[j] is not None:
+            values, sig = imp[j]
+            size = importance_sizes(values, vmax, smallest, largest).round(2).tolist()
+            outline = {"width": 2 if three_d else [2.5 if s else 1 for s in sig],   # 3-D: one width only
+                       "color": ["#111111" if s else "white" for s in sig]}
+            hover = [h.replace("<br><i>click", f"<br>removal ΔNLL {values[i]:+.3f}"
+                               + (" (matters)" if sig[i] else "") + "<br><i>click") for i, h in enumerate(hover)]
         fig.add_trace(Scatter(**xyz(p.coords), mode="markers+text" if show_v else "markers", name=names[j],
                               legendgroup=names[j],
-                              marker={"size": 7 if three_d else 13, "color": c, "symbol": "diamond",
+                              marker={"size": size, "color": c, "symbol": "diamond",
                                       **({} if three_d else {"opacity": op_v.tolist()}),
-                                      "line": {"width": 1, "color": "white"}},
+                                      "line": outline},
                               text=[f"v{i}" for i in range(n)], textposition="middle right",
                               textfont={"size": 11, "color": "#333"},
                               customdata=[[j, i] for i in range(n)],
-                              hovertext=[_hover_virtual(vocab, p, i, pmap.metric, names[j]) for i in range(n)],
-                              hoverinfo="text"))
+                              hovertext=hover, hoverinfo="text"))
+    if known:
+        _importance_legend(fig, Scatter, three_d, vmax, any(r[1].any() for r in imp if r is not None))
     if isolate is not None:
         _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d, lines, xyz, units)
     if pmap.highlight_ids.size:
@@ -183,6 +252,19 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
         fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False, range=extent[0])
         fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, range=extent[1])
     return fig
+
+
+def _importance_legend(fig, Scatter, three_d: bool, vmax: float, any_sig: bool) -> None:
+    """A legend-only entry saying what the virtual tokens' size (and outline) means."""
+    empty = {"x": [None], "y": [None], **({"z": [None]} if three_d else {})}
+    text = (f"size: importance (removal ΔNLL clipped at 0; largest {vmax:+.3f})" if vmax > 0 else
+            "size: importance (no removal raises the NLL)")
+    if any_sig:
+        text += "; outlined: removal matters more than chance"
+    fig.add_trace(Scatter(**empty, mode="markers", name=text, hoverinfo="skip", showlegend=True,
+                          marker={"size": 10, "color": "rgba(120,120,120,0.6)", "symbol": "diamond",
+                                  "line": {"width": 2 if any_sig else 1,
+                                           "color": "#111111" if any_sig else "white"}}))
 
 
 def _extent(pmap, vocab_map, dims: int = 2) -> list[list[float]]:

@@ -77,16 +77,20 @@ def prompts_of(sel: Selection) -> list:
     return [p for path in sel.paths for p in resources.prompts(path)]
 
 
-def wait_for(fut, what: str) -> bool:
+def wait_for(fut, what: str, detail=None) -> bool:
     """True when the background ``fut`` is done; otherwise an info box and a poller that reruns the page once it
-    is (every second, only while something is pending), and False."""
+    is (every second, only while something is pending), and False.  ``detail``: an optional callable giving the
+    job's latest progress line, shown under the box and refreshed by the poller."""
     if fut.done():
         return True
     st.info(f"{what} in the background…", icon=":material/hourglass_top:")
-    st.fragment(run_every=1.0)(_rerun_when_done)(fut)
+    st.fragment(run_every=1.0)(_rerun_when_done)(fut, detail)
     return False
 
 
-def _rerun_when_done(fut) -> None:
+def _rerun_when_done(fut, detail=None) -> None:
     if fut.done():
         st.rerun(scope="app")
+    line = detail() if detail is not None else None
+    if line:
+        st.caption(f"Now: {line}")

@@ -51,6 +51,36 @@ TERMS: dict[str, str] = {
                       "reading keeps.",
     "logit lens": "What the model's output head would predict from each virtual token's hidden state at each "
                   "layer.",
+    "importance": "How much one virtual token matters: the change in the gold label's NLL (negative log-likelihood "
+                  "among the label words, changed − original, on the same examples) when that position is removed "
+                  "(the prompt one shorter); also shown replaced by its nearest token or the vocabulary mean. "
+                  "Positive: the position helps. It matters when its removal raises the NLL more than removing a "
+                  "position of a matched meaningless prompt (BH over positions, q < 0.05).",
+    "partial-projection curve": "Accuracy as the positions are projected to their nearest vocabulary tokens one "
+                                "at a time, least important first, beside the band of random orders: where the "
+                                "projection gap (soft prompt vs its nearest-token reading) comes from. A curve "
+                                "that stays up and drops at the end: a few important positions carry it.",
+    "class rate": "The share of the task's classes that a description names (label word or class name, in any "
+                  "word form), as in InSPEcT: 1 when every class is named, 0 when none is.",
+    "keyword share": "The share of the task's keywords (words typical of its training texts, mined against the "
+                     "other tasks) that a description names.",
+    "Patchscopes description": "What the model says the prompt means (Patchscopes, Ghandeharioun et al. 2024; "
+                               "InSPEcT, Ramati et al. 2025): the virtual tokens' hidden states at a source layer "
+                               "are patched into a few-shot 'what is the instruction?' prompt at a target layer, "
+                               "and the model writes the description, over a grid of layer pairs. A claim only "
+                               "when its class rate beats the same grid run on matched meaningless prompts.",
+    "planted control": "The task's instruction embedded as a prompt (its token embeddings, tiled to the prompt's "
+                       "length) and read the same way against its own null: a signal the reading must find. "
+                       "Not detected means the reading is blind at this setting, so a negative result for the "
+                       "prompt says little.",
+    "evaluation-only task": "Data of a training task's kind from another source (sentiment-amazon: Amazon product "
+                            "reviews rated by people, with the sentiment task's template and label words), never "
+                            "trained on: does the prompt carry over out of domain?",
+    "balanced accuracy": "The mean recall over the classes: chance is 1 / number of classes whatever the class "
+                         "balance, so always answering the majority class scores no more than chance.",
+    "gold-label NLL": "The mean negative log-likelihood of the correct label word, with the probabilities taken "
+                      "over the task's label words only (the rank classification the prompt was trained with). "
+                      "Lower is better; it moves before accuracy does.",
 }
 
 

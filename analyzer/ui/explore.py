@@ -1,7 +1,8 @@
 """Explore: the UMAP map of the selected prompts over the whole vocabulary (with cluster labels), an
 inspector beside it (search, the isolated virtual token's distances), and below, at full width, the neighbour
-tables (one tab per prompt), tightness against null baselines, task-relatedness, geometry/drift and (on
-request) faithfulness.
+tables (one tab per prompt), tightness against null baselines, task-relatedness, geometry/drift and, on
+request, the readings that run the frozen model: evaluation, faithfulness, importance (which then sizes the
+prompt's virtual tokens on the map) and the model's description (:mod:`analyzer.ui._model_readings`).
 
 Linked views, as in TensorBoard's Embedding Projector: clicking a virtual token (or one of its neighbours) on
 the map, or picking its row in the neighbour table, *isolates* it -- its k neighbours are linked to it with
@@ -15,10 +16,11 @@ import functools
 
 import streamlit as st
 
-from . import _explore, resources
+from . import _explore, _model_readings, resources
 from ._common import Selection, guard, module_available, named_prompts, not_available, prompts_of, wait_for
 
 MAP_HEIGHT = 700
+TABS = ["Neighbours", "Tightness", "Relatedness", "Geometry", "Evaluate", "Faithfulness", "Importance", "Describe"]
 TABLE_MAX_HEIGHT = 560
 
 
@@ -35,7 +37,7 @@ def explore(sel: Selection) -> None:
         pmap = prompt_map(sel, items, found, chosen)
     with right, guard("the inspector"):
         inspector(sel, items, pmap, found, chosen)
-    tabs = st.tabs(["Neighbours", "Tightness", "Relatedness", "Geometry", "Faithfulness"])
+    tabs = st.tabs(TABS)
     with tabs[0], guard("the neighbour table"):
         neighbour_table(sel, items)
     with tabs[1], guard("tightness"):
@@ -44,8 +46,14 @@ def explore(sel: Selection) -> None:
         relatedness(sel)
     with tabs[3], guard("geometry"):
         geometry(sel)
-    with tabs[4], guard("faithfulness"):
+    with tabs[4], guard("the evaluation"):
+        _model_readings.evaluate(sel)
+    with tabs[5], guard("faithfulness"):
         faithfulness(sel)
+    with tabs[6], guard("importance"):
+        _model_readings.importance(sel)
+    with tabs[7], guard("the description"):
+        _model_readings.describe(sel)
 
 
 # -------------------------------------------------------------------------------------------- isolation
@@ -111,9 +119,11 @@ def prompt_map(sel: Selection, items, found: tuple = (), chosen: int | None = No
         pmap = resources.prompt_map(sel.model, sel.metric, sel.k, n_components, sel.sources, tuple(found))
         vmap = resources.vocab_map(sel.model, n_components) if background != "off" else None
         iso = _isolated(items)
+        imp = _importance_readings(sel, items)
         fig = plot_prompt_map(pmap, vocab, vocab_map=vmap, show_background=background != "off",
                               background_style=background, cluster_labels=clusters, label_neighbors=labels,
-                              isolate=iso, names=[n for n, *_ in items], chosen=chosen, height=MAP_HEIGHT)
+                              isolate=iso, names=[n for n, *_ in items], chosen=chosen, height=MAP_HEIGHT,
+                              importance=imp if any(r is not None for r in imp) else None)
         st.plotly_chart(fig, key="umap", on_select=_on_map_select, selection_mode="points",
                         config={"displaylogo": False, "scrollZoom": True})
         lay = resources.layout(sel.model, n_components)
@@ -122,9 +132,26 @@ def prompt_map(sel: Selection, items, found: tuple = (), chosen: int | None = No
                 if vmap is not None else f"a UMAP ({n_components}-D, cosine) of {vocab.name}")
         st.caption(f"Background: {what}. Virtual tokens (diamonds) and their neighbours (circles) are placed the "
                    "same way. Hover a point for its scores, click a virtual token to isolate it; distances on "
-                   "the map are only a picture -- the numbers on the links are the true cosines.")
+                   "the map are only a picture -- the numbers on the links are the true cosines."
+                   + _importance_caption(items, imp))
         return pmap
     return None
+
+
+def _importance_readings(sel: Selection, items) -> list:
+    """Per prompt, its latest importance reading on the sidebar's task (computed in the Importance tab), or None."""
+    if not sel.task:
+        return [None] * len(items)
+    return [resources.latest_result("importance", sel.model, path, stamp, p.name, sel.task)
+            for _, path, stamp, p in items]
+
+
+def _importance_caption(items, imp) -> str:
+    sized = [n for (n, *_), r in zip(items, imp) if r is not None]
+    if not sized:
+        return ""
+    return (f" Sized by importance: {', '.join(sized)} (a virtual token's marker area grows with its removal ΔNLL, "
+            "clipped at 0; outlined: its removal matters more than chance; see the Importance tab).")
 
 
 # ------------------------------------------------------------------------------------------- inspector

@@ -139,7 +139,8 @@ def trajectory(model: str, path: str, stamp: tuple):
 
 __all__ = ["vocabulary", "neighbor_index", "layout", "vocab_map", "search", "frozen_model", "training_runner",
            "prompts", "task", "task_names", "prompt_map", "report", "trajectory", "background", "prompt_analysis",
-           "faithfulness", "swap", "full_report", "known_future"]
+           "faithfulness", "swap", "full_report", "known_future", "evaluation", "evaluation_only_tasks", "importance",
+           "description", "progress_of", "forget", "latest_result"]
 
 
 def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str | None, limit: int):
@@ -170,6 +171,96 @@ def swap(model: str, columns: tuple, limit: int):
     return background(key, prompt_swap, frozen, tok, ps, limit=int(limit), model_name=model, lane="model")
 
 
+def evaluation(model: str, columns: tuple, task_names: tuple, limit: int):
+    """A ``Future`` of ``analyzer.faithfulness.evaluate_prompts`` (each prompt beside zero-shot, the instruction and
+    the majority class on every task) on the frozen model, on the model lane.  ``columns``: ``((display name,
+    path, stamp, prompt name), ...)``; ``task_names``: built-in names (evaluation-only ones too) or task files."""
+    from ..faithfulness import evaluate_prompts
+
+    key = ("evaluation", model, tuple(columns), tuple(task_names), int(limit))
+    known = _background()["futures"].get(key)
+    if known is not None:
+        return known
+    frozen, tok = frozen_model(model)
+    ps = {name: _prompt(path, pname) for name, path, _, pname in columns}
+    return background(key, evaluate_prompts, frozen, tok, ps, [task(t) for t in task_names], limit=int(limit),
+                      model_name=model, progress=_progress(key), lane="model")
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def evaluation_only_tasks(task_name: str | None) -> tuple:
+    """The evaluation-only built-in tasks made for prompts of ``task_name`` (same labels and label words, data from
+    another source: ``sentiment-amazon`` for ``sentiment``)."""
+    from ..tasks import HELD_OUT_TASKS
+
+    return tuple(n for n, b in HELD_OUT_TASKS.items() if task_name and b.extra.get("like") == task_name)
+
+
+def importance(model: str, path: str, stamp: tuple, name: str, task_name: str, limit: int, settings: tuple = ()):
+    """A ``Future`` of ``analyzer.faithfulness.importance`` for one prompt (each position removed / replaced on
+    the first ``limit`` test examples, against the cached removal null; the partial-projection curve) on the
+    model lane.  ``settings``: further keyword arguments as ``((name, value), ...)``."""
+    from ..faithfulness import importance as run
+
+    key = ("importance", model, path, stamp, name, task_name, int(limit), tuple(settings))
+    known = _background()["futures"].get(key)
+    if known is not None:
+        return known
+    frozen, tok = frozen_model(model)
+    return background(key, run, frozen, tok, _prompt(path, name), task(task_name), vocabulary(model),
+                      limit=int(limit), model_name=model, progress=_progress(key), **dict(settings), lane="model")
+
+
+def description(model: str, path: str, stamp: tuple, name: str, task_name: str, settings: tuple = ()):
+    """A ``Future`` of ``analyzer.faithfulness.describe_prompt`` for one prompt (Patchscopes/InSPEcT over the
+    layer grid, against the meaningless-prompt null cached per model, with the planted instruction) on the model
+    lane.  ``settings``: further keyword arguments as ``((name, value), ...)``."""
+    from ..faithfulness import describe_prompt
+
+    key = ("description", model, path, stamp, name, task_name, tuple(settings))
+    known = _background()["futures"].get(key)
+    if known is not None:
+        return known
+    frozen, tok = frozen_model(model)
+    return background(key, describe_prompt, frozen, tok, _prompt(path, name), task(task_name),
+                      vocab=vocabulary(model), model_name=model, progress=_progress(key), **dict(settings),
+                      lane="model")
+
+
+def _progress(key: tuple):
+    """A ``progress`` callable for a background job: keeps its latest line for :func:`progress_of`."""
+    lines = _background()["progress"]
+
+    def say(msg: str) -> None:
+        lines[key] = str(msg)
+
+    return say
+
+
+def progress_of(kind: str, *key) -> str | None:
+    """The latest progress line of the background job ``(kind, *key)`` (None before its first)."""
+    return _background()["progress"].get((kind, *key))
+
+
+def forget(kind: str, *key) -> None:
+    """Drop the finished background job ``(kind, *key)`` (a failed one, so that it can be run again)."""
+    bg = _background()
+    fut = bg["futures"].get((kind, *key))
+    if fut is not None and fut.done():
+        bg["futures"].pop((kind, *key), None)
+        bg["progress"].pop((kind, *key), None)
+
+
+def latest_result(kind: str, *prefix):
+    """The result of the most recently started background job whose key begins ``(kind, *prefix)`` and that has
+    finished without error; None when there is none (e.g. the importance of a prompt at any ``limit``)."""
+    head = (kind, *prefix)
+    for key, fut in reversed(list(_background()["futures"].items())):
+        if key[:len(head)] == head and fut.done() and not fut.cancelled() and fut.exception() is None:
+            return fut.result()
+    return None
+
+
 def _task_or_none(task_name: str | None):
     if not task_name:
         return None
@@ -188,7 +279,7 @@ def _background() -> dict:
     from ._runner import BackgroundLane
 
     return {"executor": BackgroundLane("softprompt-metrics"), "model": BackgroundLane("softprompt-model"),
-            "futures": OrderedDict()}
+            "futures": OrderedDict(), "progress": {}}
 
 
 def background(key: tuple, fn, *args, lane: str = "executor", **kwargs):

@@ -162,7 +162,7 @@ def sidebar() -> Selection:
     default_task = guess if guess in task_opts else (task_opts[0] if task_opts else None)
     if not access.allowed:
         _forget_unless("task", task_opts)
-    task = sb.selectbox("Task (for relatedness and faithfulness)", task_opts,
+    task = sb.selectbox("Task (for relatedness and the model readings)", task_opts,
                         index=task_opts.index(default_task) if default_task in task_opts else 0,
                         key="task", accept_new_options=access.allowed,
                         help="A built-in task, or type a path to a CSV/JSONL file with text and label columns."
