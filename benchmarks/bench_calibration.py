@@ -143,11 +143,21 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench" / "calibration.json"),
                     help="raw results (JSON); default artifacts/bench/calibration.json (not committed)")
-    ap.add_argument("--reading", choices=["analysis", "description"], default="analysis",
-                    help="the claims to calibrate: the analysis's table of tests (default) or the model's description "
-                         "(calibration_description.py: its own families and planted signal; --per-family, --seed "
-                         "and --out apply)")
+    ap.add_argument("--reading", choices=["analysis", "description", "importance"], default="analysis",
+                    help="the claims to calibrate: the analysis's table of tests (default), the model's description "
+                         "(calibration_description.py) or which positions matter (calibration_importance.py); each "
+                         "has its own families and planted signal; --per-family, --seed and --out apply")
     args = ap.parse_args()
+    if args.reading == "importance":
+        from calibration_importance import print_tables, run_importance_calibration
+
+        out = args.out if args.out != ap.get_default("out") else str(ROOT / "artifacts" / "bench" /
+                                                                     "calibration-importance.json")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        per = args.per_family if args.per_family != ap.get_default("per_family") else 5
+        print_tables(run_importance_calibration(per_family=per, seed=args.seed or 1, out=out,
+                                                progress=lambda m: print(m, file=sys.stderr, flush=True)))
+        return
     if args.reading == "description":
         from calibration_description import print_tables, run_description_calibration
 

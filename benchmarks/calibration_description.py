@@ -71,9 +71,11 @@ def _record(res, task: str, params: dict, seconds: float) -> dict:
 
 def run_description_calibration(*, per_family: int = 20, seeds_per_level: int = SEEDS_PER_LEVEL,
                                 families=FAMILIES, levels=LEVELS, null_size: int | None = None, seed: int = 0,
-                                out: str | Path | None = None, threads: int = 2,
+                                out: str | Path | None = None, threads: int = 2, resume: bool = False,
                                 progress: Callable[[str], None] | None = None) -> dict:
-    """Run the calibration; returns (and writes to ``out`` after every prompt) the results dict."""
+    """Run the calibration; returns (and writes to ``out`` after every prompt) the results dict.  ``resume``:
+    prompts already in ``out`` from a run with the same settings are read back, not run again (each prompt is
+    made from its family, index and seed alone, so a resumed run is the run it continues)."""
     import torch
 
     from analyzer import load_vocabulary
@@ -94,6 +96,20 @@ def run_description_calibration(*, per_family: int = 20, seeds_per_level: int = 
                                   "seed": seed, "alpha": 0.05,
                                   "claim": "the grid-mean class rate significant above its null (q < 0.05)"},
                      "families": {}, "planted": {}}
+    done: dict = {}
+    if resume and out and Path(out).is_file():
+        old = json.loads(Path(out).read_text())
+        if old.get("settings") == results["settings"]:
+            for name, f in old.get("families", {}).items():
+                for i, r in enumerate(f.get("prompts", [])):
+                    done[("family", name, i)] = r
+            for kind, by_level in old.get("planted", {}).items():
+                for level, g in by_level.items():
+                    for r in g.get("prompts", []):
+                        done[("planted", kind, str(level), r["task"], r["params"]["seed"])] = r
+            say(f"resuming: {len(done)} prompts read back from {out}")
+        else:
+            say(f"not resuming: {out} was written with other settings")
 
     def write():
         results["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -111,7 +127,7 @@ def run_description_calibration(*, per_family: int = 20, seeds_per_level: int = 
         recs = []
         for i in range(per_family):
             prompt, task, params = fam.make(ctx, i)
-            recs.append(one(prompt, task, params))
+            recs.append(done.get(("family", name, i)) or one(prompt, task, params))
             say(f"{name} {i + 1}/{per_family}: claim={recs[-1]['claim']} best={recs[-1]['best']['text']!r}")
             results["families"][name] = {"held_out": True, "false_claims": share(sum(r["claim"] for r in recs),
                                                                                  len(recs)), "prompts": recs}
@@ -122,7 +138,8 @@ def run_description_calibration(*, per_family: int = 20, seeds_per_level: int = 
             for task in TASKS:
                 for s in range(1 if level == 0 else seeds_per_level):
                     prompt, text = planted_description(model, tok, ctx, task, kind, level, s)
-                    recs.append({**one(prompt, task, {"kind": kind, "level": level, "text": text, "seed": s})})
+                    recs.append(done.get(("planted", kind, str(level), task, s))
+                                or one(prompt, task, {"kind": kind, "level": level, "text": text, "seed": s}))
                     say(f"planted {kind} {task} level {level}: claim={recs[-1]['claim']} "
                         f"best={recs[-1]['best']['text']!r}")
             results["planted"].setdefault(kind, {})[str(level)] = {
@@ -163,13 +180,14 @@ def main(argv=None) -> int:
     ap.add_argument("--null-size", type=int, default=None, help="null prompts per construction (default: shipped)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="/tmp/description_calibration.json")
+    ap.add_argument("--resume", action="store_true", help="read back the prompts already in --out (same settings)")
     a = ap.parse_args(argv)
     fams = [f.strip() for f in a.families.split(";") if f.strip()]
     unknown = [f for f in fams if f not in FAMILY_BY_NAME]
     if unknown:
         sys.exit(f"error: unknown families {unknown}; known: {list(FAMILY_BY_NAME)}")
     res = run_description_calibration(per_family=a.per_family, seeds_per_level=a.seeds_per_level, families=fams,
-                                      null_size=a.null_size, out=a.out, threads=a.threads,
+                                      null_size=a.null_size, out=a.out, threads=a.threads, resume=a.resume,
                                       progress=lambda m: print(m, file=sys.stderr, flush=True))
     print_tables(res)
     return 0
