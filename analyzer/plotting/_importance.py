@@ -52,9 +52,12 @@ def plot_importance(result, *, width: int | None = None, height: int | None = No
                                  hovertemplate="position %{x}: q=%{customdata[0]:.3g}<extra></extra>"))
     null = d.get("null") or {}
     if null.get("mean") is not None:
-        fig.add_hline(y=null["mean"], line=dict(color="gray", dash="dot", width=1),
-                      annotation_text="null: removing a meaningless position", annotation_font_size=10,
-                      annotation_position="top left")
+        # a legend entry, not an annotation: a label on the plot would sit on the first positions' bars
+        lo_x, hi_x = (min(x) - 0.5, max(x) + 0.5) if x else (-0.5, 0.5)
+        fig.add_trace(go.Scatter(x=[lo_x, hi_x], y=[null["mean"]] * 2, mode="lines",
+                                 line=dict(color="gray", dash="dot", width=1),
+                                 name="null: removing a meaningless position (mean)",
+                                 hovertemplate="null mean %{y:+.3f}<extra></extra>"))
     title = title or (f"Importance of each position — {d.get('prompt', '')} on {d.get('task', '')} "
                       f"({d.get('n', '?')} examples)")
     args = layout_args(width, height, title)
