@@ -436,13 +436,28 @@ def test_add_prompt_by_path(app, folders):
 def test_add_prompt_by_path_refuses_a_width_that_does_not_fit(app, tmp_path):
     import numpy as np
 
-    np.save(tmp_path / "narrow.npy", np.zeros((4, 100), np.float32))
+    np.save(tmp_path / "narrow.npy", np.ones((4, 100), np.float32))
     at = app().run()
     at.text_input(key="add_path").input(str(tmp_path / "narrow.npy"))
     at.button(key="add_path_btn").click().run()
     assert not at.exception
     assert any("width 100" in e.value and "576" in e.value for e in at.error), [e.value for e in at.error]
     assert "path/narrow.npy" not in at.multiselect(key="prompt").options
+
+
+def test_add_prompt_by_path_refuses_a_degenerate_prompt_naming_its_rows(app, tmp_path):
+    """The loaders' row rule reaches the dashboard: an all-zero row is named in an error box, not scored."""
+    import numpy as np
+
+    v = np.random.default_rng(0).normal(size=(4, 576)).astype(np.float32)
+    v[1] = 0.0
+    np.save(tmp_path / "zero-row.npy", v)
+    at = app().run()
+    at.text_input(key="add_path").input(str(tmp_path / "zero-row.npy"))
+    at.button(key="add_path_btn").click().run()
+    assert not at.exception
+    assert any("row 1 (of 4) is all zeros" in e.value for e in at.error), [e.value for e in at.error]
+    assert "path/zero-row.npy" not in at.multiselect(key="prompt").options
 
 
 # --------------------------------------------------------------------------------------------- bound off loopback

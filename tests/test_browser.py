@@ -222,7 +222,7 @@ def test_upload_in_chromium(served_app, tmp_path):
     good = tmp_path / "my prompt (v2).npy"
     np.save(good, np.random.default_rng(0).normal(size=(5, 576)).astype(np.float32))
     bad = tmp_path / "wrong-width.npy"
-    np.save(bad, np.zeros((5, 100), np.float32))
+    np.save(bad, np.ones((5, 100), np.float32))
     with chromium_page(url, tmp_path) as page:
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
         page.get_by_text("Add a prompt (path or upload)").click()

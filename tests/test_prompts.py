@@ -424,6 +424,64 @@ def test_nan_and_inf_rows_named(tmp_path, matrix, pt_random):
     del torch
 
 
+def _degenerate(kind, matrix):
+    m = matrix.copy()
+    if kind == "all-zero":
+        return np.zeros_like(m), "rows 0, 1, 2, 3, 4 (all 5) are all zeros"
+    if kind == "zero-row":
+        m[2] = 0.0
+        return m, "row 2 (of 5) is all zeros"
+    if kind == "subnormal":
+        m[1] = np.float32(1e-40)          # subnormal entries: the float32 norm is 0
+        m[3] = np.float32(1e-21)          # normal entries whose squares underflow float32
+        return m, "rows 1, 3 (of 5) have norms"
+    if kind == "overflow":
+        m[:] = np.float32(1e38)           # finite in float32; the norm is not
+        return m, "rows 0, 1, 2, 3, 4 (all 5) have norms 2.8e+38"
+    m[4] *= np.float32(1e20)              # finite norm ~3e20: its square overflows float32
+    return m, "row 4 (of 5) has norm"
+
+
+@pytest.mark.parametrize("kind", ["all-zero", "zero-row", "subnormal", "overflow", "square-overflow"])
+def test_degenerate_rows_are_refused_naming_the_rows(kind, tmp_path, matrix, pt_random):
+    """One rule for every prompt (check_rows): a row whose cosine is undefined or whose norm overflows float32
+    refuses the whole prompt in one line that names the rows and why — never scored, never silently dropped."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from analyzer import build_report
+    from analyzer.loaders._tensor import MAX_ROW_NORM, MIN_ROW_NORM, check_rows
+
+    bad, expect = _degenerate(kind, matrix)
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(InputFileError) as e:
+        load_prompt(tmp_path / "bad.npy")
+    msg = _one_line(e)
+    assert expect in msg and "'bad'" in msg and ("cosine undefined" in msg or "overflows float32" in msg), msg
+    # inside an adapter too (the PEFT loader applies the same rule)
+    adapter = tmp_path / "bad-adapter"
+    shutil.copytree(pt_random[0], adapter)
+    sd = load_file(str(adapter / "adapter_model.safetensors"))
+    sd["prompt_embeddings"] = torch.from_numpy(_degenerate(kind, sd["prompt_embeddings"].numpy())[0])
+    save_file(sd, str(adapter / "adapter_model.safetensors"))
+    with pytest.raises(InputFileError) as e:
+        load_prompt(adapter)
+    assert "bad-adapter" in _one_line(e)
+    # an in-memory prompt handed to the API meets the same line (check_compatible runs the rule)
+    from analyzer.types import SoftPrompt
+
+    p = SoftPrompt(name="mem", vectors=bad, source="memory", kind="TENSOR")
+    with pytest.raises(InputFileError) as e:
+        check_compatible(p, SimpleNamespace(name="tiny", dim=bad.shape[1]))
+    assert expect in _one_line(e)
+    with pytest.raises(InputFileError):
+        build_report(p, SimpleNamespace(name="tiny", dim=bad.shape[1]))
+    # the bounds are the float32 limits of a squared norm; a prompt just inside them loads
+    ok = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    check_rows((ok * MAX_ROW_NORM * 0.99).astype(np.float32), name="big", source="memory")
+    check_rows((ok.astype(np.float64) * MIN_ROW_NORM * 1.01).astype(np.float32), name="small", source="memory")
+
+
 def test_empty_and_corrupt_files(tmp_path, pt_random):
     for fname in ("e.safetensors", "e.npy", "e.npz", "e.pt"):
         (tmp_path / fname).write_bytes(b"")

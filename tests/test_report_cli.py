@@ -212,3 +212,38 @@ def test_report_renders_when_the_vocabulary_median_norm_is_zero(fmt, mostly_zero
         rows = [[c.strip() for c in line.split(sep)] for line in out.splitlines() if sep in line]
         rows = [r for r in rows if len(r) > 3 and r[1] in ("0", "1", "2")]
         assert [r[1] for r in rows] == ["0", "1", "2"] and all(r[3] == "—" for r in rows), out
+
+
+def _degenerate_prompts(tmp_path):
+    """An all-zero prompt, one with a zero and a subnormal row, and one whose entries (1e38) overflow its norm."""
+    rng = np.random.default_rng(0)
+    some = rng.normal(size=(5, 32)).astype(np.float32)
+    some[2], some[3] = 0.0, np.float32(1e-40)
+    cases = {"zero": (np.zeros((4, 32), np.float32), "rows 0, 1, 2, 3 (all 4)"),
+             "some": (some, "row 2 (of 5)"),
+             "huge": (np.full((3, 32), 1e38, np.float32), "rows 0, 1, 2 (all 3)")}
+    for name, (a, _) in cases.items():
+        np.save(tmp_path / f"{name}.npy", a)
+    return {name: (tmp_path / f"{name}.npy", rows) for name, (_, rows) in cases.items()}
+
+
+@pytest.mark.parametrize("command", ["report", "analyze"])
+def test_degenerate_prompt_is_one_line_naming_rows(command, tiny_llama_dir, tmp_path):
+    """report and analyze through the console entry point: exit 2, one line naming the rows and why, no scores
+    (an all-zero prompt used to get neighbours at 0.00 and a 'k-occurrence skew' claim; 1e38 an internal error)."""
+    for path, rows in _degenerate_prompts(tmp_path).values():
+        args = [command, path, "--model", tiny_llama_dir, *(["--format", "json"] if command == "report" else ["-q"])]
+        out, err, rc = run_cli(*args)
+        assert rc == 2, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and not out.strip(), err
+        assert err.startswith("error:") and rows in err and ("cosine undefined" in err or "overflows" in err), err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "importance", "describe", "swap"])
+def test_degenerate_prompt_refused_by_every_command(command, tiny_llama_dir, tmp_path, capsys):
+    """The commands that run the frozen model meet the same rule before loading it."""
+    path, rows = _degenerate_prompts(tmp_path)["some"]
+    rc = main([command, str(path), "--model", str(tiny_llama_dir), "--task", "sentiment"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert rows in err and "row 3 (of 5)" in err and not out.strip()

@@ -161,7 +161,7 @@ def _cli(*args):
 ])
 def test_cli_bad_inputs_are_one_line(args, expect, tmp_path):
     loose = tmp_path / "loose.npy"
-    np.save(loose, np.zeros((2, 576), np.float32))
+    np.save(loose, np.ones((2, 576), np.float32))
     args = [a.format(loose=loose, adapter=SAMPLES / "spam-labels") for a in args]
     out, err, rc = _cli(*args)
     assert rc == 2 and expect in err, err

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..exceptions import AnalyzerError, InputFileError, ShapeMismatchError, UnsupportedAdapterError
 from ..types import SoftPrompt
-from ._tensor import PROMPT_KEY, check_finite, check_nonempty_file, read_safetensors, to_float32, torch_load_safe
+from ._tensor import PROMPT_KEY, check_nonempty_file, check_rows, read_safetensors, to_float32, torch_load_safe
 
 CONFIG_NAME = "adapter_config.json"
 SAFETENSORS_NAME = "adapter_model.safetensors"
@@ -283,7 +283,7 @@ def load_adapter(path: Path, *, task: Any = None, name: str | None = None) -> li
         for part, sl in parts:
             pname = f"{display}{suffix}{part}"
             vectors = np.ascontiguousarray(mat[sl], dtype=np.float32).copy()
-            check_finite(vectors, name=pname, source=source)
+            check_rows(vectors, name=pname, source=source)
             prompts.append(SoftPrompt(name=pname, vectors=vectors, source=source, kind=peft_type, init=init,
                                       init_text=init_text, init_token_ids=ids[sl] if ids is not None else None,
                                       base_model=base_model, config=cfg, task_index=task_index))

@@ -4,7 +4,10 @@
   (``adapter_config.json``, ``adapter_model.safetensors``, ``adapter_model.bin``) given directly;
 * a ``.safetensors`` / ``.npy`` / ``.npz`` / ``.pt`` / ``.pth`` / ``.bin`` file → a raw (n, d) tensor (``_tensor``).
 
-Every prompt comes back with float32 C-contiguous ``vectors`` free of NaN/Inf.  Every bad input raises an
+Every prompt comes back with float32 C-contiguous ``vectors`` whose every row is usable (``_tensor.check_rows``:
+finite values, a norm whose square is a normal float32 number — neither zero, so a cosine is defined, nor
+overflowing).  The rule is all or nothing: a prompt with any degenerate row is refused with one line naming the
+rows and why, never analysed with those rows dropped or scored at 0.  Every bad input raises an
 :class:`~analyzer.exceptions.AnalyzerError` subclass whose message is one line."""
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from ..exceptions import AnalyzerError, InputFileError, ShapeMismatchError
 from ..types import SoftPrompt
 from . import _peft, _tensor
+from ._tensor import check_rows
 
 
 def _as_path(path: Any) -> Path:
@@ -92,9 +96,11 @@ def load_prompt(path: str | os.PathLike, *, task: int | None = None, name: str |
 
 def check_compatible(prompt: SoftPrompt, vocab: Any) -> None:
     """Raise ShapeMismatchError when ``prompt`` and ``vocab`` (a Vocabulary: ``.name``, ``.dim``) differ in
-    dimension, naming both dims and where each came from."""
+    dimension, naming both dims and where each came from; then apply the loaders' row rule (``check_rows``) to
+    the prompt, so an in-memory SoftPrompt passed to the API meets the same refusal as a loaded one."""
     vdim = int(vocab.dim)
     if prompt.dim == vdim:
+        check_rows(prompt.vectors, name=prompt.name, source=prompt.source)
         return
     vname = getattr(vocab, "name", None) or "the model"
     if prompt.base_model:

@@ -2,7 +2,7 @@
 
 Also the low-level readers the PEFT loader shares: a safetensors reader that keeps bf16/fp16 exact, a
 ``torch.load(weights_only=True)`` that turns every failure into one clear line (a pickle is never executed),
-and the float32 / finite-value checks every prompt goes through.
+and the float32 / row checks every prompt goes through (``check_rows``: finite values, a usable norm).
 
 Heavy imports (torch, safetensors) happen inside the functions."""
 
@@ -82,17 +82,55 @@ def check_matrix(arr: np.ndarray, *, what: str) -> np.ndarray:
     return arr
 
 
-def check_finite(vectors: np.ndarray, *, name: str, source: str) -> None:
-    """Raise InputFileError naming the rows that hold NaN or Inf."""
-    bad_mask = ~np.isfinite(vectors)
-    if not bad_mask.any():
-        return
-    rows = np.flatnonzero(bad_mask.any(axis=1)).tolist()
-    kinds = [k for k, present in (("NaN", np.isnan(vectors).any()), ("Inf", np.isinf(vectors).any())) if present]
+#: every row of a soft prompt needs a squared L2 norm that is a normal float32 number: below this norm the
+#: row is zero to float32 arithmetic (its cosine to any token is undefined), above the next one its squared
+#: norm overflows (cosines and distances come out as 0, NaN or inf).  Norms are computed in float64.
+MIN_ROW_NORM = float(np.sqrt(np.float64(np.finfo(np.float32).tiny)))   # ≈ 1.1e-19
+MAX_ROW_NORM = float(np.sqrt(np.float64(np.finfo(np.float32).max)))    # ≈ 1.8e19
+
+
+def _rows(rows: list[int], n: int) -> str:
+    """``rows 0, 2 (of 5)``, ``row 3``, ``rows 0, 1 (all 2)``: which rows, for a one-line message."""
     shown = ", ".join(str(r) for r in rows[:12]) + (f" and {len(rows) - 12} more" if len(rows) > 12 else "")
-    raise InputFileError(f"Soft prompt '{name}' ({source}) has {'/'.join(kinds)} values in row"
-                         f"{'s' if len(rows) > 1 else ''} {shown} of {vectors.shape[0]}; "
-                         "the training probably diverged, so there is nothing meaningful to analyse.")
+    every = f" (all {n})" if len(rows) == n and n > 1 else f" (of {n})"
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{every}"
+
+
+def check_rows(vectors: np.ndarray, *, name: str, source: str) -> None:
+    """The one rule for the rows of a soft prompt, applied to every prompt that is loaded (and again to an
+    in-memory prompt by ``check_compatible``): a prompt with any row that holds NaN/Inf, whose norm is zero or
+    too small for float32 (``< MIN_ROW_NORM``: cosine undefined) or whose squared norm overflows float32
+    (``> MAX_ROW_NORM``) is refused with one InputFileError line naming those rows and why.  No row is
+    silently dropped: a statistic over the other rows would describe a different prompt."""
+    v = np.asarray(vectors)
+    n = int(v.shape[0])
+    bad_mask = ~np.isfinite(v)
+    if bad_mask.any():
+        rows = np.flatnonzero(bad_mask.any(axis=1)).tolist()
+        kinds = [k for k, present in (("NaN", np.isnan(v).any()), ("Inf", np.isinf(v).any())) if present]
+        shown = ", ".join(str(r) for r in rows[:12]) + (f" and {len(rows) - 12} more" if len(rows) > 12 else "")
+        raise InputFileError(f"Soft prompt '{name}' ({source}) has {'/'.join(kinds)} values in row"
+                             f"{'s' if len(rows) > 1 else ''} {shown} of {n}; "
+                             "the training probably diverged, so there is nothing meaningful to analyse.")
+    norms = np.linalg.norm(v.astype(np.float64), axis=1)
+    zero = np.flatnonzero(norms == 0).tolist()
+    tiny = np.flatnonzero((norms > 0) & (norms < MIN_ROW_NORM)).tolist()
+    huge = np.flatnonzero(norms > MAX_ROW_NORM).tolist()
+    if not (zero or tiny or huge):
+        return
+    why = []
+    if zero:
+        why.append(f"{_rows(zero, n)} {'are' if len(zero) > 1 else 'is'} all zeros (cosine undefined)")
+    if tiny:
+        why.append(f"{_rows(tiny, n)} {'have norms' if len(tiny) > 1 else 'has norm'} {norms[tiny[0]]:.2g}"
+                   f"{'…' if len(tiny) > 1 else ''}, below {MIN_ROW_NORM:.1e} (zero in float32: cosine undefined)")
+    if huge:
+        why.append(f"{_rows(huge, n)} {'have norms' if len(huge) > 1 else 'has norm'} {norms[huge[0]]:.2g}"
+                   f"{'…' if len(huge) > 1 else ''}, above {MAX_ROW_NORM:.1e} (its square overflows float32)")
+    raise InputFileError(f"Soft prompt '{name}' ({source}, {n} row{'s' if n > 1 else ''} of dim {v.shape[1]}) "
+                         f"cannot be used: {'; '.join(why)}; every row needs a norm between "
+                         f"{MIN_ROW_NORM:.1e} and {MAX_ROW_NORM:.1e} (an all-zero or diverged prompt has no "
+                         "reading), so pass the trained prompt or rescale it.")
 
 
 # ----------------------------------------------------------------------------------------------- readers
@@ -259,9 +297,10 @@ def load_tensor_file(path: Path, *, name: str | None = None) -> SoftPrompt:
     vectors = check_matrix(to_float32(value, what=what), what=what)
     source = os.path.abspath(path)
     display = name if name is not None else path.stem
-    check_finite(vectors, name=display, source=source)
+    check_rows(vectors, name=display, source=source)
     return SoftPrompt(name=display, vectors=vectors, source=source, kind="TENSOR")
 
 
-__all__ = ["TENSOR_SUFFIXES", "PROMPT_KEY", "check_nonempty_file", "to_float32", "check_matrix", "check_finite",
+__all__ = ["TENSOR_SUFFIXES", "PROMPT_KEY", "check_nonempty_file", "to_float32", "check_matrix", "check_rows",
+           "MIN_ROW_NORM", "MAX_ROW_NORM",
            "read_safetensors", "torch_load_safe", "pick_prompt_key", "load_tensor_file"]
