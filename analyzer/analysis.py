@@ -39,6 +39,11 @@ class AnalysisSettings:
     n_null: int = 500
     seed: int = 0
 
+    def __post_init__(self):
+        from .stats import check_seed
+
+        check_seed(self.seed)
+
     @property
     def full(self) -> bool:
         return self.text_space and self.neighborhood and self.csls and self.relatedness

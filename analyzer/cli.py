@@ -9,8 +9,9 @@
 ``softprompt-analyzer evaluate PROMPT... [--task T ...] [--limit N] [--split test|validation] [--format ...]``
 ``softprompt-analyzer describe PROMPT [--task T] [--layers 0,8,15,22] [--null-size N] [--format ...] [--out FILE]``
 
-Bad input prints one line on stderr and exits 2; nothing prints a traceback unless
-``SOFTPROMPT_ANALYZER_DEBUG=1``."""
+Bad input prints one line on stderr and exits 2 -- so does an operating-system error (an unreadable file or
+folder, a read-only or full disk: the path, what was wanted, what to do) and a ``--seed`` outside
+``[0, 2**32 - 1]`` in any command; nothing prints a traceback unless ``SOFTPROMPT_ANALYZER_DEBUG=1``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import argparse
 import os
 import sys
 
-from .exceptions import AnalyzerError
+from .exceptions import AnalyzerError, os_error_message, os_errors
 from .training.config import INIT_MODES
 
 EXIT_USAGE = 2
@@ -35,14 +36,25 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _seed(s: str) -> int:
+    """``--seed`` of every command: one range, checked before anything loads (:func:`analyzer.stats.check_seed`)."""
+    from .stats import check_seed
+
+    try:
+        return check_seed(int(s))
+    except (ValueError, AnalyzerError):
+        from .stats import SEED_MAX
+
+        raise argparse.ArgumentTypeError(f"expected an integer seed in [0, {SEED_MAX}], got {s!r}; pass e.g. "
+                                         "--seed 0") from None
+
+
 def _write_output(text: str, out: str | None) -> None:
     if out:
         from .cache import atomic_write_text
 
-        try:
+        with os_errors("write the output file (--out)", path=out):
             atomic_write_text(out, text if text.endswith("\n") else text + "\n")
-        except OSError as e:
-            raise AnalyzerError(f"Cannot write the output file {out!r}: {e.strerror}.") from None
         print(f"wrote {out}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -365,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--metric", choices=["cosine", "csls", "l2", "dot"], default="cosine",
                    help="neighbour metric; csls = hubness-corrected cosine")
     a.add_argument("--include-special", action="store_true")
-    a.add_argument("--seed", type=int, default=0, help="seed of every null sample (same inputs → same report)")
+    a.add_argument("--seed", type=_seed, default=0, help="seed of every null sample (same inputs → same report)")
     a.add_argument("--n-null", type=_positive_int, default=500, help="null sample size per baseline (default 500)")
     a.add_argument("--no-text-space", action="store_true", help="skip the external MiniLM embedding space")
     a.add_argument("--faithfulness", action="store_true",
@@ -389,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, default=300)
     t.add_argument("--batch-size", type=_positive_int, default=8)
     t.add_argument("--lr", type=float, default=0.03)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     t.add_argument("--eval-every", type=int, default=50)
@@ -429,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--steps", type=_positive_int, default=60, help="training steps per γ (default 60)")
     w.add_argument("--batch-size", type=_positive_int, default=8)
     w.add_argument("--lr", type=float, default=0.03)
-    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--seed", type=_seed, default=0)
     w.add_argument("--split", choices=["validation", "test"], default="validation")
     w.add_argument("--limit", type=_positive_int, default=200, help="examples scored per condition (default 200)")
     w.add_argument("--max-length", type=_positive_int, default=128)
@@ -483,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--task-index", type=int, default=None, help="task index of a multitask prompt-tuning adapter")
     im.add_argument("--limit", type=_positive_int, default=100, help="examples scored per variant (default 100)")
     im.add_argument("--split", choices=["test", "validation"], default="test")
-    im.add_argument("--seed", type=int, default=0, help="seed of the null, the bootstrap and the random orders")
+    im.add_argument("--seed", type=_seed, default=0, help="seed of the null, the bootstrap and the random orders")
     im.add_argument("--orders", type=int, default=10, help="random orders of the projection curve's band (default 10)")
     im.add_argument("--no-curve", action="store_true", help="skip the partial-projection curve")
     im.add_argument("--null-size", type=_positive_int, default=200,
@@ -514,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--max-new-tokens", type=_positive_int, default=16, help="tokens per description (default 16)")
     de.add_argument("--no-planted", action="store_true", help="skip the planted signal (the task's instruction)")
     de.add_argument("--no-other-readings", action="store_true", help="skip self-description and logit lens")
-    de.add_argument("--seed", type=int, default=0, help="seed of the null prompts")
+    de.add_argument("--seed", type=_seed, default=0, help="seed of the null prompts")
     de.add_argument("--format", "-f", choices=["table", "json", "markdown", "html"], default="table")
     de.add_argument("--out", "-o", default=None, help="write to this file instead of stdout")
     de.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
@@ -565,6 +577,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:   # an unreadable or unwritable path, a full disk: the user's to fix, in one line
+        if os.environ.get("SOFTPROMPT_ANALYZER_DEBUG"):
+            raise
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as e:  # an unexpected failure still gets one line, with the way to see more
         if os.environ.get("SOFTPROMPT_ANALYZER_DEBUG"):
             raise

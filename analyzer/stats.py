@@ -57,6 +57,17 @@ NULLS = {
 #: the nulls a claim may rest on
 CLAIM_NULLS = ("matched", "init")
 
+#: the largest seed every generator takes (numpy, torch, Python's random): seeds are ints in [0, SEED_MAX]
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(seed, *, what: str = "seed") -> int:
+    """The one check of a seed (the CLI's ``--seed`` of every command, AnalysisSettings, TrainConfig): an int in
+    ``[0, SEED_MAX]``; anything else raises AnalyzerError naming the value."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= SEED_MAX:
+        raise AnalyzerError(f"The {what!r} must be an int in [0, {SEED_MAX}]. Got {seed!r} instead.")
+    return int(seed)
+
 
 def _f(x) -> float | None:
     """A JSON-safe float: None for NaN/inf."""
@@ -416,7 +427,7 @@ def per_position_q(p: Sequence[float]) -> list[float | None]:
     return out
 
 
-__all__ = ["ALPHA", "DIRECTIONS", "NULLS", "CLAIM_NULLS", "Test", "NullComparison", "compare_to_null", "format_p", "empirical_p", "make_test", "adjust",
+__all__ = ["ALPHA", "DIRECTIONS", "NULLS", "CLAIM_NULLS", "SEED_MAX", "check_seed", "Test", "NullComparison", "compare_to_null", "format_p", "empirical_p", "make_test", "adjust",
            "verdict", "NEIGHBOR_OVERLAP", "position_groups", "MatchedPool", "pseudo_prompt_draws", "pseudo_prompt_means",
            "sign_flip_null", "per_position_q"]
 

@@ -18,13 +18,15 @@ import csv
 import gzip
 import io
 import json
+import os
 import random
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .exceptions import TaskError
+from .exceptions import TaskError, os_errors
 
 DEFAULT_TEMPLATE = "Input: {text}\nLabel:"
 SPLITS = ("train", "validation", "test")
@@ -429,6 +431,22 @@ def _read_user_rows(path: Path) -> tuple[list[dict], list[str]]:
     return rows, columns
 
 
+def _check_task_path(path: Path) -> None:
+    """Refuse a task path that is missing, a folder or not a regular file, saying which (an OSError such as a
+    folder on the way that cannot be searched goes to the caller)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise TaskError(f"Task file {str(path)!r} does not exist; expected a CSV, TSV or JSONL file with text and "
+                        f"label columns, or a built-in task name (softprompt-analyzer tasks).") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise TaskError(f"Task {str(path)!r} is a folder; expected a CSV, TSV or JSONL file with text and label "
+                        f"columns (e.g. {str(path / 'train.csv')!r}), or a built-in task name.")
+    if not stat.S_ISREG(st.st_mode):
+        raise TaskError(f"Task {str(path)!r} is not a regular file; expected a CSV, TSV or JSONL file with text "
+                        f"and label columns.")
+
+
 def load_task_file(path: str | Path, *, text_column: str = "text", label_column: str = "label",
                    label_words: Mapping[str, str] | None = None, name: str | None = None,
                    template: str | None = None, instruction: str | None = None,
@@ -438,10 +456,10 @@ def load_task_file(path: str | Path, *, text_column: str = "text", label_column:
     ``label_words`` maps each label value (as a string) to its verbalizer word; without it the label values
     themselves are the words.  Every label must have a word."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise TaskError(f"Task file {str(path)!r} does not exist.")
-    name = name or path.name.split(".")[0]
-    rows, columns = _read_user_rows(path)
+    with os_errors("read the task file", TaskError):    # unreadable file or folder: one line with the path
+        _check_task_path(path)
+        name = name or path.name.split(".")[0]
+        rows, columns = _read_user_rows(path)
     if not rows:
         raise TaskError(f"The task file {path} is empty: no data rows.")
     for col, what in ((text_column, "text"), (label_column, "label")):
@@ -543,13 +561,11 @@ def get_task(name: str | Path, *, text_column: str = "text", label_column: str =
                              template=template, instruction=instruction, test_size=test_size,
                              validation_size=validation_size)
     p = Path(s).expanduser()
-    if p.is_file():
+    looks_like_path = any(c in s for c in "/\\") or p.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json")
+    if looks_like_path or os.path.lexists(p):
         return load_task_file(p, text_column=text_column, label_column=label_column, label_words=label_words,
                               template=template, instruction=instruction, test_size=test_size,
                               validation_size=validation_size)
-    looks_like_path = any(c in s for c in "/\\") or p.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json")
-    if looks_like_path:
-        raise TaskError(f"Task file {s!r} does not exist.")
     raise TaskError(f"Unknown task {s!r}: expected one of {sorted(BUILTIN_TASKS) + sorted(HELD_OUT_TASKS)}, a CSV/JSONL file with text "
                     f"and label columns, or hf:DATASET.")
 

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import AnalyzerError, InputFileError, ShapeMismatchError
+from ..exceptions import AnalyzerError, InputFileError, ShapeMismatchError, os_errors
 from ..types import SoftPrompt
 from . import _peft, _tensor
 from ._tensor import check_rows
@@ -48,12 +48,19 @@ def load_prompts(path: str | os.PathLike, *, task: int | None = None, name: str 
     a multitask adapter without ``task`` gives one per task.
     """
     p = _as_path(path)
-    if not os.path.lexists(p):
+    with os_errors("read the soft prompt", InputFileError):  # unreadable file or folder: one line, the path
+        return _load_prompts(p, path, task, name)
+
+
+def _load_prompts(p: Path, path: Any, task: int | None, name: str | None) -> list[SoftPrompt]:
+    try:
+        os.lstat(p)      # a folder on the way that cannot be searched raises PermissionError, not "no such file"
+    except (FileNotFoundError, NotADirectoryError):
         hint = ""
         if not p.is_absolute() and str(path).count("/") == 1 and not str(path).startswith("."):
             hint = " (soft prompts are read from local files only; a hub id cannot be downloaded here)"
         raise InputFileError(f"No such file or directory: '{path}'{hint}; expected a PEFT adapter directory or a "
-                             f"tensor file (.safetensors .npy .npz .pt).")
+                             f"tensor file (.safetensors .npy .npz .pt).") from None
     if not p.exists():
         raise InputFileError(f"'{path}' is a broken symbolic link.")
     if p.is_dir():

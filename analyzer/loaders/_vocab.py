@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..cache import atomic_path, atomic_write_text, cache_dir, entry_dir, file_key
-from ..exceptions import AnalyzerError, InputFileError, ModelNotFoundError
+from ..exceptions import AnalyzerError, InputFileError, ModelNotFoundError, os_errors
 from ..types import ModelSource, Vocabulary
 
 # Bump when the cached layout or the meaning of its contents changes: older entries are rebuilt.
@@ -203,7 +203,13 @@ def load_vocabulary(model: str | os.PathLike | None = None, *, refresh: bool = F
     ``refresh``: rebuild the cached matrix instead of memory-mapping it.
 
     Returns a ``Vocabulary`` whose ``embeddings`` (float32 ``"vocab d_model"``) is a read-only memory-map of
-    the cache; ``excluded`` marks special tokens and rows beyond the tokenizer."""
+    the cache; ``excluded`` marks special tokens and rows beyond the tokenizer.  An unreadable model file or
+    folder raises InputFileError naming the path."""
+    with os_errors("load the model", InputFileError):
+        return _load_vocabulary(model, refresh)
+
+
+def _load_vocabulary(model: str | os.PathLike | None, refresh: bool) -> Vocabulary:
     from ..models import resolve_model
 
     src = resolve_model(model)

@@ -151,7 +151,9 @@ class TrainConfig:
         check_int("num_virtual_tokens", 1, 4096)
         check_int("steps", 1)
         check_int("batch_size", 1)
-        check_int("seed", 0)
+        from ..stats import SEED_MAX
+
+        check_int("seed", 0, SEED_MAX)   # the range of analyzer.stats.check_seed, in TrainConfig's words
         check_int("eval_every", 0)
         check_int("eval_examples", 1)
         check_int("checkpoint_every", 1)
