@@ -2,14 +2,19 @@
 
 Keys are content hashes of the source files, so a changed file never reuses a stale entry.  Hashing a
 100 MB file costs ~0.1 s, so the hash itself is remembered per (path, size, mtime) in a small index.
-Every write is atomic: written to a temporary file in the same directory, then ``os.replace``d."""
+Every file the toolkit writes goes through :func:`atomic_path` (or :func:`atomic_write_text` /
+:func:`atomic_write_bytes`): written to a temporary file in the same directory, then ``os.replace``d -- with the
+rule of :func:`write_target` for what is already there (a file keeps its mode, a symbolic link is written through,
+a FIFO or device is never replaced, a folder is refused)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -75,20 +80,81 @@ def text_key(*parts: object) -> str:
     return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically."""
+def write_target(target: str | os.PathLike) -> tuple[Path, os.stat_result | None, bool]:
+    """Where a write to ``target`` lands, by the rule every file the toolkit writes follows (reports, adapters,
+    logs, checkpoints, exports, caches): ``(destination, its stat or None when new, write_through)``.
+
+    * a new path or a regular file: written atomically at that path (``write_through`` False);
+    * a symbolic link: followed to its final target, which is written by the same rule (the link stays a link);
+    * a FIFO or a character device (``/dev/null``, ``/dev/stdout``): written through, opened as it is (never
+      replaced by a regular file);
+    * a folder, a block device, a socket: refused (AnalyzerError, one line);
+    * a parent path that is a file: NotADirectoryError naming it."""
+    from .exceptions import AnalyzerError
+
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
+    dest = Path(os.path.realpath(target)) if target.is_symlink() else target
+    try:
+        st = os.stat(dest)
+    except FileNotFoundError:
+        parent = dest.parent
+        if os.path.lexists(parent) and not parent.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent)) from None
+        return dest, None, False
+    kind = st.st_mode
+    if stat.S_ISREG(kind):
+        return dest, st, False
+    if stat.S_ISFIFO(kind) or stat.S_ISCHR(kind):
+        return dest, st, True
+    what = ("a folder" if stat.S_ISDIR(kind) else "a block device" if stat.S_ISBLK(kind)
+            else "a socket" if stat.S_ISSOCK(kind) else "not a regular file")
+    link = f" (a link to {str(dest)!r})" if dest != target else ""
+    hint = f"e.g. {str(target / 'out.txt')!r}" if stat.S_ISDIR(kind) else "a regular file"
+    raise AnalyzerError(f"Cannot write to {str(target)!r}{link}: it is {what}, which is never replaced; give the "
+                        f"path of a file to write ({hint}).")
+
+
+def _umask() -> int:
+    """The process umask, read without setting it where Linux allows (setting it races with other threads)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
+    return umask
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it lands at ``target`` by :func:`write_target`'s rule: a new or
+    regular file is replaced atomically (an existing file keeps its permission bits and, where allowed, its
+    owner), a symbolic link is written through to its target, a FIFO or character device receives the bytes
+    (opened as it is), a folder, block device or socket is refused before anything is written."""
+    dest, st, through = write_target(target)
+    if through:     # not atomic, and not beside a device: a private temporary file, copied in on success
+        fd, tmp = tempfile.mkstemp(prefix="softprompt-analyzer-", suffix=".tmp")
+        os.close(fd)
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        if through:
+            import shutil
+
+            with open(tmp_path, "rb") as src, open(dest, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:       # set after the caller wrote (a writer may have made the file anew)
+            if st is not None:      # the file it replaces keeps its mode (and owner, when we may set it)
+                os.chmod(tmp_path, stat.S_IMODE(st.st_mode))
+                if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                    with contextlib.suppress(OSError):
+                        os.chown(tmp_path, st.st_uid, st.st_gid)
+            else:                   # mkstemp makes 0600; give a new file the permissions open() would
+                os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

@@ -12,7 +12,8 @@ import shutil
 from importlib.resources import files
 from pathlib import Path
 
-from .exceptions import InputFileError
+from .cache import atomic_path
+from .exceptions import InputFileError, os_errors
 
 # What a sample consists of (the same names as the package data globs in pyproject.toml); a sample folder's
 # training checkpoint and generated reports stay behind.
@@ -69,17 +70,23 @@ def write_samples(dest: str | os.PathLike, *, force: bool = False) -> dict[str, 
     written = {}
     for name, folder in samples.items():
         out = target / name
-        try:
+        with os_errors(f"write the sample {name!r} to", InputFileError, path=out):
             out.mkdir(parents=True, exist_ok=True)
             for f in sample_files(folder):
-                shutil.copyfile(f, out / f.name)
-        except OSError as e:
-            raise InputFileError(f"Cannot write the sample {name!r} to {str(out)!r}: {e.strerror}.") from None
+                _copy(f, out / f.name)
         written[name] = out
     for f in FOLDER_FILES:
         if (samples_dir() / f).is_file():
-            shutil.copyfile(samples_dir() / f, target / f)
+            with os_errors("write", InputFileError, path=target / f):
+                _copy(samples_dir() / f, target / f)
     return written
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """A file copied by the rule of every file the toolkit writes (``cache.atomic_path``: atomic, an existing
+    file keeps its mode, a link is written through, a FIFO or device is never replaced)."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 __all__ = ["SAMPLE_FILES", "FOLDER_FILES", "samples_dir", "list_samples", "sample_files", "write_samples"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,101 @@ def test_task_folder_is_named_a_folder(tmp_path, capsys, tiny_llama_dir):
     line = _one_line_error(capsys.readouterr().err)
     assert rc == 2 and "is a folder" in line and str(tmp_path / "data") in line
 
+
+
+# ------------------------------------------------------------------------------------ --out never replaces its node
+@pytest.fixture()
+def report_args(tmp_path, tiny_llama_dir):
+    prompt = tmp_path / "p.npy"
+    np.save(prompt, np.random.default_rng(0).normal(size=(3, 32)).astype(np.float32))
+    return ["report", str(prompt), "--model", str(tiny_llama_dir), "-k", "2", "--format", "json"]
+
+
+def test_out_through_a_symlink_writes_its_target(report_args, tmp_path, capsys):
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(target.name)
+    assert main([*report_args, "--out", str(link)]) == 0, capsys.readouterr().err
+    assert link.is_symlink() and os.readlink(link) == target.name
+    assert '"prompts"' in target.read_text() and stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_out_keeps_the_mode_of_an_existing_file(report_args, tmp_path, capsys):
+    out = tmp_path / "private.json"
+    out.write_text("old")
+    out.chmod(0o600)
+    assert main([*report_args, "--out", str(out)]) == 0, capsys.readouterr().err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and '"prompts"' in out.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.npy", "private.json"]     # no temporary file left
+
+
+def test_out_to_a_fifo_writes_through_it(report_args, tmp_path, capsys):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    assert main([*report_args, "--out", str(fifo)]) == 0, capsys.readouterr().err
+    reader.join(timeout=60)
+    assert got and '"prompts"' in got[0]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_out_to_dev_null_leaves_the_device(report_args, capsys):
+    assert main([*report_args, "--out", os.devnull]) == 0, capsys.readouterr().err
+    st = os.lstat(os.devnull)
+    assert stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3
+
+
+@pytest.mark.parametrize("how", ["folder", "link to a folder"])
+def test_out_to_a_folder_is_refused(how, report_args, tmp_path, capsys):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    out = folder
+    if how == "link to a folder":
+        out = tmp_path / "link"
+        out.symlink_to(folder)
+    assert main([*report_args, "--out", str(out)]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert f"'{out}'" in line and "is a folder" in line and "never replaced" in line, line
+    assert folder.is_dir() and list(folder.iterdir()) == [] and (how == "folder" or out.is_symlink())
+
+
+def test_every_writer_follows_the_rule(tmp_path):
+    """The one helper (cache.atomic_path) under the text/bytes writers, a training adapter and the samples."""
+    import torch
+
+    from analyzer.cache import atomic_write_bytes, atomic_write_text, write_target
+    from analyzer.samples import write_samples
+    from analyzer.training.files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, save_adapter
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    (elsewhere / "config.json").write_text("{}")
+    (elsewhere / "config.json").chmod(0o600)
+    (run / ADAPTER_CONFIG).symlink_to(elsewhere / "config.json")
+    (run / ADAPTER_WEIGHTS).write_bytes(b"old")
+    (run / ADAPTER_WEIGHTS).chmod(0o640)
+    save_adapter(run, torch.ones(2, 4), base_model_name_or_path="m")
+    assert (run / ADAPTER_CONFIG).is_symlink() and "num_virtual_tokens" in (elsewhere / "config.json").read_text()
+    assert stat.S_IMODE((elsewhere / "config.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((run / ADAPTER_WEIGHTS).stat().st_mode) == 0o640
+    os.mkfifo(tmp_path / "fifo")
+    assert write_target(tmp_path / "fifo")[2] is True and write_target(os.devnull)[2] is True
+    with pytest.raises(AnalyzerError, match="is a folder"):
+        atomic_write_text(tmp_path / "run", "x")
+    with pytest.raises(NotADirectoryError):
+        atomic_write_bytes(tmp_path / "run" / ADAPTER_WEIGHTS / "x", b"x")
+    samples = tmp_path / "samples"
+    first = write_samples(samples)
+    name, folder = next(iter(first.items()))
+    f = next(p for p in folder.iterdir() if p.is_file())
+    f.chmod(0o600)
+    write_samples(samples, force=True)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600

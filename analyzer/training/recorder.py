@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..cache import atomic_write_text
+from ..cache import atomic_path, atomic_write_text
 from ..exceptions import TrainingError
 from .config import META
 from .files import LOG, SNAPSHOTS, snapshot_key, write_snapshots
@@ -144,8 +145,9 @@ class RunRecorder:
             self._source.save_pretrained(str(self.out), selected_adapters=[self._adapter])
             sub = self.out / self._adapter
             if self._adapter != "default" and sub.is_dir():   # PEFT nests non-default adapters in a folder
-                for f in sub.iterdir():
-                    os.replace(f, self.out / f.name)
+                for f in sub.iterdir():     # placed by the rule of every file written (cache.atomic_path)
+                    with atomic_path(self.out / f.name) as tmp:
+                        shutil.move(str(f), tmp)
                 sub.rmdir()
         self._write_meta()
         return self.out
