@@ -285,3 +285,26 @@ def test_every_writer_follows_the_rule(tmp_path):
     f.chmod(0o600)
     write_samples(samples, force=True)
     assert stat.S_IMODE(f.stat().st_mode) == 0o600
+
+
+def test_dashboard_shows_os_errors_as_one_line(tmp_path, monkeypatch):
+    """The dashboard's section guard and its training runner word an OSError as the CLI does."""
+    from types import SimpleNamespace
+
+    import analyzer.ui._common as common
+    from analyzer.ui._runner import TrainingRunner
+
+    shown = []
+    monkeypatch.setattr(common.st, "error", lambda msg, **kw: shown.append(msg))
+    with common.guard("the map"):
+        raise PermissionError(errno.EACCES, "Permission denied", "/data/prompt.npy")
+    assert shown == ["Cannot read or write '/data/prompt.npy': permission denied; check the permissions of the path "
+                     "and its folders (ls -l), or choose another path."]
+
+    def unwritable(config, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", config.out)
+
+    runner = TrainingRunner(train_fn=unwritable)
+    job = runner.start(SimpleNamespace(out=str(tmp_path / "run"), steps=5))
+    runner.wait(job.id, 60)
+    assert job.status == "failed" and job.error.startswith(f"Cannot read or write '{tmp_path / 'run'}': permission")

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import streamlit as st
 
-from ..exceptions import AnalyzerError
+from ..exceptions import AnalyzerError, os_error_message
 
 log = logging.getLogger("analyzer.ui")
 
@@ -39,6 +39,8 @@ def guard(what: str) -> Iterator[None]:
         yield
     except AnalyzerError as e:
         st.error(str(e), icon=":material/warning:")
+    except OSError as e:    # an unreadable or unwritable path, a full disk: the user's to fix, as on the CLI
+        st.error(os_error_message(e), icon=":material/warning:")
     except Exception as e:  # noqa: BLE001 — st.stop()/st.rerun() are BaseExceptions and pass through
         log.exception("dashboard section %s failed", what)
         first = str(e).splitlines()[0] if str(e) else ""

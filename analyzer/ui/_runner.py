@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..exceptions import AnalyzerError, TrainingError
+from ..exceptions import AnalyzerError, TrainingError, os_error_message
 
 
 def _at_exit(fn: Callable[[], None]) -> None:
@@ -157,6 +157,8 @@ class TrainingRunner:
                     job.status = "stopped" if getattr(job.result, "stopped", False) else "done"
                 except AnalyzerError as e:
                     job.error, job.status = str(e), "failed"
+                except OSError as e:     # an unwritable run folder, a full disk: one line, as on the CLI
+                    job.error, job.status = os_error_message(e), "failed"
                 except BaseException as e:  # noqa: BLE001 — a thread must never die silently
                     job.error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                     job.status = "failed"
