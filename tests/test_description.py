@@ -316,7 +316,7 @@ def test_cli_describe_bad_input_is_one_line(tiny_llama_dir, tmp_path, capsys):
     from analyzer import cli
 
     prompt = tmp_path / "p.npy"
-    np.save(prompt, np.zeros((4, 7), np.float32))
+    np.save(prompt, np.ones((4, 7), np.float32))
     rc = cli.main(["describe", str(prompt), "--task", "sentiment", "--model", str(tiny_llama_dir), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error:") and "dim 7" in err and len(err.splitlines()) == 1
