@@ -75,7 +75,8 @@ def run_description_calibration(*, per_family: int = 20, seeds_per_level: int = 
                                 progress: Callable[[str], None] | None = None) -> dict:
     """Run the calibration; returns (and writes to ``out`` after every prompt) the results dict.  ``resume``:
     prompts already in ``out`` from a run with the same settings are read back, not run again (each prompt is
-    made from its family, index and seed alone, so a resumed run is the run it continues)."""
+    made from its family, index and seed alone, so a resumed run is the run it continues; ``per_family`` and
+    ``seeds_per_level`` may grow between runs)."""
     import torch
 
     from analyzer import load_vocabulary
@@ -99,7 +100,9 @@ def run_description_calibration(*, per_family: int = 20, seeds_per_level: int = 
     done: dict = {}
     if resume and out and Path(out).is_file():
         old = json.loads(Path(out).read_text())
-        if old.get("settings") == results["settings"]:
+        free = ("per_family", "seeds_per_level")   # more prompts or seeds extend a run; anything else starts anew
+        if {k: v for k, v in old.get("settings", {}).items() if k not in free} == \
+                {k: v for k, v in results["settings"].items() if k not in free}:
             for name, f in old.get("families", {}).items():
                 for i, r in enumerate(f.get("prompts", [])):
                     done[("family", name, i)] = r

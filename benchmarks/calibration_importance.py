@@ -146,7 +146,7 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
 
 def run_importance_calibration(*, reference: str = "sentiment-labels", task: str = "sentiment", per_family: int = 5,
                                planted_k: int = 3, planted_count: int = 4, limit: int = 50, seed: int = 1,
-                               threads: int = 2, out: str | Path | None = None,
+                               threads: int = 2, out: str | Path | None = None, families: Sequence[str] = FAMILIES,
                                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """:func:`importance_calibration` on SmolLM2 with a shipped sample prompt as the reference; writes ``out``."""
     import torch
@@ -162,8 +162,9 @@ def run_importance_calibration(*, reference: str = "sentiment-labels", task: str
     vocab = load_vocabulary("smollm2-135m")
     res = importance_calibration(model, tok, vocab, ref, task, per_family=per_family, planted_k=planted_k,
                                  planted_count=planted_count, limit=limit, seed=seed, model_name="smollm2-135m",
-                                 progress=progress)
+                                 families=families, progress=progress)
     res["settings"] = {"model": "smollm2-135m", "reference": reference, "task": task, "per_family": per_family,
+                       "families": list(families),
                        "planted_k": planted_k, "planted_count": planted_count, "limit": limit, "seed": seed,
                        "alpha": 0.05, "claim": "position i matters: removal delta_nll above its null, BH q < 0.05 "
                                                 "over the prompt's positions"}
@@ -203,11 +204,14 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=50, help="test examples per claim (default 50)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--families", default=";".join(FAMILIES),
+                    help="meaningless families, separated by ';' ('' for the planted part alone)")
     ap.add_argument("--out", default="/tmp/importance_calibration.json")
     a = ap.parse_args(argv)
     res = run_importance_calibration(reference=a.reference, task=a.task, per_family=a.per_family,
                                      planted_k=a.planted_k, planted_count=a.planted_count, limit=a.limit,
                                      seed=a.seed, threads=a.threads, out=a.out,
+                                     families=[f.strip() for f in a.families.split(";") if f.strip()],
                                      progress=lambda m: print(m, file=sys.stderr, flush=True))
     print_tables(res)
     return 0
