@@ -394,7 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", "-t", required=True,
                    help="sentiment, question-type, spam, or a CSV/JSONL file; several, comma-separated "
                         "(sentiment,question-type,spam), train one multitask prompt (PEFT MULTITASK_PROMPT_TUNING)")
-    t.add_argument("--out", "-o", required=True, help="output directory (the PEFT adapter, log, snapshots)")
+    t.add_argument("--out", "-o", required=True,
+                   help="output directory (the PEFT adapter, log, snapshots); one run at a time: refused while "
+                        "another run writes there")
     t.add_argument("--virtual-tokens", type=_positive_int, default=20)
     t.add_argument("--init", choices=INIT_MODES, default="labels")
     t.add_argument("--init-text", default=None, help="text of --init text (default: the task's instruction)")

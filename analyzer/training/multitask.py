@@ -41,6 +41,7 @@ from .config import META, TrainConfig
 from .files import LOG, save_multitask_adapter
 from .initialize import init_prompt
 from .precision import autocast
+from .runlock import RunFolderLock
 from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
 from .trainer import LengthGroupedBatches, TrainResult, _call, _prepare_out, _versions, _want_stop, frozen_model_on
 
@@ -72,9 +73,14 @@ def _check(config: TrainConfig, dist_) -> None:
 
 
 def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model=None, tokenizer=None,
-                    dist_=None, t_start: float | None = None) -> TrainResult:
+                    dist_=None, t_start: float | None = None, hold_lock: bool = True) -> TrainResult:
     """Train one multitask prompt on the tasks of ``config.task`` (comma-separated); see the module docstring.
-    ``TrainResult.eval_accuracy`` is the last mean validation accuracy over the tasks."""
+    ``TrainResult.eval_accuracy`` is the last mean validation accuracy over the tasks.  ``hold_lock``: hold the
+    run folder's lock (:mod:`analyzer.training.runlock`) for the run; ``train`` holds it itself and passes False."""
+    if hold_lock:
+        with RunFolderLock(Path(config.out), disposable=(LOG,)):
+            return train_multitask(config, callbacks=callbacks, stop_event=stop_event, model=model,
+                                   tokenizer=tokenizer, dist_=dist_, t_start=t_start, hold_lock=False)
     t_start = time.perf_counter() if t_start is None else t_start
     if dist_ is None:
         from ._dist import dist_setup

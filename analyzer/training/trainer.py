@@ -13,7 +13,9 @@
 * ``snapshots.safetensors`` -- the prompt every ``snapshot_every`` steps, keys ``step_000050`` (and the init,
   ``step_000000``);
 * ``checkpoint.safetensors`` -- prompt, AdamW state, RNG and data position, written atomically every
-  ``checkpoint_every`` steps, on stop and on Ctrl-C; ``resume=True`` continues from it.
+  ``checkpoint_every`` steps, on stop and on Ctrl-C; ``resume=True`` continues from it;
+* ``.run.lock`` -- while the run (or a resumed one) writes: one writer per folder, a second is refused naming the
+  first (``analyzer.training.runlock``); a run that fails leaves no folder it created and left empty.
 
 The frozen model's forward (training steps and validation) runs in bfloat16 autocast where the hardware multiplies
 bfloat16 natively (``analyzer.training.precision``); the prompt, its gradient and AdamW's state stay float32.
@@ -48,6 +50,7 @@ from .files import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, LOG, SNAPSHOTS, _read_log, 
                     read_snapshots, read_training_log, save_adapter, snapshot_key, write_snapshots)
 from .initialize import PromptInit, init_prompt
 from .precision import autocast, choose_precision
+from .runlock import RunFolderLock
 from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
 
 log = logging.getLogger(__name__)
@@ -258,31 +261,42 @@ def train(config: TrainConfig, *, callbacks: Iterable = (), stop_event: threadin
     callbacks = list(callbacks or ())
     t_start = time.perf_counter()
     dist_ = dist_setup(config.device)
+    # one writer per run folder (rank 0 writes): a second run on it is refused in one line naming this one
+    folder = RunFolderLock(Path(config.out), disposable=(LOG,)) if dist_.main else None
     try:
         if len(config.tasks) > 1:      # several tasks: one PEFT MULTITASK_PROMPT_TUNING adapter
             if task is not None or extra_loss is not None:
                 raise TrainingError("A multitask run (several tasks in config.task) takes no task= or extra_loss=.")
             from .multitask import train_multitask
 
-            return train_multitask(config, callbacks=callbacks, stop_event=stop_event, model=model,
-                                   tokenizer=tokenizer, dist_=dist_, t_start=t_start)
-        return _train(config, callbacks, stop_event, model, tokenizer, task, dist_, t_start, extra_loss)
+            if folder is not None:
+                folder.acquire()
+            result = train_multitask(config, callbacks=callbacks, stop_event=stop_event, model=model,
+                                     tokenizer=tokenizer, dist_=dist_, t_start=t_start, hold_lock=False)
+        else:
+            result = _train(config, callbacks, stop_event, model, tokenizer, task, dist_, t_start, extra_loss,
+                            folder)
+    except BaseException:
+        if folder is not None:      # a failed run leaves no folder it created and left empty
+            folder.release(failed=True)
+        raise
     finally:
         dist_.close()
+    if folder is not None:
+        folder.release()
+    return result
 
 
 def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t_start,
-           extra_loss) -> TrainResult:
+           extra_loss, folder: RunFolderLock | None) -> TrainResult:
     out = Path(config.out).expanduser()
     if dist_.world > 1 and config.batch_size % dist_.world:
         raise TrainingError(f"batch_size {config.batch_size} is not divisible by the {dist_.world} processes; "
                             f"the global batch is split evenly over them.")
     device = use_device(dist_, choose_device(config.device, dist_))   # before the first collective
     if dist_.main:
-        if out.exists() and not out.is_dir():
-            raise TrainingError(f"--out {str(out)!r} is a file; expected a directory.")
+        folder.acquire()         # creates the folder; refused while another run holds it
         _prepare_out(config, out)
-        out.mkdir(parents=True, exist_ok=True)
     dist_.barrier()
     ck = ck_tensors = None
     if config.resume:          # settings first: a mismatch fails before the model is loaded

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..exceptions import AnalyzerError, TrainingError, os_error_message
+from ..training.runlock import check_run_folder_free, run_holder
 
 
 def _at_exit(fn: Callable[[], None]) -> None:
@@ -140,6 +141,7 @@ class TrainingRunner:
                 raise TrainingError(f"A training run is already in progress ({active.name}, step {active.step} of "
                                     f"{active.total_steps or '?'}); stop it or wait for it to finish.")
             out = Path(config.out)
+            check_run_folder_free(out)    # another process trains in it: refused here, in one line
             resume = bool(getattr(config, "resume", False))
             if resume:  # a resumed run replaces the finished record of that folder
                 self._jobs = {i: j for i, j in self._jobs.items() if j.out != out}
@@ -207,10 +209,11 @@ class RunState:
     steps: int
     config: dict
     stopped: bool = False
+    holder: str | None = None      # another process training in the folder now (``pid N on host H, started T``)
 
     @property
     def interrupted(self) -> bool:
-        return self.step < self.steps and not self.stopped
+        return self.step < self.steps and not self.stopped and self.holder is None
 
 
 def run_state(path) -> RunState | None:
@@ -238,7 +241,7 @@ def run_state(path) -> RunState | None:
         stopped = bool(meta.get("stopped")) and int(meta.get("steps_done", -1)) >= step
     except (OSError, ValueError, TypeError):
         pass
-    return RunState(step=step, steps=steps, config=config, stopped=stopped)
+    return RunState(step=step, steps=steps, config=config, stopped=stopped, holder=run_holder(p))
 
 
 class BackgroundLane:

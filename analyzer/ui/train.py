@@ -69,6 +69,8 @@ def _earlier_runs(runner, job) -> None:
             state = run_state(path) if j is None or not j.running else None
             if j is not None:
                 status = f"{j.status}, step {j.step} of {j.total_steps}"
+            elif state is not None and state.holder is not None:
+                status = f":blue[in training by another process] ({state.holder}), step {state.step} of {state.steps}"
             elif state is not None and state.interrupted:
                 status = f":orange[interrupted] at step {state.step} of {state.steps}"
             else:
