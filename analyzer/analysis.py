@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
 
-from .report import Report, model_info, neighbor_rows, prompt_info, prompt_task
+from .report import Report, model_info, neighbor_rows, prompt_info
 from .types import SoftPrompt, Vocabulary
 
 
@@ -115,14 +115,12 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
     for p in prompts:
         d = prompt_info(p)
         d["tokens"] = neighbor_rows(p, vocab, index, k)
-        task_name = task or prompt_task(p)
-        d["task"] = task_name
-        label_ids = None
-        task_obj = None
-        if task_name:
-            from .tasks import get_task
+        from .task_record import resolve_task
 
-            task_obj = get_task(task_name)
+        task_obj = resolve_task(task, p)      # the run's own task (a file found again by content) unless given
+        d["task"] = task if isinstance(task, str) and task.strip() else (task_obj.name if task_obj else None)
+        label_ids = None
+        if task_obj is not None:
             label_ids = label_token_groups(task_obj, vocab)
         say(f"{p.name}: neighbour metrics and null baselines")
         table = TestTable()       # one family of tests per prompt: metrics and relatedness adjusted together

@@ -568,11 +568,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warnings(show):
+    """``warnings.showwarning`` printing the toolkit's own warnings (:class:`~analyzer.exceptions.TaskWarning`)
+    as one ``warning: ...`` line on stderr; others as ``show`` does."""
+    from .exceptions import TaskWarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TaskWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(args.func(args) or 0)
     except AnalyzerError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

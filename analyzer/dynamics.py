@@ -118,7 +118,8 @@ def training_dynamics(run: str | os.PathLike | Mapping[int, np.ndarray], index, 
                     ``analyzer.training.recorder`` from a run trained elsewhere), or ``{step: "n d"}``.
     index:          a fitted :class:`~analyzer.neighbors.NeighborIndex` on the vocabulary the prompt lives in.
     task:           a task name or :class:`~analyzer.tasks.Task` for the relatedness curve; default: the run's
-                    ``training_meta.json`` task (a built-in one); ``False``: none.
+                    ``training_meta.json`` task (a built-in one, or its task file found again by content);
+                    ``False``: none.
     k:              neighbours per position.
     init_token_ids: overrides the init tokens (default: the adapter's record, else read off step 0)."""
     from .metrics import tightness, token_ranks
@@ -187,12 +188,9 @@ def training_dynamics(run: str | os.PathLike | Mapping[int, np.ndarray], index, 
             back.append(False)
     rel, task_name = None, None
     if task is None and directory is not None:
-        from .training.config import meta_task_name, read_training_meta
+        from .task_record import run_task
 
-        name = meta_task_name(read_training_meta(directory))
-        from .tasks import BUILTIN_TASKS
-
-        task = name if name in BUILTIN_TASKS else None
+        task = run_task(directory)      # a built-in task, or the recorded task file found again by content
     if task not in (None, False):
         related, task_name = _related_of(task, index, vocab)
         if related is not None:

@@ -37,6 +37,11 @@ class TrainingError(AnalyzerError):
     """A training run that cannot start or resume as asked."""
 
 
+class TaskWarning(UserWarning):
+    """A task that is used as asked but may not be the one meant (a run trained on a task file, read against
+    the built-in task of the same name); the CLI prints it as one line."""
+
+
 def first_line(e: BaseException) -> str:
     """An exception from a library, for an error message: its type and the first line of its message."""
     lines = str(e).strip().splitlines()
@@ -101,6 +106,7 @@ __all__ = [
     "ModelNotFoundError",
     "TaskError",
     "TrainingError",
+    "TaskWarning",
     "first_line",
     "os_error_message",
     "os_errors",

@@ -192,7 +192,7 @@ def _background_plan(task, background) -> tuple[list[tuple[str, Any, Any]], dict
     from .models import data_path
     from .tasks import BUILTIN_TASKS, Task, get_task
 
-    own = task.name.lower()
+    own = None if getattr(task, "file", None) else task.name.lower()   # a user file is never the built-in task
     if background is None:
         background = [n for n in BUILTIN_TASKS if n != own]
     elif isinstance(background, (str, Task)):

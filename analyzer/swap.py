@@ -364,11 +364,12 @@ def prompt_swap(model, tokenizer, prompts: Mapping[str, SoftPrompt], tasks: Sequ
     model, tokenizer: the frozen model (:func:`analyzer.models.load_frozen_model`).
     prompts: ``{column name: SoftPrompt}``; each must record the task it was trained for
              (:func:`analyzer.report.prompt_task`: ``training_meta.json`` beside the adapter, or its config).
-    tasks:   task names or ``Task`` objects, one row each; default: the prompts' own tasks, each once, in order.
-             A prompt's task name is looked up among ``tasks`` first, then among the built-in tasks.
+    tasks:   task names or ``Task`` objects, one row each; default: the prompts' own tasks, each once, in order
+             (:func:`analyzer.task_record.resolve_task`).  A prompt is "right" on the task it was trained on: the
+             same file content for a task file, the same name for a built-in task.
     limit:   score the first ``limit`` examples of ``split`` (``None``: all).
     progress: called with one line of text before each evaluation."""
-    from .tasks import Task, get_task
+    from .task_record import is_recorded_task, resolve_tasks
 
     if not isinstance(prompts, Mapping) or not prompts:
         raise AnalyzerError("prompt_swap needs at least one prompt: a mapping {name: SoftPrompt}; got "
@@ -378,12 +379,8 @@ def prompt_swap(model, tokenizer, prompts: Mapping[str, SoftPrompt], tasks: Sequ
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
         raise AnalyzerError(f"The 'limit' of prompt_swap must be a positive int or None. Got {limit!r} instead.")
     trained = {name: _task_of(name, p) for name, p in prompts.items()}
-    given = [t if isinstance(t, Task) else get_task(t) for t in (tasks or ())]
-    by_name = {t.name: t for t in given}
-    if not given:
-        for name in dict.fromkeys(trained.values()):
-            by_name[name] = get_task(name)
-        given = list(by_name.values())
+    # given tasks, else the prompts' own (a recorded task file found again by content, never the built-in one)
+    given = resolve_tasks(list(tasks or ()), prompts.values())
     if len({t.name for t in given}) != len(given):
         raise AnalyzerError(f"Each task may appear once; got {[t.name for t in given]}.")
     scored = score_columns(model, tokenizer, {ZERO_SHOT: None, **prompts}, given, split=split, limit=limit,
@@ -395,7 +392,8 @@ def prompt_swap(model, tokenizer, prompts: Mapping[str, SoftPrompt], tasks: Sequ
             sc = Score.from_eval(scored[(name, task.name)])
             cells.append(SwapCell(prompt=name, task=task.name, correct=sc.correct, n=sc.n, accuracy=sc.accuracy,
                                   ci_low=sc.ci_low, ci_high=sc.ci_high,
-                                  right=name != ZERO_SHOT and trained[name] == task.name, outcomes=sc.outcomes))
+                                  right=name != ZERO_SHOT and is_recorded_task(prompts[name], task, trained[name]),
+                                  outcomes=sc.outcomes))
         rows.append(_row(task.name, cells))
     info = tuple(SwapPrompt(name=n, task=trained[n], hash=prompt_hash(p), source=_shown(p.source),
                             num_virtual_tokens=p.num_virtual_tokens) for n, p in prompts.items())
@@ -437,7 +435,7 @@ def swap_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[str]
     adapters' base model) and the tasks."""
     from .loaders import load_prompts
     from .models import load_frozen_model, model_for_prompts
-    from .tasks import get_task
+    from .task_record import resolve_tasks
 
     loaded: dict[str, SoftPrompt] = {}
     for path in paths:
@@ -448,7 +446,7 @@ def swap_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[str]
             loaded[p.name] = p
     for name, p in loaded.items():
         _task_of(name, p)                 # fail before loading the model
-    task_objs = [get_task(t) for t in tasks] if tasks else None
+    task_objs = resolve_tasks(tasks, loaded.values()) if tasks else None
     model = model_for_prompts(list(loaded.values()), model)
     say = progress or (lambda msg: None)
     say(f"loading {model}")

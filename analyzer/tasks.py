@@ -22,7 +22,7 @@ import os
 import random
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -53,6 +53,8 @@ class Task:
     instruction: a hand-written instruction of the task (the hard-prompt baseline).
     train, validation, test: the fixed splits (``test`` is held out).
     source:      the data file the examples were read from.
+    file:        for a user file, what identifies it (``path`` as given, ``resolved``, ``sha256``, ``size``,
+                 ``text_column``, ``label_column``): what a run records to find the same file again.
     """
 
     name: str
@@ -65,6 +67,7 @@ class Task:
     instruction: str = ""
     description: str = ""
     source: str = ""
+    file: Mapping[str, Any] | None = None
 
     # ------------------------------------------------------------------ views
     @property
@@ -170,7 +173,7 @@ class Task:
         return Task(name=self.name, labels=self.labels, label_words=tuple(words), train=self.train,
                     validation=self.validation, test=self.test, template=tpl,
                     instruction=self.instruction if instruction is None else instruction,
-                    description=self.description, source=self.source)
+                    description=self.description, source=self.source, file=self.file)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -396,12 +399,13 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8-sig", newline="")
 
 
-def _read_user_rows(path: Path) -> tuple[list[dict], list[str]]:
+def _read_user_rows(path: Path) -> tuple[list[dict], list[str], list[int]]:
+    """The rows of a CSV/TSV/JSONL file, its columns, and the line number of each row."""
     kind = "".join(s for s in path.suffixes[-2:] if s not in (".bz2", ".gz")).lower()
     try:
         with _open_text(path) as f:
             if kind in (".jsonl", ".json", ".ndjson"):
-                rows = []
+                rows, lines = [], []
                 for i, line in enumerate(f, 1):
                     if not line.strip():
                         continue
@@ -414,12 +418,17 @@ def _read_user_rows(path: Path) -> tuple[list[dict], list[str]]:
                         raise TaskError(f"Line {i} of {path} is a {type(obj).__name__}; expected a JSON object "
                                         f"with text and label fields.")
                     rows.append(obj)
+                    lines.append(i)
                 columns = sorted({k for r in rows for k in r})
             elif kind in (".csv", ".tsv"):
                 text = f.read()
                 dialect = csv.excel_tab if kind == ".tsv" else csv.excel
-                reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-                rows = list(reader)
+                short = object()          # a field a short row lacks: left out of the row (no value)
+                reader = csv.DictReader(io.StringIO(text), dialect=dialect, restval=short)
+                rows, lines = [], []
+                for r in reader:
+                    rows.append({k: v for k, v in r.items() if v is not short})
+                    lines.append(reader.line_num)    # the line the record ends on (the header is line 1)
                 columns = list(reader.fieldnames or [])
             else:
                 raise TaskError(f"Unknown task file type {path.name!r}: expected .csv, .tsv or .jsonl "
@@ -428,7 +437,38 @@ def _read_user_rows(path: Path) -> tuple[list[dict], list[str]]:
         raise TaskError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}).") from None
     except csv.Error as e:
         raise TaskError(f"{path} is not a readable CSV file: {e}.") from None
-    return rows, columns
+    return rows, columns, lines
+
+
+def _file_facts(given, path: Path, text_column: str, label_column: str) -> dict[str, Any]:
+    """What identifies a task file by content: the path as given and resolved, its SHA-256 and size, and the
+    columns read from it (recorded by a training run, :mod:`analyzer.task_record`)."""
+    digest, size = file_sha256(path)
+    return {"path": str(given), "resolved": str(path.resolve()), "sha256": digest, "size": size,
+            "text_column": text_column, "label_column": label_column}
+
+
+def file_sha256(path: str | os.PathLike) -> tuple[str, int]:
+    """The SHA-256 (hex) and size in bytes of a file, read in blocks."""
+    import hashlib
+
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _not_text(v: Any) -> str:
+    """What a JSON value that is not a string is, in words (``null``, ``the number 3``, ``a list``...)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"the number {v!r}"
+    return "a list" if isinstance(v, list) else "an object" if isinstance(v, dict) else f"a {type(v).__name__}"
 
 
 def _check_task_path(path: Path) -> None:
@@ -455,11 +495,12 @@ def load_task_file(path: str | Path, *, text_column: str = "text", label_column:
 
     ``label_words`` maps each label value (as a string) to its verbalizer word; without it the label values
     themselves are the words.  Every label must have a word."""
-    path = Path(path).expanduser()
+    given, path = path, Path(path).expanduser()
     with os_errors("read the task file", TaskError):    # unreadable file or folder: one line with the path
         _check_task_path(path)
         name = name or path.name.split(".")[0]
-        rows, columns = _read_user_rows(path)
+        rows, columns, lines = _read_user_rows(path)
+        facts = _file_facts(given, path, text_column, label_column)
     if not rows:
         raise TaskError(f"The task file {path} is empty: no data rows.")
     for col, what in ((text_column, "text"), (label_column, "label")):
@@ -467,11 +508,18 @@ def load_task_file(path: str | Path, *, text_column: str = "text", label_column:
             raise TaskError(f"The task file {path} has no {what} column {col!r}; its columns are {columns}. "
                             f"Choose one with --{what}-column.")
     pairs = []
-    for r in rows:
+    for r, line in zip(rows, lines):
         text, label = r.get(text_column), r.get(label_column)
-        if text is None or label is None or str(label).strip() == "":
-            continue
-        pairs.append((str(text), _label_str(label)))
+        if label is None or str(label).strip() == "":
+            continue                                 # an unlabelled row is not an example
+        if not isinstance(text, str):
+            raise TaskError(f"Line {line} of {path} has {_not_text(text) if text_column in r else 'no value'} in "
+                            f"its text field {text_column!r}; expected a string. Write the text as a string (in "
+                            f"quotes in JSONL) or remove the line.")
+        if isinstance(label, (list, dict)):
+            raise TaskError(f"Line {line} of {path} has {_not_text(label)} in its label field {label_column!r}; "
+                            f"expected a string or a number. Fix or remove the line.")
+        pairs.append((text, _label_str(label)))
     if not pairs:
         raise TaskError(f"The task file {path} has no row with both a {text_column!r} and a {label_column!r} value.")
     labels = sorted({lab for _, lab in pairs}, key=_label_sort_key)
@@ -479,6 +527,11 @@ def load_task_file(path: str | Path, *, text_column: str = "text", label_column:
         words = labels
     else:
         label_words = {_label_str(k): v for k, v in label_words.items()}
+        unknown = [lab for lab in label_words if lab not in labels]
+        if unknown:
+            raise TaskError(f"--label-words names label(s) {unknown} that {path} does not have; its labels "
+                            f"(column {label_column!r}) are {labels}. Give a word for each of those, e.g. "
+                            f"--label-words " + ",".join(f"{lab}=WORD" for lab in labels) + ".")
         missing = [lab for lab in labels if lab not in label_words]
         if missing:
             raise TaskError(f"The label(s) {missing} of {path} have no verbalizer word; give one for every label "
@@ -486,9 +539,10 @@ def load_task_file(path: str | Path, *, text_column: str = "text", label_column:
         words = [label_words[lab] for lab in labels]
     if len(labels) < 2:
         raise TaskError(f"The task file {path} has a single label {labels}; classification needs at least two.")
-    return _make(name, pairs, labels, words, template=template or DEFAULT_TEMPLATE, instruction=instruction or
+    task = _make(name, pairs, labels, words, template=template or DEFAULT_TEMPLATE, instruction=instruction or
                  f"Classify the input as one of: {', '.join(words)}.", description=f"user file {path.name}",
                  source=str(path.resolve()), test_size=test_size, validation_size=validation_size)
+    return replace(task, file=facts)
 
 
 def _label_str(v: Any) -> str:
@@ -591,6 +645,9 @@ def parse_label_words(spec: str | Mapping[str, str] | None) -> dict[str, str] | 
         if not eq or not label.strip() or not word.strip():
             raise TaskError(f"--label-words expects LABEL=WORD pairs separated by commas (e.g. "
                             f"'0=negative,1=positive'); got {part!r} in {spec!r}.")
+        if label.strip() in out:
+            raise TaskError(f"--label-words gives label {label.strip()!r} twice ({out[label.strip()]!r} and "
+                            f"{word.strip()!r}) in {spec!r}; give one word per label.")
         out[label.strip()] = word.strip()
     if not out:
         raise TaskError(f"--label-words is empty: {spec!r}.")

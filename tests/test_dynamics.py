@@ -91,7 +91,9 @@ def test_a_trainer_run_and_its_figure(tiny_llama_dir, tmp_path):
     index = NeighborIndex(k=5).fit(vocab)
     dyn = training_dynamics(out, index, k=3)
     assert dyn.steps == (0, 3, 6, 9, 12) and dyn.init_source == "adapter"   # labels init: recorded ids
-    assert all(t is not None for t in dyn.init_token_ids) and dyn.task is None   # a CSV task: no relatedness
+    assert all(t is not None for t in dyn.init_token_ids)
+    assert dyn.task == "t"          # the run's CSV task, found again by content (training_meta.json's record)
+    assert training_dynamics(out, index, k=3, task=False).task is None
     assert dyn.drift[-1] > 0
     fig = plot_training_dynamics(dyn, height=500, title="tiny")
     names = [t.name for t in fig.data]

@@ -1,6 +1,7 @@
 """Tasks: built-in data read offline, user CSV/JSONL files, fixed splits, verbalizer checks and bad input."""
 
 import json
+import re
 
 import pytest
 
@@ -191,3 +192,46 @@ def test_builtin_label_words_are_single_smollm2_tokens(smollm2_available):
         ids = get_task(name).label_token_ids(tok, "smollm2-135m")
         assert len(set(ids)) == len(ids)
         assert all(tok.convert_ids_to_tokens(i).startswith("Ġ") for i in ids)
+
+
+def test_label_words_naming_an_unknown_label_are_refused(tmp_path):
+    path = write_csv(tmp_path / "d.csv", [("a", "x"), ("b", "y"), ("c", "y")])
+    with pytest.raises(TaskError, match=r"--label-words names label\(s\) \['z'\] that .*d\.csv does not have; its "
+                                        r"labels \(column 'label'\) are \['x', 'y'\]") as e:
+        get_task(str(path), label_words={"x": "one", "y": "two", "z": "three"})
+    assert "\n" not in str(e.value)
+    from analyzer.tasks import parse_label_words
+
+    with pytest.raises(TaskError, match=r"gives label 'x' twice"):
+        parse_label_words("x=one,x=two")
+
+
+@pytest.mark.parametrize("value, said", [(3, "the number 3"), (None, "null"), (["a", "b"], "a list"),
+                                         ({"t": "a"}, "an object"), (True, "the boolean true")])
+def test_non_string_text_in_jsonl_is_refused_with_its_line(tmp_path, value, said):
+    lines = [{"text": "good one", "label": "p"}, {"text": "bad one", "label": "n"}, {"text": value, "label": "p"},
+             {"text": "fine", "label": "n"}]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    with pytest.raises(TaskError, match=rf"Line 3 of .*t\.jsonl has {re.escape(said)} in its text field 'text'; "
+                                        r"expected a string") as e:
+        get_task(str(path))
+    assert "\n" not in str(e.value)
+
+
+def test_missing_text_or_list_label_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a", "label": "p"}\n\n{"label": "n"}\n')
+    with pytest.raises(TaskError, match=r"Line 3 of .* has no value in its text field 'text'"):
+        get_task(str(path))
+    path.write_text('{"text": "a", "label": "p"}\n{"text": "b", "label": ["n"]}\n')
+    with pytest.raises(TaskError, match=r"Line 2 of .* has a list in its label field 'label'"):
+        get_task(str(path))
+    csv_path = tmp_path / "short.csv"                     # a CSV row without its text field
+    csv_path.write_text('label,text\np,"one\ntwo"\nn,b\nn\n')
+    with pytest.raises(TaskError, match=r"Line 5 of .*short\.csv has no value in its text field 'text'"):
+        get_task(str(csv_path))
+    unlabelled = tmp_path / "u.jsonl"                     # a row without a label is not an example: skipped
+    unlabelled.write_text("".join(json.dumps({"text": f"t{i}", "label": "ab"[i % 2]}) + "\n" for i in range(6))
+                          + '{"text": "no label"}\n')
+    assert sum(get_task(str(unlabelled)).sizes.values()) == 6

@@ -312,15 +312,13 @@ def describe_for_model(model: str | None, prompt_path, task=None, *, task_index:
     ``settings`` go to :func:`describe_prompt`."""
     from ..loaders import load_prompt, load_vocabulary
     from ..models import load_frozen_model, model_for_prompts
-    from ..report import prompt_task
-    from ..tasks import get_task
+    from ..task_record import resolve_task
 
     prompt = load_prompt(prompt_path, task=task_index)
-    task = task or prompt_task(prompt)
-    if not task:
+    task = resolve_task(task, prompt, label_words=label_words)   # the run's own task unless given
+    if task is None:
         raise AnalyzerError(f"The prompt {prompt.name!r} does not record its task; pass --task (a built-in name "
                             f"or a CSV/JSONL file).")
-    task = get_task(task, label_words=label_words)
     name = model_for_prompts([prompt], model)
     say = progress or (lambda msg: None)
     say(f"loading {name}")

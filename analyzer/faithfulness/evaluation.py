@@ -411,8 +411,7 @@ def evaluate_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[
     adapters' base model)."""
     from ..loaders import load_prompts
     from ..models import load_frozen_model, model_for_prompts
-    from ..report import prompt_task
-    from ..tasks import get_task
+    from ..task_record import resolve_tasks
 
     loaded: dict[str, Any] = {}
     for path in paths:
@@ -423,13 +422,12 @@ def evaluate_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[
             if name in loaded:
                 raise AnalyzerError(f"The prompt {p.source} is given twice; give each prompt once.")
             loaded[name] = p
-    if not tasks:
-        tasks = list(dict.fromkeys(t for t in (prompt_task(p) for p in loaded.values()) if t))
-        if not tasks:
-            raise AnalyzerError("No --task given and none of the prompts records the task it was trained for; "
-                                "pass --task NAME (see `softprompt-analyzer tasks`) or a CSV/JSONL file.")
-    task_objs = [get_task(t, label_words=label_words, text_column=text_column, label_column=label_column)
-                 for t in tasks]
+    # the prompts' own tasks unless given (a recorded task file found again by content)
+    task_objs = resolve_tasks(tasks, loaded.values(), label_words=label_words, text_column=text_column,
+                              label_column=label_column)
+    if not task_objs:
+        raise AnalyzerError("No --task given and none of the prompts records the task it was trained for; "
+                            "pass --task NAME (see `softprompt-analyzer tasks`) or a CSV/JSONL file.")
     model = model_for_prompts(list(loaded.values()), model)
     say = progress or (lambda msg: None)
     say(f"loading {model}")

@@ -353,21 +353,19 @@ def importance_for_model(model_name: str | None, prompt_path, task=None, *, labe
     vocabulary, and the task (default: the one the adapter's training_meta.json records)."""
     from ..loaders import load_prompts, load_vocabulary
     from ..models import load_frozen_model, model_for_prompts
-    from ..report import prompt_task
-    from ..tasks import get_task
+    from ..task_record import resolve_task
 
     prompts = load_prompts(prompt_path, task=task_index)
     if len(prompts) != 1:
         raise AnalyzerError(f"{str(prompt_path)!r} holds {len(prompts)} prompts; importance reads one. Pass "
                             f"--task-index for one task of a multitask adapter.")
     prompt = prompts[0]
-    task = task or prompt_task(prompt)
-    if not task:
-        raise AnalyzerError(f"The prompt {prompt.name!r} records no task; pass --task (sentiment, question-type, "
-                            f"spam, or a CSV/JSONL file).")
     if isinstance(task, str) and "," in task and not task.endswith((".csv", ".jsonl", ".tsv")):
         raise AnalyzerError(f"importance reads one task; got {task!r}. Pass --task with one of them.")
-    task = get_task(task, label_words=label_words)
+    task = resolve_task(task, prompt, label_words=label_words)   # the run's own task unless given
+    if task is None:
+        raise AnalyzerError(f"The prompt {prompt.name!r} records no task; pass --task (sentiment, question-type, "
+                            f"spam, or a CSV/JSONL file).")
     model_name = model_for_prompts([prompt], model_name)
     say = progress or (lambda msg: None)
     say(f"loading {model_name}")

@@ -36,6 +36,7 @@ import torch
 from ..cache import atomic_write_text
 from ..exceptions import TrainingError
 from ..scale import input_embed_scale
+from ..task_record import task_record
 from ..tasks import get_task
 from .config import META, TrainConfig
 from .files import LOG, save_multitask_adapter
@@ -170,9 +171,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                                model_config=model.config, init_mode=init.mode, init_text=init.text,
                                init_token_ids=init.token_ids, tokenizer_name_or_path=config.tokenizer_name_or_path)
         meta = {"model": config.model, "multitask": True, "task": None,
-                "tasks": [{"id": k, "name": t.name, "labels": list(t.labels), "label_words": list(t.label_words),
-                           "template": t.template, "instruction": t.instruction, "source": t.source,
-                           "sizes": t.sizes} for k, t in enumerate(tasks)],
+                "tasks": [{"id": k, **task_record(t)} for k, t in enumerate(tasks)],
                 "init": {"mode": init.mode, "text": init.text,
                          "token_ids": list(init.token_ids) if init.token_ids is not None else None},
                 "num_virtual_tokens": n, "num_ranks": r, "token_dim": d, "embed_scale": embed_scale,

@@ -66,6 +66,17 @@ def _peft_facts(source, adapter_name: str) -> dict:
                      "text": getattr(cfg, "prompt_tuning_init_text", None), "token_ids": None}}
 
 
+def _task_meta(task) -> dict | None:
+    """``training_meta.json``'s task of a recorded run: ``{"name": ...}`` for a name, the full record for a Task."""
+    if not task:
+        return None
+    if isinstance(task, str):
+        return {"name": task}
+    from ..task_record import task_record
+
+    return task_record(task)
+
+
 class RunRecorder:
     """Writes a run directory in the toolkit's format from a training loop it does not own.
 
@@ -74,12 +85,13 @@ class RunRecorder:
     out:         the run directory (created; an existing ``snapshots.safetensors``/``training_log.jsonl`` there is
                  replaced unless ``resume=True``).
     every:       snapshot interval in steps; default: 5% of ``total_steps``, else every 10 steps.
-    model, task: the base model and task name recorded in ``training_meta.json`` (default for ``model``: the
-                 PEFT config's ``base_model_name_or_path``).
+    model, task: the base model and task recorded in ``training_meta.json`` (default for ``model``: the
+                 PEFT config's ``base_model_name_or_path``); ``task``: a name, or a ``Task`` (a user file's is
+                 recorded by content, :func:`analyzer.task_record.task_record`, so readers find it again).
     The init is recorded as step 0 when the recorder is made (make it before the first optimizer step)."""
 
     def __init__(self, source, out: str | os.PathLike, *, every: int | None = None, total_steps: int | None = None,
-                 model: str | None = None, task: str | None = None, adapter_name: str = "default",
+                 model: str | None = None, task=None, adapter_name: str = "default",
                  resume: bool = False, start_step: int = 0):
         self.out = Path(out).expanduser()
         if self.out.exists() and not self.out.is_dir():
@@ -93,7 +105,7 @@ class RunRecorder:
         facts = _peft_facts(source, adapter_name)
         self.meta: dict[str, Any] = {"model": model or facts.get("model"), "recorded_by": "analyzer.training.recorder",
                                      "init": facts.get("init") or {"mode": None, "text": None, "token_ids": None},
-                                     "task": {"name": task} if task else None}
+                                     "task": _task_meta(task)}
         self.out.mkdir(parents=True, exist_ok=True)
         self.snapshots: dict[str, torch.Tensor] = {}
         self.evals: list[dict] = []

@@ -43,6 +43,7 @@ import torch
 from ..cache import atomic_write_text
 from ..exceptions import TrainingError
 from ..scale import input_embed_scale
+from ..task_record import task_record
 from ..tasks import Task, get_task
 from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import META, RESUME_FIXED, TrainConfig
@@ -376,10 +377,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
     tokens_done = 0
 
     def run_meta(final_eval=None, stopped=False) -> dict:
-        return {"model": config.model, "task": {"name": task.name, "labels": list(task.labels),
-                                                "label_words": list(task.label_words), "template": task.template,
-                                                "instruction": task.instruction, "source": task.source,
-                                                "sizes": task.sizes},
+        return {"model": config.model, "task": task_record(task),
                 "init": {"mode": init.mode, "text": init.text,
                          "token_ids": list(init.token_ids) if init.token_ids is not None else None},
                 "num_virtual_tokens": n, "token_dim": d, "embed_scale": embed_scale,

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..task_record import find_task_file, recorded_task
 from ..training.config import meta_task_name, read_training_meta
 
 ENV_MODEL = "SOFTPROMPT_ANALYZER_MODEL"
@@ -141,6 +142,11 @@ def run_info(path: str | os.PathLike) -> RunInfo:
     meta = read_training_meta(p)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     task = meta_task_name(meta)
+    rec = recorded_task(None, directory=p)
+    f = rec.get("file") if rec and rec.get("kind") == "file" and isinstance(rec.get("file"), dict) else None
+    if f:   # a task file: its path (where it is found by content), never the built-in task of its name
+        found, _ = find_task_file(f, p)
+        task = str(found or f.get("path") or f.get("resolved"))
     if meta.get("multitask") and isinstance(meta.get("tasks"), list):   # one prompt per task
         task = ", ".join(str(t.get("name")) for t in meta["tasks"] if isinstance(t, dict)) or None
     init = meta.get("init")

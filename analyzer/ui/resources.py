@@ -153,8 +153,10 @@ def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str 
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
-    return background(key, analyze_faithfulness, frozen, tok, _prompt(path, name), neighbor_index(model, "cosine"),
-                      task=task(task_name) if task_name else None, limit=int(limit), model_name=model, lane="model")
+    prompt = _prompt(path, name)
+    return background(key, analyze_faithfulness, frozen, tok, prompt, neighbor_index(model, "cosine"),
+                      task=_task_for(task_name, prompt) if task_name else None, limit=int(limit), model_name=model,
+                      lane="model")
 
 
 def swap(model: str, columns: tuple, limit: int):
@@ -182,8 +184,11 @@ def evaluation(model: str, columns: tuple, task_names: tuple, limit: int):
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
+    from ..task_record import resolve_tasks
+
     ps = {name: _prompt(path, pname) for name, path, _, pname in columns}
-    return background(key, evaluate_prompts, frozen, tok, ps, [task(t) for t in task_names], limit=int(limit),
+    return background(key, evaluate_prompts, frozen, tok, ps, resolve_tasks(list(task_names), ps.values()),
+                      limit=int(limit),
                       model_name=model, progress=_progress(key), lane="model")
 
 
@@ -207,7 +212,8 @@ def importance(model: str, path: str, stamp: tuple, name: str, task_name: str, l
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
-    return background(key, run, frozen, tok, _prompt(path, name), task(task_name), vocabulary(model),
+    prompt = _prompt(path, name)
+    return background(key, run, frozen, tok, prompt, _task_for(task_name, prompt), vocabulary(model),
                       limit=int(limit), model_name=model, progress=_progress(key), **dict(settings), lane="model")
 
 
@@ -222,7 +228,8 @@ def description(model: str, path: str, stamp: tuple, name: str, task_name: str, 
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
-    return background(key, describe_prompt, frozen, tok, _prompt(path, name), task(task_name),
+    prompt = _prompt(path, name)
+    return background(key, describe_prompt, frozen, tok, prompt, _task_for(task_name, prompt),
                       vocab=vocabulary(model), model_name=model, progress=_progress(key), **dict(settings),
                       lane="model")
 
@@ -299,6 +306,14 @@ def background(key: tuple, fn, *args, lane: str = "executor", **kwargs):
 
 def _prompt(path: str, name: str):
     return next(p for p in prompts(path) if p.name == name)
+
+
+def _task_for(task_name: str, prompt):
+    """The task ``task_name`` for a reading of ``prompt``: a task file the prompt's run recorded keeps its
+    columns and label words (:func:`analyzer.task_record.resolve_task`)."""
+    from ..task_record import resolve_task
+
+    return resolve_task(task_name, prompt)
 
 
 def prompt_analysis(model: str, metric: str, k: int, path: str, stamp: tuple, name: str, task_name: str | None,
