@@ -36,6 +36,33 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _count(lo: int, hi: int | None = None, what: str = "an integer"):
+    """An argparse type: an integer in ``[lo, hi]`` (no upper bound when ``hi`` is None)."""
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            v = None
+        if v is None or v < lo or (hi is not None and v > hi):
+            rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"expected {what} {rng}, got {s!r}")
+        return v
+    return parse
+
+
+def _lr(s: str) -> float:
+    """``--lr``: a finite number in ``(0, LR_MAX]`` (:func:`analyzer.training.config.check_lr`, the same bound)."""
+    from .training.config import LR_MAX, check_lr
+
+    try:
+        return check_lr(float(s))
+    except (ValueError, AnalyzerError):
+        raise argparse.ArgumentTypeError(
+            f"expected a learning rate in (0, {LR_MAX:g}], got {s!r}: AdamW moves every prompt entry by about lr per "
+            f"step, and above {LR_MAX:g} one step throws the prompt far outside the vocabulary; pass e.g. --lr 0.3"
+        ) from None
+
+
 def _seed(s: str) -> int:
     """``--seed`` of every command: one range, checked before anything loads (:func:`analyzer.stats.check_seed`)."""
     from .stats import check_seed
@@ -397,20 +424,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", "-o", required=True,
                    help="output directory (the PEFT adapter, log, snapshots); one run at a time: refused while "
                         "another run writes there")
-    t.add_argument("--virtual-tokens", type=_positive_int, default=20)
+    t.add_argument("--virtual-tokens", type=_count(1, 4096, "a positive integer"), default=20)
     t.add_argument("--init", choices=INIT_MODES, default="labels")
     t.add_argument("--init-text", default=None, help="text of --init text (default: the task's instruction)")
     t.add_argument("--steps", type=_positive_int, default=300)
     t.add_argument("--batch-size", type=_positive_int, default=8)
-    t.add_argument("--lr", type=float, default=0.03)
+    t.add_argument("--lr", type=_lr, default=0.03,
+                   help="AdamW learning rate, in (0, 10] (default 0.03): AdamW moves every prompt entry by about lr "
+                        "per step, and above 10 one step throws the prompt far outside the vocabulary. A run whose "
+                        "loss or prompt becomes non-finite or explodes stops (exit 2) and keeps its last good "
+                        "checkpoint")
     t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
-    t.add_argument("--eval-every", type=int, default=50)
+    t.add_argument("--eval-every", type=_count(0), default=50)
     t.add_argument("--eval-examples", type=_positive_int, default=200)
     t.add_argument("--checkpoint-every", type=_positive_int, default=50)
-    t.add_argument("--snapshot-every", type=int, default=10)
-    t.add_argument("--warmup-steps", type=int, default=None)
+    t.add_argument("--snapshot-every", type=_count(0), default=10)
+    t.add_argument("--warmup-steps", type=_count(0), default=None)
     t.add_argument("--max-length", type=_positive_int, default=128)
     t.add_argument("--device", default="auto")
     t.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
@@ -442,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--virtual-tokens", type=_positive_int, default=20, help="prompt length for an init mode")
     w.add_argument("--steps", type=_positive_int, default=60, help="training steps per γ (default 60)")
     w.add_argument("--batch-size", type=_positive_int, default=8)
-    w.add_argument("--lr", type=float, default=0.03)
+    w.add_argument("--lr", type=_lr, default=0.03, help="AdamW learning rate, in (0, 10] (default 0.03)")
     w.add_argument("--seed", type=_seed, default=0)
     w.add_argument("--split", choices=["validation", "test"], default="validation")
     w.add_argument("--limit", type=_positive_int, default=200, help="examples scored per condition (default 200)")

@@ -58,6 +58,20 @@ RESUME_FIXED = ("model", "task", "num_virtual_tokens", "prompt_tuning_init", "pr
                 "batch_size", "max_length", "label_words", "template", "text_column", "label_column")
 
 
+#: the largest learning rate accepted.  AdamW moves every prompt entry by about ``lr`` per step whatever the
+#: gradient's scale, and token embeddings are small (SmolLM2: median |entry| 0.08, at most 2; row norms 1.8 to
+#: 7.5): above 10 a single step moves a 576-d row by ~240, far outside the vocabulary, and the run diverges.
+LR_MAX = 10.0
+
+
+def check_lr(lr: Any) -> float:
+    """``lr`` as a float when it is a finite number in ``(0, LR_MAX]``; else TrainingError saying why."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or not 0 < lr <= LR_MAX:
+        raise _bad("lr", f"a finite float in (0, {LR_MAX:g}] (AdamW moves every prompt entry by about lr per step; "
+                         f"above {LR_MAX:g} one step throws the prompt far outside the vocabulary)", lr)
+    return float(lr)
+
+
 def _bad(name: str, expected: str, got: Any) -> TrainingError:
     return TrainingError(f"The {name!r} parameter of TrainConfig must be {expected}. Got {got!r} instead.")
 
@@ -75,8 +89,11 @@ class TrainConfig:
     prompt_tuning_init_text: the text of ``text`` init; default: the task's hand-written instruction
                              (``--init-text``).
     tokenizer_name_or_path:  recorded in the adapter config; default: ``model``.
-    steps, batch_size, lr, seed: the optimisation (AdamW on the prompt only; linear warm-up then linear decay).
-    warmup_steps:            default: 10% of ``steps``, at most 50.
+    steps, batch_size, lr, seed: the optimisation (AdamW on the prompt only; linear warm-up then linear decay);
+                             ``lr`` in ``(0, LR_MAX]`` (see :data:`LR_MAX`).  A run whose loss or prompt becomes
+                             non-finite or explodes stops with TrainingError and keeps its last good checkpoint
+                             (``analyzer.training.divergence``).
+    warmup_steps:            default: 10% of ``steps``, at most 50; at most ``steps``.
     eval_every:              evaluate on the validation split every N steps and at the end (0: only at the end).
     eval_examples:           how many validation examples each evaluation scores.
     checkpoint_every:        write a resumable checkpoint every N steps (and on stop / Ctrl-C).
@@ -168,13 +185,15 @@ class TrainConfig:
                                 f"{self.num_ranks} for the single task {self.task!r}. Drop --ranks, or give several "
                                 f"comma-separated tasks.")
         if self.warmup_steps is not None:
-            check_int("warmup_steps", 0)
-        for name in ("lr", "weight_decay"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 or \
-                    (name == "lr" and v == 0):
-                raise _bad(name, "a finite float > 0" if name == "lr" else "a finite float >= 0", v)
-            setattr(self, name, float(v))
+            check_int("warmup_steps", 0, self.steps)
+        self.lr = check_lr(self.lr)
+        wd = self.weight_decay
+        if isinstance(wd, bool) or not isinstance(wd, numbers.Real) or not math.isfinite(wd) or wd < 0 or \
+                self.lr * wd >= 1:
+            # AdamW's decoupled decay multiplies the prompt by 1 - lr * weight_decay every step
+            raise _bad("weight_decay", f"a finite float >= 0 with lr * weight_decay < 1 (AdamW multiplies the prompt "
+                                       f"by 1 - lr * weight_decay each step; lr is {self.lr:g})", wd)
+        self.weight_decay = float(wd)
 
         init = self.prompt_tuning_init
         if not isinstance(init, str):
@@ -250,4 +269,4 @@ class TrainConfig:
         return cls(**{**dict(d), **overrides})
 
 
-__all__ = ["TrainConfig", "INIT_MODES", "RESUME_FIXED"]
+__all__ = ["TrainConfig", "INIT_MODES", "RESUME_FIXED", "LR_MAX", "check_lr"]

@@ -39,6 +39,7 @@ from ..scale import input_embed_scale
 from ..task_record import task_record
 from ..tasks import get_task
 from .config import META, TrainConfig
+from .divergence import divergence, diverged_error, norm_limit
 from .files import LOG, save_multitask_adapter
 from .initialize import init_prompt
 from .precision import autocast
@@ -110,6 +111,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
 
     emb_module = model.get_input_embeddings()
     embed_scale = input_embed_scale(emb_module)
+    limit = norm_limit(emb_module.weight, embed_scale)     # a prompt row beyond this has exploded
     d, n, r, T = int(emb_module.weight.shape[1]), config.num_virtual_tokens, config.num_ranks, len(tasks)
     init = init_prompt(config.prompt_tuning_init, embeddings=emb_module.weight, tokenizer=tokenizer,
                        num_virtual_tokens=n, seed=config.seed, text=config.prompt_tuning_init_text,
@@ -134,7 +136,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
 
     evals: list[tuple[int, float]] = []
     by_task: list[dict] = []
-    state = {"step": 0, "elapsed": 0.0}
+    state = {"step": 0, "elapsed": 0.0, "saved": None}     # saved: the step of the adapter on disk
     best: dict = {"step": None, "accuracy": -math.inf, "params": None}     # config.keep_best
 
     def validate(step: int) -> dict:
@@ -181,6 +183,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 "final_eval": final_eval,
                 "config": config.to_dict(), "versions": _versions()}
         atomic_write_text(out / META, json.dumps(meta, indent=2, default=str))
+        state["saved"] = state["step"]
 
     losses, step_times, tokens_done = [], [], 0
     stopped = False
@@ -206,8 +209,9 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 opt.step()
                 state["step"] = step
                 loss_f = float(loss.detach())
-                if not math.isfinite(loss_f):
-                    raise TrainingError(f"The loss became {loss_f} at step {step}; lower --lr (now {config.lr}).")
+                why = divergence(loss_f, task_prompts(shared.detach(), cols.detach(), rows.detach()), limit)
+                if why is not None:   # before this step writes anything: the last good adapter stays
+                    raise diverged_error(why, step, config.lr, out, state["saved"], resumable=False)
                 _call(callbacks, "on_step", step, loss_f, lr)
                 stop_now = _want_stop(callbacks, stop_event)
                 dt = time.perf_counter() - t0

@@ -47,6 +47,7 @@ from ..task_record import task_record
 from ..tasks import Task, get_task
 from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import META, RESUME_FIXED, TrainConfig
+from .divergence import divergence, diverged_error, norm_limit
 from .files import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, LOG, SNAPSHOTS, _read_log, _safetensors_load, _safetensors_save,
                     read_snapshots, read_training_log, save_adapter, snapshot_key, write_snapshots)
 from .initialize import PromptInit, init_prompt
@@ -316,6 +317,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
     emb_module = model.get_input_embeddings()
     emb = emb_module.weight
     embed_scale = input_embed_scale(emb_module)   # Gemma: sqrt(d); the prompt lives in the scaled space
+    limit = norm_limit(emb, embed_scale)          # a prompt row beyond this has exploded
     d = int(emb.shape[1])
     n = config.num_virtual_tokens
     init = init_prompt(config.prompt_tuning_init, embeddings=emb, tokenizer=tokenizer, num_virtual_tokens=n,
@@ -371,7 +373,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         train_module = DDP(module, device_ids=[device.index] if device.type == "cuda" else None)
 
     local = config.batch_size // dist_.world
-    state = {"step": start, "elapsed": elapsed0, "consistent": True}
+    # saved: the step of the last checkpoint on disk (a diverged run keeps it)
+    state = {"step": start, "elapsed": elapsed0, "consistent": True, "saved": start if ck is not None else None}
     losses: list[float] = []
     step_times: list[float] = []
     tokens_done = 0
@@ -406,6 +409,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
             ck["best"] = {"step": best["step"], "accuracy": best["accuracy"]}
         _safetensors_save(tensors, out / CHECKPOINT, {"checkpoint": json.dumps(ck, default=str)})
         write_adapter(stopped=stopped)
+        state["saved"] = state["step"]
         _call(callbacks, "on_checkpoint", state["step"], out / CHECKPOINT)
 
     def save_snapshots():
@@ -453,13 +457,14 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
             opt.step()
             state["step"], state["consistent"] = step, True
             loss_f = float(dist_.sum(loss)) / dist_.world      # the global batch's mean
+            why = divergence(loss_f, module.prompt, limit)    # the same on every rank (one global loss, one prompt)
+            if why is not None:      # before anything of this step is written: the folder keeps the last good state
+                raise diverged_error(why, step, config.lr, out, state["saved"])
             if dist_.main:
                 _call(callbacks, "on_step", step, loss_f, lr)
             stop_now = dist_.main and _want_stop(callbacks, stop_event)
             if dist_.world > 1:                 # rank 0 decides; every rank stops at the same step
                 stop_now = bool(dist_.sum([1.0 if stop_now else 0.0])[0] > 0)
-            if not math.isfinite(loss_f):
-                raise TrainingError(f"The loss became {loss_f} at step {step}; lower --lr (now {config.lr}).")
             dt = time.perf_counter() - t0
             state["elapsed"] += dt
             losses.append(loss_f)
