@@ -15,7 +15,7 @@ grouped by prompt, against shuffled labels."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .report import Report, model_info, neighbor_rows, prompt_info
 from .types import SoftPrompt, Vocabulary
@@ -76,13 +76,16 @@ def analysis_settings(full: bool = True, **overrides) -> AnalysisSettings:
 
 
 def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, task: str | None = None,
-            k: int = 10, metric: str = "cosine", include_special: bool = False,
+            label_words: Mapping[str, str] | None = None, text_column: str | None = None,
+            label_column: str | None = None, k: int = 10, metric: str = "cosine", include_special: bool = False,
             settings: AnalysisSettings | None = None, faithfulness: bool = False, faithfulness_limit: int = 200,
             model=None, index=None, progress: Callable[[str], None] | None = None, **overrides) -> Report:
     """Analyse ``prompts`` against ``vocab``; see the module docstring for what each prompt gets.
 
     task:          a task name or data file for relatedness/faithfulness (default: the task each adapter
-                   records, if any).
+                   records, if any: a recorded task file is found again by content,
+                   :func:`analyzer.task_record.resolve_task`).
+    label_words, text_column, label_column: options of a CSV/JSONL task (default: the recorded ones).
     settings:      what to compute (default: the full analysis, :func:`analysis_settings`); ``overrides``
                    (``text_space=False``, ``n_null=300``, ``seed=1``, ``relatedness=False``) change single fields.
     faithfulness:  run the frozen model (``model``: a ``(model, tokenizer)`` pair, loaded here when omitted).
@@ -117,7 +120,8 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
         d["tokens"] = neighbor_rows(p, vocab, index, k)
         from .task_record import resolve_task
 
-        task_obj = resolve_task(task, p)      # the run's own task (a file found again by content) unless given
+        task_obj = resolve_task(task, p, label_words=label_words, text_column=text_column,   # the run's own task
+                                label_column=label_column)                            # unless given
         d["task"] = task if isinstance(task, str) and task.strip() else (task_obj.name if task_obj else None)
         label_ids = None
         if task_obj is not None:

@@ -113,12 +113,15 @@ def cmd_analyze(args) -> int:
     from . import load_vocabulary
     from .analysis import analysis_settings, analyze
     from .models import model_for_prompts
+    from .tasks import parse_label_words
 
+    words = parse_label_words(args.label_words)
     prompts = _load_all(args.prompts, args.task_index)
     vocab = load_vocabulary(model_for_prompts(prompts, args.model))
     say = (lambda msg: print(f"… {msg}", file=sys.stderr)) if not args.quiet else None
     settings = analysis_settings(full=True, text_space=not args.no_text_space, seed=args.seed, n_null=args.n_null)
-    report = analyze(prompts, vocab, task=args.task, k=args.k, metric=args.metric, settings=settings,
+    report = analyze(prompts, vocab, task=args.task, label_words=words, text_column=args.text_column,
+                     label_column=args.label_column, k=args.k, metric=args.metric, settings=settings,
                      faithfulness=args.faithfulness, faithfulness_limit=args.faithfulness_limit,
                      include_special=args.include_special, progress=say)
     _write_output(report.render(args.format), args.out)
@@ -400,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="task for relatedness/faithfulness: a built-in name (see `tasks`) or a CSV/JSONL file; "
                         "default: the task the adapter records")
     a.add_argument("--task-index", type=int, default=None, help="task index of a multitask prompt-tuning adapter")
+    a.add_argument("--label-words", default=None,
+                   help="LABEL=WORD,... or JSON (for CSV/JSONL tasks; default: the words the run recorded)")
+    a.add_argument("--text-column", default=None, help="text column of a CSV/JSONL task (default: recorded, or text)")
+    a.add_argument("--label-column", default=None,
+                   help="label column of a CSV/JSONL task (default: recorded, or label)")
     a.add_argument("-k", type=_positive_int, default=10, help="neighbours per virtual token (default 10)")
     a.add_argument("--metric", choices=["cosine", "csls", "l2", "dot"], default="cosine",
                    help="neighbour metric; csls = hubness-corrected cosine")

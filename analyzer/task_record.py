@@ -152,10 +152,11 @@ def _content(f: Mapping[str, Any]) -> str:
 def _pass_hint(rec: Mapping[str, Any], f: Mapping[str, Any]) -> str:
     words = ",".join(f"{lab}={w}" for lab, w in zip(rec.get("labels") or [], rec.get("label_words") or []))
     hint = "--task FILE" + (f" --label-words {words}" if words else "")
-    for key, flag in (("text_column", "--text-column"), ("label_column", "--label-column")):
-        if f.get(key) and f[key] != key.split("_")[0]:
-            hint += f" {flag} {f[key]}"
-    return hint
+    tc, lc = f.get("text_column") or "text", f.get("label_column") or "label"
+    if (tc, lc) == ("text", "label"):
+        return hint
+    name = Path(str(f.get("resolved") or f.get("path"))).name
+    return hint + f" (a file named {name} is read with the recorded columns {tc!r} and {lc!r})"
 
 
 def load_recorded_file_task(rec: Mapping[str, Any], run_dir: str | os.PathLike, path=None) -> Task:
@@ -195,16 +196,25 @@ def resolve_task(given, prompt=None, *, label_words: Mapping[str, str] | None = 
             (:func:`find_task_file`) and never read as the built-in task of the same name; ``--task`` naming a
             built-in task for a run trained on a file is used, with one warning (``warn``, default a
             :class:`~analyzer.exceptions.TaskWarning`).  ``--task FILE`` with the recorded content takes the
-            recorded columns and label words unless others are given.
+            recorded columns and label words unless others are given; a file of the recorded name (changed) the
+            recorded columns unless others are named.
     label_words, text_column, label_column: the user's options for the task (override the recorded ones)."""
     from .report import prompt_task
 
     warn = warn or _warn
     rec = recorded_task(prompt) if prompt is not None else None
-    frec = _file_of(rec)
-    opts = {"label_words": label_words, "text_column": text_column or "text", "label_column": label_column or "label"}
+    frec = _file_of(rec) or {}
+    same_name = bool(frec) and (given is None or Path(str(given).strip()).name == Path(
+        str(frec.get("resolved") or frec.get("path"))).name)
+    # the run's own file (found, or given again under its name, changed or not): its columns as recorded unless
+    # others are named
+    rec_cols = frec if same_name else {}
+    opts = {"label_words": label_words,
+            "text_column": text_column if text_column not in (None, "text") else rec_cols.get("text_column") or "text",
+            "label_column": label_column if label_column not in (None, "label") else
+            rec_cols.get("label_column") or "label"}
     if given is None or (isinstance(given, str) and not given.strip()):
-        if frec is not None:
+        if frec:
             task = load_recorded_file_task(rec, _run_dir(prompt))
             return task.with_options(label_words=label_words) if label_words else task
         name = prompt_task(prompt) if prompt is not None else None
@@ -212,7 +222,7 @@ def resolve_task(given, prompt=None, *, label_words: Mapping[str, str] | None = 
     if isinstance(given, Task):
         return given
     s = str(given).strip()
-    if frec is not None:
+    if frec:
         if s.lower() in BUILTIN_TASKS or s.lower() in HELD_OUT_TASKS:
             warn(f"{prompt.name} was trained on the task file {frec.get('path')} ({_content(frec)}), "
                  f"not on the built-in task {s.lower()!r}; reading it against the built-in task as asked "

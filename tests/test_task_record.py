@@ -123,7 +123,14 @@ def test_changed_or_missing_task_file_is_one_line(file_run, tiny_llama_dir, tmp_
     msg = str(e.value)
     assert "\n" not in msg and str(changed) in msg and meta["task"]["file"]["sha256"][:12] in msg
     assert "changed since training" in msg and "--task FILE --label-words neg=was,pos=the" in msg
-    assert "--text-column sentence --label-column y" in msg
+    assert "a file named changed.jsonl is read with the recorded columns 'sentence' and 'y'" in msg
+    # as the line says: the file under its name again, with the words, reads with the recorded columns
+    t = resolve_task(str(changed), load_prompt(copy), label_words={"neg": "was", "pos": "the"})
+    assert t.verbalizer == WORDS and t.file["text_column"] == "sentence"
+    assert main(["analyze", str(copy), "--task", str(changed), "--label-words", "neg=was,pos=the", "--model",
+                 str(tiny_llama_dir), "-k", "3", "--n-null", "20", "--no-text-space", "--format", "json",
+                 "--quiet"]) == 0
+    assert "skipped" not in json.loads(capsys.readouterr().out)["prompts"][0]["relatedness"]
     changed.unlink()
     assert main(["evaluate", str(copy), "--model", str(tiny_llama_dir), "--limit", "4", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
