@@ -153,7 +153,9 @@ def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tiny, tiny_lla
 
     from analyzer import load_prompt
     from analyzer.training import read_snapshots, read_training_log, train
+    from analyzer.training.config import read_training_meta
     from analyzer.training.divergence import norm_limit
+    from analyzer.ui._runner import run_state
 
     model, tok = tiny
     out = tmp_path / "run"
@@ -176,10 +178,16 @@ def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tiny, tiny_lla
     ck = load_file(str(out / "checkpoint.safetensors"))["prompt"].numpy()
     np.testing.assert_array_equal(adapter.vectors, ck)
     assert max(read_snapshots(out)) == bad - 1 and max(r["step"] for r in read_training_log(out)) == bad - 1
+    # the run record says so, and the dashboard lists it as diverged, not as resumable as it is
+    meta = read_training_meta(out)
+    assert meta["steps_done"] == kept and meta["diverged"]["step"] == bad and meta["diverged"]["lr"] == 10.0
+    state = run_state(out)
+    assert state.step == kept and state.diverged["step"] == bad and not state.interrupted
     # the run goes on from the kept checkpoint at a lower lr
     res = train(config(tiny_llama_dir, task_csv, out, lr=0.05, steps=kept + 3, checkpoint_every=5, snapshot_every=1,
                        eval_every=0, eval_examples=4, resume=True), model=model, tokenizer=tok)
     assert res.start_step == kept and res.steps == kept + 3
+    assert "diverged" not in read_training_meta(out) and run_state(out).diverged is None
 
 
 def test_a_nan_loss_stops_the_run_before_it_writes(tiny, tiny_llama_dir, task_csv, tmp_path):

@@ -39,7 +39,7 @@ from ..scale import input_embed_scale
 from ..task_record import task_record
 from ..tasks import get_task
 from .config import META, TrainConfig
-from .divergence import divergence, diverged_error, norm_limit
+from .divergence import divergence, diverged_error, norm_limit, record_divergence
 from .files import LOG, save_multitask_adapter
 from .initialize import init_prompt
 from .precision import autocast
@@ -211,6 +211,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 loss_f = float(loss.detach())
                 why = divergence(loss_f, task_prompts(shared.detach(), cols.detach(), rows.detach()), limit)
                 if why is not None:   # before this step writes anything: the last good adapter stays
+                    record_divergence(out, step, why, config.lr)
                     raise diverged_error(why, step, config.lr, out, state["saved"], resumable=False)
                 _call(callbacks, "on_step", step, loss_f, lr)
                 stop_now = _want_stop(callbacks, stop_event)

@@ -47,7 +47,7 @@ from ..task_record import task_record
 from ..tasks import Task, get_task
 from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import META, RESUME_FIXED, TrainConfig
-from .divergence import divergence, diverged_error, norm_limit
+from .divergence import divergence, diverged_error, norm_limit, record_divergence
 from .files import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, LOG, SNAPSHOTS, _read_log, _safetensors_load, _safetensors_save,
                     read_snapshots, read_training_log, save_adapter, snapshot_key, write_snapshots)
 from .initialize import PromptInit, init_prompt
@@ -459,6 +459,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
             loss_f = float(dist_.sum(loss)) / dist_.world      # the global batch's mean
             why = divergence(loss_f, module.prompt, limit)    # the same on every rank (one global loss, one prompt)
             if why is not None:      # before anything of this step is written: the folder keeps the last good state
+                if dist_.main:
+                    record_divergence(out, step, why, config.lr)
                 raise diverged_error(why, step, config.lr, out, state["saved"])
             if dist_.main:
                 _call(callbacks, "on_step", step, loss_f, lr)

@@ -210,10 +210,11 @@ class RunState:
     config: dict
     stopped: bool = False
     holder: str | None = None      # another process training in the folder now (``pid N on host H, started T``)
+    diverged: dict | None = None   # {"step", "reason", "lr"}: stopped by divergence after the checkpoint's step
 
     @property
     def interrupted(self) -> bool:
-        return self.step < self.steps and not self.stopped and self.holder is None
+        return self.step < self.steps and not self.stopped and self.holder is None and self.diverged is None
 
 
 def run_state(path) -> RunState | None:
@@ -235,13 +236,14 @@ def run_state(path) -> RunState | None:
         steps = int(config["steps"])
     except Exception:  # noqa: BLE001 — an unreadable checkpoint is simply not resumable here
         return None
-    stopped = False
+    stopped, diverged = False, None
     try:
         meta = json.loads((p / "training_meta.json").read_text())
         stopped = bool(meta.get("stopped")) and int(meta.get("steps_done", -1)) >= step
-    except (OSError, ValueError, TypeError):
+        diverged = meta.get("diverged") if isinstance(meta.get("diverged"), dict) else None
+    except (OSError, ValueError, TypeError, AttributeError):
         pass
-    return RunState(step=step, steps=steps, config=config, stopped=stopped, holder=run_holder(p))
+    return RunState(step=step, steps=steps, config=config, stopped=stopped, holder=run_holder(p), diverged=diverged)
 
 
 class BackgroundLane:

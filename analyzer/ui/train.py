@@ -71,6 +71,10 @@ def _earlier_runs(runner, job) -> None:
                 status = f"{j.status}, step {j.step} of {j.total_steps}"
             elif state is not None and state.holder is not None:
                 status = f":blue[in training by another process] ({state.holder}), step {state.step} of {state.steps}"
+            elif state is not None and state.diverged is not None:
+                d = state.diverged
+                status = (f":red[diverged] at step {d.get('step')} (lr {d.get('lr')}: {d.get('reason')}); the adapter "
+                          f"holds step {state.step}; resume it from the CLI with a lower --lr")
             elif state is not None and state.interrupted:
                 status = f":orange[interrupted] at step {state.step} of {state.steps}"
             else:
