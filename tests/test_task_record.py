@@ -173,6 +173,11 @@ def test_dashboard_run_info_names_the_task_file(file_run):
 
     run, data = file_run
     assert run_info(run).task == str(data)
+    # the task box's value (that path) reads the file with the run's recorded columns and label words
+    from analyzer import load_prompt
+    from analyzer.ui import resources
+
+    assert resources.task_for(run_info(run).task, load_prompt(run)).verbalizer == WORDS
 
 
 def test_run_recorder_records_a_task_file_by_content(tmp_path):

@@ -103,7 +103,8 @@ def evaluate(sel: Selection) -> None:
         st.info("Pick at least one prompt to evaluate.", icon=":material/info:")
         return
     tasks = (sel.task, *[t for t in extra if t != sel.task])
-    instruction = resources.task(sel.task).instruction if len(tasks) == 1 else None
+    first = next(it[3] for it in items if it[0] == chosen[0])       # a run's task file: its recorded columns
+    instruction = resources.task_for(sel.task, first).instruction if len(tasks) == 1 else None
     st.caption(f"Runs the frozen model: each prompt, the template alone (zero-shot), the task's instruction as a "
                f"hard prompt{f' (“{instruction}”)' if instruction else ''} and always answering the majority class, "
                f"on the same first {limit} test examples of {', '.join(tasks)}. vs zero-shot: exact McNemar test on "

@@ -140,7 +140,7 @@ def trajectory(model: str, path: str, stamp: tuple):
 __all__ = ["vocabulary", "neighbor_index", "layout", "vocab_map", "search", "frozen_model", "training_runner",
            "prompts", "task", "task_names", "prompt_map", "report", "trajectory", "background", "prompt_analysis",
            "faithfulness", "swap", "full_report", "known_future", "evaluation", "evaluation_only_tasks", "importance",
-           "description", "progress_of", "forget", "latest_result"]
+           "description", "progress_of", "forget", "latest_result", "task_for"]
 
 
 def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str | None, limit: int):
@@ -155,7 +155,7 @@ def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str 
     frozen, tok = frozen_model(model)
     prompt = _prompt(path, name)
     return background(key, analyze_faithfulness, frozen, tok, prompt, neighbor_index(model, "cosine"),
-                      task=_task_for(task_name, prompt) if task_name else None, limit=int(limit), model_name=model,
+                      task=task_for(task_name, prompt) if task_name else None, limit=int(limit), model_name=model,
                       lane="model")
 
 
@@ -213,7 +213,7 @@ def importance(model: str, path: str, stamp: tuple, name: str, task_name: str, l
         return known
     frozen, tok = frozen_model(model)
     prompt = _prompt(path, name)
-    return background(key, run, frozen, tok, prompt, _task_for(task_name, prompt), vocabulary(model),
+    return background(key, run, frozen, tok, prompt, task_for(task_name, prompt), vocabulary(model),
                       limit=int(limit), model_name=model, progress=_progress(key), **dict(settings), lane="model")
 
 
@@ -229,7 +229,7 @@ def description(model: str, path: str, stamp: tuple, name: str, task_name: str, 
         return known
     frozen, tok = frozen_model(model)
     prompt = _prompt(path, name)
-    return background(key, describe_prompt, frozen, tok, prompt, _task_for(task_name, prompt),
+    return background(key, describe_prompt, frozen, tok, prompt, task_for(task_name, prompt),
                       vocab=vocabulary(model), model_name=model, progress=_progress(key), **dict(settings),
                       lane="model")
 
@@ -308,7 +308,7 @@ def _prompt(path: str, name: str):
     return next(p for p in prompts(path) if p.name == name)
 
 
-def _task_for(task_name: str, prompt):
+def task_for(task_name: str, prompt):
     """The task ``task_name`` for a reading of ``prompt``: a task file the prompt's run recorded keeps its
     columns and label words (:func:`analyzer.task_record.resolve_task`)."""
     from ..task_record import resolve_task
