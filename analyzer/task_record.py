@@ -182,6 +182,21 @@ def load_recorded_file_task(rec: Mapping[str, Any], run_dir: str | os.PathLike, 
                           instruction=rec.get("instruction"))
 
 
+def _as_recorded(task: Task, rec: Mapping[str, Any] | None) -> Task:
+    """A built-in ``task`` with the label words, template and instruction its run was trained with (``--label-words``,
+    ``--template``, ``--instruction`` of ``train``), where the record holds other ones than the defaults."""
+    if not isinstance(rec, Mapping) or rec.get("name") != task.name or list(rec.get("labels") or []) != list(
+            task.labels):
+        return task
+    words, tpl, ins = rec.get("label_words"), rec.get("template"), rec.get("instruction")
+    words = dict(zip(task.labels, words)) if isinstance(words, list) and len(words) == len(task.labels) else None
+    tpl = tpl if isinstance(tpl, str) and tpl != task.template else None
+    ins = ins if isinstance(ins, str) and ins != task.instruction else None
+    if (words is None or tuple(words.values()) == task.label_words) and tpl is None and ins is None:
+        return task
+    return task.with_options(label_words=words, template=tpl, instruction=ins)
+
+
 def _warn(msg: str) -> None:
     warnings.warn(msg, TaskWarning, stacklevel=3)
 
@@ -218,7 +233,8 @@ def resolve_task(given, prompt=None, *, label_words: Mapping[str, str] | None = 
             task = load_recorded_file_task(rec, _run_dir(prompt))
             return task.with_options(label_words=label_words) if label_words else task
         name = prompt_task(prompt) if prompt is not None else None
-        return get_task(name, **opts) if name else None
+        task = get_task(name, **opts) if name else None
+        return _as_recorded(task, rec) if task is not None and not label_words else task
     if isinstance(given, Task):
         return given
     s = str(given).strip()

@@ -210,3 +210,21 @@ def test_a_run_from_before_the_content_record_reads_its_file_by_path(file_run, t
     (copy / "training_meta.json").write_text(json.dumps(meta))
     t = resolve_task(None, load_prompt(copy))          # the recorded path, the config's columns and the words
     assert t.name == "mine" and t.verbalizer == WORDS and t.source == str(data.resolve())
+
+
+def test_a_builtin_run_is_read_with_the_words_it_was_trained_with(file_run, tmp_path):
+    from analyzer import load_prompt
+    from analyzer.task_record import resolve_task, task_record
+    from analyzer.tasks import get_task
+
+    run, _ = file_run
+    copy = tmp_path / "spam-run"
+    shutil.copytree(run, copy)
+    meta = json.loads((copy / "training_meta.json").read_text())
+    meta["task"] = task_record(get_task("spam", label_words={"spam": "junk"}, template="SMS: {text}\nIs it:"))
+    (copy / "training_meta.json").write_text(json.dumps(meta))
+    t = resolve_task(None, load_prompt(copy))
+    assert t.name == "spam" and t.verbalizer == {"ham": "ham", "spam": "junk"} and t.template.startswith("SMS:")
+    meta["task"] = task_record(get_task("spam"))          # defaults: the built-in task itself
+    (copy / "training_meta.json").write_text(json.dumps(meta))
+    assert resolve_task(None, load_prompt(copy)) is get_task("spam")
