@@ -149,7 +149,7 @@ def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str 
     from ..faithfulness import analyze_faithfulness
 
     key = ("faithfulness", model, path, stamp, name, task_name, int(limit))
-    known = _background()["futures"].get(key)
+    known = known_future(*key)
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
@@ -165,7 +165,7 @@ def swap(model: str, columns: tuple, limit: int):
     from ..swap import prompt_swap
 
     key = ("swap", model, tuple(columns), int(limit))
-    known = _background()["futures"].get(key)
+    known = known_future(*key)
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
@@ -180,7 +180,7 @@ def evaluation(model: str, columns: tuple, task_names: tuple, limit: int):
     from ..faithfulness import evaluate_prompts
 
     key = ("evaluation", model, tuple(columns), tuple(task_names), int(limit))
-    known = _background()["futures"].get(key)
+    known = known_future(*key)
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
@@ -208,7 +208,7 @@ def importance(model: str, path: str, stamp: tuple, name: str, task_name: str, l
     from ..faithfulness import importance as run
 
     key = ("importance", model, path, stamp, name, task_name, int(limit), tuple(settings))
-    known = _background()["futures"].get(key)
+    known = known_future(*key)
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
@@ -224,7 +224,7 @@ def description(model: str, path: str, stamp: tuple, name: str, task_name: str, 
     from ..faithfulness import describe_prompt
 
     key = ("description", model, path, stamp, name, task_name, tuple(settings))
-    known = _background()["futures"].get(key)
+    known = known_future(*key)
     if known is not None:
         return known
     frozen, tok = frozen_model(model)
@@ -328,7 +328,7 @@ def prompt_analysis(model: str, metric: str, k: int, path: str, stamp: tuple, na
     from ..analysis import analysis_settings
 
     key = ("analysis", model, metric, int(k), path, stamp, name, task_name, bool(full))
-    known = _background()["futures"].get(key)
+    known = known_future(*key)
     if known is not None:
         return known
     vocab, index = vocabulary(model), neighbor_index(model, metric)   # shared resources, built in this thread
@@ -344,7 +344,7 @@ def full_report(model: str, metric: str, k: int, sources: tuple, task_name: str 
     from ..analysis import analysis_settings
 
     key = ("report", model, metric, int(k), sources, task_name, bool(text_space), bool(faithfulness))
-    known = _background()["futures"].get(key)
+    known = known_future(*key)
     if known is not None:
         return known
     ps = [p for path, _ in sources for p in prompts(path)]
