@@ -156,9 +156,11 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
             from .faithfulness import analyze_faithfulness
 
             if frozen is None:
+                from ._progress import loading
                 from .models import load_frozen_model
 
-                frozen = load_frozen_model(vocab.name)
+                with loading(progress, vocab.name):
+                    frozen = load_frozen_model(vocab.name)
             fm, ftok = frozen
             d["faithfulness"] = analyze_faithfulness(fm, ftok, p, index, task=task_obj, limit=faithfulness_limit,
                                                      model_name=vocab.name)

@@ -434,6 +434,7 @@ def swap_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[str]
     prompts at ``paths`` (columns named by the prompts' own names), the frozen ``model`` (default: the
     adapters' base model) and the tasks."""
     from .loaders import load_prompts
+    from ._progress import loading
     from .models import load_frozen_model, model_for_prompts
     from .task_record import resolve_tasks
 
@@ -448,9 +449,8 @@ def swap_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[str]
         _task_of(name, p)                 # fail before loading the model
     task_objs = resolve_tasks(tasks, loaded.values()) if tasks else None
     model = model_for_prompts(list(loaded.values()), model)
-    say = progress or (lambda msg: None)
-    say(f"loading {model}")
-    frozen, tok = load_frozen_model(model)
+    with loading(progress, model):
+        frozen, tok = load_frozen_model(model)
     return prompt_swap(frozen, tok, loaded, task_objs, limit=limit, model_name=model, progress=progress)
 
 

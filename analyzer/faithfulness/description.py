@@ -311,6 +311,7 @@ def describe_for_model(model: str | None, prompt_path, task=None, *, task_index:
     vocabulary, and the task (default: the one the adapter records; ``label_words`` for a CSV/JSONL task).
     ``settings`` go to :func:`describe_prompt`."""
     from ..loaders import load_prompt, load_vocabulary
+    from .._progress import loading
     from ..models import load_frozen_model, model_for_prompts
     from ..task_record import resolve_task
 
@@ -320,13 +321,12 @@ def describe_for_model(model: str | None, prompt_path, task=None, *, task_index:
         raise AnalyzerError(f"The prompt {prompt.name!r} does not record its task; pass --task (a built-in name "
                             f"or a CSV/JSONL file).")
     name = model_for_prompts([prompt], model)
-    say = progress or (lambda msg: None)
-    say(f"loading {name}")
-    vocab = load_vocabulary(name)
-    if vocab.dim != prompt.dim:
-        raise AnalyzerError(f"Soft prompt {prompt.name!r} has dim {prompt.dim} but the vocabulary of {name} has dim "
-                            f"{vocab.dim}; pass --model with the model it was trained on.")
-    frozen, tok = load_frozen_model(name)
+    with loading(progress, name):
+        vocab = load_vocabulary(name)
+        if vocab.dim != prompt.dim:
+            raise AnalyzerError(f"Soft prompt {prompt.name!r} has dim {prompt.dim} but the vocabulary of {name} has "
+                                f"dim {vocab.dim}; pass --model with the model it was trained on.")
+        frozen, tok = load_frozen_model(name)
     return describe_prompt(frozen, tok, prompt, task, vocab=vocab, model_name=name, progress=progress, **settings)
 
 

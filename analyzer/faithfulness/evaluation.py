@@ -410,6 +410,7 @@ def evaluate_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[
     ``task_index``), the tasks (default: the tasks the prompts record) and the frozen ``model`` (default: the
     adapters' base model)."""
     from ..loaders import load_prompts
+    from .._progress import loading
     from ..models import load_frozen_model, model_for_prompts
     from ..task_record import resolve_tasks
 
@@ -429,9 +430,8 @@ def evaluate_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[
         raise AnalyzerError("No --task given and none of the prompts records the task it was trained for; "
                             "pass --task NAME (see `softprompt-analyzer tasks`) or a CSV/JSONL file.")
     model = model_for_prompts(list(loaded.values()), model)
-    say = progress or (lambda msg: None)
-    say(f"loading {model}")
-    frozen, tok = load_frozen_model(model)
+    with loading(progress, model):
+        frozen, tok = load_frozen_model(model)
     return evaluate_prompts(frozen, tok, loaded, task_objs, split=split, limit=limit, model_name=model,
                             progress=progress)
 

@@ -352,6 +352,7 @@ def importance_for_model(model_name: str | None, prompt_path, task=None, *, labe
     for one task of a multitask adapter), the frozen model (default: the adapter's base model) and its
     vocabulary, and the task (default: the one the adapter's training_meta.json records)."""
     from ..loaders import load_prompts, load_vocabulary
+    from .._progress import loading
     from ..models import load_frozen_model, model_for_prompts
     from ..task_record import resolve_task
 
@@ -367,10 +368,9 @@ def importance_for_model(model_name: str | None, prompt_path, task=None, *, labe
         raise AnalyzerError(f"The prompt {prompt.name!r} records no task; pass --task (sentiment, question-type, "
                             f"spam, or a CSV/JSONL file).")
     model_name = model_for_prompts([prompt], model_name)
-    say = progress or (lambda msg: None)
-    say(f"loading {model_name}")
-    frozen, tok = load_frozen_model(model_name)
-    vocab = load_vocabulary(model_name)
+    with loading(progress, model_name):
+        frozen, tok = load_frozen_model(model_name)
+        vocab = load_vocabulary(model_name)
     return importance(frozen, tok, prompt, task, vocab, model_name=model_name, progress=progress, **settings)
 
 

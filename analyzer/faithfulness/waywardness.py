@@ -302,6 +302,7 @@ def waywardness_for_model(model: str, task, target_text: str, *, init="vocab", l
     (``vocab``, ``labels``, ``random``, ``text``) or the path of one adapter or tensor to start from.
     ``settings`` go to the stress test (``num_virtual_tokens``, ``batch_size``, ``lr``, ``seed``, ``max_length``)."""
     from ..loaders import load_prompts, load_vocabulary
+    from .._progress import loading
     from ..models import load_frozen_model
     from ..tasks import get_task
     from ..training.config import INIT_MODES
@@ -316,9 +317,9 @@ def waywardness_for_model(model: str, task, target_text: str, *, init="vocab", l
                                 f"init mode: {', '.join(INIT_MODES)}.")
         init = prompts[0]
     say = progress or (lambda msg: None)
-    say(f"loading {model}")
-    frozen, tok = load_frozen_model(model)
-    vocab = load_vocabulary(model)
+    with loading(progress, model):
+        frozen, tok = load_frozen_model(model)
+        vocab = load_vocabulary(model)
     say(f"training {len(gammas)} prompts × {steps} steps on {task.name} (γ = {', '.join(f'{g:g}' for g in gammas)}),"
         f" then scoring each on {limit or 'all'} {split} examples")
     return waywardness_stress_test(frozen, tok, task, target_text, vocab, init=init, gammas=gammas, steps=steps,

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
         return 130
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"out": str(res.out), "steps": res.steps, "stopped": res.stopped, "loss": res.loss,
-                          "eval_accuracy": res.eval_accuracy, "mean_step_time": res.mean_step_time}))
+                          "last_loss": res.last_loss, "eval_accuracy": res.eval_accuracy, "mean_step_time": res.mean_step_time}))
     return 0
 
 

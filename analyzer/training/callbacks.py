@@ -2,6 +2,8 @@
 
 The trainer calls, on rank 0 only and when the object has them:
 
+* ``on_model_load(name)`` / ``on_model_loaded(name, seconds)`` -- before and after the frozen model is loaded
+  (not called when ``train`` is given a model);
 * ``on_start(config, start_step, total_steps)`` -- once, after the model and data are ready;
 * ``on_step(step, loss, lr)`` -- after every optimizer step (``loss`` is the global batch's mean);
 * ``on_eval(step, accuracy)`` -- after every evaluation on the validation split (step 0: before training);
@@ -22,6 +24,10 @@ from typing import Any
 
 class Callback:
     """No-op base class; override what you need."""
+
+    def on_model_load(self, name: str) -> None: ...
+
+    def on_model_loaded(self, name: str, seconds: float) -> None: ...
 
     def on_start(self, config, start_step: int, total_steps: int) -> None: ...
 
@@ -65,21 +71,74 @@ class History(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm progress bar with the running loss (exponential average), the learning rate and the last
-    validation accuracy; what the CLI shows."""
+    """What the CLI shows: in a terminal, a tqdm progress bar with the running loss (exponential average), the
+    learning rate and the last validation accuracy; when the stream is not a terminal (a pipe, a log file), a
+    plain line ``train TASK: step S/N, loss L (running mean M), lr R, validation accuracy A`` at the first and
+    the last step and at most every ``every`` seconds in between.  The frozen model's load is framed by a line
+    before and after it, with a heartbeat line while it runs.  ``lines``: force one mode (default: by
+    ``file.isatty()``)."""
 
-    def __init__(self, *, smoothing: float = 0.9, file: Any = None, disable: bool | None = None):
+    def __init__(self, *, smoothing: float = 0.9, file: Any = None, disable: bool | None = None,
+                 lines: bool | None = None, every: float | None = None):
+        from .._progress import EVERY_S
+
         self.smoothing = smoothing
         self.file = file
         self.disable = disable
+        self.lines = lines
+        self.every = EVERY_S if every is None else float(every)
         self._bar = None
         self._loss: float | None = None
         self._acc: float | None = None
+        self._line_mode = False
+        self._throttle = None
+        self._total = 0
+        self._desc = "train"
+        self._loader = None
+
+    def _stream(self):
+        import sys
+
+        return self.file if self.file is not None else sys.stderr
+
+    def _is_line_mode(self) -> bool:
+        if self.lines is not None:
+            return bool(self.lines)
+        isatty = getattr(self._stream(), "isatty", None)
+        try:
+            return not (isatty is not None and isatty())
+        except (OSError, ValueError):
+            return True
+
+    def on_model_load(self, name):
+        if self.disable:
+            return
+        from .._progress import Progress
+
+        self._loader = Progress(file=self._stream(), every=self.every)
+        self._loader(f"loading model {name} ...")
+
+    def on_model_loaded(self, name, seconds):
+        if self._loader is not None:
+            self._loader.close()
+            self._loader = None
+            print(f"… model {name} loaded in {seconds:.1f} s", file=self._stream(), flush=True)
 
     def on_start(self, config, start_step, total_steps):
+        if self._loader is not None:    # a load that raised is followed by no on_model_loaded
+            self._loader.close()
+            self._loader = None
+        self._desc, self._total = f"train {config.task}", total_steps
+        if self.disable is not True and self._is_line_mode():
+            from .._progress import Throttle
+
+            self._line_mode = True
+            self._throttle = Throttle(self.every)
+            print(f"{self._desc}: starting at step {start_step} of {total_steps}", file=self._stream(), flush=True)
+            return
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=total_steps, initial=start_step, desc=f"train {config.task}", unit="step",
+        self._bar = tqdm(total=total_steps, initial=start_step, desc=self._desc, unit="step",
                          file=self.file, disable=self.disable, dynamic_ncols=True)
 
     def _postfix(self, lr=None):
@@ -93,10 +152,16 @@ class ProgressBar(Callback):
         self._bar.set_postfix(parts, refresh=False)
 
     def on_step(self, step, loss, lr):
-        if self._bar is None:
-            return
         s = self.smoothing
         self._loss = loss if self._loss is None else s * self._loss + (1 - s) * loss
+        if self._line_mode:
+            if self._throttle.ready() or step >= self._total:
+                acc = f", validation accuracy {self._acc:.3f}" if self._acc is not None else ""
+                print(f"{self._desc}: step {step}/{self._total}, loss {loss:.4f} (running mean {self._loss:.4f}), "
+                      f"lr {lr:.2e}{acc}", file=self._stream(), flush=True)
+            return
+        if self._bar is None:
+            return
         self._postfix(lr)
         self._bar.update(step - self._bar.n)
 
@@ -107,6 +172,9 @@ class ProgressBar(Callback):
             self._bar.refresh()
 
     def on_end(self, result):
+        if self._loader is not None:
+            self._loader.close()
+            self._loader = None
         if self._bar is not None:
             self._bar.close()
             self._bar = None

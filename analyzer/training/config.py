@@ -72,6 +72,41 @@ def check_lr(lr: Any) -> float:
     return float(lr)
 
 
+#: the command-line flag of each field (``softprompt-analyzer train``; ``waywardness`` uses the same spellings): the
+#: one map from TrainConfig's PEFT-style names to what a CLI user typed (:func:`in_cli_terms`)
+FLAGS = {"model": "--model", "task": "--task", "out": "--out", "num_virtual_tokens": "--virtual-tokens",
+         "prompt_tuning_init": "--init", "prompt_tuning_init_text": "--init-text", "steps": "--steps",
+         "batch_size": "--batch-size", "lr": "--lr", "seed": "--seed", "warmup_steps": "--warmup-steps",
+         "eval_every": "--eval-every", "eval_examples": "--eval-examples", "checkpoint_every": "--checkpoint-every",
+         "snapshot_every": "--snapshot-every", "max_length": "--max-length", "resume": "--resume",
+         "overwrite": "--overwrite", "device": "--device", "dtype": "--dtype", "text_column": "--text-column",
+         "label_column": "--label-column", "label_words": "--label-words", "template": "--template",
+         "instruction": "--instruction", "num_ranks": "--ranks", "keep_best": "--keep-best"}
+
+
+def in_cli_terms(message: str) -> str:
+    """A TrainConfig / trainer message with every field name replaced by the flag the CLI user typed
+    (``The 'prompt_tuning_init_text' parameter of TrainConfig must be ...`` -> ``--init-text must be ...``); the
+    Python API keeps the field names."""
+    import re
+
+    def flag(m):
+        return FLAGS.get(m.group(1), m.group(0))
+
+    msg = re.sub(r"The '(\w+)' parameter of TrainConfig", flag, message)
+    for name, fl in FLAGS.items():
+        msg = re.sub(rf"\b{name} \({re.escape(fl)}\)", fl, msg)            # "num_ranks (--ranks)"
+        msg = re.sub(rf"(?<![\w-]){name}=", f"{fl} ", msg)                   # "seed=0" in a resume mismatch
+        if "_" in name:                                                     # bare names only where unambiguous
+            msg = re.sub(rf"(?<![\w'-]){name}(?![\w'])", fl, msg)
+    for fl in set(FLAGS.values()):                                          # "... --seed 0 ... (--seed)": once
+        i = msg.find(fl)
+        j = msg.find(f" ({fl})", i + 1) if i >= 0 else -1
+        if j > i >= 0:
+            msg = msg[:j] + msg[j + len(fl) + 3:]
+    return msg
+
+
 def _bad(name: str, expected: str, got: Any) -> TrainingError:
     return TrainingError(f"The {name!r} parameter of TrainConfig must be {expected}. Got {got!r} instead.")
 
@@ -228,7 +263,7 @@ class TrainConfig:
                 raise _bad(name, "a bool", getattr(self, name))
         if self.keep_best and not self.eval_every:
             raise TrainingError("keep_best (--keep-best) picks the best validation evaluation; it needs "
-                                "eval_every > 0 (--eval-every N).")
+                                "evaluations: eval_every (--eval-every) > 0.")
         if self.resume and self.overwrite:
             raise TrainingError("resume and overwrite exclude each other: --resume continues the run in --out, "
                                 "--overwrite starts it again.")
@@ -269,4 +304,4 @@ class TrainConfig:
         return cls(**{**dict(d), **overrides})
 
 
-__all__ = ["TrainConfig", "INIT_MODES", "RESUME_FIXED", "LR_MAX", "check_lr"]
+__all__ = ["TrainConfig", "INIT_MODES", "RESUME_FIXED", "LR_MAX", "FLAGS", "check_lr", "in_cli_terms"]

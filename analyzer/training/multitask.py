@@ -107,7 +107,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                             f"Rename one of the files (a file task is named after its file).")
     out.mkdir(parents=True, exist_ok=True)
     device = use_device(dist_, choose_device(config.device, dist_))
-    model, tokenizer, precision = frozen_model_on(config, device, model, tokenizer)
+    model, tokenizer, precision = frozen_model_on(config, device, model, tokenizer, callbacks)
 
     emb_module = model.get_input_embeddings()
     embed_scale = input_embed_scale(emb_module)
@@ -243,7 +243,8 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
         loss=float(np.mean(losses[-10:])) if losses else None, eval_accuracy=evals[-1][1] if evals else None,
         stopped=stopped, wall_time=time.perf_counter() - t_start,
         mean_step_time=float(np.mean(step_times)) if step_times else None,
-        tokens_per_second=tokens_done / sum(step_times) if step_times else None, evals=list(evals))
+        tokens_per_second=tokens_done / sum(step_times) if step_times else None, evals=list(evals),
+        last_loss=losses[-1] if losses else None)
     _call(callbacks, "on_end", result)
     return result
 

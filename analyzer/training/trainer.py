@@ -46,7 +46,7 @@ from ..scale import input_embed_scale
 from ..task_record import task_record
 from ..tasks import Task, get_task
 from ._dist import Dist, choose_device, dist_setup, use_device
-from .config import META, RESUME_FIXED, TrainConfig
+from .config import FLAGS, META, RESUME_FIXED, TrainConfig
 from .divergence import divergence, diverged_error, norm_limit, record_divergence
 from .files import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, LOG, SNAPSHOTS, _read_log, _safetensors_load, _safetensors_save,
                     read_snapshots, read_training_log, save_adapter, snapshot_key, write_snapshots)
@@ -66,7 +66,8 @@ MEGABATCH = 50   # length grouping: sort within windows of MEGABATCH global batc
 class TrainResult:
     """What ``train`` returns.  ``steps``: optimizer steps done in total; ``start_step``: where this call began
     (>0 after a resume); ``stopped``: a callback or the stop event ended it early; ``eval_accuracy``: the last
-    validation accuracy; ``loss``: mean loss of the last 10 steps."""
+    validation accuracy; ``loss``: mean loss of the last 10 steps; ``last_loss``: the loss of the last step (what
+    ``training_log.jsonl`` holds for it)."""
 
     out: Path
     steps: int
@@ -79,6 +80,7 @@ class TrainResult:
     mean_step_time: float | None
     tokens_per_second: float | None
     evals: list = field(default_factory=list)
+    last_loss: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------- data order
@@ -168,19 +170,13 @@ def _read_checkpoint(out: Path) -> tuple[dict, dict]:
     return ck, tensors
 
 
-_FLAGS = {"model": "--model", "task": "--task", "num_virtual_tokens": "--virtual-tokens",
-          "prompt_tuning_init": "--init", "prompt_tuning_init_text": "--init-text", "seed": "--seed",
-          "batch_size": "--batch-size", "max_length": "--max-length", "label_words": "--label-words",
-          "template": "--template", "text_column": "--text-column", "label_column": "--label-column"}
-
-
 def _check_resume_config(ck: dict, config: TrainConfig, out: Path) -> None:
     old = ck["config"]
     for name in RESUME_FIXED:
         if not _same(old.get(name), getattr(config, name)):
             raise TrainingError(
                 f"Cannot resume the run in {out}: its checkpoint was trained with {name}={old.get(name)!r} but "
-                f"this run asks for {getattr(config, name)!r} ({_FLAGS.get(name, name)}). Use the same setting, or "
+                f"this run asks for {getattr(config, name)!r} ({FLAGS.get(name, name)}). Use the same setting, or "
                 f"start a new run with another --out (or --overwrite).")
 
 
@@ -222,13 +218,17 @@ def _prepare_out(config: TrainConfig, out: Path) -> None:
         (out / f).unlink()
 
 
-def frozen_model_on(config: TrainConfig, device, model=None, tokenizer=None):
+def frozen_model_on(config: TrainConfig, device, model=None, tokenizer=None, callbacks: Iterable = ()):
     """``(model, tokenizer, precision)``: the frozen model (``config.model`` unless given), every weight frozen, in
-    eval mode on ``device``, and the compute precision ``config.dtype`` leads to there."""
+    eval mode on ``device``, and the compute precision ``config.dtype`` leads to there.  A load is framed by the
+    ``callbacks``' ``on_model_load(name)`` and ``on_model_loaded(name, seconds)``."""
     if model is None or tokenizer is None:
         from ..models import load_frozen_model
 
+        _call(callbacks, "on_model_load", config.model)
+        t0 = time.perf_counter()
         model, tokenizer = load_frozen_model(config.model)
+        _call(callbacks, "on_model_loaded", config.model, time.perf_counter() - t0)
     for p in model.parameters():
         p.requires_grad_(False)
     model.eval()
@@ -308,7 +308,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         _check_resume_config(ck, config, out)
 
     task = task or load_task_for(config)
-    model, tokenizer, precision = frozen_model_on(config, device, model, tokenizer)
+    model, tokenizer, precision = frozen_model_on(config, device, model, tokenizer,
+                                                  callbacks if dist_.main else ())
     label_ids = task.label_token_ids(tokenizer, config.model)
     if len(task.train) < config.batch_size:
         raise TrainingError(f"Task {task.name!r} has {len(task.train)} training examples, fewer than batch_size "
@@ -525,7 +526,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         eval_accuracy=evals[-1][1] if evals else None, stopped=stopped,
         wall_time=time.perf_counter() - t_start,
         mean_step_time=float(np.mean(step_times)) if done else None,
-        tokens_per_second=tokens_done / sum(step_times) if done else None, evals=list(evals))
+        tokens_per_second=tokens_done / sum(step_times) if done else None, evals=list(evals),
+        last_loss=losses[-1] if losses else None)
     if dist_.main:
         _call(callbacks, "on_end", result)
     return result
