@@ -68,6 +68,12 @@ def test_a_second_writer_is_refused_and_a_killed_holder_leaves_no_stuck_lock(tin
             runner.start(SimpleNamespace(out=str(out), steps=5, resume=True))
         assert len(shown) == 1 and f"(pid {child.pid} on host" in shown[0] and "\n" not in shown[0]
         assert runner.jobs() == []
+        # the runs list says the folder is in training, even before the holder's first checkpoint
+        from analyzer.ui._sources import run_info
+        from analyzer.ui.train import run_status
+        status, state = run_status(str(out), None, run_info(str(out)))
+        assert state is None and status.startswith(":blue[in training by another process] (pid "
+                                                   f"{child.pid} on host ") and status.endswith(", no checkpoint yet")
     finally:
         child.kill()            # SIGKILL: no clean-up code runs in the child
         child.wait()
@@ -183,6 +189,11 @@ def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tiny, tiny_lla
     assert meta["steps_done"] == kept and meta["diverged"]["step"] == bad and meta["diverged"]["lr"] == 10.0
     state = run_state(out)
     assert state.step == kept and state.diverged["step"] == bad and not state.interrupted
+    from analyzer.ui._sources import run_info
+    from analyzer.ui.train import run_status
+    status, _ = run_status(str(out), None, run_info(str(out)))
+    assert status.startswith(f":red[diverged] at step {bad} (lr 10.0: a prompt row reached norm ") and \
+        status.endswith(f"the adapter holds step {kept}; resume it from the CLI with a lower --lr"), status
     # the run goes on from the kept checkpoint at a lower lr
     res = train(config(tiny_llama_dir, task_csv, out, lr=0.05, steps=kept + 3, checkpoint_every=5, snapshot_every=1,
                        eval_every=0, eval_examples=4, resume=True), model=model, tokenizer=tok)

@@ -59,27 +59,13 @@ def _earlier_runs(runner, job) -> None:
     rows = [(label, path) for label, path in on_disk.items() if job is None or path != str(job.out)]
     if not rows:
         return
-    from ._runner import run_state
-
     busy = runner.active() is not None
     with st.expander(f"Earlier runs ({len(rows)})", expanded=job is None):
         for i, (label, path) in enumerate(rows):
             j = known.get(path)
             info = _sources.run_info(path)
-            state = run_state(path) if j is None or not j.running else None
-            if j is not None:
-                status = f"{j.status}, step {j.step} of {j.total_steps}"
-            elif state is not None and state.holder is not None:
-                status = f":blue[in training by another process] ({state.holder}), step {state.step} of {state.steps}"
-            elif state is not None and state.diverged is not None:
-                d = state.diverged
-                status = (f":red[diverged] at step {d.get('step')} (lr {d.get('lr')}: {d.get('reason')}); the adapter "
-                          f"holds step {state.step}; resume it from the CLI with a lower --lr")
-            elif state is not None and state.interrupted:
-                status = f":orange[interrupted] at step {state.step} of {state.steps}"
-            else:
-                status = f"{info.steps} steps" if info.steps is not None else ""
-            acc = f", validation accuracy {info.accuracy:.0%}" if info.accuracy is not None else ""
+            status, state = run_status(path, j, info)
+            acc = f" · validation accuracy {info.accuracy:.0%}" if info.accuracy is not None else ""
             c1, c2, c3 = st.columns([5, 1, 1], vertical_alignment="center")
             c1.markdown(f"**{label}** — {status}{acc} · `{path}`")
             c2.button("Analyse", key=f"train_analyse_{i}", on_click=analyse_prompt, args=(label, path),
@@ -90,6 +76,30 @@ def _earlier_runs(runner, job) -> None:
                     with guard("resuming the run"):
                         _resume(runner, path, state)
                         st.rerun()
+
+
+
+def run_status(path: str, job, info) -> tuple[str, object]:
+    """The status words of one earlier run (Streamlit colour markup) and its ``RunState`` (None when it has no
+    checkpoint or this server is running it): this server's job, else a run another process holds (before its
+    first checkpoint too), diverged, interrupted, or finished."""
+    from ..training.runlock import run_holder
+    from ._runner import run_state
+
+    state = run_state(path) if job is None or not job.running else None
+    holder = run_holder(path) if job is None else None
+    if job is not None:
+        return f"{job.status}, step {job.step} of {job.total_steps}", state
+    if holder is not None:
+        where = f", step {state.step} of {state.steps}" if state is not None else ", no checkpoint yet"
+        return f":blue[in training by another process] ({holder}){where}", state
+    if state is not None and state.diverged is not None:
+        d = state.diverged
+        return (f":red[diverged] at step {d.get('step')} (lr {d.get('lr')}: {d.get('reason')}); the adapter holds "
+                f"step {state.step}; resume it from the CLI with a lower --lr"), state
+    if state is not None and state.interrupted:
+        return f":orange[interrupted] at step {state.step} of {state.steps}", state
+    return (f"{info.steps} steps" if info.steps is not None else ""), state
 
 
 def analyse_prompt(label: str, path: str) -> None:
