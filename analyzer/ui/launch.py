@@ -91,6 +91,38 @@ def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: s
     return cmd, env, Path.cwd()
 
 
+def _port_in_use(address: str, port: int) -> bool:
+    """Whether binding ``address:port`` fails because something already listens there (as the server's own bind
+    would: SO_REUSEADDR set, so a port in TIME_WAIT counts as free)."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address.strip() or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError):
+        return False                     # an address that does not resolve: the server says so itself
+    for family, kind, proto, _, sockaddr in infos[:1]:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(sockaddr)
+            except OSError as e:
+                return e.errno == errno.EADDRINUSE
+    return False
+
+
+def check_port_free(address: str, port: int | None) -> None:
+    """AnalyzerError, in one line naming the port and how to choose another, when another program listens on
+    ``address:port`` (Streamlit itself would print a traceback-free but buried message and exit)."""
+    port = DEFAULT_PORT if port is None else port
+    if not _port_in_use(address, port):
+        return
+    free = next((q for q in range(port + 1, min(port + 50, 65535) + 1) if not _port_in_use(address, q)), None)
+    hint = f", e.g. --port {free} (free now)" if free is not None else ""
+    raise AnalyzerError(f"Port {port} on {address.strip()} is already in use by another program (another dashboard?); "
+                        f"choose another with --port N{hint}.")
+
+
 def browser_url(address: str, port: int | None) -> str:
     """Where a local browser reaches a server bound to ``address`` (a wildcard address means this machine)."""
     host = address.strip()
@@ -189,4 +221,5 @@ def run_app(*, port: int | None = None, address: str = "127.0.0.1", model: str |
         return 130
 
 
-__all__ = ["app_path", "config_flags", "app_command", "browser_url", "wait_until_serving", "run_app"]
+__all__ = ["app_path", "config_flags", "app_command", "browser_url", "wait_until_serving", "check_port_free",
+           "run_app"]
