@@ -57,6 +57,7 @@ def _table(cols: list[str], rows: list[dict], *, cls_of=None) -> str:
 def render_html(report) -> str:
     from . import plotting
     from ._format import cluster_rows, compact_rows, description_lines, nulls_used, num
+    from .report import source_line
 
     m = report.model
     st = report.settings
@@ -66,6 +67,8 @@ def render_html(report) -> str:
              f"{num(m.get('median_norm'))}. Every claim is one row of the prompt's table of tests: two-sided, "
              f"q from Benjamini–Hochberg over the prompt's claims, <span class='sig'>significant</span> when "
              f"q &lt; 0.05; references are shown with their p and are never claims.</p>"]
+    if source_line(m):
+        parts.insert(1, f"<p class='source'>{_e(source_line(m))}.</p>")
 
     def cls_of(r):
         return "sig" if r["verdict"].startswith(("higher", "lower")) else "ns"

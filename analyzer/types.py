@@ -27,6 +27,9 @@ class Vocabulary:
     architecture: the model architecture (``llama``, ``LlamaForCausalLM``...) when known.
     embed_scale: the factor the model's token-embedding module applies to its weight rows (``sqrt(d)`` for the
                  Gemma family, 1.0 for most models); ``embeddings`` already includes it (see ``analyzer.scale``).
+    requested:   the name ``load_vocabulary`` was given (an adapter's ``base_model_name_or_path``, ``--model``),
+                 None for the default; :func:`analyzer.provenance.model_provenance` compares it with what was read.
+    quantization: the storage type of the embedding rows when read from a GGUF (``Q8_0``...), else None.
     """
 
     name: str
@@ -39,6 +42,8 @@ class Vocabulary:
     key: str
     architecture: str | None = None
     embed_scale: float = 1.0
+    requested: str | None = None
+    quantization: str | None = None
 
     @property
     def size(self) -> int:

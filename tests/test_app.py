@@ -433,6 +433,30 @@ def test_add_prompt_by_path(app, folders):
     assert "path/words.npy" in at.multiselect(key="prompt").value
 
 
+def test_model_line_says_when_the_vocabulary_stands_in(app, folders, tmp_path):
+    """The caption under the title names the vocabulary read; an adapter trained on the family's base checkpoint
+    read against the embedded Instruct copy is called a stand-in, the one trained on the embedded copy is not."""
+    from analyzer import load_prompts
+    from analyzer.provenance import model_provenance
+
+    at = app().run()
+    ok(at)
+    own = model_provenance("smollm2-135m", load_prompts(folders["prompts"] / "text-init"))
+    assert not own["stand_in"] and own["sentence"] in [c.value for c in at.caption]
+    base = tmp_path / "on-base"
+    shutil.copytree(folders["prompts"] / "text-init", base)
+    cfg = json.loads((base / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "HuggingFaceTB/SmolLM2-135M"
+    (base / "adapter_config.json").write_text(json.dumps(cfg))
+    at.text_input(key="add_path").input(str(base))
+    at.button(key="add_path_btn").click().run()
+    at.multiselect(key="prompt").set_value(["path/on-base"]).run()
+    ok(at)
+    lines = [c.value for c in at.caption if c.value.startswith("vocabulary: ")]
+    assert len(lines) == 1 and lines[0].endswith("a stand-in for HuggingFaceTB/SmolLM2-135M named by the adapter: "
+                                                 "another checkpoint of the same family, quantised"), lines
+
+
 def test_add_prompt_by_path_refuses_a_width_that_does_not_fit(app, tmp_path):
     import numpy as np
 

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..provenance import model_line
 from ..report import Renderable
 from ..stats import format_p
 
@@ -45,9 +46,11 @@ class DescriptionResult(Renderable):
     planted: list[dict[str, Any]] = field(default_factory=list)
     other_readings: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] | None = None   # which model was run, and what it stands in for
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prompt": dict(self.prompt), "task": self.task, "model": self.model, "grid": list(self.grid),
+        return {"prompt": dict(self.prompt), "task": self.task, "model": self.model,
+                "model_provenance": self.provenance, "grid": list(self.grid),
                 "best": dict(self.best), "tests": list(self.tests), "describes_task": bool(self.describes_task),
                 "class_rate_mean": self.class_rate_mean, "null": dict(self.null), "planted": list(self.planted),
                 "other_readings": dict(self.other_readings), "settings": dict(self.settings),
@@ -58,7 +61,6 @@ class DescriptionResult(Renderable):
 
     # ------------------------------------------------------------------ words
     def _title(self) -> str:
-        s = self.settings
         return (f"Description of {self.prompt['name']} — task {self.task}, model {self.model}; "
                 f"{len(self.grid)}-cell layer grid")
 
@@ -118,7 +120,8 @@ class DescriptionResult(Renderable):
 
     def to_markdown(self) -> str:
         esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")   # noqa: E731
-        lines = [f"# {self._title()}", "", "| " + " | ".join(self._HEAD) + " |",
+        src = [model_line(self.provenance) + ".", ""] if model_line(self.provenance) else []
+        lines = [f"# {self._title()}", "", *src, "| " + " | ".join(self._HEAD) + " |",
                  "|" + "---:|" * (len(self._HEAD) - 1) + ":---|"]
         lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self._rows()]
         lines += ["", "## Tests", ""] + [f"- {t['verdict']}" for t in self.tests]
@@ -134,6 +137,10 @@ class DescriptionResult(Renderable):
         from ..report import text_console
 
         console = text_console(width)
+        if model_line(self.provenance):
+            from rich.markup import escape
+
+            console.print(escape(model_line(self.provenance)))
         t = Table(title=self._title(), title_justify="left")
         for h in self._HEAD:
             t.add_column(h, justify="left" if h == "text" else "right", overflow="fold")
@@ -161,7 +168,8 @@ class DescriptionResult(Renderable):
                     + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
                               for row in self._rows(grid)) + "</table>")
 
-        body: list[Any] = [f"<h1>{escape(self._title())}</h1>", plot_description(self), table(self.grid),
+        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        body: list[Any] = [f"<h1>{escape(self._title())}</h1>", *src, plot_description(self), table(self.grid),
                            "<h2>Tests</h2><ul>" + "".join(f"<li>{escape(t['verdict'])}</li>" for t in self.tests)
                            + "</ul>", "<h2>Summary</h2><ul>"
                            + "".join(f"<li>{escape(s)}</li>" for s in self.summary()) + "</ul>"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..provenance import model_line
 from ..report import Renderable
 from ..stats import format_p
 
@@ -112,7 +113,8 @@ class ImportanceRendering(Renderable):
             out = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
             return out + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
 
-        lines = [f"# {self._title()}", "", *table(_HEAD, self._rows()), ""]
+        src = [model_line(self.provenance) + ".", ""] if model_line(self.provenance) else []
+        lines = [f"# {self._title()}", "", *src, *table(_HEAD, self._rows()), ""]
         if self.projection_curve:
             lines += ["## Partial-projection curve (least important first)", "",
                       *table(self._CURVE_HEAD, self._curve_rows()), ""]
@@ -124,6 +126,10 @@ class ImportanceRendering(Renderable):
         from ..report import text_console
 
         console = text_console(width)
+        if model_line(self.provenance):
+            from rich.markup import escape
+
+            console.print(escape(model_line(self.provenance)))
         t = Table(title=self._title(), title_justify="left")
         for h in _SHORT:
             t.add_column(h, justify="right", no_wrap=True, min_width=len(h))
@@ -153,7 +159,9 @@ class ImportanceRendering(Renderable):
                     + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
                     + "</table>")
 
-        body: list[Any] = [f"<h1>{escape(self._title())}</h1>", plot_importance(self), table(_HEAD, self._rows())]
+        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        body: list[Any] = [f"<h1>{escape(self._title())}</h1>", *src, plot_importance(self),
+                           table(_HEAD, self._rows())]
         if self.projection_curve:
             body += [plot_projection_curve(self), table(self._CURVE_HEAD, self._curve_rows())]
         body += ["<ul>"] + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"]

@@ -310,9 +310,12 @@ def describe_for_model(model: str | None, prompt_path, task=None, *, task_index:
     for one task of a multitask adapter), the frozen ``model`` (default: the adapter's base model) and its
     vocabulary, and the task (default: the one the adapter records; ``label_words`` for a CSV/JSONL task).
     ``settings`` go to :func:`describe_prompt`."""
-    from ..loaders import load_prompt, load_vocabulary
+    from dataclasses import replace
+
     from .._progress import loading
+    from ..loaders import load_prompt, load_vocabulary
     from ..models import load_frozen_model, model_for_prompts
+    from ..provenance import vocab_provenance
     from ..task_record import resolve_task
 
     prompt = load_prompt(prompt_path, task=task_index)
@@ -327,7 +330,8 @@ def describe_for_model(model: str | None, prompt_path, task=None, *, task_index:
             raise AnalyzerError(f"Soft prompt {prompt.name!r} has dim {prompt.dim} but the vocabulary of {name} has "
                                 f"dim {vocab.dim}; pass --model with the model it was trained on.")
         frozen, tok = load_frozen_model(name)
-    return describe_prompt(frozen, tok, prompt, task, vocab=vocab, model_name=name, progress=progress, **settings)
+    res = describe_prompt(frozen, tok, prompt, task, vocab=vocab, model_name=name, progress=progress, **settings)
+    return replace(res, provenance=vocab_provenance(vocab, [prompt], what="model"))
 
 
 __all__ = ["DEFAULT_QUESTIONS", "DEFAULT_MAX_NEW_TOKENS", "PLANTED_KINDS", "DescriptionResult", "greedy_continuation",

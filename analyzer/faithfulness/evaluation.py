@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..exceptions import AnalyzerError
+from ..provenance import model_line
 from ..report import Renderable
 from ..stats import ALPHA, benjamini_hochberg, format_p, mcnemar_exact, wilson_interval
 
@@ -227,6 +228,7 @@ class EvaluationResult(Renderable):
     split: str = "test"
     limit: int | None = 200
     prompts: Mapping[str, str] = field(default_factory=dict)   # name -> source
+    provenance: dict | None = None   # which model was run, and what it stands in for (analyzer.provenance)
 
     def result(self, prompt: str, task: str) -> PromptEvaluation:
         for r in self.results:
@@ -238,7 +240,7 @@ class EvaluationResult(Renderable):
         return [r.vs_zero_shot.verdict for r in self.results]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "split": self.split, "limit": self.limit,
+        return {"model": self.model, "model_provenance": self.provenance, "split": self.split, "limit": self.limit,
                 "prompts": [{"name": k, "source": v} for k, v in self.prompts.items()],
                 "results": [r.to_dict() for r in self.results],
                 "baselines": {t: b.to_dict() for t, b in self.baselines.items()},
@@ -288,13 +290,16 @@ class EvaluationResult(Renderable):
             t.add_column(h, justify="left" if h in ("task", "prompt") else "right", no_wrap=h != "prompt")
         for row in self._rows():
             t.add_row(*[escape(c) for c in row])
+        if model_line(self.provenance):
+            console.print(escape(model_line(self.provenance)))
         console.print(t)
         for line in self._per_class() + self.summary():
             console.print(f"• {escape(line)}")
         return console.export_text()
 
     def to_markdown(self) -> str:
-        lines = [f"**{self._title()}**", "", "| " + " | ".join(self._HEAD) + " |",
+        src = [model_line(self.provenance) + ".", ""] if model_line(self.provenance) else []
+        lines = [f"**{self._title()}**", "", *src, "| " + " | ".join(self._HEAD) + " |",
                  "|:---|:---|" + "---:|" * (len(self._HEAD) - 2)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self._rows()]
         return "\n".join(lines + [""] + [f"- {s}" for s in self._per_class() + self.summary()]) + "\n"
@@ -308,7 +313,8 @@ class EvaluationResult(Renderable):
         head = "".join(f"<th class='l'>{escape(h)}</th>" for h in self._HEAD)
         body = "".join("<tr>" + "".join(f"<td class='l'>{escape(c)}</td>" for c in row) + "</tr>"
                        for row in self._rows())
-        return page(self._title(), [f"<h1>{escape(self._title())}</h1>", plot_evaluation(self),
+        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        return page(self._title(), [f"<h1>{escape(self._title())}</h1>", *src, plot_evaluation(self),
                                     f"<table><tr>{head}</tr>{body}</table><ul>"]
                     + [f"<li>{escape(s)}</li>" for s in self._per_class() + self.summary()] + ["</ul>"])
 
@@ -412,6 +418,7 @@ def evaluate_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[
     from ..loaders import load_prompts
     from .._progress import loading
     from ..models import load_frozen_model, model_for_prompts
+    from ..provenance import model_provenance
     from ..task_record import resolve_tasks
 
     loaded: dict[str, Any] = {}
@@ -432,8 +439,9 @@ def evaluate_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[
     model = model_for_prompts(list(loaded.values()), model)
     with loading(progress, model):
         frozen, tok = load_frozen_model(model)
-    return evaluate_prompts(frozen, tok, loaded, task_objs, split=split, limit=limit, model_name=model,
-                            progress=progress)
+    res = evaluate_prompts(frozen, tok, loaded, task_objs, split=split, limit=limit, model_name=model,
+                           progress=progress)
+    return replace(res, provenance=model_provenance(model, loaded.values(), what="model"))
 
 
 __all__ = ["Accuracy", "accuracy_from_eval", "ZERO_SHOT", "score_columns", "Score", "Versus", "PromptEvaluation",

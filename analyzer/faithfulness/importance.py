@@ -22,7 +22,7 @@ Importing this module pulls numpy only; torch is imported inside the functions."
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -61,12 +61,14 @@ class ImportanceResult(ImportanceRendering):
     tests: tuple
     null: dict
     settings: dict = field(default_factory=dict)
+    provenance: dict | None = None   # which model was run, and what it stands in for (analyzer.provenance)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "prompt": self.prompt, "task": self.task, "split": self.split, "n": self.n,
-                "original": dict(self.original), "positions": [dict(p) for p in self.positions],
-                "projection_curve": self.projection_curve, "tests": [t.to_dict() for t in self.tests],
-                "null": dict(self.null), "settings": dict(self.settings), "summary": self.summary()}
+        return {"model": self.model, "model_provenance": self.provenance, "prompt": self.prompt, "task": self.task,
+                "split": self.split, "n": self.n, "original": dict(self.original),
+                "positions": [dict(p) for p in self.positions], "projection_curve": self.projection_curve,
+                "tests": [t.to_dict() for t in self.tests], "null": dict(self.null), "settings": dict(self.settings),
+                "summary": self.summary()}
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -354,6 +356,7 @@ def importance_for_model(model_name: str | None, prompt_path, task=None, *, labe
     from ..loaders import load_prompts, load_vocabulary
     from .._progress import loading
     from ..models import load_frozen_model, model_for_prompts
+    from ..provenance import vocab_provenance
     from ..task_record import resolve_task
 
     prompts = load_prompts(prompt_path, task=task_index)
@@ -371,7 +374,8 @@ def importance_for_model(model_name: str | None, prompt_path, task=None, *, labe
     with loading(progress, model_name):
         frozen, tok = load_frozen_model(model_name)
         vocab = load_vocabulary(model_name)
-    return importance(frozen, tok, prompt, task, vocab, model_name=model_name, progress=progress, **settings)
+    res = importance(frozen, tok, prompt, task, vocab, model_name=model_name, progress=progress, **settings)
+    return replace(res, provenance=vocab_provenance(vocab, [prompt], what="model"))
 
 
 __all__ = ["REPLACEMENTS", "ImportanceResult", "importance", "held_out_validity", "importance_for_model",

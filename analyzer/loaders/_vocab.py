@@ -22,7 +22,7 @@ import os
 import re
 import unicodedata
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -206,7 +206,9 @@ def load_vocabulary(model: str | os.PathLike | None = None, *, refresh: bool = F
     the cache; ``excluded`` marks special tokens and rows beyond the tokenizer.  An unreadable model file or
     folder raises InputFileError naming the path."""
     with os_errors("load the model", InputFileError):
-        return _load_vocabulary(model, refresh)
+        vocab = _load_vocabulary(model, refresh)
+    # what was asked for, beside what was read: analyzer.provenance says when the one stands in for the other
+    return replace(vocab, requested=None if model is None else str(model))
 
 
 def _load_vocabulary(model: str | os.PathLike | None, refresh: bool) -> Vocabulary:
@@ -240,16 +242,18 @@ def _load_vocabulary(model: str | os.PathLike | None, refresh: bool) -> Vocabula
         return cached
     built.excluded.setflags(write=False)
     return _make_vocabulary(src, plan.source, key, built.embeddings, built.tokens, built.raw_tokens,
-                            built.excluded, built.tied, built.architecture, built.embed_scale)
+                            built.excluded, built.tied, built.architecture, built.embed_scale,
+                            built.extra.get("quantization"))
 
 
 def _make_vocabulary(src: ModelSource, source: Path, key: str, embeddings, tokens, raw_tokens, excluded, tied,
-                     architecture, embed_scale: float = 1.0) -> Vocabulary:
+                     architecture, embed_scale: float = 1.0, quantization: str | None = None) -> Vocabulary:
     if float(embed_scale) != 1.0:   # scaled rows: caches derived from them (indexes, layouts) get their own key
         key = f"{key}-x{float(embed_scale):.6g}"
     return Vocabulary(name=src.embedded or src.name, source=str(source), embeddings=embeddings,
                       tokens=tuple(tokens), raw_tokens=tuple(raw_tokens), excluded=excluded, tied=bool(tied),
-                      key=key, architecture=architecture, embed_scale=float(embed_scale))
+                      key=key, architecture=architecture, embed_scale=float(embed_scale),
+                      quantization=quantization if isinstance(quantization, str) else None)
 
 
 def _check_file(p: Path) -> None:
@@ -306,7 +310,7 @@ def _read_cache(entry: Path, src: ModelSource, source: Path, key: str) -> Vocabu
         return None
     excluded.setflags(write=False)
     return _make_vocabulary(src, source, key, emb, meta["tokens"], meta["raw_tokens"], excluded, meta["tied"],
-                            meta.get("architecture"), float(meta.get("embed_scale", 1.0)))
+                            meta.get("architecture"), float(meta.get("embed_scale", 1.0)), meta.get("quantization"))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -79,6 +79,18 @@ def prompts_of(sel: Selection) -> list:
     return [p for path in sel.paths for p in resources.prompts(path)]
 
 
+def model_note(sel: Selection) -> str | None:
+    """The one line under the title on which model's vocabulary is read and, when it stands in for the model the
+    selected prompts' adapters name, for which one and how (:mod:`analyzer.provenance`); None when the prompts
+    cannot be read (the section says why)."""
+    from ..provenance import model_provenance
+
+    try:
+        return model_provenance(sel.model, prompts_of(sel))["sentence"]
+    except (AnalyzerError, OSError):
+        return None
+
+
 def wait_for(fut, what: str, detail=None) -> bool:
     """True when the background ``fut`` is done; otherwise an info box and a poller that reruns the page once it
     is (every second, only while something is pending), and False.  ``detail``: an optional callable giving the

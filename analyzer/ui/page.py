@@ -22,7 +22,7 @@ def render() -> None:
 
     from .. import __version__
     from . import SECTIONS
-    from ._common import guard
+    from ._common import guard, model_note
 
     st.set_page_config(page_title="softprompt-analyzer", page_icon=":material/manage_search:", layout="wide",
                        initial_sidebar_state="expanded",
@@ -48,6 +48,9 @@ def render() -> None:
     st.title(section)
     if sel.labels:
         st.caption(f"{sel.model} · " + " · ".join(sel.labels))
+    note = model_note(sel)
+    if note:
+        st.caption(note)
     with guard(section):
         name = section.lower()
         getattr(importlib.import_module(f"analyzer.ui.{name}"), name)(sel)
