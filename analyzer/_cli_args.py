@@ -58,6 +58,19 @@ def _lr(s: str) -> float:
         ) from None
 
 
+def _weight(s: str) -> float:
+    """A loss weight: a finite number >= 0."""
+    import math
+
+    try:
+        v = float(s)
+    except ValueError:
+        v = float("nan")
+    if not math.isfinite(v) or v < 0 or v > 1e4:
+        raise argparse.ArgumentTypeError(f"expected a finite weight in [0, 10000], got {s!r}")
+    return v
+
+
 def _seed(s: str) -> int:
     """``--seed`` of every command: one range, checked before anything loads (:func:`analyzer.stats.check_seed`)."""
     from .stats import check_seed
@@ -380,6 +393,37 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--seed", type=_seed, default=0, help="seed of the null prompts")
     _add_output(de)
     _add_quiet(de)
+
+    dc = command("decode", "turn a soft prompt into real tokens that do its job (PEZ-style projected gradient "
+                           "descent with the soft prompt as teacher and a fluency term); scored on the test split and "
+                           "written as a PEFT adapter")
+    _add_one_prompt_reading(dc)
+    dc.add_argument("--out", "-o", default=None,
+                    help="folder for the decoded prompt: a PEFT TEXT-init adapter, decode.json, the log and a "
+                         "checkpoint (default: nothing written, the result only printed)")
+    dc.add_argument("--length", type=_positive_int, default=None,
+                    help="tokens of the hard prompt (default: the soft prompt's length)")
+    dc.add_argument("--fluency", type=_weight, default=0.0,
+                    help="lambda: weight of the frozen model's NLL of the hard prompt as text (0: accuracy only; "
+                         "larger: more readable, usually less accurate)")
+    dc.add_argument("--steps", type=_positive_int, default=200, help="optimisation steps")
+    dc.add_argument("--lr", type=_lr, default=0.1, help="AdamW learning rate of the continuous copy (PEZ's 0.1)")
+    dc.add_argument("--batch-size", type=_positive_int, default=8, help="training examples per step")
+    dc.add_argument("--agreement-weight", type=_weight, default=1.0,
+                    help="weight of KL(soft prompt's label distribution || hard prompt's) on the same inputs")
+    dc.add_argument("--task-weight", type=_weight, default=1.0, help="weight of the task's cross-entropy")
+    dc.add_argument("--init", choices=["projection", "random"], default="projection",
+                    help="start from the soft prompt's nearest tokens, or from random tokens")
+    dc.add_argument("--eval-every", type=_positive_int, default=25,
+                    help="steps between scorings of the current hard prompt on validation examples (the best is kept)")
+    dc.add_argument("--limit", type=_positive_int, default=200,
+                    help="first N test examples the decoded prompt and the references are scored on")
+    dc.add_argument("--seed", type=_seed, default=0, help="seed of the batches and of a random init")
+    dc.add_argument("--resume", action="store_true", help="continue the stopped decode in --out")
+    dc.add_argument("--overwrite", action="store_true", help="replace a finished decode in --out")
+    dc.add_argument("--format", "-f", choices=REPORT_FORMATS, default="table",
+                    help="how the result is printed: a table, JSON (the stable contract), Markdown or HTML")
+    _add_quiet(dc)
 
     ts = command("tasks", "list the built-in tasks with sizes and label words")
     ts.add_argument("--format", "-f", choices=["table", "json"], default="table",

@@ -8,6 +8,8 @@
 ``softprompt-analyzer importance PROMPT [--task T] [--limit N] [--split test|validation] [--format ...] [--out FILE]``
 ``softprompt-analyzer evaluate PROMPT... [--task T ...] [--limit N] [--split test|validation] [--format ...]``
 ``softprompt-analyzer describe PROMPT [--task T] [--layers 0,8,15,22] [--null-size N] [--format ...] [--out FILE]``
+``softprompt-analyzer decode PROMPT [--task T] [--length N] [--fluency L] [--steps S] [--out DIR] [--resume]``
+(``--out`` of ``decode``, as of ``train``, is a folder: the run's files; the result is printed in ``--format``)
 
 One tool: every flag has help and shows its default (``--help``); ``--task`` is a task (a built-in name or a
 CSV/JSONL file) wherever it appears, ``--task-index`` a task of a multitask adapter; every command that writes a
@@ -237,6 +239,23 @@ def cmd_describe(a) -> int:
                                  planted=() if a.no_planted else ("instruction",),
                                  other_readings=not a.no_other_readings, seed=a.seed, progress=say)
     _write_output(res.render(a.format), a.out)
+    return 0
+
+
+def cmd_decode(a) -> int:
+    from .decode import DecodeConfig, decode_for_model
+    from .tasks import parse_label_words
+
+    config = DecodeConfig(length=a.length, steps=a.steps, lr=a.lr, batch_size=a.batch_size,
+                          task_weight=a.task_weight, agreement_weight=a.agreement_weight, fluency=a.fluency,
+                          init=a.init, eval_every=a.eval_every, checkpoint_every=a.eval_every, seed=a.seed)
+    with _progress(a) as say:
+        res = decode_for_model(a.model, a.prompt, a.task, label_words=parse_label_words(a.label_words),
+                               task_index=a.task_index, config=config, limit=a.limit, out=a.out, resume=a.resume,
+                               overwrite=a.overwrite, progress=say)
+    _write_output(res.render(a.format), None)
+    if a.out:
+        print(f"wrote the decoded prompt to {a.out} (a PEFT adapter and decode.json)", file=sys.stderr)
     return 0
 
 

@@ -24,7 +24,7 @@ from test_training import WORDS, make_task_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the commands that print progress on stderr, and those that write a report
-PROGRESS = ("analyze", "train", "waywardness", "swap", "evaluate", "importance", "describe")
+PROGRESS = ("analyze", "train", "waywardness", "swap", "evaluate", "importance", "describe", "decode")
 REPORTS = ("report", "analyze", "waywardness", "swap", "evaluate", "importance", "describe")
 
 
@@ -54,7 +54,7 @@ def _one_line_error(err: str) -> str:
 # ------------------------------------------------------------------------------------------ help and defaults
 def test_the_commands_are_the_expected_ones():
     assert set(_subparsers()) == {"report", "analyze", "train", "waywardness", "swap", "evaluate", "importance",
-                                  "describe", "tasks", "app", "models", "samples"}
+                                  "describe", "decode", "tasks", "app", "models", "samples"}
 
 
 @pytest.mark.parametrize("command", sorted(_subparsers()))
@@ -115,7 +115,8 @@ def test_one_spelling_of_each_option_across_commands():
             assert opts["--task-index"].type("0") == 0
     # --task is a task (a name or a file) wherever it is visible: never an index
     with_task = [n for n, sp in subs.items() if "--task" in _options(sp)]
-    assert set(with_task) == {"analyze", "train", "waywardness", "swap", "evaluate", "importance", "describe"}
+    assert set(with_task) == {"analyze", "train", "waywardness", "swap", "evaluate", "importance", "describe",
+                              "decode"}
     for n in with_task:
         assert _options(subs[n])["--task"].type("sentiment") == "sentiment", n
     # the listings take --format json too; the old `tasks --json` still works
@@ -177,7 +178,7 @@ def test_the_python_api_keeps_the_field_names():
 
 # ------------------------------------------------------------------------------------------ --model ''
 _REQUIRED = {"report": ["p.npy"], "analyze": ["p.npy"], "swap": ["p"], "evaluate": ["p"], "importance": ["p"],
-             "describe": ["p"], "train": ["--task", "sentiment", "--out", "o"],
+             "describe": ["p"], "decode": ["p"], "train": ["--task", "sentiment", "--out", "o"],
              "waywardness": ["--task", "sentiment", "--target", "x"], "app": []}
 
 

@@ -88,3 +88,36 @@ def _init_ids(prompt: SoftPrompt, tokenizer) -> list[int] | None:
         return _tile(_text_ids(tokenizer, prompt.init_text), n)
     return None
 
+
+
+def one_prompt_reading(reading: str, model_name: str | None, prompt_path, task=None, *, label_words=None,
+                       task_index: int | None = None, progress=None):
+    """What a reading of one prompt from names needs, loaded the one way ``importance``, ``describe`` and
+    ``decode`` share: ``(prompt, task, model_name, frozen model, tokenizer, vocabulary)``.  The prompt (``task_index``
+    for one task of a multitask adapter), the task (default: the one its run records; ``label_words`` for a
+    CSV/JSONL task), the model (default: the adapter's base model), checked to be as wide as the prompt before the
+    model loads; the load is framed by ``progress`` lines."""
+    from .._progress import loading
+    from ..loaders import load_prompts, load_vocabulary
+    from ..models import load_frozen_model, model_for_prompts
+    from ..task_record import resolve_task
+
+    prompts = load_prompts(prompt_path, task=task_index)
+    if len(prompts) != 1:
+        raise AnalyzerError(f"{str(prompt_path)!r} holds {len(prompts)} prompts; {reading} reads one. Pass "
+                            f"--task-index for one task of a multitask adapter.")
+    prompt = prompts[0]
+    if isinstance(task, str) and "," in task and not task.endswith((".csv", ".jsonl", ".tsv")):
+        raise AnalyzerError(f"{reading} reads one task; got {task!r}. Pass --task with one of them.")
+    task = resolve_task(task, prompt, label_words=label_words)   # the run's own task unless given
+    if task is None:
+        raise AnalyzerError(f"The prompt {prompt.name!r} records no task; pass --task (sentiment, question-type, "
+                            f"spam, or a CSV/JSONL file).")
+    name = model_for_prompts([prompt], model_name)
+    with loading(progress, name):
+        vocab = load_vocabulary(name)
+        if vocab.dim != prompt.dim:
+            raise ShapeMismatchError(f"Soft prompt {prompt.name!r} has dim {prompt.dim} but the vocabulary of {name} "
+                                     f"has dim {vocab.dim}; pass --model with the model it was trained on.")
+        frozen, tok = load_frozen_model(name)
+    return prompt, task, name, frozen, tok, vocab

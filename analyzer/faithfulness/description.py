@@ -312,24 +312,11 @@ def describe_for_model(model: str | None, prompt_path, task=None, *, task_index:
     ``settings`` go to :func:`describe_prompt`."""
     from dataclasses import replace
 
-    from .._progress import loading
-    from ..loaders import load_prompt, load_vocabulary
-    from ..models import load_frozen_model, model_for_prompts
     from ..provenance import vocab_provenance
-    from ..task_record import resolve_task
+    from ._common import one_prompt_reading
 
-    prompt = load_prompt(prompt_path, task=task_index)
-    task = resolve_task(task, prompt, label_words=label_words)   # the run's own task unless given
-    if task is None:
-        raise AnalyzerError(f"The prompt {prompt.name!r} does not record its task; pass --task (a built-in name "
-                            f"or a CSV/JSONL file).")
-    name = model_for_prompts([prompt], model)
-    with loading(progress, name):
-        vocab = load_vocabulary(name)
-        if vocab.dim != prompt.dim:
-            raise AnalyzerError(f"Soft prompt {prompt.name!r} has dim {prompt.dim} but the vocabulary of {name} has "
-                                f"dim {vocab.dim}; pass --model with the model it was trained on.")
-        frozen, tok = load_frozen_model(name)
+    prompt, task, name, frozen, tok, vocab = one_prompt_reading(
+        "describe", model, prompt_path, task, label_words=label_words, task_index=task_index, progress=progress)
     res = describe_prompt(frozen, tok, prompt, task, vocab=vocab, model_name=name, progress=progress, **settings)
     return replace(res, provenance=vocab_provenance(vocab, [prompt], what="model"))
 

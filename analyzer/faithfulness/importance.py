@@ -353,27 +353,12 @@ def importance_for_model(model_name: str | None, prompt_path, task=None, *, labe
     """:func:`importance` from names, as the ``importance`` command runs it: loads the prompt (``task_index``
     for one task of a multitask adapter), the frozen model (default: the adapter's base model) and its
     vocabulary, and the task (default: the one the adapter's training_meta.json records)."""
-    from ..loaders import load_prompts, load_vocabulary
-    from .._progress import loading
-    from ..models import load_frozen_model, model_for_prompts
     from ..provenance import vocab_provenance
-    from ..task_record import resolve_task
+    from ._common import one_prompt_reading
 
-    prompts = load_prompts(prompt_path, task=task_index)
-    if len(prompts) != 1:
-        raise AnalyzerError(f"{str(prompt_path)!r} holds {len(prompts)} prompts; importance reads one. Pass "
-                            f"--task-index for one task of a multitask adapter.")
-    prompt = prompts[0]
-    if isinstance(task, str) and "," in task and not task.endswith((".csv", ".jsonl", ".tsv")):
-        raise AnalyzerError(f"importance reads one task; got {task!r}. Pass --task with one of them.")
-    task = resolve_task(task, prompt, label_words=label_words)   # the run's own task unless given
-    if task is None:
-        raise AnalyzerError(f"The prompt {prompt.name!r} records no task; pass --task (sentiment, question-type, "
-                            f"spam, or a CSV/JSONL file).")
-    model_name = model_for_prompts([prompt], model_name)
-    with loading(progress, model_name):
-        frozen, tok = load_frozen_model(model_name)
-        vocab = load_vocabulary(model_name)
+    prompt, task, model_name, frozen, tok, vocab = one_prompt_reading(
+        "importance", model_name, prompt_path, task, label_words=label_words, task_index=task_index,
+        progress=progress)
     res = importance(frozen, tok, prompt, task, vocab, model_name=model_name, progress=progress, **settings)
     return replace(res, provenance=vocab_provenance(vocab, [prompt], what="model"))
 

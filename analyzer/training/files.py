@@ -104,6 +104,33 @@ def _write_adapter(directory, tensors: dict, *, base_model_name_or_path, model_c
     return directory
 
 
+
+def optimizer_tensors(opt) -> tuple[dict, dict]:
+    """A torch optimizer's state for a safetensors checkpoint: ``({"optimizer.<param>.<key>": tensor}, meta)``
+    with ``meta`` = ``{"param_groups", "scalars"}`` (JSON-able); :func:`restore_optimizer` reads both back."""
+    tensors, scalars = {}, {}
+    sd = opt.state_dict()
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optimizer.{pid}.{k}"] = v
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(opt, tensors: dict, meta: dict) -> None:
+    """Load what :func:`optimizer_tensors` saved into ``opt`` (same parameters, same order)."""
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        if key.startswith("optimizer."):
+            _, pid, k = key.split(".", 2)
+            state.setdefault(int(pid), {})[k] = v
+    for key, v in meta.get("scalars", {}).items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
 def _read_log(path: Path, upto: int) -> list[dict]:
     rows = []
     if path.is_file():

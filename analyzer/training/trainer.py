@@ -49,6 +49,7 @@ from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import FLAGS, META, RESUME_FIXED, TrainConfig
 from .divergence import divergence, diverged_error, norm_limit, record_divergence
 from .files import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, LOG, SNAPSHOTS, _read_log, _safetensors_load, _safetensors_save,
+                    optimizer_tensors, restore_optimizer,
                     read_snapshots, read_training_log, save_adapter, snapshot_key, write_snapshots)
 from .initialize import PromptInit, init_prompt
 from .precision import autocast, choose_precision
@@ -127,31 +128,6 @@ def _versions() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- checkpoint
-def _checkpoint_tensors(module: PromptedClassifier, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
-    tensors = {"prompt": module.prompt.detach(), "rng.torch": torch.get_rng_state()}
-    sd = opt.state_dict()
-    meta_state = {}
-    for pid, st in sd["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"optimizer.{pid}.{k}"] = v
-            else:
-                meta_state[f"{pid}.{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": meta_state}
-
-
-def _restore_optimizer(opt, tensors: dict, meta: dict) -> None:
-    state: dict[int, dict] = {}
-    for key, v in tensors.items():
-        if key.startswith("optimizer."):
-            _, pid, k = key.split(".", 2)
-            state.setdefault(int(pid), {})[k] = v
-    for key, v in meta.get("scalars", {}).items():
-        pid, k = key.split(".", 1)
-        state.setdefault(int(pid), {})[k] = v
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
 def _same(a, b) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.strip().casefold() == b.strip().casefold() or os.path.abspath(a) == os.path.abspath(b)
@@ -345,7 +321,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         _check_resume_shape(ck, config, n, d, out)
         with torch.no_grad():
             module.prompt.copy_(tensors["prompt"].to(device))
-        _restore_optimizer(opt, tensors, ck["optimizer"])
+        restore_optimizer(opt, tensors, ck["optimizer"])
         torch.set_rng_state(tensors["rng.torch"])
         start, elapsed0 = int(ck["step"]), float(ck.get("elapsed", 0.0))
         init = PromptInit(ck["init"]["mode"], init.vectors, tuple(ck["init"]["token_ids"])
@@ -399,7 +375,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         atomic_write_text(out / META, json.dumps(run_meta(final_eval, stopped), indent=2, default=str))
 
     def write_checkpoint(stopped=False):
-        tensors, opt_meta = _checkpoint_tensors(module, opt)
+        tensors, opt_meta = optimizer_tensors(opt)
+        tensors = {"prompt": module.prompt.detach(), "rng.torch": torch.get_rng_state(), **tensors}
         ck = {"step": state["step"], "elapsed": state["elapsed"], "n": n, "d": d, "config": config.to_dict(),
               "optimizer": opt_meta, "world_size": dist_.world,
               "data": {"epoch": (state["step"]) // batches.per_epoch, "batches_per_epoch": batches.per_epoch},

@@ -1,0 +1,11 @@
+"""Soft prompt -> hard prompt: real tokens that do the soft prompt's job (PEZ-style projected gradient descent with a
+teacher and a fluency term), scored on held-out examples and written as a PEFT adapter.
+
+Importing this package pulls numpy only; torch is imported inside the functions."""
+
+from .config import INITS, DecodeConfig
+from .pez import DecodeTrace
+from .result import DecodeResult
+from .run import decode, decode_for_model
+
+__all__ = ["DecodeConfig", "DecodeResult", "DecodeTrace", "INITS", "decode", "decode_for_model"]

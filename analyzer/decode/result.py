@@ -1,0 +1,153 @@
+"""The typed result of a decode and its renderers (table, Markdown, HTML, JSON).
+
+Importing this module pulls numpy only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..provenance import model_line
+from ..report import Renderable
+from ..stats import format_p
+
+#: the columns scored beside the decoded prompt, in display order
+REFERENCES = ("soft", "projection", "instruction", "zero-shot")
+
+
+@dataclass(frozen=True)
+class DecodeResult(Renderable):
+    """A soft prompt decoded into real tokens, and how the hard prompt does on held-out examples.
+
+    text, token_ids, tokens: the hard prompt (``round_trip``: whether ``text`` re-tokenizes to ``token_ids``).
+    scores:     ``{column: Score}`` on the same first ``n`` examples of ``split``: ``decoded``, ``soft``,
+                ``projection`` (the soft prompt's nearest tokens), ``instruction`` (the task's, as text) and
+                ``zero-shot``.
+    versus:     ``{column: Versus}``: the decoded prompt against each other column (exact McNemar; BH over the
+                comparisons of this result).
+    agreement:  the share of examples on which the decoded prompt predicts what the soft prompt predicts, with its
+                Wilson 95% interval: ``{"rate", "ci", "n"}``.
+    perplexity: ``{"decoded", "projection", "instruction"}``: exp of the frozen model's mean NLL of each as text.
+    gain_recovered: ``(decoded - zero-shot) / (soft - zero-shot)`` in accuracy (None when the soft prompt does not
+                beat zero-shot).
+    trace:      the optimisation (``analyzer.decode.pez.DecodeTrace`` as a dict); settings: the DecodeConfig."""
+
+    model: str
+    prompt: str
+    task: str
+    split: str
+    n: int
+    text: str
+    token_ids: tuple[int, ...]
+    tokens: tuple[str, ...]
+    round_trip: bool
+    scores: Mapping[str, Any]
+    versus: Mapping[str, Any]
+    agreement: Mapping[str, Any]
+    perplexity: Mapping[str, float | None]
+    gain_recovered: float | None
+    trace: Mapping[str, Any]
+    settings: Mapping[str, Any]
+    projection_text: str = ""
+    out: str | None = None
+    provenance: dict | None = field(default=None)
+
+    def summary(self) -> list[str]:
+        d = self.scores["decoded"]
+        lines = [f"decoded prompt ({len(self.token_ids)} tokens): {self.text!r}",
+                 f"accuracy {d.accuracy:.3f} on {self.n} {self.split} examples; agrees with the soft prompt on "
+                 f"{self.agreement['rate']:.0%} of them; perplexity {_num(self.perplexity.get('decoded'), 1)} "
+                 f"(projection {_num(self.perplexity.get('projection'), 1)})"]
+        if self.gain_recovered is not None:
+            lines.append(f"recovers {self.gain_recovered:.0%} of the soft prompt's gain over zero-shot")
+        else:
+            lines.append("the soft prompt does not beat zero-shot here, so there is no gain to recover")
+        for name in REFERENCES:
+            v = self.versus.get(name)
+            if v is not None:
+                lines.append(v.verdict)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "model_provenance": self.provenance, "prompt": self.prompt, "task": self.task,
+                "split": self.split, "n": self.n, "text": self.text, "token_ids": list(self.token_ids),
+                "tokens": list(self.tokens), "round_trip": self.round_trip,
+                "projection_text": self.projection_text,
+                "scores": {k: v.to_dict() for k, v in self.scores.items()},
+                "versus": {k: v.to_dict() for k, v in self.versus.items()},
+                "agreement": dict(self.agreement), "perplexity": dict(self.perplexity),
+                "gain_recovered": self.gain_recovered, "trace": dict(self.trace), "settings": dict(self.settings),
+                "out": self.out,
+                "tests": "exact two-sided McNemar of the decoded prompt against each column on the same examples; "
+                         "Benjamini-Hochberg over those comparisons; Wilson 95% intervals"}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    _HEAD = ["prompt", "accuracy [95% CI]", "NLL", "perplexity", "decoded vs it"]
+
+    def _rows(self) -> list[list[str]]:
+        rows = []
+        for name in ("decoded",) + REFERENCES:
+            s = self.scores.get(name)
+            if s is None:
+                continue
+            v = self.versus.get(name)
+            vs = f"{v.diff:+.3f} ({format_p(v.q, name='q')})" if v is not None else ""
+            rows.append([name, f"{s.accuracy:.3f} [{s.ci_low:.2f}, {s.ci_high:.2f}]", _num(s.nll, 3),
+                         _num(self.perplexity.get(name), 1), vs])
+        return rows
+
+    def _title(self) -> str:
+        return (f"Decoded {self.prompt} on {self.task} ({self.model}): the first {self.n} {self.split} examples, "
+                f"the same for every prompt")
+
+    def to_table(self, width: int = 120) -> str:
+        from rich.markup import escape
+        from rich.table import Table
+
+        from ..report import text_console
+
+        console = text_console(width)
+        if model_line(self.provenance):
+            console.print(escape(model_line(self.provenance)))
+        t = Table(title=escape(self._title()), title_justify="left")
+        for h in self._HEAD:
+            t.add_column(h, justify="left" if h == "prompt" else "right")
+        for row in self._rows():
+            t.add_row(*[escape(c) for c in row])
+        console.print(t)
+        for line in self.summary():
+            console.print(f"• {escape(line)}")
+        return console.export_text()
+
+    def to_markdown(self) -> str:
+        src = [model_line(self.provenance) + ".", ""] if model_line(self.provenance) else []
+        lines = [f"**{self._title()}**", "", *src, "| " + " | ".join(self._HEAD) + " |",
+                 "|:---|" + "---:|" * (len(self._HEAD) - 1)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self._rows()]
+        return "\n".join(lines + [""] + [f"- {s}" for s in self.summary()]) + "\n"
+
+    def to_html(self) -> str:
+        from html import escape
+
+        from .._html import page
+
+        head = "".join(f"<th class='l'>{escape(h)}</th>" for h in self._HEAD)
+        body = "".join("<tr>" + "".join(f"<td class='l'>{escape(c)}</td>" for c in row) + "</tr>"
+                       for row in self._rows())
+        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        return page(self._title(), [f"<h1>{escape(self._title())}</h1>", *src,
+                                    f"<p><code>{escape(self.text)}</code></p>",
+                                    f"<table><tr>{head}</tr>{body}</table><ul>"]
+                    + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"])
+
+
+def _num(x, digits: int) -> str:
+    import math
+
+    return "—" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+__all__ = ["DecodeResult", "REFERENCES"]

@@ -1,0 +1,192 @@
+"""decode (soft prompt -> hard prompt, PEZ-style) on a tiny random llama: real token ids always, the fluency term
+does what it says, a planted text is recovered, a stopped decode resumes where it stopped, the adapter loads in
+PEFT and in the toolkit, and bad settings are refused in one line."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from analyzer.exceptions import AnalyzerError
+
+torch = pytest.importorskip("torch")
+
+from test_training import WORDS, task_csv  # noqa: E402  (the shared task file fixture)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SHARED_FIXTURES = (task_csv,)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny llama whose weights are large enough (0.3) that a prompt moves its label logits."""
+    from tiny_models import make_tiny_llama
+
+    from analyzer.loaders import load_vocabulary
+    from analyzer.models import load_frozen_model
+
+    d = tmp_path_factory.mktemp("tiny-llama-03")
+    make_tiny_llama(d, initializer_range=0.3)
+    model, tok = load_frozen_model(str(d))
+    return str(d), model, tok, load_vocabulary(str(d))
+
+
+@pytest.fixture(scope="module")
+def task(task_csv):
+    from analyzer.tasks import get_task
+
+    return get_task(task_csv, label_words=WORDS)
+
+
+def _text_prompt(model, tok, text="the movie was great and wonderful"):
+    ids = tok.encode(text, add_special_tokens=False)
+    return ids, model.get_input_embeddings().weight[ids].detach().clone()
+
+
+def _run(tiny, task, soft, **kw):
+    from analyzer.decode import DecodeConfig, decode
+
+    path, model, tok, vocab = tiny
+    opts = {k: kw.pop(k) for k in ("out", "resume", "overwrite", "stop_event", "on_step", "limit") if k in kw}
+    opts.setdefault("limit", 24)
+    cfg = DecodeConfig(**{"steps": 12, "eval_every": 3, "checkpoint_every": 3, "select_examples": 16, **kw})
+    return decode(model, tok, soft, task, vocab, cfg, model_name=path, **opts)
+
+
+def test_the_decoded_prompt_is_made_of_usable_token_ids(tiny, task):
+    from analyzer.decode.pez import usable_mask
+
+    _, model, tok, vocab = tiny
+    rng = np.random.default_rng(0)
+    soft = torch.as_tensor(rng.normal(size=(6, model.config.hidden_size)).astype(np.float32))
+    for length, init in ((6, "projection"), (4, "random"), (9, "projection")):
+        res = _run(tiny, task, soft, length=length, init=init)
+        ok = usable_mask(vocab, model)
+        assert len(res.token_ids) == length and all(ok[i] for i in res.token_ids), res.token_ids
+        # the trace's start is where the config says: the projection, resampled to the length
+        if init == "projection":
+            from analyzer.decode.pez import Projector
+
+            proj = Projector(model, ok)(soft)
+            pick = np.round(np.linspace(0, 5, length)).astype(int)
+            assert res.trace["start_ids"] == [proj[i] for i in pick]
+        # every reference was scored on the same examples
+        assert {s.n for s in res.scores.values()} == {res.n} and set(res.versus) == {"soft", "projection",
+                                                                                   "instruction", "zero-shot"}
+        d = res.to_dict()
+        json.dumps(d, allow_nan=False)
+        assert d["scores"]["decoded"]["accuracy"] == res.scores["decoded"].accuracy
+
+
+def test_a_larger_fluency_weight_gives_a_more_likely_hard_prompt(tiny, task):
+    """Same start, same batches: the run that weighs the text's NLL ends on a prompt the model finds likelier."""
+    _, model, tok, vocab = tiny
+    _, soft = _text_prompt(model, tok)
+    soft = soft + 0.5 * torch.randn(soft.shape, generator=torch.Generator().manual_seed(1))
+    nll = {}
+    for lam in (0.0, 5.0):
+        res = _run(tiny, task, soft, fluency=lam, init="random", steps=30, eval_every=3, seed=1)
+        nll[lam] = res.trace["best_parts"]["fluency"]
+        assert np.isclose(np.log(res.perplexity["decoded"]), nll[lam], atol=1e-3)
+    assert nll[5.0] < nll[0.0] - 0.1, nll
+
+
+def test_a_planted_text_is_recovered_by_agreement_alone(tiny, task):
+    """The soft prompt *is* a text's embedding: the teacher term alone keeps exactly that text (agreement 1), and
+    the decode never returns something worse on its selection set than where it started."""
+    _, model, tok, vocab = tiny
+    ids, soft = _text_prompt(model, tok)
+    res = _run(tiny, task, soft, task_weight=0.0, agreement_weight=1.0, init="projection")
+    assert list(res.token_ids) == ids
+    assert res.agreement["rate"] == 1.0 and res.trace["best_objective"] <= 1e-6
+    # from random tokens the objective can only improve on the start
+    res = _run(tiny, task, soft, task_weight=0.0, agreement_weight=1.0, init="random", steps=15)
+    assert res.trace["best_objective"] <= res.trace["start_objective"]
+
+
+def test_a_stopped_decode_resumes_to_the_same_prompt(tiny, task, tmp_path):
+    _, model, tok, vocab = tiny
+    rng = np.random.default_rng(3)
+    soft = torch.as_tensor(rng.normal(size=(5, model.config.hidden_size)).astype(np.float32))
+    whole = _run(tiny, task, soft, out=tmp_path / "whole", init="random", seed=2)
+    stop = threading.Event()
+
+    def stop_after_step_6(step, loss):
+        if step == 6:
+            stop.set()
+
+    cut = _run(tiny, task, soft, out=tmp_path / "cut", init="random", seed=2, stop_event=stop,
+               on_step=stop_after_step_6)
+    assert cut.trace["stopped"] and cut.trace["steps_done"] == 6
+    with pytest.raises(AnalyzerError, match="already holds a decode; pass --resume"):
+        _run(tiny, task, soft, out=tmp_path / "cut", init="random", seed=2)
+    with pytest.raises(AnalyzerError, match="another settings"):
+        _run(tiny, task, soft, out=tmp_path / "cut", init="random", seed=5, resume=True)
+    res = _run(tiny, task, soft, out=tmp_path / "cut", init="random", seed=2, resume=True)
+    assert not res.trace["stopped"] and res.trace["steps_done"] == 12
+    assert res.token_ids == whole.token_ids and res.trace["best_step"] == whole.trace["best_step"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "cut" / "decode_log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 13))
+
+
+def test_the_written_adapter_loads_in_peft_and_in_the_toolkit(tiny, task, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from analyzer import load_prompt
+
+    path, model, tok, vocab = tiny
+    ids, soft = _text_prompt(model, tok)
+    out = tmp_path / "dec"
+    res = _run(tiny, task, soft, out=out, steps=3)
+    saved = json.loads((out / "decode.json").read_text())
+    assert saved["token_ids"] == list(res.token_ids) and saved["text"] == res.text
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["prompt_tuning_init"] == "TEXT" and cfg["prompt_tuning_init_text"] == res.text
+    p = load_prompt(out)
+    want = model.get_input_embeddings().weight[list(res.token_ids)].detach().numpy()
+    np.testing.assert_allclose(p.vectors, want, rtol=0, atol=1e-6)
+    base = AutoModelForCausalLM.from_pretrained(path)
+    peft_model = PeftModel.from_pretrained(base, str(out)).eval()
+    got = peft_model.get_prompt_embedding_to_save("default").detach().numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"lr": 0.0}, "--lr of decode must be a number in (0, 10]"),
+    ({"lr": float("nan")}, "--lr of decode"),
+    ({"steps": 0}, "--steps of decode must be an integer >= 1"),
+    ({"length": 0}, "--length of decode must be an integer >= 1"),
+    ({"fluency": -1.0}, "--fluency of decode must be a finite number in [0, 10000]"),
+    ({"task_weight": 0.0, "agreement_weight": 0.0}, "needs a task or an agreement term"),
+    ({"init": "text"}, "--init of decode must be one of ['projection', 'random']"),
+    ({"seed": -1}, "--seed"),
+])
+def test_bad_settings_are_refused_in_one_line(kw, words):
+    from analyzer.decode import DecodeConfig
+
+    with pytest.raises(AnalyzerError) as e:
+        DecodeConfig(**kw)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_cli_refuses_bad_input_in_one_line(capsys, tmp_path):
+    from analyzer.cli import main
+
+    for argv, words in ((["decode", "p", "--fluency", "-2"], "expected a finite weight"),
+                        (["decode", "p", "--lr", "0"], "expected a learning rate"),
+                        (["decode", str(tmp_path / "missing"), "--task", "sentiment"], "missing")):
+        with pytest.raises(SystemExit) if words.startswith("expected") else _no_raise() as e:
+            rc = main(argv)
+        err = capsys.readouterr().err.strip()
+        code = e.value.code if e is not None and hasattr(e, "value") else rc
+        assert code == 2 and len(err.splitlines()) == 1 and words in err and "Traceback" not in err, err
+
+
+class _no_raise:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
