@@ -12,13 +12,9 @@ from __future__ import annotations
 import argparse
 
 from .exceptions import AnalyzerError
-from .training.config import INIT_MODES
+from .training.config import INIT_MODES, TRAIN_LR
 
 EXIT_USAGE = 2
-#: ``train --lr``'s default: Lester et al.'s 0.3, at which every shipped sample prompt was trained (TrainConfig's own
-#: default, 0.03, keeps the Python API's earlier behaviour; at 0.03 a 20-token prompt still sits on its init tokens
-#: after 300 steps, README "Training dynamics")
-TRAIN_LR = 0.3
 
 
 def _positive_int(s: str) -> int:
@@ -69,6 +65,16 @@ def _weight(s: str) -> float:
     if not math.isfinite(v) or v < 0 or v > 1e4:
         raise argparse.ArgumentTypeError(f"expected a finite weight in [0, 10000], got {s!r}")
     return v
+
+
+def _list_of(parse):
+    """An argparse type: one value or several, comma-separated, each read by ``parse``."""
+    def parse_list(s: str) -> list:
+        parts = [p.strip() for p in s.split(",")]
+        if not all(parts):
+            raise argparse.ArgumentTypeError(f"expected comma-separated values, got {s!r}")
+        return [parse(p) for p in parts]
+    return parse_list
 
 
 def _seed(s: str) -> int:
@@ -401,11 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--out", "-o", default=None,
                     help="folder for the decoded prompt: a PEFT TEXT-init adapter, decode.json, the log and a "
                          "checkpoint (default: nothing written, the result only printed)")
-    dc.add_argument("--length", type=_positive_int, default=None,
-                    help="tokens of the hard prompt (default: the soft prompt's length)")
-    dc.add_argument("--fluency", type=_weight, default=0.0,
+    dc.add_argument("--length", type=_list_of(_positive_int), default=None,
+                    help="tokens of the hard prompt (default: the soft prompt's length); several, comma-separated, "
+                         "sweep the frontier")
+    dc.add_argument("--fluency", type=_list_of(_weight), default=[0.0],
                     help="lambda: weight of the frozen model's NLL of the hard prompt as text (0: accuracy only; "
-                         "larger: more readable, usually less accurate)")
+                         "larger: more readable, usually less accurate); several, comma-separated (e.g. "
+                         "0,0.1,0.3,1), sweep the accuracy-readability frontier, one decode each in --out")
     dc.add_argument("--steps", type=_positive_int, default=200, help="optimisation steps")
     dc.add_argument("--lr", type=_lr, default=0.1, help="AdamW learning rate of the continuous copy (PEZ's 0.1)")
     dc.add_argument("--batch-size", type=_positive_int, default=8, help="training examples per step")

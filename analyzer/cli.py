@@ -246,16 +246,23 @@ def cmd_decode(a) -> int:
     from .decode import DecodeConfig, decode_for_model
     from .tasks import parse_label_words
 
-    config = DecodeConfig(length=a.length, steps=a.steps, lr=a.lr, batch_size=a.batch_size,
-                          task_weight=a.task_weight, agreement_weight=a.agreement_weight, fluency=a.fluency,
+    lengths = a.length or [None]
+    sweep = len(a.fluency) > 1 or len(lengths) > 1
+    config = DecodeConfig(length=lengths[0], steps=a.steps, lr=a.lr, batch_size=a.batch_size,
+                          task_weight=a.task_weight, agreement_weight=a.agreement_weight, fluency=a.fluency[0],
                           init=a.init, eval_every=a.eval_every, checkpoint_every=a.eval_every, seed=a.seed)
+    kw = dict(label_words=parse_label_words(a.label_words), task_index=a.task_index, config=config, limit=a.limit,
+              out=a.out, resume=a.resume)
+    if sweep:
+        kw.update(fluencies=a.fluency, lengths=lengths)
+    else:
+        kw.update(overwrite=a.overwrite)
     with _progress(a) as say:
-        res = decode_for_model(a.model, a.prompt, a.task, label_words=parse_label_words(a.label_words),
-                               task_index=a.task_index, config=config, limit=a.limit, out=a.out, resume=a.resume,
-                               overwrite=a.overwrite, progress=say)
+        res = decode_for_model(a.model, a.prompt, a.task, progress=say, **kw)
     _write_output(res.render(a.format), None)
     if a.out:
-        print(f"wrote the decoded prompt to {a.out} (a PEFT adapter and decode.json)", file=sys.stderr)
+        what = "the frontier's decodes and frontier.json" if sweep else "a PEFT adapter and decode.json"
+        print(f"wrote the decoded prompt to {a.out} ({what})", file=sys.stderr)
     return 0
 
 

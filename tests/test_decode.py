@@ -190,3 +190,57 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_the_frontier_sweeps_the_fluency_weight_and_resumes_point_by_point(tiny, task, tmp_path):
+    from analyzer.decode import DecodeConfig, decode_frontier
+    from analyzer.plotting import plot_decode_frontier
+
+    path, model, tok, vocab = tiny
+    _, soft = _text_prompt(model, tok)
+    soft = soft + 0.5 * torch.randn(soft.shape, generator=torch.Generator().manual_seed(4))
+    cfg = DecodeConfig(steps=6, eval_every=3, checkpoint_every=3, select_examples=16, init="random", seed=1)
+    out = tmp_path / "sweep"
+    res = decode_frontier(model, tok, soft, task, vocab, fluencies=(0.0, 5.0), lengths=(None, 4), config=cfg,
+                          out=out, limit=24, model_name=path)
+    rows = res.rows()
+    assert [(r["fluency"], r["length"]) for r in rows] == [(0.0, 20), (5.0, 20), (0.0, 4), (5.0, 4)]
+    assert set(res.references) == {"soft", "projection", "instruction", "zero-shot"}
+    assert res.references["soft"]["perplexity"] is None and res.references["projection"]["perplexity"] > 0
+    saved = json.loads((out / "frontier.json").read_text())
+    assert [p["name"] for p in saved["points"]] == ["fluency-0", "fluency-5", "fluency-0-length-4",
+                                                    "fluency-5-length-4"]
+    assert all((out / p["name"] / "adapter_model.safetensors").is_file() for p in saved["points"])
+    fig = plot_decode_frontier(res)
+    assert fig.layout.xaxis.type == "log" and len([t for t in fig.data if t.name.startswith("decoded")]) == 2
+    assert "<h1>Accuracy-readability frontier" in res.render("html")
+    # resumed: finished points are read back as they were, not decoded again
+    before = {p: (out / p / "decode.json").stat().st_mtime_ns for p in ("fluency-0", "fluency-5")}
+    again = decode_frontier(model, tok, soft, task, vocab, fluencies=(0.0, 5.0), config=cfg, out=out, resume=True,
+                            limit=24, model_name=path)
+    assert {p: (out / p / "decode.json").stat().st_mtime_ns for p in before} == before
+    assert [r["text"] for r in again.rows()] == [r["text"] for r in rows[:2]]
+
+
+def test_the_cli_decodes_a_tensor_and_sweeps_the_frontier(tiny, task_csv, tmp_path, capsys):
+    from analyzer.cli import main
+
+    path, model, tok, _ = tiny
+    _, soft = _text_prompt(model, tok)
+    npy = tmp_path / "prompt.npy"
+    np.save(npy, soft.numpy())
+    words = ",".join(f"{k}={v}" for k, v in WORDS.items())
+    common = ["--model", path, "--task", task_csv, "--label-words", words, "--steps", "3", "--eval-every", "3",
+              "--limit", "16", "-q"]
+    assert main(["decode", str(npy), *common, "--out", str(tmp_path / "one"), "-f", "json"]) == 0
+    cap = capsys.readouterr()
+    d = json.loads(cap.out)
+    assert d["settings"]["steps"] == 3 and len(d["token_ids"]) == 20 and "wrote the decoded prompt" in cap.err
+    assert (tmp_path / "one" / "adapter_config.json").is_file()
+    assert main(["decode", str(npy), *common, "--out", str(tmp_path / "one")]) == 2       # a finished decode
+    assert "already holds a decode" in capsys.readouterr().err
+    assert main(["decode", str(npy), *common, "--fluency", "0,2", "--out", str(tmp_path / "sweep"), "-f",
+                 "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "| fluency-0 |" in md and "| fluency-2 |" in md and "| [soft] |" in md
+    assert (tmp_path / "sweep" / "frontier.json").is_file()

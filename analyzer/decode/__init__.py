@@ -4,8 +4,10 @@ teacher and a fluency term), scored on held-out examples and written as a PEFT a
 Importing this package pulls numpy only; torch is imported inside the functions."""
 
 from .config import INITS, DecodeConfig
+from .frontier import FrontierResult, decode_frontier
 from .pez import DecodeTrace
 from .result import DecodeResult
 from .run import decode, decode_for_model
 
-__all__ = ["DecodeConfig", "DecodeResult", "DecodeTrace", "INITS", "decode", "decode_for_model"]
+__all__ = ["DecodeConfig", "DecodeResult", "DecodeTrace", "FrontierResult", "INITS", "decode", "decode_for_model",
+           "decode_frontier"]

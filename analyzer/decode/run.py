@@ -166,16 +166,24 @@ def _write(out: Path, res: DecodeResult, model, model_name: str, task, ids, text
 
 
 def decode_for_model(model_name: str | None, prompt_path, task=None, *, label_words=None, task_index=None,
-                     progress=None, **kw) -> DecodeResult:
+                     progress=None, fluencies=None, lengths=None, **kw):
     """:func:`decode` from names, as the ``decode`` command runs it: the prompt (``task_index`` for one task of a
     multitask adapter), the frozen model (default: the adapter's base model), its vocabulary, and the task
-    (default: the one the adapter's training record names)."""
+    (default: the one the adapter's training record names).  With ``fluencies`` or ``lengths``: the frontier sweep
+    (:func:`analyzer.decode.decode_frontier`), a ``FrontierResult``."""
     from ..faithfulness._common import one_prompt_reading
     from ..provenance import vocab_provenance
 
     prompt, task, model_name, frozen, tok, vocab = one_prompt_reading(
         "decode", model_name, prompt_path, task, label_words=label_words, task_index=task_index, progress=progress)
-    res = decode(frozen, tok, prompt, task, vocab, model_name=model_name, progress=progress, **kw)
+    if fluencies is not None or lengths is not None:
+        from .frontier import decode_frontier
+
+        kw.pop("overwrite", None)
+        res = decode_frontier(frozen, tok, prompt, task, vocab, fluencies=fluencies or (kw["config"].fluency,),
+                              lengths=lengths or (None,), model_name=model_name, progress=progress, **kw)
+    else:
+        res = decode(frozen, tok, prompt, task, vocab, model_name=model_name, progress=progress, **kw)
     return replace(res, provenance=vocab_provenance(vocab, [prompt], what="model"))
 
 

@@ -25,6 +25,7 @@ _LAZY = {
     "plot_prompt_similarity": "._similarity",
     "plot_importance": "._importance",
     "plot_projection_curve": "._importance",
+    "plot_decode_frontier": "._frontier",
 }
 
 __all__ = sorted(_LAZY)

@@ -61,6 +61,10 @@ RESUME_FIXED = ("model", "task", "num_virtual_tokens", "prompt_tuning_init", "pr
 #: the largest learning rate accepted.  AdamW moves every prompt entry by about ``lr`` per step whatever the
 #: gradient's scale, and token embeddings are small (SmolLM2: median |entry| 0.08, at most 2; row norms 1.8 to
 #: 7.5): above 10 a single step moves a 576-d row by ~240, far outside the vocabulary, and the run diverges.
+#: the learning rate the CLI's ``train`` and the dashboard's Train form start from: Lester et al.'s 0.3, at which
+#: every shipped sample prompt was trained (TrainConfig's own default, 0.03, keeps the Python API's earlier
+#: behaviour; at 0.03 a 20-token prompt still sits on its init tokens after 300 steps, README "Training dynamics")
+TRAIN_LR = 0.3
 LR_MAX = 10.0
 
 
