@@ -23,6 +23,13 @@ def tiny(monkeypatch):
     monkeypatch.setattr(mr, "IMPORTANCE_SETTINGS", dict(null_size=3, null_prompts=3, null_limit=3, n_orders=1,
                                                         band_points=1, n_boot=200))
     monkeypatch.setattr(mr, "DESCRIBE_SETTINGS", dict(layers=(0, 8), null_size=1, max_new_tokens=2))
+    from analyzer.ui import _decode_view as dv
+
+    monkeypatch.setattr(dv, "STEPS", (2, 3))
+    monkeypatch.setattr(dv, "DEFAULT_STEPS", 2)
+    monkeypatch.setattr(dv, "LIMITS", (4, 6))
+    monkeypatch.setattr(dv, "DEFAULT_LIMIT", 4)
+    monkeypatch.setattr(dv, "SETTINGS", dict(eval_every=1, select_examples=4, batch_size=2))
     return mr
 
 
@@ -34,7 +41,8 @@ def test_tabs_wait_for_their_buttons(app, tiny):
     at = app().run()
     ok(at)
     assert [t.label for t in at.tabs] == ["Neighbours", "Tightness", "Relatedness", "Geometry", "Evaluate",
-                                          "Faithfulness", "Importance", "Describe"]
+                                          "Faithfulness", "Importance", "Describe", "Decode"]
+    assert at.button(key="dec_run").label == "Decode"
     assert at.button(key="eval_run").label == "Evaluate"
     assert at.button(key="imp_run").label == "Compute importance"
     assert at.button(key="desc_run").label == "Describe the prompt"
@@ -89,6 +97,21 @@ def test_describe_on_request(app, tiny):
     at.toggle(key="desc_show_planted").set_value(True).run()
     ok(at)
     assert any("planted instruction" in t for t in titles(at))
+
+
+def test_decode_on_request_shows_the_texts_and_the_frontier(app, tiny):
+    at = app().run()
+    at.multiselect(key="dec_fluency").set_value([0.0, 1.0]).run()
+    at.button(key="dec_run").click().run()
+    settle(at)
+    ok(at)
+    assert any(t.startswith("Accuracy against readability of the decodes of text-init") for t in titles(at))
+    text = " ".join(m.value for m in at.markdown)
+    assert "**λ = 0**" in text and "**λ = 1**" in text and "agrees with the soft prompt on" in text
+    assert len(at.code) == 2 and all(c.value.strip() for c in at.code)       # the two decoded texts
+    table = next(t.value for t in at.table if "perplexity" in t.value.columns)
+    assert list(table["prompt"])[:2] == ["decoded, λ=0", "decoded, λ=1"] and "[soft]" in set(table["prompt"])
+    assert any("PEFT adapter (init TEXT)" in c.value for c in at.caption)
 
 
 def test_a_failed_reading_is_one_error_box_and_can_be_tried_again(app, tiny, monkeypatch):

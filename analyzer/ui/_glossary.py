@@ -81,6 +81,16 @@ TERMS: dict[str, str] = {
     "gold-label NLL": "The mean negative log-likelihood of the correct label word, with the probabilities taken "
                       "over the task's label words only (the rank classification the prompt was trained with). "
                       "Lower is better; it moves before accuracy does.",
+    "fluency weight": "λ of a decode: how much the frozen model's negative log-likelihood of the hard prompt as "
+                      "text counts against the task. 0: accuracy only (the prompt may read as noise); larger: "
+                      "text the model finds likelier, usually at some cost in accuracy.",
+    "perplexity": "exp of the frozen model's mean negative log-likelihood of a hard prompt's tokens, each given "
+                  "the ones before it: how surprising the prompt is as text (lower: more readable). Natural "
+                  "English instructions sit in the tens to hundreds on small models.",
+    "agreement": "The share of test examples on which the decoded prompt predicts the same label as the soft "
+                 "prompt it was decoded from: does it do the soft prompt's job, not just the task?",
+    "gain recovered": "(decoded accuracy − zero-shot) / (soft prompt accuracy − zero-shot): how much of what "
+                      "training bought the real tokens keep. Shown only when the soft prompt beats zero-shot.",
 }
 
 

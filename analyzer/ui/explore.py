@@ -16,11 +16,12 @@ import functools
 
 import streamlit as st
 
-from . import _explore, _model_readings, resources
+from . import _decode_view, _explore, _model_readings, resources
 from ._common import Selection, guard, module_available, named_prompts, not_available, prompts_of, wait_for
 
 MAP_HEIGHT = 700
-TABS = ["Neighbours", "Tightness", "Relatedness", "Geometry", "Evaluate", "Faithfulness", "Importance", "Describe"]
+TABS = ["Neighbours", "Tightness", "Relatedness", "Geometry", "Evaluate", "Faithfulness", "Importance", "Describe",
+        "Decode"]
 TABLE_MAX_HEIGHT = 560
 
 
@@ -54,6 +55,8 @@ def explore(sel: Selection) -> None:
         _model_readings.importance(sel)
     with tabs[7], guard("the description"):
         _model_readings.describe(sel)
+    with tabs[8], guard("the decode"):
+        _decode_view.decode_tab(sel)
 
 
 # -------------------------------------------------------------------------------------------- isolation

@@ -217,6 +217,30 @@ def importance(model: str, path: str, stamp: tuple, name: str, task_name: str, l
                       limit=int(limit), model_name=model, progress=_progress(key), **dict(settings), lane="model")
 
 
+def decoding(model: str, path: str, stamp: tuple, name: str, task_name: str, fluencies: tuple, length: int,
+             steps: int, limit: int, settings: tuple = ()):
+    """A ``Future`` of ``analyzer.decode.decode_frontier`` for one prompt (one decode per fluency weight, PEZ-style,
+    scored on the first ``limit`` test examples) on the model lane.  The decodes are written under the cache's
+    ``decodes/`` folder, one sub-folder per weight, and read back (or resumed) when the same decode is asked for
+    again, by any session or after a restart."""
+    from ..cache import entry_dir, text_key
+    from ..decode import DecodeConfig, decode_frontier
+    from ._uploads import sanitize_name
+
+    key = ("decode", model, path, stamp, name, task_name, tuple(fluencies), int(length), int(steps), int(limit),
+           tuple(settings))
+    known = known_future(*key)
+    if known is not None:
+        return known
+    frozen, tok = frozen_model(model)
+    prompt = _prompt(path, name)
+    cfg = DecodeConfig(length=int(length), steps=int(steps), **dict(settings))
+    out = entry_dir("decodes") / f"{sanitize_name(name)}-{sanitize_name(task_name)}-{text_key(key[1:6], key[7:])}"
+    return background(key, decode_frontier, frozen, tok, prompt, task_for(task_name, prompt), vocabulary(model),
+                      fluencies=tuple(fluencies), config=cfg, out=out, resume=True, limit=int(limit),
+                      model_name=model, progress=_progress(key), lane="model")
+
+
 def description(model: str, path: str, stamp: tuple, name: str, task_name: str, settings: tuple = ()):
     """A ``Future`` of ``analyzer.faithfulness.describe_prompt`` for one prompt (Patchscopes/InSPEcT over the
     layer grid, against the meaningless-prompt null cached per model, with the planted instruction) on the model
