@@ -433,6 +433,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how the result is printed: a table, JSON (the stable contract), Markdown or HTML")
     _add_quiet(dc)
 
+    cp = command("compare", "which prompts are alike (mean-vector cosine, token-pair cosine, token-wise max inner "
+                            "product, activated-neuron overlap) and whether being alike predicts transfer between "
+                            "tasks")
+    cp.add_argument("prompts", nargs="+", metavar="PROMPT",
+                    help="PEFT adapter directories or tensor files (every task prompt of a multitask adapter counts)")
+    _add_model(cp, None, f"{MODEL_HELP} (default: the adapters' base model)")
+    cp.add_argument("--tasks", type=lambda s: [t.strip() for t in s.split(",")], default=None,
+                    help="the task each prompt was trained for, comma-separated in prompt order (default: what "
+                         "each prompt's run records)")
+    cp.add_argument("--no-transfer", action="store_true",
+                    help="only the similarities (transfer scores every prompt on every task)")
+    cp.add_argument("--no-activation", action="store_true",
+                    help="leave out the activated-neuron overlap (it runs the model on each prompt)")
+    cp.add_argument("--limit", type=_positive_int, default=200, help="first N test examples of each task for transfer")
+    cp.add_argument("--permutations", type=_count(99, what="a number of permutations"), default=2000,
+                    help="Mantel permutations of the prompt identities")
+    cp.add_argument("--seed", type=_seed, default=0, help="seed of the permutations and the bootstrap")
+    _add_output(cp)
+    _add_quiet(cp)
+
     ts = command("tasks", "list the built-in tasks with sizes and label words")
     ts.add_argument("--format", "-f", choices=["table", "json"], default="table",
                     help="a line per task, or JSON")

@@ -9,6 +9,7 @@
 ``softprompt-analyzer evaluate PROMPT... [--task T ...] [--limit N] [--split test|validation] [--format ...]``
 ``softprompt-analyzer describe PROMPT [--task T] [--layers 0,8,15,22] [--null-size N] [--format ...] [--out FILE]``
 ``softprompt-analyzer decode PROMPT [--task T] [--length N] [--fluency L] [--steps S] [--out DIR] [--resume]``
+``softprompt-analyzer compare PROMPT... [--tasks T1,T2,...] [--no-transfer] [--limit N] [--format ...] [--out FILE]``
 (``--out`` of ``decode``, as of ``train``, is a folder: the run's files; the result is printed in ``--format``)
 
 One tool: every flag has help and shows its default (``--help``); ``--task`` is a task (a built-in name or a
@@ -263,6 +264,17 @@ def cmd_decode(a) -> int:
     if a.out:
         what = "the frontier's decodes and frontier.json" if sweep else "a PEFT adapter and decode.json"
         print(f"wrote the decoded prompt to {a.out} ({what})", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from .decode import compare_for_model
+
+    with _progress(a) as say:
+        res = compare_for_model(a.model, a.prompts, tasks=a.tasks, transfer=not a.no_transfer,
+                                activation=not a.no_activation, limit=a.limit, n_perm=a.permutations, seed=a.seed,
+                                progress=say)
+    _write_output(res.render(a.format), a.out)
     return 0
 
 

@@ -24,8 +24,8 @@ from test_training import WORDS, make_task_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the commands that print progress on stderr, and those that write a report
-PROGRESS = ("analyze", "train", "waywardness", "swap", "evaluate", "importance", "describe", "decode")
-REPORTS = ("report", "analyze", "waywardness", "swap", "evaluate", "importance", "describe")
+PROGRESS = ("analyze", "train", "waywardness", "swap", "evaluate", "importance", "describe", "decode", "compare")
+REPORTS = ("report", "analyze", "waywardness", "swap", "evaluate", "importance", "describe", "compare")
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -54,7 +54,7 @@ def _one_line_error(err: str) -> str:
 # ------------------------------------------------------------------------------------------ help and defaults
 def test_the_commands_are_the_expected_ones():
     assert set(_subparsers()) == {"report", "analyze", "train", "waywardness", "swap", "evaluate", "importance",
-                                  "describe", "decode", "tasks", "app", "models", "samples"}
+                                  "describe", "decode", "compare", "tasks", "app", "models", "samples"}
 
 
 @pytest.mark.parametrize("command", sorted(_subparsers()))
@@ -178,7 +178,7 @@ def test_the_python_api_keeps_the_field_names():
 
 # ------------------------------------------------------------------------------------------ --model ''
 _REQUIRED = {"report": ["p.npy"], "analyze": ["p.npy"], "swap": ["p"], "evaluate": ["p"], "importance": ["p"],
-             "describe": ["p"], "decode": ["p"], "train": ["--task", "sentiment", "--out", "o"],
+             "describe": ["p"], "decode": ["p"], "compare": ["p"], "train": ["--task", "sentiment", "--out", "o"],
              "waywardness": ["--task", "sentiment", "--target", "x"], "app": []}
 
 

@@ -23,6 +23,7 @@ _LAZY = {
     "plot_description": "._description",
     "plot_waywardness": "._waywardness",
     "plot_prompt_similarity": "._similarity",
+    "plot_transfer": "._similarity",
     "plot_importance": "._importance",
     "plot_projection_curve": "._importance",
     "plot_decode_frontier": "._frontier",

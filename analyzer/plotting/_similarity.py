@@ -1,4 +1,5 @@
-"""Prompt-to-prompt similarity as heat maps (one panel per measure), values written in the cells."""
+"""Prompt-to-prompt similarity as heat maps (one panel per measure), values written in the cells; and the relative
+transfer of prompts between tasks as one more heat map."""
 
 from __future__ import annotations
 
@@ -8,27 +9,54 @@ import numpy as np
 
 from ._style import layout_args, short
 
-TITLES = {"mean_vector": "cosine of mean vectors", "token_pairs": "mean token-pair cosine"}
+TITLES = {"mean_vector": "cosine of mean vectors", "token_pairs": "mean token-pair cosine",
+          "max_inner": "token-wise max inner product", "activation_overlap": "activated-neuron overlap (ON)"}
+#: measures on a cosine's scale, drawn from -1 to 1; the others on their own range
+BOUNDED = ("mean_vector", "token_pairs", "activation_overlap")
 
 
 def plot_prompt_similarity(names: Sequence[str], matrices: Mapping[str, np.ndarray], *, width: int | None = None,
-                           height: int | None = 360, title: str | None = None):
-    """Heat maps of ``matrices`` (``{"mean_vector": "p p", "token_pairs": "p p"}``, e.g. from
-    ``analyzer.ui._compare.prompt_similarity``) over the prompts ``names``, on one colour scale from -1 to 1.
-    Returns a ``plotly.graph_objects.Figure``; never shows it."""
+                           height: int | None = None, title: str | None = None):
+    """Heat maps of ``matrices`` (any of :data:`TITLES`, e.g. from ``analyzer.decode.similarity``) over the prompts
+    ``names``, two panels a row; cosine-like measures on one scale from -1 to 1.  Returns a
+    ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     keys = [k for k in TITLES if k in matrices]
     labels = [short(n, 22) for n in names]
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[TITLES[k] for k in keys], horizontal_spacing=0.16)
-    for c, k in enumerate(keys, 1):
+    cols = min(2, len(keys)) or 1
+    rows = (len(keys) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[TITLES[k] for k in keys], horizontal_spacing=0.2,
+                        vertical_spacing=0.18 if rows > 1 else 0.1)
+    for i, k in enumerate(keys):
+        r, c = i // cols + 1, i % cols + 1
         m = np.asarray(matrices[k], dtype=float)
-        fig.add_trace(go.Heatmap(z=m.tolist(), x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
-                                 reversescale=True,
+        scale = {"zmin": -1, "zmax": 1} if k in BOUNDED else {}
+        fig.add_trace(go.Heatmap(z=m.tolist(), x=labels, y=labels, colorscale="RdBu", reversescale=True, **scale,
                                  text=[[f"{v:.2f}" for v in row] for row in m], texttemplate="%{text}",
                                  hovertemplate="%{y} vs %{x}: %{z:.3f}<extra>" + TITLES[k] + "</extra>",
-                                 showscale=c == len(keys), colorbar={"thickness": 12, "len": 0.9}), 1, c)
-        fig.update_yaxes(autorange="reversed", row=1, col=c)
-    fig.update_layout(**layout_args(width, height, title, subplot_titles=True))
+                                 showscale=False), r, c)
+        fig.update_yaxes(autorange="reversed", row=r, col=c)
+    h = height if height is not None else 60 + 330 * rows
+    fig.update_layout(**layout_args(width, h, title, subplot_titles=True))
+    return fig
+
+
+def plot_transfer(names: Sequence[str], relative: np.ndarray, tasks_of: Sequence[str], *, width: int | None = None,
+                  height: int | None = None, title: str | None = None):
+    """Relative transfer: row ``i``, column ``j`` is prompt ``i``'s accuracy on the task of prompt ``j`` over prompt
+    ``j``'s own accuracy there (1: as good as the prompt trained for it)."""
+    import plotly.graph_objects as go
+
+    m = np.asarray(relative, dtype=float)
+    ylab = [short(n, 22) for n in names]
+    xlab = [f"{short(n, 16)} ({t})" for n, t in zip(names, tasks_of)]
+    fig = go.Figure(go.Heatmap(z=m.tolist(), x=xlab, y=ylab, colorscale="Viridis", zmin=0,
+                               zmax=max(1.0, float(np.nanmax(m)) if m.size else 1.0),
+                               text=[[f"{v:.2f}" for v in row] for row in m], texttemplate="%{text}",
+                               hovertemplate="%{y} on the task of %{x}: %{z:.3f}<extra>relative transfer</extra>"))
+    fig.update_yaxes(autorange="reversed", title="prompt scored")
+    fig.update_xaxes(title="on the task of (relative to that prompt)")
+    fig.update_layout(**layout_args(width, height if height is not None else 120 + 34 * len(names), title))
     return fig

@@ -135,9 +135,12 @@ def _similarity(sel: Selection, items) -> None:
 
     names = [_name(label, p, items) for label, _, p, _ in items]
     sims = prompt_similarity([p.vectors for _, _, p, _ in items])
-    st.plotly_chart(plot_prompt_similarity(names, sims, height=150 + 38 * len(names),
+    st.plotly_chart(plot_prompt_similarity(names, sims, height=2 * (130 + 38 * len(names)),
                                            title="How similar the selected prompts are"),
                     key="compare_similarity", config={"displaylogo": False})
-    st.caption("Left: the cosine between the prompts' mean vectors (their overall direction). Right: the mean "
-               "cosine over every pair of virtual tokens, one from each prompt (on the diagonal: between the "
-               "distinct tokens of one prompt) -- high only when the tokens themselves are alike.")
+    st.caption("Top left: the cosine between the prompts' mean vectors (their overall direction, SPoT's task "
+               "embedding). Top right: the mean cosine over every pair of virtual tokens, one from each prompt (on "
+               "the diagonal: between the distinct tokens of one prompt) -- high only when the tokens themselves are "
+               "alike. Below: the token-wise max inner product (each token's best match in the other prompt, "
+               "averaged both ways; it grows with the norms). Whether any of them predicts transfer between tasks: "
+               "`softprompt-analyzer compare PROMPT...` measures it, with the activated-neuron overlap (ON).")

@@ -1,0 +1,105 @@
+"""Prompt similarity and transfer (analyzer.decode.similarity / compare): the measures against hand computations,
+the activation overlap's hooks, the correlation with transfer on planted and on unrelated structure, and the
+compare command on a tiny llama."""
+
+import json
+
+import numpy as np
+import pytest
+
+from analyzer.exceptions import AnalyzerError
+
+torch = pytest.importorskip("torch")
+
+from test_decode import tiny  # noqa: E402,F401  (the tiny llama fixture)
+from test_training import WORDS, task_csv  # noqa: E402,F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_the_similarities_match_a_hand_computation():
+    from analyzer.decode.similarity import prompt_similarity
+
+    a = np.array([[1.0, 0.0], [0.0, 2.0]])
+    b = np.array([[3.0, 0.0]])
+    s = prompt_similarity([a, b])
+    # mean vectors (0.5, 1) and (3, 0): cosine 0.5 / |(0.5, 1)|
+    assert np.isclose(s["mean_vector"][0, 1], 0.5 / np.hypot(0.5, 1.0))
+    # token pairs: cos((1,0),(3,0)) = 1, cos((0,2),(3,0)) = 0 -> mean 0.5; a with itself: its one distinct pair, 0
+    assert np.isclose(s["token_pairs"][0, 1], 0.5) and np.isclose(s["token_pairs"][0, 0], 0.0)
+    # max inner product: a's rows -> max over b: 3, 0 (mean 1.5); b's row -> max over a: 3; average 2.25
+    assert np.isclose(s["max_inner"][0, 1], 2.25) and np.isclose(s["max_inner"][1, 0], 2.25)
+    for m in s.values():
+        np.testing.assert_allclose(m, m.T)
+    with pytest.raises(ValueError, match="different widths"):
+        prompt_similarity([a, np.ones((1, 3))])
+
+
+def test_activation_overlap_runs_the_model_and_leaves_no_hook(tiny):
+    from analyzer.decode.similarity import activation_overlap, activation_states
+
+    _, model, tok, _ = tiny
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(4, model.config.hidden_size)).astype(np.float32)
+    q = rng.normal(size=(4, model.config.hidden_size)).astype(np.float32)
+    st = activation_states(model, p)
+    n_neurons = model.config.num_hidden_layers * model.config.intermediate_size
+    assert st.dtype == bool and st.shape == (n_neurons,) and 0 < st.sum() < n_neurons
+    assert all(not m._forward_pre_hooks for m in model.modules())
+    on = activation_overlap(model, [p, q, p])
+    assert np.isclose(on[0, 2], 1.0) and np.isclose(on[0, 0], 1.0) and on[0, 1] < 1.0
+    np.testing.assert_allclose(on, on.T)
+
+
+def _structure(p: int, seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(p, 3))
+    sim = x @ x.T
+    return sim, rng
+
+
+def test_similarity_predicting_transfer_is_found_and_unrelated_structure_is_not():
+    from analyzer.decode.similarity import similarity_vs_transfer
+
+    sim, rng = _structure(9, 1)
+    planted = 1 / (1 + np.exp(-sim))                      # transfer a monotone function of the similarity
+    unrelated, _ = _structure(9, 2)
+    rows = similarity_vs_transfer({"planted": sim, "unrelated": unrelated}, planted, n_perm=500, n_boot=300, seed=0)
+    got = {r["similarity"]: r for r in rows}
+    assert np.isclose(got["planted"]["rho"], 1.0) and got["planted"]["significant"]
+    assert got["planted"]["p"] <= 1 / 501 + 1e-12 and got["planted"]["ci"][0] > 0.9
+    assert not got["unrelated"]["significant"] and got["unrelated"]["p"] > 0.05
+    assert got["planted"]["n_pairs"] == 9 * 8
+    with pytest.raises(AnalyzerError, match="at least 4 prompts"):
+        similarity_vs_transfer({"s": sim[:3, :3]}, planted[:3, :3])
+
+
+def test_compare_scores_every_prompt_on_every_task(tiny, task_csv, tmp_path, capsys):
+    from analyzer.cli import main
+    from analyzer.decode import compare_prompts
+    from analyzer.tasks import get_task
+
+    path, model, tok, _ = tiny
+    task = get_task(task_csv, label_words=WORDS)
+    rng = np.random.default_rng(1)
+    prompts = {f"p{i}": rng.normal(size=(3, model.config.hidden_size)).astype(np.float32) for i in range(4)}
+    res = compare_prompts(model, tok, prompts, tasks_of=[task] * 4, limit=12, n_perm=99, n_boot=50)
+    assert res.accuracy.shape == (4, 1) and res.relative.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(res.relative), 1.0)
+    assert np.isclose(res.relative[0, 1], res.accuracy[0, 0] / res.accuracy[1, 0])
+    assert {r["similarity"] for r in res.correlations} == {"mean_vector", "token_pairs", "max_inner",
+                                                           "activation_overlap"}
+    json.dumps(res.to_dict(), allow_nan=False)
+    assert "Prompt similarity and transfer" in res.render("html")
+    # the CLI, similarities only, on tensor files
+    files = []
+    for name, v in list(prompts.items())[:2]:
+        np.save(tmp_path / f"{name}.npy", v)
+        files.append(str(tmp_path / f"{name}.npy"))
+    assert main(["compare", *files, "--model", path, "--no-transfer", "-f", "json", "-q"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert set(d["similarities"]) == {"mean_vector", "token_pairs", "max_inner", "activation_overlap"}
+    assert d["transfer"] is None and [p["name"] for p in d["prompts"]] == ["p0", "p1"]
+    assert main(["compare", *files, "--model", path, "-q"]) == 2           # transfer needs the prompts' tasks
+    err = capsys.readouterr().err
+    assert "record none" in err and len(err.strip().splitlines()) == 1
