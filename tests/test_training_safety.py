@@ -268,3 +268,24 @@ def test_the_dashboard_shows_a_diverged_run_as_a_one_line_failure(tiny, tiny_lla
     runner.wait(job.id, 600)
     assert job.status == "failed" and job.traceback is None      # the page shows job.error in an error box
     assert job.error.startswith("Training diverged at step 1 (--lr 0.05): the loss became nan; nothing was saved")
+
+
+def test_a_log_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path):
+    """A FIFO where a run's log goes would block the writer until some reader came; it is refused in one line.
+    A symlink to a regular file is written through (the link stays a link)."""
+    import os
+
+    from analyzer.training.files import open_log
+
+    fifo = tmp_path / "training_log.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(TrainingError, match=r"is not a regular file \(a FIFO, device, socket or folder\)") as e:
+        open_log(fifo, "a")
+    assert "\n" not in str(e.value)
+    real = tmp_path / "real.jsonl"
+    real.write_text('{"step": 1}\n')
+    link = tmp_path / "linked.jsonl"
+    link.symlink_to(real)
+    with open_log(link, "a") as f:
+        f.write('{"step": 2}\n')
+    assert link.is_symlink() and real.read_text().splitlines() == ['{"step": 1}', '{"step": 2}']

@@ -203,7 +203,7 @@ def run_pez(model, tokenizer, soft, task, vocab, config: DecodeConfig, *, out: P
     after every step (a progress bar; setting ``stop_event`` there stops the decode after that step)."""
     import torch
 
-    from ..training.files import optimizer_tensors, restore_optimizer
+    from ..training.files import open_log, optimizer_tensors, restore_optimizer
     from ..training.scoring import encode_examples, pad_id_of, prompted_classifier
 
     say = progress or (lambda msg: None)
@@ -238,7 +238,7 @@ def run_pez(model, tokenizer, soft, task, vocab, config: DecodeConfig, *, out: P
     if out is not None and resume:
         start, best = _load_checkpoint(out, theta, opt, fingerprint, restore_optimizer)
         say(f"resuming the decode at step {start} of {config.steps}")
-    logf = open(out / LOG, "a" if resume else "w", encoding="utf-8") if out is not None else None
+    logf = open_log(out / LOG, "a" if resume else "w") if out is not None else None
     stopped, done = False, start
     last_say = 0.0
     try:

@@ -131,6 +131,25 @@ def restore_optimizer(opt, tensors: dict, meta: dict) -> None:
         state.setdefault(int(pid), {})[k] = v
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
+
+def open_log(path: str | os.PathLike, mode: str = "a"):
+    """A run's JSON-lines log opened for writing (``mode`` ``a`` or ``w``): through a symlink to a regular file,
+    never into a FIFO, device or socket (opening a FIFO for writing would wait for a reader forever); those are
+    refused in one line."""
+    import stat
+
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise TrainingError(f"{str(path)!r} exists and is not a regular file (a FIFO, device, socket or folder); a "
+                            f"run's log must be a file. Move it away or choose another --out.")
+    return open(path, mode, encoding="utf-8")
+
 def _read_log(path: Path, upto: int) -> list[dict]:
     rows = []
     if path.is_file():

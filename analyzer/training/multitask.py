@@ -40,7 +40,7 @@ from ..task_record import task_record
 from ..tasks import get_task
 from .config import META, TrainConfig
 from .divergence import divergence, diverged_error, norm_limit, record_divergence
-from .files import LOG, save_multitask_adapter
+from .files import LOG, open_log, save_multitask_adapter
 from .initialize import init_prompt
 from .precision import autocast
 from .runlock import RunFolderLock
@@ -187,7 +187,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
 
     losses, step_times, tokens_done = [], [], 0
     stopped = False
-    with open(out / LOG, "w", encoding="utf-8") as logf:
+    with open_log(out / LOG, "w") as logf:
         _call(callbacks, "on_start", config, 0, config.steps)
         if config.eval_every:
             logf.write(json.dumps({"step": 0, **validate(0)}) + "\n")

@@ -30,7 +30,7 @@ import torch
 from ..cache import atomic_path, atomic_write_text
 from ..exceptions import TrainingError
 from .config import META
-from .files import LOG, SNAPSHOTS, snapshot_key, write_snapshots
+from .files import LOG, SNAPSHOTS, open_log, snapshot_key, write_snapshots
 
 #: snapshots every 5% of the steps when the total is known
 SNAPSHOT_SHARE = 20
@@ -146,7 +146,7 @@ class RunRecorder:
         row["elapsed"] = round(time.perf_counter() - self._t0, 2)
         if "eval_accuracy" in row:
             self.evals.append({"step": int(step), "accuracy": row["eval_accuracy"]})
-        with open(self.out / LOG, "a", encoding="utf-8") as f:
+        with open_log(self.out / LOG, "a") as f:
             f.write(json.dumps(row) + "\n")
 
     def close(self, *, save_adapter: bool = True) -> Path:

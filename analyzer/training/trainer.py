@@ -49,8 +49,8 @@ from ._dist import Dist, choose_device, dist_setup, use_device
 from .config import FLAGS, META, RESUME_FIXED, TrainConfig
 from .divergence import divergence, diverged_error, norm_limit, record_divergence
 from .files import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, LOG, SNAPSHOTS, _read_log, _safetensors_load, _safetensors_save,
-                    optimizer_tensors, restore_optimizer,
-                    read_snapshots, read_training_log, save_adapter, snapshot_key, write_snapshots)
+                    open_log, optimizer_tensors, read_snapshots, read_training_log, restore_optimizer, save_adapter,
+                    snapshot_key, write_snapshots)
 from .initialize import PromptInit, init_prompt
 from .precision import autocast, choose_precision
 from .runlock import RunFolderLock
@@ -406,7 +406,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
 
     logf = None
     if dist_.main:
-        logf = open(out / LOG, "a", encoding="utf-8")
+        logf = open_log(out / LOG, "a")
         if snapshots and start == 0:
             save_snapshots()
         _call(callbacks, "on_start", config, start, config.steps)
