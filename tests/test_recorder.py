@@ -141,3 +141,24 @@ def test_large_snapshot_files_shrink_to_float16_after_step_zero(tmp_path):
     for s in (50, 100):
         want = snaps[snapshot_key(s)].numpy()
         assert np.allclose(back[s], want, rtol=1e-3, atol=1e-6) and not np.array_equal(back[s], want)
+
+
+def test_a_recorder_holds_its_run_folder_until_closed(tmp_path):
+    """Two writers on one run folder would interleave their logs: the second recorder is refused in one line while
+    the first is open, and the folder is free again once it is closed."""
+    import torch
+
+    from analyzer.exceptions import TrainingError
+    from analyzer.training import RunRecorder
+    from analyzer.training.runlock import run_holder
+
+    prompt = torch.nn.Parameter(torch.zeros(2, 4))
+    first = RunRecorder(prompt, tmp_path / "run", model="tiny")
+    assert run_holder(tmp_path / "run") is not None
+    with pytest.raises(TrainingError, match="is in use by another training run") as e:
+        RunRecorder(prompt, tmp_path / "run", model="tiny")
+    assert "\n" not in str(e.value)
+    first.step(1, loss=0.5)
+    first.close(save_adapter=False)
+    assert run_holder(tmp_path / "run") is None
+    RunRecorder(prompt, tmp_path / "run", model="tiny", resume=True, start_step=1).close(save_adapter=False)

@@ -88,7 +88,8 @@ class RunRecorder:
     model, task: the base model and task recorded in ``training_meta.json`` (default for ``model``: the
                  PEFT config's ``base_model_name_or_path``); ``task``: a name, or a ``Task`` (a user file's is
                  recorded by content, :func:`analyzer.task_record.task_record`, so readers find it again).
-    The init is recorded as step 0 when the recorder is made (make it before the first optimizer step)."""
+    The init is recorded as step 0 when the recorder is made (make it before the first optimizer step).  From then
+    until :meth:`close` the recorder holds the run folder's lock (:mod:`.runlock`): a second writer is refused."""
 
     def __init__(self, source, out: str | os.PathLike, *, every: int | None = None, total_steps: int | None = None,
                  model: str | None = None, task=None, adapter_name: str = "default",
@@ -106,7 +107,9 @@ class RunRecorder:
         self.meta: dict[str, Any] = {"model": model or facts.get("model"), "recorded_by": "analyzer.training.recorder",
                                      "init": facts.get("init") or {"mode": None, "text": None, "token_ids": None},
                                      "task": _task_meta(task)}
-        self.out.mkdir(parents=True, exist_ok=True)
+        from .runlock import RunFolderLock
+
+        self._lock = RunFolderLock(self.out).acquire()      # one writer per run folder, as for our own runs
         self.snapshots: dict[str, torch.Tensor] = {}
         self.evals: list[dict] = []
         self.last_step = int(start_step)
@@ -162,6 +165,9 @@ class RunRecorder:
                         shutil.move(str(f), tmp)
                 sub.rmdir()
         self._write_meta()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         return self.out
 
     def __enter__(self):
