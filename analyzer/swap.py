@@ -22,6 +22,7 @@ import numpy as np
 
 from .exceptions import AnalyzerError
 from .faithfulness.evaluation import ZERO_SHOT, Score, outcome_array, score_columns
+from .provenance import model_line
 from .report import Renderable
 from .stats import mcnemar_exact
 from .types import SoftPrompt
@@ -195,6 +196,7 @@ class SwapResult(Renderable):
     split: str = "test"
     limit: int | None = 200
     settings: Mapping[str, Any] = field(default_factory=dict)
+    provenance: dict | None = None   # which model was run, and what it stands in for (analyzer.provenance)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -229,8 +231,8 @@ class SwapResult(Renderable):
 
     # -------------------------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "model": self.model, "split": self.split, "limit": self.limit,
-                "settings": dict(self.settings), "prompts": [p.to_dict() for p in self.prompts],
+        return {"schema": SCHEMA, "model": self.model, "model_provenance": self.provenance, "split": self.split,
+                "limit": self.limit, "settings": dict(self.settings), "prompts": [p.to_dict() for p in self.prompts],
                 "columns": list(self.columns), "tasks": list(self.tasks),
                 "rows": [r.to_dict() for r in self.rows]}
 
@@ -242,7 +244,8 @@ class SwapResult(Renderable):
         try:
             return cls(model=str(d["model"]), prompts=tuple(SwapPrompt.from_dict(p) for p in d["prompts"]),
                        rows=tuple(TaskRow.from_dict(r) for r in d["rows"]), split=str(d.get("split", "test")),
-                       limit=d.get("limit"), settings=dict(d.get("settings") or {}))
+                       limit=d.get("limit"), settings=dict(d.get("settings") or {}),
+                       provenance=d.get("model_provenance") if isinstance(d.get("model_provenance"), dict) else None)
         except (KeyError, TypeError, ValueError) as e:
             raise AnalyzerError(f"A prompt-swap result is missing or has a malformed field ({type(e).__name__}: "
                                 f"{e}); expected the layout SwapResult.to_dict() writes.") from None
@@ -276,7 +279,8 @@ class SwapResult(Renderable):
     def to_markdown(self) -> str:
         head = ["task", *self.columns]
         title = self._title("bold: the prompt trained for the task")
-        lines = [f"**{title}**", "", "| " + " | ".join(h.replace("|", "\\|") for h in head) + " |",
+        src = [model_line(self.provenance) + ".", ""] if model_line(self.provenance) else []
+        lines = [f"**{title}**", "", *src, "| " + " | ".join(h.replace("|", "\\|") for h in head) + " |",
                  "|:---|" + "---:|" * len(self.columns)]
         for r in self.rows:
             cells = []
@@ -293,6 +297,8 @@ class SwapResult(Renderable):
         from .report import text_console
 
         console = text_console(width)
+        if model_line(self.provenance):
+            console.print(model_line(self.provenance))
         t = Table(title=self._title(), title_justify="left")
         t.add_column("task", no_wrap=True)
         for name in self.columns:
@@ -310,7 +316,8 @@ class SwapResult(Renderable):
         from ._html import page
 
         title = self._title("framed: the prompt trained for the task")
-        return page(title, [f"<h1>{escape(title)}</h1>", swap_table_html(self), "<ul>"]
+        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        return page(title, [f"<h1>{escape(title)}</h1>", *src, swap_table_html(self), "<ul>"]
                     + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"])
 
 
@@ -451,7 +458,12 @@ def swap_for_model(model: str | None, paths: Sequence[str], tasks: Sequence[str]
     model = model_for_prompts(list(loaded.values()), model)
     with loading(progress, model):
         frozen, tok = load_frozen_model(model)
-    return prompt_swap(frozen, tok, loaded, task_objs, limit=limit, model_name=model, progress=progress)
+    res = prompt_swap(frozen, tok, loaded, task_objs, limit=limit, model_name=model, progress=progress)
+    from dataclasses import replace
+
+    from .provenance import model_provenance
+
+    return replace(res, provenance=model_provenance(model, list(loaded.values()), what="model"))
 
 
 __all__ = ["ZERO_SHOT", "SwapCell", "Pairing", "TaskRow", "SwapPrompt", "SwapResult", "prompt_swap",

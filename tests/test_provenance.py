@@ -152,7 +152,10 @@ def test_readings_that_run_the_model_say_what_it_stands_in_for(tiny_on_base, tmp
             "importance": ["importance", str(ad), "--limit", "6", "--null-size", "3", "--null-limit", "3",
                            "--orders", "1", *on_file],
             "describe": ["describe", str(ad), "--task", "sentiment", "--layers", "0,1", "--null-size", "2",
-                         "--max-new-tokens", "2", "--no-planted"]}
+                         "--max-new-tokens", "2", "--no-planted"],
+            "decode": ["decode", str(ad), "--steps", "1", "--eval-every", "1", "--limit", "4", *on_file],
+            "waywardness": ["waywardness", "--init", str(ad), "--target", "a b c", "--steps", "1", "--gammas", "0",
+                            "--limit", "4", *on_file]}
     for name, argv in runs.items():
         common = ["--model", str(model_dir), "--quiet"]
         assert main(argv + common + ["--format", "json"]) == 0, name

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..exceptions import AnalyzerError, ShapeMismatchError
+from ..provenance import model_line
 from ..report import Renderable
 from ..types import SoftPrompt, Vocabulary
 from ._common import _device, _init_ids, _prompt_matrix, _text_ids, _tile
@@ -45,9 +46,10 @@ class WaywardnessResult(Renderable):
     chance: float
     majority: float
     settings: dict[str, Any] = field(default_factory=dict)
+    provenance: dict | None = None   # which model was run, and what it stands in for (analyzer.provenance)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "target_text": self.target_text, "target_ids": list(self.target_ids),
+        return {"task": self.task, "model_provenance": self.provenance, "target_text": self.target_text, "target_ids": list(self.target_ids),
                 "rows": self.rows, "target_accuracy": self.target_accuracy, "none_accuracy": self.none_accuracy,
                 "chance": self.chance, "majority": self.majority, "settings": dict(self.settings),
                 "summary": self.summary()}
@@ -100,7 +102,8 @@ class WaywardnessResult(Renderable):
                 f"{st.get('split')}")
 
     def to_markdown(self) -> str:
-        lines = [f"# {self._title()}", "", "| " + " | ".join(self._HEAD) + " |",
+        src = [model_line(self.provenance) + ".", ""] if model_line(self.provenance) else []
+        lines = [f"# {self._title()}", "", *src, "| " + " | ".join(self._HEAD) + " |",
                  "|" + "---:|" * (len(self._HEAD) - 1) + ":---|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self._table_rows()]
         return "\n".join(lines + [""] + [f"- {s}" for s in self.summary()])
@@ -112,6 +115,8 @@ class WaywardnessResult(Renderable):
         from ..report import text_console
 
         console = text_console(width)
+        if model_line(self.provenance):
+            console.print(model_line(self.provenance))
         t = Table(title=self._title(), title_justify="left")
         keep = ("γ", "accuracy [95% CI]", "balanced acc.", "projection acc.", "Prompt-F1", "F1 vs start", "distance")
         cols = [self._HEAD.index(h) for h in keep]
@@ -134,7 +139,8 @@ class WaywardnessResult(Renderable):
         from .._html import page
         from ..plotting import plot_waywardness
 
-        body = [f"<h1>{escape(self._title())}</h1>", plot_waywardness(self), "<table><tr>"
+        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        body = [f"<h1>{escape(self._title())}</h1>", *src, plot_waywardness(self), "<table><tr>"
                 + "".join(f"<th>{escape(h)}</th>" for h in self._HEAD) + "</tr>"]
         body += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in self._table_rows()]
         body += ["</table><ul>"] + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"]
@@ -322,6 +328,11 @@ def waywardness_for_model(model: str, task, target_text: str, *, init="vocab", l
         vocab = load_vocabulary(model)
     say(f"training {len(gammas)} prompts × {steps} steps on {task.name} (γ = {', '.join(f'{g:g}' for g in gammas)}),"
         f" then scoring each on {limit or 'all'} {split} examples")
-    return waywardness_stress_test(frozen, tok, task, target_text, vocab, init=init, gammas=gammas, steps=steps,
-                                   limit=limit, split=split, model_name=model, progress=progress, **settings)
+    res = waywardness_stress_test(frozen, tok, task, target_text, vocab, init=init, gammas=gammas, steps=steps,
+                                  limit=limit, split=split, model_name=model, progress=progress, **settings)
+    from dataclasses import replace
+
+    from ..provenance import vocab_provenance
+
+    return replace(res, provenance=vocab_provenance(vocab, [init] if hasattr(init, "source") else [], what="model"))
 

@@ -45,8 +45,9 @@ def decode_tab(sel: Selection) -> None:
            tuple(sorted(SETTINGS.items())))
     res = _job("decode", key, resources.decoding, label="Decode", button_key="dec_run",
                what=f"Decoding {name} into real tokens",
-               note=f"{len(lams)} decode{'s' if len(lams) > 1 else ''} of {steps} steps, about 10 min each on 2 "
-                    "cores; kept on disk, so asking again reads them back.")
+               note=f"{len(lams)} decode{'s' if len(lams) > 1 else ''} of {steps} steps, about "
+                    f"{max(1, round((steps * 2.5 + limit * 5 / 15) / 60))} min each on 2 cores (~2.5 s a step, then "
+                    "the scoring); kept on disk, so asking again reads them back.")
     if res is None:
         return
     for r in res.points:
