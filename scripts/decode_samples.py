@@ -87,10 +87,30 @@ def main(argv=None) -> int:
         (SAMPLES / "frontier.json").write_text(json.dumps({k: v for k, v in res.to_dict().items() if k != "decodes"},
                                                           indent=1))
         print(res.to_markdown(), flush=True)
-    print(HEAD)
-    for name, d in summary["prompts"].items():
-        print(row(name, d))
+    table = "\n".join([HEAD] + [row(name, d) for name, d in summary["prompts"].items()])
+    print(table)
+    write_readme_section(table)
     return 0
+
+
+START, END = "<!-- decoded: written by scripts/decode_samples.py -->", "<!-- /decoded -->"
+
+
+def write_readme_section(table: str) -> None:
+    """Put the decoded prompts' table into ``sample_prompts/README.md`` between its markers (appended once)."""
+    path = SAMPLES / "README.md"
+    text = path.read_text(encoding="utf-8")
+    section = (f"{START}\n## Decoded prompts\n\nEach single-task sample decoded into real tokens "
+               "(`softprompt-analyzer decode`, SmolLM2, the defaults: as many tokens as the soft prompt, 200 steps, "
+               "lambda 0; `scripts/decode_samples.py`), as a PEFT adapter in `<name>/decoded/` with its "
+               "`decode.json`. Accuracy on the first 200 test examples, the same for every column; perplexity of "
+               "each hard prompt under the frozen model; agreement: the share of examples on which the decoded "
+               f"prompt predicts what the soft prompt predicts.\n\n{table}\n{END}")
+    if START in text and END in text:
+        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

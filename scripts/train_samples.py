@@ -236,6 +236,12 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
         lines += [swap.rstrip(), ""]
     lines += _multitask_section(results.get("multitask"), folder if folder is not None else OUT,
                                 results.get("multitask_attempts", []))
+    # the decoded prompts' section (scripts/decode_samples.py) survives a re-render
+    old = (Path(folder if folder is not None else OUT) / "README.md")
+    text = old.read_text(encoding="utf-8") if old.is_file() else ""
+    start, end = "<!-- decoded: written by scripts/decode_samples.py -->", "<!-- /decoded -->"
+    if start in text and end in text:
+        lines += ["", text[text.index(start):text.index(end) + len(end)]]
     return "\n".join(lines)
 
 
