@@ -71,6 +71,8 @@ def main(argv=None) -> int:
             res = decode(model, tok, load_prompt(SAMPLES / name), SINGLE_TASK[name], vocab, DecodeConfig(),
                          out=out, resume=resume, overwrite=a.again, model_name=MODEL, progress=say)
             d = res.to_dict()
+            d["out"] = str(out.relative_to(ROOT))              # not this machine's absolute path
+            (out / "decode.json").write_text(json.dumps(d, indent=2, ensure_ascii=False))
             print(f"{name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
         for f in ("decode_checkpoint.safetensors",):          # the adapter and its JSON stay; the checkpoint goes
             if (out / f).exists():
