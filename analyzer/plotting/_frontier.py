@@ -42,10 +42,10 @@ def plot_decode_frontier(result, *, width: int | None = None, height: int | None
         x = ref.get("perplexity")
         if x is None:       # zero-shot has no prompt text: drawn as a line, like the soft prompt
             fig.add_hline(y=ref["accuracy"], line={"color": shade, "dash": "dot"},
-                          annotation_text=f"{name} {ref['accuracy']:.0%}", annotation_position="bottom left")
+                          annotation_text=f"{name} {ref['accuracy']:.0%}", annotation_position="bottom right")
             continue
         fig.add_trace(go.Scatter(x=[x], y=[ref["accuracy"]], mode="markers+text", name=name, text=[name],
-                                 textposition="bottom center", marker={"size": 12, "color": shade, "symbol": symbol},
+                                 textposition="middle right", marker={"size": 12, "color": shade, "symbol": symbol},
                                  error_y={"type": "data", "symmetric": False, "array": [ref["ci"][1] - ref["accuracy"]],
                                           "arrayminus": [ref["accuracy"] - ref["ci"][0]]},
                                  hovertemplate=f"{name}<br>accuracy %{{y:.3f}}<br>perplexity %{{x:,.1f}}<extra></extra>"))
