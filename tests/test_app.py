@@ -143,7 +143,7 @@ def test_explore_map_and_neighbour_table(app):
     text = frame_text(at)
     assert "␣sentiment  1.00" in text and "␣negative  1.00" in text
     assert [t.label for t in at.tabs] == ["Neighbours", "Tightness", "Relatedness", "Geometry", "Evaluate",
-                                          "Faithfulness", "Importance", "Describe"]
+                                          "Faithfulness", "Importance", "Describe", "Decode"]
     assert at.button(key="faith_run").label == "Compute faithfulness"
 
 
@@ -277,10 +277,12 @@ def test_compare_side_by_side_per_task(app):
     tasks.set_value("(unknown task)").run()
     ok(at)
     assert [s.value for s in at.subheader] == ["text-init", "words.npy", swap]    # the sidebar's names
-    # prompt-to-prompt similarity of all three: two heat maps, 1 on the diagonal of the mean-vector cosine
+    # prompt-to-prompt similarity of all three: three heat maps (mean-vector cosine, token-pair cosine, token-wise
+    # max inner product), 1 on the diagonal of the mean-vector cosine
     sim = next(c for c in chart_specs(at) if c["layout"].get("title", {}).get("text", "").startswith("How similar"))
     heat = [t for t in sim["data"] if t["type"] == "heatmap"]
-    assert len(heat) == 2 and heat[0]["y"] == ["text-init", "text-init-run", "words.npy"]
+    assert len(heat) == 3 and heat[0]["y"] == ["text-init", "text-init-run", "words.npy"]
+    assert "max inner product" in heat[2]["hovertemplate"]
     assert [round(heat[0]["z"][i][i], 6) for i in range(3)] == [1.0, 1.0, 1.0]
     assert heat[0]["z"][0][1] == pytest.approx(1.0, abs=1e-5)     # the run is the same adapter plus a log
 
