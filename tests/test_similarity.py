@@ -103,3 +103,16 @@ def test_compare_scores_every_prompt_on_every_task(tiny, task_csv, tmp_path, cap
     assert main(["compare", *files, "--model", path, "-q"]) == 2           # transfer needs the prompts' tasks
     err = capsys.readouterr().err
     assert "record none" in err and len(err.strip().splitlines()) == 1
+
+
+def test_heat_map_labels_of_long_similar_names_stay_distinct():
+    """Axis labels that read the same merge into one row in plotly: the three task prompts of one multitask
+    adapter must keep nine rows, not seven."""
+    from analyzer.plotting import plot_prompt_similarity, plot_transfer
+
+    names = ["sentiment-labels", "three-task-multitask/task0", "three-task-multitask/task1"]
+    sims = {"mean_vector": np.eye(3), "max_inner": np.eye(3)}
+    fig = plot_prompt_similarity(names, sims)
+    assert all(len(set(t.y)) == 3 for t in fig.data)
+    fig = plot_transfer(names, np.ones((3, 3)), ["sentiment", "sentiment", "spam"])
+    assert len(set(fig.data[0].x)) == 3 and len(set(fig.data[0].y)) == 3

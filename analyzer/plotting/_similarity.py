@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ._style import layout_args, short
+from ._style import layout_args, short_labels
 
 TITLES = {"mean_vector": "cosine of mean vectors", "token_pairs": "mean token-pair cosine",
           "max_inner": "token-wise max inner product", "activation_overlap": "activated-neuron overlap (ON)"}
@@ -24,7 +24,7 @@ def plot_prompt_similarity(names: Sequence[str], matrices: Mapping[str, np.ndarr
     from plotly.subplots import make_subplots
 
     keys = [k for k in TITLES if k in matrices]
-    labels = [short(n, 22) for n in names]
+    labels = short_labels(names, 22)
     cols = min(2, len(keys)) or 1
     rows = (len(keys) + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[TITLES[k] for k in keys], horizontal_spacing=0.2,
@@ -50,13 +50,14 @@ def plot_transfer(names: Sequence[str], relative: np.ndarray, tasks_of: Sequence
     import plotly.graph_objects as go
 
     m = np.asarray(relative, dtype=float)
-    ylab = [short(n, 22) for n in names]
-    xlab = [f"{short(n, 16)} ({t})" for n, t in zip(names, tasks_of)]
+    ylab = short_labels(names, 22)
+    xlab = [f"{n} ({t})" for n, t in zip(short_labels(names, 18), tasks_of)]
     fig = go.Figure(go.Heatmap(z=m.tolist(), x=xlab, y=ylab, colorscale="Viridis", zmin=0,
                                zmax=max(1.0, float(np.nanmax(m)) if m.size else 1.0),
                                text=[[f"{v:.2f}" for v in row] for row in m], texttemplate="%{text}",
                                hovertemplate="%{y} on the task of %{x}: %{z:.3f}<extra>relative transfer</extra>"))
     fig.update_yaxes(autorange="reversed", title="prompt scored")
     fig.update_xaxes(title="on the task of (relative to that prompt)")
-    fig.update_layout(**layout_args(width, height if height is not None else 120 + 34 * len(names), title))
+    title = title or "Relative transfer: each prompt on the task of each other prompt, over that prompt's own accuracy"
+    fig.update_layout(**layout_args(width, height if height is not None else 160 + 34 * len(names), title))
     return fig

@@ -37,3 +37,13 @@ SCORE_AXIS = {"tickformat": ".2~f", "nticks": 6}
 
 def short(s: str, n: int = 14) -> str:
     return s if len(s) <= n else s[:n - 1] + "…"
+
+
+def short_labels(names, n: int = 14) -> list[str]:
+    """:func:`short` of each name, unless two would read the same (``three-task-multitask/task0`` and ``/task1``):
+    then those keep their ends instead (``…multitask/task0``), so no two axis labels merge."""
+    out = [short(s, n) for s in names]
+    if len(set(out)) == len(out):
+        return out
+    tails = [s if len(s) <= n else "…" + s[-(n - 1):] for s in names]
+    return [t if out.count(o) > 1 else o for o, t in zip(out, tails)]
