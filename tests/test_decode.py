@@ -244,3 +244,16 @@ def test_the_cli_decodes_a_tensor_and_sweeps_the_frontier(tiny, task_csv, tmp_pa
     md = capsys.readouterr().out
     assert "| fluency-0 |" in md and "| fluency-2 |" in md and "| [soft] |" in md
     assert (tmp_path / "sweep" / "frontier.json").is_file()
+
+
+def test_a_degenerate_prompt_in_memory_is_refused_by_decode_and_compare(tiny, task):
+    """The loaders' rule for rows of zero or overflowing norm holds for a matrix handed to the API too."""
+    from analyzer.decode import compare_prompts
+
+    _, model, tok, _ = tiny
+    x = np.random.default_rng(0).normal(size=(4, model.config.hidden_size)).astype(np.float32)
+    x[2] = 0
+    with pytest.raises(AnalyzerError, match=r"row 2 .*zero|zero.*row 2|rows? 2"):
+        _run(tiny, task, torch.as_tensor(x))
+    with pytest.raises(AnalyzerError, match=r"2"):
+        compare_prompts(model, tok, {"a": x, "b": x + 1}, transfer=False)

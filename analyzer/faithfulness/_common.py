@@ -12,7 +12,7 @@ import numpy as np
 from ..exceptions import AnalyzerError, ShapeMismatchError
 from ..types import SoftPrompt, Vocabulary
 
-def _prompt_matrix(prompt, model=None) -> "Any":
+def _prompt_matrix(prompt, model=None, *, check_rows_: bool = True) -> "Any":
     """A soft prompt (``SoftPrompt``, ``"n d"`` array or tensor) as a float32 CPU tensor ``"n_virtual d_model"``,
     checked against the model's embedding width."""
     import torch
@@ -33,6 +33,13 @@ def _prompt_matrix(prompt, model=None) -> "Any":
         if t.shape[1] != d:
             mname = getattr(getattr(model, "config", None), "_name_or_path", "") or "the model"
             raise ShapeMismatchError(f"Soft prompt{name} has dim {t.shape[1]} but {mname} has dim {d}.")
+    from ..loaders._tensor import check_rows
+
+    # the loaders' one rule for degenerate rows (zero, subnormal or overflowing norms), for in-memory prompts too
+    # (``check_rows_=False``: an internal matrix that is not a prompt, e.g. waywardness's target rows)
+    if check_rows_:
+        check_rows(t.numpy(), name=prompt.name if isinstance(prompt, SoftPrompt) else "matrix",
+                   source=str(getattr(prompt, "source", "in memory")))
     return t.contiguous()
 
 

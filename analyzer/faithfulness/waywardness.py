@@ -184,7 +184,7 @@ def train_with_penalty(model, tokenizer, task, init, target, gamma: float, *, st
     dev = _device(model)
     label_ids = task.label_token_ids(tokenizer, model_name)
     module = prompted_classifier(model, label_ids, _prompt_matrix(init, model).clone().to(dev))
-    tgt = _prompt_matrix(target, model).to(dev)
+    tgt = _prompt_matrix(target, model, check_rows_=False).to(dev)
     if tgt.shape != module.prompt.shape:
         raise ShapeMismatchError(f"The waywardness target has shape {tuple(tgt.shape)} but the prompt has shape "
                                  f"{tuple(module.prompt.shape)}.")
