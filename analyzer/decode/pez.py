@@ -47,13 +47,14 @@ RESULT = "decode.json"
 class DecodeTrace:
     """What the optimisation did: the chosen ``token_ids`` (``"N"``), the step they come from (``best_step``; 0 is
     the start), their selection objective (``best_objective``, with its parts in ``best_parts``), the start's
-    ids and objective, the steps run (``steps_done``), whether it was stopped early, and the seconds."""
+    ids and objective, the soft prompt's nearest-token projection (``projection_ids``, at its own length), the steps run (``steps_done``), whether it was stopped early, and the seconds."""
 
     token_ids: tuple[int, ...]
     best_step: int
     best_objective: float
     best_parts: dict
     start_ids: tuple[int, ...]
+    projection_ids: tuple[int, ...]
     start_objective: float
     steps_done: int
     stopped: bool
@@ -287,7 +288,7 @@ def run_pez(model, tokenizer, soft, task, vocab, config: DecodeConfig, *, out: P
     return DecodeTrace(token_ids=tuple(best["ids"]), best_step=int(best["step"]),
                        best_objective=float(best["objective"]), best_parts={k: float(v) for k, v in
                                                                            best["parts"].items()},
-                       start_ids=tuple(ids0), start_objective=float(first["total"]), steps_done=int(steps_done),
+                       start_ids=tuple(ids0), projection_ids=tuple(proj), start_objective=float(first["total"]), steps_done=int(steps_done),
                        stopped=stopped, seconds=time.perf_counter() - t0)
 
 

@@ -72,9 +72,7 @@ def decode(model, tokenizer, prompt, task, vocab, config: DecodeConfig | None = 
         trace = run_pez(model, tokenizer, soft, task, vocab, config, out=out, model_name=model_name, progress=say,
                         stop_event=stop_event, resume=resume, on_step=on_step)
         ids = list(trace.token_ids)
-        from .pez import Projector, usable_mask
-
-        proj = Projector(model, usable_mask(vocab, model))(soft)
+        proj = list(trace.projection_ids)        # computed once, by the optimisation
         say(f"scoring the decoded prompt and four references on the first {limit} {split} examples")
         columns: dict[str, Any] = {"decoded": ids, "soft": soft, "projection": proj, "zero-shot": None}
         if task.instruction:
@@ -120,16 +118,12 @@ def decode(model, tokenizer, prompt, task, vocab, config: DecodeConfig | None = 
 def _verdict(name: str, d, other, v, q: float) -> str:
     from ..stats import ALPHA
 
-    head = f"decoded {d.accuracy:.3f} vs {name} {other.accuracy:.3f} (n={d.n}, {_fmt_q(q)})"
+    from ..stats import format_p
+
+    head = f"decoded {d.accuracy:.3f} vs {name} {other.accuracy:.3f} (n={d.n}, {format_p(q, name='q')})"
     if q < ALPHA:
         return f"{head}: {'higher' if v.diff > 0 else 'lower'} than {name}."
     return f"{head}: not distinguishable from {name}."
-
-
-def _fmt_q(q: float) -> str:
-    from ..stats import format_p
-
-    return format_p(q, name="q")
 
 
 def _token_strings(vocab, ids) -> list[str]:
