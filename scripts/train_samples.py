@@ -54,6 +54,13 @@ SPECS = [
     Spec("sentiment-vocab", "sentiment", "vocab", steps=1000),
     Spec("sentiment-labels-100", "sentiment", "labels", steps=1000, num_virtual_tokens=100, lr=0.1),  # 0.3 diverged
 ]
+# More prompts per task for the transfer study of `compare` (issue 21: three tasks x three seeds or inits), trained
+# by name only (``--only spam-random question-type-random --out sample_prompts/transfer-study``), into their own
+# folder so the showcase samples and the readings shipped for them stay as they are.
+EXTRA_SPECS = [
+    Spec("spam-random", "spam", "random", steps=1000, seed=1),
+    Spec("question-type-random", "question-type", "random", steps=1500, seed=1),
+]
 
 # The plateau rule every prompt trains to (analyzer.training.PlateauStop): stop at an evaluation at step s >=
 # min_steps when the best validation accuracy of the last 30% of the steps -- at least min_evals evaluations --
@@ -326,10 +333,11 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    specs = [s for s in SPECS if not args.only or s.name in args.only]
-    unknown = set(args.only or ()) - {s.name for s in SPECS}
+    specs = [s for s in SPECS + EXTRA_SPECS if s.name in args.only] if args.only else SPECS
+    unknown = set(args.only or ()) - {s.name for s in SPECS + EXTRA_SPECS}
     if unknown:
-        print(f"error: unknown prompt(s) {sorted(unknown)}; known: {[s.name for s in SPECS]}", file=sys.stderr)
+        print(f"error: unknown prompt(s) {sorted(unknown)}; known: {[s.name for s in SPECS + EXTRA_SPECS]}",
+              file=sys.stderr)
         return 2
     model, tok = load_frozen_model(MODEL)
     env = (f"torch {torch.__version__}, transformers {transformers.__version__}, "

@@ -116,14 +116,10 @@ def decode(model, tokenizer, prompt, task, vocab, config: DecodeConfig | None = 
 
 
 def _verdict(name: str, d, other, v, q: float) -> str:
+    from ..faithfulness.evaluation import paired_sentence
     from ..stats import ALPHA
 
-    from ..stats import format_p
-
-    head = f"decoded {d.accuracy:.3f} vs {name} {other.accuracy:.3f} (n={d.n}, {format_p(q, name='q')})"
-    if q < ALPHA:
-        return f"{head}: {'higher' if v.diff > 0 else 'lower'} than {name}."
-    return f"{head}: not distinguishable from {name}."
+    return paired_sentence("decoded", d, name, other, v.diff, q, q < ALPHA)
 
 
 def _token_strings(vocab, ids) -> list[str]:

@@ -343,11 +343,16 @@ def versus(a: Score, b: Score, baseline: str) -> Versus:
                   p=m["p_value"])
 
 
+def paired_sentence(lead: str, s: Score, other: str, z: Score, diff: float, q: float, significant: bool) -> str:
+    """One sentence for a paired accuracy comparison: "LEAD 0.870 vs OTHER 0.165 (n=200, q=...): higher than OTHER."."""
+    head = f"{lead} {s.accuracy:.3f} vs {other} {z.accuracy:.3f} (n={s.n}, {format_p(q, name='q')})"
+    if significant:
+        return f"{head}: {'higher' if diff > 0 else 'lower'} than {other}."
+    return f"{head}: not distinguishable from {other}."
+
+
 def _verdict(prompt: str, task: str, s: Score, z: Score, v: Versus) -> str:
-    head = f"{prompt} on {task}: {s.accuracy:.3f} vs zero-shot {z.accuracy:.3f} (n={s.n}, {format_p(v.q, name='q')})"
-    if v.significant:
-        return f"{head}: {'higher' if v.diff > 0 else 'lower'} than zero-shot."
-    return f"{head}: not distinguishable from zero-shot."
+    return paired_sentence(f"{prompt} on {task}:", s, "zero-shot", z, v.diff, v.q, v.significant)
 
 
 def evaluate_prompts(model, tokenizer, prompts: Mapping[str, Any], tasks: Sequence, *, split: str = "test",
