@@ -6,7 +6,9 @@ quick first reading of the dashboard and the notebook says what it leaves out.""
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 
 import pytest
@@ -115,3 +117,70 @@ def test_notebook_full_analysis_makes_the_cli_claims(prompt_dir, cli_claims, mon
                   if o.output_type == "stream")
     assert "Full analysis" in out
     assert [line[2:] for line in out.splitlines() if line.startswith("• ")] == cli_claims
+
+
+# ------------------------------------------------------------------------------------------- the pinned JSON
+# `analyze --format json` of the shipped sentiment-labels prompt (this module's settings: --task sentiment -k 5,
+# seed 0), written by the code before the typed-result refactor (issue 22) and kept as the JSON contract: a change
+# of the result types must not change what a user gets.  Timings (measured) and file paths (machine's) are left
+# out; floats are compared to the float32 rounding of another BLAS kernel, p-values to one permutation count.
+PINNED = ROOT / "tests" / "data" / "analyze_sentiment_labels.json"
+_SKIP_KEYS = {"timings", "seconds", "source"}
+_P_KEYS = {"p", "q", "p_value", "p_adjusted"}
+_NUM = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Equal up to the last printed digit of each number (a float32 rounding may move it by one)."""
+    if _NUM.sub("#", a) != _NUM.sub("#", b):
+        return False
+    for x, y in zip(_NUM.findall(a), _NUM.findall(b)):
+        step = 10.0 ** -len(x.split(".")[1].split("e")[0]) if "." in x else 1.0
+        if not math.isclose(float(x), float(y), rel_tol=1e-3, abs_tol=2 * step):
+            return False
+    return True
+
+
+def _differences(want, got, path: str = "", key: str = "") -> list[str]:
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return [f"{path}: a dict was expected, got {type(got).__name__}"]
+        keys_w, keys_g = set(want) - _SKIP_KEYS, set(got) - _SKIP_KEYS
+        if keys_w != keys_g:
+            return [f"{path}: keys differ: missing {sorted(keys_w - keys_g)}, extra {sorted(keys_g - keys_w)}"]
+        return [d for k in want if k not in _SKIP_KEYS for d in _differences(want[k], got[k], f"{path}/{k}", k)]
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(want) != len(got):
+            return [f"{path}: a list of {len(want)} was expected, got {got!r:.80}"]
+        return [d for i, (w, g) in enumerate(zip(want, got)) for d in _differences(w, g, f"{path}[{i}]", key)]
+    if isinstance(want, bool) or want is None or isinstance(got, bool) or got is None:
+        return [] if want is got or want == got else [f"{path}: {want!r} != {got!r}"]
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        # p-values of permutation tests move by one count (1/(n+1) <= 0.005) when a statistic sits on a null sample
+        tol = 0.005 if key in _P_KEYS else 1e-6
+        return [] if math.isclose(want, got, rel_tol=1e-4, abs_tol=tol) else [f"{path}: {want!r} != {got!r}"]
+    if isinstance(want, str) and isinstance(got, str):
+        return [] if _same_text(want, got) else [f"{path}: {want!r:.100} != {got!r:.100}"]
+    return [] if want == got else [f"{path}: {want!r:.80} != {got!r:.80}"]
+
+
+def test_analyze_json_is_the_pinned_layout(prompt_dir, cli_result):
+    if not (ROOT / "sample_prompts" / "sentiment-labels" / "adapter_config.json").is_file():
+        pytest.skip("the pinned JSON is of the shipped sentiment-labels sample")
+    diffs = _differences(json.loads(PINNED.read_text()), cli_result)
+    assert not diffs, f"{len(diffs)} differences from {PINNED.name}, e.g.:\n" + "\n".join(diffs[:15])
+
+
+def test_pinned_comparison_catches_changes():
+    want = json.loads(PINNED.read_text())
+    got = json.loads(PINNED.read_text())
+    assert _differences(want, got) == []
+    got["prompts"][0]["tests"][0]["verdict"] += " (changed)"
+    got["prompts"][0]["k"] += 1
+    del got["prompts"][0]["summary"]
+    diffs = _differences(want, got)
+    assert len(diffs) == 1 and "keys differ" in diffs[0]          # the missing key is found first
+    got["prompts"][0]["summary"] = want["prompts"][0]["summary"]
+    assert len(_differences(want, got)) == 2
+    assert _same_text("p = 0.031 (q 0.12)", "p = 0.032 (q 0.12)")
+    assert not _same_text("p = 0.031 (q 0.12)", "p = 0.051 (q 0.12)")
