@@ -49,7 +49,7 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), stream])
 
 
-from .stats import _f  # noqa: E402  a JSON-safe float: None for NaN/inf
+from ._json import _f  # noqa: E402  a JSON-safe float: None for NaN/inf
 
 
 def _fl(a) -> list:
@@ -62,7 +62,7 @@ def _fl(a) -> list:
 
 # one statistics layer: the comparison of a cross-prompt score (cluster metrics) lives there too
 from .stats import NullComparison, compare_to_null, empirical_p  # noqa: E402
-from .stats import _g as _fmt  # noqa: E402  a number for a sentence: 3 significant digits or "n/a"
+from .stats._format import _g as _fmt  # noqa: E402  a number for a sentence: 3 significant digits or "n/a"
 
 
 def bootstrap_means(pool: np.ndarray, n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
