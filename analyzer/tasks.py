@@ -181,7 +181,7 @@ def _vocab_rows_spelling(vocab, text: str) -> list[int]:
     """Non-excluded rows of ``vocab`` whose readable token string is ``text`` (a space shown as ``␣``)."""
     import numpy as np
 
-    from .loaders._vocab import _visible
+    from .loaders._tokens import _visible
 
     want = _visible(text)
     excluded = np.asarray(vocab.excluded, bool)
