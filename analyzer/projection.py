@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ._params import SEED, Boolean, Interval, Options, check_params
 from .exceptions import AnalyzerError
 from .types import SoftPrompt, Vocabulary
 
@@ -166,23 +168,15 @@ class UmapLayout:
         self.cache = cache
 
     # -- validation ---------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        def is_int(v):
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    _parameter_constraints = {
+        "n_components": [Options(2, 3)], "n_sample": [Interval(Integral, 3, None)],
+        "n_neighbors": [Interval(Integral, 2, None)], "min_dist": [Interval(Real, 0, 1)],
+        "n_epochs": [Interval(Integral, 1, None)], "random_state": [SEED], "refine": [Boolean()],
+        "cache": [Boolean()]}
 
-        if not is_int(self.n_components) or self.n_components not in (2, 3):
-            raise AnalyzerError(f"The 'n_components' parameter of UmapLayout must be 2 or 3. "
-                                f"Got {self.n_components!r} instead.")
-        for name, lo in (("n_sample", 3), ("n_neighbors", 2), ("n_epochs", 1)):
-            v = getattr(self, name)
-            if not is_int(v) or v < lo:
-                raise AnalyzerError(f"The {name!r} parameter of UmapLayout must be an int >= {lo}. Got {v!r} instead.")
-        if not isinstance(self.min_dist, (int, float)) or not 0.0 <= float(self.min_dist) <= 1.0:
-            raise AnalyzerError(f"The 'min_dist' parameter of UmapLayout must be a float in [0, 1]. "
-                                f"Got {self.min_dist!r} instead.")
-        if not is_int(self.random_state) or self.random_state < 0:
-            raise AnalyzerError(f"The 'random_state' parameter of UmapLayout must be an int >= 0. "
-                                f"Got {self.random_state!r} instead.")
+    def _check_params(self) -> None:
+        check_params("UmapLayout", {name: getattr(self, name) for name in self._parameter_constraints},
+                     self._parameter_constraints)
 
     def _params(self) -> dict:
         return {"n_components": int(self.n_components), "n_sample": int(self.n_sample),

@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ._params import Interval, check_param
 from .exceptions import AnalyzerError
 from .faithfulness.evaluation import ZERO_SHOT, Score, outcome_array, score_columns
 from .provenance import model_line
@@ -383,8 +385,7 @@ def prompt_swap(model, tokenizer, prompts: Mapping[str, SoftPrompt], tasks: Sequ
                             f"{type(prompts).__name__ if not isinstance(prompts, Mapping) else 'an empty mapping'}.")
     if ZERO_SHOT in prompts:
         raise AnalyzerError(f"{ZERO_SHOT!r} is the name of the no-prompt column; give that prompt another name.")
-    if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
-        raise AnalyzerError(f"The 'limit' of prompt_swap must be a positive int or None. Got {limit!r} instead.")
+    limit = check_param("prompt_swap", "limit", limit, Interval(Integral, 1, None), None)
     trained = {name: _task_of(name, p) for name, p in prompts.items()}
     # given tasks, else the prompts' own (a recorded task file found again by content, never the built-in one)
     given = resolve_tasks(list(tasks or ()), prompts.values())

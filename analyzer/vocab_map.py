@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import re
 import time
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
+from ._params import Interval, check_params
 from .exceptions import AnalyzerError
 
 _FORMAT = 1
@@ -130,9 +132,8 @@ class VocabularyMap:
         t0 = time.perf_counter()
         if not hasattr(layout, "embedding_"):
             raise AnalyzerError("VocabularyMap.fit expects a fitted UmapLayout; call layout.fit(vocabulary) first.")
-        if not isinstance(self.n_clusters, int) or isinstance(self.n_clusters, bool) or self.n_clusters < 1:
-            raise AnalyzerError(f"The 'n_clusters' parameter of VocabularyMap must be an int >= 1. "
-                                f"Got {self.n_clusters!r} instead.")
+        check_params("VocabularyMap", {"n_clusters": self.n_clusters, "n_label_tokens": self.n_label_tokens}, {
+            "n_clusters": [Interval(Integral, 1, None)], "n_label_tokens": [Interval(Integral, 1, None)]})
         self.layout_ = layout
         vocab = layout.vocab_
         path = self._cache_path() if self.cache else None

@@ -121,6 +121,6 @@ def test_a_failed_reading_is_one_error_box_and_can_be_tried_again(app, tiny, mon
     settle(at)
     assert not at.exception
     [err] = at.error
-    assert "'null_size' of importance must be an int >= 1" in err.value and "\n" not in err.value
+    assert "'null_size' parameter of importance must be an int >= 1" in err.value and "\n" not in err.value
     at.button(key="imp_run_retry").click().run()
     assert not at.error and at.button(key="imp_run").label == "Compute importance"

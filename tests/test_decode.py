@@ -154,14 +154,15 @@ def test_the_written_adapter_loads_in_peft_and_in_the_toolkit(tiny, task, tmp_pa
 
 
 @pytest.mark.parametrize("kw, words", [
-    ({"lr": 0.0}, "--lr of decode must be a number in (0, 10]"),
-    ({"lr": float("nan")}, "--lr of decode"),
-    ({"steps": 0}, "--steps of decode must be an integer >= 1"),
-    ({"length": 0}, "--length of decode must be an integer >= 1"),
-    ({"fluency": -1.0}, "--fluency of decode must be a finite number in [0, 10000]"),
+    ({"lr": 0.0}, "The 'lr' parameter of DecodeConfig must be a finite number in (0, 10]. Got 0.0 instead."),
+    ({"lr": float("nan")}, "The 'lr' parameter of DecodeConfig"),
+    ({"steps": 0}, "The 'steps' parameter of DecodeConfig must be an int >= 1. Got 0 instead."),
+    ({"steps": True}, "The 'steps' parameter of DecodeConfig must be an int >= 1. Got True instead."),
+    ({"length": 0}, "The 'length' parameter of DecodeConfig must be an int >= 1 or None. Got 0 instead."),
+    ({"fluency": -1.0}, "The 'fluency' parameter of DecodeConfig must be a finite number in [0, 10000]."),
     ({"task_weight": 0.0, "agreement_weight": 0.0}, "needs a task or an agreement term"),
-    ({"init": "text"}, "--init of decode must be one of ['projection', 'random']"),
-    ({"seed": -1}, "--seed"),
+    ({"init": "text"}, "The 'init' parameter of DecodeConfig must be one of 'projection', 'random'. Got 'text'"),
+    ({"seed": -1}, "The 'seed' parameter of DecodeConfig must be an int in [0, 4294967295]. Got -1 instead."),
 ])
 def test_bad_settings_are_refused_in_one_line(kw, words):
     from analyzer.decode import DecodeConfig
@@ -169,6 +170,14 @@ def test_bad_settings_are_refused_in_one_line(kw, words):
     with pytest.raises(AnalyzerError) as e:
         DecodeConfig(**kw)
     assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_numpy_settings_are_stored_as_python_numbers():
+    from analyzer.decode import DecodeConfig
+
+    cfg = DecodeConfig(steps=np.int64(5), lr=np.float32(0.5), seed=np.uint32(3))
+    assert (cfg.steps, cfg.lr, cfg.seed) == (5, 0.5, 3)
+    assert type(cfg.steps) is int and type(cfg.lr) is float and type(cfg.seed) is int
 
 
 def test_the_cli_refuses_bad_input_in_one_line(capsys, tmp_path):

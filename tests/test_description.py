@@ -134,7 +134,7 @@ def test_bad_patches_and_layers_are_one_clear_error(tiny):
 
     model, tok, _ = tiny
     target = _target(tok)
-    with pytest.raises(AnalyzerError, match="outside"):
+    with pytest.raises(AnalyzerError, match=r"'target_layer' parameter of patched_generate must be an int in \[0, 2\]"):
         patched_generate(model, tok, target, [(99, None)])
     with pytest.raises(AnalyzerError, match="shape"):
         patched_generate(model, tok, target, [(1, torch.zeros(3, 5))])

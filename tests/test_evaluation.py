@@ -125,9 +125,9 @@ def test_bad_inputs_get_one_clear_line(steerable_toy):
         evaluate_prompts(model, tok, {}, [toy])
     with pytest.raises(AnalyzerError, match="at least one task"):
         evaluate_prompts(model, tok, prompts, [])
-    with pytest.raises(AnalyzerError, match="split must be"):
+    with pytest.raises(AnalyzerError, match="'split' parameter of evaluate_prompts must be one of 'test', "):
         evaluate_prompts(model, tok, prompts, [toy], split="dev")
-    with pytest.raises(AnalyzerError, match="'limit' of evaluate must be a positive int"):
+    with pytest.raises(AnalyzerError, match="'limit' parameter of evaluate_prompts must be an int >= 1 or None"):
         evaluate_prompts(model, tok, prompts, [toy], limit=0)
     with pytest.raises(AnalyzerError, match="names a baseline column"):
         evaluate_prompts(model, tok, {"zero-shot": prompts["toy-prompt"]}, [toy])

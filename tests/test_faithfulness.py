@@ -161,7 +161,7 @@ def test_projection_gap_skips_missing_init(tiny, toy_task):
     assert "init" in g["skipped"] and set(g["accuracy"]) == {"projection", "projection_text", "soft"}
     assert g["accuracy"]["projection_text"]["prompt"] == g["projection"]["text"]
     assert "init" not in g["prompt_f1"]
-    with pytest.raises(AnalyzerError, match="Unknown projection-gap condition"):
+    with pytest.raises(AnalyzerError, match="'conditions' parameter of projection_gap must be a list of values among "):
         F.projection_gap(model, tok, p, toy_task, index, conditions=("hard",))
 
 

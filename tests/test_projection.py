@@ -104,7 +104,7 @@ def test_cache_roundtrip(vocab, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"n_components": 4}, "'n_components' parameter of UmapLayout must be 2 or 3. Got 4"),
+    ({"n_components": 4}, "'n_components' parameter of UmapLayout must be one of 2, 3. Got 4 instead"),
     ({"n_sample": 2}, "'n_sample' parameter of UmapLayout must be an int >= 3. Got 2"),
     ({"n_neighbors": 1.5}, "'n_neighbors'"),
     ({"min_dist": 2.0}, "'min_dist'"),

@@ -332,7 +332,7 @@ def test_browser_url():
     assert browser_url("::1", 9000) == "http://[::1]:9000"
 
 
-@pytest.mark.parametrize("kwargs, match", [({"port": 0}, "port must be an int in"), ({"port": "80"}, "port"),
+@pytest.mark.parametrize("kwargs, match", [({"port": 0}, "'port' parameter of run_app must be an int in"), ({"port": "80"}, "port"),
                                            ({"address": " "}, "address"), ({"prompts": "/no/such/dir"}, "not a dir")])
 def test_app_command_errors(kwargs, match):
     from analyzer.exceptions import AnalyzerError

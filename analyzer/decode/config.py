@@ -4,26 +4,13 @@ Importing this module pulls the standard library only."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
+from numbers import Integral, Real
 
+from .._params import SEED, Interval, Options, check_params
 from ..exceptions import AnalyzerError
 
 INITS = ("projection", "random")
-
-
-def _int(name: str, v, low: int, flag: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise AnalyzerError(f"The {flag} of decode must be an integer >= {low}. Got {v!r} instead.")
-    return int(v)
-
-
-def _nonneg(name: str, v, flag: str, high: float | None = None) -> float:
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
-    if not ok or (high is not None and v > high):
-        where = f"in [0, {high:g}]" if high is not None else ">= 0"
-        raise AnalyzerError(f"The {flag} of decode must be a finite number {where}. Got {v!r} instead.")
-    return float(v)
 
 
 @dataclass(frozen=True)
@@ -59,28 +46,21 @@ class DecodeConfig:
     max_length: int = 128
 
     def __post_init__(self):
-        from ..stats import check_seed
         from ..training.config import LR_MAX
 
-        if self.length is not None:
-            _int("length", self.length, 1, "--length")
-        for name, flag, low in (("steps", "--steps", 1), ("batch_size", "--batch-size", 1),
-                                ("eval_every", "--eval-every", 1), ("select_examples", "--select-examples", 2),
-                                ("checkpoint_every", "--checkpoint-every", 1), ("max_length", "max_length", 8)):
-            _int(name, getattr(self, name), low, flag)
-        lr = self.lr
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= LR_MAX:
-            raise AnalyzerError(f"The --lr of decode must be a number in (0, {LR_MAX:g}]. Got {lr!r} instead.")
-        _nonneg("weight_decay", self.weight_decay, "--weight-decay", 1.0)
-        for name, flag in (("task_weight", "--task-weight"), ("agreement_weight", "--agreement-weight"),
-                           ("fluency", "--fluency")):
-            _nonneg(name, getattr(self, name), flag, 1e4)
+        checked = check_params("DecodeConfig", self.to_dict(), {
+            "length": [Interval(Integral, 1, None), None], "steps": [Interval(Integral, 1, None)],
+            "batch_size": [Interval(Integral, 1, None)], "eval_every": [Interval(Integral, 1, None)],
+            "select_examples": [Interval(Integral, 2, None)], "checkpoint_every": [Interval(Integral, 1, None)],
+            "max_length": [Interval(Integral, 8, None)], "lr": [Interval(Real, 0, LR_MAX, closed="right")],
+            "weight_decay": [Interval(Real, 0, 1)], "task_weight": [Interval(Real, 0, 1e4)],
+            "agreement_weight": [Interval(Real, 0, 1e4)], "fluency": [Interval(Real, 0, 1e4)],
+            "init": [Options(*INITS)], "seed": [SEED]})
+        for name, value in checked.items():      # numpy ints as ints, so the settings write as JSON
+            object.__setattr__(self, name, value)
         if self.task_weight == 0 and self.agreement_weight == 0:
             raise AnalyzerError("decode needs a task or an agreement term: --task-weight and --agreement-weight "
                                 "are both 0.")
-        if self.init not in INITS:
-            raise AnalyzerError(f"The --init of decode must be one of {list(INITS)}. Got {self.init!r} instead.")
-        check_seed(self.seed, what="--seed")
 
     def to_dict(self) -> dict:
         return asdict(self)

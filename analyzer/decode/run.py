@@ -17,11 +17,13 @@ import json
 import math
 import threading
 from dataclasses import replace
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from .._params import Interval, Options, check_params
 from ..exceptions import AnalyzerError
 from .config import DecodeConfig
 from .pez import RESULT, embed_ids, run_pez, text_nll
@@ -56,9 +58,8 @@ def decode(model, tokenizer, prompt, task, vocab, config: DecodeConfig | None = 
     from .result import REFERENCES
 
     config = config or DecodeConfig()
-    if split not in ("test", "validation"):
-        raise AnalyzerError(f"The split a decode is scored on must be test or validation (it is fitted on train). "
-                            f"Got {split!r} instead.")
+    split, limit = check_params("decode", {"split": split, "limit": limit}, {
+        "split": [Options("test", "validation")], "limit": [Interval(Integral, 1, None), None]}).values()
     task = get_task(task)
     soft = _prompt_matrix(prompt, model)
     name = model_name or getattr(getattr(model, "config", None), "_name_or_path", None) or "model"

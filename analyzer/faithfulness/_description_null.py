@@ -34,8 +34,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..exceptions import AnalyzerError
 from .. import stats
+from .._params import ListOf, Options, check_param
 from .patchscope import DescriptionPrompt, class_rate, keyword_share, patched_generate, source_states
 
 #: constructions of :func:`analyzer.nulls.meaningless_queries` the null is made of
@@ -62,10 +62,7 @@ def null_prompts(vocab, n: int, profile: tuple[float, float], *, constructions: 
     ``2 ** (median + spread * z)``, ``z`` standard normal (fixed seeds)."""
     from ..nulls import CONSTRUCTIONS, meaningless_queries
 
-    unknown = [c for c in constructions if c not in CONSTRUCTIONS]
-    if unknown or not constructions:
-        raise AnalyzerError(f"Unknown null constructions {unknown or list(constructions)}; expected some of "
-                            f"{list(CONSTRUCTIONS)}.")
+    check_param("null_prompts", "constructions", constructions, ListOf(Options(*CONSTRUCTIONS), min_len=1))
     med, spread = profile
     out, lab = [], []
     m, n = int(per_construction), int(n)

@@ -34,10 +34,12 @@ Importing this module pulls numpy only; torch is imported inside the functions."
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._params import SEED, Interval, ListOf, Options, check_param, check_params
 from ..exceptions import AnalyzerError
 from ..stats import ALPHA
 from ..types import SoftPrompt, Vocabulary
@@ -97,9 +99,7 @@ def self_description(model, tokenizer, prompt: SoftPrompt, *, questions: Sequenc
     hard projection (needs ``index``, a fitted ``NeighborIndex`` or ``Vocabulary``), so a continuation can be
     told apart from what the question alone elicits.  Returns one row per question:
     ``{"question", "soft": {...}, "none": {...}, "init": {...}, "projection": {...}, "differs_from_none"}``."""
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
-        raise AnalyzerError(f"The 'max_new_tokens' of self_description must be a positive int. "
-                            f"Got {max_new_tokens!r} instead.")
+    check_param("self_description", "max_new_tokens", max_new_tokens, Interval(Integral, 1, None))
     matrix = _prompt_matrix(prompt, model)
     feeds: dict[str, Any] = {"soft": matrix}
     if baselines:
@@ -173,12 +173,6 @@ def planted_prompt(model, tokenizer, text: str, n: int):
         return emb(torch.tensor(ids, device=_device(model))).detach().float().cpu()
 
 
-def _check_int(name: str, value, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise AnalyzerError(f"The {name!r} of describe_prompt must be an int >= {low}. Got {value!r} instead.")
-    return int(value)
-
-
 def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None = None,
                     keywords: Sequence[str] | None = None, layers: Sequence[int] | None = None,
                     source_layers: Sequence[int] | None = None, target_layers: Sequence[int] | None = None,
@@ -203,17 +197,18 @@ def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None 
     callable given one line of text as each step starts."""
     from ..tasks import get_task
 
+    null_size, max_new_tokens, _, seed = check_params("describe_prompt", {
+        "null_size": null_size, "max_new_tokens": max_new_tokens, "planted": planted, "seed": seed}, {
+        "null_size": [Interval(Integral, 1, None)], "max_new_tokens": [Interval(Integral, 1, None)],
+        "planted": [ListOf(Options(*PLANTED_KINDS))], "seed": [SEED]}).values()
     task = get_task(task)
     matrix = _prompt_matrix(prompt, model)
     n = int(matrix.shape[0])
-    null_size = _check_int("null_size", null_size)
-    max_new_tokens = _check_int("max_new_tokens", max_new_tokens)
-    bad = [k for k in planted if k not in PLANTED_KINDS]
-    if bad:
-        raise AnalyzerError(f"Unknown planted signal {bad[0]!r}; expected some of {list(PLANTED_KINDS)}.")
     base = default_layers(model) if layers is None else layers
-    sources = check_layers(model, base if source_layers is None else source_layers, "source layers")
-    targets = check_layers(model, base if target_layers is None else target_layers, "target layers")
+    sources = check_layers(model, base if source_layers is None else source_layers,
+                           "layers" if source_layers is None else "source_layers")
+    targets = check_layers(model, base if target_layers is None else target_layers,
+                           "layers" if target_layers is None else "target_layers")
     cells = [(s, t) for s in sources for t in targets if all_pairs or t <= s]
     if not cells:
         raise AnalyzerError(f"No cell of the description grid has its target layer at or below its source layer "

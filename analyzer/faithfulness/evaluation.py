@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from numbers import Integral
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .._params import Interval, Options, check_params
 from ..exceptions import AnalyzerError
 from ..provenance import model_line
 from ..report import Renderable
@@ -368,10 +370,8 @@ def evaluate_prompts(model, tokenizer, prompts: Mapping[str, Any], tasks: Sequen
 
     if not isinstance(prompts, Mapping) or not prompts:
         raise AnalyzerError("evaluate needs at least one prompt: a mapping {name: SoftPrompt}.")
-    if split not in ("test", "validation", "train"):
-        raise AnalyzerError(f"The split must be test, validation or train. Got {split!r} instead.")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-        raise AnalyzerError(f"The 'limit' of evaluate must be a positive int or None. Got {limit!r} instead.")
+    split, limit = check_params("evaluate_prompts", {"split": split, "limit": limit}, {
+        "split": [Options("test", "validation", "train")], "limit": [Interval(Integral, 1, None), None]}).values()
     reserved = [n for n in prompts if n in (ZERO_SHOT, "instruction")]
     if reserved:
         raise AnalyzerError(f"{reserved[0]!r} names a baseline column; give that prompt another name.")

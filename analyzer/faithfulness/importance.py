@@ -21,12 +21,13 @@ Importing this module pulls numpy only; torch is imported inside the functions."
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field, replace
+from numbers import Integral
 from typing import Any, Sequence
 
 import numpy as np
 
+from .._params import SEED, Interval, ListOf, Options, check_params
 from ..exceptions import AnalyzerError
 from ..stats import ALPHA, Test, adjust_positions, paired_bootstrap_diff, stratified_test
 from ..types import SoftPrompt, Vocabulary
@@ -72,19 +73,13 @@ class ImportanceResult(ImportanceRendering):
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _check_int(name: str, v, low: int, what: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise AnalyzerError(f"The {name!r} of importance must be an int >= {low} ({what}). Got {v!r} instead.")
-    return int(v)
-
-
-def _examples(task, split: str, limit):
-    if split not in SPLITS:
-        raise AnalyzerError(f"The split of importance must be one of {list(SPLITS)}. Got {split!r} instead; the "
-                            f"train split is what the prompt was fitted on.")
+def _examples(task, split: str, limit, owner: str):
+    """The first ``limit`` examples of ``split`` (never train: the prompt was fitted on it)."""
+    split, limit = check_params(owner, {"split": split, "limit": limit}, {
+        "split": [Options(*SPLITS)], "limit": [Interval(Integral, 2, None), None]}).values()
     ex = task.split(split)
     if limit is not None:
-        ex = ex[:_check_int("limit", limit, 2, "examples scored per variant")]
+        ex = ex[:limit]
     if len(ex) < 2:
         raise AnalyzerError(f"Task {task.name!r} has {len(ex)} {split} examples; importance needs at least 2 "
                             f"(a bootstrap over examples). Use another split or a larger task.")
@@ -163,22 +158,21 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
     from ..tasks import get_task
     from ._common import _prompt_matrix
 
-    task = get_task(task)
-    bad = [r for r in replacements if r not in REPLACEMENTS]
-    if bad or not replacements:
-        raise AnalyzerError(f"The replacements of importance must be a non-empty subset of {list(REPLACEMENTS)}. "
-                            f"Got {list(replacements)!r} instead.")
+    _, n_orders, band_points, null_size, null_prompts, null_limit, seed = check_params("importance", {
+        "replacements": replacements, "n_orders": n_orders, "band_points": band_points, "null_size": null_size,
+        "null_prompts": null_prompts, "null_limit": null_limit, "seed": seed}, {
+        "replacements": [ListOf(Options(*REPLACEMENTS), min_len=1)], "n_orders": [Interval(Integral, 0, None)],
+        "band_points": [Interval(Integral, 1, None)], "null_size": [Interval(Integral, 1, None)],
+        "null_prompts": [Interval(Integral, 1, None)], "null_limit": [Interval(Integral, 2, None)],
+        "seed": [SEED]}).values()
     if curve and "nearest" not in replacements:
         raise AnalyzerError("The partial-projection curve ranks positions by the 'nearest' replacement; add "
                             "'nearest' to replacements or pass curve=False.")
-    n_orders = _check_int("n_orders", n_orders, 0, "random orders of the projection curve")
-    band_points = _check_int("band_points", band_points, 1, "counts at which random orders are scored")
-    null_size = _check_int("null_size", null_size, 1, "pooled null effects")
-    null_prompts = _check_int("null_prompts", null_prompts, 1, "meaningless pseudo-prompts")
-    null_limit = _check_int("null_limit", null_limit, 2, "examples the null is scored on")
     if not (0 <= band[0] < band[1] <= 100):
-        raise AnalyzerError(f"The band of importance must be two percentiles 0 <= low < high <= 100. Got {band!r}.")
-    examples = _examples(task, split, limit)
+        raise AnalyzerError(f"The 'band' parameter of importance must be two percentiles 0 <= low < high <= 100. "
+                            f"Got {band!r} instead.")
+    task = get_task(task)
+    examples = _examples(task, split, limit, "importance")
     x = _prompt_matrix(prompt, model)
     n = int(x.shape[0])
     vocab = _vocab_of(index)
@@ -304,13 +298,14 @@ def held_out_validity(model, tokenizer, prompt, task, *, ks: Sequence[int] = (1,
     from ..tasks import get_task
     from ._common import _prompt_matrix
 
+    ks, seed = check_params("held_out_validity", {"ks": ks, "seed": seed},
+                            {"ks": [ListOf(Interval(Integral, 1, None))], "seed": [SEED]}).values()
     task = get_task(task)
-    examples = _examples(task, split, limit)
+    examples = _examples(task, split, limit, "held_out_validity")
     if len(examples) < 4:
         raise AnalyzerError(f"held_out_validity needs at least 4 examples (two halves); got {len(examples)}.")
     x = _prompt_matrix(prompt, model)
     n = int(x.shape[0])
-    ks = [_check_int("k", k, 1, "positions removed together") for k in ks]
     say = progress or (lambda msg: None)
     perm = np.random.default_rng([int(seed), 43]).permutation(len(examples))
     half = len(examples) // 2

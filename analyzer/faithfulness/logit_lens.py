@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from .._params import Interval, Options, check_params
 from ..exceptions import AnalyzerError
 from ..types import Vocabulary
 from ._common import _device, _prompt_matrix, _text_ids, _token_strings
@@ -124,11 +126,8 @@ def logit_lens(model, tokenizer, prompt, *, k: int = 5, suffix: str | None = Non
     gradients."""
     import torch
 
-    if suffix_positions not in ("all", "last"):
-        raise AnalyzerError(f"The 'suffix_positions' parameter of logit_lens must be 'all' or 'last'. "
-                            f"Got {suffix_positions!r} instead.")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise AnalyzerError(f"The 'k' parameter of logit_lens must be a positive int. Got {k!r} instead.")
+    k, _ = check_params("logit_lens", {"k": k, "suffix_positions": suffix_positions}, {
+        "k": [Interval(Integral, 1, None)], "suffix_positions": [Options("all", "last")]}).values()
     layers, norm, head = decoder_parts(model)
     dev = _device(model)
     emb_mod = model.get_input_embeddings()

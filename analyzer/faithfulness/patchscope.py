@@ -28,10 +28,12 @@ import copy
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .._params import Interval, ListOf, check_param
 from ..exceptions import AnalyzerError
 from ._common import _device, _prompt_matrix
 from .logit_lens import decoder_parts
@@ -185,17 +187,10 @@ def num_layers(model) -> int:
     return len(decoder_parts(model)[0])
 
 
-def check_layers(model, layers: Sequence[int], what: str = "layers") -> list[int]:
-    n = num_layers(model)
-    out = []
-    for layer in layers:
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= int(layer) <= n:
-            raise AnalyzerError(f"The {what} of the description grid must be ints in [0, {n}] (0: the input "
-                                f"embeddings, {n}: the last decoder layer of this model). Got {layer!r} instead.")
-        out.append(int(layer))
-    if not out:
-        raise AnalyzerError(f"The {what} of the description grid must not be empty.")
-    return sorted(set(out))
+def check_layers(model, layers: Sequence[int], name: str = "layers", owner: str = "describe_prompt") -> list[int]:
+    """``layers`` sorted and without repeats when they are a non-empty list of ints in ``[0, n]`` (0: the input
+    embeddings, n: the last decoder layer of this model); else AnalyzerError naming ``owner``'s ``name``."""
+    return sorted(set(check_param(owner, name, layers, ListOf(Interval(Integral, 0, num_layers(model)), min_len=1))))
 
 
 def default_layers(model, k: int = 4) -> list[int]:
@@ -285,16 +280,13 @@ def patched_generate(model, tokenizer, target: DescriptionPrompt, patches: Seque
     import torch
     from transformers import DynamicCache
 
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
-        raise AnalyzerError(f"The 'max_new_tokens' of the description must be a positive int. Got "
-                            f"{max_new_tokens!r} instead.")
+    check_param("patched_generate", "max_new_tokens", max_new_tokens, Interval(Integral, 1, None))
     dev = _device(model)
     emb = model.get_input_embeddings()
     d = int(emb.weight.shape[1])
     n_layers = num_layers(model)
     for layer, st in patches:
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= int(layer) <= n_layers:
-            raise AnalyzerError(f"Target layer {layer!r} is outside [0, {n_layers}].")
+        check_param("patched_generate", "target_layer", layer, Interval(Integral, 0, n_layers))
         if st is not None and tuple(st.shape) != (target.n, d):
             raise AnalyzerError(f"Patched states have shape {tuple(st.shape)}; the description prompt has "
                                 f"{target.n} placeholders of dim {d}.")

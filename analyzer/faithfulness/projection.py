@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, Sequence
 
 import numpy as np
 
+from .._params import Interval, ListOf, Options, check_params
 from ..exceptions import AnalyzerError
 from ..stats import mcnemar_exact, paired_bootstrap_diff
 from ..types import SoftPrompt, Vocabulary
@@ -142,10 +144,9 @@ def projection_gap(model, tokenizer, prompt: SoftPrompt, task, index, *, split: 
     from ..tasks import get_task
     from ..training.scoring import evaluate
 
+    limit, _ = check_params("projection_gap", {"limit": limit, "conditions": conditions}, {
+        "limit": [Interval(Integral, 1, None), None], "conditions": [ListOf(Options(*CONDITIONS))]}).values()
     task = get_task(task)
-    unknown = [c for c in conditions if c not in CONDITIONS]
-    if unknown:
-        raise AnalyzerError(f"Unknown projection-gap condition(s) {unknown}; expected some of {list(CONDITIONS)}.")
     matrix = _prompt_matrix(prompt, model)
     proj = hard_projection(prompt, index, tokenizer=tokenizer)
     vocab = getattr(index, "vocab_", index)

@@ -7,12 +7,13 @@ Importing this module pulls numpy only; torch is imported inside the functions."
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .._params import Interval, ListOf, Text, check_param
 from ..exceptions import AnalyzerError, ShapeMismatchError
 from ..provenance import model_line
 from ..report import Renderable
@@ -173,9 +174,7 @@ def train_with_penalty(model, tokenizer, task, init, target, gamma: float, *, st
     from ..training.scoring import encode_examples, pad_batch, pad_id_of, prompted_classifier
     from ..training.trainer import LengthGroupedBatches
 
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not math.isfinite(gamma) or gamma < 0:
-        raise AnalyzerError(f"The 'gamma' of the waywardness penalty must be a finite float >= 0. Got {gamma!r} "
-                            f"instead.")
+    check_param("train_with_penalty", "gamma", gamma, Interval(Real, 0, None))
     cfg = TrainConfig(model=model_name or "frozen model", task=task.name, out="(in memory)", steps=steps,
                       batch_size=batch_size, lr=lr, seed=seed, max_length=max_length)
     if len(task.train) < cfg.batch_size:
@@ -239,11 +238,7 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
     from ..training.scoring import evaluate
 
     task = get_task(task)
-    bad = [g for g in gammas if isinstance(g, bool) or not isinstance(g, numbers.Real) or not math.isfinite(g)
-           or g < 0]
-    if bad or not len(gammas):
-        raise AnalyzerError(f"The 'gammas' of the waywardness stress test must be a non-empty list of finite "
-                            f"floats >= 0. Got {list(gammas)!r} instead.")
+    check_param("waywardness_stress_test", "gammas", gammas, ListOf(Interval(Real, 0, None), min_len=1))
     if isinstance(index, Vocabulary):
         index = NeighborIndex(metric="cosine", k=1).fit(index)
     emb = model.get_input_embeddings()
@@ -313,8 +308,7 @@ def waywardness_for_model(model: str, task, target_text: str, *, init="vocab", l
     from ..tasks import get_task
     from ..training.config import INIT_MODES
 
-    if not isinstance(target_text, str) or not target_text.strip():
-        raise AnalyzerError("--target must be a non-empty text (the unrelated text the prompt is pulled toward).")
+    check_param("waywardness_for_model", "target_text", target_text, Text())
     task = get_task(task, label_words=label_words)
     if isinstance(init, str) and init not in INIT_MODES:
         prompts = load_prompts(init)

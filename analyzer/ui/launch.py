@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from numbers import Integral
 from pathlib import Path
 
+from .._params import Interval, Text, check_params
 from ..exceptions import AnalyzerError
 from ._access import ALLOW_PATHS_FLAG, ENV_ALLOW_PATHS, is_loopback
 from ._sources import ENV_MODEL, ENV_PROMPTS
@@ -65,10 +67,8 @@ def app_command(*, port: int | None = None, address: str = "127.0.0.1", model: s
     relative paths typed in the page mean what they mean in the shell that started it.  ``allow_paths`` sets
     ``SOFTPROMPT_ANALYZER_ALLOW_PATHS=1`` for the server; without it the variable is removed, so only the flag
     turns typed paths on off loopback."""
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
-        raise AnalyzerError(f"The port must be an int in [1, 65535]. Got {port!r} instead.")
-    if not isinstance(address, str) or not address.strip():
-        raise AnalyzerError(f"The address must be a host name or IP address. Got {address!r} instead.")
+    port, address = check_params("run_app", {"port": port, "address": address}, {
+        "port": [Interval(Integral, 1, 65535), None], "address": [Text()]}).values()
     # the shipped settings first (always headless: a non-headless first run asks for an e-mail address on stdin,
     # which blocks `make demo` in a fresh environment; run_app opens the browser itself once the server answers),
     # then this call's address and the uploader's cap; a later flag wins
