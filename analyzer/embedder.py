@@ -24,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import uuid
 import zipfile
+from numbers import Integral
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ._params import Boolean, Interval, check_params
 from .exceptions import AnalyzerError
 from .types import Vocabulary
 
@@ -76,6 +78,11 @@ class TextEmbedder:
 
     # -- model ---------------------------------------------------------------------------------------
     def _path(self) -> Path:
+        """The model folder, once the parameters are checked (every use of the embedder starts here)."""
+        check_params("TextEmbedder", {"batch_size": self.batch_size, "max_length": self.max_length,
+                                      "cache": self.cache}, {
+            "batch_size": [Interval(Integral, 1, None)], "max_length": [Interval(Integral, 1, None)],
+            "cache": [Boolean()]})
         if self.model_dir is not None:
             p = Path(self.model_dir)
             if not (p / "config.json").is_file():

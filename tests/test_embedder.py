@@ -206,3 +206,16 @@ def test_two_embedders_writing_interleaved_give_the_union(monkeypatch):
     got = TextEmbedder().token_vectors(v, np.arange(v.size))
     np.testing.assert_allclose(got[:-1], ref, atol=2e-3)
     assert np.isnan(got[-1]).all()  # "↵" has no readable text
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"batch_size": 0}, "The 'batch_size' parameter of TextEmbedder must be an int >= 1. Got 0 instead."),
+    ({"max_length": True}, "The 'max_length' parameter of TextEmbedder must be an int >= 1. Got True instead."),
+])
+def test_bad_parameters_are_refused_at_first_use(kw, words):
+    from analyzer.exceptions import AnalyzerError
+
+    e = TextEmbedder(**kw)                    # the constructor only stores them, as in scikit-learn
+    with pytest.raises(AnalyzerError) as err:
+        e.model_key()
+    assert str(err.value) == words

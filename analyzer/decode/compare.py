@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .._params import SEED, Interval, check_params
 from ..exceptions import AnalyzerError
 from ..provenance import model_line
 from ..report import Renderable
@@ -134,6 +136,10 @@ def compare_prompts(model, tokenizer, prompts: Mapping[str, Any], *, tasks_of: S
     from ..tasks import get_task
     from .similarity import activation_overlap, prompt_similarity, similarity_vs_transfer, transfer_matrix
 
+    limit, n_perm, n_boot, seed = check_params("compare_prompts", {
+        "limit": limit, "n_perm": n_perm, "n_boot": n_boot, "seed": seed}, {
+        "limit": [Interval(Integral, 1, None), None], "n_perm": [Interval(Integral, 1, None)],
+        "n_boot": [Interval(Integral, 1, None)], "seed": [SEED]}).values()
     names = list(prompts)
     if len(names) < 2:
         raise AnalyzerError(f"compare needs at least 2 prompts; got {len(names)}.")
