@@ -12,9 +12,13 @@ from __future__ import annotations
 import argparse
 
 from .exceptions import AnalyzerError
-from .training.config import INIT_MODES, TRAIN_LR
+from .training.config import FLAGS, INIT_MODES, TRAIN_LR
 
 EXIT_USAGE = 2
+
+#: the argparse dest of each TrainConfig field set by a ``train`` flag (:data:`analyzer.training.config.FLAGS`,
+#: ``--virtual-tokens`` -> ``virtual_tokens``): ``cmd_train`` builds its TrainConfig from this table
+TRAIN_DESTS = {name: flag[2:].replace("-", "_") for name, flag in FLAGS.items()}
 
 
 def _positive_int(s: str) -> int:

@@ -123,18 +123,21 @@ def cmd_analyze(args) -> int:
     return 0
 
 
-def cmd_train(a) -> int:
+def _train_config(a):
+    """The TrainConfig of `train`'s arguments: each field from its flag (``_cli_args.TRAIN_DESTS``)."""
+    from ._cli_args import TRAIN_DESTS
     from .tasks import parse_label_words
-    from .training import ProgressBar, TrainConfig, train
+    from .training import TrainConfig
 
-    cfg = TrainConfig(model=a.model, task=a.task, out=a.out, num_virtual_tokens=a.virtual_tokens,
-                      prompt_tuning_init=a.init, prompt_tuning_init_text=a.init_text, steps=a.steps,
-                      batch_size=a.batch_size, lr=a.lr, seed=a.seed, resume=a.resume, overwrite=a.overwrite,
-                      eval_every=a.eval_every, eval_examples=a.eval_examples, checkpoint_every=a.checkpoint_every,
-                      snapshot_every=a.snapshot_every, warmup_steps=a.warmup_steps, max_length=a.max_length,
-                      device=a.device, dtype=a.dtype, text_column=a.text_column, label_column=a.label_column,
-                      label_words=parse_label_words(a.label_words), template=a.template, instruction=a.instruction,
-                      num_ranks=a.ranks, keep_best=a.keep_best)
+    settings = {name: getattr(a, dest) for name, dest in TRAIN_DESTS.items()}
+    return TrainConfig(**{**settings, "label_words": parse_label_words(a.label_words)})
+
+
+def cmd_train(a) -> int:
+    from .training import ProgressBar, train
+    from .training.run_meta import RunMeta
+
+    cfg = _train_config(a)
     try:
         res = train(cfg, callbacks=[] if a.quiet else [ProgressBar()])
     except KeyboardInterrupt:
@@ -146,40 +149,8 @@ def cmd_train(a) -> int:
                   file=sys.stderr)
         return 130
     if int(os.environ.get("RANK", "0")) == 0:
-        print(_train_summary(res), file=sys.stderr)
+        print(RunMeta.load(res.out).summary(res), file=sys.stderr)
     return 0
-
-
-def _train_summary(res) -> str:
-    """What `train` prints at the end; a resumed run that had nothing left to do says so in one line."""
-    if res.steps == res.start_step:          # resumed at or past --steps: no step trained, no loss to show
-        return (f"nothing to train: the run in {res.out} already reached step {res.steps} (--steps "
-                f"{res.total_steps}); its PEFT adapter is in place. Pass a larger --steps with --resume to train on.")
-    from .training.config import read_training_meta
-
-    acc = f", validation accuracy {res.eval_accuracy:.3f}" if res.eval_accuracy is not None else ""
-    loss = ""
-    if res.last_loss is not None and res.loss is not None:   # the last step's loss, as training_log.jsonl has it
-        n = min(10, res.steps - res.start_step)
-        loss = f", final loss {res.last_loss:.4f} (step {res.steps}; mean of the last {n} steps {res.loss:.4f})"
-    state = " (stopped early)" if res.stopped else ""
-    meta = read_training_meta(res.out)
-    fe = meta.get("final_eval") or {}
-    kept = (f"; the adapter holds the best evaluation's prompt{'s' if meta.get('multitask') else ''} "
-            f"(step {fe['step']}, {fe['accuracy']:.3f})") if fe.get("kept") == "best" else ""
-    if meta.get("multitask"):    # one adapter, a prompt per task: name the task ids
-        # the accuracies of what the adapter holds: the kept evaluation's with --keep-best, else the last one's
-        by_task = fe.get("by_task") or (meta.get("evals_by_task") or [{}])[-1]
-        names = [t.get("name") for t in meta.get("tasks", [])]
-        acc = ", validation accuracy " + ", ".join(
-            f"task {i} {n} {by_task[n]:.3f}" if isinstance(by_task.get(n), float) else f"task {i} {n}"
-            for i, n in enumerate(names))
-        return (f"trained a multitask prompt for {len(names)} tasks, {res.steps} steps{state}{loss}{acc}{kept}; "
-                f"PEFT MULTITASK_PROMPT_TUNING adapter in {res.out}\n"
-                f"inspect it: softprompt-analyzer analyze {res.out} (one prompt per task)")
-    acc += kept
-    return (f"trained {res.steps} steps{state}{loss}{acc}; PEFT adapter in {res.out}\n"
-            f"inspect it: softprompt-analyzer analyze {res.out}")
 
 
 def cmd_waywardness(a) -> int:

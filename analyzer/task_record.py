@@ -54,24 +54,18 @@ def _run_dir(prompt) -> Path:
 def recorded_task(prompt, *, directory=None, task_index: int | None = None) -> dict[str, Any] | None:
     """The task record of the run a prompt was loaded from (``directory``: of that run folder, without a
     prompt); a multitask run's record at the prompt's ``task_index``; None when the run records none."""
-    from .training.config import read_training_meta
+    from .training.run_meta import RunMeta
 
-    meta = read_training_meta(prompt.source if prompt is not None else directory)
-    many = meta.get("tasks")
-    if meta.get("multitask") and isinstance(many, list):
-        i = prompt.task_index if prompt is not None else task_index
-        rec = many[i] if isinstance(i, int) and 0 <= i < len(many) else None
-    else:
-        rec = meta.get("task")
-    if not isinstance(rec, dict):
+    meta = RunMeta.load(prompt.source if prompt is not None else directory)
+    rec = meta.task_record(prompt.task_index if prompt is not None else task_index)
+    if rec is None:
         return None
     src = rec.get("source")
     if "kind" not in rec and isinstance(src, str) and os.path.isabs(src):
         # a run from before tasks were recorded by content: its file by path only (no hash to check)
-        cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
         rec = {**rec, "kind": "file", "file": {"path": src, "resolved": src, "sha256": None, "size": None,
-                                               "text_column": cfg.get("text_column") or "text",
-                                               "label_column": cfg.get("label_column") or "label"}}
+                                               "text_column": meta.setting("text_column") or "text",
+                                               "label_column": meta.setting("label_column") or "label"}}
     return rec
 
 

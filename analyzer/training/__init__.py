@@ -1,4 +1,5 @@
-"""Prompt tuning on a frozen model: ``TrainConfig``, ``train``, ``evaluate`` and the callbacks.
+"""Prompt tuning on a frozen model: ``TrainConfig``, ``train``, ``evaluate``, the callbacks and ``RunMeta`` (the
+record of a run, ``training_meta.json``).
 
     from analyzer.training import TrainConfig, train, evaluate
     result = train(TrainConfig(model="smollm2-135m", task="sentiment", out="runs/sent", steps=300))
@@ -16,7 +17,8 @@ _LAZY = {
     "train": "analyzer.training.trainer",
     "train_multitask": "analyzer.training.multitask",
     "save_multitask_adapter": "analyzer.training.files",
-    "TrainResult": "analyzer.training.trainer",
+    "TrainResult": "analyzer.training.loop",
+    "RunMeta": "analyzer.training.run_meta",
     "save_adapter": "analyzer.training.files",
     "read_training_log": "analyzer.training.files",
     "read_snapshots": "analyzer.training.files",
@@ -50,6 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .recorder import PromptRunCallback, RunRecorder
     from .scoring import EvalResult, PromptedClassifier, evaluate
     from .files import read_snapshots, read_training_log, save_adapter
-    from .trainer import TrainResult, train
+    from .loop import TrainResult
+    from .run_meta import RunMeta
+    from .trainer import train
     from .multitask import train_multitask
     from .files import save_multitask_adapter

@@ -17,37 +17,24 @@ from typing import Any, Mapping
 from ..exceptions import TrainingError
 
 INIT_MODES = ("text", "labels", "vocab", "random")
-#: the run record the trainer writes beside the adapter
-META = "training_meta.json"
 
 
 def read_training_meta(directory) -> dict[str, Any]:
-    """``training_meta.json`` of a run directory as a dict; ``{}`` when it is missing or unreadable."""
-    import json
-    from pathlib import Path
+    """``training_meta.json`` of a run directory as a dict; ``{}`` when it is missing or unreadable
+    (:meth:`analyzer.training.run_meta.RunMeta.load` as a dict)."""
+    from .run_meta import RunMeta
 
-    try:
-        meta = json.loads((Path(directory) / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
+    meta = RunMeta.load(directory)
+    return {} if meta.is_empty() else meta.to_dict()
 
 
 def meta_task_name(meta: Mapping[str, Any], task_index: int | None = None) -> str | None:
-    """The task name a run record holds (``{"task": {"name": ...}}``, or its config's ``task``); for a multitask
-    run (``{"multitask": true, "tasks": [{"name": ...}, ...]}``) the name of task ``task_index`` (None without
-    an index)."""
-    many = meta.get("tasks")
-    if isinstance(many, list) and meta.get("multitask"):
-        rec = many[task_index] if isinstance(task_index, int) and 0 <= task_index < len(many) else None
-        name = rec.get("name") if isinstance(rec, dict) else None
-        return name if isinstance(name, str) and name else None
-    task = meta.get("task")
-    if isinstance(task, dict):
-        task = task.get("name")
-    if not task and isinstance(meta.get("config"), dict):
-        task = meta["config"].get("task")
-    return str(task) if isinstance(task, str) and task else None
+    """The task name of a run record given as a dict (:meth:`analyzer.training.run_meta.RunMeta.task_name`)."""
+    from .run_meta import RunMeta
+
+    return RunMeta.from_dict(meta).task_name(task_index)
+
+
 # PEFT's own names are accepted too and mean the closest of ours.
 _INIT_ALIASES = {"sample_vocab": "vocab", "label": "labels", "class_labels": "labels"}
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -63,15 +63,12 @@ def record_divergence(out: Path, step: int, reason: str, lr: float) -> None:
     """Add ``"diverged": {"step", "reason", "lr"}`` to the run record the last good checkpoint wrote (the adapter
     and checkpoint stay as they are), so the dashboard lists the run as diverged rather than resumable as it is.
     Nothing when no record was written yet; a resumed run that succeeds writes its record anew, without it."""
-    import json
+    from .run_meta import RunMeta
 
-    from ..cache import atomic_write_text
-    from .config import META, read_training_meta
-
-    meta = read_training_meta(out)
-    if meta:
-        meta["diverged"] = {"step": int(step), "reason": reason, "lr": float(lr)}
-        atomic_write_text(Path(out) / META, json.dumps(meta, indent=2, default=str))
+    meta = RunMeta.load(out)
+    if not meta.is_empty():
+        meta.diverged = {"step": int(step), "reason": reason, "lr": float(lr)}
+        meta.save(out)
 
 
 __all__ = ["divergence", "diverged_error", "record_divergence", "norm_limit", "EXPLODE_FACTOR"]

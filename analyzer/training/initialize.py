@@ -29,6 +29,11 @@ class PromptInit:
     token_ids: tuple[int, ...] | None
     text: str | None = None
 
+    def record(self) -> dict:
+        """What a run's record and checkpoint keep of the init: ``{"mode", "text", "token_ids"}``."""
+        return {"mode": self.mode, "text": self.text,
+                "token_ids": list(self.token_ids) if self.token_ids is not None else None}
+
 
 def common_token_ids(tokenizer, vocab_rows: int, limit: int = COMMON_TOKENS) -> list[int]:
     """Ids of common, ordinary tokens: BPE/SentencePiece vocabularies are ordered roughly by frequency, so the

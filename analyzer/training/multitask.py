@@ -33,19 +33,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cache import atomic_write_text
 from ..exceptions import TrainingError
 from ..scale import input_embed_scale
 from ..task_record import task_record
 from ..tasks import get_task
-from .config import META, TrainConfig
+from .config import TrainConfig
 from .divergence import divergence, diverged_error, norm_limit, record_divergence
 from .files import LOG, open_log, save_multitask_adapter
 from .initialize import init_prompt
+from .loop import LengthGroupedBatches, TrainResult, frozen_model_on, notify, prepare_out, want_stop
 from .precision import autocast
+from .run_meta import RunMeta
 from .runlock import RunFolderLock
 from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
-from .trainer import LengthGroupedBatches, TrainResult, _call, _prepare_out, _versions, _want_stop, frozen_model_on
 
 MULTITASK_INITS = ("text", "vocab", "random")
 
@@ -95,7 +95,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
     out = Path(config.out).expanduser()
     if out.exists() and not out.is_dir():
         raise TrainingError(f"--out {str(out)!r} is a file; expected a directory.")
-    _prepare_out(config, out)
+    prepare_out(config, out)
     tasks = [get_task(name, text_column=config.text_column, label_column=config.label_column,
                       template=config.template, instruction=config.instruction) for name in config.tasks]
     for t in tasks:
@@ -151,7 +151,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
         if config.keep_best and mean > best["accuracy"]:
             best.update(step=step, accuracy=mean, params=[x.detach().cpu().clone() for x in (shared, cols, rows)])
         by_task.append({"step": step, **accs})
-        _call(callbacks, "on_eval", step, mean)
+        notify(callbacks, "on_eval", step, mean)
         return {"eval_accuracy": mean, "eval_accuracy_by_task": accs}
 
     val_n = {t.name: len(v[1]) for t, v in zip(tasks, val)}    # examples each task's accuracy is over
@@ -172,23 +172,17 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
         save_multitask_adapter(out, *params, base_model_name_or_path=config.model,
                                model_config=model.config, init_mode=init.mode, init_text=init.text,
                                init_token_ids=init.token_ids, tokenizer_name_or_path=config.tokenizer_name_or_path)
-        meta = {"model": config.model, "multitask": True, "task": None,
-                "tasks": [{"id": k, **task_record(t)} for k, t in enumerate(tasks)],
-                "init": {"mode": init.mode, "text": init.text,
-                         "token_ids": list(init.token_ids) if init.token_ids is not None else None},
-                "num_virtual_tokens": n, "num_ranks": r, "token_dim": d, "embed_scale": embed_scale,
-                "precision": precision.to_dict(), "steps_done": state["step"], "steps": config.steps,
-                "stopped": stopped, "train_seconds": round(state["elapsed"], 2), "world_size": 1,
-                "evals": [{"step": s, "accuracy": a} for s, a in evals], "evals_by_task": by_task,
-                "final_eval": final_eval,
-                "config": config.to_dict(), "versions": _versions()}
-        atomic_write_text(out / META, json.dumps(meta, indent=2, default=str))
+        RunMeta.of_run(config, multitask=True, tasks=[{"id": k, **task_record(t)} for k, t in enumerate(tasks)],
+                       init=init.record(), num_ranks=r, token_dim=d, embed_scale=embed_scale,
+                       precision=precision.to_dict(), steps_done=state["step"], stopped=stopped,
+                       train_seconds=round(state["elapsed"], 2), world_size=1, evals=evals, evals_by_task=by_task,
+                       final_eval=final_eval).save(out)
         state["saved"] = state["step"]
 
     losses, step_times, tokens_done = [], [], 0
     stopped = False
     with open_log(out / LOG, "w") as logf:
-        _call(callbacks, "on_start", config, 0, config.steps)
+        notify(callbacks, "on_start", config, 0, config.steps)
         if config.eval_every:
             logf.write(json.dumps({"step": 0, **validate(0)}) + "\n")
         try:
@@ -213,8 +207,8 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 if why is not None:   # before this step writes anything: the last good adapter stays
                     record_divergence(out, step, why, config.lr)
                     raise diverged_error(why, step, config.lr, out, state["saved"], resumable=False)
-                _call(callbacks, "on_step", step, loss_f, lr)
-                stop_now = _want_stop(callbacks, stop_event)
+                notify(callbacks, "on_step", step, loss_f, lr)
+                stop_now = want_stop(callbacks, stop_event)
                 dt = time.perf_counter() - t0
                 state["elapsed"] += dt
                 losses.append(loss_f)
@@ -226,7 +220,7 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
                 last = step == config.steps
                 if (config.eval_every and step % config.eval_every == 0) or last or stop_now:
                     row.update(validate(step))
-                    stop_now = stop_now or _want_stop(callbacks, stop_event)   # a rule on this evaluation
+                    stop_now = stop_now or want_stop(callbacks, stop_event)   # a rule on this evaluation
                 logf.write(json.dumps(row) + "\n")
                 logf.flush()
                 if (config.checkpoint_every and step % config.checkpoint_every == 0) or last or stop_now:
@@ -238,14 +232,10 @@ def train_multitask(config: TrainConfig, *, callbacks=(), stop_event=None, model
             write(stopped=True, final=True)
             raise
     write(stopped=stopped, final=True)
-    result = TrainResult(
-        out=out, steps=state["step"], start_step=0, total_steps=config.steps,
-        loss=float(np.mean(losses[-10:])) if losses else None, eval_accuracy=evals[-1][1] if evals else None,
-        stopped=stopped, wall_time=time.perf_counter() - t_start,
-        mean_step_time=float(np.mean(step_times)) if step_times else None,
-        tokens_per_second=tokens_done / sum(step_times) if step_times else None, evals=list(evals),
-        last_loss=losses[-1] if losses else None)
-    _call(callbacks, "on_end", result)
+    result = TrainResult.of_run(out, steps=state["step"], start_step=0, total_steps=config.steps, losses=losses,
+                                evals=evals, stopped=stopped, t_start=t_start, step_times=step_times,
+                                tokens_done=tokens_done)
+    notify(callbacks, "on_end", result)
     return result
 
 

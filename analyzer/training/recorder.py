@@ -27,10 +27,10 @@ from typing import Any
 
 import torch
 
-from ..cache import atomic_path, atomic_write_text
+from ..cache import atomic_path
 from ..exceptions import TrainingError
-from .config import META
 from .files import LOG, SNAPSHOTS, open_log, snapshot_key, write_snapshots
+from .run_meta import RunMeta
 
 #: snapshots every 5% of the steps when the total is known
 SNAPSHOT_SHARE = 20
@@ -104,9 +104,9 @@ class RunRecorder:
         self.total_steps = total_steps
         self.every = every or (max(1, total_steps // SNAPSHOT_SHARE) if total_steps else 10)
         facts = _peft_facts(source, adapter_name)
-        self.meta: dict[str, Any] = {"model": model or facts.get("model"), "recorded_by": "analyzer.training.recorder",
-                                     "init": facts.get("init") or {"mode": None, "text": None, "token_ids": None},
-                                     "task": _task_meta(task)}
+        self.meta = RunMeta(model=model or facts.get("model"), recorded_by="analyzer.training.recorder",
+                            init=facts.get("init") or {"mode": None, "text": None, "token_ids": None},
+                            task=_task_meta(task))
         from .runlock import RunFolderLock
 
         self._lock = RunFolderLock(self.out).acquire()      # one writer per run folder, as for our own runs
@@ -180,16 +180,17 @@ class RunRecorder:
     def _snapshot(self, step: int) -> None:
         self.snapshots[snapshot_key(step)] = self._get()
         self.snapshots = dict(sorted(self.snapshots.items()))
-        write_snapshots(self.out, self.snapshots, model=self.meta["model"],
-                        task=(self.meta["task"] or {}).get("name"), init=self.meta["init"].get("mode"))
+        write_snapshots(self.out, self.snapshots, model=self.meta.model,
+                        task=(self.meta.task or {}).get("name"), init=self.meta.init.get("mode"))
         self._write_meta()
 
     def _write_meta(self) -> None:
         first = next(iter(self.snapshots.values()))
-        meta = {**self.meta, "num_virtual_tokens": int(first.shape[0]), "token_dim": int(first.shape[1]),
-                "steps_done": self.last_step, "steps": self.total_steps, "snapshot_every": self.every,
-                "evals": self.evals, "final_eval": ({"split": "validation", **self.evals[-1]} if self.evals else None)}
-        atomic_write_text(self.out / META, json.dumps(meta, indent=2, default=str))
+        m = self.meta
+        m.num_virtual_tokens, m.token_dim = int(first.shape[0]), int(first.shape[1])
+        m.steps_done, m.steps, m.snapshot_every, m.evals = self.last_step, self.total_steps, self.every, self.evals
+        m.final_eval = {"split": "validation", **self.evals[-1]} if self.evals else None
+        m.save(self.out)
 
 
 def _callback_class():

@@ -30,12 +30,10 @@ import json
 import logging
 import math
 import os
-import platform
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -46,85 +44,19 @@ from ..scale import input_embed_scale
 from ..task_record import task_record
 from ..tasks import Task, get_task
 from ._dist import Dist, choose_device, dist_setup, use_device
-from .config import FLAGS, META, RESUME_FIXED, TrainConfig
+from .config import FLAGS, RESUME_FIXED, TrainConfig
 from .divergence import divergence, diverged_error, norm_limit, record_divergence
-from .files import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, LOG, SNAPSHOTS, _read_log, _safetensors_load, _safetensors_save,
-                    open_log, optimizer_tensors, read_snapshots, read_training_log, restore_optimizer, save_adapter,
-                    snapshot_key, write_snapshots)
+from .files import (LOG, SNAPSHOTS, _read_log, _safetensors_load, _safetensors_save, open_log, optimizer_tensors,
+                    read_snapshots, read_training_log, restore_optimizer, save_adapter, snapshot_key, write_snapshots)
 from .initialize import PromptInit, init_prompt
-from .precision import autocast, choose_precision
+from .loop import (CHECKPOINT, LengthGroupedBatches, TrainResult, frozen_model_on, notify, prepare_out,
+                   want_stop)
+from .precision import autocast
+from .run_meta import RunMeta
 from .runlock import RunFolderLock
 from .scoring import PromptedClassifier, _result, encode_examples, pad_batch, pad_id_of, score
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoint.safetensors"
-RUN_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, META, LOG, SNAPSHOTS, CHECKPOINT)
-MEGABATCH = 50   # length grouping: sort within windows of MEGABATCH global batches
-
-
-@dataclass
-class TrainResult:
-    """What ``train`` returns.  ``steps``: optimizer steps done in total; ``start_step``: where this call began
-    (>0 after a resume); ``stopped``: a callback or the stop event ended it early; ``eval_accuracy``: the last
-    validation accuracy; ``loss``: mean loss of the last 10 steps; ``last_loss``: the loss of the last step (what
-    ``training_log.jsonl`` holds for it)."""
-
-    out: Path
-    steps: int
-    start_step: int
-    total_steps: int
-    loss: float | None
-    eval_accuracy: float | None
-    stopped: bool
-    wall_time: float
-    mean_step_time: float | None
-    tokens_per_second: float | None
-    evals: list = field(default_factory=list)
-    last_loss: float | None = None
-
-
-# ---------------------------------------------------------------------------------------------- data order
-class LengthGroupedBatches:
-    """Global batches for each epoch: a seeded permutation, cut into windows of ``MEGABATCH`` batches, each
-    window sorted by length and cut into batches (little padding), the batch order shuffled again.  The order
-    of epoch ``e`` depends only on (seed, e), so the data position of a run is just its step count."""
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, megabatch: int = MEGABATCH):
-        self.lengths = list(lengths)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.megabatch = megabatch
-        self.per_epoch = len(self.lengths) // batch_size
-        self._cache: tuple[int, list[list[int]]] | None = None
-
-    def epoch(self, e: int) -> list[list[int]]:
-        if self._cache and self._cache[0] == e:
-            return self._cache[1]
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + e)
-        perm = torch.randperm(len(self.lengths), generator=g).tolist()[: self.per_epoch * self.batch_size]
-        window = self.batch_size * self.megabatch
-        batches = []
-        for w in range(0, len(perm), window):
-            chunk = sorted(perm[w:w + window], key=lambda i: -self.lengths[i])
-            batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
-        order = torch.randperm(len(batches), generator=g).tolist()
-        out = [batches[i] for i in order]
-        self._cache = (e, out)
-        return out
-
-    def batch(self, step: int) -> list[int]:
-        """The global batch of optimizer step ``step`` (1-based)."""
-        e, i = divmod(step - 1, self.per_epoch)
-        return self.epoch(e)[i]
-
-
-def _versions() -> dict:
-    import peft
-    import transformers
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-            "python": platform.python_version()}
 
 
 # ---------------------------------------------------------------------------------------------- checkpoint
@@ -164,54 +96,6 @@ def _check_resume_shape(ck: dict, config: TrainConfig, n: int, d: int, out: Path
 
 
 # ---------------------------------------------------------------------------------------------- the run
-def _call(callbacks: Iterable, name: str, *args) -> None:
-    for cb in callbacks:
-        fn = getattr(cb, name, None)
-        if fn is not None:
-            fn(*args)
-
-
-def _want_stop(callbacks, stop_event) -> bool:
-    if stop_event is not None and stop_event.is_set():
-        return True
-    for cb in callbacks:
-        fn = getattr(cb, "should_stop", None)
-        if fn is not None and fn():
-            return True
-    return False
-
-
-def _prepare_out(config: TrainConfig, out: Path) -> None:
-    existing = [f for f in RUN_FILES if (out / f).exists()]
-    if config.resume:
-        if not (out / CHECKPOINT).is_file():
-            raise TrainingError(f"Nothing to resume: {out} holds no {CHECKPOINT}. Start the run without --resume.")
-        return
-    if existing and not config.overwrite:
-        raise TrainingError(f"{out} already holds a training run ({', '.join(existing)}). Pass --resume to continue "
-                            f"it, --overwrite to start again, or choose another --out.")
-    for f in existing:
-        (out / f).unlink()
-
-
-def frozen_model_on(config: TrainConfig, device, model=None, tokenizer=None, callbacks: Iterable = ()):
-    """``(model, tokenizer, precision)``: the frozen model (``config.model`` unless given), every weight frozen, in
-    eval mode on ``device``, and the compute precision ``config.dtype`` leads to there.  A load is framed by the
-    ``callbacks``' ``on_model_load(name)`` and ``on_model_loaded(name, seconds)``."""
-    if model is None or tokenizer is None:
-        from ..models import load_frozen_model
-
-        _call(callbacks, "on_model_load", config.model)
-        t0 = time.perf_counter()
-        model, tokenizer = load_frozen_model(config.model)
-        _call(callbacks, "on_model_loaded", config.model, time.perf_counter() - t0)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    model.eval()
-    model.to(device)
-    return model, tokenizer, choose_precision(config.dtype, device)
-
-
 def load_task_for(config: TrainConfig) -> Task:
     return get_task(config.task, text_column=config.text_column, label_column=config.label_column,
                     label_words=config.label_words, template=config.template, instruction=config.instruction)
@@ -274,7 +158,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
     device = use_device(dist_, choose_device(config.device, dist_))   # before the first collective
     if dist_.main:
         folder.acquire()         # creates the folder; refused while another run holds it
-        _prepare_out(config, out)
+        prepare_out(config, out)
     dist_.barrier()
     ck = ck_tensors = None
     if config.resume:          # settings first: a mismatch fails before the model is loaded
@@ -356,23 +240,18 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
     step_times: list[float] = []
     tokens_done = 0
 
-    def run_meta(final_eval=None, stopped=False) -> dict:
-        return {"model": config.model, "task": task_record(task),
-                "init": {"mode": init.mode, "text": init.text,
-                         "token_ids": list(init.token_ids) if init.token_ids is not None else None},
-                "num_virtual_tokens": n, "token_dim": d, "embed_scale": embed_scale,
-                "label_token_ids": list(label_ids), "precision": precision.to_dict(),
-                "steps_done": state["step"], "steps": config.steps, "stopped": stopped,
-                "train_seconds": round(state["elapsed"], 2), "world_size": dist_.world,
-                "evals": [{"step": s, "accuracy": a} for s, a in evals], "final_eval": final_eval,
-                "config": config.to_dict(), "versions": _versions()}
+    def run_meta(final_eval=None, stopped=False) -> RunMeta:
+        return RunMeta.of_run(config, init=init.record(), task=task_record(task), token_dim=d,
+                              embed_scale=embed_scale, label_token_ids=list(label_ids), precision=precision.to_dict(),
+                              steps_done=state["step"], stopped=stopped, train_seconds=round(state["elapsed"], 2),
+                              world_size=dist_.world, evals=evals, final_eval=final_eval)
 
     def write_adapter(final_eval=None, stopped=False, vectors=None):
         save_adapter(out, module.prompt if vectors is None else vectors, base_model_name_or_path=config.model,
                      model_config=model.config,
                      init_mode=init.mode, init_text=init.text, init_token_ids=init.token_ids,
                      tokenizer_name_or_path=config.tokenizer_name_or_path)
-        atomic_write_text(out / META, json.dumps(run_meta(final_eval, stopped), indent=2, default=str))
+        run_meta(final_eval, stopped).save(out)
 
     def write_checkpoint(stopped=False):
         tensors, opt_meta = optimizer_tensors(opt)
@@ -380,15 +259,14 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         ck = {"step": state["step"], "elapsed": state["elapsed"], "n": n, "d": d, "config": config.to_dict(),
               "optimizer": opt_meta, "world_size": dist_.world,
               "data": {"epoch": (state["step"]) // batches.per_epoch, "batches_per_epoch": batches.per_epoch},
-              "init": {"mode": init.mode, "text": init.text,
-                       "token_ids": list(init.token_ids) if init.token_ids is not None else None}}
+              "init": init.record()}
         if best["prompt"] is not None:      # keep_best: a resumed run keeps the best evaluation before it
             tensors["best.prompt"] = best["prompt"]
             ck["best"] = {"step": best["step"], "accuracy": best["accuracy"]}
         _safetensors_save(tensors, out / CHECKPOINT, {"checkpoint": json.dumps(ck, default=str)})
         write_adapter(stopped=stopped)
         state["saved"] = state["step"]
-        _call(callbacks, "on_checkpoint", state["step"], out / CHECKPOINT)
+        notify(callbacks, "on_checkpoint", state["step"], out / CHECKPOINT)
 
     def save_snapshots():
         write_snapshots(out, snapshots, model=config.model, task=task.name, init=init.mode)
@@ -400,7 +278,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         evals.append((step, res.accuracy))
         if config.keep_best and res.accuracy > best["accuracy"]:
             best.update(step=step, accuracy=res.accuracy, prompt=module.prompt.detach().cpu().clone())
-        _call(callbacks, "on_eval", step, res.accuracy)
+        notify(callbacks, "on_eval", step, res.accuracy)
         return {"eval_accuracy": res.accuracy, "eval_balanced_accuracy": res.balanced_accuracy,
                 "eval_loss": res.loss, "eval_n": res.n}
 
@@ -409,7 +287,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
         logf = open_log(out / LOG, "a")
         if snapshots and start == 0:
             save_snapshots()
-        _call(callbacks, "on_start", config, start, config.steps)
+        notify(callbacks, "on_start", config, start, config.steps)
         if start == 0 and config.eval_every:
             logf.write(json.dumps({"step": 0, **validate(0)}) + "\n")
             logf.flush()
@@ -441,8 +319,8 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                     record_divergence(out, step, why, config.lr)
                 raise diverged_error(why, step, config.lr, out, state["saved"])
             if dist_.main:
-                _call(callbacks, "on_step", step, loss_f, lr)
-            stop_now = dist_.main and _want_stop(callbacks, stop_event)
+                notify(callbacks, "on_step", step, loss_f, lr)
+            stop_now = dist_.main and want_stop(callbacks, stop_event)
             if dist_.world > 1:                 # rank 0 decides; every rank stops at the same step
                 stop_now = bool(dist_.sum([1.0 if stop_now else 0.0])[0] > 0)
             dt = time.perf_counter() - t0
@@ -460,7 +338,7 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                 elif last or stop_now:
                     row.update(validate(step))
                 if "eval_accuracy" in row and not stop_now and dist_.world == 1:
-                    stop_now = _want_stop(callbacks, stop_event)   # a rule on the evaluation just made
+                    stop_now = want_stop(callbacks, stop_event)   # a rule on the evaluation just made
                 logf.write(json.dumps(row) + "\n")
                 logf.flush()
                 if config.snapshot_every and (step % config.snapshot_every == 0 or last or stop_now):
@@ -496,17 +374,11 @@ def _train(config, callbacks, stop_event, model, tokenizer, task, dist_: Dist, t
                           "last_accuracy": evals[-1][1] if evals else None}
         write_adapter(final_eval=final_eval, stopped=stopped, vectors=kept)
     dist_.barrier()
-    done = len(step_times)
-    result = TrainResult(
-        out=out, steps=state["step"], start_step=start, total_steps=config.steps,
-        loss=float(np.mean(losses[-10:])) if losses else None,
-        eval_accuracy=evals[-1][1] if evals else None, stopped=stopped,
-        wall_time=time.perf_counter() - t_start,
-        mean_step_time=float(np.mean(step_times)) if done else None,
-        tokens_per_second=tokens_done / sum(step_times) if done else None, evals=list(evals),
-        last_loss=losses[-1] if losses else None)
+    result = TrainResult.of_run(out, steps=state["step"], start_step=start, total_steps=config.steps, losses=losses,
+                                evals=evals, stopped=stopped, t_start=t_start, step_times=step_times,
+                                tokens_done=tokens_done)
     if dist_.main:
-        _call(callbacks, "on_end", result)
+        notify(callbacks, "on_end", result)
     return result
 
 

@@ -223,6 +223,8 @@ def run_state(path) -> RunState | None:
     checkpoint."""
     import json
 
+    from ..training.run_meta import RunMeta
+
     p = Path(path)
     ck_path = p / "checkpoint.safetensors"
     if not ck_path.is_file():
@@ -237,11 +239,11 @@ def run_state(path) -> RunState | None:
     except Exception:  # noqa: BLE001 — an unreadable checkpoint is simply not resumable here
         return None
     stopped, diverged = False, None
+    meta = RunMeta.load(p)
     try:
-        meta = json.loads((p / "training_meta.json").read_text())
-        stopped = bool(meta.get("stopped")) and int(meta.get("steps_done", -1)) >= step
-        diverged = meta.get("diverged") if isinstance(meta.get("diverged"), dict) else None
-    except (OSError, ValueError, TypeError, AttributeError):
+        stopped = bool(meta.stopped) and int(-1 if meta.steps_done is None else meta.steps_done) >= step
+        diverged = meta.diverged if isinstance(meta.diverged, dict) else None
+    except (ValueError, TypeError):
         pass
     return RunState(step=step, steps=steps, config=config, stopped=stopped, holder=run_holder(p), diverged=diverged)
 

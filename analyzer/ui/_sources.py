@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..task_record import find_task_file, recorded_task
-from ..training.config import meta_task_name, read_training_meta
+from ..training.run_meta import RunMeta
 
 ENV_MODEL = "SOFTPROMPT_ANALYZER_MODEL"
 ENV_PROMPTS = "SOFTPROMPT_ANALYZER_PROMPTS"
@@ -139,25 +139,18 @@ def run_info(path: str | os.PathLike) -> RunInfo:
     p = Path(path)
     if not p.is_dir():
         return RunInfo()
-    meta = read_training_meta(p)
-    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    task = meta_task_name(meta)
+    meta = RunMeta.load(p)
+    task = meta.task_name()
     rec = recorded_task(None, directory=p)
     f = rec.get("file") if rec and rec.get("kind") == "file" and isinstance(rec.get("file"), dict) else None
     if f:   # a task file: its path (where it is found by content), never the built-in task of its name
         found, _ = find_task_file(f, p)
         task = str(found or f.get("path") or f.get("resolved"))
-    if meta.get("multitask") and isinstance(meta.get("tasks"), list):   # one prompt per task
-        task = ", ".join(str(t.get("name")) for t in meta["tasks"] if isinstance(t, dict)) or None
-    init = meta.get("init")
-    if isinstance(init, dict):
-        init = init.get("mode")
-    init = init or cfg.get("prompt_tuning_init")
-    acc = None
-    fe = meta.get("final_eval")
-    if isinstance(fe, dict) and isinstance(fe.get("accuracy"), (int, float)):
-        acc = float(fe["accuracy"])
-    steps = meta.get("steps_done", meta.get("steps"))
+    if meta.multitask and isinstance(meta.tasks, list):   # one prompt per task
+        task = ", ".join(str(name) for name in meta.task_names) or None
+    init = meta.init_mode
+    acc = meta.final_accuracy
+    steps = meta.steps_done if meta.steps_done is not None else meta.steps
     return RunInfo(task=str(task) if task else None, init=str(init) if init else None,
                    steps=int(steps) if isinstance(steps, int) else None, accuracy=acc,
                    has_snapshots=(p / "snapshots.safetensors").is_file(), has_log=(p / "training_log.jsonl").is_file())
