@@ -151,24 +151,27 @@ def _shown(v: Any) -> str:
     return repr(v)
 
 
-def check_param(owner: str, name: str, value: Any, *constraints: Any) -> Any:
+def check_param(owner: str, name: str, value: Any, *constraints: Any,
+                error: type[AnalyzerError] = AnalyzerError) -> Any:
     """``value`` when it meets one of ``constraints`` (an Interval, Options, Boolean, Text, ListOf, or None for
     None allowed), converted to a plain Python value (a numpy int to int, a list's items likewise); else
-    AnalyzerError ``The '<name>' parameter of <owner> must be <description>. Got <value> instead.``"""
+    ``error`` (an AnalyzerError subclass, e.g. TrainingError) saying
+    ``The '<name>' parameter of <owner> must be <description>. Got <value> instead.``"""
     for c in constraints:
         if c is None:
             if value is None:
                 return None
         elif c.is_satisfied_by(value):
             return c.convert(value)
-    raise AnalyzerError(f"The {name!r} parameter of {owner} must be {_describe(list(constraints))}. "
-                        f"Got {_shown(value)} instead.")
+    raise error(f"The {name!r} parameter of {owner} must be {_describe(list(constraints))}. "
+                f"Got {_shown(value)} instead.")
 
 
-def check_params(owner: str, values: Mapping[str, Any], constraints: Mapping[str, list]) -> dict[str, Any]:
+def check_params(owner: str, values: Mapping[str, Any], constraints: Mapping[str, list], *,
+                 error: type[AnalyzerError] = AnalyzerError) -> dict[str, Any]:
     """:func:`check_param` for every parameter of ``values`` named in ``constraints`` (a list of constraints
     each, like scikit-learn's ``_parameter_constraints``): a dict of the converted values, in ``values``' order."""
-    return {name: check_param(owner, name, v, *constraints[name]) if name in constraints else v
+    return {name: check_param(owner, name, v, *constraints[name], error=error) if name in constraints else v
             for name, v in values.items()}
 
 

@@ -133,6 +133,13 @@ def test_check_params_checks_the_named_ones_and_returns_converted_values():
         check_params("importance", {"limit": 1}, {"limit": [Interval(Integral, 2, None), None]})
 
 
+def test_the_error_class_can_be_a_subclass():
+    from analyzer.exceptions import TrainingError
+
+    with pytest.raises(TrainingError, match=r"^The 'steps' parameter of TrainConfig must be an int >= 1\. "):
+        check_params("TrainConfig", {"steps": 0}, {"steps": [Interval(Integral, 1, None)]}, error=TrainingError)
+
+
 def test_a_bad_constraint_is_a_programming_error():
     with pytest.raises(ValueError):
         Interval(int, 0, 1)
