@@ -23,7 +23,7 @@ _BRACKETS = {"both": "[]", "left": "[)", "right": "(]", "neither": "()"}
 
 
 def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool) or type(v).__name__ == "bool" and type(v).__module__ == "numpy"
+    return isinstance(v, bool) or type(v).__name__ in ("bool", "bool_") and type(v).__module__ == "numpy"
 
 
 def _kind(v: Any) -> Any:
