@@ -28,7 +28,9 @@ _LAZY = {
     "load_prompts": "analyzer.loaders",
     # neighbours and reports
     "NeighborIndex": "analyzer.neighbors",
-    "Report": "analyzer.report",
+    "Report": "analyzer.results",
+    "PromptAnalysis": "analyzer.results",
+    "Skipped": "analyzer.results",
     "build_report": "analyzer.report",
     "analyze": "analyzer.analysis",
     "analyze_prompt": "analyzer.metrics",
@@ -58,5 +60,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .loaders import load_prompt, load_prompts, load_vocabulary
     from .models import DEFAULT_MODEL, list_models, load_frozen_model, resolve_model
     from .neighbors import NeighborIndex
-    from .report import Report, build_report
+    from .report import build_report
+    from .results import PromptAnalysis, Report, Skipped
     from .types import ModelSource, SoftPrompt, Vocabulary

@@ -1,11 +1,12 @@
-"""Plain display helpers shared by the renderers (``report.py``, ``_html.py``) and the dashboard: numbers, and the
-compact view of a prompt's table of tests.  No I/O, no imports beyond the statistics layer."""
+"""Plain display helpers shared by the renderers (:mod:`analyzer.render`) and the dashboard: numbers, and the
+compact view of a prompt's table of tests (``stats.Test`` rows, or their ``to_dict()``).  No I/O, no imports
+beyond the statistics layer."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from .stats import ALPHA, format_p
+from .stats import ALPHA, Test, format_p
 
 NULL_SHORT = {"matched": "matched", "init": "init", "random_vectors": "random (ref.)",
               "vocab_tokens": "tokens (ref.)"}
@@ -16,55 +17,58 @@ def num(x, digits: int = 3) -> str:
     return "—" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
 
 
-def short_verdict(row: Mapping[str, Any]) -> str:
+def _row(row: Test | Mapping[str, Any]) -> Test:
+    return Test.from_dict(row) if isinstance(row, Mapping) else row
+
+
+def short_verdict(row: Test | Mapping[str, Any]) -> str:
     """``higher than chance`` / ``lower than chance`` / ``not distinguishable`` / ``reference``."""
-    if not row.get("claim"):
+    row = _row(row)
+    if not row.claim:
         return "reference"
-    if row.get("p") is None:
+    if row.p is None:
         return "not testable"
-    if not row.get("significant"):
-        po = row.get("p_other")
+    if not row.significant:
+        po = row.p_other
         if po is not None and po < ALPHA:     # a one-sided row beyond chance the other way: said, not claimed
-            other = "lower" if row.get("direction") == "greater" else "higher"
+            other = "lower" if row.direction == "greater" else "higher"
             return f"{other} than chance (described, the untested direction)"
         return "not distinguishable"
-    higher = (row.get("value") or 0) > (row.get("null_mean") or 0)
-    return ("higher" if higher else "lower") + (" than at init" if row.get("null") == "init" else " than chance")
+    higher = (row.value or 0) > (row.null_mean or 0)
+    return ("higher" if higher else "lower") + (" than at init" if row.null == "init" else " than chance")
 
 
-def label(row: Mapping[str, Any]) -> str:
-    space = row.get("space")
-    return row["measure"] if space in (None, "", "-") else f"{row['measure']} ({space} space)"
+def label(row: Test | Mapping[str, Any]) -> str:
+    row = _row(row)
+    return row.measure if row.space in (None, "", "-") else f"{row.measure} ({row.space} space)"
 
 
-def compact_rows(tests: Iterable[Mapping[str, Any]], *, claims_only: bool = False) -> list[dict[str, str]]:
+def compact_rows(tests: Iterable[Test | Mapping[str, Any]], *, claims_only: bool = False) -> list[dict[str, str]]:
     """The table of tests as display rows ``measure | value | null | q | verdict`` (claims first, then the
     labelled references with their p-value): what the dashboard, the Markdown and the HTML show."""
-    tests = list(tests)
-    ordered = [r for r in tests if r.get("claim")] + ([] if claims_only else [r for r in tests if not r.get("claim")])
+    tests = [_row(r) for r in tests]
+    ordered = [r for r in tests if r.claim] + ([] if claims_only else [r for r in tests if not r.claim])
     out = []
     for r in ordered:
-        stat = format_p(r.get("q"), None, "q") if r.get("claim") else \
-            format_p(r.get("p"), r.get("n_null"), "p", r.get("direction", "two-sided"))
-        out.append({"measure": label(r), "value": num(r.get("value")),
-                    "null": f"{NULL_SHORT.get(r.get('null'), r.get('null'))} {num(r.get('null_mean'))}",
-                    "q": stat, "verdict": short_verdict(r)})
+        stat = format_p(r.q, None, "q") if r.claim else format_p(r.p, r.n_null, "p", r.direction or "two-sided")
+        out.append({"measure": label(r), "value": num(r.value),
+                    "null": f"{NULL_SHORT.get(r.null, r.null)} {num(r.null_mean)}", "q": stat,
+                    "verdict": short_verdict(r)})
     return out
 
 
-def cluster_rows(clusters: dict) -> list[dict[str, str]]:
-    """The cluster metrics across prompts (each against label permutations) as display rows."""
-    return [{"measure": name.replace("_", " "), "value": num(c.get("value")),
-             "null": f"permutation {num(c.get('null_mean'))}", "p": format_p(c.get("p"), c.get("n_null")),
-             "verdict": c.get("verdict", "")}
-            for name, c in clusters.items() if isinstance(c, dict) and "p" in c]
+def cluster_rows(clusters) -> list[dict[str, str]]:
+    """The cluster metrics across prompts (a :class:`~analyzer.result_groups.Clusters`, each against label
+    permutations) as display rows."""
+    return [{"measure": c.name.replace("_", " "), "value": num(c.value), "null": f"permutation {num(c.null_mean)}",
+             "p": format_p(c.p, c.n_null), "verdict": c.verdict} for c in clusters.metrics]
 
 
-def nulls_used(tests: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+def nulls_used(tests: Iterable[Test | Mapping[str, Any]]) -> dict[str, str]:
     """The one-sentence description of every null that a table of tests uses, in order of first use."""
     from .stats import NULLS
 
-    return {n: NULLS.get(n, n) for n in dict.fromkeys(r["null"] for r in tests)}
+    return {n: NULLS.get(n, n) for n in dict.fromkeys(_row(r).null for r in tests)}
 
 
 def description_lines(summary: Iterable[str]) -> list[str]:

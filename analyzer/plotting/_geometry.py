@@ -3,37 +3,38 @@ distribution, how close it is to its nearest token, and how far it moved from it
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 from ._style import SCORE_AXIS, color, layout_args
 
 
-def plot_geometry(result: Mapping[str, Any], *, width: int | None = None, height: int | None = 320,
-                  title: str | None = None):
-    """Per virtual token (from an :func:`analyzer.metrics.analyze_prompt` result): the norm's percentile among
+def plot_geometry(result, *, width: int | None = None, height: int | None = 320, title: str | None = None):
+    """Per virtual token (from a prompt's analysis, a :class:`~analyzer.results.PromptAnalysis` or its
+    ``to_dict()``): the norm's percentile among
     vocabulary norms (bars, left axis) and the cosine to the nearest token and -- when the init is known -- to
     the initialisation (lines, right axis).  Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
-    geo = result.get("geometry") or {}
-    pct = (geo.get("norm") or {}).get("percentile_in_vocab") or []
+    from ..result_groups import Geometry
+    from ..results import PromptAnalysis
+
+    geo = PromptAnalysis.of(result).geometry
+    geo = geo if isinstance(geo, Geometry) else Geometry()
+    pct = list(geo.norm_percentile)
     x = [f"v{i}" for i in range(len(pct))]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=pct, name="norm percentile in vocabulary", marker={"color": color(0)},
                          opacity=0.6))
-    near = (geo.get("nearest_cosine") or {}).get("per_position")
+    near = list(geo.nearest_cosine.per_position)
     if near:
         # thick and underneath: an untrained prompt's nearest token is its init token, so the two lines can
         # coincide -- the init line (thin, dashed, open markers) stays visible on top of this one
         fig.add_trace(go.Scatter(x=x, y=near, name="cosine to nearest token", yaxis="y2", mode="lines+markers",
                                  line={"color": color(1), "width": 5}, marker={"size": 9}, opacity=0.55))
-        rnd = ((geo.get("nearest_cosine") or {}).get("null") or {}).get("random_vectors") or {}
-        if rnd.get("null_mean") is not None:
-            fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[rnd["null_mean"]] * 2, yaxis="y2", mode="lines",
+        rnd = geo.nearest_cosine.nulls.get("random_vectors")
+        if rnd is not None and rnd.null_mean is not None:
+            fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[rnd.null_mean] * 2, yaxis="y2", mode="lines",
                                      name="same for random vectors", line={"color": "grey", "dash": "dot"}))
-    drift = (geo.get("drift") or {}).get("cosine") or {}
-    if drift.get("per_position"):
-        fig.add_trace(go.Scatter(x=x, y=drift["per_position"], name="cosine to initialisation", yaxis="y2",
+    if geo.drift.cosine:
+        fig.add_trace(go.Scatter(x=x, y=list(geo.drift.cosine), name="cosine to initialisation", yaxis="y2",
                                  mode="lines+markers", line={"color": color(2), "width": 1.5, "dash": "dash"},
                                  marker={"size": 7, "symbol": "circle-open", "line": {"width": 2}}))
     fig.update_layout(**layout_args(width, height, title),

@@ -1,52 +1,50 @@
-"""The shared shape of a score tested against null baselines (``analyzer.metrics.per_token_test`` output):
+"""The shared shape of a score tested against null baselines (a :class:`~analyzer.result_groups.ScoreVsNulls`):
 the prompt's value beside each null (mean ± 1.96 sd, p-value), and the score of each virtual token."""
 
 from __future__ import annotations
-
-from typing import Any, Mapping
 
 from ._style import SCORE_AXIS, color, layout_args
 
 NULL_LABELS = {"matched": "matched", "init": "init", "random_vectors": "random (ref.)", "vocab_tokens": "vocab (ref.)"}
 
 
-def null_test_figure(sec: Mapping[str, Any], ylabel: str, *, width: int | None = None, height: int | None = 340,
+def null_test_figure(sec, ylabel: str, *, width: int | None = None, height: int | None = 340,
                      title: str | None = None, y_range: tuple[float, float] | None = None):
+    """Two panels of a :class:`~analyzer.result_groups.ScoreVsNulls`: the prompt's value beside each null, and
+    the value of each virtual token."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, column_widths=[0.38, 0.62], horizontal_spacing=0.1,
                         subplot_titles=("prompt vs null baselines", "per virtual token"))
-    if not isinstance(sec, Mapping) or "omitted" in sec or sec.get("value") is None:
-        why = sec.get("omitted", "not computed") if isinstance(sec, Mapping) else "not computed"
-        fig.add_annotation(text=str(why), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    if sec.omitted is not None or sec.value is None:
+        fig.add_annotation(text=str(sec.omitted or "not computed"), showarrow=False, x=0.5, y=0.5, xref="paper",
+                           yref="paper")
         fig.update_layout(**layout_args(width, height, title))
         return fig
-    value = float(sec["value"])
-    nulls = [(k, v) for k, v in (sec.get("null") or {}).items() if isinstance(v, Mapping) and "omitted" not in v
-             and v.get("null_mean") is not None]
+    value = float(sec.value)
+    nulls = [(k, v) for k, v in sec.nulls.items() if v.omitted is None and v.null_mean is not None]
     names = [NULL_LABELS.get(k, k) for k, _ in nulls]
-    means = [float(v["null_mean"]) for _, v in nulls]
-    band = [1.96 * float(v.get("null_std") or 0.0) for _, v in nulls]
+    means = [float(v.null_mean) for _, v in nulls]
+    band = [1.96 * float(v.null_std or 0.0) for _, v in nulls]
     from ..stats import format_p
 
     # claims carry q (Benjamini-Hochberg over the prompt's claims, * when q < 0.05); references their p
-    ptxt = [(format_p(v.get("q"), None, "q") + (" *" if v.get("significant") else "")) if v.get("claim") else
-            format_p(v.get("p"), v.get("n_null"), "p", v.get("alternative", "two-sided")) if v.get("p") is not None
-            else "" for _, v in nulls]
+    ptxt = [(format_p(v.q, None, "q") + (" *" if v.significant else "")) if v.claim else
+            format_p(v.p, v.n_null, "p", v.alternative) if v.p is not None else "" for _, v in nulls]
     # the q / p of each null under its name (a tick label is never clipped, unlike text beside a point)
     ticks = [f"{n}<br><span style='font-size:10px'>{t}</span>" if t else n for n, t in zip(names, ptxt)]
     fig.add_trace(go.Scatter(x=names, y=means, mode="markers", name="null mean ± 1.96 sd",
                              marker={"size": 10, "color": "grey"},
                              error_y={"type": "data", "array": band, "visible": True},
-                             hovertext=[f"{n}: {t}<br>{v.get('verdict', '')}"
+                             hovertext=[f"{n}: {t}<br>{v.verdict}"
                                         for n, t, (_, v) in zip(names, ptxt, nulls)],
                              hoverinfo="text"), 1, 1)
     fig.add_trace(go.Scatter(x=names, y=[value] * len(names), mode="lines+markers", name="this prompt",
                              marker={"symbol": "diamond", "size": 12, "color": color(1)},
                              line={"color": color(1), "dash": "dash", "width": 1}), 1, 1)
     fig.update_xaxes(tickvals=names, ticktext=ticks, row=1, col=1)
-    per = sec.get("per_position") or []
+    per = list(sec.per_position)
     xs = [f"v{i}" for i in range(len(per))]
     fig.add_trace(go.Bar(x=xs, y=per, name="virtual token", marker={"color": color(0)}, opacity=0.85), 1, 2)
     # the null means as lines drawn over the bars, named in the legend (labels on the plot hid behind bars)

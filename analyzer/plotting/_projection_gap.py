@@ -3,7 +3,7 @@ instruction and no prompt, each with its Wilson 95% interval, beside the chance 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from ._style import PERCENT_AXIS, color, layout_args
 
@@ -11,24 +11,20 @@ _LABELS = {"none": "no prompt", "instruction": "instruction", "init": "init", "p
            "soft": "soft prompt"}
 
 
-def _rows(gap: Mapping[str, Any]) -> list[dict]:
-    acc = gap.get("accuracy") or gap.get("conditions") or {}
-    if isinstance(acc, Mapping):
-        acc = [dict(v, condition=k) for k, v in acc.items() if isinstance(v, Mapping)]
-    return [a for a in acc if isinstance(a, Mapping) and a.get("accuracy") is not None]
-
-
-def plot_projection_gap(gap: Mapping[str, Any], *, width: int | None = None, height: int | None = 320,
-                        title: str | None = None):
-    """Horizontal bars with 95% intervals from ``projection_gap(...)`` / ``analyze_faithfulness(...)["projection_gap"]``;
-    dotted lines at chance (1/classes) and the majority class.  Returns a ``plotly.graph_objects.Figure``."""
+def plot_projection_gap(gap, *, width: int | None = None, height: int | None = 320, title: str | None = None):
+    """Horizontal bars with 95% intervals from a :class:`~analyzer.result_groups.ProjectionGap` (a faithfulness
+    result's ``projection_gap``, or the ``projection_gap(...)`` dict); dotted lines at chance (1/classes) and the
+    majority class.  Returns a ``plotly.graph_objects.Figure``."""
     import plotly.graph_objects as go
 
-    rows = _rows(gap)
-    names = [_LABELS.get(str(r.get("condition")), str(r.get("condition"))) for r in rows]
-    acc = [float(r["accuracy"]) for r in rows]
-    lo = [float(r.get("ci_low", r.get("low", a))) for r, a in zip(rows, acc)]
-    hi = [float(r.get("ci_high", r.get("high", a))) for r, a in zip(rows, acc)]
+    from ..result_groups import ProjectionGap
+
+    gap = ProjectionGap.from_dict(gap) if isinstance(gap, Mapping) else gap
+    rows = gap.conditions
+    names = [_LABELS.get(r.condition, r.condition) for r in rows]
+    acc = [r.accuracy for r in rows]
+    lo = [float(a if r.ci_low is None else r.ci_low) for r, a in zip(rows, acc)]
+    hi = [float(a if r.ci_high is None else r.ci_high) for r, a in zip(rows, acc)]
     fig = go.Figure(go.Bar(y=names, x=acc, orientation="h", marker={"color": [color(i) for i in range(len(rows))]},
                            error_x={"type": "data", "symmetric": False, "array": [h - a for a, h in zip(acc, hi)],
                                     "arrayminus": [a - lw for a, lw in zip(acc, lo)]},
@@ -36,9 +32,8 @@ def plot_projection_gap(gap: Mapping[str, Any], *, width: int | None = None, hei
                            text=[f"{a:.1%}" for a in acc], textposition="inside", insidetextanchor="start",
                            textfont={"color": "white"}, name="accuracy"))
     # chance above the plot, the majority class below it: never on top of each other however close
-    for key, label, where in (("chance", "chance", "top"), ("majority", "majority class", "bottom")):
-        v = gap.get(key)
-        if isinstance(v, (int, float)):
+    for v, label, where in ((gap.chance, "chance", "top"), (gap.majority, "majority class", "bottom")):
+        if v is not None:
             fig.add_vline(x=float(v), line={"dash": "dot", "color": "grey"}, annotation_text=label,
                           annotation_position=where, annotation_font_size=11, annotation_font_color="#555")
     lay = layout_args(width, height, title)

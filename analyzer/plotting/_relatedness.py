@@ -3,17 +3,19 @@ null baselines (from ``analyzer.relatedness.task_relatedness``)."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from ._nulls import null_test_figure
 
 
-def plot_relatedness(result: Mapping[str, Any], *, space: str = "model", width: int | None = None,
-                     height: int | None = 340, title: str | None = None):
-    """Two panels from a :func:`analyzer.relatedness.task_relatedness` result (``space``: ``model`` or
-    ``text``): the prompt's mean share of task-related neighbours beside each null (mean ± 1.96 sd, p-value),
-    and the share of each virtual token.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
-    sec = result.get(f"{space}_space") or {}
-    share = sec.get("share", sec) if isinstance(sec, Mapping) else {}
-    return null_test_figure(share, f"task-related share ({space} space)", width=width, height=height, title=title,
-                            y_range=(0, 1.05))
+def plot_relatedness(result, *, space: str = "model", width: int | None = None, height: int | None = 340,
+                     title: str | None = None):
+    """Two panels from a prompt's task-relatedness (a :class:`~analyzer.result_groups.Relatedness`, or the
+    :func:`analyzer.relatedness.task_relatedness` dict; ``space``: ``model`` or ``text``): the prompt's mean
+    share of task-related neighbours beside each null (mean ± 1.96 sd, p-value), and the share of each virtual
+    token.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    from ..result_groups import Relatedness
+
+    rel = Relatedness.from_dict(result) if isinstance(result, Mapping) else result
+    return null_test_figure(rel.space(space).share, f"task-related share ({space} space)", width=width,
+                            height=height, title=title, y_range=(0, 1.05))

@@ -55,15 +55,17 @@ def after_row_pick(current: tuple[str, int] | None, name: str, rows: Sequence[in
     return None if current and current[0] == name else current
 
 
-def neighbour_rows(tokens: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """The neighbour table of one prompt (from a report's ``prompt["tokens"]``): ``v``, ``norm ×median`` and one
-    column per rank, ``token  score``."""
+def neighbour_rows(tokens) -> list[dict]:
+    """The neighbour table of one prompt (its :class:`~analyzer.results.NeighborRow` s, a report's
+    ``prompt.tokens``): ``v``, ``norm ×median`` and one column per rank, ``token  score``."""
+    from ..results import NeighborRow
+
     rows = []
     for t in tokens:
-        row = {"v": f"v{t['index']}",
-               "norm ×median": round(float(t["norm_ratio"]), 2) if t.get("norm_ratio") is not None else None}
-        for r, n in enumerate(t["neighbors"], 1):
-            row[f"#{r}"] = f"{n['token']}  {n['score']:.2f}"
+        t = NeighborRow.from_dict(t) if isinstance(t, Mapping) else t
+        row = {"v": f"v{t.index}", "norm ×median": round(float(t.norm_ratio), 2) if t.norm_ratio is not None else None}
+        for r, n in enumerate(t.neighbors, 1):
+            row[f"#{r}"] = f"{n.token}  {n.score:.2f}"
         rows.append(row)
     return rows
 

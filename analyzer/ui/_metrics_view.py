@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ..results import Skipped
 from . import resources
 from ._common import Selection, module_available, not_available, wait_for
 
@@ -18,10 +19,11 @@ def _choose_prompt(sel: Selection, key: str):
     return items[names.index(name)][1:]
 
 
-def _result(sel: Selection, key: str, kind: str = "metrics") -> dict | None:
-    """The ``kind`` (``metrics`` or ``relatedness``) result of the chosen prompt, or None (with a note) while it
-    is computed in the background.  Both come from one ``analyzer.analyze`` job: the quick reading first (it
-    says what it leaves out), and on request the full analysis -- the CLI's ``analyze``, the same claims."""
+def _result(sel: Selection, key: str, kind: str = "metrics"):
+    """The :class:`~analyzer.results.PromptAnalysis` of the chosen prompt, or None (with a note) while it is
+    computed in the background or, for ``kind="relatedness"``, when its relatedness was skipped.  Both kinds come
+    from one ``analyzer.analyze`` job: the quick reading first (it says what it leaves out), and on request the
+    full analysis -- the CLI's ``analyze``, the same claims."""
     from ..analysis import analysis_settings
 
     path, stamp, p = _choose_prompt(sel, key)
@@ -42,13 +44,10 @@ def _result(sel: Selection, key: str, kind: str = "metrics") -> dict | None:
             st.rerun()
     else:
         st.caption(settings.describe())
-    if kind == "metrics":
-        return d
-    rel = d.get("relatedness") or {}
-    if "skipped" in rel:
-        st.info(f"Task-relatedness was not computed: {rel['skipped']}.")
+    if kind == "relatedness" and isinstance(d.relatedness, Skipped):
+        st.info(f"Task-relatedness was not computed: {d.relatedness.reason}.")
         return None
-    return {**rel, "tests": d.get("tests") or []}
+    return d
 
 
 FULL_LABEL = "Full analysis"
@@ -56,7 +55,7 @@ FULL_HELP = ("What softprompt-analyzer analyze computes: adds the MiniLM text sp
              "neighbour graph (hubness) and the CSLS side reading (minutes the first time per model; cached).")
 
 
-def tests_table(rows: list[dict], key: str) -> None:
+def tests_table(rows, key: str) -> None:
     """The prompt's table of tests, compact: measure | value | null | q | verdict (claims first, then the
     labelled references); the same rows as the CLI's ``analyze``."""
     from .._format import compact_rows
@@ -88,28 +87,21 @@ def tightness(sel: Selection) -> None:
         return
     st.plotly_chart(plot_tightness(res, space="model", height=330, title="Tightness (model space)"),
                     key="tightness_model", config={"displaylogo": False})
-    text = (res.get("tightness") or {}).get("text") or {}
-    if "omitted" not in text and text.get("value") is not None:
+    if res.tightness.space("text").computed:
         st.plotly_chart(plot_tightness(res, space="text", height=330, title="Tightness (text space, MiniLM)"),
                         key="tightness_text", config={"displaylogo": False})
-    nulls = []
-    for name, d in (res.get("null") or {}).items():
-        if isinstance(d, dict) and "description" in d:
-            nulls.append(f"{d['description']} ({d['n']} queries)" if "n" in d else
-                         f"{d['description']} ({d['n_pseudo_prompts']} pseudo-prompts)" if "n_pseudo_prompts" in d
-                         else f"{d['description']} (omitted: {d.get('omitted')})")
-    st.caption(f"Tightness: how similar each virtual token's top-{res['k']} neighbours are to each other. "
+    nulls = [b.size_text() for b in res.null.baselines.values()]
+    st.caption(f"Tightness: how similar each virtual token's top-{res.k} neighbours are to each other. "
                f"Null baselines: {'; '.join(nulls)}.")
     with st.expander("What is more than chance", expanded=True):
-        tests_table(res.get("tests") or [], "tests_all")
-    hubs = (res.get("hubness") or {}).get("top_hubs") or []
+        tests_table(res.tests, "tests_all")
+    hubs = res.hubness.top_hubs
     if hubs:
         st.markdown("**Hub tokens** (neighbour of several virtual tokens)",
                     help="A hub is a vocabulary token that is near many vectors at once; the expected count is "
                          "how often random vectors of the same number would have it as a neighbour.")
-        st.table([{"token": h["token"], "count": h["count"], "positions": ", ".join(f"v{i}" for i in h["positions"]),
-                   "expected (random vectors)": f"{(h.get('expected_count') or {}).get('random_vectors') or 0:.2f}"}
-                  for h in hubs], hide_index=True)
+        st.table([{"token": h.token, "count": h.count, "positions": ", ".join(f"v{i}" for i in h.positions),
+                   "expected (random vectors)": f"{h.expected_random or 0:.2f}"} for h in hubs], hide_index=True)
 
 
 def geometry(sel: Selection) -> None:
@@ -120,22 +112,19 @@ def geometry(sel: Selection) -> None:
         return
     st.plotly_chart(plot_geometry(res, height=320, title="Geometry and drift"), key="geometry",
                     config={"displaylogo": False})
-    geo = res.get("geometry") or {}
-    norm = geo.get("norm") or {}
-    if norm.get("mean_percentile") is not None:
-        st.markdown(f"Mean norm percentile in the vocabulary: **{norm['mean_percentile']:.0f}**.")
-    drift = geo.get("drift") or {}
-    if "omitted" in drift:
-        st.caption(f"Drift from the initialisation: {drift['omitted']}")
+    geo = res.geometry
+    if geo.mean_norm_percentile is not None:
+        st.markdown(f"Mean norm percentile in the vocabulary: **{geo.mean_norm_percentile:.0f}**.")
+    if geo.drift.omitted is not None:
+        st.caption(f"Drift from the initialisation: {geo.drift.omitted}")
     else:
-        c = (drift.get("cosine") or {}).get("mean")
-        r = (drift.get("relative_l2") or {}).get("mean")
+        c, r = geo.drift.mean_cosine, geo.drift.mean_relative_l2
         if c is not None:
             st.markdown(f"Drift from the initialisation: mean cosine **{c:.3f}**" +
                         (f", relative L2 **{r:.3f}**" if r is not None else "") + ".")
-    pers = (res.get("persistence") or {}).get("init") or {}
-    if "rate" in pers:
-        st.markdown(f"Init token still among the top-{res['k']} neighbours: **{pers['rate']:.0%}** of positions.")
+    rate = res.persistence.init_rate
+    if rate is not None:
+        st.markdown(f"Init token still among the top-{res.k} neighbours: **{rate:.0%}** of positions.")
 
 
 def relatedness(sel: Selection) -> None:
@@ -147,31 +136,29 @@ def relatedness(sel: Selection) -> None:
     if not sel.task:
         st.info("Choose a task in the sidebar to judge how task-related the neighbours are.")
         return
-    res = _result(sel, "rel_prompt", "relatedness")
-    if res is None:
+    p = _result(sel, "rel_prompt", "relatedness")
+    if p is None:
         return
-    st.plotly_chart(plot_relatedness(res, space="model", height=330, title=f"Related to '{res.get('task')}' "
+    res = p.relatedness
+    st.plotly_chart(plot_relatedness(res, space="model", height=330, title=f"Related to '{res.task}' "
                                      "(model space)"), key="rel_model", config={"displaylogo": False})
-    text = res.get("text_space") or {}
-    if "omitted" not in text and text.get("share"):
+    text = res.spaces.get("text")
+    if text is not None and text.omitted is None and text.share.computed:
         st.plotly_chart(plot_relatedness(res, space="text", height=330, title="Related (text space, MiniLM)"),
                         key="rel_text", config={"displaylogo": False})
-    definition = (res.get("model_space") or {}).get("definition")
+    definition = res.space("model").definition
     if definition:
         st.caption(definition[0].upper() + definition[1:] + ".")
     with st.expander("What is more than chance", expanded=True):
         from .._format import description_lines
 
-        for line in description_lines(res.get("summary") or []):
+        for line in description_lines(res.summary):
             st.markdown(line)
-        tests_table([r for r in res.get("tests") or [] if "task" in r["measure"]], "tests_related")
-    top = (res.get("model_space") or {}).get("top_related") or []
+        tests_table([r for r in p.tests if "task" in r.measure], "tests_related")
+    top = res.space("model").top_related
     if top:
         st.markdown("**Most related neighbours**")
-        st.table([{"token": t.get("token"), "count": t.get("count"),
-                   "positions": ", ".join(f"v{i}" for i in t.get("positions", [])),
-                   "matches": f"{(t.get('match') or {}).get('word', '')} ({(t.get('match') or {}).get('kind', '')})"}
-                  for t in top[:12]], hide_index=True)
-    kws = res.get("keywords") or []
-    if kws:
-        st.caption("Task keywords: " + ", ".join(k.get("word", "") for k in kws[:25]))
+        st.table([{"token": t.token, "count": t.count, "positions": ", ".join(f"v{i}" for i in t.positions),
+                   "matches": f"{t.match_word} ({t.match_kind})"} for t in top[:12]], hide_index=True)
+    if res.keywords:
+        st.caption("Task keywords: " + ", ".join(k.word or "" for k in res.keywords[:25]))

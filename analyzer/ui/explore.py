@@ -221,7 +221,7 @@ def neighbour_table(sel: Selection, items) -> None:
     tabs = st.tabs(names) if len(names) > 1 else [st.container()]
     for j, (tab, p) in enumerate(zip(tabs, rep.prompts)):
         with tab:
-            df = pd.DataFrame(_explore.neighbour_rows(p["tokens"]))
+            df = pd.DataFrame(_explore.neighbour_rows(p.tokens))
             row = iso[1] if iso is not None and iso[0] == j else None
             styled = df.style.apply(lambda r: ["background-color: #fff3c4; font-weight: 600" if r.name == row
                                                else "" for _ in r], axis=1) if row is not None else df
@@ -285,44 +285,42 @@ def faithfulness(sel: Selection) -> None:
             fut = resources.faithfulness(*args)
     if not wait_for(fut, "Running the frozen model (a minute or two on 2 cores)"):
         return
-    res = fut.result()
-    gap = res.get("projection_gap")
-    if gap:
+    from ..result_groups import Faithfulness
+
+    res = Faithfulness.from_dict(fut.result())
+    gap = res.projection_gap
+    if gap is not None:
         st.plotly_chart(plot_projection_gap(gap, height=280, title="Accuracy by condition (95% CI)"),
                         key="faith_gap", config={"displaylogo": False})
-        g = gap.get("gap") or {}
-        if g:
+        g = gap.gap
+        if g is not None:
             from ..stats import format_p
             from ._glossary import TERMS
 
-            st.markdown(f"**soft − projection** = {g.get('diff', float('nan')):+.3f} "
-                        f"(95% CI {g.get('ci_low', float('nan')):+.3f} … {g.get('ci_high', float('nan')):+.3f}), "
-                        f"McNemar {format_p((g.get('mcnemar') or {}).get('p_value'))}, "
-                        f"agreement {g.get('agreement', float('nan')):.0%}",
+            nan = float("nan")
+            st.markdown(f"**soft − projection** = {_or(g.diff, nan):+.3f} "
+                        f"(95% CI {_or(g.ci_low, nan):+.3f} … {_or(g.ci_high, nan):+.3f}), "
+                        f"McNemar {format_p(g.mcnemar_p)}, agreement {_or(g.agreement, nan):.0%}",
                         help=f"{TERMS['projection gap']} {TERMS['McNemar']}")
-    proj = res.get("projection") or {}
-    if proj:
-        st.markdown("**Hard projection:** " + " ".join(f"`{t}`" for t in proj.get("tokens", [])))
-    f1 = res.get("prompt_f1") or {}
-    if f1:
+    if res.projection_tokens or res.projection_text is not None:
+        st.markdown("**Hard projection:** " + " ".join(f"`{t}`" for t in res.projection_tokens))
+    if res.prompt_f1:
         from ._glossary import TERMS
 
         st.markdown("**Projection vs reference text** (token-overlap F1)", help=TERMS["f1_loose"])
-        st.table([{"reference": k, **{m: f"{v:.2f}" for m, v in d.items() if isinstance(v, float)}}
-                  for k, d in f1.items()], hide_index=True)
-    if res.get("logit_lens"):
+        st.table([{"reference": k, **{m: f"{v:.2f}" for m, v in d.items()}} for k, d in res.prompt_f1.items()],
+                 hide_index=True)
+    if res.logit_lens:
         from ._glossary import TERMS
 
-        st.plotly_chart(plot_logit_lens(res["logit_lens"], height=360, title="Logit lens"), key="faith_lens",
+        st.plotly_chart(plot_logit_lens(res.logit_lens, height=360, title="Logit lens"), key="faith_lens",
                         config={"displaylogo": False})
         st.caption(TERMS["logit lens"])
-    rows = []
-    for r in res.get("self_description") or []:
-        row = {"question": r.get("question")}
-        for cond in ("soft", "none", "init", "projection"):
-            if isinstance(r.get(cond), dict):
-                row[cond] = r[cond].get("text")
-        rows.append(row)
+    rows = [{"question": q.question, **q.texts} for q in res.self_description]
     if rows:
         st.markdown("**Self-description** (greedy continuation after the prompt)")
         st.table(rows, hide_index=True)
+
+
+def _or(x, default):
+    return default if x is None else x
