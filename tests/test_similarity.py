@@ -116,3 +116,41 @@ def test_heat_map_labels_of_long_similar_names_stay_distinct():
     assert all(len(set(t.y)) == 3 for t in fig.data)
     fig = plot_transfer(names, np.ones((3, 3)), ["sentiment", "sentiment", "spam"])
     assert len(set(fig.data[0].x)) == 3 and len(set(fig.data[0].y)) == 3
+
+
+def test_relative_transfer_and_the_dashboards_reading_of_a_swap():
+    from analyzer.decode.similarity import relative_transfer
+    from analyzer.swap import SwapCell, SwapPrompt, SwapResult, TaskRow
+    from analyzer.ui._compare import transfer_reading
+
+    # prompts a, b (task x) and c (task y); accuracy "prompt task" over tasks (x, y)
+    acc = np.array([[0.8, 0.3], [0.4, 0.5], [0.2, 0.6]])
+    rel = relative_transfer(acc, ["x", "y"], ["x", "x", "y"])
+    want = np.array([[1.0, 0.8 / 0.4, 0.3 / 0.6], [0.4 / 0.8, 1.0, 0.5 / 0.6], [0.2 / 0.8, 0.2 / 0.4, 1.0]])
+    np.testing.assert_allclose(rel, want)
+    assert np.isnan(relative_transfer(np.array([[0.0, 0.5], [0.5, 0.5]]), ["x", "y"], ["x", "y"])[1, 0])
+    with pytest.raises(AnalyzerError, match="not scored"):
+        relative_transfer(acc, ["x", "y"], ["x", "x", "z"])
+
+    # the same numbers through a swap result, as the Compare section reads them (column 0 of a swap is zero-shot)
+    names, own = ["a", "b", "c", "d"], ["x", "x", "y", "y"]
+    acc4 = np.array([[0.8, 0.3], [0.4, 0.5], [0.2, 0.6], [0.1, 0.9]])
+
+    def cell(prompt, task, a):
+        return SwapCell(prompt=prompt, task=task, correct=int(100 * a), n=100, accuracy=a, ci_low=max(0.0, a - 0.1),
+                        ci_high=min(1.0, a + 0.1), right=dict(zip(names, own)).get(prompt) == task, outcomes="")
+
+    rows = tuple(TaskRow(task=t, cells=(cell("zero-shot", t, 0.5),
+                                        *(cell(n, t, acc4[i, k]) for i, n in enumerate(names))),
+                         right=tuple(n for n, o in zip(names, own) if o == t), vs_wrong=None, vs_zero_shot=None)
+                 for k, t in enumerate(["x", "y"]))
+    swap = SwapResult(model="tiny", prompts=tuple(SwapPrompt(name=n, task=o, hash=n, source=n, num_virtual_tokens=2)
+                                                   for n, o in zip(names, own)), rows=rows)
+    rng = np.random.default_rng(0)
+    vectors = {n: rng.normal(size=(2, 3)) for n in names}
+    t = transfer_reading(swap, vectors)
+    assert t.names == tuple(names) and t.own_tasks == tuple(own)
+    np.testing.assert_allclose(t.relative, relative_transfer(acc4, ["x", "y"], own))
+    assert {r["similarity"] for r in t.correlations} == {"mean_vector", "token_pairs", "max_inner"}
+    assert all(0 < r["p"] <= 1 and r["n_pairs"] == 12 for r in t.correlations)
+    assert transfer_reading(swap, vectors) is t                     # computed once per swap and prompts

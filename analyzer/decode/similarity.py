@@ -123,14 +123,26 @@ def transfer_matrix(model, tokenizer, prompts: Mapping[str, Any], own_tasks: Map
     tasks = list({t.name: t for t in own_tasks.values()}.values())
     scored = score_columns(model, tokenizer, dict(prompts), tasks, limit=limit, model_name=model_name,
                            progress=progress)
-    tix = {t.name: k for k, t in enumerate(tasks)}
     acc = np.array([[scored[(n, t.name)].accuracy for t in tasks] for n in names])
-    rel = np.zeros((len(names), len(names)))
-    for j, nj in enumerate(names):
-        own = acc[j, tix[own_tasks[nj].name]]
-        for i in range(len(names)):
-            rel[i, j] = acc[i, tix[own_tasks[nj].name]] / own if own > 0 else np.nan
-    return acc, rel, [t.name for t in tasks]
+    task_names = [t.name for t in tasks]
+    return acc, relative_transfer(acc, task_names, [own_tasks[n].name for n in names]), task_names
+
+
+def relative_transfer(accuracy: np.ndarray, task_names: Sequence[str], own_task: Sequence[str]) -> np.ndarray:
+    """``"p p"``: ``relative[i, j] = acc(i on T_j) / acc(j on T_j)`` from ``accuracy`` ``"p t"`` (prompt ``i`` on
+    task ``task_names[t]``) and the task each prompt was trained for (``own_task[i]``, one of ``task_names``); NaN
+    where prompt ``j`` scores 0 on its own task."""
+    acc = np.asarray(accuracy, np.float64)
+    tix = {t: k for k, t in enumerate(task_names)}
+    missing = sorted({t for t in own_task if t not in tix})
+    if missing:
+        raise AnalyzerError(f"Relative transfer needs every prompt's own task among the scored tasks {list(tix)}; "
+                            f"{missing} not scored.")
+    cols = np.array([tix[t] for t in own_task])
+    on_theirs = acc[:, cols]                       # [i, j] = acc(i on T_j)
+    own = np.diag(on_theirs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(own[None, :] > 0, on_theirs / own[None, :], np.nan)
 
 
 def _pairs(m: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -186,4 +198,4 @@ def similarity_vs_transfer(similarities: Mapping[str, np.ndarray], relative: np.
 
 
 __all__ = ["MEASURES", "prompt_similarity", "activation_states", "activation_overlap", "transfer_matrix",
-           "similarity_vs_transfer"]
+           "relative_transfer", "similarity_vs_transfer"]

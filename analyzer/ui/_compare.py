@@ -6,8 +6,11 @@ swap."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
+
+import numpy as np
 
 from ..decode.similarity import prompt_similarity
 
@@ -65,4 +68,44 @@ def swap_folders(paths: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(str(Path(p).parent) for p in paths))
 
 
-__all__ = ["prompt_similarity", "swap_columns", "stored_swap", "swap_folders", "SWAP_FILE"]
+#: permutations and bootstrap draws of the dashboard's similarity-against-transfer test (the CLI's `compare` uses 2,000)
+TRANSFER_DRAWS = 1000
+
+
+@dataclass(frozen=True)
+class TransferReading:
+    """What the Compare section shows of a swap: the prompts' names and own tasks, the relative transfer ``"p p"``
+    (:func:`analyzer.decode.similarity.relative_transfer`) and, from four prompts on, each vector similarity's
+    Spearman rho with it (:func:`analyzer.decode.similarity.similarity_vs_transfer` rows)."""
+
+    names: tuple[str, ...]
+    own_tasks: tuple[str, ...]
+    relative: np.ndarray
+    correlations: tuple[dict, ...]
+
+
+_TRANSFER_CACHE: dict[str, TransferReading] = {}
+
+
+def transfer_reading(swap, vectors: Mapping[str, np.ndarray]) -> TransferReading:
+    """The transfer reading of a :class:`analyzer.swap.SwapResult` whose prompt columns are named as in ``vectors``
+    (``{name: "n d" matrix}``); computed once per swap and prompts (the permutation test takes seconds)."""
+    from ..decode.similarity import relative_transfer, similarity_vs_transfer
+
+    names = tuple(p.name for p in swap.prompts)
+    key = swap.to_json(indent=None) + "|" + "|".join(f"{n}:{hash(np.asarray(vectors[n]).tobytes())}" for n in names)
+    if key not in _TRANSFER_CACHE:
+        acc = swap.accuracy_matrix()[:, 1:].T                       # "prompt task" (column 0 is zero-shot)
+        own = tuple(p.task for p in swap.prompts)
+        rel = relative_transfer(acc, list(swap.tasks), own)
+        rows: tuple = ()
+        if len(names) >= 4:
+            sims = prompt_similarity([np.asarray(vectors[n]) for n in names])
+            rows = tuple(similarity_vs_transfer(sims, rel, n_perm=TRANSFER_DRAWS, n_boot=TRANSFER_DRAWS))
+        _TRANSFER_CACHE.clear()                                      # one at a time: the selection of the page
+        _TRANSFER_CACHE[key] = TransferReading(names, own, rel, rows)
+    return _TRANSFER_CACHE[key]
+
+
+__all__ = ["prompt_similarity", "swap_columns", "stored_swap", "swap_folders", "SWAP_FILE", "transfer_reading",
+           "TransferReading"]

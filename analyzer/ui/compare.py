@@ -96,6 +96,38 @@ def _swap(sel: Selection, items) -> None:
     st.caption("Each cell: accuracy over the task's label words, its 95% Wilson interval below (and on hover). "
                "Bold on green: the prompt trained for that row's task.")
     st.markdown("\n".join(f"- {s}" for s in res.summary()))
+    with guard("the transfer matrix"):
+        _transfer(res, known)
+
+
+def _transfer(res, known) -> None:
+    """The swap read prompt against prompt (relative transfer) beside how well the similarities predict it."""
+    from ..decode.similarity import MEASURES
+    from ..plotting import plot_transfer
+    from ..stats import format_p
+    from ._compare import transfer_reading
+
+    vectors = {name: p.vectors for name, p in known.items()}
+    if any(p.name not in vectors for p in res.prompts):
+        return
+    t = transfer_reading(res, vectors)
+    st.subheader("Does similarity predict transfer?", divider="gray")
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(plot_transfer(list(t.names), t.relative, list(t.own_tasks), height=170 + 34 * len(t.names),
+                                      title="Relative transfer (from the swap above)"),
+                        key="compare_transfer", config={"displaylogo": False})
+    with right:
+        if not t.correlations:
+            st.caption("With four or more prompts, each similarity above is tested against this matrix.")
+            return
+        st.table([{"similarity": MEASURES[r["similarity"]], "Spearman rho": f"{r['rho']:+.2f}",
+                   "95% CI": f"[{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]", "q": format_p(r["q"], name="q")[4:]}
+                  for r in t.correlations], hide_index=True)
+        st.caption(f"Each cell: prompt (row) on the task of prompt (column), over that prompt's own accuracy. rho: "
+                   f"Spearman over the {t.correlations[0]['n_pairs']} ordered pairs; one-sided Mantel permutation "
+                   f"test (prompt identities permuted), Benjamini-Hochberg over the similarities. The activation "
+                   f"overlap (ON) runs the model: `softprompt-analyzer compare`.")
 
 
 def _computed_swap(sel: Selection, items, known):
