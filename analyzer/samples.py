@@ -39,9 +39,18 @@ def samples_dir() -> Path:
 
 
 def list_samples() -> dict[str, Path]:
-    """``{name: folder}`` of the shipped samples (each a PEFT adapter directory), sorted by name."""
+    """``{name: folder}`` of the shipped samples (each a PEFT adapter directory), sorted by name: the adapters in
+    the sample folder and, one level down, those of a group folder (e.g. ``transfer-study/spam-random``: prompts
+    trained for a study rather than as showcases), named by their path -- as the dashboard lists them."""
     root = samples_dir()
-    return {d.name: d for d in sorted(root.iterdir()) if (d / "adapter_config.json").is_file()}
+    found = {}
+    for d in sorted(root.iterdir()):
+        if (d / "adapter_config.json").is_file():
+            found[d.name] = d
+        elif d.is_dir() and not d.name.startswith("."):
+            found.update({f"{d.name}/{e.name}": e for e in sorted(d.iterdir())
+                          if (e / "adapter_config.json").is_file()})
+    return dict(sorted(found.items()))
 
 
 def sample_files(folder: Path) -> list[Path]:
@@ -75,10 +84,11 @@ def write_samples(dest: str | os.PathLike, *, force: bool = False) -> dict[str, 
             for f in sample_files(folder):
                 _copy(f, out / f.name)
         written[name] = out
-    for f in FOLDER_FILES:
-        if (samples_dir() / f).is_file():
-            with os_errors("write", InputFileError, path=target / f):
-                _copy(samples_dir() / f, target / f)
+    for group in {""} | {name.rpartition("/")[0] for name in samples}:
+        for f in FOLDER_FILES:
+            if (samples_dir() / group / f).is_file():
+                with os_errors("write", InputFileError, path=target / group / f):
+                    _copy(samples_dir() / group / f, target / group / f)
     return written
 
 

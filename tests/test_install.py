@@ -130,8 +130,10 @@ def test_samples_writes_the_shipped_prompts(tmp_path, capsys):
     from analyzer.samples import SAMPLE_FILES, list_samples
 
     shipped = list_samples()
-    assert shipped and set(shipped) == {d.name for d in (ROOT / "sample_prompts").iterdir()
-                                        if (d / "adapter_config.json").is_file()}
+    root = ROOT / "sample_prompts"
+    top = {d.parent for d in root.glob("*/adapter_config.json")}
+    grouped = {d.parent for d in root.glob("*/*/adapter_config.json") if d.parent.parent not in top}  # not decoded/
+    assert shipped and set(shipped) == {d.relative_to(root).as_posix() for d in top | grouped}
     dest = tmp_path / "s"
     assert cli.main(["samples", str(dest)]) == 0
     assert f"wrote {len(shipped)} sample prompts" in capsys.readouterr().out
