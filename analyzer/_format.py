@@ -58,7 +58,7 @@ def compact_rows(tests: Iterable[Test | Mapping[str, Any]], *, claims_only: bool
 
 
 def cluster_rows(clusters) -> list[dict[str, str]]:
-    """The cluster metrics across prompts (a :class:`~analyzer.result_groups.Clusters`, each against label
+    """The cluster metrics across prompts (a :class:`~analyzer.results.Clusters`, each against label
     permutations) as display rows."""
     return [{"measure": c.name.replace("_", " "), "value": num(c.value), "null": f"permutation {num(c.null_mean)}",
              "p": format_p(c.p, c.n_null), "verdict": c.verdict} for c in clusters.metrics]

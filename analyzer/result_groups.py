@@ -1,13 +1,35 @@
 """The measure groups of a prompt's analysis (:mod:`analyzer.results`): one small frozen dataclass per group
 (tightness per space, null baselines, hubness, geometry, persistence, redundancy, relatedness, faithfulness,
 clusters), built from the dict a measure function returns by its ``from_dict``.  Readers use the typed
-attributes; ``to_dict()`` gives back the layout the group was built from (the JSON contract)."""
+attributes; ``to_dict()`` gives back the layout the group was built from (the JSON contract).
+
+A score tested against nulls (:class:`ScoreVsNulls`) is linked to its rows of the prompt's table of tests
+(``stats.Test``, by measure, space and null; :data:`ROWS` says which row each score shows): the rows are the
+only home of q, significance and the verdict, and ``to_dict()`` writes them into the score's null comparisons."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ._json import _f
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .stats import Test
+
+#: the row of the table of tests each tested score shows: group -> {path in the group's layout: (measure, space)}
+ROWS: dict[str, dict[tuple[str, ...], tuple[str, str]]] = {
+    "tightness": {("model",): ("tightness", "model"), ("text",): ("tightness", "text")},
+    "hubness": {("k_occurrence_skew",): ("k-occurrence skew", "-"), ("mutual",): ("mutual-neighbour share", "-")},
+    "geometry": {("nearest_cosine",): ("nearest-token cosine", "-"),
+                 ("nearest_distance",): ("nearest-token distance", "-")},
+    "persistence": {("labels",): ("label-word rate", "-")},
+    "redundancy": {("unique_neighbor_ratio",): ("unique neighbor ratio", "-")},
+    "relatedness": {("model_space", "share"): ("task-related share", "model"),
+                    ("text_space", "share"): ("task-related share", "text"),
+                    ("specificity",): ("task specificity", "model")},
+}
 
 
 def _tuple(x) -> tuple:
@@ -18,14 +40,33 @@ def _map(x) -> Mapping:
     return x if isinstance(x, Mapping) else {}
 
 
+def _at(d, path: tuple[str, ...]):
+    for key in path:
+        d = d.get(key) if isinstance(d, Mapping) else None
+    return d
+
+
 @dataclass(frozen=True)
 class _Group:
-    """A measure group: typed attributes for readers, and the layout it was built from for ``to_dict()``."""
+    """A measure group: typed attributes for readers, and the layout it was built from for ``to_dict()``, with
+    its tested scores (``scores``, by their path in the layout) written back from their own ``to_dict()``."""
 
     layout: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    scores: Mapping[tuple[str, ...], "ScoreVsNulls"] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(dict(self.layout))
+        out = copy.deepcopy(dict(self.layout))
+        for path, score in self.scores.items():
+            parent = _at(out, path[:-1])
+            if isinstance(parent, dict) and isinstance(parent.get(path[-1]), Mapping):
+                parent[path[-1]] = score.to_dict()
+        return out
+
+    @classmethod
+    def _tested(cls, group: str, d: Mapping[str, Any], tests) -> dict[tuple[str, ...], "ScoreVsNulls"]:
+        """The tested scores of ``d`` that :data:`ROWS` names for ``group``, linked to their rows of ``tests``."""
+        return {path: ScoreVsNulls.from_dict(_at(d, path), tests=tests, row=row)
+                for path, row in ROWS.get(group, {}).items() if isinstance(_at(d, path), Mapping)}
 
 
 # ------------------------------------------------------------------------------------- a score vs its nulls
@@ -47,11 +88,16 @@ class NullReading:
     omitted: str | None = None
 
     @classmethod
-    def from_dict(cls, null: str, d: Mapping[str, Any]) -> "NullReading":
+    def from_dict(cls, null: str, d: Mapping[str, Any], row: "Test | None" = None) -> "NullReading":
+        """From the null comparison ``d``; q, claim, significance and the verdict from its table row ``row``
+        when it has one."""
+        adjusted = {"q": row.q, "claim": row.claim, "significant": row.significant, "verdict": row.verdict} \
+            if row is not None else {"q": d.get("q"), "claim": d.get("claim"), "significant": d.get("significant"),
+                                     "verdict": d.get("verdict", "")}
         return cls(null=null, null_mean=d.get("null_mean"), null_std=d.get("null_std"), p=d.get("p"),
-                   q=d.get("q"), n_null=d.get("n_null"), alternative=d.get("alternative", "two-sided"),
-                   claim=bool(d.get("claim")), significant=bool(d.get("significant")),
-                   verdict=d.get("verdict", ""), omitted=d.get("omitted"))
+                   n_null=d.get("n_null"), alternative=d.get("alternative", "two-sided"), omitted=d.get("omitted"),
+                   q=adjusted["q"], claim=bool(adjusted["claim"]), significant=bool(adjusted["significant"]),
+                   verdict=adjusted["verdict"])
 
 
 @dataclass(frozen=True)
@@ -64,13 +110,29 @@ class ScoreVsNulls(_Group):
     per_position: tuple = ()
     nulls: Mapping[str, NullReading] = field(default_factory=dict)
     omitted: str | None = None
+    rows: Mapping[str, "Test"] = field(default_factory=dict, repr=False, compare=False)   # by null
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> "ScoreVsNulls":
+    def from_dict(cls, d: Mapping[str, Any] | None, *, tests=(), row: tuple[str, str] | None = None
+                  ) -> "ScoreVsNulls":
+        """From a per-token or set test's dict; ``row = (measure, space)`` links it to those rows of ``tests``."""
         d = _map(d)
-        nulls = {k: NullReading.from_dict(k, v) for k, v in _map(d.get("null")).items() if isinstance(v, Mapping)}
+        rows = {t.null: t for t in tests if (t.measure, t.space) == row} if row else {}
+        nulls = {k: NullReading.from_dict(k, v, rows.get(k)) for k, v in _map(d.get("null")).items()
+                 if isinstance(v, Mapping)}
         return cls(layout=d, value=d.get("value"), per_position=_tuple(d.get("per_position")), nulls=nulls,
-                   omitted=d.get("omitted") if isinstance(d.get("omitted"), str) else None)
+                   omitted=d.get("omitted") if isinstance(d.get("omitted"), str) else None, rows=rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The test's layout, each null comparison that is a row of the table carrying that row's ``q``,
+        significance, verdict, claim and direction."""
+        out = copy.deepcopy(dict(self.layout))
+        for null, t in self.rows.items():
+            target = _map(out.get("null")).get(null)
+            if isinstance(target, dict):
+                target.update({"q": _f(t.q), "significant": bool(t.significant), "verdict": t.verdict,
+                               "claim": bool(t.claim), "direction": t.direction})
+        return out
 
     @property
     def computed(self) -> bool:
@@ -85,9 +147,9 @@ class Tightness(_Group):
     spaces: Mapping[str, ScoreVsNulls] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Tightness":
-        return cls(layout=d, spaces={s: ScoreVsNulls.from_dict(d[s]) for s in ("model", "text")
-                                     if isinstance(d.get(s), Mapping)})
+    def from_dict(cls, d: Mapping[str, Any], tests=()) -> "Tightness":
+        scores = cls._tested("tightness", d, tests)
+        return cls(layout=d, scores=scores, spaces={path[0]: sc for path, sc in scores.items()})
 
     def space(self, name: str) -> ScoreVsNulls:
         return self.spaces.get(name) or ScoreVsNulls(omitted="not computed")
@@ -143,12 +205,12 @@ class Hubness(_Group):
     mutual: ScoreVsNulls | None = None
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Hubness":
+    def from_dict(cls, d: Mapping[str, Any], tests=()) -> "Hubness":
         hubs = tuple(Hub(h["token"], h["count"], tuple(h["positions"]),
                          _map(h.get("expected_count")).get("random_vectors")) for h in d.get("top_hubs") or [])
-        mutual = ScoreVsNulls.from_dict(d["mutual"]) if isinstance(d.get("mutual"), Mapping) else None
-        return cls(layout=d, k_occurrence_skew=ScoreVsNulls.from_dict(d.get("k_occurrence_skew")), top_hubs=hubs,
-                   mutual=mutual)
+        scores = cls._tested("hubness", d, tests)
+        return cls(layout=d, scores=scores, top_hubs=hubs, mutual=scores.get(("mutual",)),
+                   k_occurrence_skew=scores.get(("k_occurrence_skew",)) or ScoreVsNulls())
 
 
 @dataclass(frozen=True)
@@ -171,14 +233,15 @@ class Geometry(_Group):
     drift: Drift = field(default_factory=Drift)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Geometry":
+    def from_dict(cls, d: Mapping[str, Any], tests=()) -> "Geometry":
         norm, dr = _map(d.get("norm")), _map(d.get("drift"))
+        scores = cls._tested("geometry", d, tests)
         drift = Drift(omitted=dr["omitted"]) if "omitted" in dr else Drift(
             cosine=_tuple(_map(dr.get("cosine")).get("per_position")), mean_cosine=_map(dr.get("cosine")).get("mean"),
             mean_relative_l2=_map(dr.get("relative_l2")).get("mean"))
-        return cls(layout=d, norm_percentile=_tuple(norm.get("percentile_in_vocab")),
+        return cls(layout=d, scores=scores, norm_percentile=_tuple(norm.get("percentile_in_vocab")),
                    mean_norm_percentile=norm.get("mean_percentile"),
-                   nearest_cosine=ScoreVsNulls.from_dict(d.get("nearest_cosine")), drift=drift)
+                   nearest_cosine=scores.get(("nearest_cosine",)) or ScoreVsNulls(), drift=drift)
 
 
 @dataclass(frozen=True)
@@ -189,21 +252,22 @@ class Persistence(_Group):
     labels: ScoreVsNulls | None = None
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Persistence":
-        labels = ScoreVsNulls.from_dict(d["labels"]) if isinstance(d.get("labels"), Mapping) else None
-        return cls(layout=d, init_rate=_map(d.get("init")).get("rate"), labels=labels)
+    def from_dict(cls, d: Mapping[str, Any], tests=()) -> "Persistence":
+        scores = cls._tested("persistence", d, tests)
+        return cls(layout=d, scores=scores, init_rate=_map(d.get("init")).get("rate"), labels=scores.get(("labels",)))
 
 
 @dataclass(frozen=True)
 class Redundancy(_Group):
     """How many virtual tokens share their neighbours (unique-neighbour ratio, shared top-1 ...)."""
 
-    scores: Mapping[str, ScoreVsNulls] = field(default_factory=dict)
+    ratios: Mapping[str, ScoreVsNulls] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Redundancy":
-        return cls(layout=d, scores={k: ScoreVsNulls.from_dict(v) for k, v in d.items()
-                                     if isinstance(v, Mapping) and "value" in v})
+    def from_dict(cls, d: Mapping[str, Any], tests=()) -> "Redundancy":
+        linked = cls._tested("redundancy", d, tests)
+        return cls(layout=d, scores=linked, ratios={k: linked.get((k,)) or ScoreVsNulls.from_dict(v)
+                                                    for k, v in d.items() if isinstance(v, Mapping) and "value" in v})
 
 
 @dataclass(frozen=True)
@@ -244,13 +308,14 @@ class RelatedSpace:
     omitted: str | None = None
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> "RelatedSpace":
+    def from_dict(cls, d: Mapping[str, Any] | None, share: ScoreVsNulls | None = None) -> "RelatedSpace":
+        """From a space's dict; ``share``: its tested share, linked to the table (read from ``d`` when None)."""
         d = _map(d)
         top = tuple(RelatedToken(t.get("token"), t.get("count"), tuple(t.get("positions", [])),
                                  _map(t.get("match")).get("word", ""), _map(t.get("match")).get("kind", ""))
                     for t in d.get("top_related") or [] if isinstance(t, Mapping))
-        share = d.get("share", d) if d else None
-        return cls(share=ScoreVsNulls.from_dict(share), top_related=top, definition=d.get("definition"),
+        share = share or ScoreVsNulls.from_dict(d.get("share", d) if d else None)
+        return cls(share=share, top_related=top, definition=d.get("definition"),
                    omitted=d.get("omitted") if isinstance(d.get("omitted"), str) else None)
 
 
@@ -263,15 +328,18 @@ class Relatedness(_Group):
     label_words: tuple[TaskWord, ...] = ()
     keywords: tuple[TaskWord, ...] = ()
     spaces: Mapping[str, RelatedSpace] = field(default_factory=dict)
+    specificity: ScoreVsNulls | None = None
     summary: tuple[str, ...] = ()
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Relatedness":
-        return cls(layout=d, task=d.get("task"), label_words=tuple(map(TaskWord.from_dict, d.get("label_words") or [])),
+    def from_dict(cls, d: Mapping[str, Any], tests=()) -> "Relatedness":
+        scores = cls._tested("relatedness", d, tests)
+        return cls(layout=d, scores=scores, task=d.get("task"),
+                   label_words=tuple(map(TaskWord.from_dict, d.get("label_words") or [])),
                    keywords=tuple(map(TaskWord.from_dict, d.get("keywords") or [])),
-                   spaces={s: RelatedSpace.from_dict(d[f"{s}_space"]) for s in ("model", "text")
-                           if isinstance(d.get(f"{s}_space"), Mapping)},
-                   summary=_tuple(d.get("summary")))
+                   spaces={s: RelatedSpace.from_dict(d[f"{s}_space"], scores.get((f"{s}_space", "share")))
+                           for s in ("model", "text") if isinstance(d.get(f"{s}_space"), Mapping)},
+                   specificity=scores.get(("specificity",)), summary=_tuple(d.get("summary")))
 
     def space(self, name: str) -> RelatedSpace:
         return self.spaces.get(name) or RelatedSpace(omitted="not computed")
@@ -362,32 +430,6 @@ class Faithfulness(_Group):
                        if isinstance(q.get(c), Mapping)}) for q in sd if isinstance(q, Mapping)))
 
 
-@dataclass(frozen=True)
-class ClusterMetric:
-    """One cluster metric of the virtual tokens grouped by prompt, against label permutations."""
-
-    name: str
-    value: float | None
-    null_mean: float | None
-    p: float | None
-    n_null: int | None
-    verdict: str
-
-
-@dataclass(frozen=True)
-class Clusters(_Group):
-    """Cluster metrics across prompts (scikit-learn), each against shuffled prompt labels."""
-
-    metrics: tuple[ClusterMetric, ...] = ()
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Clusters":
-        return cls(layout=d, metrics=tuple(ClusterMetric(name, c.get("value"), c.get("null_mean"), c.get("p"),
-                                                         c.get("n_null"), c.get("verdict", ""))
-                                           for name, c in d.items() if isinstance(c, Mapping) and "p" in c))
-
-
 __all__ = ["NullReading", "ScoreVsNulls", "Tightness", "NullDescription", "NullBaselines", "Hub", "Hubness", "Drift",
            "Geometry", "Persistence", "Redundancy", "TaskWord", "RelatedToken", "RelatedSpace", "Relatedness",
-           "ConditionAccuracy", "PairedGap", "ProjectionGap", "SelfDescription", "Faithfulness", "ClusterMetric",
-           "Clusters"]
+           "ConditionAccuracy", "PairedGap", "ProjectionGap", "SelfDescription", "Faithfulness"]

@@ -107,6 +107,31 @@ class NeighborRow:
                 "neighbors": [n.to_dict() for n in self.neighbors]}
 
 
+@dataclass(frozen=True)
+class ClusterMetric:
+    """One cluster metric of the virtual tokens grouped by prompt, against label permutations."""
+
+    name: str
+    value: float | None
+    null_mean: float | None
+    p: float | None
+    n_null: int | None
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Cluster metrics across prompts (scikit-learn), each against shuffled prompt labels."""
+
+    metrics: tuple[ClusterMetric, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Clusters":
+        return cls(metrics=tuple(ClusterMetric(name, c.get("value"), c.get("null_mean"), c.get("p"), c.get("n_null"),
+                                               c.get("verdict", ""))
+                                 for name, c in d.items() if isinstance(c, Mapping) and "p" in c))
+
+
 #: the measure groups of a prompt's JSON, by key: the dataclass each is read into
 _GROUPS = {"tightness": "Tightness", "null": "NullBaselines", "hubness": "Hubness", "geometry": "Geometry",
            "persistence": "Persistence", "redundancy": "Redundancy", "relatedness": "Relatedness",
@@ -114,14 +139,15 @@ _GROUPS = {"tightness": "Tightness", "null": "NullBaselines", "hubness": "Hubnes
 _INFO = ("name", "source", "kind", "num_virtual_tokens", "dim", "init", "init_text", "base_model", "task")
 
 
-def _group(key: str, d):
+def _group(key: str, d, tests: tuple):
     from . import result_groups
 
     if d is None:
         return None
     if isinstance(d, Mapping) and "skipped" in d:
         return Skipped(str(d["skipped"]))
-    return getattr(result_groups, _GROUPS[key]).from_dict(d)
+    cls = getattr(result_groups, _GROUPS[key])
+    return cls.from_dict(d, tests) if key in result_groups.ROWS else cls.from_dict(d)
 
 
 @dataclass(frozen=True)
@@ -153,19 +179,19 @@ class PromptAnalysis:
     tests: tuple[Test, ...] = ()
     summary: tuple[str, ...] = ()
     other: Mapping[str, Any] = field(default_factory=dict, repr=False)   # keys this class does not read
-    keys: tuple[str, ...] = field(default=(), repr=False, compare=False)  # the JSON's key order
+    key_order: tuple[str, ...] = field(default=(), repr=False, compare=False)  # the JSON's keys, in order
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "PromptAnalysis":
         from .stats import Test
 
         known = {*_INFO, "tokens", "k", "tests", "summary", *_GROUPS}
+        tests = tuple(Test.from_dict(t) for t in d.get("tests") or [])
         return cls(**{f: d.get(f) for f in _INFO if f in d},
                    tokens=tuple(map(NeighborRow.from_dict, d.get("tokens") or [])), k=d.get("k"),
-                   **{key: _group(key, d.get(key)) for key in _GROUPS},
-                   tests=tuple(Test.from_dict(t) for t in d.get("tests") or []),
+                   **{key: _group(key, d.get(key), tests) for key in _GROUPS}, tests=tests,
                    summary=tuple(d.get("summary") or ()), other={key: v for key, v in d.items() if key not in known},
-                   keys=tuple(d))
+                   key_order=tuple(d))
 
     @classmethod
     def of(cls, result: "PromptAnalysis | Mapping[str, Any]") -> "PromptAnalysis":
@@ -184,16 +210,19 @@ class PromptAnalysis:
                 return list(v)
             return v.to_dict() if hasattr(v, "to_dict") else v
 
-        return {key: emit(key) for key in self.keys or (*_INFO, "tokens")}
+        return {key: emit(key) for key in self.keys()}
 
     # read-only access by key to the JSON view, for callers written against the dict layout
+    def keys(self) -> tuple[str, ...]:
+        return self.key_order or (*_INFO, "tokens")
+
     def __getitem__(self, key: str):
-        if key not in (self.keys or (*_INFO, "tokens")):
+        if key not in self.keys():
             raise KeyError(key)
         return self.to_dict()[key]
 
     def __contains__(self, key) -> bool:
-        return key in (self.keys or (*_INFO, "tokens"))
+        return key in self.keys()
 
     def get(self, key: str, default=None):
         return self[key] if key in self else default
@@ -223,10 +252,8 @@ class Report(Renderable):
         return ModelInfo.from_dict(self.model)
 
     @property
-    def clusters(self):
-        """The cluster metrics across prompts (a :class:`~analyzer.result_groups.Clusters`), or None."""
-        from .result_groups import Clusters
-
+    def clusters(self) -> Clusters | None:
+        """The cluster metrics across prompts, or None (one prompt)."""
         return Clusters.from_dict(self.extra["clusters"]) if self.extra.get("clusters") else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -254,4 +281,5 @@ class Report(Renderable):
         return report_html(self)
 
 
-__all__ = ["FORMATS", "Renderable", "Skipped", "ModelInfo", "Neighbor", "NeighborRow", "PromptAnalysis", "Report"]
+__all__ = ["FORMATS", "Renderable", "Skipped", "ModelInfo", "Neighbor", "NeighborRow", "ClusterMetric", "Clusters",
+           "PromptAnalysis", "Report"]
