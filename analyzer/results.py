@@ -252,6 +252,16 @@ class Report(Renderable):
         return ModelInfo.from_dict(self.model)
 
     @property
+    def metric(self) -> str | None:
+        """The neighbour metric the report was read with (``settings["metric"]``)."""
+        return self.settings.get("metric")
+
+    @property
+    def k(self) -> int | None:
+        """Neighbours per virtual token (``settings["k"]``)."""
+        return self.settings.get("k")
+
+    @property
     def clusters(self) -> Clusters | None:
         """The cluster metrics across prompts, or None (one prompt)."""
         return Clusters.from_dict(self.extra["clusters"]) if self.extra.get("clusters") else None

@@ -63,10 +63,9 @@ def report_html(report) -> str:
     from .. import plotting
 
     m = report.model_info
-    st = report.settings
     parts = [f"<h1>Soft-prompt report — {_e(m.name)}</h1>",
              f"<p>Vocabulary {m.vocab_size:,} × {m.dim} (tied embeddings: {'yes' if m.tied else 'no'}); "
-             f"metric {_e(st.get('metric'))}, k = {_e(st.get('k'))}; median token norm "
+             f"metric {_e(report.metric)}, k = {_e(report.k)}; median token norm "
              f"{num(m.median_norm)}. Every claim is one row of the prompt's table of tests: two-sided, "
              f"q from Benjamini–Hochberg over the prompt's claims, <span class='sig'>significant</span> when "
              f"q &lt; 0.05; references are shown with their p and are never claims.</p>"]

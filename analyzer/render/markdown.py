@@ -17,8 +17,8 @@ def report_markdown(report) -> str:
     m = report.model_info
     lines = [f"# Soft-prompt report — {m.name}", "",
              f"Model `{m.name}`: vocabulary {m.vocab_size:,} × {m.dim}, "
-             f"tied embeddings: {'yes' if m.tied else 'no'}. Metric: {report.settings.get('metric')}, "
-             f"k = {report.settings.get('k')}; vocabulary median norm {num(m.median_norm)}.",
+             f"tied embeddings: {'yes' if m.tied else 'no'}. Metric: {report.metric}, "
+             f"k = {report.k}; vocabulary median norm {num(m.median_norm)}.",
              ""]
     if m.source_line:
         lines[4:4] = [f"{md_escape(m.source_line)}.", ""]

@@ -31,7 +31,7 @@ def report_table(report, width: int = 100) -> str:
     console = text_console(width)
     m = report.model_info
     console.print(f"[bold]{m.name}[/bold]  vocab {m.vocab_size:,} × {m.dim}  tied={m.tied}  "
-                  f"metric={report.settings.get('metric')}  k={report.settings.get('k')}  "
+                  f"metric={report.metric}  k={report.k}  "
                   f"median norm={num(m.median_norm)}")
     if m.source_line:
         console.print(escape(m.source_line))
