@@ -17,5 +17,6 @@ def plot_relatedness(result, *, space: str = "model", width: int | None = None, 
     from ..result_groups import Relatedness
 
     rel = Relatedness.from_dict(result) if isinstance(result, Mapping) else result
+    rel = rel if isinstance(rel, Relatedness) else Relatedness()     # a Skipped section: nothing to draw
     return null_test_figure(rel.space(space).share, f"task-related share ({space} space)", width=width,
                             height=height, title=title, y_range=(0, 1.05))
