@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from .exceptions import AnalyzerError
+from ._cli_types import (gammas, int_in, layer_list, learning_rate, list_of, loss_weight, model_name,
+                         positive_int, seed, task_name)
 from .training.config import FLAGS, INIT_MODES, TRAIN_LR
 
 EXIT_USAGE = 2
@@ -21,100 +22,23 @@ EXIT_USAGE = 2
 TRAIN_DESTS = {name: flag[2:].replace("-", "_") for name, flag in FLAGS.items()}
 
 
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _feeds(action: argparse.Action, *params: str) -> argparse.Action:
+    """Record the API parameters ``action``'s value is passed as where they differ from its ``dest`` (``--target``
+    feeds ``target_text``), so that an API error names the flag (:func:`param_flags`)."""
+    action.params = (*getattr(action, "params", ()), *params)
+    return action
 
 
-def _count(lo: int, hi: int | None = None, what: str = "an integer"):
-    """An argparse type: an integer in ``[lo, hi]`` (no upper bound when ``hi`` is None)."""
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            v = None
-        if v is None or v < lo or (hi is not None and v > hi):
-            rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"expected {what} {rng}, got {s!r}")
-        return v
-    return parse
-
-
-def _lr(s: str) -> float:
-    """``--lr``: a finite number in ``(0, LR_MAX]`` (:func:`analyzer.training.config.check_lr`, the same bound)."""
-    from .training.config import LR_MAX, check_lr
-
-    try:
-        return check_lr(float(s))
-    except (ValueError, AnalyzerError):
-        raise argparse.ArgumentTypeError(
-            f"expected a learning rate in (0, {LR_MAX:g}], got {s!r}: AdamW moves every prompt entry by about lr per "
-            f"step, and above {LR_MAX:g} one step throws the prompt far outside the vocabulary; pass e.g. --lr 0.3"
-        ) from None
-
-
-def _weight(s: str) -> float:
-    """A loss weight: a finite number >= 0."""
-    import math
-
-    try:
-        v = float(s)
-    except ValueError:
-        v = float("nan")
-    if not math.isfinite(v) or v < 0 or v > 1e4:
-        raise argparse.ArgumentTypeError(f"expected a finite weight in [0, 10000], got {s!r}")
-    return v
-
-
-def _list_of(parse):
-    """An argparse type: one value or several, comma-separated, each read by ``parse``."""
-    def parse_list(s: str) -> list:
-        parts = [p.strip() for p in s.split(",")]
-        if not all(parts):
-            raise argparse.ArgumentTypeError(f"expected comma-separated values, got {s!r}")
-        return [parse(p) for p in parts]
-    return parse_list
-
-
-def _seed(s: str) -> int:
-    """``--seed`` of every command: one range, checked before anything loads (:func:`analyzer.stats.check_seed`)."""
-    from .stats import check_seed
-
-    try:
-        return check_seed(int(s))
-    except (ValueError, AnalyzerError):
-        from .stats import SEED_MAX
-
-        raise argparse.ArgumentTypeError(f"expected an integer seed in [0, {SEED_MAX}], got {s!r}; pass e.g. "
-                                         "--seed 0") from None
-
-
-def _gammas(s: str) -> list[float]:
-    import math
-
-    try:
-        out = [float(x) for x in s.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,0.03,0.3,3; "
-                                         f"got {s!r}") from None
-    if not out or any(not math.isfinite(g) or g < 0 for g in out):
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0 like 0,0.03,0.3,3; got {s!r}")
-    return out
-
-
-def _layers(s: str) -> list[int]:
-    try:
-        out = [int(x) for x in s.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers like 0,8,15,22; got {s!r}") from None
-    if not out:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers like 0,8,15,22; got {s!r}")
-    return out
+def param_flags(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """The flag of each API parameter ``command``'s flags feed, from each action's ``dest`` (and :func:`_feeds`):
+    how :func:`analyzer.cli.main` writes ``The 'steps' parameter of DecodeConfig ...`` as ``--steps ...``."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    flags: dict[str, str] = {}
+    for act in sub._actions:
+        if act.option_strings and act.dest != "help":
+            for name in (act.dest, *getattr(act, "params", ())):
+                flags.setdefault(name, max(act.option_strings, key=len))
+    return flags
 
 
 # -- parser ------------------------------------------------------------------------------------------
@@ -147,24 +71,8 @@ REPORT_FORMATS = ("table", "json", "markdown", "html")
 MODEL_HELP = "embedded name (see `models`), HF directory, .gguf file or hub id"
 
 
-def _nonempty(what: str, example: str):
-    """An argparse type: a string that is not empty or only whitespace (``--model ''`` is refused, not read as
-    "no model given")."""
-    def parse(s: str) -> str:
-        if not s.strip():
-            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}; pass e.g. {example}")
-        return s
-    return parse
-
-
-_model = _nonempty("a model (an embedded name, a HF directory or a .gguf file; see `softprompt-analyzer models`)",
-                   "--model smollm2-135m")
-_task = _nonempty("a task (a built-in name, see `softprompt-analyzer tasks`, or a CSV/JSONL file)",
-                  "--task sentiment")
-
-
 def _add_model(p, default: str | None, help: str) -> None:
-    p.add_argument("--model", "-m", type=_model, default=default, help=help)
+    p.add_argument("--model", "-m", type=model_name, default=default, help=help)
 
 
 def _add_output(p, what: str = "the report") -> None:
@@ -182,7 +90,7 @@ def _add_quiet(p, what: str = "no progress messages on stderr") -> None:
 
 def _add_task_index(p, one: bool = False) -> None:
     default = "none: a multitask adapter needs one" if one else "every task's prompt"
-    p.add_argument("--task-index", type=_count(0, what="a task index"), default=None,
+    p.add_argument("--task-index", type=int_in(0, what="a task index"), default=None,
                    help=f"which task's prompt of a multitask prompt-tuning adapter (0-based; default: {default})")
 
 
@@ -201,11 +109,17 @@ def _add_task_options(p, *, columns: bool = True, recorded: bool = False) -> Non
 def _add_one_prompt_reading(p) -> None:
     """The arguments of a reading of one prompt by the frozen model (``importance``, ``describe``)."""
     p.add_argument("prompt", metavar="PROMPT", help="PEFT adapter directory or tensor file")
-    p.add_argument("--task", "-t", type=_task, default=None,
+    p.add_argument("--task", "-t", type=task_name, default=None,
                    help="sentiment, question-type, spam, or a CSV/JSONL file; default: the task the adapter records")
     _add_model(p, None, f"{MODEL_HELP} (default: the adapter's base model)")
     _add_task_options(p, columns=False)
     _add_task_index(p, one=True)
+
+
+def _feeds_train_fields(p) -> None:
+    """``train``'s (and ``waywardness``') flags feed TrainConfig's fields of :data:`TRAIN_DESTS`."""
+    for act in p._actions:
+        _feeds(act, *(name for name, dest in TRAIN_DESTS.items() if dest == act.dest != name))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("prompts", nargs="+", metavar="PROMPT",
                    help="PEFT adapter directory or tensor file (.safetensors .npy .npz .pt)")
     _add_model(r, None, f"{MODEL_HELP} (default: the adapter's base model, else smollm2-135m)")
-    r.add_argument("-k", type=_positive_int, default=10, help="neighbours per virtual token")
+    r.add_argument("-k", type=positive_int, default=10, help="neighbours per virtual token")
     _add_task_index(r)
     r.add_argument("--task", dest="legacy_task", default=None, help=argparse.SUPPRESS)   # before --task-index
     r.add_argument("--metric", choices=["cosine", "csls", "l2", "dot"], default="cosine",
@@ -236,65 +150,65 @@ def build_parser() -> argparse.ArgumentParser:
     a = command("analyze", "neighbours + tightness, null baselines, hubness, relatedness, faithfulness")
     a.add_argument("prompts", nargs="+", metavar="PROMPT", help="PEFT adapter directory or tensor file")
     _add_model(a, None, f"{MODEL_HELP} (default: the adapter's base model, else smollm2-135m)")
-    a.add_argument("--task", "-t", type=_task, default=None,
+    a.add_argument("--task", "-t", type=task_name, default=None,
                    help="task for relatedness/faithfulness: a built-in name (see `tasks`) or a CSV/JSONL file; "
                         "default: the task the adapter records")
     _add_task_index(a)
     _add_task_options(a, recorded=True)
-    a.add_argument("-k", type=_positive_int, default=10, help="neighbours per virtual token")
+    a.add_argument("-k", type=positive_int, default=10, help="neighbours per virtual token")
     a.add_argument("--metric", choices=["cosine", "csls", "l2", "dot"], default="cosine",
                    help="neighbour metric; csls = hubness-corrected cosine")
     a.add_argument("--include-special", action="store_true",
                    help="include special tokens and unused rows among the neighbours")
-    a.add_argument("--seed", type=_seed, default=0, help="seed of every null sample (same inputs -> same report)")
-    a.add_argument("--n-null", type=_count(2, what="a null sample size"), default=500,
+    a.add_argument("--seed", type=seed, default=0, help="seed of every null sample (same inputs -> same report)")
+    a.add_argument("--n-null", type=int_in(2, what="a null sample size"), default=500,
                    help="null sample size per baseline (at least 2)")
     a.add_argument("--no-text-space", action="store_true", help="skip the external MiniLM embedding space")
     a.add_argument("--faithfulness", action="store_true",
                    help="also run the frozen model: projection gap, Prompt-F1, logit lens, self-description")
-    a.add_argument("--faithfulness-limit", type=_positive_int, default=200,
+    a.add_argument("--faithfulness-limit", type=positive_int, default=200,
                    help="held-out examples for the accuracy comparison")
     _add_output(a)
     _add_quiet(a)
 
     t = command("train", "train a soft prompt on a frozen model (prompt tuning); saves a PEFT adapter")
     _add_model(t, "smollm2-135m", f"the frozen model: {MODEL_HELP}")
-    t.add_argument("--task", "-t", type=_task, required=True,
+    t.add_argument("--task", "-t", type=task_name, required=True,
                    help="sentiment, question-type, spam, or a CSV/JSONL file; several, comma-separated "
                         "(sentiment,question-type,spam), train one multitask prompt (PEFT MULTITASK_PROMPT_TUNING)")
     t.add_argument("--out", "-o", required=True,
                    help="output directory (the PEFT adapter, log, snapshots); one run at a time: refused while "
                         "another run writes there")
-    t.add_argument("--virtual-tokens", type=_count(1, 4096, "a positive integer"), default=20,
+    t.add_argument("--virtual-tokens", type=int_in(1, 4096, "a positive integer"), default=20,
                    help="prompt length: virtual tokens in front of the input (PEFT's num_virtual_tokens)")
     t.add_argument("--init", choices=INIT_MODES, default="labels",
                    help="where the prompt starts: the tokens of --init-text, the label words' embeddings, sampled "
                         "vocabulary tokens, or random vectors")
     t.add_argument("--init-text", default=None,
                    help="text of --init text (default: the task's instruction)")
-    t.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps")
-    t.add_argument("--batch-size", type=_positive_int, default=8, help="examples per step")
-    t.add_argument("--lr", type=_lr, default=TRAIN_LR,
+    t.add_argument("--steps", type=positive_int, default=300, help="optimizer steps")
+    t.add_argument("--batch-size", type=positive_int, default=8, help="examples per step")
+    t.add_argument("--lr", type=learning_rate, default=TRAIN_LR,
                    help=f"AdamW peak learning rate, in (0, 10] (default {TRAIN_LR:g}, Lester et al.'s, at which every "
                         f"sample prompt was trained; at 0.03 a 20-token prompt keeps its init tokens for 300 steps, "
                         f"so reading it reads its init). AdamW moves every prompt entry by about lr per step; a run "
                         f"whose loss or prompt becomes non-finite or explodes stops (exit 2) and keeps its last good "
                         f"checkpoint")
-    t.add_argument("--seed", type=_seed, default=0, help="seed of the init and of the batch order")
+    t.add_argument("--seed", type=seed, default=0, help="seed of the init and of the batch order")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
-    t.add_argument("--eval-every", type=_count(0), default=50,
+    t.add_argument("--eval-every", type=int_in(0), default=50,
                    help="evaluate on the validation split every N steps and at the end (0: only at the end)")
-    t.add_argument("--eval-examples", type=_positive_int, default=200,
+    t.add_argument("--eval-examples", type=positive_int, default=200,
                    help="validation examples each evaluation scores")
-    t.add_argument("--checkpoint-every", type=_positive_int, default=50,
+    t.add_argument("--checkpoint-every", type=positive_int, default=50,
                    help="write a resumable checkpoint every N steps (and on stop or Ctrl-C)")
-    t.add_argument("--snapshot-every", type=_count(0), default=10,
+    t.add_argument("--snapshot-every", type=int_in(0), default=10,
                    help="save the prompt every N steps into snapshots.safetensors (0: never)")
-    t.add_argument("--warmup-steps", type=_count(0), default=None,
+    t.add_argument("--warmup-steps", type=int_in(0), default=None,
                    help="linear warm-up steps, then linear decay to 10%% of --lr (default: 10%% of --steps, at "
                         "most 50)")
-    t.add_argument("--max-length", type=_positive_int, default=128,
+    t.add_argument("--max-length", type=positive_int, default=128,
                    help="longest input in tokens (longer texts are truncated)")
     t.add_argument("--device", default="auto",
                    help="auto (cuda:LOCAL_RANK when available, else cpu), cpu, cuda, cuda:N or mps")
@@ -311,44 +225,47 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the built-in task's own; none for a CSV/JSONL task)")
     t.add_argument("--keep-best", action="store_true",
                    help="the adapter holds the prompt of the best validation evaluation, not the last step's")
-    t.add_argument("--ranks", type=_count(1, 64, "a rank"), default=1,
+    t.add_argument("--ranks", type=int_in(1, 64, "a rank"), default=1,
                    help="rank of each task's factor of a multitask prompt (PEFT's num_ranks)")
     _add_quiet(t, "no progress bar or progress lines on stderr (the final summary is still printed)")
+    _feeds_train_fields(t)
 
     w = command("waywardness", "stress test: train prompts pulled toward an unrelated text; accuracy vs Prompt-F1")
     _add_model(w, "smollm2-135m", f"the frozen model: {MODEL_HELP}")
-    w.add_argument("--task", "-t", type=_task, required=True,
+    w.add_argument("--task", "-t", type=task_name, required=True,
                    help="sentiment, question-type, spam, or a CSV/JSONL file")
     _add_task_options(w, columns=False)
-    w.add_argument("--target", required=True, help="the unrelated text the prompt is pulled toward")
+    _feeds(w.add_argument("--target", required=True, help="the unrelated text the prompt is pulled toward"),
+           "target_text")
     w.add_argument("--init", default="vocab",
                    help=f"where every run starts: an init mode ({', '.join(INIT_MODES)}) or a prompt "
                         f"(adapter directory or tensor file)")
-    w.add_argument("--gammas", type=_gammas, default=[0.0, 0.03, 0.3, 3.0],
+    w.add_argument("--gammas", type=gammas, default=[0.0, 0.03, 0.3, 3.0],
                    help="penalty weights, comma-separated")
-    w.add_argument("--virtual-tokens", type=_count(1, 4096, "a positive integer"), default=20,
+    w.add_argument("--virtual-tokens", type=int_in(1, 4096, "a positive integer"), default=20,
                    help="prompt length for an init mode")
-    w.add_argument("--steps", type=_positive_int, default=60, help="training steps per gamma")
-    w.add_argument("--batch-size", type=_positive_int, default=8, help="examples per step")
-    w.add_argument("--lr", type=_lr, default=0.03,
+    w.add_argument("--steps", type=positive_int, default=60, help="training steps per gamma")
+    w.add_argument("--batch-size", type=positive_int, default=8, help="examples per step")
+    w.add_argument("--lr", type=learning_rate, default=0.03,
                    help="AdamW learning rate, in (0, 10] (default 0.03, not train's 0.3: the setting the README's "
                         "waywardness table was measured at; each gamma is a short run from the same init)")
-    w.add_argument("--seed", type=_seed, default=0, help="seed of the init and of the batch order")
+    w.add_argument("--seed", type=seed, default=0, help="seed of the init and of the batch order")
     w.add_argument("--split", choices=["validation", "test"], default="validation", help="the split scored")
-    w.add_argument("--limit", type=_positive_int, default=200, help="examples scored per condition")
-    w.add_argument("--max-length", type=_positive_int, default=128,
+    w.add_argument("--limit", type=positive_int, default=200, help="examples scored per condition")
+    w.add_argument("--max-length", type=positive_int, default=128,
                    help="longest input in tokens (longer texts are truncated)")
     _add_output(w)
     _add_quiet(w)
+    _feeds_train_fields(w)
 
     sw = command("swap", "one frozen model, a prompt per task: every prompt (and zero-shot) scored on every task, "
                          "the right prompt against the wrong ones")
     sw.add_argument("prompts", nargs="+", metavar="PROMPT",
                     help="PEFT adapter directories trained by this toolkit (their training_meta.json names the task)")
     _add_model(sw, None, f"{MODEL_HELP} (default: the adapters' base model)")
-    sw.add_argument("--task", "-t", type=_task, action="append", default=None, metavar="T",
+    sw.add_argument("--task", "-t", type=task_name, action="append", default=None, metavar="T",
                     help="a task row (repeatable): built-in name or CSV/JSONL file; default: the prompts' own tasks")
-    sw.add_argument("--limit", type=_positive_int, default=200,
+    sw.add_argument("--limit", type=positive_int, default=200,
                     help="first N test examples of each task, the same for every prompt")
     _add_output(sw)
     _add_quiet(sw)
@@ -358,13 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("prompts", nargs="+", metavar="PROMPT",
                     help="PEFT adapter directory (any origin; a multitask adapter gives one prompt per task) or "
                          "tensor file (.safetensors .npy .npz .pt)")
-    ev.add_argument("--task", "-t", type=_task, action="append", default=None, metavar="T",
+    ev.add_argument("--task", "-t", type=task_name, action="append", default=None, metavar="T",
                     help="a task (repeatable): built-in name (see `tasks`) or CSV/JSONL file; default: the tasks "
                          "the prompts record")
     _add_model(ev, None, f"{MODEL_HELP} (default: the adapters' base model)")
     _add_task_index(ev)
     ev.add_argument("--split", choices=["test", "validation"], default="test", help="the split scored")
-    ev.add_argument("--limit", type=_positive_int, default=200,
+    ev.add_argument("--limit", type=positive_int, default=200,
                     help="first N examples of the split, the same for every prompt and baseline")
     _add_task_options(ev)
     _add_output(ev)
@@ -373,15 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     im = command("importance", "which positions of a soft prompt matter: each removed, replaced by its nearest "
                                "token or the vocabulary mean; the partial-projection curve")
     _add_one_prompt_reading(im)
-    im.add_argument("--limit", type=_positive_int, default=100, help="examples scored per variant")
+    im.add_argument("--limit", type=positive_int, default=100, help="examples scored per variant")
     im.add_argument("--split", choices=["test", "validation"], default="test", help="the split scored")
-    im.add_argument("--seed", type=_seed, default=0, help="seed of the null, the bootstrap and the random orders")
-    im.add_argument("--orders", type=_count(0, what="a number of orders"), default=10,
-                    help="random orders of the projection curve's band")
+    im.add_argument("--seed", type=seed, default=0, help="seed of the null, the bootstrap and the random orders")
+    _feeds(im.add_argument("--orders", type=int_in(0, what="a number of orders"), default=10,
+                           help="random orders of the projection curve's band"), "n_orders")
     im.add_argument("--no-curve", action="store_true", help="skip the partial-projection curve")
-    im.add_argument("--null-size", type=_positive_int, default=200,
+    im.add_argument("--null-size", type=positive_int, default=200,
                     help="pooled removals from matched meaningless prompts (default 200: p resolution 1/201)")
-    im.add_argument("--null-limit", type=_positive_int, default=32,
+    im.add_argument("--null-limit", type=positive_int, default=32,
                     help="examples the null is scored on (default 32; cached on disk after the first run)")
     _add_output(im)
     _add_quiet(im)
@@ -389,18 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     de = command("describe", "what the model says a soft prompt means: its hidden states patched into a few-shot "
                              "description prompt over a layer grid, against matched null prompts")
     _add_one_prompt_reading(de)
-    de.add_argument("--layers", type=_layers, default=None,
+    de.add_argument("--layers", type=layer_list, default=None,
                     help="source and target layers of the grid, comma-separated (0 = input embeddings); default: 4 "
                          "evenly spaced from 0 to 3/4 of the depth (0,8,15,22 on SmolLM2)")
     de.add_argument("--all-pairs", action="store_true",
                     help="every (source, target) pair of --layers; default: the pairs with target <= source")
-    de.add_argument("--null-size", type=_positive_int, default=20,
+    de.add_argument("--null-size", type=positive_int, default=20,
                     help="meaningless prompts per construction, 4 constructions (default 20, the least that lets p "
                          "fall below 0.05; cached on disk per model, length and norm profile)")
-    de.add_argument("--max-new-tokens", type=_positive_int, default=16, help="tokens per description")
+    de.add_argument("--max-new-tokens", type=positive_int, default=16, help="tokens per description")
     de.add_argument("--no-planted", action="store_true", help="skip the planted signal (the task's instruction)")
     de.add_argument("--no-other-readings", action="store_true", help="skip self-description and logit lens")
-    de.add_argument("--seed", type=_seed, default=0, help="seed of the null prompts")
+    de.add_argument("--seed", type=seed, default=0, help="seed of the null prompts")
     _add_output(de)
     _add_quiet(de)
 
@@ -411,26 +328,28 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--out", "-o", default=None,
                     help="folder for the decoded prompt: a PEFT TEXT-init adapter, decode.json, the log and a "
                          "checkpoint (default: nothing written, the result only printed)")
-    dc.add_argument("--length", type=_list_of(_positive_int), default=None,
+    dc.add_argument("--length", type=list_of(positive_int), default=None,
                     help="tokens of the hard prompt (default: the soft prompt's length); several, comma-separated, "
                          "sweep the frontier")
-    dc.add_argument("--fluency", type=_list_of(_weight), default=[0.0],
+    dc.add_argument("--fluency", type=list_of(loss_weight), default=[0.0],
                     help="lambda: weight of the frozen model's NLL of the hard prompt as text (0: accuracy only; "
                          "larger: more readable, usually less accurate); several, comma-separated (e.g. "
                          "0,0.1,0.3,1), sweep the accuracy-readability frontier, one decode each in --out")
-    dc.add_argument("--steps", type=_positive_int, default=200, help="optimisation steps")
-    dc.add_argument("--lr", type=_lr, default=0.1, help="AdamW learning rate of the continuous copy (PEZ's 0.1)")
-    dc.add_argument("--batch-size", type=_positive_int, default=8, help="training examples per step")
-    dc.add_argument("--agreement-weight", type=_weight, default=1.0,
+    dc.add_argument("--steps", type=positive_int, default=200, help="optimisation steps")
+    dc.add_argument("--lr", type=learning_rate, default=0.1,
+                    help="AdamW learning rate of the continuous copy (PEZ's 0.1)")
+    dc.add_argument("--batch-size", type=positive_int, default=8, help="training examples per step")
+    dc.add_argument("--agreement-weight", type=loss_weight, default=1.0,
                     help="weight of KL(soft prompt's label distribution || hard prompt's) on the same inputs")
-    dc.add_argument("--task-weight", type=_weight, default=1.0, help="weight of the task's cross-entropy")
+    dc.add_argument("--task-weight", type=loss_weight, default=1.0, help="weight of the task's cross-entropy")
     dc.add_argument("--init", choices=["projection", "random"], default="projection",
                     help="start from the soft prompt's nearest tokens, or from random tokens")
-    dc.add_argument("--eval-every", type=_positive_int, default=25,
-                    help="steps between scorings of the current hard prompt on validation examples (the best is kept)")
-    dc.add_argument("--limit", type=_positive_int, default=200,
+    _feeds(dc.add_argument("--eval-every", type=positive_int, default=25,
+                           help="steps between scorings of the current hard prompt on validation examples (the best "
+                                "is kept)"), "checkpoint_every")
+    dc.add_argument("--limit", type=positive_int, default=200,
                     help="first N test examples the decoded prompt and the references are scored on")
-    dc.add_argument("--seed", type=_seed, default=0, help="seed of the batches and of a random init")
+    dc.add_argument("--seed", type=seed, default=0, help="seed of the batches and of a random init")
     dc.add_argument("--resume", action="store_true", help="continue the stopped decode in --out")
     dc.add_argument("--overwrite", action="store_true", help="replace a finished decode in --out")
     dc.add_argument("--format", "-f", choices=REPORT_FORMATS, default="table",
@@ -450,10 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only the similarities (transfer scores every prompt on every task)")
     cp.add_argument("--no-activation", action="store_true",
                     help="leave out the activated-neuron overlap (it runs the model on each prompt)")
-    cp.add_argument("--limit", type=_positive_int, default=200, help="first N test examples of each task for transfer")
-    cp.add_argument("--permutations", type=_count(99, what="a number of permutations"), default=2000,
-                    help="Mantel permutations of the prompt identities")
-    cp.add_argument("--seed", type=_seed, default=0, help="seed of the permutations and the bootstrap")
+    cp.add_argument("--limit", type=positive_int, default=200, help="first N test examples of each task for transfer")
+    _feeds(cp.add_argument("--permutations", type=int_in(99, what="a number of permutations"), default=2000,
+                           help="Mantel permutations of the prompt identities"), "n_perm")
+    cp.add_argument("--seed", type=seed, default=0, help="seed of the permutations and the bootstrap")
     _add_output(cp)
     _add_quiet(cp)
 
@@ -465,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .ui.launch import DEFAULT_PORT
 
     ap = command("app", "open the Streamlit dashboard (bound to 127.0.0.1 unless --address)")
-    ap.add_argument("--port", type=_count(1, 65535, "a port number"), default=DEFAULT_PORT,
+    ap.add_argument("--port", type=int_in(1, 65535, "a port number"), default=DEFAULT_PORT,
                     help="TCP port to serve on; refused with one line when another program listens there")
     ap.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1, local only)")
     ap.add_argument("--prompts-dir", default=None,

@@ -28,7 +28,7 @@ import os
 import sys
 from contextlib import contextmanager
 
-from ._cli_args import EXIT_USAGE, build_parser
+from ._cli_args import EXIT_USAGE, build_parser, param_flags
 from ._progress import loading
 from .exceptions import AnalyzerError, os_error_message, os_errors
 
@@ -358,6 +358,15 @@ def _one_line_warnings(show):
     return showwarning
 
 
+def in_flag_terms(message: str, flags: dict[str, str]) -> str:
+    """An API message in the terms of the command line: ``The 'steps' parameter of DecodeConfig must be ...``
+    becomes ``--steps must be ...`` when ``flags`` (:func:`~analyzer._cli_args.param_flags`) names the flag that
+    fed ``steps`` (the one place every command's parameter errors get their flags)."""
+    import re
+
+    return re.sub(r"The '(\w+)' parameter of [\w.]+", lambda m: flags.get(m.group(1), m.group(0)), message)
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -370,8 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     except AnalyzerError as e:
         from .exceptions import TrainingError
 
-        msg = str(e)
-        if isinstance(e, TrainingError):     # TrainConfig's field names -> the flags the user typed
+        msg = in_flag_terms(str(e), param_flags(parser, args.command))   # API parameter names -> flags typed
+        if isinstance(e, TrainingError):     # TrainConfig's other wordings (resume mismatches, cross-field rules)
             from .training.config import in_cli_terms
 
             msg = in_cli_terms(msg)

@@ -176,6 +176,56 @@ def test_the_python_api_keeps_the_field_names():
     assert set(FLAGS.values()) <= train_flags
 
 
+def _exit_code(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as e:        # a value argparse refuses
+        return e.code
+
+
+@pytest.mark.parametrize("command, args, flag, param", [
+    ("train", ["--task", "sentiment", "--out", "{tmp}/run", "--max-length", "2"], "--max-length", "max_length"),
+    ("decode", ["{prompt}", "--model", "{tiny}", "--task", "sentiment", "--steps", "0"], "--steps", "'steps'"),
+    ("waywardness", ["--task", "sentiment", "--target", "  "], "--target", "target_text"),
+    ("importance", ["{prompt}", "--model", "{tiny}", "--task", "sentiment", "--limit", "1", "-q"], "--limit",
+     "'limit'"),
+    ("importance", ["{prompt}", "--model", "{tiny}", "--task", "sentiment", "--null-limit", "1", "-q"],
+     "--null-limit", "null_limit"),
+])
+def test_every_command_names_the_flag_of_a_bad_value(command, args, flag, param, tmp_path, capsys, tiny_llama_dir):
+    """`waywardness --target "  "` said "The 'target_text' parameter of waywardness_for_model ...": an API
+    parameter error reads in the flags of the command that fed it (one line, exit 2)."""
+    import numpy as np
+
+    np.save(tmp_path / "p.npy", np.ones((3, 32), np.float32))
+    fill = {"{tmp}": str(tmp_path), "{prompt}": str(tmp_path / "p.npy"), "{tiny}": str(tiny_llama_dir)}
+    argv = [command, *(fill.get(a, a.replace("{tmp}", str(tmp_path))) for a in args)]
+    assert _exit_code(argv) == 2
+    err = _one_line_error(capsys.readouterr().err)
+    assert flag in err and param not in err and "parameter of" not in err, err
+
+
+def test_decode_config_errors_name_the_flag():
+    """DecodeConfig's field names (checkpoint_every is fed by --eval-every) read as `decode`'s flags."""
+    from analyzer._cli_args import param_flags
+    from analyzer.cli import in_flag_terms
+    from analyzer.decode import DecodeConfig
+    from analyzer.exceptions import AnalyzerError
+
+    flags = param_flags(build_parser(), "decode")
+    for field, bad, flag in [("steps", 0, "--steps"), ("batch_size", 0, "--batch-size"), ("length", 0, "--length"),
+                             ("eval_every", 0, "--eval-every"), ("checkpoint_every", 0, "--eval-every"),
+                             ("fluency", -1.0, "--fluency"), ("lr", 0.0, "--lr"), ("init", "x", "--init"),
+                             ("seed", -1, "--seed"), ("task_weight", -1.0, "--task-weight")]:
+        with pytest.raises(AnalyzerError, match=f"'{field}' parameter of DecodeConfig") as e:
+            DecodeConfig(**{field: bad})
+        assert in_flag_terms(str(e.value), flags).startswith(f"{flag} must be "), (field, str(e.value))
+    # a parameter no flag feeds keeps its name
+    with pytest.raises(AnalyzerError) as e:
+        DecodeConfig(max_length=2)
+    assert in_flag_terms(str(e.value), flags).startswith("The 'max_length' parameter of DecodeConfig")
+
+
 # ------------------------------------------------------------------------------------------ --model ''
 _REQUIRED = {"report": ["p.npy"], "analyze": ["p.npy"], "swap": ["p"], "evaluate": ["p"], "importance": ["p"],
              "describe": ["p"], "decode": ["p"], "compare": ["p"], "train": ["--task", "sentiment", "--out", "o"],
