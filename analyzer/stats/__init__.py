@@ -35,8 +35,9 @@ from __future__ import annotations
 
 from ._format import format_p
 from ._intervals import benjamini_hochberg, mcnemar_exact, paired_bootstrap_diff, per_position_q, wilson_interval
-from ._pseudo import (NEIGHBOR_OVERLAP, SEED_MAX, MatchedPool, NullComparison, check_seed, compare_to_null,
-                      position_groups, pseudo_prompt_draws, pseudo_prompt_means, sign_flip_null)
+from ._measure_tests import per_token_test, set_test
+from ._pseudo import (NEIGHBOR_OVERLAP, SEED_MAX, MatchedPool, NullComparison, bootstrap_means, check_seed,
+                      compare_to_null, position_groups, pseudo_prompt_draws, pseudo_prompt_means, sign_flip_null)
 from ._rows import (ALPHA, CLAIM_NULLS, DIRECTIONS, NULLS, Test, TestTable, adjust, adjust_description,
                     adjust_positions, empirical_p, make_test, removal_verdict, stratified_test, verdict)
 
@@ -44,4 +45,5 @@ __all__ = ["ALPHA", "DIRECTIONS", "NULLS", "CLAIM_NULLS", "SEED_MAX", "check_see
            "compare_to_null", "format_p", "empirical_p", "make_test", "adjust", "verdict", "NEIGHBOR_OVERLAP",
            "position_groups", "MatchedPool", "pseudo_prompt_draws", "pseudo_prompt_means", "sign_flip_null",
            "per_position_q", "TestTable", "wilson_interval", "mcnemar_exact", "paired_bootstrap_diff",
-           "benjamini_hochberg", "removal_verdict", "adjust_positions", "stratified_test", "adjust_description"]
+           "benjamini_hochberg", "removal_verdict", "adjust_positions", "stratified_test", "adjust_description",
+           "bootstrap_means", "per_token_test", "set_test"]

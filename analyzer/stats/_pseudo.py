@@ -15,6 +15,14 @@ from ..exceptions import AnalyzerError
 from ._format import _g
 from ._rows import ALPHA, NULLS, empirical_p
 
+# independent random streams, one per purpose (np.random.default_rng([seed, stream]))
+_STREAM_GAUSS, _STREAM_VOCAB, _STREAM_BOOT, _STREAM_PERM = 11, 12, 13, 15
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), stream])
+
+
 #: the largest seed every generator takes (numpy, torch, Python's random): seeds are ints in [0, SEED_MAX]
 SEED_MAX = 2**32 - 1
 
@@ -181,3 +189,14 @@ def sign_flip_null(diffs: np.ndarray, groups: np.ndarray | None = None, n_perm: 
     n_groups = int(g.max()) + 1
     signs = np.random.default_rng([int(seed), 22]).choice(np.array([-1.0, 1.0]), size=(n_perm, n_groups))
     return (signs[:, g[ok]] * d[ok]).mean(axis=1)
+
+
+def bootstrap_means(pool: np.ndarray, n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """Means of ``n`` values drawn with replacement from ``pool`` (finite values only), ``n_boot`` times:
+    the null distribution of a mean over ``n`` positions.  float64 ``"n_boot"`` (empty if the pool is)."""
+    pool = np.asarray(pool, dtype=np.float64).ravel()
+    pool = pool[np.isfinite(pool)]
+    if pool.size == 0 or n < 1:
+        return np.zeros(0)
+    idx = _rng(seed, _STREAM_BOOT).integers(0, pool.size, size=(n_boot, n))
+    return pool[idx].mean(axis=1)
