@@ -94,7 +94,8 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
     progress:      called with a short message before each step (the CLI prints it, the dashboard shows it).
     """
     from .loaders import check_compatible
-    from .metrics import analyze_prompt, build_baselines, cluster_metrics, prepare_prompt, summarize
+    from .baselines import build_baselines, prepare_prompt
+    from .metrics import analyze_prompt, cluster_metrics, summarize
     from .neighbors import NeighborIndex
     from .stats import TestTable
 
@@ -128,11 +129,12 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
             label_ids = label_token_groups(task_obj, vocab)
         say(f"{p.name}: neighbour metrics and null baselines")
         table = TestTable()       # one family of tests per prompt: metrics and relatedness adjusted together
-        _, vectors, iids, reason, _ = prepare_prompt(p, vocab, index, k)
-        B = build_baselines(vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=iids, init_reason=reason)
+        prep = prepare_prompt(p, vocab, index, k)      # once per prompt: every reading below takes it
+        B = build_baselines(prep.vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=prep.init_ids,
+                            init_reason=prep.init_reason)
         m = analyze_prompt(p, vocab, index, k=k, n_null=n_null, seed=seed, label_token_ids=label_ids,
                            text_embedder=embedder, neighborhood=None if settings.neighborhood else False,
-                           csls=settings.csls, table=table, baselines=B)
+                           csls=settings.csls, table=table, baselines=B, prepared=prep)
         for key in ("k", "tightness", "null", "hubness", "geometry", "persistence", "redundancy", "timings"):
             d[key] = m.get(key)
         if task_obj is not None and settings.relatedness:
@@ -140,7 +142,7 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
             from .relatedness import task_relatedness
 
             d["relatedness"] = task_relatedness(p, vocab, index, task_obj, k=k, seed=seed, n_null=n_null,
-                                                text_embedder=embedder, table=table, baselines=B)
+                                                text_embedder=embedder, table=table, baselines=B, prepared=prep)
         else:
             d["relatedness"] = {"skipped": "no task given (pass --task) and the adapter records none"
                                 if task_obj is None else "relatedness not requested"}

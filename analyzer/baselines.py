@@ -15,7 +15,7 @@ Importing this module pulls numpy only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -238,9 +238,28 @@ def _matched_values(mn, score_of) -> tuple | None:
     return mn, vals
 
 
+class PreparedPrompt(NamedTuple):
+    """A prompt checked and ready for the per-prompt analyses (:func:`prepare_prompt`); a tuple, so it unpacks as
+    ``name, vectors, init_ids, init_reason, index``.
+
+    name:        the prompt's display name (``"prompt"`` for a bare array).
+    vectors:     float32 ``"n d"``, checked against the vocabulary.
+    init_ids:    int64 ``"n"`` initialisation token ids, or None.
+    init_reason: why they are unknown (None when known).
+    index:       the fitted :class:`NeighborIndex` (the given one, or a cosine index fitted here)."""
+
+    name: str
+    vectors: np.ndarray
+    init_ids: np.ndarray | None
+    init_reason: str | None
+    index: NeighborIndex
+
+
 def prepare_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: NeighborIndex | None, k: int,
-                   init_ids: Sequence[int] | None = None):
-    """Shared input handling of the per-prompt analyses: ``(name, vectors, init_ids, init_reason, index)``.
+                   init_ids: Sequence[int] | None = None) -> PreparedPrompt:
+    """Shared input handling of the per-prompt analyses, done once per prompt: a :class:`PreparedPrompt`
+    ``(name, vectors, init_ids, init_reason, index)`` that :func:`~analyzer.analysis.analyze` hands to
+    :func:`~analyzer.metrics.analyze_prompt` and :func:`~analyzer.relatedness.task_relatedness` (``prepared=``).
 
     Validates the vectors against the vocabulary, fits a cosine index when none is given, checks ``k``, and
     takes the init token ids from ``init_ids`` or the prompt's adapter (with the reason when unknown)."""
@@ -261,4 +280,4 @@ def prepare_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     n_tok = int(index.ids_.size)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_tok:
         raise AnalyzerError(f"k must be an int in [1, {n_tok}]; got {k!r}.")
-    return name, vectors, iids, reason, index
+    return PreparedPrompt(name, vectors, iids, reason, index)

@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ._json import _f
 from .exceptions import AnalyzerError
 
 #: a step-0 vector this close (cosine) to a vocabulary row *is* that token (PEFT's TEXT / SAMPLE_VOCAB init)
@@ -83,11 +84,6 @@ class TrainingDynamics:
         if self.relatedness is not None:
             out["relatedness"] = [_f(np.nanmean(self.relatedness[0])), _f(np.nanmean(self.relatedness[-1]))]
         return out
-
-
-def _f(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 def _init_from_step0(step0: np.ndarray, vocab) -> list[int | None]:

@@ -34,8 +34,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ._json import _f, _fl
-from .baselines import (Baselines, QuerySet, build_baselines, init_token_ids, prepare_prompt, query,
-                        random_vectors_like, random_vocab_ids, _matched_values)
+from .baselines import (Baselines, PreparedPrompt, QuerySet, build_baselines, init_token_ids, prepare_prompt,
+                        query, random_vectors_like, random_vocab_ids, _matched_values)
 from .measures import (_pseudo_prompt_stats, _set_stats, _skew_from_counts, cluster_metrics, drift, k_occurrence,
                        k_occurrence_skew, mutual_neighbors, nearest_token, norm_percentile, pairwise_tightness,
                        redundancy, text_space, tightness, token_ranks, vocab_norms)
@@ -72,7 +72,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
                    init_ids: Sequence[int] | None = None, label_token_ids=None, text_embedder=None,
                    n_null_sub: int = 200, neighborhood: VocabNeighborhood | None | bool = None,
                    csls: bool | NeighborIndex = True, alpha: float = ALPHA, n_hubs: int = 10, table=None,
-                   baselines: Baselines | None = None) -> dict:
+                   baselines: Baselines | None = None, prepared: PreparedPrompt | None = None) -> dict:
     """Tightness (model and text space), null baselines, hubness (CSLS, mutual NN) and geometry of one prompt.
 
     prompt:          a :class:`SoftPrompt` (its ``init_token_ids`` give the init null) or a ``"n d"`` array.
@@ -93,6 +93,8 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     table:           an :class:`analyzer.stats.TestTable` to add this prompt's rows to (the caller adjusts it
                      with the prompt's other tests); default: a table of its own, adjusted here.
     baselines:       :func:`build_baselines` output for this prompt, index and k (shared with relatedness).
+    prepared:        :func:`prepare_prompt` output for this prompt, vocabulary, index, k and init ids (the caller
+                     prepared it once for all its readings); default: prepared here.
     Returns a JSON-ready dict with ``tests`` (the table of tests: :class:`analyzer.stats.Test` rows),
     ``tightness``, ``null``, ``hubness``, ``geometry``, ``redundancy``, ``persistence``, ``summary`` (the rows'
     verdicts) and ``timings``."""
@@ -105,7 +107,8 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
         return time.perf_counter()
 
     t = time.perf_counter()
-    name, vectors, iids, reason, index = prepare_prompt(prompt, vocab, index, k, init_ids)
+    name, vectors, iids, reason, index = prepared if prepared is not None else \
+        prepare_prompt(prompt, vocab, index, k, init_ids)
     n_tok = int(index.ids_.size)
     if neighborhood is None:
         neighborhood = vocab_neighborhood(vocab, max(k, 10), include_special=index.include_special)
@@ -298,4 +301,5 @@ __all__ = ["ALPHA", "NULLS", "NullComparison", "empirical_p", "compare_to_null",
            "per_token_test", "set_test", "QuerySet", "query", "random_vectors_like", "random_vocab_ids",
            "init_token_ids", "Baselines", "build_baselines", "pairwise_tightness", "tightness", "text_space",
            "k_occurrence", "k_occurrence_skew", "mutual_neighbors", "vocab_norms", "norm_percentile", "nearest_token",
-           "drift", "token_ranks", "redundancy", "cluster_metrics", "prepare_prompt", "analyze_prompt", "summarize"]
+           "drift", "token_ranks", "redundancy", "cluster_metrics", "PreparedPrompt",
+           "prepare_prompt", "analyze_prompt", "summarize"]

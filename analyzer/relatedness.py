@@ -67,7 +67,7 @@ import numpy as np
 
 from . import keywords as _keywords
 from ._json import _f
-from .baselines import Baselines, _matched_values, build_baselines, prepare_prompt
+from .baselines import Baselines, PreparedPrompt, _matched_values, build_baselines, prepare_prompt
 from .exceptions import AnalyzerError, ShapeMismatchError
 from .keywords import (STOPWORDS, _tok, count_words, log_odds_dirichlet, mine_keywords, word_index, word_token_ids,
                        words)
@@ -137,7 +137,7 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
                      n_boot: int = 1000, n_null_sub: int = 200, background_tasks=None, quantile: float = 0.95,
                      alpha: float = ALPHA, n_top: int = 15, model_score: str = "csls", csls_k: int = 10,
                      init_ids: Sequence[int] | None = None, baselines: Baselines | None = None,
-                     cache: bool = True, table=None) -> dict:
+                     cache: bool = True, table=None, prepared: PreparedPrompt | None = None) -> dict:
     """How task-related are the vocabulary neighbours of each virtual token, against chance, in both spaces.
 
     prompt:           a :class:`SoftPrompt` (its ``init_token_ids`` give the init null) or a ``"n d"`` array.
@@ -161,6 +161,8 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
                       (shared with :func:`~analyzer.metrics.analyze_prompt` callers to avoid recomputing).
     table:            an :class:`analyzer.stats.TestTable` to add the rows to (the caller adjusts it with the
                       prompt's other tests); default: a table of its own, adjusted here (``tests`` in the result).
+    prepared:         :func:`~analyzer.baselines.prepare_prompt` output for this prompt, vocabulary, index, k and
+                      init ids (the caller prepared it once for all its readings); default: prepared here.
     Returns a JSON-ready dict: ``task``, ``label_words``, ``description``, ``keywords``, ``keyword_mining``,
     ``task_set``, ``null``, ``model_space`` and ``text_space`` (each ``definition``, ``threshold``,
     ``share`` — :func:`~analyzer.metrics.per_token_test` output whose ``null`` holds NullComparison dicts —
@@ -184,7 +186,8 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
     if isinstance(n_null_sub, bool) or not isinstance(n_null_sub, (int, np.integer)) or n_null_sub < 2:
         raise AnalyzerError(f"n_null_sub must be an int >= 2; got {n_null_sub!r}.")
     t = time.perf_counter()
-    name, vectors, iids, reason, index = prepare_prompt(prompt, vocab, index, k, init_ids)
+    name, vectors, iids, reason, index = prepared if prepared is not None else \
+        prepare_prompt(prompt, vocab, index, k, init_ids)
     if baselines is None:
         B = build_baselines(vectors, vocab, index, k=k, n_null=n_null, seed=seed, init_ids=iids, init_reason=reason,
                             n_boot=n_boot)
