@@ -46,21 +46,21 @@ def model_info(vocab: Vocabulary, median_norm: float | None = None, prompts: Seq
 
 def prompt_task(prompt: SoftPrompt) -> str | None:
     """The task a prompt was trained on, when its adapter records it: our trainer writes it to
-    ``training_meta.json`` beside the adapter (``{"task": {"name": ...}}``; a multitask run's ``tasks``, read at
-    the prompt's ``task_index``)."""
-    from .training.config import meta_task_name, read_training_meta
+    ``training_meta.json`` beside the adapter (:class:`~analyzer.training.run_meta.RunMeta`; a multitask run's
+    task at the prompt's ``task_index``), else its adapter config's."""
+    from .training.run_meta import RunMeta
 
-    meta = read_training_meta(prompt.source)
-    name = meta_task_name(meta, prompt.task_index)
-    if name or meta.get("multitask"):
+    meta = RunMeta.load(prompt.source)
+    name = meta.task_name(prompt.task_index)
+    if name or meta.multitask:
         return name
     cfg = prompt.config or {}
     for key in ("task", "task_name", "dataset"):
         v = cfg.get(key)
         if isinstance(v, str) and v:
             return v
-    meta = cfg.get("softprompt_analyzer") if isinstance(cfg.get("softprompt_analyzer"), dict) else {}
-    return meta.get("task") if isinstance(meta.get("task"), str) else None
+    ours = cfg.get("softprompt_analyzer") if isinstance(cfg.get("softprompt_analyzer"), dict) else {}
+    return ours.get("task") if isinstance(ours.get("task"), str) else None
 
 
 def prompt_info(p: SoftPrompt) -> dict[str, Any]:
