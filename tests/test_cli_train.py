@@ -98,7 +98,7 @@ def test_waywardness_cli_trains_pulled_prompts_and_renders_every_format(tiny_lla
 
 @pytest.mark.parametrize("args, pattern", [
     (["--gammas", "0,-1"], "comma-separated numbers >= 0"),
-    (["--target", "  "], "'target_text' parameter of waywardness_for_model must be a non-empty str"),
+    (["--target", "  "], "^error: --target must be a non-empty str\\. Got '  ' instead"),
     (["--init", "no/such/adapter"], "no/such/adapter"),
     (["--task", "no-such-task"], "Unknown task"),
 ])

@@ -108,7 +108,7 @@ def test_recorder_bad_input_is_one_clear_line(tmp_path):
         RunRecorder(torch.zeros(3), tmp_path / "a")
     with pytest.raises(TrainingError, match="got str"):
         RunRecorder("prompt", tmp_path / "b")
-    with pytest.raises(TrainingError, match="every must be an int >= 1"):
+    with pytest.raises(TrainingError, match="'every' parameter of RunRecorder must be an int >= 1"):
         RunRecorder(torch.zeros(2, 4), tmp_path / "c", every=0)
     (tmp_path / "file").write_text("x")
     with pytest.raises(TrainingError, match="is a file; expected a directory"):

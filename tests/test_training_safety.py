@@ -119,7 +119,7 @@ def test_an_out_of_range_lr_is_refused_in_one_line(value, capsys):
     assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"argument --lr: expected a learning rate in (0, 10], got '{value}'" in err
     assert not Path("never-made").exists()
-    with pytest.raises(TrainingError, match=r"'lr' parameter of TrainConfig must be a finite float in \(0, 10\]"):
+    with pytest.raises(TrainingError, match=r"'lr' parameter of TrainConfig must be a finite number in \(0, 10\]"):
         from analyzer.training import TrainConfig
 
         TrainConfig(out="x", lr=float(value) if value != "ten" else value)

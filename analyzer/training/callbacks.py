@@ -19,7 +19,11 @@ the trainer in a thread)."""
 from __future__ import annotations
 
 import threading
+from numbers import Integral, Real
 from typing import Any
+
+from .._params import Interval, check_params
+from ..exceptions import TrainingError
 
 
 class Callback:
@@ -187,12 +191,11 @@ class PlateauStop(Callback):
     (so that one noisy evaluation cannot end a run).  ``reason`` says what the rule saw when it fired."""
 
     def __init__(self, *, window: float = 0.3, min_gain: float = 0.01, min_steps: int = 300, min_evals: int = 3):
-        if not 0 < window < 1:
-            raise ValueError(f"PlateauStop window must be in (0, 1). Got {window!r} instead.")
-        if isinstance(min_evals, bool) or not isinstance(min_evals, int) or min_evals < 1:
-            raise ValueError(f"PlateauStop min_evals must be an int >= 1. Got {min_evals!r} instead.")
-        self.window, self.min_gain, self.min_steps = float(window), float(min_gain), int(min_steps)
-        self.min_evals = min_evals
+        self.window, self.min_gain, self.min_steps, self.min_evals = check_params("PlateauStop", {
+            "window": window, "min_gain": min_gain, "min_steps": min_steps, "min_evals": min_evals}, {
+            "window": [Interval(Real, 0, 1, closed="neither")], "min_gain": [Interval(Real, None, None)],
+            "min_steps": [Interval(Integral, 0, None)], "min_evals": [Interval(Integral, 1, None)]},
+            error=TrainingError).values()
         self.evals: list[tuple[int, float]] = []
         self.reason: str | None = None
 

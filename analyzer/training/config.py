@@ -9,11 +9,11 @@ Importing this module pulls only the standard library."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral, Real
 from typing import Any, Mapping
 
+from .._params import SEED, Boolean, Interval, Text, check_param, check_params
 from ..exceptions import TrainingError
 
 INIT_MODES = ("text", "labels", "vocab", "random")
@@ -56,11 +56,9 @@ LR_MAX = 10.0
 
 
 def check_lr(lr: Any) -> float:
-    """``lr`` as a float when it is a finite number in ``(0, LR_MAX]``; else TrainingError saying why."""
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or not 0 < lr <= LR_MAX:
-        raise _bad("lr", f"a finite float in (0, {LR_MAX:g}] (AdamW moves every prompt entry by about lr per step; "
-                         f"above {LR_MAX:g} one step throws the prompt far outside the vocabulary)", lr)
-    return float(lr)
+    """``lr`` as a float when it is a finite number in ``(0, LR_MAX]`` (see :data:`LR_MAX` for why); else
+    TrainingError."""
+    return check_param("TrainConfig", "lr", lr, Interval(Real, 0, LR_MAX, closed="right"), error=TrainingError)
 
 
 #: the command-line flag of each field (``softprompt-analyzer train``; ``waywardness`` uses the same spellings): the
@@ -99,6 +97,8 @@ def in_cli_terms(message: str) -> str:
 
 
 def _bad(name: str, expected: str, got: Any) -> TrainingError:
+    """The message shape of :func:`analyzer._params.check_param`, for the rules no constraint says (cross-field
+    ones, a template's placeholder)."""
     return TrainingError(f"The {name!r} parameter of TrainConfig must be {expected}. Got {got!r} instead.")
 
 
@@ -169,40 +169,28 @@ class TrainConfig:
     num_ranks: int = 1
     keep_best: bool = False
 
+    def _check(self, constraints: Mapping[str, list]) -> None:
+        """Check the fields named in ``constraints`` (:func:`analyzer._params.check_params`, TrainingError) and
+        store their plain values (a numpy int as an int)."""
+        for name, value in check_params("TrainConfig", {n: getattr(self, n) for n in constraints}, constraints,
+                                        error=TrainingError).items():
+            setattr(self, name, value)
+
     def __post_init__(self):
-        for name in ("model", "task"):
-            v = getattr(self, name)
-            if hasattr(v, "__fspath__"):
-                v = str(v)
-                setattr(self, name, v)
-            if not isinstance(v, str) or not v.strip():
-                raise _bad(name, "a non-empty string", v)
-        if hasattr(self.out, "__fspath__"):
-            self.out = str(self.out)
+        for name in ("model", "task", "out"):
+            if hasattr(getattr(self, name), "__fspath__"):
+                setattr(self, name, str(getattr(self, name)))
+        self._check({"model": [Text()], "task": [Text()]})
         if not isinstance(self.out, str) or not self.out.strip():
             raise _bad("out", "an output directory (--out DIR)", self.out)
         if self.tokenizer_name_or_path is None:
             self.tokenizer_name_or_path = self.model
-
-        def check_int(name, lo, hi=None):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo or (hi is not None and v > hi):
-                rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-                raise _bad(name, f"an int {rng}", v)
-            setattr(self, name, int(v))
-
-        check_int("num_virtual_tokens", 1, 4096)
-        check_int("steps", 1)
-        check_int("batch_size", 1)
-        from ..stats import SEED_MAX
-
-        check_int("seed", 0, SEED_MAX)   # the range of analyzer.stats.check_seed, in TrainConfig's words
-        check_int("eval_every", 0)
-        check_int("eval_examples", 1)
-        check_int("checkpoint_every", 1)
-        check_int("snapshot_every", 0)
-        check_int("max_length", 4)
-        check_int("num_ranks", 1, 64)
+        self._check({"num_virtual_tokens": [Interval(Integral, 1, 4096)], "steps": [Interval(Integral, 1, None)],
+                     "batch_size": [Interval(Integral, 1, None)], "seed": [SEED],
+                     "eval_every": [Interval(Integral, 0, None)], "eval_examples": [Interval(Integral, 1, None)],
+                     "checkpoint_every": [Interval(Integral, 1, None)],
+                     "snapshot_every": [Interval(Integral, 0, None)], "max_length": [Interval(Integral, 4, None)],
+                     "num_ranks": [Interval(Integral, 1, 64)]})
         names = self.tasks
         if any(not t for t in names) or len(set(names)) != len(names):
             raise _bad("task", "one task, or several distinct ones separated by commas", self.task)
@@ -210,14 +198,13 @@ class TrainConfig:
             raise TrainingError(f"num_ranks (--ranks) is the rank of each task's factor of a multitask prompt; got "
                                 f"{self.num_ranks} for the single task {self.task!r}. Drop --ranks, or give several "
                                 f"comma-separated tasks.")
-        if self.warmup_steps is not None:
-            check_int("warmup_steps", 0, self.steps)
+        if self.warmup_steps is not None:      # None: the default share of steps (not said to a CLI user)
+            self._check({"warmup_steps": [Interval(Integral, 0, self.steps)]})
         self.lr = check_lr(self.lr)
         wd = self.weight_decay
-        if isinstance(wd, bool) or not isinstance(wd, numbers.Real) or not math.isfinite(wd) or wd < 0 or \
-                self.lr * wd >= 1:
+        if not Interval(Real, 0, None).is_satisfied_by(wd) or self.lr * wd >= 1:
             # AdamW's decoupled decay multiplies the prompt by 1 - lr * weight_decay every step
-            raise _bad("weight_decay", f"a finite float >= 0 with lr * weight_decay < 1 (AdamW multiplies the prompt "
+            raise _bad("weight_decay", f"a finite number >= 0 with lr * weight_decay < 1 (AdamW multiplies the prompt "
                                        f"by 1 - lr * weight_decay each step; lr is {self.lr:g})", wd)
         self.weight_decay = float(wd)
 
@@ -230,8 +217,7 @@ class TrainConfig:
             raise _bad("prompt_tuning_init", f"one of {list(INIT_MODES)}", self.prompt_tuning_init)
         self.prompt_tuning_init = key
         if self.prompt_tuning_init_text is not None:
-            if not isinstance(self.prompt_tuning_init_text, str) or not self.prompt_tuning_init_text.strip():
-                raise _bad("prompt_tuning_init_text", "a non-empty string", self.prompt_tuning_init_text)
+            self._check({"prompt_tuning_init_text": [Text()]})
             if key != "text":
                 raise TrainingError(f"prompt_tuning_init_text (--init-text) is only used with init 'text'; got init "
                                     f"{key!r}. Pass --init text or drop --init-text.")
@@ -249,9 +235,7 @@ class TrainConfig:
                 raise _bad("label_words", "a mapping label -> non-empty word", bad)
         if self.template is not None and (not isinstance(self.template, str) or self.template.count("{text}") != 1):
             raise _bad("template", "a string containing {text} exactly once", self.template)
-        for name in ("resume", "overwrite", "keep_best"):
-            if not isinstance(getattr(self, name), bool):
-                raise _bad(name, "a bool", getattr(self, name))
+        self._check({"resume": [Boolean()], "overwrite": [Boolean()], "keep_best": [Boolean()]})
         if self.keep_best and not self.eval_every:
             raise TrainingError("keep_best (--keep-best) picks the best validation evaluation; it needs "
                                 "evaluations: eval_every (--eval-every) > 0.")

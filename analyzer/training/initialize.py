@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from numbers import Integral
 
+from .._params import SEED, Interval, Options, check_params
 from ..exceptions import TrainingError
+from .config import INIT_MODES
 
 COMMON_TOKENS = 5000          # Lester et al. sample from the 5,000 most common tokens
 _BYTE_TOKEN = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
@@ -81,8 +84,11 @@ def init_prompt(mode: str, *, embeddings, tokenizer, num_virtual_tokens: int, se
     tokens as the model sees them.  ``random`` is uniform in [-0.5, 0.5] whatever the scale."""
     import torch
 
-    n = num_virtual_tokens
-    g = torch.Generator().manual_seed(int(seed))
+    mode, n, seed = check_params("init_prompt", {"mode": mode, "num_virtual_tokens": num_virtual_tokens,
+                                                 "seed": seed}, {
+        "mode": [Options(*INIT_MODES)], "num_virtual_tokens": [Interval(Integral, 1, None)], "seed": [SEED]},
+        error=TrainingError).values()
+    g = torch.Generator().manual_seed(seed)
     emb = embeddings.detach()
 
     def rows(ids):   # the rows the model sees (only those rows are copied)
@@ -102,23 +108,22 @@ def init_prompt(mode: str, *, embeddings, tokenizer, num_virtual_tokens: int, se
             raise TrainingError(f"The init text {text!r} tokenizes to no tokens.")
         ids = (ids * (-(-n // len(ids))))[:n]
         return PromptInit("text", rows(ids), tuple(int(i) for i in ids), text)
-    if mode == "labels":
-        if task is None:
-            raise TrainingError("Init 'labels' needs the task whose label words it starts from.")
-        vecs, ids = [], []
-        for word in task.label_words[:n]:
-            wid = task.label_word_pieces(tokenizer, word)   # the tokens training scores (Task.label_token_ids)
-            if not wid:
-                raise TrainingError(f"The label word {word!r} tokenizes to no tokens.")
-            vecs.append(rows(wid).mean(0))
-            ids.append(int(wid[0]))        # a multi-token word is averaged; its first token is recorded
-        rest = n - len(vecs)
-        if rest:
-            extra = _sample_vocab(tokenizer, emb, rest, g)
-            vecs.extend(rows(extra))
-            ids.extend(extra)
-        return PromptInit("labels", torch.stack(vecs).contiguous(), tuple(ids))
-    raise TrainingError(f"Unknown init mode {mode!r}: expected text, labels, vocab or random.")
+    # labels
+    if task is None:
+        raise TrainingError("Init 'labels' needs the task whose label words it starts from.")
+    vecs, ids = [], []
+    for word in task.label_words[:n]:
+        wid = task.label_word_pieces(tokenizer, word)   # the tokens training scores (Task.label_token_ids)
+        if not wid:
+            raise TrainingError(f"The label word {word!r} tokenizes to no tokens.")
+        vecs.append(rows(wid).mean(0))
+        ids.append(int(wid[0]))        # a multi-token word is averaged; its first token is recorded
+    rest = n - len(vecs)
+    if rest:
+        extra = _sample_vocab(tokenizer, emb, rest, g)
+        vecs.extend(rows(extra))
+        ids.extend(extra)
+    return PromptInit("labels", torch.stack(vecs).contiguous(), tuple(ids))
 
 
 __all__ = ["PromptInit", "init_prompt", "common_token_ids"]

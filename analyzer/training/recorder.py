@@ -23,10 +23,12 @@ import os
 import shutil
 import time
 from pathlib import Path
+from numbers import Integral
 from typing import Any
 
 import torch
 
+from .._params import Interval, check_param
 from ..cache import atomic_path
 from ..exceptions import TrainingError
 from .files import LOG, SNAPSHOTS, open_log, snapshot_key, write_snapshots
@@ -97,8 +99,7 @@ class RunRecorder:
         self.out = Path(out).expanduser()
         if self.out.exists() and not self.out.is_dir():
             raise TrainingError(f"RunRecorder's out {str(self.out)!r} is a file; expected a directory.")
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-            raise TrainingError(f"RunRecorder's every must be an int >= 1 (steps between snapshots). Got {every!r}.")
+        every = check_param("RunRecorder", "every", every, Interval(Integral, 1, None), None, error=TrainingError)
         self._get = _prompt_getter(source, adapter_name)
         self._source, self._adapter = source, adapter_name
         self.total_steps = total_steps
