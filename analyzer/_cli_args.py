@@ -30,8 +30,9 @@ def _feeds(action: argparse.Action, *params: str) -> argparse.Action:
 
 
 def param_flags(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
-    """The flag of each API parameter ``command``'s flags feed, from each action's ``dest`` (and :func:`_feeds`):
-    how :func:`analyzer.cli.main` writes ``The 'steps' parameter of DecodeConfig ...`` as ``--steps ...``."""
+    """The flag of each API parameter ``command``'s flags feed, from each action's ``dest`` (and :func:`_feeds`;
+    ``owner.name`` where a name alone would be another flag's: ``load_prompts.task`` is ``--task-index``): how
+    :func:`analyzer.cli.main` writes ``The 'steps' parameter of DecodeConfig ...`` as ``--steps ...``."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
     flags: dict[str, str] = {}
     for act in sub._actions:
@@ -90,8 +91,9 @@ def _add_quiet(p, what: str = "no progress messages on stderr") -> None:
 
 def _add_task_index(p, one: bool = False) -> None:
     default = "none: a multitask adapter needs one" if one else "every task's prompt"
-    p.add_argument("--task-index", type=int_in(0, what="a task index"), default=None,
-                   help=f"which task's prompt of a multitask prompt-tuning adapter (0-based; default: {default})")
+    _feeds(p.add_argument("--task-index", type=int_in(0, what="a task index"), default=None,
+                          help=f"which task's prompt of a multitask prompt-tuning adapter (0-based; default: "
+                               f"{default})"), "load_prompts.task")
 
 
 def _add_task_options(p, *, columns: bool = True, recorded: bool = False) -> None:

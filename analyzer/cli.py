@@ -364,7 +364,10 @@ def in_flag_terms(message: str, flags: dict[str, str]) -> str:
     fed ``steps`` (the one place every command's parameter errors get their flags)."""
     import re
 
-    return re.sub(r"The '(\w+)' parameter of [\w.]+", lambda m: flags.get(m.group(1), m.group(0)), message)
+    def flag(m):
+        return flags.get(f"{m.group(2)}.{m.group(1)}") or flags.get(m.group(1)) or m.group(0)
+
+    return re.sub(r"The '(\w+)' parameter of ([\w.]+)", flag, message)
 
 
 def main(argv: list[str] | None = None) -> int:

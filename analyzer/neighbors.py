@@ -26,12 +26,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
 from ._knn import (_CHUNK_BYTES, _GROUP, _LOW_PRECISION_MIN_SPEEDUP, _MAX_GROUPS, _drop_self, _group_maxima,
                    _low_precision_probe, _rerank_groups, _self_knn_exact, _self_knn_rows)
+from ._params import Interval, Options, check_param
 from .exceptions import AnalyzerError, ShapeMismatchError
 from .types import Vocabulary
 
@@ -94,18 +96,12 @@ class NeighborIndex:
 
     # -- validation ---------------------------------------------------------------------------------
     def _check_k(self, k, n: int) -> int:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= n:
-            raise AnalyzerError(f"The 'k' parameter of NeighborIndex must be an int in [1, {n}]. Got {k!r} instead.")
-        return int(k)
+        return check_param("NeighborIndex", "k", k, Interval(Integral, 1, n))
 
     def _check_params(self) -> None:
-        if self.metric not in METRICS:
-            raise AnalyzerError(f"The 'metric' parameter of NeighborIndex must be one of {list(METRICS)}. "
-                                f"Got {self.metric!r} instead.")
-        if self.metric == "csls" and (isinstance(self.csls_k, bool) or not isinstance(self.csls_k, (int, np.integer))
-                                      or int(self.csls_k) < 1):
-            raise AnalyzerError(f"The 'csls_k' parameter of NeighborIndex must be a positive int. "
-                                f"Got {self.csls_k!r} instead.")
+        check_param("NeighborIndex", "metric", self.metric, Options(*METRICS))
+        if self.metric == "csls":
+            check_param("NeighborIndex", "csls_k", self.csls_k, Interval(Integral, 1, None))
 
     # -- fit / query --------------------------------------------------------------------------------
     def fit(self, vocab: Vocabulary) -> "NeighborIndex":
@@ -123,10 +119,8 @@ class NeighborIndex:
         self.norms_ = np.linalg.norm(emb, axis=1).astype(np.float32)
         self.median_norm_ = float(np.median(self.norms_[ids]))
         if self.metric == "csls":
-            if int(self.csls_k) >= ids.size:
-                raise AnalyzerError(f"The 'csls_k' parameter of NeighborIndex must be an int in [1, {ids.size - 1}]. "
-                                    f"Got {self.csls_k!r} instead.")
-            self.neighborhood_ = vocab_neighborhood(vocab, int(self.csls_k), include_special=self.include_special,
+            csls_k = check_param("NeighborIndex", "csls_k", self.csls_k, Interval(Integral, 1, ids.size - 1))
+            self.neighborhood_ = vocab_neighborhood(vocab, csls_k, include_special=self.include_special,
                                                     cache=self.cache)
             self.r_ = self.neighborhood_.r
         for attr in ("_xb_", "_xb_sq_"):
@@ -261,8 +255,7 @@ class VocabNeighborhood:
 
     def kth_similarity(self, k: int) -> np.ndarray:
         """float32 ``"vocab"``: each token's cosine to its k-th nearest other token (1 <= k <= K)."""
-        if not 1 <= k <= self.K:
-            raise AnalyzerError(f"k must be in [1, {self.K}] for this vocabulary neighbourhood; got {k}.")
+        k = check_param("VocabNeighborhood.kth_similarity", "k", k, Interval(Integral, 1, self.K))
         return self.sims[:, k - 1]
 
     def info(self) -> dict:
@@ -281,14 +274,13 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
     recall@K against exact search on ``recall_sample`` fixed-seed rows reaches ``recall_target`` (the
     reached recall is recorded).  On a CPU without fast bfloat16 products the float32 pass is used, and the
     result is exact."""
-    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
-        raise AnalyzerError(f"K must be a positive int; got {K!r}.")
-    K = int(K)
+    K = check_param("vocab_neighborhood", "K", K, Interval(Integral, 1, None))
     excluded = np.asarray(vocab.excluded, dtype=bool)
     indexed = np.ones(vocab.size, bool) if include_special else ~excluded
     ids_all = np.where(indexed)[0]
     if K >= ids_all.size:
-        raise AnalyzerError(f"K must be smaller than the {ids_all.size} indexed tokens of {vocab.name}; got {K}.")
+        raise AnalyzerError(f"The 'K' parameter of vocab_neighborhood must be an int smaller than the {ids_all.size} "
+                            f"indexed tokens of {vocab.name}. Got {K} instead.")
     if exact is None:
         exact = ids_all.size <= EXACT_MAX_ROWS
     scope = "all" if include_special else "filtered"

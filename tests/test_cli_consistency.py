@@ -226,6 +226,18 @@ def test_decode_config_errors_name_the_flag():
     assert in_flag_terms(str(e.value), flags).startswith("The 'max_length' parameter of DecodeConfig")
 
 
+def test_a_parameter_name_two_flags_share_is_told_apart_by_its_owner():
+    """`analyze` has --task (a task) and --task-index (load_prompts' task): the owner picks the flag."""
+    from analyzer._cli_args import param_flags
+    from analyzer.cli import in_flag_terms
+
+    flags = param_flags(build_parser(), "analyze")
+    said = "The 'task' parameter of load_prompts must be an int in [0, 2] (...). Got 5 instead."
+    assert in_flag_terms(said, flags) == "--task-index must be an int in [0, 2] (...). Got 5 instead."
+    assert in_flag_terms("The 'task' parameter of get_task must be x.", flags) == "--task must be x."
+    assert in_flag_terms("The 'gamma' parameter of f must be x.", flags) == "The 'gamma' parameter of f must be x."
+
+
 # ------------------------------------------------------------------------------------------ --model ''
 _REQUIRED = {"report": ["p.npy"], "analyze": ["p.npy"], "swap": ["p"], "evaluate": ["p"], "importance": ["p"],
              "describe": ["p"], "decode": ["p"], "compare": ["p"], "train": ["--task", "sentiment", "--out", "o"],

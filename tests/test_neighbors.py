@@ -91,6 +91,28 @@ def test_bad_k_message(k, tmp_path, monkeypatch):
         NeighborIndex(k=k).fit(make_vocab())
 
 
+def test_parameter_messages_have_one_shape(tmp_path, monkeypatch):
+    """metric, csls_k, vocab_neighborhood's K and kth_similarity's k: analyzer._params' message, bools refused."""
+    from analyzer.neighbors import vocab_neighborhood
+
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
+    v = make_vocab()
+    cases = [(lambda: NeighborIndex(metric="cos").fit(v), "The 'metric' parameter of NeighborIndex must be one of "
+                                                          "'cosine', 'l2', 'dot', 'csls'. Got 'cos' instead."),
+             (lambda: NeighborIndex(metric="csls", csls_k=True).fit(v),
+              "The 'csls_k' parameter of NeighborIndex must be an int >= 1. Got True instead."),
+             (lambda: NeighborIndex(metric="csls", csls_k=197).fit(v),
+              "The 'csls_k' parameter of NeighborIndex must be an int in [1, 196]. Got 197 instead."),
+             (lambda: vocab_neighborhood(v, 0), "The 'K' parameter of vocab_neighborhood must be an int >= 1. Got 0"),
+             (lambda: vocab_neighborhood(v, 3).kth_similarity(4),
+              "The 'k' parameter of VocabNeighborhood.kth_similarity must be an int in [1, 3]. Got 4 instead.")]
+    for call, message in cases:
+        with pytest.raises(AnalyzerError) as e:
+            call()
+        assert str(e.value).startswith(message), str(e.value)
+    assert vocab_neighborhood(v, np.int64(3)).kth_similarity(np.int64(3)).shape == (200,)
+
+
 def test_bad_metric_dim_nan_and_unfitted(tmp_path, monkeypatch):
     monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
     v = make_vocab()

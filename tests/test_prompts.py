@@ -222,10 +222,10 @@ def test_multitask_task_errors(multitask, pt_random):
     with pytest.raises(AnalyzerError) as e:
         load_prompt(path, task=3)
     msg = _one_line(e)
-    assert "num_tasks=3" in msg and "3" in msg and "0..2" in msg
+    assert "num_tasks=3" in msg and "Got 3 instead" in msg and "an int in [0, 2]" in msg
     with pytest.raises(AnalyzerError) as e:
         load_prompt(path, task=-1)
-    assert "out of range" in _one_line(e)
+    assert "The 'task' parameter of load_prompts" in _one_line(e) and "Got -1 instead" in _one_line(e)
     with pytest.raises(AnalyzerError) as e:
         load_prompt(path)
     msg = _one_line(e)

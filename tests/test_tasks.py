@@ -235,3 +235,13 @@ def test_missing_text_or_list_label_is_refused_with_its_line(tmp_path):
     unlabelled.write_text("".join(json.dumps({"text": f"t{i}", "label": "ab"[i % 2]}) + "\n" for i in range(6))
                           + '{"text": "no label"}\n')
     assert sum(get_task(str(unlabelled)).sizes.values()) == 6
+
+
+def test_split_and_split_examples_check_their_parameters():
+    with pytest.raises(TaskError, match=r"The 'name' parameter of Task.split must be one of 'train', 'validation', "
+                                        r"'test'. Got 'dev' instead."):
+        get_task("sentiment").split("dev")
+    ex = [Example(f"text {i}", i % 2) for i in range(40)]
+    for bad in ({"test_size": -1}, {"test_size": 1.5}, {"validation_size": True}, {"seed": -1}):
+        with pytest.raises(TaskError, match=rf"The '{next(iter(bad))}' parameter of split_examples must be"):
+            split_examples(ex, **bad)

@@ -41,11 +41,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from .._params import Interval
 from ..exceptions import AnalyzerError, InputFileError, ShapeMismatchError, UnsupportedAdapterError
 from ..types import SoftPrompt
 from ._tensor import PROMPT_KEY, check_nonempty_file, check_rows, read_safetensors, to_float32, torch_load_safe
@@ -204,19 +206,13 @@ def _tokenize_like_peft(text: str, tok_dir: Path, tokenizer_kwargs: Any, total: 
 
 # ----------------------------------------------------------------------------------------------- load
 def _check_task(task: Any, num_tasks: int, display: str) -> int:
-    try:
-        t = int(task) if isinstance(task, str) and task.strip().lstrip("-").isdigit() else task
-        if isinstance(t, bool):
-            raise TypeError
-        import operator
-
-        t = operator.index(t)
-    except TypeError:
-        raise AnalyzerError(f"task must be an integer task id, got {task!r}.") from None
-    if not 0 <= t < num_tasks:
-        raise AnalyzerError(f"task {t} is out of range: multitask adapter '{display}' has num_tasks={num_tasks} "
-                            f"(valid tasks: 0..{num_tasks - 1}).")
-    return t
+    """``task`` (an int, a numpy int, or its digits as a str) as a task id of a multitask adapter with
+    ``num_tasks`` tasks; else AnalyzerError in :func:`analyzer._params.check_param`'s shape, naming the adapter."""
+    t = int(task) if isinstance(task, str) and task.strip().lstrip("-").isdigit() else task
+    if not Interval(Integral, 0, num_tasks - 1).is_satisfied_by(t):
+        raise AnalyzerError(f"The 'task' parameter of load_prompts must be an int in [0, {num_tasks - 1}] (the "
+                            f"multitask adapter '{display}' has num_tasks={num_tasks}). Got {task!r} instead.")
+    return int(t)
 
 
 def load_adapter(path: Path, *, task: Any = None, name: str | None = None) -> list[SoftPrompt]:

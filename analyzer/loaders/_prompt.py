@@ -95,7 +95,7 @@ def load_prompt(path: str | os.PathLike, *, task: int | None = None, name: str |
     if first.kind == "MULTITASK_PROMPT_TUNING" and task is None:
         num_tasks = len({p.name.rsplit("/encoder", 1)[0].rsplit("/decoder", 1)[0] for p in prompts})
         raise AnalyzerError(f"'{path}' is a MULTITASK_PROMPT_TUNING adapter with {num_tasks} tasks ({names}); "
-                            f"pass task=t (--task t, t in 0..{num_tasks - 1}) to pick one, or use load_prompts() "
+                            f"pass task=t (--task-index t, t in 0..{num_tasks - 1}) to pick one, or use load_prompts() "
                             "for all of them.")
     raise AnalyzerError(f"'{path}' is a seq2seq adapter with {len(prompts)} prompts ({names}): one prepended to "
                         "the encoder input and one to the decoder input; use load_prompts() to get both.")

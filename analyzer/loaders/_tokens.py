@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import AnalyzerError
+from .._params import Options, check_param
 
 SCHEMES = ("bytelevel", "sentencepiece", "wordpiece", "plain")
 
@@ -71,8 +71,8 @@ def readable_token(raw: str, scheme: str = "plain") -> str:
     >>> readable_token("Ġthe", "bytelevel"), readable_token("▁the", "sentencepiece")
     ('␣the', '␣the')
     """
-    if scheme not in SCHEMES:
-        raise AnalyzerError(f"The 'scheme' of readable_token must be one of {list(SCHEMES)}. Got {scheme!r} instead.")
+    if scheme not in SCHEMES:       # the check only on the way to its message: this runs once per token
+        check_param("readable_token", "scheme", scheme, Options(*SCHEMES))
     if scheme == "bytelevel":
         if raw.isascii() and raw.isprintable() and " " not in raw:
             return raw                            # "!".."~" stand for themselves in the byte table

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any, Iterable, Mapping, Sequence
 
+from .._params import SEED, Interval, Options, check_param, check_params
 from ..exceptions import TaskError
 from ._verbalizer import _check_words, _vocab_rows_spelling
 
@@ -68,8 +70,8 @@ class Task:
         return {s: len(getattr(self, s)) for s in SPLITS}
 
     def split(self, name: str) -> tuple[Example, ...]:
-        if name not in SPLITS:
-            raise TaskError(f"Unknown split {name!r} of task {self.name!r}: expected one of {list(SPLITS)}.")
+        if name not in SPLITS:       # the check only on the way to its message: this runs per batch
+            check_param("Task.split", "name", name, Options(*SPLITS), error=TaskError)
         return getattr(self, name)
 
     def format(self, text: str) -> str:
@@ -173,6 +175,13 @@ def split_examples(examples: Sequence[Example], *, test_size: int | float = 500,
 
     An int size is capped at ``max_*_fraction`` of the data (so small files keep most examples for training);
     a float size is a fraction.  Every split of a dataset with at least 3 examples is non-empty."""
+    size_ = [Interval(Integral, 0, None), Interval(Real, 0, 1)]
+    test_size, validation_size, seed, max_test_fraction, max_validation_fraction = check_params("split_examples", {
+        "test_size": test_size, "validation_size": validation_size, "seed": seed,
+        "max_test_fraction": max_test_fraction, "max_validation_fraction": max_validation_fraction}, {
+        "test_size": size_, "validation_size": size_, "seed": [SEED],
+        "max_test_fraction": [Interval(Real, 0, 1)], "max_validation_fraction": [Interval(Real, 0, 1)]},
+        error=TaskError).values()
     n = len(examples)
 
     def size(s, cap):
