@@ -3,6 +3,7 @@ callbacks, stop / Ctrl-C / resume, evaluate, and bad input."""
 
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -223,6 +224,12 @@ def test_evaluate_none_text_ids_soft(run, tiny, task_csv):
     # the validation accuracy the trainer logged at the end is evaluate()'s
     log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
     assert log[-1]["eval_accuracy"] == pytest.approx(soft.accuracy)
+    from analyzer.exceptions import AnalyzerError
+
+    for bad, said in (({"limit": -1}, "The 'limit' parameter of evaluate must be an int >= 1 or None. Got -1"),
+                      ({"batch_size": True}, "The 'batch_size' parameter of evaluate must be an int >= 1. Got True")):
+        with pytest.raises(AnalyzerError, match=re.escape(said)):
+            evaluate(model, tok, task, None, split="validation", **bad)
     with pytest.raises(ShapeMismatchError, match="dim 5 but the model .* has dim 32"):
         evaluate(model, tok, task, np.zeros((3, 5), np.float32), split="validation")
 

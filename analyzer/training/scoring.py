@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from .._params import Interval, check_params
 from ..exceptions import ShapeMismatchError, TaskError
 from ..tasks import Example, Task, get_task
 
@@ -246,6 +248,10 @@ def evaluate(model, tokenizer, task: Task | str, prompt=None, *, split: str | Se
     * a soft prompt: a ``SoftPrompt``, a ``"n d"`` array/tensor, or an adapter path (``pathlib.Path``).
 
     ``split``: ``train``/``validation``/``test`` or a list of examples; ``limit``: score only the first N."""
+    limit, batch_size, max_length = check_params("evaluate", {
+        "limit": limit, "batch_size": batch_size, "max_length": max_length}, {
+        "limit": [Interval(Integral, 1, None), None], "batch_size": [Interval(Integral, 1, None)],
+        "max_length": [Interval(Integral, 1, None)]}).values()
     task = get_task(task) if not isinstance(task, Task) else task
     name = model_name or getattr(getattr(model, "config", None), "_name_or_path", None) or "the model"
     if isinstance(split, str):
@@ -253,7 +259,7 @@ def evaluate(model, tokenizer, task: Task | str, prompt=None, *, split: str | Se
     else:
         examples, split_name = tuple(split), "custom"
     if limit is not None:
-        examples = examples[:int(limit)]
+        examples = examples[:limit]
     if not examples:
         raise TaskError(f"No examples to evaluate on (task {task.name!r}, split {split_name!r}).")
     label_ids = task.label_token_ids(tokenizer, model_name)
