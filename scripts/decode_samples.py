@@ -23,7 +23,9 @@ sys.path.insert(0, str(ROOT))
 SAMPLES = ROOT / "sample_prompts"
 MODEL = "smollm2-135m"
 SINGLE_TASK = {"spam-labels": "spam", "question-type-text": "question-type", "sentiment-labels": "sentiment",
-               "sentiment-random": "sentiment", "sentiment-vocab": "sentiment", "sentiment-labels-100": "sentiment"}
+               "sentiment-random": "sentiment", "sentiment-vocab": "sentiment", "sentiment-labels-100": "sentiment",
+               # the transfer study's extra prompts (scripts/train_samples.py EXTRA_SPECS)
+               "transfer-study/spam-random": "spam", "transfer-study/question-type-random": "question-type"}
 
 
 def row(name: str, d: dict) -> str:

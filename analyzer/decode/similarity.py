@@ -160,7 +160,7 @@ def similarity_vs_transfer(similarities: Mapping[str, np.ndarray], relative: np.
     ``q`` (Benjamini-Hochberg over the similarities)."""
     from scipy.stats import spearmanr
 
-    from ..stats import benjamini_hochberg
+    from ..stats import ALPHA, benjamini_hochberg, empirical_p
 
     p = relative.shape[0]
     if p < 4:
@@ -180,7 +180,8 @@ def similarity_vs_transfer(similarities: Mapping[str, np.ndarray], relative: np.
             k = np.isfinite(xs) & np.isfinite(y)
             null.append(spearmanr(xs[k], y[k]).statistic)
         null = np.asarray(null, np.float64)
-        pval = float((1 + np.sum(null >= rho - 1e-12)) / (1 + null.size))
+        # a permutation that reproduces the observed pairing ties it; 1e-12 keeps a float-rounding tie a tie
+        pval = empirical_p(rho - 1e-12, null, "greater")
         boots = []
         for _ in range(n_boot):
             idx = rng.choice(p, size=p, replace=True)
@@ -193,7 +194,7 @@ def similarity_vs_transfer(similarities: Mapping[str, np.ndarray], relative: np.
                      "n_pairs": int(ok.sum()), "n_prompts": p})
     for r, q in zip(rows, benjamini_hochberg([r["p"] for r in rows])):
         r["q"] = float(q)
-        r["significant"] = bool(q < 0.05)
+        r["significant"] = bool(q < ALPHA)
     return rows
 
 
