@@ -241,6 +241,10 @@ def test_split_and_split_examples_check_their_parameters():
     with pytest.raises(TaskError, match=r"The 'name' parameter of Task.split must be one of 'train', 'validation', "
                                         r"'test'. Got 'dev' instead."):
         get_task("sentiment").split("dev")
+    for bad in ("  ", 3, None):
+        with pytest.raises(TaskError, match=r"^The 'name' parameter of get_task must be a Task, a built-in task name "
+                                            r"\(.*sentiment.*\), a CSV/JSONL path or hf:DATASET\. Got "):
+            get_task(bad)
     ex = [Example(f"text {i}", i % 2) for i in range(40)]
     for bad in ({"test_size": -1}, {"test_size": 1.5}, {"validation_size": True}, {"seed": -1}):
         with pytest.raises(TaskError, match=rf"The '{next(iter(bad))}' parameter of split_examples must be"):

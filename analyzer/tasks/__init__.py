@@ -56,7 +56,8 @@ def get_task(name: str | Path, *, text_column: str = "text", label_column: str =
     if isinstance(name, Task):
         return name
     if not isinstance(name, (str, Path)) or not str(name).strip():
-        raise TaskError(f"A task must be one of {sorted(BUILTIN_TASKS)} or a CSV/JSONL path; got {name!r}.")
+        raise TaskError(f"The 'name' parameter of get_task must be a Task, a built-in task name "
+                        f"({', '.join(sorted(BUILTIN_TASKS))}), a CSV/JSONL path or hf:DATASET. Got {name!r} instead.")
     s = str(name).strip()
     if s.lower() in BUILTIN_TASKS or s.lower() in HELD_OUT_TASKS:
         task = _builtin(s.lower(), test_size, validation_size)
