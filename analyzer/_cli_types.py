@@ -116,6 +116,9 @@ def nonempty(what: str, example: str):
 
 
 model_name = nonempty("a model (an embedded name, a HF directory or a .gguf file; see `softprompt-analyzer models`)",
-                   "--model smollm2-135m")
+                      "--model smollm2-135m")
 task_name = nonempty("a task (a built-in name, see `softprompt-analyzer tasks`, or a CSV/JSONL file)",
-                  "--task sentiment")
+                     "--task sentiment")
+
+__all__ = ["gammas", "int_in", "layer_list", "learning_rate", "list_of", "loss_weight", "model_name", "nonempty",
+           "positive_int", "seed", "task_name"]
