@@ -365,9 +365,13 @@ def in_flag_terms(message: str, flags: dict[str, str]) -> str:
     import re
 
     def flag(m):
-        return flags.get(f"{m.group(2)}.{m.group(1)}") or flags.get(m.group(1)) or m.group(0)
+        named = flags.get(f"{m.group(2)}.{m.group(1)}") or flags.get(m.group(1))
+        if not named:
+            return m.group(0)
+        # a flag left out is the API's None: on the command line "or None" means nothing
+        return named + re.sub(r" or None$", "", m.group(3) or "")
 
-    return re.sub(r"The '(\w+)' parameter of ([\w.]+)", flag, message)
+    return re.sub(r"The '(\w+)' parameter of ([\w.]+)( must be [^.]*)?", flag, message)
 
 
 def main(argv: list[str] | None = None) -> int:

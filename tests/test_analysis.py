@@ -115,7 +115,7 @@ def test_sample_prompts_analysis_is_sane(vocab, name):
     +1 smoothing, and the numbers are plausible for a trained prompt."""
     prompt = load_prompt(ROOT / "sample_prompts" / name)
     rep = analyze(prompt, vocab, k=5, text_space=False, n_null=200)
-    p = rep.prompts[0]
+    p = rep.to_dict()["prompts"][0]                       # the JSON a user gets
     assert p["task"] == {"sentiment-labels": "sentiment", "question-type-text": "question-type"}[name]
     comps = list(_null_comparisons(p))
     assert len(comps) >= 10

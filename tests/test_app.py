@@ -542,7 +542,9 @@ def test_off_loopback_typed_paths_are_off(app, folders, bound_to, path_task_fold
     assert at.text_input(key="add_path").disabled and at.text_input(key="add_path").value == ""
     assert at.button(key="add_path_btn").disabled
     assert "model" not in [t.key for t in at.text_input]
-    assert at.selectbox(key="model").options == ["smollm2-135m", "gemma3-270m"]  # the embedded models
+    from analyzer.models import EMBEDDED_MODELS
+
+    assert at.selectbox(key="model").options == list(EMBEDDED_MODELS)  # the embedded models, the default first
     assert at.selectbox(key="model").value == "smollm2-135m"
     task = at.selectbox(key="task")
     assert task.options == ["sentiment", "question-type", "spam"] and task.value == "sentiment"

@@ -278,7 +278,7 @@ def test_cli_writes_json(tiny, task_csv, prompt, tmp_path, capsys, monkeypatch, 
     assert d["n"] == 6 and len(d["positions"]) == 3 and len(d["tests"]) == 3
     rc = main(["importance", str(tmp_path / "p.npy"), "--model", str(model_dir), "--task", task_csv,
                "--label-words", words, "--split", "validation", "--limit", "1", "--quiet"])
-    assert rc == 2 and "'limit' parameter of importance must be an int >= 2 or None" in capsys.readouterr().err
+    assert rc == 2 and "error: --limit must be an int >= 2. Got 1 instead." in capsys.readouterr().err
 
 
 def test_cli_without_a_task_says_how_to_give_one(tiny, prompt, tmp_path, capsys):
