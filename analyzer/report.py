@@ -4,10 +4,9 @@ prompt and model facts every report starts from (``model_info``, ``prompt_info``
 
 ``build_report`` is the single function the CLI, the dashboard and the notebook call to get neighbours of
 each virtual token.  The result types are in :mod:`analyzer.results` (whose ``to_dict()`` is the JSON contract)
-and their renderings in :mod:`analyzer.render`; ``Report``, ``Renderable`` and ``text_console`` stay importable
-from here.  ``model.provenance`` (:func:`analyzer.provenance.model_provenance`) says which checkpoint's
-vocabulary was read and whether it stands in for the model the adapter names; its sentence heads every
-rendering."""
+and their renderings in :mod:`analyzer.render`.  ``model.provenance``
+(:func:`analyzer.provenance.model_provenance`) says which checkpoint's vocabulary was read and whether it stands
+in for the model the adapter names; its sentence heads every rendering."""
 
 from __future__ import annotations
 
@@ -15,17 +14,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .results import FORMATS, Renderable, Report
+from .results import Report
 from .types import SoftPrompt, Vocabulary
-
-
-def __getattr__(name: str):
-    # ``text_console`` moved to :mod:`analyzer.render.text`; loaded on use, so this module imports no renderer
-    if name == "text_console":
-        from .render.text import text_console
-
-        return text_console
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def model_info(vocab: Vocabulary, median_norm: float | None = None, prompts: Sequence[SoftPrompt] = ()
@@ -118,5 +108,4 @@ def iter_neighbors(report: Report) -> Iterable[tuple[str, int, list[dict]]]:
             yield p.name, t.index, [n.to_dict() for n in t.neighbors]
 
 
-__all__ = ["FORMATS", "Renderable", "Report", "model_info", "prompt_task", "prompt_info",
-           "neighbor_rows", "build_report", "iter_neighbors"]
+__all__ = ["model_info", "prompt_task", "prompt_info", "neighbor_rows", "build_report", "iter_neighbors"]

@@ -25,7 +25,7 @@ from ._params import Interval, check_param
 from .exceptions import AnalyzerError
 from .faithfulness.evaluation import ZERO_SHOT, Score, outcome_array, score_columns
 from .provenance import model_line
-from .report import Renderable
+from .results import Renderable
 from .stats import mcnemar_exact
 from .types import SoftPrompt
 
@@ -296,7 +296,7 @@ class SwapResult(Renderable):
     def to_table(self, width: int = 120) -> str:
         from rich.table import Table
 
-        from .report import text_console
+        from .render.text import text_console
 
         console = text_console(width)
         if model_line(self.provenance):
@@ -315,7 +315,7 @@ class SwapResult(Renderable):
     def to_html(self) -> str:
         from html import escape
 
-        from ._html import page
+        from .render.html import page
 
         title = self._title("framed: the prompt trained for the task")
         src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []

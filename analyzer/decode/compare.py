@@ -14,7 +14,7 @@ import numpy as np
 from .._params import SEED, Interval, check_params
 from ..exceptions import AnalyzerError
 from ..provenance import model_line
-from ..report import Renderable
+from ..results import Renderable
 from .similarity import MEASURES
 
 
@@ -89,7 +89,7 @@ class CompareResult(Renderable):
         from rich.markup import escape
         from rich.table import Table
 
-        from ..report import text_console
+        from ..render.text import text_console
 
         console = text_console(width)
         if model_line(self.provenance):
@@ -111,7 +111,7 @@ class CompareResult(Renderable):
     def to_html(self) -> str:
         from html import escape
 
-        from .._html import page
+        from ..render.html import page
         from ..plotting import plot_prompt_similarity, plot_transfer
 
         title = f"Prompt similarity and transfer on {self.model}"

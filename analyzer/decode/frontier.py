@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from ..exceptions import AnalyzerError
 from ..provenance import model_line
-from ..report import Renderable
+from ..results import Renderable
 from .config import DecodeConfig
 from .result import DecodeResult
 
@@ -82,7 +82,7 @@ class FrontierResult(Renderable):
         from rich.markup import escape
         from rich.table import Table
 
-        from ..report import text_console
+        from ..render.text import text_console
 
         console = text_console(width)
         if model_line(self.provenance):
@@ -107,7 +107,7 @@ class FrontierResult(Renderable):
     def to_html(self) -> str:
         from html import escape
 
-        from .._html import page
+        from ..render.html import page
         from ..plotting import plot_decode_frontier
 
         head = "".join(f"<th class='l'>{escape(h)}</th>" for h in self._HEAD)

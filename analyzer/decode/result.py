@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..provenance import model_line
-from ..report import Renderable
+from ..results import Renderable
 from ..stats import format_p
 
 #: the columns scored beside the decoded prompt, in display order
@@ -107,7 +107,7 @@ class DecodeResult(Renderable):
         from rich.markup import escape
         from rich.table import Table
 
-        from ..report import text_console
+        from ..render.text import text_console
 
         console = text_console(width)
         if model_line(self.provenance):
@@ -132,7 +132,7 @@ class DecodeResult(Renderable):
     def to_html(self) -> str:
         from html import escape
 
-        from .._html import page
+        from ..render.html import page
 
         head = "".join(f"<th class='l'>{escape(h)}</th>" for h in self._HEAD)
         body = "".join("<tr>" + "".join(f"<td class='l'>{escape(c)}</td>" for c in row) + "</tr>"

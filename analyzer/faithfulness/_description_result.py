@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..provenance import model_line
-from ..report import Renderable
+from ..results import Renderable
 from ..stats import format_p
 
 
@@ -134,7 +134,7 @@ class DescriptionResult(Renderable):
     def to_table(self, width: int = 140) -> str:
         from rich.table import Table
 
-        from ..report import text_console
+        from ..render.text import text_console
 
         console = text_console(width)
         if model_line(self.provenance):
@@ -160,7 +160,7 @@ class DescriptionResult(Renderable):
         """A self-contained page: the class-rate heat map, the grid, the tests, the planted signal."""
         from html import escape
 
-        from .._html import page
+        from ..render.html import page
         from ..plotting import plot_description
 
         def table(grid) -> str:

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from ..provenance import model_line
-from ..report import Renderable
+from ..results import Renderable
 from ..stats import format_p
 
 _HEAD = ["#", "nearest token", "removed Δacc", "removed ΔNLL [95% CI]", "nearest ΔNLL [95% CI]",
@@ -123,7 +123,7 @@ class ImportanceRendering(Renderable):
     def to_table(self, width: int = 140) -> str:
         from rich.table import Table
 
-        from ..report import text_console
+        from ..render.text import text_console
 
         console = text_console(width)
         if model_line(self.provenance):
@@ -151,7 +151,7 @@ class ImportanceRendering(Renderable):
         """A self-contained page: the per-position figure, the projection curve, the tables and the sentences."""
         from html import escape
 
-        from .._html import page
+        from ..render.html import page
         from ..plotting import plot_importance, plot_projection_curve
 
         def table(head, rows):

@@ -27,7 +27,7 @@ import numpy as np
 from .._params import Interval, Options, check_params
 from ..exceptions import AnalyzerError
 from ..provenance import model_line
-from ..report import Renderable
+from ..results import Renderable
 from ..stats import ALPHA, benjamini_hochberg, format_p, mcnemar_exact, wilson_interval
 
 @dataclass(frozen=True)
@@ -284,7 +284,7 @@ class EvaluationResult(Renderable):
         from rich.markup import escape
         from rich.table import Table
 
-        from ..report import text_console
+        from ..render.text import text_console
 
         console = text_console(width)
         t = Table(title=escape(self._title()), title_justify="left")
@@ -309,7 +309,7 @@ class EvaluationResult(Renderable):
     def to_html(self) -> str:
         from html import escape
 
-        from .._html import page
+        from ..render.html import page
         from ..plotting import plot_evaluation
 
         head = "".join(f"<th class='l'>{escape(h)}</th>" for h in self._HEAD)

@@ -16,7 +16,7 @@ import numpy as np
 from .._params import Interval, ListOf, Text, check_param
 from ..exceptions import AnalyzerError, ShapeMismatchError
 from ..provenance import model_line
-from ..report import Renderable
+from ..results import Renderable
 from ..types import SoftPrompt, Vocabulary
 from ._common import _device, _init_ids, _prompt_matrix, _text_ids, _tile
 from .evaluation import accuracy_from_eval
@@ -113,7 +113,7 @@ class WaywardnessResult(Renderable):
         """The numbers as a terminal table; each γ's projection (the tokens it reads as) below it."""
         from rich.table import Table
 
-        from ..report import text_console
+        from ..render.text import text_console
 
         console = text_console(width)
         if model_line(self.provenance):
@@ -137,7 +137,7 @@ class WaywardnessResult(Renderable):
         """A self-contained page: the accuracy-vs-Prompt-F1 figure (plotly inline) and the table."""
         from html import escape
 
-        from .._html import page
+        from ..render.html import page
         from ..plotting import plot_waywardness
 
         src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
