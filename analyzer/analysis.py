@@ -152,7 +152,7 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
         if "skipped" not in d["relatedness"]:
             from .relatedness import summarize as rel_summary
 
-            d["relatedness"]["summary"] = rel_summary(d["relatedness"])
+            d["relatedness"]["summary"] = rel_summary(d["relatedness"], table.rows)
         if faithfulness:
             say(f"{p.name}: faithfulness (runs the frozen model)")
             from .faithfulness import analyze_faithfulness

@@ -98,6 +98,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     Returns a JSON-ready dict with ``tests`` (the table of tests: :class:`analyzer.stats.Test` rows),
     ``tightness``, ``null``, ``hubness``, ``geometry``, ``redundancy``, ``persistence``, ``summary`` (the rows'
     verdicts) and ``timings``."""
+    from .result_groups import with_rows
     from .stats import TestTable
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -283,8 +284,10 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
            "n_virtual_tokens": n, "null": B.info() | {"n_boot": n_boot},
            "tightness": tight, "hubness": hub, "geometry": geo, "persistence": pers, "redundancy": redund,
            "timings": timings}
-    if own_table:
+    if own_table:       # the rows are the one home of q and the verdicts: the comparisons show them from there
         table.adjust(alpha)
+        for key in ("tightness", "hubness", "geometry", "persistence", "redundancy"):
+            out[key] = with_rows(key, out[key], table.rows)
         out["tests"] = table.to_list()
         out["summary"] = summarize(out)
     return out

@@ -325,16 +325,22 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
 
     timings["total"] = round(time.perf_counter() - t_start, 4)
     out["timings"] = timings
-    if own_table:
+    if own_table:       # the rows are the one home of q and the verdicts: the comparisons show them from there
+        from .result_groups import with_rows
+
         table.adjust(alpha)
+        out = with_rows("relatedness", out, table.rows)
         out["tests"] = table.to_list()
     out["summary"] = summarize(out)
     return out
 
 
-def summarize(result: Mapping) -> list[str]:
+def summarize(result: Mapping, tests=None) -> list[str]:
     """Plain sentences of a :func:`task_relatedness` result: the task set, then per space the share, its
-    most related tokens and each null's verdict."""
+    most related tokens and each null's verdict.  The verdicts are those of the prompt's table of tests
+    ``tests`` (``stats.Test`` rows or their dicts; default: ``result["tests"]``, the table of a
+    :func:`task_relatedness` call that kept its own), the one home of q and the verdicts; without rows, none."""
+    rows = _rows_by_null(result.get("tests") if tests is None else tests)
     lines = []
     kinds = result.get("task_set", {}).get("kinds", {})
     kw = [k["word"] for k in result.get("keywords", []) if k.get("source") == "task"][:8]
@@ -356,24 +362,34 @@ def summarize(result: Mapping) -> list[str]:
                      f"{sec.get('quantile', 0):.0%} quantile over the vocabulary)"
                      + (f"; most related: {top}" if top else "; none is related") + "."
                      if v is not None else f"{label}: no readable neighbours.")
+        space = key.split("_")[0]
         for name in ("matched", "init", "random_vectors", "vocab_tokens"):
-            c = sec["share"].get("null", {}).get(name)
-            if isinstance(c, Mapping) and c.get("verdict"):
-                lines.append(c["verdict"])
+            t = rows.get(("task-related share", space, name))
+            if isinstance(sec["share"].get("null", {}).get(name), Mapping) and t is not None and t.verdict:
+                lines.append(t.verdict)
         if key == "model_space":
-            lines += _specificity_lines(result)
+            lines += _specificity_lines(result, rows)
     return lines
 
 
-def _higher(c) -> bool:
-    return isinstance(c, Mapping) and bool(c.get("significant")) and c.get("value") is not None \
-        and c.get("null_mean") is not None and c["value"] > c["null_mean"]
+def _rows_by_null(tests) -> dict:
+    """``(measure, space, null)`` -> the ``stats.Test`` row, from rows or their dicts."""
+    from .stats import Test
+
+    rows = [t if isinstance(t, Test) else Test.from_dict(t) for t in tests or ()]
+    return {(t.measure, t.space, t.null): t for t in rows}
 
 
-def _specificity_lines(result: Mapping) -> list[str]:
+def _higher(t) -> bool:
+    return t is not None and bool(t.significant) and t.value is not None and t.null_mean is not None \
+        and t.value > t.null_mean
+
+
+def _specificity_lines(result: Mapping, rows: Mapping) -> list[str]:
     """The relatedness profile across tasks, the specificity verdict, and whether "related to T" is claimed:
     only when the prompt is more related to T than to the other known tasks, beyond matched null queries (the
-    task-related share alone is described: it also measures which region of the vocabulary a query points at)."""
+    task-related share alone is described: it also measures which region of the vocabulary a query points at).
+    ``rows``: the prompt's table of tests by ``(measure, space, null)``."""
     spec = result.get("specificity") or {}
     prof = spec.get("profile") or {}
     lines = []
@@ -381,12 +397,13 @@ def _specificity_lines(result: Mapping) -> list[str]:
         lines.append("Relatedness profile (model space; share of neighbours related to each known task): "
                      + ", ".join(f"{t} {v:.2f}" for t, v in prof.items() if v is not None) + ".")
     c = (spec.get("null") or {}).get("matched")
-    if isinstance(c, Mapping) and c.get("verdict"):
-        lines.append(c["verdict"])
+    t = rows.get(("task specificity", "model", "matched"))
+    if isinstance(c, Mapping) and t is not None and t.verdict:
+        lines.append(t.verdict)
     if c is not None:
         task = result.get("task")
         lines.append(f"Related to task {task!r}: yes -- more related to it than to the other known tasks, beyond "
-                     f"matched null queries." if _higher(c) else
+                     f"matched null queries." if _higher(t) else
                      f"Related to task {task!r}: not claimed (that needs a specificity higher than chance).")
     return lines
 

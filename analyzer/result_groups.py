@@ -13,7 +13,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ._json import _f
 
 if TYPE_CHECKING:  # pragma: no cover
     from .stats import Test
@@ -67,6 +66,13 @@ class _Group:
         """The tested scores of ``d`` that :data:`ROWS` names for ``group``, linked to their rows of ``tests``."""
         return {path: ScoreVsNulls.from_dict(_at(d, path), tests=tests, row=row)
                 for path, row in ROWS.get(group, {}).items() if isinstance(_at(d, path), Mapping)}
+
+
+def with_rows(group: str, d: Mapping[str, Any], tests) -> dict[str, Any]:
+    """The layout ``d`` of measure group ``group`` (a key of :data:`ROWS`) as the JSON shows it: each tested
+    score's null comparisons carry q, significance, the verdict, claim and direction of their rows of ``tests``
+    (``stats.Test``), as the typed group's ``to_dict()`` writes them."""
+    return _Group(layout=d, scores=_Group._tested(group, d, tests)).to_dict()
 
 
 # ------------------------------------------------------------------------------------- a score vs its nulls
@@ -126,12 +132,13 @@ class ScoreVsNulls(_Group):
     def to_dict(self) -> dict[str, Any]:
         """The test's layout, each null comparison that is a row of the table carrying that row's ``q``,
         significance, verdict, claim and direction."""
+        from .stats import with_row
+
         out = copy.deepcopy(dict(self.layout))
+        comparisons = out.get("null")
         for null, t in self.rows.items():
-            target = _map(out.get("null")).get(null)
-            if isinstance(target, dict):
-                target.update({"q": _f(t.q), "significant": bool(t.significant), "verdict": t.verdict,
-                               "claim": bool(t.claim), "direction": t.direction})
+            if isinstance(comparisons, dict) and isinstance(comparisons.get(null), dict):
+                comparisons[null] = with_row(comparisons[null], t)
         return out
 
     @property

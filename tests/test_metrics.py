@@ -275,6 +275,15 @@ def test_cluster_centres_are_tight_and_significant(world):
     assert res["summary"] == [r["verdict"] for r in res["tests"] if r["claim"]] + \
         [r["verdict"] for r in res["tests"] if not r["claim"]]
     json.dumps(res)
+    # each null comparison shows its row's q, verdict, claim and direction (the rows are their one home)
+    shown = {("tightness", sp, null): c for sp in ("model", "text") for null, c in res["tightness"][sp]["null"].items()
+             if "omitted" not in c}
+    for r in res["tests"]:
+        c = shown.get((r["measure"], r["space"], r["null"]))
+        if c is not None:
+            assert {f: c[f] for f in ("q", "significant", "verdict", "claim", "direction")} == \
+                {f: r[f] for f in ("q", "significant", "verdict", "claim", "direction")}
+    assert len([r for r in res["tests"] if r["measure"] == "tightness"]) == len(shown) >= 4
 
 
 def test_random_queries_are_not_significant(world):

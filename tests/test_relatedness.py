@@ -235,6 +235,14 @@ def test_prompt_inside_the_task_cluster_is_significantly_related(world):
         # the task cluster half of the time
         m = share["null"]["matched"]
         assert not m["claim"] and not m["significant"] and m["null_mean"] > 0.3 and "not a claim" in m["verdict"]
+        for r in res["tests"]:         # each comparison shows its row's q and verdict (their one home)
+            if (r["measure"], r["space"]) == ("task-related share", space.split("_")[0]):
+                c = share["null"][r["null"]]
+                assert (c["q"], c["verdict"], c["claim"], c["direction"]) == \
+                    (r["q"], r["verdict"], r["claim"], r["direction"])
+        assert [ln for ln in res["summary"] if "task-related share (" + space.replace("_", " ") in ln] == \
+            [r["verdict"] for r in res["tests"] if (r["measure"], r["space"]) == ("task-related share",
+                                                                                    space.split("_")[0])]
         assert share["null"]["init"] == {"omitted": "no initialisation token ids were given"}
         assert len(sec["per_token"]) == 6 and all(p["share"] >= 0.6 for p in sec["per_token"])
         top = sec["top_related"]

@@ -55,12 +55,15 @@ def test_adjust_is_benjamini_hochberg_over_claims_only():
     assert S.Test.from_dict(d).to_dict() == d
 
 
-def test_table_writes_the_adjusted_row_back_into_the_details():
+def test_the_table_is_the_one_home_of_q_and_the_verdict():
     t = S.TestTable()
-    detail = {}
-    t.add(S.make_test("m", "-", "matched", 5.0, np.random.default_rng(1).normal(size=500)), detail)
+    detail = {"value": 5.0, "significant": False, "verdict": ""}
+    t.add(S.make_test("m", "-", "matched", 5.0, np.random.default_rng(1).normal(size=500)))
     rows = t.adjust()
-    assert detail["q"] == rows[0].q and detail["verdict"] == rows[0].verdict and detail["claim"]
+    assert detail == {"value": 5.0, "significant": False, "verdict": ""}      # the details are not written to
+    shown = S.with_row(detail, rows[0])
+    assert shown["q"] == rows[0].q and shown["verdict"] == rows[0].verdict and shown["claim"]
+    assert list(shown) == ["value", "significant", "verdict", "q", "claim", "direction"]   # keys keep their places
 
 
 def test_position_groups_and_grouped_sign_flips():

@@ -25,8 +25,8 @@ from chance"; ``p<0.001`` below the resolution of the null sample.  Per-position
 their own correction, and never summarised as claims.
 
 One job per module: :mod:`._rows` (the :class:`Test` row, :func:`make_test`, :func:`adjust`, the verdicts,
-:class:`TestTable`), :mod:`._pseudo` (seeds, pseudo-prompt draws, the sign-flip null, :func:`compare_to_null`),
-:mod:`._measure_tests` (a per-token or set score against each null, as rows), :mod:`._intervals` (Wilson, McNemar,
+:class:`TestTable`, :func:`with_row`), :mod:`._pseudo` (seeds, pseudo-prompt draws, the sign-flip null,
+:func:`compare_to_null`), :mod:`._measure_tests` (a per-token or set score against each null, as rows), :mod:`._intervals` (Wilson, McNemar,
 paired bootstrap, per-position q) and :mod:`._format` (``format_p``).  Everything is imported from here.
 
 Importing this package pulls numpy only (scipy loads inside the functions)."""
@@ -39,11 +39,12 @@ from ._measure_tests import per_token_test, set_test
 from ._pseudo import (NEIGHBOR_OVERLAP, SEED_MAX, MatchedPool, NullComparison, bootstrap_means, check_seed,
                       compare_to_null, position_groups, pseudo_prompt_draws, pseudo_prompt_means, sign_flip_null)
 from ._rows import (ALPHA, CLAIM_NULLS, DIRECTIONS, NULLS, Test, TestTable, adjust, adjust_description,
-                    adjust_positions, empirical_p, make_test, removal_verdict, stratified_test, verdict)
+                    adjust_positions, empirical_p, make_test, removal_verdict, stratified_test, verdict,
+                    with_row)
 
 __all__ = ["ALPHA", "DIRECTIONS", "NULLS", "CLAIM_NULLS", "SEED_MAX", "check_seed", "Test", "NullComparison",
            "compare_to_null", "format_p", "empirical_p", "make_test", "adjust", "verdict", "NEIGHBOR_OVERLAP",
            "position_groups", "MatchedPool", "pseudo_prompt_draws", "pseudo_prompt_means", "sign_flip_null",
            "per_position_q", "TestTable", "wilson_interval", "mcnemar_exact", "paired_bootstrap_diff",
            "benjamini_hochberg", "removal_verdict", "adjust_positions", "stratified_test", "adjust_description",
-           "bootstrap_means", "per_token_test", "set_test"]
+           "bootstrap_means", "per_token_test", "set_test", "with_row"]

@@ -1,7 +1,8 @@
 """A measure's score against each of its nulls, as rows of the table of tests: :func:`per_token_test` (one
 score per virtual token, the prompt-level mean against matched pseudo-prompts, resampled reference pools and the
 paired initialisation) and :func:`set_test` (one whole-prompt score against pseudo-prompts, described only).
-Both return the measure's JSON-ready detail dict, which the :class:`TestTable` updates with ``q`` and the verdict.
+Both return the measure's JSON-ready detail dict; its null comparisons show ``q`` and the verdict of their rows
+through :func:`~analyzer.stats.with_row`.
 
 Importing this module pulls numpy only (scipy loads inside the functions)."""
 
@@ -31,7 +32,8 @@ def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_
                    what: str = "the score", omitted: Mapping[str, str] | None = None, matched=None,
                    table=None, groups: np.ndarray | None = None, matched_claim: bool = True) -> dict:
     """A per-token score against each null; every comparison is one row of ``table``
-    (:class:`analyzer.stats.TestTable`), whose adjusted ``q``/``verdict`` are written back into this dict.
+    (:class:`analyzer.stats.TestTable`), the only home of its adjusted ``q`` and verdict
+    (:func:`analyzer.stats.with_row` shows them in a comparison of this dict).
 
     values:      ``"n"`` the score of each virtual token.
     pools:       reference null name -> ``"m"`` the score of each null query (i.i.d. pseudo-prompts).
@@ -57,7 +59,7 @@ def per_token_test(values: np.ndarray, pools: Mapping[str, np.ndarray], *, init_
             d["p_other"] = test.p_other
         out["null"][name] = d
         if table is not None:
-            table.add(test, d)
+            table.add(test)
         return d
 
     def positions(name, samples):
@@ -117,7 +119,7 @@ def set_test(value: float, null_values: Mapping[str, np.ndarray], *, init_value:
              "verdict": f"{what} {_fmt(t.value)} vs {_fmt(t.null_mean)} ({name}): described, not tested."}
         out["null"][name] = d
         if table is not None:
-            table.add(t, d)
+            table.add(t)
     if init_value is not None:
         out["null"]["init"] = {"value": _f(value), "init_value": _f(init_value),
                                "difference": _f(value - init_value) if init_value is not None else None,

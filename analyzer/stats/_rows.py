@@ -205,33 +205,32 @@ def verdict(t: Test) -> str:
     return f"{what} {ref}, {stat} (a reference, not a claim)."
 
 
-class TestTable:
-    """Collects a prompt's rows while its measures are computed, then adjusts them together.
+def with_row(comparison: dict, t: Test) -> dict:
+    """A measure's null comparison ``comparison`` (a dict of its detailed result) with the fields its row ``t``
+    of the table of tests is the one home of: ``q``, ``significant``, ``verdict``, ``claim`` and ``direction``
+    (a new dict; the keys it already has keep their places)."""
+    return {**comparison, "q": _f(t.q), "significant": bool(t.significant), "verdict": t.verdict,
+            "claim": bool(t.claim), "direction": t.direction}
 
-    ``add(test, target)``: ``target`` is the dict of the measure's detailed result that shows this row; after
-    :meth:`adjust` it carries the row's ``q``, ``significant`` and ``verdict`` too (figures read it), so the
-    table and the details never disagree."""
+
+class TestTable:
+    """Collects a prompt's rows while its measures are computed, then adjusts them together.  The rows are the
+    only home of ``q``, significance and the verdict: a measure's detailed result shows them through
+    :func:`with_row` (the typed results of :mod:`analyzer.result_groups` do that when they write the JSON)."""
 
     def __init__(self):
         self.rows: list[Test] = []
-        self._targets: list[dict | None] = []
 
-    def add(self, test: Test, target: dict | None = None) -> Test:
+    def add(self, test: Test) -> Test:
         self.rows.append(test)
-        self._targets.append(target)
         return test
 
     def extend(self, other: "TestTable") -> "TestTable":
         self.rows += other.rows
-        self._targets += other._targets
         return self
 
     def adjust(self, alpha: float = ALPHA) -> list[Test]:
         self.rows = adjust(self.rows, alpha)
-        for t, target in zip(self.rows, self._targets):
-            if target is not None:
-                target.update({"q": _f(t.q), "significant": bool(t.significant), "verdict": t.verdict,
-                               "claim": bool(t.claim), "direction": t.direction})
         return self.rows
 
     def to_list(self) -> list[dict]:
