@@ -113,9 +113,9 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
         say(f"{p.name}: {ref.shape[0]} removals × {limit} examples")
         r = importance(model, tokenizer, p, task, vocab, limit=limit, split=split, replacements=("removed",),
                        curve=False, model_name=model_name, **settings)
-        return {"name": p.name, "claimed": [p_["index"] for p_ in r.positions if p_["significant"]],
-                "p": [p_["p"] for p_ in r.positions], "q": [p_["q"] for p_ in r.positions],
-                "delta_nll": [p_["removed"]["delta_nll"] for p_ in r.positions],
+        return {"name": p.name, "claimed": [p_.index for p_ in r.positions if p_.significant],
+                "p": [p_.p for p_ in r.positions], "q": [p_.q for p_ in r.positions],
+                "delta_nll": [p_.removed.delta_nll for p_ in r.positions],
                 "original": r.original, "null": r.null}
 
     out: dict[str, Any] = {"reference": reference.name, "task": getattr(task, "name", task), "limit": limit,

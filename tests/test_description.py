@@ -248,7 +248,7 @@ def test_the_null_is_cached_and_reused(tiny, cache_dir, one_torch_thread):
     assert first.prompt["norm_profile"] == second.prompt["norm_profile"]
     assert n_second <= 1 + 1 + kw["max_new_tokens"]              # source run + shared prefix + decoding steps
     assert n_first >= n_second + 4 * kw["null_size"]              # + one source run per null prompt at least
-    assert again.tests == first.tests and again.grid == first.grid
+    assert again.to_dict()["tests"] == first.to_dict()["tests"] and again.grid == first.grid
     assert len(list(cache_dir.rglob("null-*.json"))) == 1
     # nothing cached: the null is made again
     calls, h = _count_forwards(model)
@@ -342,8 +342,8 @@ def test_smollm2_describes_its_planted_instruction(smollm2_frozen, one_torch_thr
                           target_layers=[0, 8], all_pairs=True,
                           keywords=["film", "movie"], null_size=1, max_new_tokens=6, other_readings=False,
                           cache=False)
-    assert len(res.grid) == 2 and all(isinstance(c["text"], str) for c in res.grid)
+    assert len(res.grid) == 2 and all(isinstance(c.text, str) for c in res.grid)
     assert res.settings["num_layers"] == 30 and res.null["n"] == 4
     planted = res.planted[0]
-    assert planted["best"]["class_rate"] >= 0.5, planted["grid"]
-    assert "sentiment" in planted["best"]["text"].lower()
+    assert planted.best.class_rate >= 0.5, planted.grid
+    assert "sentiment" in planted.best.text.lower()

@@ -83,15 +83,15 @@ def test_removed_and_mean_deltas_equal_evaluate_by_hand(tiny, task, prompt, resu
         mean = model.get_input_embeddings()(torch.as_tensor(ok)).double().mean(0).float().numpy()
     for i in (0, 2, N - 1):
         acc, nll = _by_hand(model, tok, task, np.delete(prompt.vectors, i, axis=0))
-        row = result.positions[i]["removed"]
-        assert row["delta_accuracy"] == acc - acc0
-        assert row["delta_nll"] == pytest.approx(float(np.mean(nll - nll0)), abs=1e-5)
+        row = result.positions[i].removed
+        assert row.delta_accuracy == acc - acc0
+        assert row.delta_nll == pytest.approx(float(np.mean(nll - nll0)), abs=1e-5)
         v = prompt.vectors.copy()
         v[i] = mean
         acc, nll = _by_hand(model, tok, task, v)
-        assert result.positions[i]["mean"]["delta_accuracy"] == acc - acc0
-        assert result.positions[i]["mean"]["delta_nll"] == pytest.approx(float(np.mean(nll - nll0)), abs=1e-5)
-    deltas = [abs(p["removed"]["delta_nll"]) for p in result.positions]
+        assert result.positions[i].mean.delta_accuracy == acc - acc0
+        assert result.positions[i].mean.delta_nll == pytest.approx(float(np.mean(nll - nll0)), abs=1e-5)
+    deltas = [abs(p.removed.delta_nll) for p in result.positions]
     assert max(deltas) > 1e-3                       # the loud tiny model does feel its prompt
 
 
@@ -103,8 +103,8 @@ def test_prefix_cache_matches_the_plain_forward(tiny, task, prompt, result, one_
                       prefix_cache=True, **SMALL)
     assert fast.settings["prefix_cache"] is True and result.settings["prefix_cache"] is False
     for a, b in zip(fast.positions, result.positions):
-        assert a["removed"]["delta_nll"] == pytest.approx(b["removed"]["delta_nll"], abs=1e-4)
-        assert a["removed"]["delta_accuracy"] == b["removed"]["delta_accuracy"]
+        assert a.removed.delta_nll == pytest.approx(b.removed.delta_nll, abs=1e-4)
+        assert a.removed.delta_accuracy == b.removed.delta_accuracy
 
 
 def test_nearest_of_a_prompt_made_of_tokens_changes_nothing(tiny, task, one_torch_thread):
@@ -119,10 +119,11 @@ def test_nearest_of_a_prompt_made_of_tokens_changes_nothing(tiny, task, one_torc
     p = SoftPrompt(name="tokens", vectors=vec, source="memory", kind="TENSOR")
     r = importance(model, tok, p, task, vocab, limit=8, replacements=("nearest",), curve=True, **SMALL)
     for i, row in enumerate(r.positions):
-        assert row["nearest"]["token_id"] == ids[i]
-        assert row["nearest"]["delta_accuracy"] == 0.0 and row["nearest"]["delta_nll"] == 0.0
-        assert row["nearest"]["ci"]["delta_nll"] == [0.0, 0.0]
-    assert r.tests == () and "p" not in r.positions[0]          # no removal, no claim
+        assert row.nearest.token_id == ids[i]
+        assert row.nearest.delta_accuracy == 0.0 and row.nearest.delta_nll == 0.0
+        assert list(row.nearest.ci_nll) == [0.0, 0.0]
+    assert r.tests == () and r.positions[0].p is None              # no removal, no claim
+    assert "p" not in r.to_dict()["positions"][0]
     assert r.projection_curve["accuracy"] == [r.original["accuracy"]] * 4
 
 
@@ -131,15 +132,15 @@ def test_projection_curve_ranks_and_ends_at_the_full_projection(tiny, task, prom
 
     model, tok, *_ = tiny
     c = result.projection_curve
-    d = [p["nearest"]["delta_nll"] for p in result.positions]
+    d = [p.nearest.delta_nll for p in result.positions]
     assert sorted(c["order"]) == list(range(N))
     assert [d[i] for i in c["order"]] == sorted(d)               # least important first
     assert c["counts"] == list(range(N + 1)) and len(c["accuracy"]) == N + 1
     assert c["accuracy"][0] == result.original["accuracy"]
-    ids = [p["nearest"]["token_id"] for p in result.positions]
+    ids = [p.nearest.token_id for p in result.positions]
     assert c["accuracy"][N] == evaluate(model, tok, task, ids, split="test", limit=10).accuracy
-    first = result.positions[c["order"][0]]["nearest"]
-    assert c["accuracy"][1] == result.original["accuracy"] + first["delta_accuracy"]
+    first = result.positions[c["order"][0]].nearest
+    assert c["accuracy"][1] == result.original["accuracy"] + first.delta_accuracy
     band = c["random_band"]
     assert band["n_orders"] == 2 and band["counts"][0] == 0 and band["counts"][-1] == N
     assert all(lo <= m <= hi for lo, m, hi in zip(band["low"], band["median"], band["high"]))

@@ -32,11 +32,15 @@ def _pmap(sizes=(4, 3), k: int = 2, dims: int = 2):
 
 
 def _reading(values, significant=()):
-    """An importance reading's ``to_dict()`` layout (what the plotting reads)."""
-    return {"positions": [{"index": i, "removed": {"delta_nll": v, "delta_accuracy": 0.0,
-                                                   "ci": {"delta_nll": [v - 0.1, v + 0.1]}},
-                           "significant": i in significant, "q": 0.01 if i in significant else 0.5}
-                          for i, v in enumerate(values)], "tests": [{}], "settings": {"alpha": 0.05}}
+    """An importance reading with only the removal replacement (what the map and the Importance tab read)."""
+    from analyzer.faithfulness import ImportanceResult, PositionImportance, ReplacementEffect
+
+    positions = tuple(PositionImportance(index=i, removed=ReplacementEffect(0.0, v, (0.0, 0.0), (v - 0.1, v + 0.1)),
+                                         p=0.01 if i in significant else 0.5, q=0.01 if i in significant else 0.5,
+                                         significant=i in significant) for i, v in enumerate(values))
+    return ImportanceResult(model="m", prompt="p", task="sentiment", split="test", n=4, original={},
+                            positions=positions, projection_curve=None, tests=({},), null={},
+                            settings={"alpha": 0.05})
 
 
 def test_importance_sizes_area_grows_linearly_with_the_clipped_value():
@@ -122,28 +126,59 @@ def test_evaluation_rows_and_description_sentences():
     assert rows[0]["vs zero-shot"] == "+0.250 (q=1)" and rows[0]["verdict"] == "not distinguishable from zero-shot"
     assert rows[2]["NLL"] == "—" and verdict_words("") == ""
 
-    claim = {"measure": "description class rate, grid mean", "value": 0.4, "null_mean": 0.05, "q": 0.01,
-             "claim": True, "significant": True}
-    d = {"task": "sentiment", "describes_task": True, "tests": [claim, {**claim, "claim": False}],
-         "planted": [{"kind": "instruction", "text": "Classify it.", "detected": False, "class_rate_mean": 0.1,
-                      "null": {"class_rate_mean": 0.08}, "best": {"text": " about movies"},
-                      "tests": [{**claim, "q": 0.4, "significant": False}]}]}
+    from dataclasses import replace
+
+    from analyzer.faithfulness import DescriptionCell, DescriptionResult, PlantedDescription
+    from analyzer.stats import Test
+
+    claim = Test(measure="description class rate, grid mean", space="model", null="matched", value=0.4,
+                 null_mean=0.05, null_sd=0.1, effect=3.5, p=0.01, q=0.01, direction="greater", significant=True,
+                 verdict="", claim=True, n_null=80)
+    cell = DescriptionCell(source_layer=0, target_layer=0, text="", class_rate=0.0, keyword_share=0.0, p=None,
+                           q=None, null_class_rate=0.0)
+    grid = (cell, replace(cell, target_layer=8, text=" language"), replace(cell, source_layer=8, text="language "))
+    d = DescriptionResult(prompt={"name": "p"}, task="sentiment", model="m", grid=grid, best=cell,
+                          tests=(claim, replace(claim, claim=False)), describes_task=True, class_rate_mean=0.4,
+                          null={}, planted=(PlantedDescription(
+                              kind="instruction", text="Classify it.", detected=False,
+                              grid=grid, best=replace(cell, text=" about movies"),
+                              tests=(replace(claim, q=0.4, significant=False),), class_rate_mean=0.1, profile=[],
+                              null={"class_rate_mean": 0.08}),))
     ok, sentence = description_claim(d)
     assert ok and sentence == ("**Claim: the model describes this prompt as about sentiment** (class rate, grid mean "
                                "0.40 vs the null's 0.05, q=0.01).")
-    ok, sentence = description_claim({**d, "describes_task": False})
+    ok, sentence = description_claim(replace(d, describes_task=False))
     assert not ok and sentence.startswith("**Not distinguishable from chance**")
     [(detected, line)] = planted_lines(d)
     assert not detected and "**NOT detected**" in line and "q=0.4" in line and "“about movies”" in line
 
-    cell = {"source_layer": 0, "target_layer": 0, "text": "", "class_rate": 0.0, "null_class_rate": 0.0,
-            "keyword_share": 0.0}
-    grid = [cell, {**cell, "target_layer": 8, "text": " language"}, {**cell, "source_layer": 8, "text": "language "}]
-    assert best_description({"task": "sentiment", "best": cell, "grid": grid}) == (
+    assert best_description(d) == (
         "No description names a class of sentiment", "language",
         "The grid's most frequent description (2 of 3 cells); class rate 0 in every cell.")
-    named = {**cell, "text": " positive or negative", "class_rate": 1.0, "null_class_rate": 0.1}
-    heading, text, detail = best_description({"task": "sentiment", "best": named, "grid": grid + [named]})
+    named = replace(cell, text=" positive or negative", class_rate=1.0, null_class_rate=0.1)
+    heading, text, detail = best_description(replace(d, best=named, grid=grid + (named,)))
     assert (heading, text) == ("Best description", "positive or negative")
     assert detail == ("Source layer 0 → target layer 0 · class rate 1.00 (the null's 0.10 in that cell) · keyword "
                       "share 0.00.")
+
+
+def test_shipped_readings_read_back_through_from_dict():
+    """sample_prompts/importance.json and describe.json (written by scripts/importance_samples.py and
+    describe_samples.py) read back into the typed results, whose to_dict() gives the same JSON."""
+    import json
+    from pathlib import Path
+
+    from analyzer.faithfulness import DescriptionResult, ImportanceResult
+
+    samples = Path(__file__).resolve().parents[1] / "sample_prompts"
+    full = json.loads((samples / "importance.json").read_text())["full"]
+    back = ImportanceResult.from_dict(full).to_dict()
+    back.pop("model_provenance")                                 # written before the provenance was recorded
+    assert json.dumps(back) == json.dumps(full)
+    described = json.loads((samples / "describe.json").read_text())
+    for model in described.values():
+        for d in model["results"].values():
+            d = {k: v for k, v in d.items() if k != "seconds"}
+            back = DescriptionResult.from_dict(d).to_dict()
+            back.pop("model_provenance")
+            assert json.dumps(back) == json.dumps(d)

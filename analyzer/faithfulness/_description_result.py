@@ -6,11 +6,70 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from ..provenance import model_line
 from ..results import Renderable
-from ..stats import format_p
+from ..stats import Test, format_p
+
+
+@dataclass(frozen=True)
+class DescriptionCell:
+    """One cell of the layer grid: the text the model wrote with the prompt's state read at ``source_layer`` and
+    patched in at ``target_layer``, its ``class_rate`` and ``keyword_share`` (None without keywords), ``p``
+    against the same cell of the null, ``q`` (BH across the grid; shown, not claimed) and ``null_class_rate``
+    (the null's mean there)."""
+
+    source_layer: int
+    target_layer: int
+    text: str
+    class_rate: float
+    keyword_share: float | None
+    p: float | None
+    q: float | None
+    null_class_rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source_layer": self.source_layer, "target_layer": self.target_layer, "text": self.text,
+                "class_rate": self.class_rate, "keyword_share": self.keyword_share, "p": self.p, "q": self.q,
+                "null_class_rate": self.null_class_rate}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DescriptionCell:
+        return cls(**{f: d.get(f) for f in cls.__dataclass_fields__})
+
+
+def _rows(tests) -> tuple[Test, ...]:
+    return tuple(t if isinstance(t, Test) else Test.from_dict(t) for t in tests)
+
+
+@dataclass(frozen=True)
+class PlantedDescription:
+    """A planted control: the task's ``kind`` of text (``instruction``, ``label_words``) embedded as a prompt and
+    read over the same grid; ``detected`` when its grid-mean class rate is significant above its null."""
+
+    kind: str
+    text: str
+    detected: bool
+    grid: tuple[DescriptionCell, ...]
+    best: DescriptionCell
+    tests: tuple[Test, ...]
+    class_rate_mean: float
+    profile: list[Any]
+    null: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "detected": self.detected,
+                "grid": [c.to_dict() for c in self.grid], "best": self.best.to_dict(),
+                "tests": [t.to_dict() for t in self.tests], "class_rate_mean": self.class_rate_mean,
+                "profile": self.profile, "null": self.null}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PlantedDescription:
+        return cls(kind=d["kind"], text=d["text"], detected=bool(d["detected"]),
+                   grid=tuple(DescriptionCell.from_dict(c) for c in d.get("grid") or ()),
+                   best=DescriptionCell.from_dict(d["best"]), tests=_rows(d.get("tests") or ()),
+                   class_rate_mean=d.get("class_rate_mean"), profile=d.get("profile"), null=d.get("null") or {})
 
 
 @dataclass(frozen=True)
@@ -19,17 +78,14 @@ class DescriptionResult(Renderable):
 
     prompt:          ``name``, ``num_virtual_tokens``, ``norm_profile`` (median and spread of log2 norms, the
                      null's key), ``source``.
-    grid:            one dict per cell: ``source_layer``, ``target_layer``, ``text``, ``class_rate``,
-                     ``keyword_share``, ``p`` (against the same cell of the null), ``q`` (BH across the grid;
-                     shown, not claimed), ``null_class_rate`` (the null's mean there).
+    grid:            one :class:`DescriptionCell` per (source, target) layer pair.
     best:            the cell with the highest class rate (then keyword share, a non-empty text, the lowest p).
-    tests:           the prompt's rows (:class:`analyzer.stats.Test` dicts): the grid-mean class rate (the
-                     claim), the best cell's class rate and the grid-mean keyword share (described references).
+    tests:           the prompt's :class:`analyzer.stats.Test` rows: the grid-mean class rate (the claim), the
+                     best cell's class rate and the grid-mean keyword share (described references).
     describes_task:  the claim "the model describes this prompt as about the task" holds (the grid-mean class
                      rate significant above its null).
     null:            the null's size, constructions, cache state, mean class rates and frequent texts.
-    planted:         per planted signal: ``kind``, ``text``, ``grid``, ``best``, ``tests``, ``detected``,
-                     ``class_rate_mean``, ``null``.
+    planted:         one :class:`PlantedDescription` per planted signal.
     other_readings:  ``self_description`` continuations and ``logit_lens`` top tokens (never claims).
     settings:        layers, description prompt, classes, keywords, null size, seed, decoding.
     """
@@ -37,24 +93,37 @@ class DescriptionResult(Renderable):
     prompt: dict[str, Any]
     task: str
     model: str
-    grid: list[dict[str, Any]]
-    best: dict[str, Any]
-    tests: list[dict[str, Any]]
+    grid: tuple[DescriptionCell, ...]
+    best: DescriptionCell
+    tests: tuple[Test, ...]
     describes_task: bool
     class_rate_mean: float
     null: dict[str, Any]
-    planted: list[dict[str, Any]] = field(default_factory=list)
+    planted: tuple[PlantedDescription, ...] = ()
     other_readings: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] | None = None   # which model was run, and what it stands in for
 
     def to_dict(self) -> dict[str, Any]:
         return {"prompt": dict(self.prompt), "task": self.task, "model": self.model,
-                "model_provenance": self.provenance, "grid": list(self.grid),
-                "best": dict(self.best), "tests": list(self.tests), "describes_task": bool(self.describes_task),
-                "class_rate_mean": self.class_rate_mean, "null": dict(self.null), "planted": list(self.planted),
+                "model_provenance": self.provenance, "grid": [c.to_dict() for c in self.grid],
+                "best": self.best.to_dict(), "tests": [t.to_dict() for t in self.tests],
+                "describes_task": bool(self.describes_task), "class_rate_mean": self.class_rate_mean,
+                "null": dict(self.null), "planted": [p.to_dict() for p in self.planted],
                 "other_readings": dict(self.other_readings), "settings": dict(self.settings),
                 "summary": self.summary()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DescriptionResult:
+        """Read back a ``to_dict()`` (e.g. one entry of ``sample_prompts/describe.json``)."""
+        return cls(prompt=dict(d.get("prompt") or {}), task=d.get("task", ""), model=d.get("model", ""),
+                   grid=tuple(DescriptionCell.from_dict(c) for c in d.get("grid") or ()),
+                   best=DescriptionCell.from_dict(d["best"]), tests=_rows(d.get("tests") or ()),
+                   describes_task=bool(d.get("describes_task")), class_rate_mean=d.get("class_rate_mean"),
+                   null=dict(d.get("null") or {}),
+                   planted=tuple(PlantedDescription.from_dict(p) for p in d.get("planted") or ()),
+                   other_readings=dict(d.get("other_readings") or {}), settings=dict(d.get("settings") or {}),
+                   provenance=d.get("model_provenance"))
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
@@ -67,18 +136,18 @@ class DescriptionResult(Renderable):
     def summary(self) -> list[str]:
         """Plain sentences: the best description, the claim and its null, the planted signal."""
         b = self.best
-        out = [f"Best description (source layer {b['source_layer']} → target layer {b['target_layer']}): "
-               f"{b['text']!r} — class rate {b['class_rate']:.2f} (the null's {b['null_class_rate']:.2f} there), "
+        out = [f"Best description (source layer {b.source_layer} → target layer {b.target_layer}): "
+               f"{b.text!r} — class rate {b.class_rate:.2f} (the null's {b.null_class_rate:.2f} there), "
                f"{_p(b)}."]
-        claims = [t for t in self.tests if t.get("claim")]
+        claims = [t for t in self.tests if t.claim]
         if self.describes_task:
             out.append(f"The model describes this prompt as about {self.task}: "
-                       + " ".join(t["verdict"] for t in claims if t.get("significant")))
+                       + " ".join(t.verdict for t in claims if t.significant))
         else:
             out.append(f"Not distinguishable from chance: the model does not describe this prompt as about "
                        f"{self.task} more than it describes meaningless prompts ("
-                       + "; ".join(f"{t['measure'].replace('description ', '')} {_g(t['value'])} vs "
-                                   f"{_g(t['null_mean'])}, {format_p(t.get('q'), None, 'q')}" for t in claims) + ").")
+                       + "; ".join(f"{t.measure.replace('description ', '')} {_g(t.value)} vs "
+                                   f"{_g(t.null_mean)}, {format_p(t.q, None, 'q')}" for t in claims) + ").")
         nl = self.null
         freq = nl.get("frequent_texts") or []
         top = f"; its most frequent text {freq[0]['text']!r} ({freq[0]['count']} of {nl['n'] * len(self.grid)})" \
@@ -88,12 +157,12 @@ class DescriptionResult(Renderable):
                    f"{', from the cache' if nl.get('cached') else ''}), mean class rate "
                    f"{nl['class_rate_mean']:.3f}{top}.")
         for p in self.planted:
-            pb = p["best"]
-            out.append(f"Planted {p['kind'].replace('_', ' ')} ({p['text']!r} embedded as the prompt): grid-mean class "
-                       f"rate {p['class_rate_mean']:.2f} against its null's {p['null']['class_rate_mean']:.2f}, best "
-                       f"{pb['text']!r} ({pb['class_rate']:.2f}); {'detected' if p['detected'] else 'NOT detected'} "
-                       f"({_row_q(p['tests'])}).")
-        if self.planted and not any(p["detected"] for p in self.planted) and not self.describes_task:
+            pb = p.best
+            out.append(f"Planted {p.kind.replace('_', ' ')} ({p.text!r} embedded as the prompt): grid-mean class "
+                       f"rate {p.class_rate_mean:.2f} against its null's {p.null['class_rate_mean']:.2f}, best "
+                       f"{pb.text!r} ({pb.class_rate:.2f}); {'detected' if p.detected else 'NOT detected'} "
+                       f"({_row_q(p.tests)}).")
+        if self.planted and not any(p.detected for p in self.planted) and not self.describes_task:
             out.append("The planted signal is not described either: at this grid the model describes nothing "
                        "(see the numbers above).")
         return out
@@ -102,11 +171,9 @@ class DescriptionResult(Renderable):
     _HEAD = ["source", "target", "class rate", "null rate", "keywords", "p", "q", "text"]
 
     def _rows(self, grid=None) -> list[list[str]]:
-        return [[str(c["source_layer"]), str(c["target_layer"]), f"{c['class_rate']:.2f}",
-                 f"{c['null_class_rate']:.2f}",
-                 "–" if c.get("keyword_share") is None else f"{c['keyword_share']:.2f}",
-                 format_p(c["p"], None, "").lstrip("="),
-                 "–" if c.get("q") is None else f"{c['q']:.2g}", c["text"]] for c in (grid or self.grid)]
+        return [[str(c.source_layer), str(c.target_layer), f"{c.class_rate:.2f}", f"{c.null_class_rate:.2f}",
+                 "–" if c.keyword_share is None else f"{c.keyword_share:.2f}", format_p(c.p, None, "").lstrip("="),
+                 "–" if c.q is None else f"{c.q:.2g}", c.text] for c in (grid or self.grid)]
 
     def _others(self) -> list[str]:
         o = self.other_readings or {}
@@ -124,7 +191,7 @@ class DescriptionResult(Renderable):
         lines = [f"# {self._title()}", "", *src, "| " + " | ".join(self._HEAD) + " |",
                  "|" + "---:|" * (len(self._HEAD) - 1) + ":---|"]
         lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self._rows()]
-        lines += ["", "## Tests", ""] + [f"- {t['verdict']}" for t in self.tests]
+        lines += ["", "## Tests", ""] + [f"- {t.verdict}" for t in self.tests]
         lines += ["", "## Summary", ""] + [f"- {s}" for s in self.summary()]
         other = self._others()
         if other:
@@ -147,7 +214,7 @@ class DescriptionResult(Renderable):
         for row in self._rows():
             t.add_row(*row)
         console.print(t)
-        for line in [r["verdict"] for r in self.tests] + self.summary():
+        for line in [r.verdict for r in self.tests] + self.summary():
             console.print(f"• {line}")
         other = self._others()
         if other:
@@ -170,11 +237,11 @@ class DescriptionResult(Renderable):
 
         src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
         body: list[Any] = [f"<h1>{escape(self._title())}</h1>", *src, plot_description(self), table(self.grid),
-                           "<h2>Tests</h2><ul>" + "".join(f"<li>{escape(t['verdict'])}</li>" for t in self.tests)
+                           "<h2>Tests</h2><ul>" + "".join(f"<li>{escape(t.verdict)}</li>" for t in self.tests)
                            + "</ul>", "<h2>Summary</h2><ul>"
                            + "".join(f"<li>{escape(s)}</li>" for s in self.summary()) + "</ul>"]
         for p in self.planted:
-            body += [f"<h2>Planted {escape(p['kind'].replace('_', ' '))}: {escape(p['text'])}</h2>", table(p["grid"])]
+            body += [f"<h2>Planted {escape(p.kind.replace('_', ' '))}: {escape(p.text)}</h2>", table(p.grid)]
         other = self._others()
         if other:
             body.append("<h2>Other readings (not claims)</h2><ul>"
@@ -182,19 +249,18 @@ class DescriptionResult(Renderable):
         return page(self._title(), body)
 
 
-def _p(cell: dict) -> str:
-    p = format_p(cell.get("p"), None, "p")
-    q = cell.get("q")
-    return p + (f", q={q:.2g} across the grid" if q is not None else "")
+def _p(cell: DescriptionCell) -> str:
+    p = format_p(cell.p, None, "p")
+    return p + (f", q={cell.q:.2g} across the grid" if cell.q is not None else "")
 
 
 def _g(x) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
-def _row_q(tests: list[dict]) -> str:
-    claims = [t for t in tests if t.get("claim")]
-    return ", ".join(f"{t['measure'].replace('description ', '')} {format_p(t.get('q'), None, 'q')}" for t in claims)
+def _row_q(tests: Sequence[Test]) -> str:
+    claims = [t for t in tests if t.claim]
+    return ", ".join(f"{t.measure.replace('description ', '')} {format_p(t.q, None, 'q')}" for t in claims)
 
 
-__all__ = ["DescriptionResult"]
+__all__ = ["DescriptionCell", "PlantedDescription", "DescriptionResult"]

@@ -1,4 +1,4 @@
-"""Table, JSON, Markdown and HTML of an :class:`~analyzer.faithfulness.importance.ImportanceResult` (the
+"""Table, JSON, Markdown and HTML of an :class:`~analyzer.faithfulness.ImportanceResult` (the
 renderers read the result's fields and its claim rows; nothing here computes a p-value).
 
 Importing this module pulls numpy only."""
@@ -19,11 +19,12 @@ _SHORT = ["#", "nearest", "rm Δacc", "removed ΔNLL [CI]", "nearest ΔNLL [CI]"
           "matters"]
 
 
-def _ci(r: dict | None) -> str:
-    if not r:
+def _ci(r) -> str:
+    """``+0.123 [+0.05, +0.20]``: a :class:`~._importance_result.ReplacementEffect`'s ΔNLL and its interval."""
+    if r is None:
         return "–"
-    lo, hi = r["ci"]["delta_nll"]
-    return f"{r['delta_nll']:+.3f} [{lo:+.2f}, {hi:+.2f}]"
+    lo, hi = r.ci_nll
+    return f"{r.delta_nll:+.3f} [{lo:+.2f}, {hi:+.2f}]"
 
 
 def _bare(s: str) -> str:
@@ -41,7 +42,7 @@ class ImportanceRendering(Renderable):
                f"{self.n} {self.split} examples of {self.task}; each position was changed alone on the same "
                f"examples (changed − original)."]
         if self.tests:
-            sig = [p["index"] for p in self.positions if p.get("significant")]
+            sig = [p.index for p in self.positions if p.significant]
             nl = self.null
             res = (f"null of {nl['size']} removals from {nl['pseudo_prompts']} matched meaningless prompts on "
                    f"{nl['n_examples']} examples; smallest possible p {nl['resolution']:.4f}, so at least "
@@ -83,13 +84,12 @@ class ImportanceRendering(Renderable):
         nn = self.null.get("size")
         rows = []
         for p in self.positions:
-            rem = p.get("removed")
-            rows.append([str(p["index"]), (p.get("nearest") or {}).get("token", "–"),
-                         f"{rem['delta_accuracy']:+.3f}" if rem else "–", _ci(rem), _ci(p.get("nearest")),
-                         _ci(p.get("mean")),
-                         _bare(format_p(p["p"], nn, direction="greater")) if p.get("p") is not None else "–",
-                         _bare(format_p(p["q"], None, "q")) if p.get("q") is not None else "–",
-                         "yes" if p.get("significant") else "no" if "p" in p else "–"])
+            rem = p.removed
+            rows.append([str(p.index), p.nearest.token if p.nearest is not None else "–",
+                         f"{rem.delta_accuracy:+.3f}" if rem else "–", _ci(rem), _ci(p.nearest), _ci(p.mean),
+                         _bare(format_p(p.p, nn, direction="greater")) if p.p is not None else "–",
+                         _bare(format_p(p.q, None, "q")) if p.q is not None else "–",
+                         "yes" if p.significant else "no" if p.significant is not None else "–"])
         return rows
 
     def _curve_rows(self) -> list[list[str]]:

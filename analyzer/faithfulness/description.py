@@ -46,7 +46,7 @@ from ..types import SoftPrompt, Vocabulary
 from ._common import _device, _init_ids, _prompt_matrix, _text_ids, _tile
 from ._description_null import (DEFAULT_NULL_SIZE, NULL_CONSTRUCTIONS, describes, grid_tests, grid_texts,
                                 norm_profile, null_summary, null_texts, score_texts)
-from ._description_result import DescriptionResult
+from ._description_result import DescriptionCell, DescriptionResult, PlantedDescription
 from .patchscope import (check_layers, choose_demos, default_layers, description_prompt, num_layers,
                          patched_generate, task_classes)
 from .projection import hard_projection
@@ -238,14 +238,14 @@ def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None 
         (rates,), (kws,) = score_texts([texts], classes, keywords)
         null_rates, null_kws = score_texts(null["texts"], classes, keywords)
         tests, cell_p, cell_q = grid_tests(rates, kws, null_rates, null_kws, np.asarray(null["groups"]), alpha)
-        grid = [{"source_layer": s, "target_layer": t, "text": texts[k], "class_rate": float(rates[k]),
-                 "keyword_share": None if not np.isfinite(kws[k]) else round(float(kws[k]), 4), "p": cell_p[k],
-                 "q": cell_q[k], "null_class_rate": round(float(null_rates[:, k].mean()), 4)}
-                for k, (s, t) in enumerate(cells)]
-        best = max(range(len(grid)), key=lambda k: (grid[k]["class_rate"], grid[k]["keyword_share"] or 0.0,
-                                                     bool(grid[k]["text"].strip()),
-                                                     -(grid[k]["p"] if grid[k]["p"] is not None else 1.0), -k))
-        return {"grid": grid, "best": dict(grid[best]), "tests": [t.to_dict() for t in tests],
+        grid = tuple(DescriptionCell(source_layer=s, target_layer=t, text=texts[k], class_rate=float(rates[k]),
+                                     keyword_share=None if not np.isfinite(kws[k]) else round(float(kws[k]), 4),
+                                     p=cell_p[k], q=cell_q[k], null_class_rate=round(float(null_rates[:, k].mean()), 4))
+                     for k, (s, t) in enumerate(cells))
+        best = max(range(len(grid)), key=lambda k: (grid[k].class_rate, grid[k].keyword_share or 0.0,
+                                                     bool(grid[k].text.strip()),
+                                                     -(grid[k].p if grid[k].p is not None else 1.0), -k))
+        return {"grid": grid, "best": grid[best], "tests": tuple(tests),
                 "describes_task": describes(tests), "class_rate_mean": round(float(rates.mean()), 4),
                 "profile": list(profile), "null": null_summary(null, null_rates, cells)}
 
@@ -256,7 +256,7 @@ def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None 
         if not text.strip():
             raise AnalyzerError(f"Task {task.name!r} has no {kind.replace('_', ' ')} to plant.")
         r = read(planted_prompt(model, tokenizer, text, n), f"planted {kind.replace('_', ' ')}")
-        plants.append({"kind": kind, "text": text, "detected": r.pop("describes_task"), **r})
+        plants.append(PlantedDescription(kind=kind, text=text, detected=r.pop("describes_task"), **r))
     other = {}
     if other_readings:
         say("other readings: self-description and logit lens")
@@ -278,7 +278,7 @@ def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None 
                              task=task.name, model=model_name or getattr(model.config, "_name_or_path", ""),
                              grid=main["grid"], best=main["best"], tests=main["tests"],
                              describes_task=main["describes_task"], class_rate_mean=main["class_rate_mean"],
-                             null=main["null"], planted=plants, other_readings=other, settings=settings)
+                             null=main["null"], planted=tuple(plants), other_readings=other, settings=settings)
 
 
 def _other_readings(model, tokenizer, prompt, sources, vocab, max_new_tokens) -> dict[str, Any]:

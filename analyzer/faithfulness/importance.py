@@ -21,7 +21,7 @@ Importing this module pulls numpy only; torch is imported inside the functions."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from numbers import Integral
 from typing import Any, Sequence
 
@@ -31,45 +31,12 @@ from .._params import SEED, Interval, ListOf, Options, check_params
 from ..exceptions import AnalyzerError
 from ..stats import ALPHA, Test, adjust_positions, paired_bootstrap_diff, stratified_test
 from ..types import SoftPrompt, Vocabulary
-from ._importance_render import ImportanceRendering
+from ._importance_result import REPLACEMENTS, ImportanceResult, PositionImportance, ReplacementEffect
 from ._removal_null import (DEFAULT_NULL_LIMIT, DEFAULT_NULL_PROMPTS, DEFAULT_NULL_SIZE, _remove, position_stratum,
                             removal_null)
 from ._variants import Outcome, VariantScorer
 
-REPLACEMENTS = ("removed", "nearest", "mean")
 SPLITS = ("test", "validation")
-
-
-@dataclass(frozen=True)
-class ImportanceResult(ImportanceRendering):
-    """The importance reading of one prompt (see the module docstring); ``to_dict()`` is the JSON contract.
-
-    positions: one dict per virtual token: ``index``, one entry per replacement (``delta_accuracy``,
-               ``delta_nll``, ``ci``; ``nearest`` adds ``token``/``token_id``), and the removal claim's ``p``,
-               ``q``, ``significant``.
-    projection_curve: ``order`` (least important first), ``counts``, ``accuracy``/``nll`` along it, and
-               ``random_band`` (``counts``, ``low``, ``median``, ``high`` over random orders); None when not run.
-    tests:     the claim rows (one per position), adjusted together.  null: the removal null's summary."""
-
-    model: str
-    prompt: str
-    task: str
-    split: str
-    n: int
-    original: dict
-    positions: tuple
-    projection_curve: dict | None
-    tests: tuple
-    null: dict
-    settings: dict = field(default_factory=dict)
-    provenance: dict | None = None   # which model was run, and what it stands in for (analyzer.provenance)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "model_provenance": self.provenance, "prompt": self.prompt, "task": self.task,
-                "split": self.split, "n": self.n, "original": dict(self.original),
-                "positions": [dict(p) for p in self.positions], "projection_curve": self.projection_curve,
-                "tests": [t.to_dict() for t in self.tests], "null": dict(self.null), "settings": dict(self.settings),
-                "summary": self.summary()}
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -122,12 +89,11 @@ def replacement_vectors(model, tokenizer, matrix, index) -> tuple[Any, list[int]
     return near, ids, (total / max(ok.size, 1)).float()
 
 
-def _delta(changed: Outcome, base: Outcome, *, n_boot: int, seed: int) -> dict[str, Any]:
+def _delta(changed: Outcome, base: Outcome, *, n_boot: int, seed: int) -> ReplacementEffect:
     a = paired_bootstrap_diff(changed.correct.astype(float), base.correct.astype(float), n_boot=n_boot, seed=seed)
     b = paired_bootstrap_diff(changed.nll, base.nll, n_boot=n_boot, seed=seed)
-    return {"delta_accuracy": a["diff"], "delta_nll": b["diff"],
-            "ci": {"delta_accuracy": [a["ci_low"], a["ci_high"]], "delta_nll": [b["ci_low"], b["ci_high"]],
-                   "level": 0.95}}
+    return ReplacementEffect(delta_accuracy=a["diff"], delta_nll=b["diff"], ci_accuracy=(a["ci_low"], a["ci_high"]),
+                             ci_nll=(b["ci_low"], b["ci_high"]), level=0.95)
 
 
 def _replace(x, i: int, row):
@@ -196,13 +162,11 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
         outcomes[r] = [scorer.outcome(variants[r](i)) for i in range(n)]
     positions = []
     for i in range(n):
-        row: dict[str, Any] = {"index": i}
-        for r in replacements:
-            row[r] = _delta(outcomes[r][i], base, n_boot=n_boot, seed=seed)
+        eff = {r: _delta(outcomes[r][i], base, n_boot=n_boot, seed=seed) for r in replacements}
         if "nearest" in replacements:
-            row["nearest"].update(token_id=int(near_ids[i]),
-                                  token=vocab.tokens[near_ids[i]] if vocab is not None else str(near_ids[i]))
-        positions.append(row)
+            eff["nearest"] = replace(eff["nearest"], token_id=int(near_ids[i]),
+                                     token=vocab.tokens[near_ids[i]] if vocab is not None else str(near_ids[i]))
+        positions.append(PositionImportance(index=i, **eff))
 
     tests: list[Test] = []
     null_info: dict[str, Any] = {}
@@ -214,9 +178,9 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
                             model_name=str(name), size=null_size, prompts=null_prompts, seed=seed,
                             max_length=max_length, cache=null_cache, progress=progress)
         null_info = null.to_dict(n, alpha)
-        tests = removal_tests([row["removed"]["delta_nll"] for row in positions], null, alpha)
-        for row, t in zip(positions, tests):
-            row.update(p=t.p, q=t.q, significant=bool(t.significant), verdict=t.verdict)
+        tests = removal_tests([row.removed.delta_nll for row in positions], null, alpha)
+        positions = [replace(row, p=t.p, q=t.q, significant=bool(t.significant), verdict=t.verdict)
+                     for row, t in zip(positions, tests)]
 
     curve_d = None
     if curve:
@@ -358,5 +322,5 @@ def importance_for_model(model_name: str | None, prompt_path, task=None, *, labe
     return replace(res, provenance=vocab_provenance(vocab, [prompt], what="model"))
 
 
-__all__ = ["REPLACEMENTS", "ImportanceResult", "importance", "held_out_validity", "importance_for_model",
-           "replacement_vectors", "removal_effects", "removal_tests"]
+__all__ = ["REPLACEMENTS", "ImportanceResult", "PositionImportance", "ReplacementEffect", "importance",
+           "held_out_validity", "importance_for_model", "replacement_vectors", "removal_effects", "removal_tests"]

@@ -4,16 +4,18 @@ layer grid, beside the null's mean class rate in each cell (Patchscopes / InSPEc
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Mapping
+from typing import Mapping
 
 from ._style import layout_args, short
 
 
-def _as_dict(result) -> dict[str, Any]:
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
+def _as_result(result):
+    from ..faithfulness._description_result import DescriptionResult
+
+    if isinstance(result, DescriptionResult):
+        return result
     if isinstance(result, Mapping):
-        return dict(result)
+        return DescriptionResult.from_dict(dict(result))
     raise TypeError(f"Expected a DescriptionResult or its to_dict(); got {type(result).__name__}.")
 
 
@@ -29,17 +31,17 @@ def plot_description(result, *, width: int | None = None, height: int | None = N
     ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
-    d = _as_dict(result)
-    grid, best, what = d["grid"], d["best"], d["prompt"]["name"]
+    r = _as_result(result)
+    grid, best, what = r.grid, r.best, r.prompt["name"]
     if planted is not None:
-        match = [p for p in d.get("planted", []) if p["kind"] == planted]
+        match = [p for p in r.planted if p.kind == planted]
         if not match:
             raise ValueError(f"No planted signal {planted!r} in this result; it has "
-                             f"{[p['kind'] for p in d.get('planted', [])]}.")
-        grid, best, what = match[0]["grid"], match[0]["best"], f"planted {planted.replace('_', ' ')}"
-    sources = sorted({c["source_layer"] for c in grid})
-    targets = sorted({c["target_layer"] for c in grid})
-    at = {(c["source_layer"], c["target_layer"]): c for c in grid}
+                             f"{[p.kind for p in r.planted]}.")
+        grid, best, what = match[0].grid, match[0].best, f"planted {planted.replace('_', ' ')}"
+    sources = sorted({c.source_layer for c in grid})
+    targets = sorted({c.target_layer for c in grid})
+    at = {(c.source_layer, c.target_layer): c for c in grid}
     z, text, hover = [], [], []
     for s in sources:
         zr, tr, hr = [], [], []
@@ -48,24 +50,24 @@ def plot_description(result, *, width: int | None = None, height: int | None = N
             if c is None:
                 zr.append(None), tr.append(""), hr.append("")
                 continue
-            zr.append(c["class_rate"])
-            tr.append(escape(short(c["text"] or "∅", max_label)))
-            kw = "–" if c.get("keyword_share") is None else f"{c['keyword_share']:.2f}"
-            p = "n/a" if c.get("p") is None else f"{c['p']:.3g}"
-            q = "n/a" if c.get("q") is None else f"{c['q']:.3g}"
-            hr.append(f"source {s} → target {t}<br>{escape(c['text'] or '(empty)')}<br>class rate "
-                      f"{c['class_rate']:.2f} (null {c['null_class_rate']:.2f}), keywords {kw}<br>p {p}, q {q} "
+            zr.append(c.class_rate)
+            tr.append(escape(short(c.text or "∅", max_label)))
+            kw = "–" if c.keyword_share is None else f"{c.keyword_share:.2f}"
+            p = "n/a" if c.p is None else f"{c.p:.3g}"
+            q = "n/a" if c.q is None else f"{c.q:.3g}"
+            hr.append(f"source {s} → target {t}<br>{escape(c.text or '(empty)')}<br>class rate "
+                      f"{c.class_rate:.2f} (null {c.null_class_rate:.2f}), keywords {kw}<br>p {p}, q {q} "
                       f"(shown, not claimed)")
         z.append(zr), text.append(tr), hover.append(hr)
     fig = go.Figure(go.Heatmap(z=z, x=[str(t) for t in targets], y=[str(s) for s in sources], text=text,
                                texttemplate="%{text}", textfont=dict(size=9), customdata=hover,
                                hovertemplate="%{customdata}<extra></extra>", colorscale="Greens", zmin=0, zmax=1,
                                colorbar=dict(title="class rate")))
-    bi, bj = sources.index(best["source_layer"]), targets.index(best["target_layer"])
+    bi, bj = sources.index(best.source_layer), targets.index(best.target_layer)
     fig.add_shape(type="rect", x0=bj - 0.5, x1=bj + 0.5, y0=bi - 0.5, y1=bi + 0.5,
                   line=dict(color="black", width=2))
     args = layout_args(width, height or max(300, 60 * len(sources) + 160),
-                       title or f"Description class rate of {what} ({d['task']}) over the layer grid")
+                       title or f"Description class rate of {what} ({r.task}) over the layer grid")
     fig.update_layout(**args, xaxis=dict(title="target layer (patched into)", type="category"),
                       yaxis=dict(title="source layer (read from)", type="category"))
     return fig

@@ -3,15 +3,9 @@ whose removal matters more than chance marked), and the partial-projection curve
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._style import PERCENT_AXIS, color, layout_args
 
 _NAMES = {"removed": "removed", "nearest": "nearest token", "mean": "vocabulary mean"}
-
-
-def _as_dict(result) -> dict[str, Any]:
-    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
 
 def plot_importance(result, *, width: int | None = None, height: int | None = None, title: str | None = None):
@@ -24,42 +18,44 @@ def plot_importance(result, *, width: int | None = None, height: int | None = No
     ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
-    d = _as_dict(result)
-    pos = d.get("positions", [])
+    from ..faithfulness._importance_result import as_importance
+
+    r = as_importance(result)
+    pos = r.positions
     fig = go.Figure()
-    x = [p["index"] for p in pos]
+    x = [p.index for p in pos]
     for j, key in enumerate(("removed", "nearest", "mean")):
-        if not pos or key not in pos[0]:
+        effects = [p.effect(key) for p in pos]
+        if not pos or effects[0] is None:
             continue
-        y = [p[key]["delta_nll"] for p in pos]
-        lo = [p[key]["ci"]["delta_nll"][0] for p in pos]
-        hi = [p[key]["ci"]["delta_nll"][1] for p in pos]
-        text = [p[key].get("token", "") for p in pos]
+        y = [e.delta_nll for e in effects]
+        lo = [e.ci_nll[0] for e in effects]
+        hi = [e.ci_nll[1] for e in effects]
+        text = [e.token or "" for e in effects]
         fig.add_trace(go.Bar(
             x=x, y=y, name=_NAMES[key], marker_color=color(j),
             error_y=dict(type="data", symmetric=False, array=[h - v for h, v in zip(hi, y)],
                          arrayminus=[v - lw for v, lw in zip(y, lo)], thickness=1),
-            customdata=[[p[key]["delta_accuracy"], a, b, t] for p, a, b, t in zip(pos, lo, hi, text)],
+            customdata=[[e.delta_accuracy, a, b, t] for e, a, b, t in zip(effects, lo, hi, text)],
             hovertemplate=("position %{x}<br>ΔNLL %{y:+.3f} [%{customdata[1]:+.3f}, %{customdata[2]:+.3f}]<br>"
                            "Δaccuracy %{customdata[0]:+.3f}<br>%{customdata[3]}<extra>" + _NAMES[key] + "</extra>")))
-    sig = [p for p in pos if p.get("significant")]
+    sig = [p for p in pos if p.significant]
     if sig:
-        top = max([p["removed"]["ci"]["delta_nll"][1] for p in pos] + [0.0])
-        fig.add_trace(go.Scatter(x=[p["index"] for p in sig], y=[top * 1.08 + 1e-3] * len(sig), mode="markers",
+        top = max([p.removed.ci_nll[1] for p in pos] + [0.0])
+        fig.add_trace(go.Scatter(x=[p.index for p in sig], y=[top * 1.08 + 1e-3] * len(sig), mode="markers",
                                  marker=dict(symbol="star", size=12, color="#111111"),
                                  name="removal matters (q < α)",
-                                 customdata=[[p.get("q")] for p in sig],
+                                 customdata=[[p.q] for p in sig],
                                  hovertemplate="position %{x}: q=%{customdata[0]:.3g}<extra></extra>"))
-    null = d.get("null") or {}
-    if null.get("mean") is not None:
+    null_mean = (r.null or {}).get("mean")
+    if null_mean is not None:
         # a legend entry, not an annotation: a label on the plot would sit on the first positions' bars
         lo_x, hi_x = (min(x) - 0.5, max(x) + 0.5) if x else (-0.5, 0.5)
-        fig.add_trace(go.Scatter(x=[lo_x, hi_x], y=[null["mean"]] * 2, mode="lines",
+        fig.add_trace(go.Scatter(x=[lo_x, hi_x], y=[null_mean] * 2, mode="lines",
                                  line=dict(color="gray", dash="dot", width=1),
                                  name="null: removing a meaningless position (mean)",
                                  hovertemplate="null mean %{y:+.3f}<extra></extra>"))
-    title = title or (f"Importance of each position — {d.get('prompt', '')} on {d.get('task', '')} "
-                      f"({d.get('n', '?')} examples)")
+    title = title or f"Importance of each position — {r.prompt} on {r.task} ({r.n or '?'} examples)"
     args = layout_args(width, height, title)
     args["margin"]["b"] = 40
     fig.update_layout(**args, barmode="group", xaxis=dict(title="position", dtick=1 if len(pos) <= 30 else None),
@@ -74,8 +70,10 @@ def plot_projection_curve(result, *, width: int | None = None, height: int | Non
     projection gap's source.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
-    d = _as_dict(result)
-    c = d.get("projection_curve")
+    from ..faithfulness._importance_result import as_importance
+
+    r = as_importance(result)
+    c = r.projection_curve
     fig = go.Figure()
     if c:
         band = c["random_band"]
@@ -95,7 +93,7 @@ def plot_projection_curve(result, *, width: int | None = None, height: int | Non
                                                    for k, nll in zip(c["counts"], c["nll"])],
             hovertemplate="%{x} projected (last: position %{customdata[0]})<br>accuracy %{y:.3f}<br>"
                           "NLL %{customdata[1]:.3f}<extra></extra>"))
-    title = title or f"Partial projection — {d.get('prompt', '')} on {d.get('task', '')}"
+    title = title or f"Partial projection — {r.prompt} on {r.task}"
     fig.update_layout(**layout_args(width, height, title),
                       xaxis=dict(title="positions projected to their nearest token"),
                       yaxis=dict(title="accuracy", range=[0, 1.02], **PERCENT_AXIS),

@@ -69,17 +69,19 @@ def importance_values(reading) -> tuple[np.ndarray, np.ndarray]:
     """``(removal ΔNLL "n", matters "n" bool)`` of one prompt's importance reading: an
     :class:`~analyzer.faithfulness.ImportanceResult`, its ``to_dict()``, or plain per-position values (then
     nothing is marked as mattering)."""
+    if isinstance(reading, dict) and "positions" in reading:
+        from ..faithfulness._importance_result import ImportanceResult
+
+        reading = ImportanceResult.from_dict(reading)
     positions = getattr(reading, "positions", None)
-    if positions is None and isinstance(reading, dict):
-        positions = reading.get("positions")
     if positions is None:
         v = np.asarray(reading, dtype=float).ravel()
         return v, np.zeros(v.size, dtype=bool)
-    if any("removed" not in p for p in positions):
+    if any(p.removed is None for p in positions):
         raise ValueError("Sizing the map by importance needs the 'removed' replacement of every position; this "
                          "reading was run without it.")
-    return (np.array([float(p["removed"]["delta_nll"]) for p in positions]),
-            np.array([bool(p.get("significant")) for p in positions]))
+    return (np.array([float(p.removed.delta_nll) for p in positions]),
+            np.array([bool(p.significant) for p in positions]))
 
 
 def importance_sizes(values, vmax: float, smallest: float, largest: float) -> np.ndarray:

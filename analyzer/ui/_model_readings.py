@@ -219,7 +219,7 @@ def describe(sel: Selection) -> None:
     for detected, line in planted_lines(res):
         st.markdown(line, help=TERMS["planted control"])
     if res.planted and st.toggle("Show the planted control's grid", key="desc_show_planted"):
-        st.plotly_chart(plot_description(res, planted=res.planted[0]["kind"]), key="desc_planted_grid", config=CHART)
+        st.plotly_chart(plot_description(res, planted=res.planted[0].kind), key="desc_planted_grid", config=CHART)
     nl = res.null
     st.caption(f"Null: {nl['n']} meaningless prompts ({len(nl['constructions'])} constructions × "
                f"{nl['per_construction']}: {', '.join(nl['constructions'])}), matched to the prompt's length and "

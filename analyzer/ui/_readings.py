@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..stats import format_p
+from ..stats import Test, format_p
 
 
 def _num(x, fmt: str = ".3f") -> str:
@@ -44,47 +44,43 @@ def evaluation_rows(result) -> list[dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------ importance
-def _d(result) -> dict[str, Any]:
-    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
-
-
 def importance_rows(result) -> list[dict[str, Any]]:
     """One row per position of an :class:`~analyzer.faithfulness.ImportanceResult` (numbers left as numbers for
     the table's formats): v | nearest token | removed ΔNLL | 95% CI | removed Δacc | nearest ΔNLL | mean ΔNLL | q
     | matters."""
     rows = []
-    for p in _d(result)["positions"]:
-        rem, near, mean = p.get("removed"), p.get("nearest"), p.get("mean")
-        ci = (rem or {}).get("ci", {}).get("delta_nll")
-        rows.append({"v": f"v{p['index']}", "nearest token": (near or {}).get("token", "–"),
-                     "removed ΔNLL": None if rem is None else rem["delta_nll"],
+    for p in result.positions:
+        rem, near, mean = p.removed, p.nearest, p.mean
+        ci = rem.ci_nll if rem is not None else None
+        rows.append({"v": f"v{p.index}", "nearest token": near.token if near is not None else "–",
+                     "removed ΔNLL": None if rem is None else rem.delta_nll,
                      "95% CI": "" if not ci else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]",
-                     "removed Δacc": None if rem is None else rem["delta_accuracy"],
-                     "nearest ΔNLL": None if near is None else near["delta_nll"],
-                     "mean ΔNLL": None if mean is None else mean["delta_nll"],
-                     "q": p.get("q"), "matters": bool(p.get("significant"))})
+                     "removed Δacc": None if rem is None else rem.delta_accuracy,
+                     "nearest ΔNLL": None if near is None else near.delta_nll,
+                     "mean ΔNLL": None if mean is None else mean.delta_nll,
+                     "q": p.q, "matters": bool(p.significant)})
     return rows
 
 
 def mattering(result) -> str:
     """Which positions matter, in one Markdown sentence (the claim rows' verdicts, not a new test)."""
-    d = _d(result)
-    if not d.get("tests"):
+    if not result.tests:
         return "No claim: the removal null was not run (the 'removed' replacement was left out)."
-    sig = [p for p in d["positions"] if p.get("significant")]
-    alpha = (d.get("settings") or {}).get("alpha", 0.05)
+    positions = result.positions
+    sig = [p for p in positions if p.significant]
+    alpha = (result.settings or {}).get("alpha", 0.05)
     if not sig:
         return (f"**No position matters more than chance**: removing any one of them raises the NLL no more than "
                 f"removing a position of a matched meaningless prompt (BH q ≥ {alpha:g} for all "
-                f"{len(d['positions'])}).")
-    parts = ", ".join(f"v{p['index']} ({format_p(p['q'], None, 'q')})" for p in sig)
-    return (f"**{len(sig)} of {len(d['positions'])} positions matter**: {parts} -- removing each raises the gold "
+                f"{len(positions)}).")
+    parts = ", ".join(f"v{p.index} ({format_p(p.q, None, 'q')})" for p in sig)
+    return (f"**{len(sig)} of {len(positions)} positions matter**: {parts} -- removing each raises the gold "
             f"label's NLL more than removing a position of a matched meaningless prompt (BH q < {alpha:g}).")
 
 
 # ------------------------------------------------------------------------------------------------ description
-def _claim_rows(tests: Sequence[dict]) -> list[dict]:
-    return [t for t in tests if t.get("claim")]
+def _claim_rows(tests: Sequence[Test]) -> list[Test]:
+    return [t for t in tests if t.claim]
 
 
 def best_description(result) -> tuple[str, str, str]:
@@ -92,51 +88,49 @@ def best_description(result) -> tuple[str, str, str]:
     the heading says so and the text is the grid's most frequent description (how many cells wrote it)."""
     from collections import Counter
 
-    d = _d(result)
-    b = d["best"]
-    kw = "" if b.get("keyword_share") is None else f" · keyword share {b['keyword_share']:.2f}"
-    detail = (f"Source layer {b['source_layer']} → target layer {b['target_layer']} · class rate "
-              f"{b['class_rate']:.2f} (the null's {b['null_class_rate']:.2f} in that cell){kw}.")
-    if b["class_rate"] > 0:
-        return "Best description", b["text"].strip() or "(empty)", detail
-    texts = Counter(c["text"].strip() for c in d["grid"] if c["text"].strip())
+    b = result.best
+    kw = "" if b.keyword_share is None else f" · keyword share {b.keyword_share:.2f}"
+    detail = (f"Source layer {b.source_layer} → target layer {b.target_layer} · class rate "
+              f"{b.class_rate:.2f} (the null's {b.null_class_rate:.2f} in that cell){kw}.")
+    if b.class_rate > 0:
+        return "Best description", b.text.strip() or "(empty)", detail
+    texts = Counter(c.text.strip() for c in result.grid if c.text.strip())
     if not texts:
-        return f"No description names a class of {d['task']}", "(every cell wrote nothing)", ""
+        return f"No description names a class of {result.task}", "(every cell wrote nothing)", ""
     text, n = texts.most_common(1)[0]
-    return (f"No description names a class of {d['task']}", text,
-            f"The grid's most frequent description ({n} of {len(d['grid'])} cells); class rate 0 in every cell.")
+    return (f"No description names a class of {result.task}", text,
+            f"The grid's most frequent description ({n} of {len(result.grid)} cells); class rate 0 in every cell.")
 
 
 def description_claim(result) -> tuple[bool, str]:
     """``(is a claim, Markdown sentence)`` of a :class:`~analyzer.faithfulness.DescriptionResult`: does the model
     describe the prompt as about the task more than it describes matched meaningless prompts?"""
-    d = _d(result)
-    stats = "; ".join(f"{t['measure'].replace('description ', '')} {_num(t.get('value'), '.2f')} vs the null's "
-                      f"{_num(t.get('null_mean'), '.2f')}, {format_p(t.get('q'), None, 'q')}"
-                      for t in _claim_rows(d["tests"]))
-    if d["describes_task"]:
-        return True, f"**Claim: the model describes this prompt as about {d['task']}** ({stats})."
-    return False, (f"**Not distinguishable from chance**: the model describes this prompt as about {d['task']} no "
-                   f"more than it describes meaningless prompts ({stats}).")
+    stats = "; ".join(f"{t.measure.replace('description ', '')} {_num(t.value, '.2f')} vs the null's "
+                      f"{_num(t.null_mean, '.2f')}, {format_p(t.q, None, 'q')}"
+                      for t in _claim_rows(result.tests))
+    if result.describes_task:
+        return True, f"**Claim: the model describes this prompt as about {result.task}** ({stats})."
+    return False, (f"**Not distinguishable from chance**: the model describes this prompt as about {result.task} "
+                   f"no more than it describes meaningless prompts ({stats}).")
 
 
 def planted_lines(result) -> list[tuple[bool, str]]:
     """``(detected, Markdown sentence)`` per planted control of a description result."""
     out = []
-    for p in _d(result).get("planted") or []:
-        q = "; ".join(format_p(t.get("q"), None, "q") for t in _claim_rows(p.get("tests") or []))
-        what = "the task's instruction" if p["kind"] == "instruction" else "the task's label words"
-        out.append((bool(p["detected"]),
-                    f"**Planted control** ({what} embedded as a prompt: *{p['text']}*): "
-                    f"**{'detected' if p['detected'] else 'NOT detected'}** -- grid-mean class rate "
-                    f"{p['class_rate_mean']:.2f} vs its null's {p['null']['class_rate_mean']:.2f} ({q}); best "
-                    f"description “{p['best']['text'].strip()}”."))
+    for p in result.planted:
+        q = "; ".join(format_p(t.q, None, "q") for t in _claim_rows(p.tests))
+        what = "the task's instruction" if p.kind == "instruction" else "the task's label words"
+        out.append((bool(p.detected),
+                    f"**Planted control** ({what} embedded as a prompt: *{p.text}*): "
+                    f"**{'detected' if p.detected else 'NOT detected'}** -- grid-mean class rate "
+                    f"{p.class_rate_mean:.2f} vs its null's {p.null['class_rate_mean']:.2f} ({q}); best "
+                    f"description “{p.best.text.strip()}”."))
     return out
 
 
 def other_readings_rows(result) -> list[dict[str, str]]:
     """The self-description continuations beside the question alone (never claims)."""
-    o = _d(result).get("other_readings") or {}
+    o = result.other_readings or {}
     return [{"question": r["question"].strip(), "after the prompt": r.get("soft") or "",
              "no prompt": r.get("none") or ""} for r in o.get("self_description") or []]
 

@@ -1,0 +1,137 @@
+"""The result of the importance reading (:func:`~.importance.importance`): :class:`ImportanceResult`, one
+:class:`PositionImportance` per virtual token and one :class:`ReplacementEffect` per replacement; ``to_dict()``
+is the JSON contract and ``from_dict`` reads it back (the shipped ``sample_prompts/importance.json``).
+
+Importing this module pulls numpy only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ._importance_render import ImportanceRendering
+
+REPLACEMENTS = ("removed", "nearest", "mean")
+
+
+@dataclass(frozen=True)
+class ReplacementEffect:
+    """The change (changed − original) when one position is replaced: mean ``delta_accuracy`` and gold-label
+    ``delta_nll`` with their paired bootstrap intervals (``ci_accuracy``, ``ci_nll`` at ``level``); the nearest
+    replacement also names its token (``token_id``, ``token``)."""
+
+    delta_accuracy: float
+    delta_nll: float
+    ci_accuracy: tuple[float, float]
+    ci_nll: tuple[float, float]
+    level: float = 0.95
+    token_id: int | None = None
+    token: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"delta_accuracy": self.delta_accuracy, "delta_nll": self.delta_nll,
+                             "ci": {"delta_accuracy": list(self.ci_accuracy), "delta_nll": list(self.ci_nll),
+                                    "level": self.level}}
+        if self.token_id is not None:
+            d.update(token_id=self.token_id, token=self.token)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReplacementEffect:
+        ci = d.get("ci") or {}
+        return cls(delta_accuracy=d.get("delta_accuracy"), delta_nll=d["delta_nll"],
+                   ci_accuracy=tuple(ci.get("delta_accuracy") or ()), ci_nll=tuple(ci.get("delta_nll") or ()),
+                   level=ci.get("level", 0.95), token_id=d.get("token_id"), token=d.get("token"))
+
+
+@dataclass(frozen=True)
+class PositionImportance:
+    """One virtual token of the importance reading: its ``index``, the effect of each replacement run
+    (``removed``, ``nearest``, ``mean``; None when not run) and the removal claim's ``p``, ``q``, ``significant``
+    and ``verdict`` (copied from its :class:`analyzer.stats.Test` row; None when the removal null was not run)."""
+
+    index: int
+    removed: ReplacementEffect | None = None
+    nearest: ReplacementEffect | None = None
+    mean: ReplacementEffect | None = None
+    p: float | None = None
+    q: float | None = None
+    significant: bool | None = None
+    verdict: str | None = None
+
+    def effect(self, replacement: str) -> ReplacementEffect | None:
+        """The effect of ``replacement`` (one of ``removed``, ``nearest``, ``mean``), None when not run."""
+        return getattr(self, replacement) if replacement in REPLACEMENTS else None
+
+    def to_dict(self, order: Sequence[str] = REPLACEMENTS) -> dict[str, Any]:
+        """The JSON row: ``index``, the replacements run in ``order`` (the order they were asked for), then the
+        claim's fields when the removal null was run."""
+        d: dict[str, Any] = {"index": self.index}
+        for r in list(order) + [r for r in REPLACEMENTS if r not in order]:
+            e = self.effect(r)
+            if e is not None:
+                d[r] = e.to_dict()
+        if self.significant is not None:
+            d.update(p=self.p, q=self.q, significant=self.significant, verdict=self.verdict)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PositionImportance:
+        eff = {r: ReplacementEffect.from_dict(d[r]) for r in REPLACEMENTS if d.get(r) is not None}
+        sig = d.get("significant")
+        return cls(index=int(d["index"]), **eff, p=d.get("p"), q=d.get("q"),
+                   significant=None if sig is None and "p" not in d else bool(sig), verdict=d.get("verdict"))
+
+
+@dataclass(frozen=True)
+class ImportanceResult(ImportanceRendering):
+    """The importance reading of one prompt (see :mod:`analyzer.faithfulness.importance`); ``to_dict()`` is the
+    JSON contract.
+
+    positions: one :class:`PositionImportance` per virtual token.
+    projection_curve: ``order`` (least important first), ``counts``, ``accuracy``/``nll`` along it, and
+               ``random_band`` (``counts``, ``low``, ``median``, ``high`` over random orders); None when not run.
+    tests:     the claim rows (one per position), adjusted together.  null: the removal null's summary."""
+
+    model: str
+    prompt: str
+    task: str
+    split: str
+    n: int
+    original: dict
+    positions: tuple[PositionImportance, ...]
+    projection_curve: dict | None
+    tests: tuple
+    null: dict
+    settings: dict = field(default_factory=dict)
+    provenance: dict | None = None   # which model was run, and what it stands in for (analyzer.provenance)
+
+    def to_dict(self) -> dict[str, Any]:
+        order = self.settings.get("replacements") or REPLACEMENTS
+        return {"model": self.model, "model_provenance": self.provenance, "prompt": self.prompt, "task": self.task,
+                "split": self.split, "n": self.n, "original": dict(self.original),
+                "positions": [p.to_dict(order) for p in self.positions], "projection_curve": self.projection_curve,
+                "tests": [t.to_dict() for t in self.tests], "null": dict(self.null), "settings": dict(self.settings),
+                "summary": self.summary()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImportanceResult:
+        """Read back a ``to_dict()`` (e.g. one entry of ``sample_prompts/importance.json``); the claim rows
+        become :class:`analyzer.stats.Test` rows again."""
+        from ..stats import Test
+
+        return cls(model=d.get("model", ""), prompt=d.get("prompt", ""), task=d.get("task", ""),
+                   split=d.get("split", "test"), n=int(d.get("n") or 0), original=dict(d.get("original") or {}),
+                   positions=tuple(PositionImportance.from_dict(p) for p in d.get("positions") or ()),
+                   projection_curve=d.get("projection_curve"),
+                   tests=tuple(Test.from_dict(t) if isinstance(t, dict) else t for t in d.get("tests") or ()),
+                   null=dict(d.get("null") or {}), settings=dict(d.get("settings") or {}),
+                   provenance=d.get("model_provenance"))
+
+
+def as_importance(result) -> ImportanceResult:
+    """``result`` itself, or an :class:`ImportanceResult` read from its ``to_dict()`` layout."""
+    return result if isinstance(result, ImportanceResult) else ImportanceResult.from_dict(dict(result))
+
+
+__all__ = ["REPLACEMENTS", "ReplacementEffect", "PositionImportance", "ImportanceResult", "as_importance"]
