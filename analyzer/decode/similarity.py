@@ -145,53 +145,20 @@ def relative_transfer(accuracy: np.ndarray, task_names: Sequence[str], own_task:
         return np.where(own[None, :] > 0, on_theirs / own[None, :], np.nan)
 
 
-def _pairs(m: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The off-diagonal entries of ``m`` over the prompts ``idx`` (ordered pairs of distinct positions)."""
-    sub = m[np.ix_(idx, idx)]
-    off = ~np.eye(len(idx), dtype=bool)
-    same = idx[:, None] == idx[None, :]           # a prompt drawn twice by the bootstrap is not a pair
-    return sub[off & ~same]
-
-
 def similarity_vs_transfer(similarities: Mapping[str, np.ndarray], relative: np.ndarray, *, n_perm: int = 2000,
                            n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """Per similarity: Spearman's rho with the relative transfer over the ordered pairs ``i != j``, its Mantel
-    permutation p-value (one-sided: more similar, better transfer), a bootstrap 95% interval over prompts, and
-    ``q`` (Benjamini-Hochberg over the similarities)."""
-    from scipy.stats import spearmanr
-
-    from ..stats import ALPHA, benjamini_hochberg, empirical_p
+    permutation p-value (one-sided: more similar, better transfer), a bootstrap 95% interval over prompts
+    (:func:`analyzer.stats.mantel_spearman`), and ``q`` (Benjamini-Hochberg over the similarities)."""
+    from ..stats import ALPHA, benjamini_hochberg
+    from ..stats._matrices import mantel_spearman
 
     p = relative.shape[0]
     if p < 4:
         raise AnalyzerError(f"Similarity against transfer needs at least 4 prompts; got {p}.")
     rng = np.random.default_rng(seed)
-    every = np.arange(p)
-    y = _pairs(relative, every)
-    rows = []
-    for name, sim in similarities.items():
-        x = _pairs(np.asarray(sim, np.float64), every)
-        ok = np.isfinite(x) & np.isfinite(y)
-        rho = float(spearmanr(x[ok], y[ok]).statistic)
-        null = []
-        for _ in range(n_perm):
-            perm = rng.permutation(p)
-            xs = _pairs(np.asarray(sim)[np.ix_(perm, perm)], every)
-            k = np.isfinite(xs) & np.isfinite(y)
-            null.append(spearmanr(xs[k], y[k]).statistic)
-        null = np.asarray(null, np.float64)
-        # a permutation that reproduces the observed pairing ties it; 1e-12 keeps a float-rounding tie a tie
-        pval = empirical_p(rho - 1e-12, null, "greater")
-        boots = []
-        for _ in range(n_boot):
-            idx = rng.choice(p, size=p, replace=True)
-            xb, yb = _pairs(np.asarray(sim, np.float64), idx), _pairs(relative, idx)
-            k = np.isfinite(xb) & np.isfinite(yb)
-            if k.sum() >= 3 and np.ptp(xb[k]) > 0 and np.ptp(yb[k]) > 0:
-                boots.append(spearmanr(xb[k], yb[k]).statistic)
-        lo, hi = (np.percentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan))
-        rows.append({"similarity": name, "rho": rho, "ci": [float(lo), float(hi)], "p": pval,
-                     "n_pairs": int(ok.sum()), "n_prompts": p})
+    rows = [{"similarity": name, **mantel_spearman(sim, relative, rng=rng, n_perm=n_perm, n_boot=n_boot),
+             "n_prompts": p} for name, sim in similarities.items()]
     for r, q in zip(rows, benjamini_hochberg([r["p"] for r in rows])):
         r["q"] = float(q)
         r["significant"] = bool(q < ALPHA)
