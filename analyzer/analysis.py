@@ -15,6 +15,7 @@ grouped by prompt, against shuffled labels."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from numbers import Integral
 from typing import Callable, Mapping, Sequence
 
 from .report import Report, model_info, neighbor_rows, prompt_info
@@ -30,7 +31,8 @@ class AnalysisSettings:
     neighborhood:  the vocabulary's own neighbour graph (mutual neighbours, vocabulary hubness).
     csls:          the hubness-corrected CSLS reading beside the chosen metric.
     relatedness:   task-relatedness when a task is known.
-    n_null, seed:  size of each null pool and the seed of every draw."""
+    n_null, seed:  size of each null pool (an int >= 2) and the seed of every draw (an int in [0, 2**32 - 1]);
+                   both checked through :mod:`analyzer._params`."""
 
     text_space: bool = True
     neighborhood: bool = True
@@ -40,9 +42,12 @@ class AnalysisSettings:
     seed: int = 0
 
     def __post_init__(self):
-        from .stats import check_seed
+        from ._params import SEED, Interval, check_params
 
-        check_seed(self.seed)
+        checked = check_params("AnalysisSettings", {"n_null": self.n_null, "seed": self.seed},
+                               {"n_null": [Interval(Integral, 2, None)], "seed": [SEED]})
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)       # a numpy int stored as an int (frozen dataclass)
 
     @property
     def full(self) -> bool:

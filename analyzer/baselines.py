@@ -15,10 +15,12 @@ Importing this module pulls numpy only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from ._params import Interval, check_param
 from .exceptions import AnalyzerError, ShapeMismatchError
 from .neighbors import NeighborIndex, check_vectors, normalize_rows
 from .stats import NULLS, position_groups
@@ -196,8 +198,7 @@ def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex
     """Neighbours of the prompt's ``vectors`` and of the nulls under ``index`` (fitted on ``vocab``): the
     ``matched`` pseudo-prompts (:mod:`analyzer.nulls`), the two reference pools and the initialisation."""
     _check_index(index, vocab)
-    if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 2:
-        raise AnalyzerError(f"n_null must be an int >= 2; got {n_null!r}.")
+    n_null = check_param("build_baselines", "n_null", n_null, Interval(Integral, 2, None))
     prompt = query(index, vectors, k, "prompt")
     groups = position_groups(prompt.vectors, ids=prompt.ids)
     mn = None
@@ -278,6 +279,5 @@ def prepare_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
         index = NeighborIndex(metric="cosine", k=k).fit(vocab)
     _check_index(index, vocab)
     n_tok = int(index.ids_.size)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_tok:
-        raise AnalyzerError(f"k must be an int in [1, {n_tok}]; got {k!r}.")
+    k = check_param("prepare_prompt", "k", k, Interval(Integral, 1, n_tok))
     return PreparedPrompt(name, vectors, iids, reason, index)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from ._json import _f
+from ._params import Interval, check_param
 from .exceptions import AnalyzerError
 
 #: a step-0 vector this close (cosine) to a vocabulary row *is* that token (PEFT's TEXT / SAMPLE_VOCAB init)
@@ -123,8 +125,7 @@ def training_dynamics(run: str | os.PathLike | Mapping[int, np.ndarray], index, 
     if not hasattr(index, "vocab_"):
         raise AnalyzerError("training_dynamics needs a fitted NeighborIndex (call .fit(vocab) first).")
     vocab = index.vocab_
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 1000:
-        raise AnalyzerError(f"The 'k' parameter of training_dynamics must be an int in [1, 1000]. Got {k!r} instead.")
+    k = check_param("training_dynamics", "k", k, Interval(Integral, 1, 1000))
     source = None
     if isinstance(run, Mapping):
         snaps = {int(s): np.asarray(v, np.float32) for s, v in sorted(run.items())}

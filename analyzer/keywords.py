@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from collections import Counter
+from numbers import Integral, Real
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .exceptions import AnalyzerError, ModelNotFoundError
+from ._params import Interval, check_param, check_params
+from .exceptions import ModelNotFoundError
 from .types import Vocabulary
 
 
@@ -109,6 +110,10 @@ def count_words(texts: Iterable[str]) -> Counter:
     return c
 
 
+#: the strength of the informative Dirichlet prior: a finite number > 0
+_PRIOR_SCALE = Interval(Real, 0, None, closed="neither")
+
+
 def log_odds_dirichlet(target: Mapping[str, int], background: Mapping[str, int], *,
                        prior_scale: float = 1.0) -> dict[str, tuple[float, float]]:
     """Word -> ``(delta, z)``: the log-odds ratio of each word in ``target`` against ``background`` with an
@@ -117,8 +122,7 @@ def log_odds_dirichlet(target: Mapping[str, int], background: Mapping[str, int],
     The prior is ``alpha_w = prior_scale * (y_target_w + y_background_w)``, ``alpha_0 = sum_w alpha_w``:
     ``delta_w = log((y_t + a_w) / (n_t + a_0 - y_t - a_w)) - log((y_b + a_w) / (n_b + a_0 - y_b - a_w))``,
     ``var(delta_w) ~ 1/(y_t + a_w) + 1/(y_b + a_w)``.  Positive z: over-represented in ``target``."""
-    if not (isinstance(prior_scale, (int, float)) and prior_scale > 0 and math.isfinite(prior_scale)):
-        raise AnalyzerError(f"prior_scale must be a positive number; got {prior_scale!r}.")
+    prior_scale = check_param("log_odds_dirichlet", "prior_scale", prior_scale, _PRIOR_SCALE)
     vocab = sorted(set(target) | set(background))
     if not vocab:
         return {}
@@ -194,9 +198,11 @@ def _mine(task, vocab: Vocabulary, *, background=None, n: int = 50, n_per_class:
     from .tasks import get_task
 
     task = get_task(task)
-    for name, val in (("n", n), ("n_per_class", n_per_class), ("min_count", min_count)):
-        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 0:
-            raise AnalyzerError(f"The {name!r} parameter of mine_keywords must be an int >= 0. Got {val!r} instead.")
+    count = [Interval(Integral, 0, None)]
+    check_params("mine_keywords", {"n": n, "n_per_class": n_per_class, "min_count": min_count,
+                                   "prior_scale": prior_scale},
+                 {"n": count, "n_per_class": count, "min_count": count,
+                  "prior_scale": [_PRIOR_SCALE]})
     plan, skipped = _background_plan(task, background)
     params = {"n": int(n), "n_per_class": int(n_per_class), "min_count": int(min_count),
               "prior_scale": float(prior_scale)}

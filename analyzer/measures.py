@@ -14,6 +14,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ._json import _f
+from ._params import Options, check_param
 from .baselines import QuerySet
 from .exceptions import AnalyzerError, ShapeMismatchError
 from .neighbors import NeighborIndex, VocabNeighborhood, check_vectors, normalize_rows
@@ -302,8 +303,7 @@ def cluster_metrics(vectors: Sequence[np.ndarray] | Mapping[str, np.ndarray], la
     labels = [str(x) for x in labels]
     if len(labels) != len(mats):
         raise AnalyzerError(f"Expected one label per prompt ({len(mats)}); got {len(labels)} labels.")
-    if metric not in ("cosine", "euclidean"):
-        raise AnalyzerError(f"metric must be 'cosine' or 'euclidean'; got {metric!r}.")
+    check_param("cluster_metrics", "metric", metric, Options("cosine", "euclidean"))
     dims = {np.asarray(m).shape[1] for m in mats}
     if len(dims) > 1:
         raise ShapeMismatchError(f"The prompts have different dims {sorted(dims)}; they must share one model.")

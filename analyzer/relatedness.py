@@ -61,12 +61,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from numbers import Integral, Real
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from . import keywords as _keywords
 from ._json import _f
+from ._params import Interval, Options, check_params
 from .baselines import Baselines, PreparedPrompt, _matched_values, build_baselines, prepare_prompt
 from .exceptions import AnalyzerError, ShapeMismatchError
 from .keywords import (STOPWORDS, _tok, count_words, log_odds_dirichlet, mine_keywords, word_index, word_token_ids,
@@ -179,12 +181,10 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
     if task is None:
         raise AnalyzerError("task_relatedness needs a task (a Task, a built-in task name or a task file); got None.")
     task = get_task(task)
-    if not (isinstance(quantile, (int, float)) and 0.5 <= quantile < 1.0):
-        raise AnalyzerError(f"quantile must be a number in [0.5, 1); got {quantile!r}.")
-    if model_score not in ("csls", "cosine"):
-        raise AnalyzerError(f"model_score must be 'csls' or 'cosine'; got {model_score!r}.")
-    if isinstance(n_null_sub, bool) or not isinstance(n_null_sub, (int, np.integer)) or n_null_sub < 2:
-        raise AnalyzerError(f"n_null_sub must be an int >= 2; got {n_null_sub!r}.")
+    quantile, model_score, n_null_sub = check_params(
+        "task_relatedness", {"quantile": quantile, "model_score": model_score, "n_null_sub": n_null_sub},
+        {"quantile": [Interval(Real, 0.5, 1, closed="left")], "model_score": [Options("csls", "cosine")],
+         "n_null_sub": [Interval(Integral, 2, None)]}).values()
     t = time.perf_counter()
     name, vectors, iids, reason, index = prepared if prepared is not None else \
         prepare_prompt(prompt, vocab, index, k, init_ids)

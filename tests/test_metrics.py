@@ -388,7 +388,8 @@ def test_errors_name_the_problem(world):
     other, *_ = clustered_vocab(seed=1)
     with pytest.raises(AnalyzerError, match="fitted on"):
         run(other, idx, text, centres[:2])
-    with pytest.raises(AnalyzerError, match="n_null"):
+    with pytest.raises(AnalyzerError, match="The 'n_null' parameter of build_baselines must be an int >= 2. "
+                                            "Got 1 instead."):
         run(v, idx, text, centres[:2], n_null=1)
 
 

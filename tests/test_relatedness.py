@@ -3,6 +3,7 @@ nulls, on a synthetic vocabulary with a planted task cluster; one integration te
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -337,15 +338,21 @@ def test_unreadable_neighbours_are_left_out_of_the_text_share(world):
 
 def test_errors_name_the_problem(world):
     v, info, *_ = world
-    with pytest.raises(AnalyzerError, match="quantile.*1.5"):
+    with pytest.raises(AnalyzerError, match=re.escape("The 'quantile' parameter of task_relatedness must be a "
+                                                      "finite number in [0.5, 1). Got 1.5 instead.")):
         run(world, in_cluster(info), quantile=1.5)
-    with pytest.raises(AnalyzerError, match="model_score.*'dot'"):
+    with pytest.raises(AnalyzerError, match=re.escape("The 'model_score' parameter of task_relatedness must be one "
+                                                      "of 'csls', 'cosine'. Got 'dot' instead.")):
         run(world, in_cluster(info), model_score="dot")
+    with pytest.raises(AnalyzerError, match="The 'n_null_sub' parameter of task_relatedness must be an int >= 2. "
+                                            "Got True instead."):
+        run(world, in_cluster(info), n_null_sub=True)
     with pytest.raises(AnalyzerError, match="needs a task"):
         R.task_relatedness(in_cluster(info), v, NeighborIndex(k=5).fit(v), None)
     with pytest.raises(AnalyzerError, match="dim 7"):
         run(world, np.ones((2, 7), np.float32))
-    with pytest.raises(AnalyzerError, match=r"k must be an int in \[1, "):
+    with pytest.raises(AnalyzerError, match=r"The 'k' parameter of prepare_prompt must be an int in \[1, \d+\]\. "
+                                            r"Got 0 instead\."):
         R.task_relatedness(in_cluster(info), v, NeighborIndex(k=5).fit(v), world[2], k=0, text_embedder=False)
 
 

@@ -2,6 +2,7 @@
 printing, and pseudo-prompts that respect repeated positions."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -205,3 +206,22 @@ def test_a_one_sided_claim_beyond_chance_the_other_way_says_lower_not_indistingu
     assert short_verdict(low.to_dict()).startswith("lower than chance")
     assert short_verdict(ordinary.to_dict()) == "not distinguishable"
     assert short_verdict(high.to_dict()) == "higher than chance"
+
+
+def test_parameters_are_checked_in_the_one_message_shape():
+    from analyzer.analysis import analysis_settings
+
+    with pytest.raises(AnalyzerError, match=re.escape("The 'direction' parameter of empirical_p must be one of "
+                                                      "'greater', 'less', 'two-sided'. Got 'up' instead.")):
+        S.empirical_p(1.0, np.zeros(3), "up")
+    with pytest.raises(AnalyzerError, match=re.escape("The 'null' parameter of make_test must be one of 'matched', ")):
+        S.make_test("m", "-", "nope", 1.0, np.zeros(3))
+    with pytest.raises(AnalyzerError, match=re.escape(f"The 'seed' parameter of analyzer must be an int in "
+                                                      f"[0, {S.SEED_MAX}]. Got -1 instead.")):
+        S.check_seed(-1)
+    with pytest.raises(AnalyzerError, match=re.escape("The 'n_null' parameter of AnalysisSettings must be an int "
+                                                      ">= 2. Got 1 instead.")):
+        analysis_settings(n_null=1)
+    with pytest.raises(AnalyzerError, match=re.escape("The 'seed' parameter of AnalysisSettings must be an int in")):
+        analysis_settings(seed=True)
+    assert type(analysis_settings(seed=np.int64(3), n_null=np.int64(9)).seed) is int

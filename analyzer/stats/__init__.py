@@ -33,11 +33,12 @@ Importing this package pulls numpy only (scipy loads inside the functions)."""
 
 from __future__ import annotations
 
+from .._params import SEED_MAX
 from ._format import format_p
 from ._intervals import benjamini_hochberg, mcnemar_exact, paired_bootstrap_diff, per_position_q, wilson_interval
 from ._measure_tests import per_token_test, set_test
-from ._pseudo import (NEIGHBOR_OVERLAP, SEED_MAX, MatchedPool, NullComparison, bootstrap_means, check_seed,
-                      compare_to_null, position_groups, pseudo_prompt_draws, pseudo_prompt_means, sign_flip_null)
+from ._pseudo import (NEIGHBOR_OVERLAP, MatchedPool, NullComparison, bootstrap_means, check_seed, compare_to_null,
+                      position_groups, pseudo_prompt_draws, pseudo_prompt_means, sign_flip_null)
 from ._rows import (ALPHA, CLAIM_NULLS, DIRECTIONS, NULLS, Test, TestTable, adjust, adjust_description,
                     adjust_positions, empirical_p, make_test, removal_verdict, stratified_test, verdict,
                     with_row)

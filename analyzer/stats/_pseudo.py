@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._json import _f
-from ..exceptions import AnalyzerError
+from .._params import SEED, check_param
 from ._format import _g
 from ._rows import ALPHA, NULLS, empirical_p
 
@@ -23,16 +23,11 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), stream])
 
 
-#: the largest seed every generator takes (numpy, torch, Python's random): seeds are ints in [0, SEED_MAX]
-SEED_MAX = 2**32 - 1
-
-
-def check_seed(seed, *, what: str = "seed") -> int:
-    """The one check of a seed (the CLI's ``--seed`` of every command, AnalysisSettings, TrainConfig): an int in
-    ``[0, SEED_MAX]``; anything else raises AnalyzerError naming the value."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= SEED_MAX:
-        raise AnalyzerError(f"The {what!r} must be an int in [0, {SEED_MAX}]. Got {seed!r} instead.")
-    return int(seed)
+def check_seed(seed, *, what: str = "seed", owner: str = "analyzer") -> int:
+    """The one check of a seed (the CLI's ``--seed`` of every command): an int in ``[0, SEED_MAX]``
+    (:data:`analyzer._params.SEED`, where ``SEED_MAX`` is defined); anything else raises AnalyzerError in
+    :func:`analyzer._params.check_param`'s message shape, naming ``what`` of ``owner`` and the value."""
+    return check_param(owner, what, seed, SEED)
 
 
 @dataclass(frozen=True)

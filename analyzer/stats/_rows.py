@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .._json import _f
-from ..exceptions import AnalyzerError
+from .._params import Options, check_param
 from ._format import _g, format_p
 
 ALPHA = 0.05
@@ -50,8 +50,7 @@ CLAIM_NULLS = ("matched", "init", "removal", "description")
 def empirical_p(value: float, null: np.ndarray, direction: str = "two-sided") -> float:
     """``(1 + #{null >= value}) / (1 + n)`` (``greater``), its mirror image (``less``), or twice the smaller of
     the two, capped at 1 (``two-sided``).  NaN when ``value`` is NaN or the null is empty."""
-    if direction not in DIRECTIONS:
-        raise AnalyzerError(f"direction must be one of {list(DIRECTIONS)}; got {direction!r}.")
+    check_param("empirical_p", "direction", direction, Options(*DIRECTIONS))
     null = np.asarray(null, dtype=np.float64).ravel()
     null = null[np.isfinite(null)]
     if null.size == 0 or value is None or not math.isfinite(value):
@@ -133,8 +132,7 @@ def make_test(measure: str, space: str, null: str, value: float, null_samples: n
 
     ``claim=False`` keeps a row on a claim null as a described reference (never significant, not in the FDR
     family): for a statistic whose matched null is known not to hold it fixed (see its measure)."""
-    if null not in NULLS:
-        raise AnalyzerError(f"Unknown null {null!r}; expected one of {list(NULLS)}.")
+    check_param("make_test", "null", null, Options(*NULLS))
     samples = np.asarray(null_samples, dtype=np.float64).ravel()
     ok = np.isfinite(samples)
     labels = None if null_groups is None else np.asarray(null_groups).ravel()[ok]
