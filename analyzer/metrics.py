@@ -91,7 +91,9 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
                      default: computed/cached with K = max(k, 10); ``False`` skips both.
     csls:            also read the prompt with CSLS side by side (``True``, or a fitted csls index); ``False`` skips.
     table:           an :class:`analyzer.stats.TestTable` to add this prompt's rows to (the caller adjusts it
-                     with the prompt's other tests); default: a table of its own, adjusted here.
+                     with the prompt's other tests; its rows hold q and the verdicts, which the typed results
+                     show in the comparisons); default: a table of its own, adjusted here, whose q and verdicts
+                     the returned comparisons show (:func:`analyzer.result_groups.with_rows`).
     baselines:       :func:`build_baselines` output for this prompt, index and k (shared with relatedness).
     prepared:        :func:`prepare_prompt` output for this prompt, vocabulary, index, k and init ids (the caller
                      prepared it once for all its readings); default: prepared here.

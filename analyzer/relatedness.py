@@ -162,7 +162,9 @@ def task_relatedness(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: 
     baselines:        precomputed :func:`~analyzer.metrics.build_baselines` output for this prompt, index and k
                       (shared with :func:`~analyzer.metrics.analyze_prompt` callers to avoid recomputing).
     table:            an :class:`analyzer.stats.TestTable` to add the rows to (the caller adjusts it with the
-                      prompt's other tests); default: a table of its own, adjusted here (``tests`` in the result).
+                      prompt's other tests; its rows hold q and the verdicts); default: a table of its own,
+                      adjusted here (``tests`` in the result), whose q and verdicts the returned comparisons
+                      show (:func:`analyzer.result_groups.with_rows`).
     prepared:         :func:`~analyzer.baselines.prepare_prompt` output for this prompt, vocabulary, index, k and
                       init ids (the caller prepared it once for all its readings); default: prepared here.
     Returns a JSON-ready dict: ``task``, ``label_words``, ``description``, ``keywords``, ``keyword_mining``,
