@@ -89,6 +89,21 @@ def _add_quiet(p, what: str = "no progress messages on stderr") -> None:
     p.add_argument("--quiet", "-q", action="store_true", help=what)
 
 
+def _add_report_flags(p, what: str = "the report") -> None:
+    """``--format``, ``--out`` and ``--quiet``: what every command writing a report ends with."""
+    _add_output(p, what)
+    _add_quiet(p)
+
+
+def _add_scoring(p, limit: int, help: str, split: str | None = None) -> None:
+    """``--split`` (when ``split`` names its default, listed first among the choices) and ``--limit``: the examples
+    a command that runs the frozen model scores."""
+    if split is not None:
+        p.add_argument("--split", choices=[split, *(s for s in ("test", "validation") if s != split)], default=split,
+                       help="the split scored")
+    p.add_argument("--limit", type=positive_int, default=limit, help=help)
+
+
 def _add_task_index(p, one: bool = False) -> None:
     default = "none: a multitask adapter needs one" if one else "every task's prompt"
     _feeds(p.add_argument("--task-index", type=int_in(0, what="a task index"), default=None,
@@ -170,8 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run the frozen model: projection gap, Prompt-F1, logit lens, self-description")
     a.add_argument("--faithfulness-limit", type=positive_int, default=200,
                    help="held-out examples for the accuracy comparison")
-    _add_output(a)
-    _add_quiet(a)
+    _add_report_flags(a)
 
     t = command("train", "train a soft prompt on a frozen model (prompt tuning); saves a PEFT adapter")
     _add_model(t, "smollm2-135m", f"the frozen model: {MODEL_HELP}")
@@ -252,12 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AdamW learning rate, in (0, 10] (default 0.03, not train's 0.3: the setting the README's "
                         "waywardness table was measured at; each gamma is a short run from the same init)")
     w.add_argument("--seed", type=seed, default=0, help="seed of the init and of the batch order")
-    w.add_argument("--split", choices=["validation", "test"], default="validation", help="the split scored")
-    w.add_argument("--limit", type=positive_int, default=200, help="examples scored per condition")
+    _add_scoring(w, 200, "examples scored per condition", split="validation")
     w.add_argument("--max-length", type=positive_int, default=128,
                    help="longest input in tokens (longer texts are truncated)")
-    _add_output(w)
-    _add_quiet(w)
+    _add_report_flags(w)
     _feeds_train_fields(w)
 
     sw = command("swap", "one frozen model, a prompt per task: every prompt (and zero-shot) scored on every task, "
@@ -267,10 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(sw, None, f"{MODEL_HELP} (default: the adapters' base model)")
     sw.add_argument("--task", "-t", type=task_name, action="append", default=None, metavar="T",
                     help="a task row (repeatable): built-in name or CSV/JSONL file; default: the prompts' own tasks")
-    sw.add_argument("--limit", type=positive_int, default=200,
-                    help="first N test examples of each task, the same for every prompt")
-    _add_output(sw)
-    _add_quiet(sw)
+    _add_scoring(sw, 200, "first N test examples of each task, the same for every prompt")
+    _add_report_flags(sw)
 
     ev = command("evaluate", "accuracy of any prompt on any task, beside zero-shot, the task's instruction and the "
                              "majority class (exact McNemar vs zero-shot)")
@@ -282,12 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "the prompts record")
     _add_model(ev, None, f"{MODEL_HELP} (default: the adapters' base model)")
     _add_task_index(ev)
-    ev.add_argument("--split", choices=["test", "validation"], default="test", help="the split scored")
-    ev.add_argument("--limit", type=positive_int, default=200,
-                    help="first N examples of the split, the same for every prompt and baseline")
+    _add_scoring(ev, 200, "first N examples of the split, the same for every prompt and baseline", split="test")
     _add_task_options(ev)
-    _add_output(ev)
-    _add_quiet(ev)
+    _add_report_flags(ev)
 
     im = command("importance", "which positions of a soft prompt matter: each removed, replaced by its nearest "
                                "token or the vocabulary mean; the partial-projection curve")
@@ -302,8 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pooled removals from matched meaningless prompts (default 200: p resolution 1/201)")
     im.add_argument("--null-limit", type=positive_int, default=32,
                     help="examples the null is scored on (default 32; cached on disk after the first run)")
-    _add_output(im)
-    _add_quiet(im)
+    _add_report_flags(im)
 
     de = command("describe", "what the model says a soft prompt means: its hidden states patched into a few-shot "
                              "description prompt over a layer grid, against matched null prompts")
@@ -320,8 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--no-planted", action="store_true", help="skip the planted signal (the task's instruction)")
     de.add_argument("--no-other-readings", action="store_true", help="skip self-description and logit lens")
     de.add_argument("--seed", type=seed, default=0, help="seed of the null prompts")
-    _add_output(de)
-    _add_quiet(de)
+    _add_report_flags(de)
 
     dc = command("decode", "turn a soft prompt into real tokens that do its job (PEZ-style projected gradient "
                            "descent with the soft prompt as teacher and a fluency term); scored on the test split and "
@@ -349,8 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     _feeds(dc.add_argument("--eval-every", type=positive_int, default=25,
                            help="steps between scorings of the current hard prompt on validation examples (the best "
                                 "is kept)"), "checkpoint_every")
-    dc.add_argument("--limit", type=positive_int, default=200,
-                    help="first N test examples the decoded prompt and the references are scored on")
+    _add_scoring(dc, 200, "first N test examples the decoded prompt and the references are scored on")
     dc.add_argument("--seed", type=seed, default=0, help="seed of the batches and of a random init")
     dc.add_argument("--resume", action="store_true", help="continue the stopped decode in --out")
     dc.add_argument("--overwrite", action="store_true", help="replace a finished decode in --out")
@@ -371,12 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only the similarities (transfer scores every prompt on every task)")
     cp.add_argument("--no-activation", action="store_true",
                     help="leave out the activated-neuron overlap (it runs the model on each prompt)")
-    cp.add_argument("--limit", type=positive_int, default=200, help="first N test examples of each task for transfer")
+    _add_scoring(cp, 200, "first N test examples of each task for transfer")
     _feeds(cp.add_argument("--permutations", type=int_in(99, what="a number of permutations"), default=2000,
                            help="Mantel permutations of the prompt identities"), "n_perm")
     cp.add_argument("--seed", type=seed, default=0, help="seed of the permutations and the bootstrap")
-    _add_output(cp)
-    _add_quiet(cp)
+    _add_report_flags(cp)
 
     ts = command("tasks", "list the built-in tasks with sizes and label words")
     ts.add_argument("--format", "-f", choices=["table", "json"], default="table",

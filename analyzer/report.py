@@ -1,6 +1,6 @@
 """``build_report``: the neighbours of each virtual token, as a :class:`~analyzer.results.Report`, and the
-prompt and model facts every report starts from (``model_info``, ``prompt_info``, ``prompt_task``,
-``neighbor_rows``).
+prompt and model facts every report starts from (``checked_prompts``, ``model_info``, ``prompt_info``,
+``prompt_task``, ``neighbor_rows``).
 
 ``build_report`` is the single function the CLI, the dashboard and the notebook call to get neighbours of
 each virtual token.  The result types are in :mod:`analyzer.results` (whose ``to_dict()`` is the JSON contract)
@@ -74,13 +74,11 @@ def neighbor_rows(prompt: SoftPrompt, vocab: Vocabulary, index, k: int) -> list[
     return rows
 
 
-def build_report(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, index=None, *, k: int = 10,
-                 metric: str = "cosine", include_special: bool = False, task: str | None = None) -> Report:
-    """Neighbour report of one or more soft prompts against one vocabulary.
-
-    ``index`` is a fitted ``NeighborIndex`` (built here from ``metric``/``include_special`` when omitted).
-    ``task``: the task the prompts are read against (recorded with each prompt; default: the task each adapter
-    records, if any).  Every prompt is checked against the vocabulary's dimension first."""
+def checked_prompts(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, index=None, *, k: int = 10,
+                    metric: str = "cosine", include_special: bool = False) -> tuple[list[SoftPrompt], Any]:
+    """``(prompts, index)`` every reading of several prompts starts from: the prompts as a list (one
+    ``SoftPrompt`` alone is a list of one), each checked against the vocabulary's dimension, and ``index`` or,
+    when None, a ``NeighborIndex`` built from ``metric``/``k``/``include_special`` and fitted on ``vocab``."""
     from .loaders import check_compatible
     from .neighbors import NeighborIndex
 
@@ -91,6 +89,17 @@ def build_report(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, 
         check_compatible(p, vocab)
     if index is None:
         index = NeighborIndex(metric=metric, k=k, include_special=include_special).fit(vocab)
+    return prompts, index
+
+
+def build_report(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, index=None, *, k: int = 10,
+                 metric: str = "cosine", include_special: bool = False, task: str | None = None) -> Report:
+    """Neighbour report of one or more soft prompts against one vocabulary.
+
+    ``index`` is a fitted ``NeighborIndex`` (built here from ``metric``/``include_special`` when omitted).
+    ``task``: the task the prompts are read against (recorded with each prompt; default: the task each adapter
+    records, if any).  Every prompt is checked against the vocabulary's dimension first."""
+    prompts, index = checked_prompts(prompts, vocab, index, k=k, metric=metric, include_special=include_special)
     out = []
     for p in prompts:
         d = prompt_info(p)
@@ -108,4 +117,5 @@ def iter_neighbors(report: Report) -> Iterable[tuple[str, int, list[dict]]]:
             yield p.name, t.index, [n.to_dict() for n in t.neighbors]
 
 
-__all__ = ["model_info", "prompt_task", "prompt_info", "neighbor_rows", "build_report", "iter_neighbors"]
+__all__ = ["model_info", "prompt_task", "prompt_info", "neighbor_rows", "checked_prompts", "build_report",
+           "iter_neighbors"]

@@ -316,9 +316,10 @@ class SwapResult(Renderable):
         from html import escape
 
         from .render.html import page
+        from .render.tables import source_html
 
         title = self._title("framed: the prompt trained for the task")
-        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        src = source_html(self.provenance)
         return page(title, [f"<h1>{escape(title)}</h1>", *src, swap_table_html(self), "<ul>"]
                     + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"])
 

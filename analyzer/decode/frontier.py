@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..exceptions import AnalyzerError
-from ..provenance import model_line
 from ..results import Renderable
 from .config import DecodeConfig
 from .result import DecodeResult
@@ -79,43 +78,23 @@ class FrontierResult(Renderable):
                 f"decodes, each on the same first {n} test examples; references in brackets")
 
     def to_table(self, width: int = 140) -> str:
-        from rich.markup import escape
-        from rich.table import Table
+        from ..render.tables import text_table
 
-        from ..render.text import text_console
-
-        console = text_console(width)
-        if model_line(self.provenance):
-            console.print(escape(model_line(self.provenance)))
-        t = Table(title=escape(self._title()), title_justify="left")
-        for h in self._HEAD:
-            t.add_column(h, justify="left" if h in ("decode", "text") else "right")
-        for row in self._table_rows():
-            t.add_row(*[escape(c) for c in row])
-        console.print(t)
-        return console.export_text()
+        return text_table(self._title(), self._HEAD, self._table_rows(), provenance=self.provenance,
+                          left=("decode", "text"), width=width)
 
     def to_markdown(self) -> str:
-        lines = [f"**{self._title()}**", ""]
-        if model_line(self.provenance):
-            lines += [model_line(self.provenance) + ".", ""]
-        lines += ["| " + " | ".join(self._HEAD) + " |", "|:---|" + "---:|" * 4 + ":---|"]
-        lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", "↵") for c in row) + " |"
-                  for row in self._table_rows()]
-        return "\n".join(lines) + "\n"
+        from ..render.tables import markdown_table
+
+        return markdown_table(self._title(), self._HEAD, self._table_rows(), provenance=self.provenance,
+                              left=("decode", "text"), cell=lambda c: c.replace("|", "\\|").replace("\n", "↵"))
 
     def to_html(self) -> str:
-        from html import escape
-
-        from ..render.html import page
         from ..plotting import plot_decode_frontier
+        from ..render.tables import html_table_page
 
-        head = "".join(f"<th class='l'>{escape(h)}</th>" for h in self._HEAD)
-        body = "".join("<tr>" + "".join(f"<td class='l'>{escape(c)}</td>" for c in row) + "</tr>"
-                       for row in self._table_rows())
-        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
-        return page(self._title(), [f"<h1>{escape(self._title())}</h1>", *src, plot_decode_frontier(self),
-                                    f"<table><tr>{head}</tr>{body}</table>"])
+        return html_table_page(self._title(), self._HEAD, self._table_rows(), provenance=self.provenance,
+                               before=[plot_decode_frontier(self)])
 
 
 def _ppl(x) -> str:

@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..provenance import model_line
 from ..results import Renderable
 from ..stats import format_p
 
@@ -104,44 +103,24 @@ class DecodeResult(Renderable):
                 f"the same for every prompt")
 
     def to_table(self, width: int = 120) -> str:
-        from rich.markup import escape
-        from rich.table import Table
+        from ..render.tables import text_table
 
-        from ..render.text import text_console
-
-        console = text_console(width)
-        if model_line(self.provenance):
-            console.print(escape(model_line(self.provenance)))
-        t = Table(title=escape(self._title()), title_justify="left")
-        for h in self._HEAD:
-            t.add_column(h, justify="left" if h == "prompt" else "right")
-        for row in self._rows():
-            t.add_row(*[escape(c) for c in row])
-        console.print(t)
-        for line in self.summary():
-            console.print(f"• {escape(line)}")
-        return console.export_text()
+        return text_table(self._title(), self._HEAD, self._rows(), provenance=self.provenance, left=("prompt",),
+                          bullets=self.summary(), width=width)
 
     def to_markdown(self) -> str:
-        src = [model_line(self.provenance) + ".", ""] if model_line(self.provenance) else []
-        lines = [f"**{self._title()}**", "", *src, "| " + " | ".join(self._HEAD) + " |",
-                 "|:---|" + "---:|" * (len(self._HEAD) - 1)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self._rows()]
-        return "\n".join(lines + [""] + [f"- {s}" for s in self.summary()]) + "\n"
+        from ..render.tables import markdown_table
+
+        return markdown_table(self._title(), self._HEAD, self._rows(), provenance=self.provenance, left=("prompt",),
+                              bullets=self.summary())
 
     def to_html(self) -> str:
         from html import escape
 
-        from ..render.html import page
+        from ..render.tables import html_table_page
 
-        head = "".join(f"<th class='l'>{escape(h)}</th>" for h in self._HEAD)
-        body = "".join("<tr>" + "".join(f"<td class='l'>{escape(c)}</td>" for c in row) + "</tr>"
-                       for row in self._rows())
-        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
-        return page(self._title(), [f"<h1>{escape(self._title())}</h1>", *src,
-                                    f"<p><code>{escape(self.text)}</code></p>",
-                                    f"<table><tr>{head}</tr>{body}</table><ul>"]
-                    + [f"<li>{escape(s)}</li>" for s in self.summary()] + ["</ul>"])
+        return html_table_page(self._title(), self._HEAD, self._rows(), provenance=self.provenance,
+                               before=[f"<p><code>{escape(self.text)}</code></p>"], bullets=self.summary())
 
 
 def _num(x, digits: int) -> str:

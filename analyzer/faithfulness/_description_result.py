@@ -228,6 +228,7 @@ class DescriptionResult(Renderable):
         from html import escape
 
         from ..render.html import page
+        from ..render.tables import source_html
         from ..plotting import plot_description
 
         def table(grid) -> str:
@@ -235,7 +236,7 @@ class DescriptionResult(Renderable):
                     + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
                               for row in self._rows(grid)) + "</table>")
 
-        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        src = source_html(self.provenance)
         body: list[Any] = [f"<h1>{escape(self._title())}</h1>", *src, plot_description(self), table(self.grid),
                            "<h2>Tests</h2><ul>" + "".join(f"<li>{escape(t.verdict)}</li>" for t in self.tests)
                            + "</ul>", "<h2>Summary</h2><ul>"

@@ -152,6 +152,7 @@ class ImportanceRendering(Renderable):
         from html import escape
 
         from ..render.html import page
+        from ..render.tables import source_html
         from ..plotting import plot_importance, plot_projection_curve
 
         def table(head, rows):
@@ -159,7 +160,7 @@ class ImportanceRendering(Renderable):
                     + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
                     + "</table>")
 
-        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        src = source_html(self.provenance)
         body: list[Any] = [f"<h1>{escape(self._title())}</h1>", *src, plot_importance(self),
                            table(_HEAD, self._rows())]
         if self.projection_curve:

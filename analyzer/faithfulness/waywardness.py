@@ -138,9 +138,10 @@ class WaywardnessResult(Renderable):
         from html import escape
 
         from ..render.html import page
+        from ..render.tables import source_html
         from ..plotting import plot_waywardness
 
-        src = [f"<p class='source'>{escape(model_line(self.provenance))}.</p>"] if model_line(self.provenance) else []
+        src = source_html(self.provenance)
         body = [f"<h1>{escape(self._title())}</h1>", *src, plot_waywardness(self), "<table><tr>"
                 + "".join(f"<th>{escape(h)}</th>" for h in self._HEAD) + "</tr>"]
         body += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in self._table_rows()]

@@ -149,14 +149,9 @@ def faithfulness(model: str, path: str, stamp: tuple, name: str, task_name: str 
     from ..faithfulness import analyze_faithfulness
 
     key = ("faithfulness", model, path, stamp, name, task_name, int(limit))
-    known = known_future(*key)
-    if known is not None:
-        return known
-    frozen, tok = frozen_model(model)
-    prompt = _prompt(path, name)
-    return background(key, analyze_faithfulness, frozen, tok, prompt, neighbor_index(model, "cosine"),
-                      task=task_for(task_name, prompt) if task_name else None, limit=int(limit), model_name=model,
-                      lane="model")
+    return _one_prompt_on_model(key, model, path, name, lambda frozen, tok, prompt: background(
+        key, analyze_faithfulness, frozen, tok, prompt, neighbor_index(model, "cosine"),
+        task=task_for(task_name, prompt) if task_name else None, limit=int(limit), model_name=model, lane="model"))
 
 
 def swap(model: str, columns: tuple, limit: int):
@@ -208,13 +203,9 @@ def importance(model: str, path: str, stamp: tuple, name: str, task_name: str, l
     from ..faithfulness import importance as run
 
     key = ("importance", model, path, stamp, name, task_name, int(limit), tuple(settings))
-    known = known_future(*key)
-    if known is not None:
-        return known
-    frozen, tok = frozen_model(model)
-    prompt = _prompt(path, name)
-    return background(key, run, frozen, tok, prompt, task_for(task_name, prompt), vocabulary(model),
-                      limit=int(limit), model_name=model, progress=_progress(key), **dict(settings), lane="model")
+    return _one_prompt_on_model(key, model, path, name, lambda frozen, tok, prompt: background(
+        key, run, frozen, tok, prompt, task_for(task_name, prompt), vocabulary(model), limit=int(limit),
+        model_name=model, progress=_progress(key), **dict(settings), lane="model"))
 
 
 def decoding(model: str, path: str, stamp: tuple, name: str, task_name: str, fluencies: tuple, length: int,
@@ -229,16 +220,12 @@ def decoding(model: str, path: str, stamp: tuple, name: str, task_name: str, flu
 
     key = ("decode", model, path, stamp, name, task_name, tuple(fluencies), int(length), int(steps), int(limit),
            tuple(settings))
-    known = known_future(*key)
-    if known is not None:
-        return known
-    frozen, tok = frozen_model(model)
-    prompt = _prompt(path, name)
     cfg = DecodeConfig(length=int(length), steps=int(steps), **dict(settings))
     out = entry_dir("decodes") / f"{sanitize_name(name)}-{sanitize_name(task_name)}-{text_key(key[1:6], key[7:])}"
-    return background(key, decode_frontier, frozen, tok, prompt, task_for(task_name, prompt), vocabulary(model),
-                      fluencies=tuple(fluencies), config=cfg, out=out, resume=True, limit=int(limit),
-                      model_name=model, progress=_progress(key), lane="model")
+    return _one_prompt_on_model(key, model, path, name, lambda frozen, tok, prompt: background(
+        key, decode_frontier, frozen, tok, prompt, task_for(task_name, prompt), vocabulary(model),
+        fluencies=tuple(fluencies), config=cfg, out=out, resume=True, limit=int(limit), model_name=model,
+        progress=_progress(key), lane="model"))
 
 
 def description(model: str, path: str, stamp: tuple, name: str, task_name: str, settings: tuple = ()):
@@ -248,14 +235,9 @@ def description(model: str, path: str, stamp: tuple, name: str, task_name: str, 
     from ..faithfulness import describe_prompt
 
     key = ("description", model, path, stamp, name, task_name, tuple(settings))
-    known = known_future(*key)
-    if known is not None:
-        return known
-    frozen, tok = frozen_model(model)
-    prompt = _prompt(path, name)
-    return background(key, describe_prompt, frozen, tok, prompt, task_for(task_name, prompt),
-                      vocab=vocabulary(model), model_name=model, progress=_progress(key), **dict(settings),
-                      lane="model")
+    return _one_prompt_on_model(key, model, path, name, lambda frozen, tok, prompt: background(
+        key, describe_prompt, frozen, tok, prompt, task_for(task_name, prompt), vocab=vocabulary(model),
+        model_name=model, progress=_progress(key), **dict(settings), lane="model"))
 
 
 def _progress(key: tuple):
@@ -326,6 +308,17 @@ def background(key: tuple, fn, *args, lane: str = "executor", **kwargs):
     while len(bg["futures"]) > 64:
         bg["futures"].popitem(last=False)
     return fut
+
+
+def _one_prompt_on_model(key: tuple, model: str, path: str, name: str, submit):
+    """The ``Future`` already running or done for ``key``, else ``submit(frozen model, tokenizer, prompt)`` with
+    the frozen model loaded (once, shared) and the prompt ``name`` of ``path``: the start of every reading of one
+    prompt on the model lane."""
+    known = known_future(*key)
+    if known is not None:
+        return known
+    frozen, tok = frozen_model(model)
+    return submit(frozen, tok, _prompt(path, name))
 
 
 def _prompt(path: str, name: str):
