@@ -213,9 +213,9 @@ def test_the_frontier_sweeps_the_fluency_weight_and_resumes_point_by_point(tiny,
     res = decode_frontier(model, tok, soft, task, vocab, fluencies=(0.0, 5.0), lengths=(None, 4), config=cfg,
                           out=out, limit=24, model_name=path)
     rows = res.rows()
-    assert [(r["fluency"], r["length"]) for r in rows] == [(0.0, 20), (5.0, 20), (0.0, 4), (5.0, 4)]
+    assert [(r.fluency, r.length) for r in rows] == [(0.0, 20), (5.0, 20), (0.0, 4), (5.0, 4)]
     assert set(res.references) == {"soft", "projection", "instruction", "zero-shot"}
-    assert res.references["soft"]["perplexity"] is None and res.references["projection"]["perplexity"] > 0
+    assert res.references["soft"].perplexity is None and res.references["projection"].perplexity > 0
     saved = json.loads((out / "frontier.json").read_text())
     assert [p["name"] for p in saved["points"]] == ["fluency-0", "fluency-5", "fluency-0-length-4",
                                                     "fluency-5-length-4"]
@@ -228,7 +228,7 @@ def test_the_frontier_sweeps_the_fluency_weight_and_resumes_point_by_point(tiny,
     again = decode_frontier(model, tok, soft, task, vocab, fluencies=(0.0, 5.0), config=cfg, out=out, resume=True,
                             limit=24, model_name=path)
     assert {p: (out / p / "decode.json").stat().st_mtime_ns for p in before} == before
-    assert [r["text"] for r in again.rows()] == [r["text"] for r in rows[:2]]
+    assert [r.text for r in again.rows()] == [r.text for r in rows[:2]]
 
 
 def test_the_cli_decodes_a_tensor_and_sweeps_the_frontier(tiny, task_csv, tmp_path, capsys):

@@ -28,32 +28,70 @@ def point_name(fluency: float, length: int | None) -> str:
 
 
 @dataclass(frozen=True)
+class ReferencePoint:
+    """A reference of the frontier (the soft prompt, its projection, the instruction, zero-shot): its accuracy
+    with the 95% interval ``ci`` and, for a hard prompt, its ``perplexity`` under the frozen model."""
+
+    accuracy: float
+    ci: tuple[float, float]
+    perplexity: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "ci": list(self.ci), "perplexity": self.perplexity}
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One decode of the sweep as the frontier shows it: its ``name`` (sub-folder), ``fluency`` weight, decoded
+    ``length`` and ``text``, test ``accuracy`` with its interval ``ci``, ``perplexity``, ``agreement`` with the
+    soft prompt, ``gain_recovered`` and the q of the decoded-vs-soft comparison."""
+
+    name: str
+    fluency: float
+    length: int
+    text: str
+    accuracy: float
+    ci: tuple[float, float]
+    perplexity: float | None
+    agreement: float
+    gain_recovered: float | None
+    vs_soft_q: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "fluency": self.fluency, "length": self.length, "text": self.text,
+                "accuracy": self.accuracy, "ci": list(self.ci), "perplexity": self.perplexity,
+                "agreement": self.agreement, "gain_recovered": self.gain_recovered, "vs_soft_q": self.vs_soft_q}
+
+
+@dataclass(frozen=True)
 class FrontierResult(Renderable):
     """``points``: one :class:`DecodeResult` per (fluency, length) of the sweep, in grid order; ``references``:
-    ``{name: {"accuracy", "ci", "perplexity"}}`` for the soft prompt, its projection, the instruction and zero-shot
-    (from the first decode: every decode of the sweep scores them on the same examples)."""
+    ``{name: ReferencePoint}`` for the soft prompt, its projection, the instruction and zero-shot (from the first
+    decode: every decode of the sweep scores them on the same examples)."""
 
     model: str
     prompt: str
     task: str
     points: tuple[DecodeResult, ...]
-    references: dict
+    references: dict[str, ReferencePoint]
     provenance: dict | None = None
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[FrontierPoint]:
+        """One :class:`FrontierPoint` per decode, in grid order."""
         out = []
         for r in self.points:
             s = r.scores["decoded"]
-            out.append({"name": point_name(r.settings["fluency"], r.settings.get("length")),
-                        "fluency": r.settings["fluency"], "length": len(r.token_ids), "text": r.text,
-                        "accuracy": s.accuracy, "ci": [s.ci_low, s.ci_high],
-                        "perplexity": r.perplexity.get("decoded"), "agreement": r.agreement["rate"],
-                        "gain_recovered": r.gain_recovered, "vs_soft_q": r.versus["soft"].q})
+            out.append(FrontierPoint(name=point_name(r.settings["fluency"], r.settings.get("length")),
+                                     fluency=r.settings["fluency"], length=len(r.token_ids), text=r.text,
+                                     accuracy=s.accuracy, ci=(s.ci_low, s.ci_high),
+                                     perplexity=r.perplexity.get("decoded"), agreement=r.agreement["rate"],
+                                     gain_recovered=r.gain_recovered, vs_soft_q=r.versus["soft"].q))
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "model_provenance": self.provenance, "prompt": self.prompt, "task": self.task,
-                "points": self.rows(), "references": self.references,
+                "points": [p.to_dict() for p in self.rows()],
+                "references": {k: v.to_dict() for k, v in self.references.items()},
                 "decodes": [r.to_dict() for r in self.points]}
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -64,12 +102,12 @@ class FrontierResult(Renderable):
     def _table_rows(self) -> list[list[str]]:
         rows = []
         for p in self.rows():
-            g = "—" if p["gain_recovered"] is None else f"{p['gain_recovered']:.0%}"
-            rows.append([p["name"], f"{p['accuracy']:.3f} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}]",
-                         _ppl(p["perplexity"]), f"{p['agreement']:.0%}", g, p["text"]])
+            g = "—" if p.gain_recovered is None else f"{p.gain_recovered:.0%}"
+            rows.append([p.name, f"{p.accuracy:.3f} [{p.ci[0]:.2f}, {p.ci[1]:.2f}]", _ppl(p.perplexity),
+                         f"{p.agreement:.0%}", g, p.text])
         for name, ref in self.references.items():
-            rows.append([f"[{name}]", f"{ref['accuracy']:.3f} [{ref['ci'][0]:.2f}, {ref['ci'][1]:.2f}]",
-                         _ppl(ref.get("perplexity")), "", "", ""])
+            rows.append([f"[{name}]", f"{ref.accuracy:.3f} [{ref.ci[0]:.2f}, {ref.ci[1]:.2f}]", _ppl(ref.perplexity),
+                         "", "", ""])
         return rows
 
     def _title(self) -> str:
@@ -101,14 +139,14 @@ def _ppl(x) -> str:
     return "—" if x is None else f"{x:,.1f}"
 
 
-def references_of(res: DecodeResult) -> dict:
+def references_of(res: DecodeResult) -> dict[str, ReferencePoint]:
     """The reference points of a decode: accuracy, interval and (for hard prompts) perplexity."""
     out = {}
     for name in ("soft", "projection", "instruction", "zero-shot"):
         s = res.scores.get(name)
         if s is not None:
-            out[name] = {"accuracy": s.accuracy, "ci": [s.ci_low, s.ci_high],
-                         "perplexity": res.perplexity.get(name)}
+            out[name] = ReferencePoint(accuracy=s.accuracy, ci=(s.ci_low, s.ci_high),
+                                       perplexity=res.perplexity.get(name))
     return out
 
 
@@ -170,4 +208,4 @@ def _read_point(sub: Path, tokenizer) -> DecodeResult:
                         provenance=d.get("model_provenance"))
 
 
-__all__ = ["FrontierResult", "decode_frontier", "point_name", "references_of", "FRONTIER"]
+__all__ = ["FrontierResult", "FrontierPoint", "ReferencePoint", "decode_frontier", "point_name", "references_of", "FRONTIER"]

@@ -11,43 +11,42 @@ REF_STYLE = {"projection": ("#757575", "square"), "instruction": ("#424242", "di
 
 
 def plot_decode_frontier(result, *, width: int | None = None, height: int | None = None, title: str | None = None):
-    """From a :class:`~analyzer.decode.FrontierResult` (or its ``to_dict()``); returns a ``go.Figure``."""
+    """From a :class:`~analyzer.decode.FrontierResult`; returns a ``go.Figure``."""
     import plotly.graph_objects as go
 
-    d = result.to_dict() if hasattr(result, "to_dict") else result
-    pts = sorted(d["points"], key=lambda p: (p["length"], p["fluency"]))
+    pts = sorted(result.rows(), key=lambda p: (p.length, p.fluency))
     fig = go.Figure()
-    refs = d.get("references", {})
+    refs = result.references
     soft = refs.get("soft")
     if soft is not None:
-        fig.add_hrect(y0=soft["ci"][0], y1=soft["ci"][1], fillcolor=color(0), opacity=0.12, line_width=0)
-        fig.add_hline(y=soft["accuracy"], line={"color": color(0), "dash": "dash"},
-                      annotation_text=f"soft prompt {soft['accuracy']:.0%}", annotation_position="top left")
-    for j, length in enumerate(sorted({p["length"] for p in pts})):
-        row = [p for p in pts if p["length"] == length and p["perplexity"] is not None]
+        fig.add_hrect(y0=soft.ci[0], y1=soft.ci[1], fillcolor=color(0), opacity=0.12, line_width=0)
+        fig.add_hline(y=soft.accuracy, line={"color": color(0), "dash": "dash"},
+                      annotation_text=f"soft prompt {soft.accuracy:.0%}", annotation_position="top left")
+    for j, length in enumerate(sorted({p.length for p in pts})):
+        row = [p for p in pts if p.length == length and p.perplexity is not None]
         if not row:
             continue
         fig.add_trace(go.Scatter(
-            x=[p["perplexity"] for p in row], y=[p["accuracy"] for p in row], mode="lines+markers+text",
+            x=[p.perplexity for p in row], y=[p.accuracy for p in row], mode="lines+markers+text",
             name=f"decoded, {length} tokens", marker={"size": 10, "color": color(j + 1)},
-            line={"color": color(j + 1)}, text=[f"λ={p['fluency']:g}" for p in row], textposition="top right",
-            error_y={"type": "data", "symmetric": False, "array": [p["ci"][1] - p["accuracy"] for p in row],
-                     "arrayminus": [p["accuracy"] - p["ci"][0] for p in row]},
-            customdata=[p["text"] for p in row],
+            line={"color": color(j + 1)}, text=[f"λ={p.fluency:g}" for p in row], textposition="top right",
+            error_y={"type": "data", "symmetric": False, "array": [p.ci[1] - p.accuracy for p in row],
+                     "arrayminus": [p.accuracy - p.ci[0] for p in row]},
+            customdata=[p.text for p in row],
             hovertemplate="λ=%{text}<br>accuracy %{y:.3f}<br>perplexity %{x:,.1f}<br>%{customdata}<extra></extra>"))
     for name, (shade, symbol) in REF_STYLE.items():
         ref = refs.get(name)
         if ref is None:
             continue
-        x = ref.get("perplexity")
+        x = ref.perplexity
         if x is None:       # zero-shot has no prompt text: drawn as a line, like the soft prompt
-            fig.add_hline(y=ref["accuracy"], line={"color": shade, "dash": "dot"},
-                          annotation_text=f"{name} {ref['accuracy']:.0%}", annotation_position="bottom right")
+            fig.add_hline(y=ref.accuracy, line={"color": shade, "dash": "dot"},
+                          annotation_text=f"{name} {ref.accuracy:.0%}", annotation_position="bottom right")
             continue
-        fig.add_trace(go.Scatter(x=[x], y=[ref["accuracy"]], mode="markers+text", name=name, text=[name],
+        fig.add_trace(go.Scatter(x=[x], y=[ref.accuracy], mode="markers+text", name=name, text=[name],
                                  textposition="middle right", marker={"size": 12, "color": shade, "symbol": symbol},
-                                 error_y={"type": "data", "symmetric": False, "array": [ref["ci"][1] - ref["accuracy"]],
-                                          "arrayminus": [ref["accuracy"] - ref["ci"][0]]},
+                                 error_y={"type": "data", "symmetric": False, "array": [ref.ci[1] - ref.accuracy],
+                                          "arrayminus": [ref.accuracy - ref.ci[0]]},
                                  hovertemplate=f"{name}<br>accuracy %{{y:.3f}}<br>perplexity %{{x:,.1f}}<extra></extra>"))
     lay = layout_args(width, height if height is not None else 440, title)
     fig.update_layout(**lay, xaxis={"title": "perplexity of the hard prompt under the frozen model (log scale; "
