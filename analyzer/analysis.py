@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from numbers import Integral
 from typing import Callable, Mapping, Sequence
 
-from .report import Report, model_info, neighbor_rows, prompt_info
+from .report import Report, checked_prompts, model_info, neighbor_rows, prompt_info
 from .types import SoftPrompt, Vocabulary
 
 
@@ -98,22 +98,14 @@ def analyze(prompts: Sequence[SoftPrompt] | SoftPrompt, vocab: Vocabulary, *, ta
                    here when omitted).
     progress:      called with a short message before each step (the CLI prints it, the dashboard shows it).
     """
-    from .loaders import check_compatible
     from .baselines import build_baselines, prepare_prompt
     from .metrics import analyze_prompt, cluster_metrics, summarize
-    from .neighbors import NeighborIndex
     from .stats import TestTable
 
     settings = replace(settings or analysis_settings(), **overrides)
     seed, n_null = settings.seed, settings.n_null
     say = progress or (lambda msg: None)
-    if isinstance(prompts, SoftPrompt):
-        prompts = [prompts]
-    prompts = list(prompts)
-    for p in prompts:
-        check_compatible(p, vocab)
-    if index is None:
-        index = NeighborIndex(metric=metric, k=k, include_special=include_special).fit(vocab)
+    prompts, index = checked_prompts(prompts, vocab, index, k=k, metric=metric, include_special=include_special)
     embedder = False
     if settings.text_space:
         from .embedder import TextEmbedder
