@@ -124,7 +124,7 @@ def test_nearest_of_a_prompt_made_of_tokens_changes_nothing(tiny, task, one_torc
         assert list(row.nearest.ci_nll) == [0.0, 0.0]
     assert r.tests == () and r.positions[0].p is None              # no removal, no claim
     assert "p" not in r.to_dict()["positions"][0]
-    assert r.projection_curve["accuracy"] == [r.original["accuracy"]] * 4
+    assert list(r.projection_curve.accuracy) == [r.original["accuracy"]] * 4
 
 
 def test_projection_curve_ranks_and_ends_at_the_full_projection(tiny, task, prompt, result):
@@ -133,19 +133,19 @@ def test_projection_curve_ranks_and_ends_at_the_full_projection(tiny, task, prom
     model, tok, *_ = tiny
     c = result.projection_curve
     d = [p.nearest.delta_nll for p in result.positions]
-    assert sorted(c["order"]) == list(range(N))
-    assert [d[i] for i in c["order"]] == sorted(d)               # least important first
-    assert c["counts"] == list(range(N + 1)) and len(c["accuracy"]) == N + 1
-    assert c["accuracy"][0] == result.original["accuracy"]
+    assert sorted(c.order) == list(range(N))
+    assert [d[i] for i in c.order] == sorted(d)                  # least important first
+    assert list(c.counts) == list(range(N + 1)) and len(c.accuracy) == N + 1
+    assert c.accuracy[0] == result.original["accuracy"]
     ids = [p.nearest.token_id for p in result.positions]
-    assert c["accuracy"][N] == evaluate(model, tok, task, ids, split="test", limit=10).accuracy
-    first = result.positions[c["order"][0]].nearest
-    assert c["accuracy"][1] == result.original["accuracy"] + first.delta_accuracy
-    band = c["random_band"]
-    assert band["n_orders"] == 2 and band["counts"][0] == 0 and band["counts"][-1] == N
-    assert all(lo <= m <= hi for lo, m, hi in zip(band["low"], band["median"], band["high"]))
-    assert band["low"][-1] == band["high"][-1] == c["accuracy"][N]
-
+    assert c.accuracy[N] == evaluate(model, tok, task, ids, split="test", limit=10).accuracy
+    first = result.positions[c.order[0]].nearest
+    assert c.accuracy[1] == result.original["accuracy"] + first.delta_accuracy
+    band = c.random_band
+    assert band.n_orders == 2 and band.counts[0] == 0 and band.counts[-1] == N
+    assert all(lo <= m <= hi for lo, m, hi in zip(band.low, band.median, band.high))
+    assert band.low[-1] == band.high[-1] == c.accuracy[N]
+    assert type(c).from_dict(c.to_dict()) == c                   # the JSON reads back
 
 def test_json_layout_and_claim_rows(result):
     from analyzer.stats import benjamini_hochberg

@@ -56,8 +56,8 @@ class ImportanceRendering(Renderable):
                            f"meaningless prompt ({res}).")
         c = self.projection_curve
         if c:
-            n = len(c["order"])
-            acc = c["accuracy"]
+            n = len(c.order)
+            acc = c.accuracy
             half = n // 2
             gap = acc[0] - acc[-1]
             late = acc[half] - acc[-1]
@@ -65,12 +65,12 @@ class ImportanceRendering(Renderable):
                        f"{acc[-1]:.3f} "
                        f"(gap {gap:+.3f}); the {half} least important positions (ranked by the nearest replacement) "
                        f"cost {acc[0] - acc[half]:+.3f} of it, the other {n - half} {late:+.3f}.")
-            band = c["random_band"]
-            if band["n_orders"] and half in band["counts"]:
-                j = band["counts"].index(half)
-                out.append(f"In {band['n_orders']} random orders, {half} projected positions give accuracy "
-                           f"{band['low'][j]:.3f}–{band['high'][j]:.3f} (percentiles {band['percentiles'][0]:g}–"
-                           f"{band['percentiles'][1]:g}), against {acc[half]:.3f} along the ranked order.")
+            band = c.random_band
+            j = band.at(half)
+            if j is not None:
+                out.append(f"In {band.n_orders} random orders, {half} projected positions give accuracy "
+                           f"{band.low[j]:.3f}–{band.high[j]:.3f} (percentiles {band.percentiles[0]:g}–"
+                           f"{band.percentiles[1]:g}), against {acc[half]:.3f} along the ranked order.")
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -96,14 +96,13 @@ class ImportanceRendering(Renderable):
         c = self.projection_curve
         if not c:
             return []
-        band = c["random_band"]
+        band = c.random_band
         rows = []
-        for k, a in zip(c["counts"], c["accuracy"]):
-            j = band["counts"].index(k) if k in band["counts"] and band["n_orders"] else None
-            rnd = "" if j is None else \
-                f"{band['low'][j]:.3f}–{band['high'][j]:.3f} (median {band['median'][j]:.3f})"
-            last = str(c["order"][k - 1]) if k else "–"
-            rows.append([str(k), last, f"{a:.3f}", f"{c['nll'][k]:.3f}", rnd])
+        for k, a in zip(c.counts, c.accuracy):
+            j = band.at(k)
+            rnd = "" if j is None else f"{band.low[j]:.3f}–{band.high[j]:.3f} (median {band.median[j]:.3f})"
+            last = str(c.order[k - 1]) if k else "–"
+            rows.append([str(k), last, f"{a:.3f}", f"{c.nll[k]:.3f}", rnd])
         return rows
 
     _CURVE_HEAD = ["projected", "last projected", "accuracy", "NLL", "random orders (band)"]

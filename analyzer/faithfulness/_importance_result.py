@@ -84,13 +84,69 @@ class PositionImportance:
 
 
 @dataclass(frozen=True)
+class RandomBand:
+    """Accuracy over ``n_orders`` random projection orders at each of ``counts`` projected positions: the
+    ``low``/``median``/``high`` percentiles (``percentiles`` gives low and high; the lists are empty when no
+    random order was run)."""
+
+    counts: tuple[int, ...]
+    low: tuple[float, ...]
+    median: tuple[float, ...]
+    high: tuple[float, ...]
+    n_orders: int
+    percentiles: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": list(self.counts), "low": list(self.low), "median": list(self.median),
+                "high": list(self.high), "n_orders": self.n_orders, "percentiles": list(self.percentiles)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RandomBand:
+        return cls(counts=tuple(d.get("counts") or ()), low=tuple(d.get("low") or ()),
+                   median=tuple(d.get("median") or ()), high=tuple(d.get("high") or ()),
+                   n_orders=int(d.get("n_orders") or 0), percentiles=tuple(d.get("percentiles") or (5, 95)))
+
+    def at(self, count: int) -> int | None:
+        """The index of ``count`` in :attr:`counts`, None when it is not there or no random order was run."""
+        return self.counts.index(count) if self.n_orders and count in self.counts else None
+
+
+@dataclass(frozen=True)
+class ProjectionCurve:
+    """The partial-projection curve: positions projected to their nearest tokens in ``order`` (least important
+    first); ``accuracy`` and ``nll`` with the first ``counts[k]`` of them projected, ``gap`` = accuracy unprojected
+    − fully projected, and the :class:`RandomBand` of random orders."""
+
+    order: tuple[int, ...]
+    counts: tuple[int, ...]
+    accuracy: tuple[float, ...]
+    nll: tuple[float, ...]
+    gap: float
+    random_band: RandomBand
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"order": list(self.order), "counts": list(self.counts), "accuracy": list(self.accuracy),
+                "nll": list(self.nll), "gap": self.gap, "random_band": self.random_band.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ProjectionCurve | None:
+        """Read back a ``to_dict()``; None (or an empty dict) gives None (the curve was not run)."""
+        if not d:
+            return None
+        acc = tuple(d.get("accuracy") or ())
+        return cls(order=tuple(d.get("order") or ()), counts=tuple(d.get("counts") or ()), accuracy=acc,
+                   nll=tuple(d.get("nll") or ()), gap=d.get("gap", acc[0] - acc[-1] if acc else 0.0),
+                   random_band=RandomBand.from_dict(d.get("random_band") or {}))
+
+
+@dataclass(frozen=True)
 class ImportanceResult(ImportanceRendering):
     """The importance reading of one prompt (see :mod:`analyzer.faithfulness.importance`); ``to_dict()`` is the
     JSON contract.
 
     positions: one :class:`PositionImportance` per virtual token.
-    projection_curve: ``order`` (least important first), ``counts``, ``accuracy``/``nll`` along it, and
-               ``random_band`` (``counts``, ``low``, ``median``, ``high`` over random orders); None when not run.
+    projection_curve: the :class:`ProjectionCurve` (least important first, beside random orders); None when
+               not run.
     tests:     the claim rows (one per position), adjusted together.  null: the removal null's summary."""
 
     model: str
@@ -100,7 +156,7 @@ class ImportanceResult(ImportanceRendering):
     n: int
     original: dict
     positions: tuple[PositionImportance, ...]
-    projection_curve: dict | None
+    projection_curve: ProjectionCurve | None
     tests: tuple
     null: dict
     settings: dict = field(default_factory=dict)
@@ -110,7 +166,8 @@ class ImportanceResult(ImportanceRendering):
         order = self.settings.get("replacements") or REPLACEMENTS
         return {"model": self.model, "model_provenance": self.provenance, "prompt": self.prompt, "task": self.task,
                 "split": self.split, "n": self.n, "original": dict(self.original),
-                "positions": [p.to_dict(order) for p in self.positions], "projection_curve": self.projection_curve,
+                "positions": [p.to_dict(order) for p in self.positions],
+                "projection_curve": self.projection_curve.to_dict() if self.projection_curve else None,
                 "tests": [t.to_dict() for t in self.tests], "null": dict(self.null), "settings": dict(self.settings),
                 "summary": self.summary()}
 
@@ -123,7 +180,7 @@ class ImportanceResult(ImportanceRendering):
         return cls(model=d.get("model", ""), prompt=d.get("prompt", ""), task=d.get("task", ""),
                    split=d.get("split", "test"), n=int(d.get("n") or 0), original=dict(d.get("original") or {}),
                    positions=tuple(PositionImportance.from_dict(p) for p in d.get("positions") or ()),
-                   projection_curve=d.get("projection_curve"),
+                   projection_curve=ProjectionCurve.from_dict(d.get("projection_curve")),
                    tests=tuple(Test.from_dict(t) if isinstance(t, dict) else t for t in d.get("tests") or ()),
                    null=dict(d.get("null") or {}), settings=dict(d.get("settings") or {}),
                    provenance=d.get("model_provenance"))
@@ -134,4 +191,5 @@ def as_importance(result) -> ImportanceResult:
     return result if isinstance(result, ImportanceResult) else ImportanceResult.from_dict(dict(result))
 
 
-__all__ = ["REPLACEMENTS", "ReplacementEffect", "PositionImportance", "ImportanceResult", "as_importance"]
+__all__ = ["REPLACEMENTS", "ReplacementEffect", "PositionImportance", "RandomBand", "ProjectionCurve",
+           "ImportanceResult", "as_importance"]

@@ -31,7 +31,8 @@ from .._params import SEED, Interval, ListOf, Options, check_params
 from ..exceptions import AnalyzerError
 from ..stats import ALPHA, Test, adjust_positions, paired_bootstrap_diff, stratified_test
 from ..types import SoftPrompt, Vocabulary
-from ._importance_result import REPLACEMENTS, ImportanceResult, PositionImportance, ReplacementEffect
+from ._importance_result import (REPLACEMENTS, ImportanceResult, PositionImportance, ProjectionCurve, RandomBand,
+                                 ReplacementEffect)
 from ._removal_null import (DEFAULT_NULL_LIMIT, DEFAULT_NULL_PROMPTS, DEFAULT_NULL_SIZE, _remove, position_stratum,
                             removal_null)
 from ._variants import Outcome, VariantScorer
@@ -207,7 +208,7 @@ def removal_tests(delta_nll: Sequence[float], null, alpha: float = ALPHA) -> lis
 
 
 def _projection_curve(scorer, x, near, base: Outcome, singles: list[Outcome], *, n_orders: int, band_points: int,
-                      band, seed: int, say) -> dict[str, Any]:
+                      band, seed: int, say) -> ProjectionCurve:
     """Accuracy with the first k positions of an order projected, k = 0..n (see :func:`importance`)."""
     n = int(x.shape[0])
     d_nll = np.array([float(np.mean(o.nll - base.nll)) for o in singles])
@@ -237,10 +238,11 @@ def _projection_curve(scorer, x, near, base: Outcome, singles: list[Outcome], *,
     rand = np.array(rand) if rand else np.zeros((0, len(counts)))
     pct = (lambda q: [float(v) for v in np.percentile(rand, q, axis=0)]) if rand.size else (lambda q: [])
     acc = [o.accuracy for o in ranked]
-    return {"order": order, "counts": list(range(n + 1)), "accuracy": acc, "nll": [o.mean_nll for o in ranked],
-            "gap": acc[0] - acc[-1],
-            "random_band": {"counts": counts, "low": pct(band[0]), "median": pct(50), "high": pct(band[1]),
-                            "n_orders": int(n_orders), "percentiles": list(band)}}
+    return ProjectionCurve(order=tuple(order), counts=tuple(range(n + 1)), accuracy=tuple(acc),
+                           nll=tuple(o.mean_nll for o in ranked), gap=acc[0] - acc[-1],
+                           random_band=RandomBand(counts=tuple(counts), low=tuple(pct(band[0])),
+                                                  median=tuple(pct(50)), high=tuple(pct(band[1])),
+                                                  n_orders=int(n_orders), percentiles=tuple(band)))
 
 
 # ---------------------------------------------------------------------------------------------- validity

@@ -76,21 +76,22 @@ def plot_projection_curve(result, *, width: int | None = None, height: int | Non
     c = r.projection_curve
     fig = go.Figure()
     if c:
-        band = c["random_band"]
-        if band.get("n_orders"):
-            lo_p, hi_p = band.get("percentiles", [5, 95])
-            fig.add_trace(go.Scatter(x=band["counts"], y=band["high"], mode="lines", line=dict(width=0),
+        band = c.random_band
+        if band.n_orders:
+            lo_p, hi_p = band.percentiles
+            counts = list(band.counts)
+            fig.add_trace(go.Scatter(x=counts, y=list(band.high), mode="lines", line=dict(width=0),
                                      showlegend=False, hoverinfo="skip"))
-            fig.add_trace(go.Scatter(x=band["counts"], y=band["low"], mode="lines", line=dict(width=0),
+            fig.add_trace(go.Scatter(x=counts, y=list(band.low), mode="lines", line=dict(width=0),
                                      fill="tonexty", fillcolor="rgba(150,150,150,0.3)",
-                                     name=f"random orders ({lo_p:g}–{hi_p:g}%, {band['n_orders']} orders)"))
-            fig.add_trace(go.Scatter(x=band["counts"], y=band["median"], mode="lines",
+                                     name=f"random orders ({lo_p:g}–{hi_p:g}%, {band.n_orders} orders)"))
+            fig.add_trace(go.Scatter(x=counts, y=list(band.median), mode="lines",
                                      line=dict(color="gray", dash="dash"), name="random orders, median"))
-        order = c["order"]
+        order = c.order
         fig.add_trace(go.Scatter(
-            x=c["counts"], y=c["accuracy"], mode="lines+markers", name="least important first",
+            x=list(c.counts), y=list(c.accuracy), mode="lines+markers", name="least important first",
             line=dict(color=color(0)), customdata=[["–" if k == 0 else order[k - 1], nll]
-                                                   for k, nll in zip(c["counts"], c["nll"])],
+                                                   for k, nll in zip(c.counts, c.nll)],
             hovertemplate="%{x} projected (last: position %{customdata[0]})<br>accuracy %{y:.3f}<br>"
                           "NLL %{customdata[1]:.3f}<extra></extra>"))
     title = title or f"Partial projection — {r.prompt} on {r.task}"
