@@ -174,16 +174,19 @@ def test_waywardness_stress_test_pulls_projection_to_target(tiny, toy_task):
                                     num_virtual_tokens=N_VIRTUAL, steps=20, batch_size=4, lr=0.1, limit=None)
     json.dumps(res.to_dict(), allow_nan=False)
     free, pulled = res.rows
-    assert pulled["distance"] < 0.5 * free["distance"]
-    assert pulled["prompt_f1"] > free["prompt_f1"] and pulled["prompt_f1"] >= 0.75
+    assert pulled.distance < 0.5 * free.distance
+    assert pulled.prompt_f1 > free.prompt_f1 and pulled.prompt_f1 >= 0.75
     assert len(res.target_ids) == N_VIRTUAL and res.chance == 0.5
     for r in res.rows:
         for key in ("accuracy", "projection_accuracy"):
-            assert r[key]["n"] == len(toy_task.validation) and r[key]["ci_low"] <= r[key]["accuracy"]
+            a = getattr(r, key)
+            assert a.n == len(toy_task.validation) and a.ci_low <= a.accuracy
     fig = plot_waywardness(res, width=600, height=400)
     assert type(fig).__name__ == "Figure" and len(fig.data) == 2 and fig.layout.width == 600
-    assert list(fig.data[0].x) == [free["prompt_f1"], pulled["prompt_f1"]]
+    assert list(fig.data[0].x) == [free.prompt_f1, pulled.prompt_f1]
     assert plot_waywardness(res.rows).data                       # rows alone are enough
+    assert plot_waywardness(res.to_dict()["rows"]).data          # and their JSON
+    assert type(res).from_dict(json.loads(res.to_json())).to_dict() == res.to_dict()   # the JSON reads back
 
 
 def test_waywardness_is_reproducible_and_checks_gamma(tiny, toy_task, text_prompt):
@@ -275,6 +278,7 @@ def test_plot_logit_lens(tiny, text_prompt):
     assert len(hm.z) == len(lens.layers) and len(hm.z[0]) == len(lens.positions)
     assert hm.z[-1][0] == pytest.approx(float(lens.top_probs[-1, 0, 0]))
     assert len(plot_logit_lens(lens.to_dict(), virtual_only=True).data[0].z[0]) == N_VIRTUAL
+    assert F.LogitLens.from_dict(lens.to_dict()).to_dict() == lens.to_dict()      # the JSON reads back
 
 
 # ---------------------------------------------------------------------------------------------- self-description
@@ -347,13 +351,15 @@ def test_smollm2_text_adapter_faithfulness(smollm2_frozen, smollm2_text_adapter)
 
 def test_waywardness_summary_warns_when_the_unpulled_prompt_learned_nothing():
     def acc(a, bal, above):
-        return {"accuracy": a, "ci_low": a - 0.05, "ci_high": a + 0.05, "balanced_accuracy": bal, "n": 200,
-                "above_chance": above}
+        return F.Accuracy(condition="soft", accuracy=a, correct=int(a * 200), n=200, ci_low=a - 0.05,
+                          ci_high=a + 0.05, balanced_accuracy=bal, chance=0.5, majority=0.845, majority_label="ham",
+                          above_chance=above)
 
     def row(g, a, bal, above, f1):
-        return {"gamma": g, "accuracy": acc(a, bal, above), "projection_accuracy": acc(0.2, 0.5, False),
-                "prompt_f1": f1, "prompt_f1_loose": f1, "init_f1": 1 - f1, "distance": 1.0, "final_loss": 0.3,
-                "projection": {"tokens": ["␣a", "|b"]}}
+        return F.WaywardnessRow(gamma=g, accuracy=acc(a, bal, above), projection_accuracy=acc(0.2, 0.5, False),
+                                prompt_f1=f1, prompt_f1_loose=f1, init_f1=1 - f1, distance=1.0, final_loss=0.3,
+                                projection=F.HardProjection(token_ids=(1, 2), tokens=("␣a", "|b"), scores=(1.0, 1.0),
+                                                            metric="cosine"))
 
     common = dict(task="spam", target_text="Paris", target_ids=[1, 2], target_accuracy=acc(0.47, 0.6, False),
                   none_accuracy=acc(0.2, 0.5, False), chance=0.5, majority=0.845, settings={"steps": 60})

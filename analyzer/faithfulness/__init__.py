@@ -33,8 +33,8 @@ from .importance import (REPLACEMENTS, ImportanceResult, PositionImportance, Rep
 from .logit_lens import LogitLens, decoder_parts, logit_lens, residual_stream_hooks
 from .projection import (CONDITIONS, DEFAULT_CONDITIONS, HardProjection, hard_projection, projection_f1,
                          projection_gap, prompt_f1)
-from .waywardness import (DEFAULT_GAMMAS, WaywardnessResult, train_with_penalty, waywardness_for_model,
-                          waywardness_penalty, waywardness_stress_test)
+from .waywardness import (DEFAULT_GAMMAS, WaywardnessResult, WaywardnessRow, train_with_penalty,
+                          waywardness_for_model, waywardness_penalty, waywardness_stress_test)
 
 
 def analyze_faithfulness(model, tokenizer, prompt: SoftPrompt, index, *, task=None, split: str = "test",
@@ -84,7 +84,7 @@ def analyze_faithfulness(model, tokenizer, prompt: SoftPrompt, index, *, task=No
 
 __all__ = [
     "DEFAULT_QUESTIONS", "CONDITIONS", "DEFAULT_CONDITIONS", "DEFAULT_GAMMAS", "Accuracy", "HardProjection",
-    "LogitLens", "WaywardnessResult", "wilson_interval", "mcnemar_exact", "paired_bootstrap_diff",
+    "LogitLens", "WaywardnessResult", "WaywardnessRow", "wilson_interval", "mcnemar_exact", "paired_bootstrap_diff",
     "accuracy_from_eval", "hard_projection", "prompt_f1", "projection_f1", "projection_gap", "waywardness_penalty",
     "train_with_penalty", "waywardness_stress_test", "waywardness_for_model", "residual_stream_hooks",
     "decoder_parts", "logit_lens", "greedy_continuation", "self_description", "analyze_faithfulness",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from numbers import Integral
 from typing import Any, Callable, Mapping, Sequence
 
@@ -62,6 +62,11 @@ class Accuracy:
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "balanced_accuracy": self.balanced_accuracy,
                 "chance": self.chance, "majority": self.majority, "majority_label": self.majority_label,
                 "above_chance": self.above_chance, "prompt": self.prompt, "loss": self.loss}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Accuracy:
+        """Read back a ``to_dict()``."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 def accuracy_from_eval(result, task, condition: str, *, prompt: str | None = None) -> Accuracy:

@@ -112,6 +112,18 @@ class LogitLens:
             "tracked_ids": {k: int(v) for k, v in self.tracked_ids.items()},
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LogitLens:
+        """Read back a ``to_dict()`` (the layout a faithfulness section carries)."""
+        top = d["top"]
+        return cls(layers=tuple(d["layers"]), positions=tuple(d["positions"]), n_virtual=int(d["n_virtual"]),
+                   top_ids=np.array([[[c["token_id"] for c in cell] for cell in row] for row in top], np.int64),
+                   top_tokens=tuple(tuple(tuple(c["token"] for c in cell) for cell in row) for row in top),
+                   top_probs=np.array([[[c["prob"] for c in cell] for cell in row] for row in top], np.float32),
+                   entropy=np.array(d["entropy"], np.float32),
+                   tracked={k: np.array(v, np.float32) for k, v in (d.get("tracked") or {}).items()},
+                   tracked_ids={k: int(v) for k, v in (d.get("tracked_ids") or {}).items()})
+
 
 def logit_lens(model, tokenizer, prompt, *, k: int = 5, suffix: str | None = None, suffix_positions: str = "all",
                vocab: Vocabulary | None = None, track: Mapping[str, int] | None = None) -> LogitLens:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from numbers import Integral
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -50,6 +50,12 @@ class HardProjection:
     def to_dict(self) -> dict[str, Any]:
         return {"token_ids": list(self.token_ids), "tokens": list(self.tokens), "scores": list(self.scores),
                 "metric": self.metric, "text": self.text, "round_trip": self.round_trip}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HardProjection:
+        """Read back a ``to_dict()``."""
+        return cls(token_ids=tuple(d["token_ids"]), tokens=tuple(d["tokens"]), scores=tuple(d["scores"]),
+                   metric=d["metric"], text=d.get("text"), round_trip=d.get("round_trip"))
 
 
 def hard_projection(prompt, index, *, tokenizer=None, metric: str = "cosine") -> HardProjection:

@@ -19,20 +19,52 @@ from ..provenance import model_line
 from ..results import Renderable
 from ..types import SoftPrompt, Vocabulary
 from ._common import _device, _init_ids, _prompt_matrix, _text_ids, _tile
-from .evaluation import accuracy_from_eval
-from .projection import hard_projection, projection_f1, prompt_f1
+from .evaluation import Accuracy, accuracy_from_eval
+from .projection import HardProjection, hard_projection, projection_f1, prompt_f1
 
 #: γ values of the stress test (penalty per virtual token, see :func:`waywardness_stress_test`).
 DEFAULT_GAMMAS = (0.0, 0.03, 0.3, 3.0)
 
+@dataclass(frozen=True)
+class WaywardnessRow:
+    """One γ of the stress test: the trained soft prompt's ``accuracy`` and its projection's
+    (``projection_accuracy``, fed as tokens), ``prompt_f1``/``prompt_f1_loose`` (projection vs target text),
+    ``init_f1`` (projection vs the start), ``distance`` (mean ‖P_i − E_i‖ to the target embeddings),
+    ``final_loss``, ``steps`` and the ``projection`` itself."""
+
+    gamma: float
+    accuracy: Accuracy
+    prompt_f1: float
+    projection_accuracy: Accuracy | None = None
+    prompt_f1_loose: float | None = None
+    init_f1: float = 0.0
+    distance: float = 0.0
+    final_loss: float | None = None
+    steps: int | None = None
+    projection: HardProjection | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gamma": self.gamma, "accuracy": self.accuracy.to_dict(),
+                "projection_accuracy": self.projection_accuracy.to_dict() if self.projection_accuracy else None,
+                "prompt_f1": self.prompt_f1, "prompt_f1_loose": self.prompt_f1_loose, "init_f1": self.init_f1,
+                "distance": self.distance, "final_loss": self.final_loss, "steps": self.steps,
+                "projection": self.projection.to_dict() if self.projection else None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WaywardnessRow:
+        """Read back a ``to_dict()`` (fields it lacks take their defaults)."""
+        pa, proj = d.get("projection_accuracy"), d.get("projection")
+        return cls(gamma=d["gamma"], accuracy=Accuracy.from_dict(d["accuracy"]), prompt_f1=d["prompt_f1"],
+                   projection_accuracy=Accuracy.from_dict(pa) if pa else None,
+                   prompt_f1_loose=d.get("prompt_f1_loose"), init_f1=d.get("init_f1", 0.0),
+                   distance=d.get("distance", 0.0), final_loss=d.get("final_loss"), steps=d.get("steps"),
+                   projection=HardProjection.from_dict(proj) if proj else None)
+
+
 @dataclass
 class WaywardnessResult(Renderable):
-    """Rows of the stress test, one per γ, and the references they are read against.
+    """Rows of the stress test, one :class:`WaywardnessRow` per γ, and the references they are read against.
 
-    rows:  ``gamma``, ``accuracy`` (Accuracy dict of the trained soft prompt), ``projection_accuracy`` (its
-           projection fed as tokens), ``prompt_f1``/``prompt_f1_loose`` (projection vs target text),
-           ``init_f1`` (projection vs the start), ``distance`` (mean ‖P_i − E_i‖ to the target embeddings),
-           ``final_loss``, ``steps``.
     target_text, target_ids: the unrelated text the penalty pulls toward (tiled to the prompt length).
     target_accuracy: the target text itself fed as tokens in the prompt's place (the γ → ∞ limit).
     none_accuracy: no prompt.  chance, majority: chance levels.
@@ -41,42 +73,60 @@ class WaywardnessResult(Renderable):
     task: str
     target_text: str
     target_ids: list[int]
-    rows: list[dict[str, Any]]
-    target_accuracy: dict[str, Any]
-    none_accuracy: dict[str, Any]
-    chance: float
-    majority: float
+    rows: tuple[WaywardnessRow, ...]
+    target_accuracy: Accuracy | None
+    none_accuracy: Accuracy | None
+    chance: float | None
+    majority: float | None
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict | None = None   # which model was run, and what it stands in for (analyzer.provenance)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "model_provenance": self.provenance, "target_text": self.target_text, "target_ids": list(self.target_ids),
-                "rows": self.rows, "target_accuracy": self.target_accuracy, "none_accuracy": self.none_accuracy,
+        return {"task": self.task, "model_provenance": self.provenance, "target_text": self.target_text,
+                "target_ids": list(self.target_ids), "rows": [r.to_dict() for r in self.rows],
+                "target_accuracy": self.target_accuracy.to_dict() if self.target_accuracy else None,
+                "none_accuracy": self.none_accuracy.to_dict() if self.none_accuracy else None,
                 "chance": self.chance, "majority": self.majority, "settings": dict(self.settings),
                 "summary": self.summary()}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WaywardnessResult:
+        """Read back a ``to_dict()`` (the references it lacks are None)."""
+        ta, na = d.get("target_accuracy"), d.get("none_accuracy")
+        return cls(task=d.get("task", ""), target_text=d.get("target_text", ""),
+                   target_ids=list(d.get("target_ids") or ()),
+                   rows=tuple(WaywardnessRow.from_dict(r) for r in d.get("rows") or ()),
+                   target_accuracy=Accuracy.from_dict(ta) if ta else None,
+                   none_accuracy=Accuracy.from_dict(na) if na else None, chance=d.get("chance"),
+                   majority=d.get("majority"), settings=dict(d.get("settings") or {}),
+                   provenance=d.get("model_provenance"))
+
+    def sorted_rows(self) -> list[WaywardnessRow]:
+        """The rows by increasing γ."""
+        return sorted(self.rows, key=lambda r: r.gamma)
+
     def summary(self) -> list[str]:
         """Plain sentences: how far the projection was pulled toward the target, and what it cost."""
-        rows = sorted(self.rows, key=lambda r: r["gamma"])
+        rows = self.sorted_rows()
         if not rows:
             return []
         base = rows[0]
         out = []
-        a0 = base["accuracy"]
-        if not a0.get("above_chance", True):
-            out.append(f"Caution: the unpulled prompt (γ={base['gamma']:g}) is not above chance — accuracy "
-                       f"{a0['accuracy']:.3f} against a majority class of {self.majority:.3f}, balanced accuracy "
-                       f"{a0['balanced_accuracy']:.2f} against {self.chance:.2f} — so it did not learn the task in "
+        a0 = base.accuracy
+        if not a0.above_chance:
+            out.append(f"Caution: the unpulled prompt (γ={base.gamma:g}) is not above chance — accuracy "
+                       f"{a0.accuracy:.3f} against a majority class of {self.majority:.3f}, balanced accuracy "
+                       f"{a0.balanced_accuracy:.2f} against {self.chance:.2f} — so it did not learn the task in "
                        f"{self.settings.get('steps')} steps and these rows cannot show waywardness. Train longer "
                        f"(--steps) or start from a trained prompt (--init PATH).")
-        out.append(f"Without the pull (γ={base['gamma']:g}) the prompt scores {_acc(a0)} (balanced "
-                   f"{a0['balanced_accuracy']:.2f}; no prompt {self.none_accuracy['accuracy']:.3f}) and its "
-                   f"projection reads as the target text with Prompt-F1 {base['prompt_f1']:.2f}.")
+        out.append(f"Without the pull (γ={base.gamma:g}) the prompt scores {_acc(a0)} (balanced "
+                   f"{a0.balanced_accuracy:.2f}; no prompt {self.none_accuracy.accuracy:.3f}) and its "
+                   f"projection reads as the target text with Prompt-F1 {base.prompt_f1:.2f}.")
         for r in rows[1:]:
-            diff = r["accuracy"]["accuracy"] - base["accuracy"]["accuracy"]
-            out.append(f"γ={r['gamma']:g}: Prompt-F1 {r['prompt_f1']:.2f} with accuracy {_acc(r['accuracy'])} "
-                       f"({diff:+.3f} vs γ={base['gamma']:g}; balanced {r['accuracy']['balanced_accuracy']:.2f}); "
-                       f"its projection fed as tokens scores {r['projection_accuracy']['accuracy']:.3f}.")
+            diff = r.accuracy.accuracy - a0.accuracy
+            out.append(f"γ={r.gamma:g}: Prompt-F1 {r.prompt_f1:.2f} with accuracy {_acc(r.accuracy)} "
+                       f"({diff:+.3f} vs γ={base.gamma:g}; balanced {r.accuracy.balanced_accuracy:.2f}); "
+                       f"its projection fed as tokens scores {r.projection_accuracy.accuracy:.3f}.")
         out.append(f"References: the target text as the prompt {_acc(self.target_accuracy)}, no prompt "
                    f"{_acc(self.none_accuracy)}, chance {self.chance:.3f}, majority class {self.majority:.3f}.")
         return out
@@ -87,11 +137,11 @@ class WaywardnessResult(Renderable):
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
     def _table_rows(self) -> list[list[str]]:
-        return [[f"{r['gamma']:g}", _acc(r["accuracy"]), f"{r['accuracy']['balanced_accuracy']:.3f}",
-                 _acc(r["projection_accuracy"]), f"{r['prompt_f1']:.2f}",
-                 f"{r['prompt_f1_loose']:.2f}", f"{r['init_f1']:.2f}", f"{r['distance']:.3f}",
-                 f"{r['final_loss']:.3f}", " ".join(r["projection"]["tokens"])]
-                for r in sorted(self.rows, key=lambda r: r["gamma"])]
+        return [[f"{r.gamma:g}", _acc(r.accuracy), f"{r.accuracy.balanced_accuracy:.3f}",
+                 _acc(r.projection_accuracy), f"{r.prompt_f1:.2f}",
+                 f"{r.prompt_f1_loose:.2f}", f"{r.init_f1:.2f}", f"{r.distance:.3f}",
+                 f"{r.final_loss:.3f}", " ".join(r.projection.tokens)]
+                for r in self.sorted_rows()]
 
     _HEAD = ["γ", "accuracy [95% CI]", "balanced acc.", "projection acc.", "Prompt-F1", "loose F1", "F1 vs start",
              "distance", "loss", "projection"]
@@ -150,8 +200,8 @@ class WaywardnessResult(Renderable):
 
 
 
-def _acc(a: Mapping[str, Any]) -> str:
-    return f"{a['accuracy']:.3f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]"
+def _acc(a: Accuracy) -> str:
+    return f"{a.accuracy:.3f} [{a.ci_low:.2f}, {a.ci_high:.2f}]"
 
 
 def waywardness_penalty(prompt, target) -> "Any":
@@ -264,7 +314,7 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
     def acc_of(feed, label):
         r = evaluate(model, tokenizer, task, feed, split=split, limit=limit, max_length=max_length,
                      model_name=model_name)
-        return accuracy_from_eval(r, task, label).to_dict()
+        return accuracy_from_eval(r, task, label)
 
     say = progress or (lambda msg: None)
     rows = []
@@ -276,21 +326,18 @@ def waywardness_stress_test(model, tokenizer, task, target_text: str, index, *, 
         proj = hard_projection(p.numpy(), index, tokenizer=tokenizer)
         f1 = projection_f1(proj, target_ids, tokenizer, tile=False, vocab=index.vocab_)
         ref_start = init_ids if init_ids is not None else list(start_proj.token_ids)
-        rows.append({
-            "gamma": float(gamma),
-            "accuracy": acc_of(p, f"soft γ={gamma:g}"),
-            "projection_accuracy": acc_of(list(proj.token_ids), f"projection γ={gamma:g}"),
-            "prompt_f1": f1["f1"], "prompt_f1_loose": f1["f1_loose"],
-            "init_f1": prompt_f1(list(proj.token_ids), ref_start)["f1"],
-            "distance": float((p - target).norm(dim=-1).mean()),
-            "final_loss": last, "steps": int(steps), "projection": proj.to_dict(),
-        })
+        rows.append(WaywardnessRow(
+            gamma=float(gamma), accuracy=acc_of(p, f"soft γ={gamma:g}"),
+            projection_accuracy=acc_of(list(proj.token_ids), f"projection γ={gamma:g}"),
+            prompt_f1=f1["f1"], prompt_f1_loose=f1["f1_loose"],
+            init_f1=prompt_f1(list(proj.token_ids), ref_start)["f1"],
+            distance=float((p - target).norm(dim=-1).mean()), final_loss=last, steps=int(steps), projection=proj))
     say("scoring the references: the target text as the prompt, and no prompt")
     tgt_acc = acc_of(target_ids, "target text")
     none_acc = acc_of(None, "none")
-    return WaywardnessResult(task=task.name, target_text=target_text, target_ids=target_ids, rows=rows,
+    return WaywardnessResult(task=task.name, target_text=target_text, target_ids=target_ids, rows=tuple(rows),
                              target_accuracy=tgt_acc, none_accuracy=none_acc, chance=1.0 / task.num_labels,
-                             majority=none_acc["majority"],
+                             majority=none_acc.majority,
                              settings={"init": mode, "num_virtual_tokens": int(n), "steps": int(steps),
                                        "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
                                        "split": split, "limit": limit, "penalty": "mean_i ||P_i - E_i||^2"})

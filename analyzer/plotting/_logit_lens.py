@@ -4,16 +4,18 @@ norm and output layer, coloured by its probability."""
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Mapping
+from typing import Mapping
 
 from ._style import layout_args, short
 
 
-def _as_dict(lens) -> dict[str, Any]:
-    if hasattr(lens, "to_dict"):
-        return lens.to_dict()
+def _as_lens(lens):
+    from ..faithfulness.logit_lens import LogitLens
+
+    if isinstance(lens, LogitLens):
+        return lens
     if isinstance(lens, Mapping):
-        return dict(lens)
+        return LogitLens.from_dict(lens)
     raise TypeError(f"Expected a LogitLens or its to_dict(); got {type(lens).__name__}.")
 
 
@@ -26,34 +28,35 @@ def plot_logit_lens(lens, *, width: int | None = None, height: int | None = None
     positions of the text after the prompt.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
-    d = _as_dict(lens)
-    positions = list(d["positions"])
-    keep = d["n_virtual"] if virtual_only else len(positions)
+    lens = _as_lens(lens)
+    nv = lens.n_virtual
+    positions = list(lens.positions)
+    keep = nv if virtual_only else len(positions)
     positions = positions[:keep]
-    layers = list(d["layers"])
-    top = d["top"]
+    layers = list(lens.layers)
+    entropy = lens.entropy.round(5)          # as the JSON carries it
     z, text, hover = [], [], []
     for li in range(len(layers)):
         zr, tr, hr = [], [], []
         for pi in range(keep):
-            cands = top[li][pi]
-            zr.append(cands[0]["prob"])
-            tok = cands[0]["token"]
-            tr.append(escape(short(tok, max_label)))
-            lines = "<br>".join(f"{escape(repr(c['token']))} {c['prob']:.3f}" for c in cands)
+            probs = [float(p) for p in lens.top_probs[li, pi]]
+            tokens = lens.top_tokens[li][pi]
+            zr.append(probs[0])
+            tr.append(escape(short(tokens[0], max_label)))
+            lines = "<br>".join(f"{escape(repr(t))} {p:.3f}" for t, p in zip(tokens, probs))
             hr.append(f"layer {layers[li]}, {escape(positions[pi])}<br>{lines}<br>"
-                      f"entropy {d['entropy'][li][pi]:.2f} nats")
+                      f"entropy {float(entropy[li, pi]):.2f} nats")
         z.append(zr)
         text.append(tr)
         hover.append(hr)
     # unique column labels (suffix tokens can repeat)
-    cols = [escape(p) if i < d["n_virtual"] else f"{i}:{escape(p)}" for i, p in enumerate(positions)]
+    cols = [escape(p) if i < nv else f"{i}:{escape(p)}" for i, p in enumerate(positions)]
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=[str(layer) for layer in layers], text=text,
                                texttemplate="%{text}", textfont=dict(size=9), customdata=hover,
                                hovertemplate="%{customdata}<extra></extra>", colorscale="Blues", zmin=0, zmax=1,
                                colorbar=dict(title="top-1 prob")))
-    if keep > d["n_virtual"] and d["n_virtual"] > 0:
-        fig.add_vline(x=d["n_virtual"] - 0.5, line=dict(color="black", width=2))
+    if keep > nv > 0:
+        fig.add_vline(x=nv - 0.5, line=dict(color="black", width=2))
     args = layout_args(width, height or max(300, 22 * len(layers) + 160),
                        title or "Logit lens: top token of each position after each layer")
     fig.update_layout(**args, xaxis=dict(title="position (v = virtual token)", tickangle=-45),

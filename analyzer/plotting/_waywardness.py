@@ -4,18 +4,20 @@ with the target text, one point per γ, beside the chance levels (Khashabi et al
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Mapping
+from typing import Mapping
 
 from ._style import color, layout_args
 
 
-def _as_dict(result) -> dict[str, Any]:
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
+def _as_result(result):
+    from ..faithfulness.waywardness import WaywardnessResult
+
+    if isinstance(result, WaywardnessResult):
+        return result
     if isinstance(result, Mapping):
-        return dict(result)
+        return WaywardnessResult.from_dict(result)
     if isinstance(result, (list, tuple)):
-        return {"rows": list(result)}
+        return WaywardnessResult.from_dict({"rows": [r.to_dict() if hasattr(r, "to_dict") else r for r in result]})
     raise TypeError(f"Expected a WaywardnessResult, its to_dict() or a list of rows; got {type(result).__name__}.")
 
 
@@ -29,21 +31,21 @@ def plot_waywardness(result, *, width: int | None = None, height: int | None = N
     Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
-    d = _as_dict(result)
-    rows = sorted(d.get("rows", []), key=lambda r: r["gamma"])
+    res = _as_result(result)
+    rows = res.sorted_rows()
     fig = go.Figure()
 
     def trace(key, name, symbol, col):
-        acc = [r[key]["accuracy"] for r in rows]
+        accs = [getattr(r, key) for r in rows]
+        acc = [a.accuracy for a in accs]
         fig.add_trace(go.Scatter(
-            x=[r["prompt_f1"] for r in rows], y=acc, mode="markers+text+lines", name=name,
-            text=[f"γ={r['gamma']:g}" for r in rows], textposition="top center",
+            x=[r.prompt_f1 for r in rows], y=acc, mode="markers+text+lines", name=name,
+            text=[f"γ={r.gamma:g}" for r in rows], textposition="top center",
             marker=dict(size=10, symbol=symbol, color=col), line=dict(color=col, width=1, dash="dot"),
             error_y=dict(type="data", symmetric=False,
-                         array=[r[key]["ci_high"] - r[key]["accuracy"] for r in rows],
-                         arrayminus=[r[key]["accuracy"] - r[key]["ci_low"] for r in rows]),
-            customdata=[[r["gamma"], r[key]["n"], r[key]["ci_low"], r[key]["ci_high"], r.get("distance", 0.0),
-                         r.get("init_f1", 0.0)] for r in rows],
+                         array=[a.ci_high - a.accuracy for a in accs],
+                         arrayminus=[a.accuracy - a.ci_low for a in accs]),
+            customdata=[[r.gamma, a.n, a.ci_low, a.ci_high, r.distance, r.init_f1] for r, a in zip(rows, accs)],
             hovertemplate=("γ=%{customdata[0]:g}<br>Prompt-F1 %{x:.2f}<br>accuracy %{y:.3f} "
                            "[%{customdata[2]:.3f}, %{customdata[3]:.3f}], n=%{customdata[1]}<br>"
                            "mean distance to target %{customdata[4]:.3f}<br>F1 vs start %{customdata[5]:.2f}"
@@ -51,21 +53,21 @@ def plot_waywardness(result, *, width: int | None = None, height: int | None = N
 
     if rows:
         trace("accuracy", "soft prompt", "circle", color(0))
-        if show_projection and all("projection_accuracy" in r for r in rows):
+        if show_projection and all(r.projection_accuracy is not None for r in rows):
             trace("projection_accuracy", "its projection (as tokens)", "diamond-open", color(1))
-    refs = [("chance (1/K)", d.get("chance"), "gray", "dash"), ("majority class", d.get("majority"), "gray", "dot")]
-    if d.get("none_accuracy"):
-        refs.append(("no prompt", d["none_accuracy"]["accuracy"], color(2), "dashdot"))
-    if d.get("target_accuracy"):
-        refs.append(("target text as prompt", d["target_accuracy"]["accuracy"], color(3), "longdash"))
+    refs = [("chance (1/K)", res.chance, "gray", "dash"), ("majority class", res.majority, "gray", "dot")]
+    if res.none_accuracy:
+        refs.append(("no prompt", res.none_accuracy.accuracy, color(2), "dashdot"))
+    if res.target_accuracy:
+        refs.append(("target text as prompt", res.target_accuracy.accuracy, color(3), "longdash"))
     for name, y, col, dash in refs:
         if y is None:
             continue
         fig.add_hline(y=y, line=dict(color=col, dash=dash, width=1), annotation_text=name,
                       annotation_position="bottom right", annotation_font_size=10)
-    target = d.get("target_text")
+    target = res.target_text
     title = title or ("Waywardness: accuracy vs Prompt-F1 with the target text"
-                      + (f" ({d['task']})" if d.get("task") else ""))
+                      + (f" ({res.task})" if res.task else ""))
     args = layout_args(width, height, title)
     args["margin"]["b"] = 60
     fig.update_layout(
