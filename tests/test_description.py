@@ -244,7 +244,7 @@ def test_the_null_is_cached_and_reused(tiny, cache_dir, one_torch_thread):
         again = describe_prompt(model, tok, _prompt(model), "sentiment", **kw)
     finally:
         h.remove()
-    assert first.null["cached"] is False and second.null["cached"] is True and again.null["cached"] is True
+    assert first.null.cached is False and second.null.cached is True and again.null.cached is True
     assert first.prompt["norm_profile"] == second.prompt["norm_profile"]
     assert n_second <= 1 + 1 + kw["max_new_tokens"]              # source run + shared prefix + decoding steps
     assert n_first >= n_second + 4 * kw["null_size"]              # + one source run per null prompt at least
@@ -343,7 +343,7 @@ def test_smollm2_describes_its_planted_instruction(smollm2_frozen, one_torch_thr
                           keywords=["film", "movie"], null_size=1, max_new_tokens=6, other_readings=False,
                           cache=False)
     assert len(res.grid) == 2 and all(isinstance(c.text, str) for c in res.grid)
-    assert res.settings["num_layers"] == 30 and res.null["n"] == 4
+    assert res.settings["num_layers"] == 30 and res.null.n == 4
     planted = res.planted[0]
     assert planted.best.class_rate >= 0.5, planted.grid
     assert "sentiment" in planted.best.text.lower()

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import stats
 from .._params import ListOf, Options, check_param
+from ._description_result import DescriptionNull, FrequentText, NullCell
 from .patchscope import DescriptionPrompt, class_rate, keyword_share, patched_generate, source_states
 
 #: constructions of :func:`analyzer.nulls.meaningless_queries` the null is made of
@@ -198,22 +199,22 @@ def describes(tests: Sequence[stats.Test]) -> bool:
                and t.null_mean is not None and t.value > t.null_mean for t in tests)
 
 
-def null_summary(null: dict, null_rates: np.ndarray, cells: Sequence[tuple[int, int]]) -> dict[str, Any]:
+def null_summary(null: dict, null_rates: np.ndarray, cells: Sequence[tuple[int, int]]) -> DescriptionNull:
     """What the report shows of the null: its size, whether it came from the cache, the mean class rate per
     construction and per cell, and its most frequent texts."""
     from collections import Counter
 
     g = np.asarray(null["groups"])
     counts = Counter(t for row in null["texts"] for t in row)
-    return {"constructions": null["constructions"], "per_construction": null["per_construction"],
-            "n": int(len(null["texts"])), "cached": bool(null["cached"]), "file": null.get("file"),
-            "class_rate_mean": _r(null_rates.mean()),
-            "class_rate_by_construction": {c: _r(null_rates[g == i].mean()) for i, c in
-                                           enumerate(null["constructions"]) if (g == i).any()},
-            "class_rate_by_cell": [{"source_layer": s, "target_layer": t, "class_rate": _r(null_rates[:, k].mean())}
-                                   for k, (s, t) in enumerate(cells)],
-            "frequent_texts": [{"text": t, "count": c} for t, c in counts.most_common(5)]}
-
+    return DescriptionNull(
+        constructions=tuple(null["constructions"]), per_construction=null["per_construction"],
+        n=int(len(null["texts"])), cached=bool(null["cached"]), file=null.get("file"),
+        class_rate_mean=_r(null_rates.mean()),
+        class_rate_by_construction={c: _r(null_rates[g == i].mean()) for i, c in enumerate(null["constructions"])
+                                    if (g == i).any()},
+        class_rate_by_cell=tuple(NullCell(source_layer=s, target_layer=t, class_rate=_r(null_rates[:, k].mean()))
+                                 for k, (s, t) in enumerate(cells)),
+        frequent_texts=tuple(FrequentText(text=t, count=c) for t, c in counts.most_common(5)))
 
 def _r(x, nd: int = 4):
     return None if x is None or not math.isfinite(float(x)) else round(float(x), nd)

@@ -44,6 +44,127 @@ def _rows(tests) -> tuple[Test, ...]:
 
 
 @dataclass(frozen=True)
+class NullCell:
+    """The null's mean class rate in one (source, target) cell of the grid."""
+
+    source_layer: int
+    target_layer: int
+    class_rate: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source_layer": self.source_layer, "target_layer": self.target_layer, "class_rate": self.class_rate}
+
+
+@dataclass(frozen=True)
+class FrequentText:
+    """A text the null's prompts produced, and how many cells produced it."""
+
+    text: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "count": self.count}
+
+
+@dataclass(frozen=True)
+class DescriptionNull:
+    """What the report shows of a description null: its ``constructions`` (``per_construction`` prompts each,
+    ``n`` in all), whether it came from the cache (``cached``, ``file``), its mean class rate overall, per
+    construction (``{construction: rate}``) and per cell, and its most frequent texts."""
+
+    constructions: tuple[str, ...]
+    per_construction: int
+    n: int
+    cached: bool
+    file: str | None
+    class_rate_mean: float | None
+    class_rate_by_construction: dict[str, float | None]
+    class_rate_by_cell: tuple[NullCell, ...]
+    frequent_texts: tuple[FrequentText, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"constructions": list(self.constructions), "per_construction": self.per_construction, "n": self.n,
+                "cached": self.cached, "file": self.file, "class_rate_mean": self.class_rate_mean,
+                "class_rate_by_construction": dict(self.class_rate_by_construction),
+                "class_rate_by_cell": [c.to_dict() for c in self.class_rate_by_cell],
+                "frequent_texts": [f.to_dict() for f in self.frequent_texts]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> DescriptionNull | None:
+        """Read back a ``to_dict()``; an empty one gives None."""
+        if not d:
+            return None
+        return cls(constructions=tuple(d["constructions"]), per_construction=d["per_construction"], n=d["n"],
+                   cached=d["cached"], file=d.get("file"), class_rate_mean=d.get("class_rate_mean"),
+                   class_rate_by_construction=dict(d.get("class_rate_by_construction") or {}),
+                   class_rate_by_cell=tuple(NullCell(**c) for c in d.get("class_rate_by_cell") or ()),
+                   frequent_texts=tuple(FrequentText(**f) for f in d.get("frequent_texts") or ()))
+
+
+@dataclass(frozen=True)
+class SelfDescription:
+    """One self-description continuation: after ``question`` with the prompt (``soft``), with no prompt
+    (``none``) and with its initialisation (``init``); never a claim."""
+
+    question: str
+    soft: str
+    none: str | None = None
+    init: str | None = None
+    differs_from_none: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "soft": self.soft, "none": self.none, "init": self.init,
+                "differs_from_none": self.differs_from_none}
+
+
+@dataclass(frozen=True)
+class LensTops:
+    """The logit lens's top tokens (and probabilities) of each virtual token at a few ``layers``."""
+
+    layers: tuple[int, ...]
+    positions: tuple[str, ...]
+    top_tokens: tuple[tuple[tuple[str, ...], ...], ...]
+    top_probs: tuple[tuple[tuple[float, ...], ...], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": list(self.layers), "positions": list(self.positions),
+                "top_tokens": [[list(t) for t in layer] for layer in self.top_tokens],
+                "top_probs": [[list(p) for p in layer] for layer in self.top_probs]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LensTops:
+        return cls(layers=tuple(d["layers"]), positions=tuple(d.get("positions") or ()),
+                   top_tokens=tuple(tuple(tuple(t) for t in layer) for layer in d.get("top_tokens") or ()),
+                   top_probs=tuple(tuple(tuple(p) for p in layer) for layer in d.get("top_probs") or ()))
+
+
+@dataclass(frozen=True)
+class OtherReadings:
+    """Readings shown beside the description, never claims: the ``self_description`` continuations and the
+    logit lens's top tokens (``logit_lens``); either is None when absent."""
+
+    self_description: tuple[SelfDescription, ...] | None = None
+    logit_lens: LensTops | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.self_description is not None:
+            d["self_description"] = [r.to_dict() for r in self.self_description]
+        if self.logit_lens is not None:
+            d["logit_lens"] = self.logit_lens.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> OtherReadings | None:
+        """Read back a ``to_dict()``; an empty one (not run) gives None."""
+        if not d:
+            return None
+        sd, lens = d.get("self_description"), d.get("logit_lens")
+        return cls(self_description=None if sd is None else tuple(SelfDescription(**r) for r in sd),
+                   logit_lens=None if lens is None else LensTops.from_dict(lens))
+
+
+@dataclass(frozen=True)
 class PlantedDescription:
     """A planted control: the task's ``kind`` of text (``instruction``, ``label_words``) embedded as a prompt and
     read over the same grid; ``detected`` when its grid-mean class rate is significant above its null."""
@@ -56,20 +177,21 @@ class PlantedDescription:
     tests: tuple[Test, ...]
     class_rate_mean: float
     profile: list[Any]
-    null: dict[str, Any]
+    null: DescriptionNull | None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "text": self.text, "detected": self.detected,
                 "grid": [c.to_dict() for c in self.grid], "best": self.best.to_dict(),
                 "tests": [t.to_dict() for t in self.tests], "class_rate_mean": self.class_rate_mean,
-                "profile": self.profile, "null": self.null}
+                "profile": self.profile, "null": self.null.to_dict() if self.null else {}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlantedDescription:
         return cls(kind=d["kind"], text=d["text"], detected=bool(d["detected"]),
                    grid=tuple(DescriptionCell.from_dict(c) for c in d.get("grid") or ()),
                    best=DescriptionCell.from_dict(d["best"]), tests=_rows(d.get("tests") or ()),
-                   class_rate_mean=d.get("class_rate_mean"), profile=d.get("profile"), null=d.get("null") or {})
+                   class_rate_mean=d.get("class_rate_mean"), profile=d.get("profile"),
+                   null=DescriptionNull.from_dict(d.get("null")))
 
 
 @dataclass(frozen=True)
@@ -84,9 +206,11 @@ class DescriptionResult(Renderable):
                      best cell's class rate and the grid-mean keyword share (described references).
     describes_task:  the claim "the model describes this prompt as about the task" holds (the grid-mean class
                      rate significant above its null).
-    null:            the null's size, constructions, cache state, mean class rates and frequent texts.
+    null:            the :class:`DescriptionNull`: its size, constructions, cache state, mean class rates and
+                     frequent texts.
     planted:         one :class:`PlantedDescription` per planted signal.
-    other_readings:  ``self_description`` continuations and ``logit_lens`` top tokens (never claims).
+    other_readings:  :class:`OtherReadings`: ``self_description`` continuations and ``logit_lens`` top tokens
+                     (never claims); None when not run.
     settings:        layers, description prompt, classes, keywords, null size, seed, decoding.
     """
 
@@ -98,9 +222,9 @@ class DescriptionResult(Renderable):
     tests: tuple[Test, ...]
     describes_task: bool
     class_rate_mean: float
-    null: dict[str, Any]
+    null: DescriptionNull | None
     planted: tuple[PlantedDescription, ...] = ()
-    other_readings: dict[str, Any] = field(default_factory=dict)
+    other_readings: OtherReadings | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] | None = None   # which model was run, and what it stands in for
 
@@ -109,8 +233,9 @@ class DescriptionResult(Renderable):
                 "model_provenance": self.provenance, "grid": [c.to_dict() for c in self.grid],
                 "best": self.best.to_dict(), "tests": [t.to_dict() for t in self.tests],
                 "describes_task": bool(self.describes_task), "class_rate_mean": self.class_rate_mean,
-                "null": dict(self.null), "planted": [p.to_dict() for p in self.planted],
-                "other_readings": dict(self.other_readings), "settings": dict(self.settings),
+                "null": self.null.to_dict() if self.null else {}, "planted": [p.to_dict() for p in self.planted],
+                "other_readings": self.other_readings.to_dict() if self.other_readings else {},
+                "settings": dict(self.settings),
                 "summary": self.summary()}
 
     @classmethod
@@ -120,9 +245,10 @@ class DescriptionResult(Renderable):
                    grid=tuple(DescriptionCell.from_dict(c) for c in d.get("grid") or ()),
                    best=DescriptionCell.from_dict(d["best"]), tests=_rows(d.get("tests") or ()),
                    describes_task=bool(d.get("describes_task")), class_rate_mean=d.get("class_rate_mean"),
-                   null=dict(d.get("null") or {}),
+                   null=DescriptionNull.from_dict(d.get("null")),
                    planted=tuple(PlantedDescription.from_dict(p) for p in d.get("planted") or ()),
-                   other_readings=dict(d.get("other_readings") or {}), settings=dict(d.get("settings") or {}),
+                   other_readings=OtherReadings.from_dict(d.get("other_readings")),
+                   settings=dict(d.get("settings") or {}),
                    provenance=d.get("model_provenance"))
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -149,17 +275,17 @@ class DescriptionResult(Renderable):
                        + "; ".join(f"{t.measure.replace('description ', '')} {_g(t.value)} vs "
                                    f"{_g(t.null_mean)}, {format_p(t.q, None, 'q')}" for t in claims) + ").")
         nl = self.null
-        freq = nl.get("frequent_texts") or []
-        top = f"; its most frequent text {freq[0]['text']!r} ({freq[0]['count']} of {nl['n'] * len(self.grid)})" \
+        freq = nl.frequent_texts
+        top = f"; its most frequent text {freq[0].text!r} ({freq[0].count} of {nl.n * len(self.grid)})" \
             if freq else ""
-        out.append(f"Null: {nl['n']} meaningless prompts ({len(nl['constructions'])} constructions × "
-                   f"{nl['per_construction']}, norm profile {self.prompt['norm_profile']}"
-                   f"{', from the cache' if nl.get('cached') else ''}), mean class rate "
-                   f"{nl['class_rate_mean']:.3f}{top}.")
+        out.append(f"Null: {nl.n} meaningless prompts ({len(nl.constructions)} constructions × "
+                   f"{nl.per_construction}, norm profile {self.prompt['norm_profile']}"
+                   f"{', from the cache' if nl.cached else ''}), mean class rate "
+                   f"{nl.class_rate_mean:.3f}{top}.")
         for p in self.planted:
             pb = p.best
             out.append(f"Planted {p.kind.replace('_', ' ')} ({p.text!r} embedded as the prompt): grid-mean class "
-                       f"rate {p.class_rate_mean:.2f} against its null's {p.null['class_rate_mean']:.2f}, best "
+                       f"rate {p.class_rate_mean:.2f} against its null's {p.null.class_rate_mean:.2f}, best "
                        f"{pb.text!r} ({pb.class_rate:.2f}); {'detected' if p.detected else 'NOT detected'} "
                        f"({_row_q(p.tests)}).")
         if self.planted and not any(p.detected for p in self.planted) and not self.describes_task:
@@ -176,12 +302,14 @@ class DescriptionResult(Renderable):
                  "–" if c.q is None else f"{c.q:.2g}", c.text] for c in (grid or self.grid)]
 
     def _others(self) -> list[str]:
-        o = self.other_readings or {}
-        out = [f"self-description after {r['question']!r}: {r['soft']!r} (no prompt: {r['none']!r})"
-               for r in o.get("self_description", [])]
-        lens = o.get("logit_lens")
+        o = self.other_readings
+        if not o:
+            return []
+        out = [f"self-description after {r.question!r}: {r.soft!r} (no prompt: {r.none!r})"
+               for r in o.self_description or ()]
+        lens = o.logit_lens
         if lens:
-            for layer, toks in zip(lens["layers"], lens["top_tokens"]):
+            for layer, toks in zip(lens.layers, lens.top_tokens):
                 out.append(f"logit lens, layer {layer}: " + " ".join(t[0] for t in toks))
         return out
 
@@ -264,4 +392,5 @@ def _row_q(tests: Sequence[Test]) -> str:
     return ", ".join(f"{t.measure.replace('description ', '')} {format_p(t.q, None, 'q')}" for t in claims)
 
 
-__all__ = ["DescriptionCell", "PlantedDescription", "DescriptionResult"]
+__all__ = ["DescriptionCell", "NullCell", "FrequentText", "DescriptionNull", "SelfDescription", "LensTops",
+           "OtherReadings", "PlantedDescription", "DescriptionResult"]

@@ -46,7 +46,8 @@ from ..types import SoftPrompt, Vocabulary
 from ._common import _device, _init_ids, _prompt_matrix, _text_ids, _tile
 from ._description_null import (DEFAULT_NULL_SIZE, NULL_CONSTRUCTIONS, describes, grid_tests, grid_texts,
                                 norm_profile, null_summary, null_texts, score_texts)
-from ._description_result import DescriptionCell, DescriptionResult, PlantedDescription
+from ._description_result import (DescriptionCell, DescriptionResult, LensTops, OtherReadings, PlantedDescription,
+                                  SelfDescription)
 from .patchscope import (check_layers, choose_demos, default_layers, description_prompt, num_layers,
                          patched_generate, task_classes)
 from .projection import hard_projection
@@ -257,7 +258,7 @@ def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None 
             raise AnalyzerError(f"Task {task.name!r} has no {kind.replace('_', ' ')} to plant.")
         r = read(planted_prompt(model, tokenizer, text, n), f"planted {kind.replace('_', ' ')}")
         plants.append(PlantedDescription(kind=kind, text=text, detected=r.pop("describes_task"), **r))
-    other = {}
+    other = None
     if other_readings:
         say("other readings: self-description and logit lens")
         other = _other_readings(model, tokenizer, prompt, sources, vocab, max_new_tokens)
@@ -281,7 +282,7 @@ def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None 
                              null=main["null"], planted=tuple(plants), other_readings=other, settings=settings)
 
 
-def _other_readings(model, tokenizer, prompt, sources, vocab, max_new_tokens) -> dict[str, Any]:
+def _other_readings(model, tokenizer, prompt, sources, vocab, max_new_tokens) -> OtherReadings:
     """Self-description continuations and the logit lens top tokens of the virtual tokens (never claims)."""
     from .logit_lens import logit_lens
 
@@ -289,15 +290,15 @@ def _other_readings(model, tokenizer, prompt, sources, vocab, max_new_tokens) ->
     sd = self_description(model, tokenizer, prompt, max_new_tokens=max_new_tokens)
     lens = logit_lens(model, tokenizer, prompt, k=3, vocab=vocab_rows)
     keep = sorted(set(sources) | {lens.layers[-1]})
-    return {"self_description": [{"question": r["question"], "soft": r["soft"]["text"],
-                                  "none": r.get("none", {}).get("text"), "init": r.get("init", {}).get("text"),
-                                  "differs_from_none": r.get("differs_from_none")} for r in sd],
-            "logit_lens": {"layers": keep, "positions": list(lens.positions),
-                           "top_tokens": [[list(lens.top_tokens[layer][i]) for i in range(lens.n_virtual)]
-                                          for layer in keep],
-                           "top_probs": [[[round(float(p), 4) for p in lens.top_probs[layer, i]]
-                                          for i in range(lens.n_virtual)] for layer in keep]}}
-
+    return OtherReadings(
+        self_description=tuple(SelfDescription(question=r["question"], soft=r["soft"]["text"],
+                                               none=r.get("none", {}).get("text"), init=r.get("init", {}).get("text"),
+                                               differs_from_none=r.get("differs_from_none")) for r in sd),
+        logit_lens=LensTops(layers=tuple(keep), positions=tuple(lens.positions),
+                            top_tokens=tuple(tuple(tuple(lens.top_tokens[layer][i]) for i in range(lens.n_virtual))
+                                             for layer in keep),
+                            top_probs=tuple(tuple(tuple(round(float(p), 4) for p in lens.top_probs[layer, i])
+                                                  for i in range(lens.n_virtual)) for layer in keep)))
 
 def describe_for_model(model: str | None, prompt_path, task=None, *, task_index: int | None = None,
                        label_words=None, progress: Callable[[str], None] | None = None, **settings):

@@ -221,10 +221,10 @@ def describe(sel: Selection) -> None:
     if res.planted and st.toggle("Show the planted control's grid", key="desc_show_planted"):
         st.plotly_chart(plot_description(res, planted=res.planted[0].kind), key="desc_planted_grid", config=CHART)
     nl = res.null
-    st.caption(f"Null: {nl['n']} meaningless prompts ({len(nl['constructions'])} constructions × "
-               f"{nl['per_construction']}: {', '.join(nl['constructions'])}), matched to the prompt's length and "
-               f"norms{'; read from the cache' if nl.get('cached') else ''}; their mean class rate "
-               f"{nl['class_rate_mean']:.3f}.")
+    st.caption(f"Null: {nl.n} meaningless prompts ({len(nl.constructions)} constructions × "
+               f"{nl.per_construction}: {', '.join(nl.constructions)}), matched to the prompt's length and "
+               f"norms{'; read from the cache' if nl.cached else ''}; their mean class rate "
+               f"{nl.class_rate_mean:.3f}.")
     st.table(compact_rows(res.tests), hide_index=True)
     others = other_readings_rows(res)
     if others:

@@ -123,16 +123,16 @@ def planted_lines(result) -> list[tuple[bool, str]]:
         out.append((bool(p.detected),
                     f"**Planted control** ({what} embedded as a prompt: *{p.text}*): "
                     f"**{'detected' if p.detected else 'NOT detected'}** -- grid-mean class rate "
-                    f"{p.class_rate_mean:.2f} vs its null's {p.null['class_rate_mean']:.2f} ({q}); best "
+                    f"{p.class_rate_mean:.2f} vs its null's {p.null.class_rate_mean:.2f} ({q}); best "
                     f"description “{p.best.text.strip()}”."))
     return out
 
 
 def other_readings_rows(result) -> list[dict[str, str]]:
     """The self-description continuations beside the question alone (never claims)."""
-    o = result.other_readings or {}
-    return [{"question": r["question"].strip(), "after the prompt": r.get("soft") or "",
-             "no prompt": r.get("none") or ""} for r in o.get("self_description") or []]
+    o = result.other_readings
+    return [{"question": r.question.strip(), "after the prompt": r.soft or "", "no prompt": r.none or ""}
+            for r in (o.self_description if o else None) or ()]
 
 
 __all__ = ["verdict_words", "evaluation_rows", "importance_rows", "mattering", "best_description",
