@@ -128,7 +128,7 @@ def test_evaluation_rows_and_description_sentences():
 
     from dataclasses import replace
 
-    from analyzer.faithfulness import DescriptionCell, DescriptionResult, PlantedDescription
+    from analyzer.faithfulness import DescriptionCell, DescriptionNull, DescriptionResult, PlantedDescription
     from analyzer.stats import Test
 
     claim = Test(measure="description class rate, grid mean", space="model", null="matched", value=0.4,
@@ -139,11 +139,14 @@ def test_evaluation_rows_and_description_sentences():
     grid = (cell, replace(cell, target_layer=8, text=" language"), replace(cell, source_layer=8, text="language "))
     d = DescriptionResult(prompt={"name": "p"}, task="sentiment", model="m", grid=grid, best=cell,
                           tests=(claim, replace(claim, claim=False)), describes_task=True, class_rate_mean=0.4,
-                          null={}, planted=(PlantedDescription(
+                          null=None, planted=(PlantedDescription(
                               kind="instruction", text="Classify it.", detected=False,
                               grid=grid, best=replace(cell, text=" about movies"),
                               tests=(replace(claim, q=0.4, significant=False),), class_rate_mean=0.1, profile=[],
-                              null={"class_rate_mean": 0.08}),))
+                              null=DescriptionNull(constructions=("random tokens",), per_construction=80, n=80,
+                                                   cached=False, file=None, class_rate_mean=0.08,
+                                                   class_rate_by_construction={}, class_rate_by_cell=(),
+                                                   frequent_texts=())),))
     ok, sentence = description_claim(d)
     assert ok and sentence == ("**Claim: the model describes this prompt as about sentiment** (class rate, grid mean "
                                "0.40 vs the null's 0.05, q=0.01).")

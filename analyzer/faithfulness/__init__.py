@@ -23,7 +23,7 @@ from ..stats import mcnemar_exact, paired_bootstrap_diff, wilson_interval
 from ..types import SoftPrompt, Vocabulary
 from ._common import _init_ids
 from .description import DEFAULT_QUESTIONS, greedy_continuation, self_description
-from ._description_result import DescriptionCell, PlantedDescription
+from ._description_result import DescriptionCell, DescriptionNull, OtherReadings, PlantedDescription
 from .description import DescriptionResult, describe_for_model, describe_prompt, patched_generate
 from .evaluation import (Accuracy, Baselines, EvaluationResult, PromptEvaluation, Score, Versus, accuracy_from_eval,
                          evaluate_for_model, evaluate_prompts, score_columns)
@@ -88,7 +88,7 @@ __all__ = [
     "accuracy_from_eval", "hard_projection", "prompt_f1", "projection_f1", "projection_gap", "waywardness_penalty",
     "train_with_penalty", "waywardness_stress_test", "waywardness_for_model", "residual_stream_hooks",
     "decoder_parts", "logit_lens", "greedy_continuation", "self_description", "analyze_faithfulness",
-    "DescriptionResult", "DescriptionCell", "PlantedDescription", "describe_prompt", "describe_for_model",
+    "DescriptionResult", "DescriptionCell", "PlantedDescription", "DescriptionNull", "OtherReadings", "describe_prompt", "describe_for_model",
     "patched_generate",
     "Score", "Versus", "PromptEvaluation", "Baselines", "EvaluationResult", "evaluate_prompts", "evaluate_for_model",
     "score_columns", "REPLACEMENTS", "ImportanceResult", "PositionImportance", "ReplacementEffect", "importance",
