@@ -30,8 +30,8 @@ grid = time.perf_counter() - t
 t = time.perf_counter()
 full = describe_prompt(model, tok, prompt, "sentiment", **kw)
 whole = time.perf_counter() - t
-print("__NB__" + json.dumps({{"grid": grid, "whole": whole, "cached": [res.null["cached"], full.null["cached"],
-                             full.planted[0].null["cached"]], "cells": len(res.grid)}}))
+print("__NB__" + json.dumps({{"grid": grid, "whole": whole, "cached": [res.null.cached, full.null.cached,
+                             full.planted[0].null.cached], "cells": len(res.grid)}}))
 """
 
 

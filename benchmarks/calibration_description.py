@@ -67,7 +67,7 @@ def _record(res, task: str, params: dict, seconds: float) -> dict:
             "claim": bool(res.describes_task), "class_rate_mean": res.class_rate_mean,
             "best": {k: best[k] for k in ("source_layer", "target_layer", "text", "class_rate", "p")},
             "rows": [{k: t[k] for k in ("measure", "value", "null_mean", "p", "q", "significant")} for t in claims],
-            "null_cached": res.null["cached"], "seconds": round(seconds, 2)}
+            "null_cached": res.null.cached, "seconds": round(seconds, 2)}
 
 
 def run_description_calibration(*, per_family: int = 20, seeds_per_level: int = SEEDS_PER_LEVEL,
