@@ -122,7 +122,7 @@ def _transfer(res, known) -> None:
             st.caption("With four or more prompts, each similarity above is tested against this matrix.")
             return
         st.table([{"similarity": MEASURES[r["similarity"]], "Spearman rho": f"{r['rho']:+.2f}",
-                   "95% CI": f"[{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]", "q": format_p(r["q"], name="q")[4:]}
+                   "95% CI": f"[{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]", "q": format_p(r["q"], name="q")}
                   for r in t.correlations], hide_index=True)
         st.caption(f"Each cell: prompt (row) on the task of prompt (column), over that prompt's own accuracy. rho: "
                    f"Spearman over the {t.correlations[0]['n_pairs']} ordered pairs; one-sided Mantel permutation "
