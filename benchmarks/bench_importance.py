@@ -47,7 +47,7 @@ def main() -> None:
 
     print("warm-up (fills the null cache when empty; not timed) ...", file=sys.stderr, flush=True)
     t, r = once(replacements=("removed",), curve=False)
-    print(f"  warm-up {t:.0f} s, null cached before: {r.null['cached']}", file=sys.stderr, flush=True)
+    print(f"  warm-up {t:.0f} s, null cached before: {r.null.cached}", file=sys.stderr, flush=True)
     cases = [("three replacements", dict(curve=False))]
     if args.curve:
         cases.append(("three replacements + projection curve", dict(curve=True)))
@@ -60,7 +60,7 @@ def main() -> None:
         secs = []
         for _ in range(args.repeats):
             s, r = once(**kw)
-            assert r.null["cached"]
+            assert r.null.cached
             secs.append(s)
             print(f"  {name}: {s:.1f} s", file=sys.stderr, flush=True)
         med = statistics.median(secs)

@@ -116,7 +116,8 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
         return {"name": p.name, "claimed": [p_.index for p_ in r.positions if p_.significant],
                 "p": [p_.p for p_ in r.positions], "q": [p_.q for p_ in r.positions],
                 "delta_nll": [p_.removed.delta_nll for p_ in r.positions],
-                "original": r.original, "null": r.null}
+                "original": r.original.to_dict() if r.original else {},
+                "null": r.null.to_dict() if r.null else {}}
 
     out: dict[str, Any] = {"reference": reference.name, "task": getattr(task, "name", task), "limit": limit,
                            "n_positions": int(ref.shape[0]), "seed": seed, "families": {}, "planted": {}}

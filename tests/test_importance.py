@@ -76,8 +76,8 @@ def test_removed_and_mean_deltas_equal_evaluate_by_hand(tiny, task, prompt, resu
 
     model, tok, vocab, _ = tiny
     acc0, nll0 = _by_hand(model, tok, task, prompt.vectors)
-    assert result.original["accuracy"] == acc0
-    assert result.original["nll"] == pytest.approx(nll0.mean(), abs=1e-5)
+    assert result.original.accuracy == acc0
+    assert result.original.nll == pytest.approx(nll0.mean(), abs=1e-5)
     ok = np.flatnonzero(~vocab.excluded)
     with torch.no_grad():
         mean = model.get_input_embeddings()(torch.as_tensor(ok)).double().mean(0).float().numpy()
@@ -124,7 +124,7 @@ def test_nearest_of_a_prompt_made_of_tokens_changes_nothing(tiny, task, one_torc
         assert list(row.nearest.ci_nll) == [0.0, 0.0]
     assert r.tests == () and r.positions[0].p is None              # no removal, no claim
     assert "p" not in r.to_dict()["positions"][0]
-    assert list(r.projection_curve.accuracy) == [r.original["accuracy"]] * 4
+    assert list(r.projection_curve.accuracy) == [r.original.accuracy] * 4
 
 
 def test_projection_curve_ranks_and_ends_at_the_full_projection(tiny, task, prompt, result):
@@ -136,11 +136,11 @@ def test_projection_curve_ranks_and_ends_at_the_full_projection(tiny, task, prom
     assert sorted(c.order) == list(range(N))
     assert [d[i] for i in c.order] == sorted(d)                  # least important first
     assert list(c.counts) == list(range(N + 1)) and len(c.accuracy) == N + 1
-    assert c.accuracy[0] == result.original["accuracy"]
+    assert c.accuracy[0] == result.original.accuracy
     ids = [p.nearest.token_id for p in result.positions]
     assert c.accuracy[N] == evaluate(model, tok, task, ids, split="test", limit=10).accuracy
     first = result.positions[c.order[0]].nearest
-    assert c.accuracy[1] == result.original["accuracy"] + first.delta_accuracy
+    assert c.accuracy[1] == result.original.accuracy + first.delta_accuracy
     band = c.random_band
     assert band.n_orders == 2 and band.counts[0] == 0 and band.counts[-1] == N
     assert all(lo <= m <= hi for lo, m, hi in zip(band.low, band.median, band.high))
@@ -182,11 +182,11 @@ def test_null_is_cached_and_keyed_by_the_norm_profile(tiny, task, prompt, tmp_pa
     kw = dict(limit=6, replacements=("removed",), curve=False, **SMALL)
     a = importance(model, tok, prompt, task, vocab, **kw)
     b = importance(model, tok, prompt, task, vocab, **kw)
-    assert not a.null["cached"] and b.null["cached"]
+    assert not a.null.cached and b.null.cached
     assert [t.p for t in a.tests] == [t.p for t in b.tests]
     assert list(tmp_path.glob("importance-null/*/removal-*.npz"))
     scaled = SoftPrompt(name="scaled", vectors=prompt.vectors * 2, source="memory", kind="TENSOR")
-    assert not importance(model, tok, scaled, task, vocab, **kw).null["cached"]
+    assert not importance(model, tok, scaled, task, vocab, **kw).null.cached
 
 
 def test_pseudo_prompts_have_the_prompt_norms(tiny):
@@ -302,7 +302,7 @@ def test_smollm2_importance_small(smollm2_frozen, tmp_path, monkeypatch):
     small = SoftPrompt(name="first3", vectors=p.vectors[:3], source="memory", kind="TENSOR")
     r = importance(model, tok, small, "sentiment", vocab, limit=6, model_name="smollm2-135m",
                    null_size=3, null_prompts=3, null_limit=3, n_orders=1, band_points=1, n_boot=200)
-    assert not r.null["cached"]
+    assert not r.null.cached
     assert r.settings["prefix_cache"] is True
     d = json.loads(r.to_json())
     assert len(d["positions"]) == 3 and all(t["null"] == "removal" for t in d["tests"])

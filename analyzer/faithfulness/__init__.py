@@ -27,7 +27,7 @@ from ._description_result import DescriptionCell, DescriptionNull, OtherReadings
 from .description import DescriptionResult, describe_for_model, describe_prompt, patched_generate
 from .evaluation import (Accuracy, Baselines, EvaluationResult, PromptEvaluation, Score, Versus, accuracy_from_eval,
                          evaluate_for_model, evaluate_prompts, score_columns)
-from ._importance_result import ProjectionCurve, RandomBand
+from ._importance_result import NullStratum, Original, ProjectionCurve, RandomBand, RemovalNullSummary
 from .importance import (REPLACEMENTS, ImportanceResult, PositionImportance, ReplacementEffect, held_out_validity,
                          importance, importance_for_model)
 from .logit_lens import LogitLens, decoder_parts, logit_lens, residual_stream_hooks
@@ -92,5 +92,6 @@ __all__ = [
     "patched_generate",
     "Score", "Versus", "PromptEvaluation", "Baselines", "EvaluationResult", "evaluate_prompts", "evaluate_for_model",
     "score_columns", "REPLACEMENTS", "ImportanceResult", "PositionImportance", "ReplacementEffect", "importance",
-    "importance_for_model", "held_out_validity", "ProjectionCurve", "RandomBand",
+    "importance_for_model", "held_out_validity", "ProjectionCurve", "RandomBand", "Original", "RemovalNullSummary",
+    "NullStratum",
 ]

@@ -38,15 +38,15 @@ class ImportanceRendering(Renderable):
     def summary(self) -> list[str]:
         """Plain sentences: which positions matter, and where the projection gap comes from."""
         o, st = self.original, self.settings
-        out = [f"The prompt scores accuracy {o['accuracy']:.3f} (mean gold-label NLL {o['nll']:.3f}) on "
+        out = [f"The prompt scores accuracy {o.accuracy:.3f} (mean gold-label NLL {o.nll:.3f}) on "
                f"{self.n} {self.split} examples of {self.task}; each position was changed alone on the same "
                f"examples (changed − original)."]
         if self.tests:
             sig = [p.index for p in self.positions if p.significant]
             nl = self.null
-            res = (f"null of {nl['size']} removals from {nl['pseudo_prompts']} matched meaningless prompts on "
-                   f"{nl['n_examples']} examples; smallest possible p {nl['resolution']:.4f}, so at least "
-                   f"{nl['min_positions_for_claim']} positions must reach it for BH over {len(self.positions)} to pass")
+            res = (f"null of {nl.size} removals from {nl.pseudo_prompts} matched meaningless prompts on "
+                   f"{nl.n_examples} examples; smallest possible p {nl.resolution:.4f}, so at least "
+                   f"{nl.min_positions_for_claim} positions must reach it for BH over {len(self.positions)} to pass")
             if sig:
                 out.append(f"Removing position{'s' if len(sig) > 1 else ''} {', '.join(map(str, sig))} hurts more "
                            f"than removing a position of a matched meaningless prompt (BH q < {st.get('alpha', 0.05)}; "
@@ -81,7 +81,7 @@ class ImportanceRendering(Renderable):
                 f"{self.model})")
 
     def _rows(self) -> list[list[str]]:
-        nn = self.null.get("size")
+        nn = self.null.size if self.null else None
         rows = []
         for p in self.positions:
             rem = p.removed

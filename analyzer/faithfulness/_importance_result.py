@@ -140,6 +140,74 @@ class ProjectionCurve:
 
 
 @dataclass(frozen=True)
+class Original:
+    """The unchanged prompt's score on the examples: ``accuracy`` and mean gold-label ``nll``."""
+
+    accuracy: float
+    nll: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "nll": self.nll}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Original | None:
+        """Read back a ``to_dict()``; None or an empty dict gives None."""
+        return cls(accuracy=d["accuracy"], nll=d["nll"]) if d else None
+
+
+@dataclass(frozen=True)
+class NullStratum:
+    """One stratum of the removal null (:data:`._removal_null.STRATA`): ``n`` effects, their ``mean`` and ``sd``."""
+
+    n: int
+    mean: float
+    sd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "mean": self.mean, "sd": self.sd}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NullStratum:
+        return cls(n=d["n"], mean=d["mean"], sd=d["sd"])
+
+
+@dataclass(frozen=True)
+class RemovalNullSummary:
+    """The summary of the removal null (:meth:`._removal_null.RemovalNull.summary`): ``size`` pooled effects
+    from ``pseudo_prompts`` matched meaningless prompts on ``n_examples`` examples, their ``mean`` and ``sd``, the
+    :class:`NullStratum` of each stratum, the smallest possible p (``resolution``), the fewest positions that must
+    reach it for BH to pass (``min_positions_for_claim``), whether it was read from the disk cache (``cached``)
+    and the mean effect of removing each position (``mean_by_position``; None where never removed)."""
+
+    size: int
+    pseudo_prompts: int
+    n_examples: int
+    mean: float
+    sd: float
+    strata: dict[str, NullStratum]
+    resolution: float
+    min_positions_for_claim: int
+    cached: bool
+    mean_by_position: tuple[float | None, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "pseudo_prompts": self.pseudo_prompts, "n_examples": self.n_examples,
+                "mean": self.mean, "sd": self.sd, "strata": {k: v.to_dict() for k, v in self.strata.items()},
+                "resolution": self.resolution, "min_positions_for_claim": self.min_positions_for_claim,
+                "cached": self.cached, "mean_by_position": list(self.mean_by_position)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> RemovalNullSummary | None:
+        """Read back a ``to_dict()``; None or an empty dict (the null was not run) gives None."""
+        if not d:
+            return None
+        return cls(size=d["size"], pseudo_prompts=d["pseudo_prompts"], n_examples=d["n_examples"], mean=d["mean"],
+                   sd=d["sd"], strata={k: NullStratum.from_dict(v) for k, v in (d.get("strata") or {}).items()},
+                   resolution=d["resolution"], min_positions_for_claim=d["min_positions_for_claim"],
+                   cached=d["cached"], mean_by_position=tuple(d.get("mean_by_position") or ()))
+
+
+@dataclass(frozen=True)
 class ImportanceResult(ImportanceRendering):
     """The importance reading of one prompt (see :mod:`analyzer.faithfulness.importance`); ``to_dict()`` is the
     JSON contract.
@@ -147,28 +215,38 @@ class ImportanceResult(ImportanceRendering):
     positions: one :class:`PositionImportance` per virtual token.
     projection_curve: the :class:`ProjectionCurve` (least important first, beside random orders); None when
                not run.
-    tests:     the claim rows (one per position), adjusted together.  null: the removal null's summary."""
+    tests:     the claim rows (one per position), adjusted together.
+    original:  the unchanged prompt's :class:`Original` score (None when not known).
+    null:      the removal null's :class:`RemovalNullSummary`; None when the removal null was not run.
+    (``original`` and ``null`` also accept their ``to_dict()`` layouts, read back on construction.)"""
 
     model: str
     prompt: str
     task: str
     split: str
     n: int
-    original: dict
+    original: Original | None
     positions: tuple[PositionImportance, ...]
     projection_curve: ProjectionCurve | None
     tests: tuple
-    null: dict
+    null: RemovalNullSummary | None
     settings: dict = field(default_factory=dict)
     provenance: dict | None = None   # which model was run, and what it stands in for (analyzer.provenance)
+
+    def __post_init__(self):
+        if isinstance(self.original, dict):
+            object.__setattr__(self, "original", Original.from_dict(self.original))
+        if isinstance(self.null, dict):
+            object.__setattr__(self, "null", RemovalNullSummary.from_dict(self.null))
 
     def to_dict(self) -> dict[str, Any]:
         order = self.settings.get("replacements") or REPLACEMENTS
         return {"model": self.model, "model_provenance": self.provenance, "prompt": self.prompt, "task": self.task,
-                "split": self.split, "n": self.n, "original": dict(self.original),
+                "split": self.split, "n": self.n, "original": self.original.to_dict() if self.original else {},
                 "positions": [p.to_dict(order) for p in self.positions],
                 "projection_curve": self.projection_curve.to_dict() if self.projection_curve else None,
-                "tests": [t.to_dict() for t in self.tests], "null": dict(self.null), "settings": dict(self.settings),
+                "tests": [t.to_dict() for t in self.tests], "null": self.null.to_dict() if self.null else {},
+                "settings": dict(self.settings),
                 "summary": self.summary()}
 
     @classmethod
@@ -178,11 +256,11 @@ class ImportanceResult(ImportanceRendering):
         from ..stats import Test
 
         return cls(model=d.get("model", ""), prompt=d.get("prompt", ""), task=d.get("task", ""),
-                   split=d.get("split", "test"), n=int(d.get("n") or 0), original=dict(d.get("original") or {}),
+                   split=d.get("split", "test"), n=int(d.get("n") or 0), original=Original.from_dict(d.get("original")),
                    positions=tuple(PositionImportance.from_dict(p) for p in d.get("positions") or ()),
                    projection_curve=ProjectionCurve.from_dict(d.get("projection_curve")),
                    tests=tuple(Test.from_dict(t) if isinstance(t, dict) else t for t in d.get("tests") or ()),
-                   null=dict(d.get("null") or {}), settings=dict(d.get("settings") or {}),
+                   null=RemovalNullSummary.from_dict(d.get("null")), settings=dict(d.get("settings") or {}),
                    provenance=d.get("model_provenance"))
 
 
@@ -191,5 +269,5 @@ def as_importance(result) -> ImportanceResult:
     return result if isinstance(result, ImportanceResult) else ImportanceResult.from_dict(dict(result))
 
 
-__all__ = ["REPLACEMENTS", "ReplacementEffect", "PositionImportance", "RandomBand", "ProjectionCurve",
+__all__ = ["REPLACEMENTS", "Original", "NullStratum", "RemovalNullSummary", "ReplacementEffect", "PositionImportance", "RandomBand", "ProjectionCurve",
            "ImportanceResult", "as_importance"]

@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from ..types import Vocabulary
+from ._importance_result import NullStratum, RemovalNullSummary
 
 NULL_VERSION = 2
 DEFAULT_NULL_SIZE = 200      # resolution 1/201 ≈ 0.005: BH over n positions can pass once ≈ n/10 positions matter
@@ -75,18 +76,22 @@ class RemovalNull:
         """The fewest positions that must all reach the smallest p for BH over ``n`` positions to pass."""
         return int(math.floor(n * self.resolution / alpha)) + 1
 
-    def to_dict(self, n: int, alpha: float = 0.05) -> dict:
-        by_pos = [float(np.mean(self.delta_nll[self.position == i])) if np.any(self.position == i) else None
-                  for i in range(n)]
+    def summary(self, n: int, alpha: float = 0.05) -> RemovalNullSummary:
+        """The null's summary for a prompt of ``n`` positions (the result's ``null``)."""
+        by_pos = tuple(float(np.mean(self.delta_nll[self.position == i])) if np.any(self.position == i) else None
+                       for i in range(n))
         parts = {name: self.delta_nll[self.strata == s] for s, name in enumerate(STRATA)}
-        strata = {name: {"n": int(v.size), "mean": float(v.mean()), "sd": float(v.std(ddof=1))}
+        strata = {name: NullStratum(n=int(v.size), mean=float(v.mean()), sd=float(v.std(ddof=1)))
                   for name, v in parts.items() if v.size > 1}
-        return {"size": self.size, "pseudo_prompts": int(np.unique(self.pseudo).size),
-                "n_examples": int(self.n_examples), "mean": float(np.mean(self.delta_nll)),
-                "sd": float(np.std(self.delta_nll)), "strata": strata, "resolution": self.resolution,
-                "min_positions_for_claim": min(self.min_positions(n, alpha), n + 1), "cached": bool(self.cached),
-                "mean_by_position": by_pos}
+        return RemovalNullSummary(size=self.size, pseudo_prompts=int(np.unique(self.pseudo).size),
+                                  n_examples=int(self.n_examples), mean=float(np.mean(self.delta_nll)),
+                                  sd=float(np.std(self.delta_nll)), strata=strata, resolution=self.resolution,
+                                  min_positions_for_claim=min(self.min_positions(n, alpha), n + 1),
+                                  cached=bool(self.cached), mean_by_position=by_pos)
 
+    def to_dict(self, n: int, alpha: float = 0.05) -> dict:
+        """:meth:`summary`'s JSON layout."""
+        return self.summary(n, alpha).to_dict()
 
 #: the strata of positions whose removal effects are standardised separately
 STRATA = ("first position", "other positions")

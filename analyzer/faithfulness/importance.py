@@ -31,8 +31,8 @@ from .._params import SEED, Interval, ListOf, Options, check_params
 from ..exceptions import AnalyzerError
 from ..stats import ALPHA, Test, adjust_positions, paired_bootstrap_diff, stratified_test
 from ..types import SoftPrompt, Vocabulary
-from ._importance_result import (REPLACEMENTS, ImportanceResult, PositionImportance, ProjectionCurve, RandomBand,
-                                 ReplacementEffect)
+from ._importance_result import (REPLACEMENTS, ImportanceResult, Original, PositionImportance, ProjectionCurve,
+                                 RandomBand, RemovalNullSummary, ReplacementEffect)
 from ._removal_null import (DEFAULT_NULL_LIMIT, DEFAULT_NULL_PROMPTS, DEFAULT_NULL_SIZE, _remove, position_stratum,
                             removal_null)
 from ._variants import Outcome, VariantScorer
@@ -170,7 +170,7 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
         positions.append(PositionImportance(index=i, **eff))
 
     tests: list[Test] = []
-    null_info: dict[str, Any] = {}
+    null_info: RemovalNullSummary | None = None
     if "removed" in replacements:
         null_ex = examples[:min(null_limit, len(examples))]
         say(f"null: {null_size} removals from matched meaningless prompts on {len(null_ex)} examples"
@@ -178,7 +178,7 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
         null = removal_null(scorer_for, vocab, np.linalg.norm(x.numpy(), axis=1), task=task, examples=null_ex,
                             model_name=str(name), size=null_size, prompts=null_prompts, seed=seed,
                             max_length=max_length, cache=null_cache, progress=progress)
-        null_info = null.to_dict(n, alpha)
+        null_info = null.summary(n, alpha)
         tests = removal_tests([row.removed.delta_nll for row in positions], null, alpha)
         positions = [replace(row, p=t.p, q=t.q, significant=bool(t.significant), verdict=t.verdict)
                      for row, t in zip(positions, tests)]
@@ -194,7 +194,7 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
                 "prefix_cache": bool(scorer.prefix_cache), "variants_scored": scorer.calls,
                 "example_forwards": scorer.scored, "num_virtual_tokens": n}
     return ImportanceResult(model=str(name), prompt=pname, task=task.name, split=split, n=len(examples),
-                            original={"accuracy": base.accuracy, "nll": base.mean_nll}, positions=tuple(positions),
+                            original=Original(base.accuracy, base.mean_nll), positions=tuple(positions),
                             projection_curve=curve_d, tests=tuple(tests), null=null_info, settings=settings)
 
 

@@ -47,7 +47,7 @@ def plot_importance(result, *, width: int | None = None, height: int | None = No
                                  name="removal matters (q < α)",
                                  customdata=[[p.q] for p in sig],
                                  hovertemplate="position %{x}: q=%{customdata[0]:.3g}<extra></extra>"))
-    null_mean = (r.null or {}).get("mean")
+    null_mean = r.null.mean if r.null else None
     if null_mean is not None:
         # a legend entry, not an annotation: a label on the plot would sit on the first positions' bars
         lo_x, hi_x = (min(x) - 0.5, max(x) + 0.5) if x else (-0.5, 0.5)
