@@ -63,7 +63,7 @@ def planted_description(model, tokenizer, ctx: Context, task: str, kind: str, le
 def _record(res, task: str, params: dict, seconds: float) -> dict:
     claims = [t.to_dict() for t in res.tests if t.claim]
     best = res.best.to_dict()
-    return {"name": res.prompt["name"], "task": task, "params": params, "norm_profile": res.prompt["norm_profile"],
+    return {"name": res.prompt.name, "task": task, "params": params, "norm_profile": res.prompt.norm_profile,
             "claim": bool(res.describes_task), "class_rate_mean": res.class_rate_mean,
             "best": {k: best[k] for k in ("source_layer", "target_layer", "text", "class_rate", "p")},
             "rows": [{k: t[k] for k in ("measure", "value", "null_mean", "p", "q", "significant")} for t in claims],

@@ -245,7 +245,7 @@ def test_the_null_is_cached_and_reused(tiny, cache_dir, one_torch_thread):
     finally:
         h.remove()
     assert first.null.cached is False and second.null.cached is True and again.null.cached is True
-    assert first.prompt["norm_profile"] == second.prompt["norm_profile"]
+    assert first.prompt.norm_profile == second.prompt.norm_profile
     assert n_second <= 1 + 1 + kw["max_new_tokens"]              # source run + shared prefix + decoding steps
     assert n_first >= n_second + 4 * kw["null_size"]              # + one source run per null prompt at least
     assert again.to_dict()["tests"] == first.to_dict()["tests"] and again.grid == first.grid

@@ -23,7 +23,7 @@ from ..stats import mcnemar_exact, paired_bootstrap_diff, wilson_interval
 from ..types import SoftPrompt, Vocabulary
 from ._common import _init_ids
 from .description import DEFAULT_QUESTIONS, greedy_continuation, self_description
-from ._description_result import DescriptionCell, DescriptionNull, OtherReadings, PlantedDescription
+from ._description_result import DescribedPrompt, DescriptionCell, DescriptionNull, OtherReadings, PlantedDescription
 from .description import DescriptionResult, describe_for_model, describe_prompt, patched_generate
 from .evaluation import (Accuracy, Baselines, EvaluationResult, PromptEvaluation, Score, Versus, accuracy_from_eval,
                          evaluate_for_model, evaluate_prompts, score_columns)
@@ -93,5 +93,5 @@ __all__ = [
     "Score", "Versus", "PromptEvaluation", "Baselines", "EvaluationResult", "evaluate_prompts", "evaluate_for_model",
     "score_columns", "REPLACEMENTS", "ImportanceResult", "PositionImportance", "ReplacementEffect", "importance",
     "importance_for_model", "held_out_validity", "ProjectionCurve", "RandomBand", "Original", "RemovalNullSummary",
-    "NullStratum",
+    "NullStratum", "DescribedPrompt",
 ]

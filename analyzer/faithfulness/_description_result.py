@@ -195,11 +195,34 @@ class PlantedDescription:
 
 
 @dataclass(frozen=True)
+class DescribedPrompt:
+    """The prompt a description reading is of: its ``name``, ``num_virtual_tokens``, ``norm_profile`` (median and
+    spread of log2 norms, the null's key; kept as given) and ``source`` (where it was read from; None when not
+    known)."""
+
+    name: str
+    num_virtual_tokens: int | None = None
+    norm_profile: Any = None
+    source: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "num_virtual_tokens": self.num_virtual_tokens, "norm_profile": self.norm_profile,
+                "source": self.source}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> DescribedPrompt:
+        d = d or {}
+        return cls(name=d.get("name", "prompt"), num_virtual_tokens=d.get("num_virtual_tokens"),
+                   norm_profile=d.get("norm_profile"), source=d.get("source"))
+
+
+@dataclass(frozen=True)
 class DescriptionResult(Renderable):
     """What the model says a soft prompt means, over a grid of (source, target) layers.
 
-    prompt:          ``name``, ``num_virtual_tokens``, ``norm_profile`` (median and spread of log2 norms, the
-                     null's key), ``source``.
+    prompt:          the :class:`DescribedPrompt`: ``name``, ``num_virtual_tokens``, ``norm_profile`` (median
+                     and spread of log2 norms, the null's key), ``source`` (its ``to_dict()`` layout is read back
+                     on construction).
     grid:            one :class:`DescriptionCell` per (source, target) layer pair.
     best:            the cell with the highest class rate (then keyword share, a non-empty text, the lowest p).
     tests:           the prompt's :class:`analyzer.stats.Test` rows: the grid-mean class rate (the claim), the
@@ -214,7 +237,7 @@ class DescriptionResult(Renderable):
     settings:        layers, description prompt, classes, keywords, null size, seed, decoding.
     """
 
-    prompt: dict[str, Any]
+    prompt: DescribedPrompt
     task: str
     model: str
     grid: tuple[DescriptionCell, ...]
@@ -228,8 +251,12 @@ class DescriptionResult(Renderable):
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] | None = None   # which model was run, and what it stands in for
 
+    def __post_init__(self):
+        if not isinstance(self.prompt, DescribedPrompt):
+            object.__setattr__(self, "prompt", DescribedPrompt.from_dict(self.prompt))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"prompt": dict(self.prompt), "task": self.task, "model": self.model,
+        return {"prompt": self.prompt.to_dict(), "task": self.task, "model": self.model,
                 "model_provenance": self.provenance, "grid": [c.to_dict() for c in self.grid],
                 "best": self.best.to_dict(), "tests": [t.to_dict() for t in self.tests],
                 "describes_task": bool(self.describes_task), "class_rate_mean": self.class_rate_mean,
@@ -241,7 +268,7 @@ class DescriptionResult(Renderable):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DescriptionResult:
         """Read back a ``to_dict()`` (e.g. one entry of ``sample_prompts/describe.json``)."""
-        return cls(prompt=dict(d.get("prompt") or {}), task=d.get("task", ""), model=d.get("model", ""),
+        return cls(prompt=DescribedPrompt.from_dict(d.get("prompt")), task=d.get("task", ""), model=d.get("model", ""),
                    grid=tuple(DescriptionCell.from_dict(c) for c in d.get("grid") or ()),
                    best=DescriptionCell.from_dict(d["best"]), tests=_rows(d.get("tests") or ()),
                    describes_task=bool(d.get("describes_task")), class_rate_mean=d.get("class_rate_mean"),
@@ -256,7 +283,7 @@ class DescriptionResult(Renderable):
 
     # ------------------------------------------------------------------ words
     def _title(self) -> str:
-        return (f"Description of {self.prompt['name']} — task {self.task}, model {self.model}; "
+        return (f"Description of {self.prompt.name} — task {self.task}, model {self.model}; "
                 f"{len(self.grid)}-cell layer grid")
 
     def summary(self) -> list[str]:
@@ -279,7 +306,7 @@ class DescriptionResult(Renderable):
         top = f"; its most frequent text {freq[0].text!r} ({freq[0].count} of {nl.n * len(self.grid)})" \
             if freq else ""
         out.append(f"Null: {nl.n} meaningless prompts ({len(nl.constructions)} constructions × "
-                   f"{nl.per_construction}, norm profile {self.prompt['norm_profile']}"
+                   f"{nl.per_construction}, norm profile {self.prompt.norm_profile}"
                    f"{', from the cache' if nl.cached else ''}), mean class rate "
                    f"{nl.class_rate_mean:.3f}{top}.")
         for p in self.planted:
@@ -392,5 +419,5 @@ def _row_q(tests: Sequence[Test]) -> str:
     return ", ".join(f"{t.measure.replace('description ', '')} {format_p(t.q, None, 'q')}" for t in claims)
 
 
-__all__ = ["DescriptionCell", "NullCell", "FrequentText", "DescriptionNull", "SelfDescription", "LensTops",
-           "OtherReadings", "PlantedDescription", "DescriptionResult"]
+__all__ = ["DescribedPrompt", "DescriptionCell", "NullCell", "FrequentText", "DescriptionNull", "SelfDescription",
+           "LensTops", "OtherReadings", "PlantedDescription", "DescriptionResult"]

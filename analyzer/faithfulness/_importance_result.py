@@ -269,5 +269,5 @@ def as_importance(result) -> ImportanceResult:
     return result if isinstance(result, ImportanceResult) else ImportanceResult.from_dict(dict(result))
 
 
-__all__ = ["REPLACEMENTS", "Original", "NullStratum", "RemovalNullSummary", "ReplacementEffect", "PositionImportance", "RandomBand", "ProjectionCurve",
-           "ImportanceResult", "as_importance"]
+__all__ = ["REPLACEMENTS", "Original", "NullStratum", "RemovalNullSummary", "ReplacementEffect", "PositionImportance",
+           "RandomBand", "ProjectionCurve", "ImportanceResult", "as_importance"]

@@ -46,8 +46,8 @@ from ..types import SoftPrompt, Vocabulary
 from ._common import _device, _init_ids, _prompt_matrix, _text_ids, _tile
 from ._description_null import (DEFAULT_NULL_SIZE, NULL_CONSTRUCTIONS, describes, grid_tests, grid_texts,
                                 norm_profile, null_summary, null_texts, score_texts)
-from ._description_result import (DescriptionCell, DescriptionResult, LensTops, OtherReadings, PlantedDescription,
-                                  SelfDescription)
+from ._description_result import (DescribedPrompt, DescriptionCell, DescriptionResult, LensTops, OtherReadings,
+                                  PlantedDescription, SelfDescription)
 from .patchscope import (check_layers, choose_demos, default_layers, description_prompt, num_layers,
                          patched_generate, task_classes)
 from .projection import hard_projection
@@ -274,8 +274,8 @@ def describe_prompt(model, tokenizer, prompt, task, *, vocab: Vocabulary | None 
                 "score": "class rate: share of the task's classes named (label word or class name, word forms: "
                          "lower case, plurals/possessives folded); keyword share: share of the keywords named"}
     name = prompt.name if isinstance(prompt, SoftPrompt) else "prompt"
-    return DescriptionResult(prompt={"name": name, "num_virtual_tokens": n, "norm_profile": main["profile"],
-                                     "source": getattr(prompt, "source", None)},
+    return DescriptionResult(prompt=DescribedPrompt(name=name, num_virtual_tokens=n, norm_profile=main["profile"],
+                                                    source=getattr(prompt, "source", None)),
                              task=task.name, model=model_name or getattr(model.config, "_name_or_path", ""),
                              grid=main["grid"], best=main["best"], tests=main["tests"],
                              describes_task=main["describes_task"], class_rate_mean=main["class_rate_mean"],

@@ -32,7 +32,7 @@ def plot_description(result, *, width: int | None = None, height: int | None = N
     import plotly.graph_objects as go
 
     r = _as_result(result)
-    grid, best, what = r.grid, r.best, r.prompt["name"]
+    grid, best, what = r.grid, r.best, r.prompt.name
     if planted is not None:
         match = [p for p in r.planted if p.kind == planted]
         if not match:
