@@ -211,6 +211,10 @@ HUB_ALIASES = {
     "huggingfacetb/smollm2-135m": "smollm2-135m",
     "google/gemma-3-270m": "gemma3-270m",
     "google/gemma-3-270m-it": "gemma3-270m",
+    "qwen/qwen2.5-coder-0.5b-instruct": "qwen2.5-coder-0.5b",
+    "qwen/qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b",
+    "qwen/qwen2.5-coder-1.5b-instruct": "qwen2.5-coder-1.5b",
+    "qwen/qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b",
 }
 
 

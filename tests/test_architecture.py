@@ -137,3 +137,13 @@ def test_no_p_value_is_made_outside_the_statistics_layer():
     found = [rel for rel, p in _modules().items()
              if not rel.startswith("stats/") and pattern.search(re.sub(r'"""[\s\S]*?"""', "", p.read_text("utf-8")))]
     assert not found, f"p-values (or scipy.stats tests) outside analyzer/stats/: {found}"
+
+
+def test_every_subpackage_is_in_the_wheels_package_list():
+    # pyproject.toml lists the packages by hand (sample_prompts/ maps to package data); a new subpackage missing
+    # there is missing from the wheel (tests/test_wheel.py finds it too, minutes later)
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    have = {_dotted(r) for r in _modules() if r.endswith("__init__.py")}
+    assert not have - listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(have - listed)}"
