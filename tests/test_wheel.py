@@ -27,9 +27,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SAFETY_S = 300  # only a safety net: every wait below ends on an event (a process exit, a connection)
 
 
-def checkout_samples(root: Path = ROOT) -> list[Path]:
-    """The sample folders of the checkout's sample_prompts/ (what the wheel must ship, whatever they are)."""
-    return [d for d in sorted((root / "sample_prompts").iterdir()) if (d / "adapter_config.json").is_file()]
+def checkout_samples(root: Path = ROOT) -> dict[str, Path]:
+    """``{name: folder}`` of the checkout's sample_prompts/ (what the wheel must ship, whatever they are): the adapters
+    at the top and, one level down, those of a group folder (``transfer-study/spam-random``), as
+    ``analyzer.samples.list_samples`` names them."""
+    top = root / "sample_prompts"
+    found = {}
+    for d in sorted(top.iterdir()):
+        if (d / "adapter_config.json").is_file():
+            found[d.name] = d
+        elif d.is_dir():
+            found.update({f"{d.name}/{e.name}": e for e in sorted(d.iterdir())
+                          if (e / "adapter_config.json").is_file()})
+    return dict(sorted(found.items()))
 
 
 def required_files(root: Path = ROOT) -> set[str]:
@@ -37,8 +47,8 @@ def required_files(root: Path = ROOT) -> set[str]:
     and each sample's shipped files under ``analyzer/sample_prompts/``."""
     need = {p.relative_to(root).as_posix() for p in (root / "analyzer").rglob("*")
             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
-    for d in checkout_samples(root):
-        need |= {f"analyzer/sample_prompts/{d.name}/{n}" for n in SAMPLE_FILES if (d / n).is_file()}
+    for name, d in checkout_samples(root).items():
+        need |= {f"analyzer/sample_prompts/{name}/{n}" for n in SAMPLE_FILES if (d / n).is_file()}
     need |= {f"analyzer/sample_prompts/{n}" for n in FOLDER_FILES if (root / "sample_prompts" / n).is_file()}
     return need
 
@@ -50,7 +60,7 @@ def missing_from_wheel(names, root: Path = ROOT) -> list[str]:
 def test_missing_file_check_names_what_the_wheel_lacks():
     """The check the built wheel must pass reports a left-out settings file and a left-out sample."""
     need = required_files()
-    sample = f"analyzer/sample_prompts/{checkout_samples()[0].name}/adapter_model.safetensors"
+    sample = f"analyzer/sample_prompts/{next(iter(checkout_samples()))}/adapter_model.safetensors"
     assert "analyzer/ui/_app/.streamlit/config.toml" in need and "analyzer/ui/_app/dashboard.py" in need
     assert sample in need
     lacking = need - {"analyzer/ui/_app/.streamlit/config.toml", sample}
@@ -108,7 +118,7 @@ def test_sdist_carries_the_samples_licence_and_changelog(built):
     _, sdist = built
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml"} <= names
-    assert {f"sample_prompts/{d.name}/adapter_model.safetensors" for d in checkout_samples()} <= names
+    assert {f"sample_prompts/{name}/adapter_model.safetensors" for name in checkout_samples()} <= names
     assert not any("checkpoint.safetensors" in n or "__pycache__" in n for n in names)
 
 
@@ -133,14 +143,14 @@ def test_installed_cli_samples_report_analyze(installed):
     for n in FOLDER_FILES:
         if (ROOT / "sample_prompts" / n).is_file():
             assert (work / "my-samples" / n).read_bytes() == (ROOT / "sample_prompts" / n).read_bytes()
-    for d in checkout:  # what the checkout's sample_prompts/ held when the wheel was built, byte for byte
+    for name, d in checkout.items():  # what the checkout's sample_prompts/ held when the wheel was built, byte for byte
         for n in SAMPLE_FILES:
             if (d / n).is_file():
-                assert (work / "my-samples" / d.name / n).read_bytes() == (d / n).read_bytes()
+                assert (work / "my-samples" / name / n).read_bytes() == (d / n).read_bytes()
     again = run([cli, "samples", "my-samples"], cwd=work, env=env, check=False)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 
-    sample = f"my-samples/{checkout[0].name}"
+    sample = f"my-samples/{next(iter(checkout))}"
     report = json.loads(run([cli, "report", sample, "-k", "3", "--format", "json"], cwd=work, env=env).stdout)
     n_virtual = json.loads((work / sample / "adapter_config.json").read_text())["num_virtual_tokens"]
     assert len(report["prompts"][0]["tokens"]) == n_virtual
@@ -176,4 +186,4 @@ def test_installed_app_serves_and_renders_the_shipped_samples(installed, tmp_pat
     page = json.loads(run([str(bindir / "python"), "-c", script], cwd=work, env=app_env).stdout.splitlines()[-1])
     assert not page["exceptions"] and not page["errors"], page
     assert Path(page["folder"]).is_relative_to(bindir.parent)  # the shipped samples, inside the venv
-    assert set(page["options"]) == {d.name for d in checkout_samples()}
+    assert set(page["options"]) == set(checkout_samples())
