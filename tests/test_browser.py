@@ -229,8 +229,8 @@ def test_upload_in_chromium(served_app, tmp_path):
         page.locator('input[type="file"]').set_input_files(str(good))
         page.get_by_text("Added upload/my_prompt_v2.npy").wait_for(timeout=60_000)
         # the new prompt is selected and the page draws it without an exception
-        page.locator('[data-testid="stMultiSelect"]').get_by_text("upload/my_prompt_v2.npy").wait_for(
-            timeout=60_000)
+        sidebar = page.get_by_test_id("stSidebarUserContent")  # the Evaluate tab has a prompt multiselect too
+        sidebar.locator('[data-testid="stMultiSelect"]').get_by_text("upload/my_prompt_v2.npy").wait_for(timeout=60_000)
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.locator('input[type="file"]').set_input_files(str(bad))
@@ -324,7 +324,8 @@ def test_train_then_analyse_selects_and_draws_the_prompt(served_app, tmp_path):
         analyse.wait_for(timeout=600_000)
         analyse.click()
         page.get_by_role("heading", name="Explore").wait_for(timeout=60_000)
-        page.locator('[data-testid="stMultiSelect"]').get_by_text("trained/browser-run").wait_for(timeout=60_000)
+        sidebar = page.get_by_test_id("stSidebarUserContent")  # the Evaluate tab has a prompt multiselect too
+        sidebar.locator('[data-testid="stMultiSelect"]').get_by_text("trained/browser-run").wait_for(timeout=60_000)
         page.wait_for_function(has_trace("trained/browser-run"), timeout=120_000)
         assert "prompt=trained%2Fbrowser-run" in page.url
         painted(page)
