@@ -149,20 +149,15 @@ def similarity_vs_transfer(similarities: Mapping[str, np.ndarray], relative: np.
                            n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """Per similarity: Spearman's rho with the relative transfer over the ordered pairs ``i != j``, its Mantel
     permutation p-value (one-sided: more similar, better transfer), a bootstrap 95% interval over prompts
-    (:func:`analyzer.stats.mantel_spearman`), and ``q`` (Benjamini-Hochberg over the similarities)."""
-    from ..stats import ALPHA, benjamini_hochberg
-    from ..stats._matrices import mantel_spearman
+    (:func:`analyzer.stats._matrices.mantel_family`: ``q`` is Benjamini-Hochberg over the similarities)."""
+    from ..stats._matrices import mantel_family
 
     p = relative.shape[0]
     if p < 4:
         raise AnalyzerError(f"Similarity against transfer needs at least 4 prompts; got {p}.")
-    rng = np.random.default_rng(seed)
-    rows = [{"similarity": name, **mantel_spearman(sim, relative, rng=rng, n_perm=n_perm, n_boot=n_boot),
-             "n_prompts": p} for name, sim in similarities.items()]
-    for r, q in zip(rows, benjamini_hochberg([r["p"] for r in rows])):
-        r["q"] = float(q)
-        r["significant"] = bool(q < ALPHA)
-    return rows
+    rows = mantel_family(similarities, relative, seed=seed, n_perm=n_perm, n_boot=n_boot)
+    return [{"similarity": r.pop("name"), **{k: r[k] for k in ("rho", "ci", "p", "n_pairs")}, "n_prompts": p,
+             "q": r["q"], "significant": r["significant"]} for r in rows]
 
 
 __all__ = ["MEASURES", "prompt_similarity", "activation_states", "activation_overlap", "transfer_matrix",

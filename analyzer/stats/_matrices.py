@@ -7,7 +7,7 @@ Importing this module pulls numpy only (scipy loads inside the function)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -59,3 +59,19 @@ def mantel_spearman(x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator, n
 
 
 __all__ = ["off_diagonal", "mantel_spearman"]
+
+
+def mantel_family(xs: Mapping[str, np.ndarray], y: np.ndarray, *, seed: int = 0, n_perm: int = 2000,
+                  n_boot: int = 2000, alpha: float | None = None) -> list[dict[str, Any]]:
+    """:func:`mantel_spearman` of each matrix in ``xs`` (named) against ``y``, one family: each row also holds
+    ``q`` (Benjamini-Hochberg over the family) and ``significant`` (``q < alpha``, the toolkit's ``ALPHA`` by
+    default). One generator seeded by ``seed`` draws every permutation and bootstrap sample, in ``xs``'s order."""
+    from . import ALPHA, benjamini_hochberg
+
+    alpha = ALPHA if alpha is None else alpha
+    rng = np.random.default_rng(seed)
+    rows = [{"name": name, **mantel_spearman(x, y, rng=rng, n_perm=n_perm, n_boot=n_boot)} for name, x in xs.items()]
+    for r, q in zip(rows, benjamini_hochberg([r["p"] for r in rows])):
+        r["q"] = float(q)
+        r["significant"] = bool(q < alpha)
+    return rows
