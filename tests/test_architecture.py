@@ -1,4 +1,4 @@
-"""The package against its map (docs/architecture.md): every module named there exists and every module is named;
+"""The package against its map (docs/explanation/architecture.md): every module named there exists and every module is named;
 no module over 500 lines; module-level imports form no cycle; computation never imports a renderer, a figure or
 the dashboard; streamlit only in ``ui/``; no p-value made outside the statistics layer.  Static (ast), no import
 of the package."""
@@ -12,7 +12,7 @@ from pathlib import Path
 from app_helpers import ROOT
 
 PKG = ROOT / "analyzer"
-MAP = ROOT / "docs" / "architecture.md"
+MAP = ROOT / "docs" / "explanation" / "architecture.md"
 MAX_LINES = 500
 #: modules that draw or print results, or are the dashboard: the only ones that may import render/plotting/ui
 SURFACES = ("render/", "plotting/", "ui/", "cli.py", "__main__.py", "_cli_args.py", "_cli_types.py", "_format.py", "_progress.py")
@@ -69,8 +69,8 @@ def _graph() -> dict[str, set[str]]:
 def test_the_map_names_every_module_and_only_modules_that_exist():
     named = set(re.findall(r"^\| `([\w/]+\.py)` \|", MAP.read_text(encoding="utf-8"), flags=re.M))
     have = set(_modules())
-    assert not have - named, f"modules missing from docs/architecture.md: {sorted(have - named)}"
-    assert not named - have, f"docs/architecture.md names modules that do not exist: {sorted(named - have)}"
+    assert not have - named, f"modules missing from docs/explanation/architecture.md: {sorted(have - named)}"
+    assert not named - have, f"docs/explanation/architecture.md names modules that do not exist: {sorted(named - have)}"
 
 
 def test_no_module_over_500_lines():
