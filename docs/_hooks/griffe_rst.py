@@ -1,7 +1,10 @@
-"""Griffe extension for the API reference: the package's docstrings cross-reference in reST roles
-(``:func:`analyzer.cli.main```, ``:class:`~analyzer.results.Report```); this writes each as Markdown code
-(`analyzer.cli.main`, `Report` where the reST ``~`` asks for the last name only), so the Markdown site shows
-names, not role markup."""
+"""Griffe extension for the API reference: the package's docstrings are reST-flavoured prose, which this writes as
+Markdown before mkdocstrings renders it:
+
+* cross-reference roles (``:func:`analyzer.cli.main```, ``:class:`~analyzer.results.Report```) become code
+  (`analyzer.cli.main`, `Report` where the reST ``~`` asks for the last name only);
+* a numpydoc-like ``Parameters`` block whose lines read ``name : what it is`` (a description, not a type, after
+  the colon) becomes a bulleted list under a bold title, so the parser takes no description for a type."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import re
 import griffe
 
 ROLE = re.compile(r":(?:py:)?(?:func|meth|class|mod|attr|data|obj|exc|const):`(~?)([^`]+)`")
+SECTION = re.compile(r"^(Parameters|Attributes|Returns|Raises)\n-{3,}\n((?:.+\n?)+)", re.M)
+ITEM = re.compile(r"^([\w*][\w, *]*?) : (.*)$")
 
 
 def markdown_roles(text: str) -> str:
@@ -17,7 +22,26 @@ def markdown_roles(text: str) -> str:
     return ROLE.sub(lambda m: f"`{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}`", text)
 
 
+def _section(match: re.Match) -> str:
+    items: list[str] = []
+    for line in match.group(2).rstrip("\n").split("\n"):
+        item = ITEM.match(line)
+        if item:
+            names = ", ".join(f"`{n.strip()}`" for n in item.group(1).split(","))
+            items.append(f"- {names}: {item.group(2)}")
+        elif items:
+            items[-1] += " " + line.strip()
+        else:
+            return match.group(0)          # not the ``name : text`` layout: leave it to the parser
+    return f"**{match.group(1)}**\n\n" + "\n".join(items) + "\n"
+
+
+def markdown_sections(text: str) -> str:
+    """``text`` with each ``name : description`` section written as a Markdown list."""
+    return SECTION.sub(_section, text)
+
+
 class RstRoles(griffe.Extension):
     def on_instance(self, *, obj, **kwargs) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = markdown_roles(obj.docstring.value)
+            obj.docstring.value = markdown_sections(markdown_roles(obj.docstring.value))

@@ -34,8 +34,9 @@ def _execute(nb) -> None:
 
 
 def _demoted(markdown: str) -> str:
-    """A Markdown output's headings three levels down, so the report a cell shows does not retitle the page."""
-    return re.sub(r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ", markdown, flags=re.M)
+    """A Markdown output's headings as bold lines, so the report a cell shows neither retitles the page nor
+    enters its table of contents."""
+    return re.sub(r"^#{1,6} +(.*?) *#*$", r"**\1**", markdown, flags=re.M)
 
 
 def _fence(text: str, lang: str = "text") -> str:
