@@ -14,11 +14,12 @@ CLI           := $(VENV)/bin/softprompt-analyzer
 DEMO_PROMPT   ?= sample_prompts/sentiment-labels
 PYTEST_ARGS   ?=
 
-.PHONY: install demo report test bench install-gemma sample-prompts sample-swap sample-multitask dist clean help
+.PHONY: install demo report test docs bench install-gemma sample-prompts sample-swap sample-multitask dist clean help
 
 help:
 	@echo "make demo    install everything into $(VENV), print a sample report, open the dashboard"
 	@echo "make test    install everything, then run the whole test suite (tests/test_wheel.py builds and installs the wheel)"
+	@echo "make docs    build the documentation site with mkdocs --strict into site/ (executes notebooks/explore.ipynb)"
 	@echo "make dist    build the sdist and wheel into dist/ (python -m build)"
 	@echo "make bench   run the benchmarks in benchmarks/ (prints the README tables)"
 	@echo "make sample-prompts   retrain the prompts in sample_prompts/ (long: ~1 h on 2 cores), then make sample-swap"
@@ -31,7 +32,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,docs]"    # docs: make test builds the site (tests/test_docs_site.py)
 	$(CLI) models --install --yes
 	$(PY) -c "from analyzer.projection import precompile; precompile()"
 	touch $@
@@ -48,6 +49,10 @@ report: install
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# --strict: a broken link, a missing page or reference, or a docstring warning fails the build
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: install
 	$(PY) benchmarks/run_all.py
@@ -66,4 +71,4 @@ sample-multitask: install
 	$(PY) scripts/train_multitask_sample.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache .cache build dist site *.egg-info
