@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import os
 
 MARKER = "<!-- cli-reference -->"
 PAGE = "reference/cli.md"
@@ -25,11 +26,26 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
     return {}
 
 
-def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
+def _usage(parser: argparse.ArgumentParser) -> str:
+    """The usage lines as ``--help`` prints them in a 78-column terminal (the width of the page's code blocks)."""
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "78"
+    try:
+        return parser.format_usage().rstrip()
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+
+
+def _argument_rows(parser: argparse.ArgumentParser, help_row: bool = True) -> list[str]:
     formatter = parser._get_formatter()
     rows = []
     for action in parser._actions:
         if action.help == argparse.SUPPRESS or isinstance(action, argparse._SubParsersAction):
+            continue
+        if isinstance(action, argparse._HelpAction) and not help_row:
             continue
         if action.option_strings:
             name = ", ".join(f"`{s}`" for s in action.option_strings)
@@ -47,13 +63,11 @@ def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _section(name: str, parser: argparse.ArgumentParser, level: int) -> list[str]:
-    usage = " ".join(parser.format_usage().split())
-    usage = usage[len("usage: "):] if usage.startswith("usage: ") else usage
     lines = [f"{'#' * level} {name}", ""]
     if parser.description:
         lines += [html.escape(parser.description, quote=False), ""]
-    lines += ["```text", usage, "```", ""]
-    rows = _argument_rows(parser)
+    lines += ["```text", _usage(parser), "```", ""]
+    rows = _argument_rows(parser, help_row=False)
     if rows:
         lines += ["| Argument | Description |", "| --- | --- |", *rows, ""]
     for sub_name, sub in _subcommands(parser).items():
@@ -69,8 +83,9 @@ def cli_reference() -> str:
     subs = _subcommands(parser)
     lines = ["## Commands", "", "| Command | What it does |", "| --- | --- |"]
     lines += [f"| [`{n}`](#{n}) | {_cell(s.description or '')} |" for n, s in subs.items()]
-    lines += ["", "## Global options", "", "```text", " ".join(parser.format_usage().split())[len("usage: "):],
-              "```", "", "| Argument | Description |", "| --- | --- |", *_argument_rows(parser), ""]
+    lines += ["", "## Global options", "", "```text", _usage(parser), "```", "",
+              "Every command also takes `-h`, `--help`: its own help.", "",
+              "| Argument | Description |", "| --- | --- |", *_argument_rows(parser), ""]
     for name, sub in subs.items():
         lines += _section(name, sub, 2)
     return "\n".join(lines)
