@@ -18,11 +18,11 @@ import numpy as np
 _CHUNK_BYTES = 1 << 27  # 128 MiB of scores per matmul chunk
 
 
-def _self_knn_rows(x: np.ndarray, K: int, rows: np.ndarray):
+def _self_knn_rows(x: np.ndarray, K: int, rows: np.ndarray, *, device: str = "cpu"):
     """Exact top-(K+1) inner products of ``x[rows]`` against all of ``x`` (float32, torch): numpy ``(sims, ids)``."""
     import torch
 
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
     n = x.shape[0]
     kk = min(K + 1, n)
     chunk = max(1, _CHUNK_BYTES // (4 * n))
@@ -30,65 +30,161 @@ def _self_knn_rows(x: np.ndarray, K: int, rows: np.ndarray):
     ids = np.empty((rows.size, kk), np.int64)
     with torch.inference_mode():
         for a in range(0, rows.size, chunk):
-            v, i = torch.topk(xt[torch.from_numpy(rows[a:a + chunk])] @ xt.T, kk, dim=1)
-            sims[a:a + chunk] = v.numpy()
-            ids[a:a + chunk] = i.numpy()
+            v, i = torch.topk(xt[torch.from_numpy(rows[a:a + chunk]).to(xt.device)] @ xt.T, kk, dim=1)
+            sims[a:a + chunk] = v.cpu().numpy()
+            ids[a:a + chunk] = i.cpu().numpy()
     return sims, ids
 
 
-#: rows per side of one Gram-matrix tile, and columns per group whose maximum is kept (see ``_group_maxima``).
+#: rows per side of one Gram-matrix tile (at most), and columns per group whose maximum is kept.
 _TILE = 2048
 _GROUP = 64
 #: the most groups re-ranked per token by the approximate search (16,384 candidates)
 _MAX_GROUPS = 256
+#: working-set budget of the streamed all-pairs pass (tiles, one stripe of group maxima, merge buffers); the
+#: tile side shrinks below ``_TILE`` when one stripe of a very large vocabulary would not fit
+_WORK_BYTES = 256 << 20
 
 
-def _group_maxima(xt, dtype, *, tile: int = _TILE, group: int = _GROUP):
+def _group_maxima(xt, dtype, *, tile: int = _TILE, group: int = _GROUP, rows=None):
     """``G[i, g] = max over the g-th run of ``group`` consecutive rows j of <x_i, x_j>``, computed in ``dtype``.
 
-    The Gram matrix is symmetric, so only tiles on and above the diagonal are multiplied; each tile gives the
-    group maxima of its rows over its columns and of its columns over its rows.  Tiles of 2048 keep the
-    scores in cache, and a max over 64 columns is several times cheaper than a top-k over them."""
+    The whole matrix, ``len(rows) x ceil(n / group)`` (all rows when ``rows`` is None): for the few rows the
+    approximate search checks its recall on, and for small inputs.  The all-pairs pass never materialises it
+    for every row; it streams it (:func:`_top_groups`).  Without ``rows`` only tiles on and above the diagonal
+    are multiplied (the Gram matrix is symmetric); each gives the group maxima of its rows over its columns and
+    of its columns over its rows."""
     import torch
-    import torch.nn.functional as F
 
     n = xt.shape[0]
+    ng = -(-n // group)
+    if rows is not None:
+        q = xt[torch.as_tensor(rows, device=xt.device)].to(dtype)
+        G = torch.empty((q.shape[0], ng), dtype=dtype, device=xt.device)
+        for a0 in range(0, q.shape[0], tile):
+            for b0 in range(0, n, tile):
+                G[a0:a0 + tile, b0 // group:-(-min(b0 + tile, n) // group)] = _tile_row_maxima(
+                    q[a0:a0 + tile] @ xt[b0:b0 + tile].to(dtype).T, group)
+        return G
     xl = xt.to(dtype)
-    G = torch.empty((n, -(-n // group)), dtype=dtype)
+    G = torch.empty((n, ng), dtype=dtype, device=xt.device)
     for a0 in range(0, n, tile):
         a1 = min(a0 + tile, n)
         xa = xl[a0:a1]
         for b0 in range(a0, n, tile):
             b1 = min(b0 + tile, n)
             S = xa @ xl[b0:b1].T
-            w = b1 - b0
-            # the last group may be short: pad it with -inf so that it never wins by its padding
-            Sp = F.pad(S, (0, -w % group), value=-float("inf")) if w % group else S
-            G[a0:a1, b0 // group:b0 // group + Sp.shape[1] // group] = Sp.view(a1 - a0, -1, group).amax(-1)
+            G[a0:a1, b0 // group:-(-b1 // group)] = _tile_row_maxima(S, group)
             if b0 != a0:  # a is then a full tile, a whole number of groups
-                G[b0:b1, a0 // group:a1 // group] = S.view(-1, group, w).amax(1).T
+                G[b0:b1, a0 // group:a1 // group] = S.view(-1, group, b1 - b0).amax(1).T
     return G
 
 
-def _rerank_groups(xt, G, rows: np.ndarray, K1: int, P: int, *, group: int = _GROUP, chunk: int | None = None):
-    """Top-``K1`` of each of ``rows`` among all members of its ``P`` groups with the largest maxima, scored
-    exactly in float32.  The top-``K1`` of a row lie in its top-``K1`` groups by *exact* maximum, so
-    ``P >= K1`` on float32 maxima is exact; on low-precision maxima the extra groups absorb rounding."""
+def _tile_row_maxima(S, group: int):
+    """Maxima of each row of a score tile over runs of ``group`` columns (a short last run padded with -inf,
+    so that it never wins by its padding)."""
+    import torch.nn.functional as F
+
+    w = S.shape[1]
+    Sp = F.pad(S, (0, -w % group), value=-float("inf")) if w % group else S
+    return Sp.view(S.shape[0], -1, group).amax(-1)
+
+
+def _stream_tile(n: int, P: int, group: int, budget: int, score_bytes: int) -> int:
+    """The largest tile side (a multiple of ``group``, at most ``_TILE``) whose working set fits ``budget``:
+    a score tile and its padded copy (``2 T^2 s``), one stripe of group maxima (``T ceil(n/group) s``) and a
+    merge buffer (``T (P + T/group) 12``), ``s`` bytes per score."""
+    t = _TILE
+    while t > group and (2 * t * t * score_bytes + t * -(-n // group) * score_bytes
+                         + t * (P + t // group) * 12) > budget:
+        t //= 2
+    return max(t, group)
+
+
+def _top_groups(xt, dtype, P: int, *, tile: int | None = None, group: int = _GROUP, budget: int = _WORK_BYTES):
+    """For every row, the ids (int64 ``"n P"``) of the ``P`` groups of ``group`` consecutive rows with the
+    largest maxima of ``<x_i, x_j>`` computed in ``dtype``: ``topk(_group_maxima(xt, dtype), P)`` without the
+    ``n x n/group`` matrix.
+
+    Streamed over the tiles on and above the diagonal of the Gram matrix, row stripe by row stripe.  A stripe's
+    own maxima over the columns at and right of the diagonal go to one stripe buffer, merged with the running
+    top-``P`` of those rows when the stripe ends (their groups left of the diagonal came in earlier, as the
+    column side of earlier stripes' tiles); each tile's column side (the rows below it, over this stripe's
+    groups) is merged into those rows' running top-``P`` at once.
+
+    Memory bound (beyond ``xt``): the running top-``P`` of every row, ``n P (s + 8)`` bytes, plus a working set
+    that does not grow with ``n^2``: ``2 T^2 s + T ceil(n/group) s + T (P + T/group) 12`` bytes with ``T`` the
+    tile side chosen so that this fits ``budget`` (256 MiB by default; ``s`` = 2 bytes for bfloat16 scores, 4
+    for float32), plus two ``T x d`` tiles converted to ``dtype``.  For Gemma 3's vocabulary (262,144 rows) in
+    bfloat16 with P = 16: 12.6 MB of running top-P and ~33 MB of working set, where the whole matrix of group
+    maxima took 2.1 GB (4.3 GB in float32)."""
     import torch
 
     n = xt.shape[0]
+    ng = -(-n // group)
+    P = min(P, ng)
+    s = torch.tensor([], dtype=dtype).element_size()
+    T = tile or _stream_tile(n, P, group, budget, s)
+    dev = xt.device
+    run_v = torch.full((n, P), -float("inf"), dtype=dtype, device=dev)
+    run_i = torch.zeros((n, P), dtype=torch.int64, device=dev)
+    stripe = torch.empty((T, ng), dtype=dtype, device=dev)
+    for a0 in range(0, n, T):
+        a1 = min(a0 + T, n)
+        ta = a1 - a0
+        xa = xt[a0:a1].to(dtype)
+        g0 = a0 // group
+        for b0 in range(a0, n, T):
+            b1 = min(b0 + T, n)
+            S = xa @ (xa if b0 == a0 else xt[b0:b1].to(dtype)).T
+            stripe[:ta, b0 // group:-(-b1 // group)] = _tile_row_maxima(S, group)
+            if b0 != a0:  # the rows b0:b1 over this stripe's groups (a full tile: whole groups)
+                col = S.view(ta // group, group, b1 - b0).amax(1).T
+                ids = torch.arange(g0, g0 + ta // group, device=dev).expand(b1 - b0, -1)
+                v, j = torch.topk(torch.cat([run_v[b0:b1], col], 1), P, dim=1)
+                run_i[b0:b1] = torch.gather(torch.cat([run_i[b0:b1], ids], 1), 1, j)
+                run_v[b0:b1] = v
+        right = stripe[:ta, g0:]
+        v, j = torch.topk(torch.cat([run_v[a0:a1], right], 1), P, dim=1)
+        own = torch.arange(g0, ng, device=dev).expand(ta, -1)
+        run_i[a0:a1] = torch.gather(torch.cat([run_i[a0:a1], own], 1), 1, j)
+        run_v[a0:a1] = v
+    del run_v, stripe
+    return run_i
+
+
+def _rerank_groups(xt, G, rows: np.ndarray, K1: int, P: int, *, group: int = _GROUP, chunk: int | None = None):
+    """Top-``K1`` of each of ``rows`` among all members of its ``P`` groups with the largest maxima in ``G``
+    (``"n n_groups"``, from :func:`_group_maxima`), scored exactly in float32 (see :func:`_rerank_selected`)."""
+    import torch
+
     P = min(P, G.shape[1])
+    sel = torch.topk(G[torch.as_tensor(rows, device=G.device)], P, dim=1).indices
+    return _rerank_selected(xt, sel, rows, K1, group=group, chunk=chunk)
+
+
+def _rerank_selected(xt, sel, rows: np.ndarray, K1: int, *, group: int = _GROUP, chunk: int | None = None):
+    """Top-``K1`` of each of ``rows`` among all members of its groups ``sel`` (int64 ``"len(rows) P"``),
+    scored exactly in float32: numpy ``(sims, ids)``.  The top-``K1`` of a row lie in its top-``K1`` groups by
+    *exact* maximum, so ``P >= K1`` groups chosen on float32 maxima is exact; on low-precision maxima the
+    extra groups absorb rounding.  Working set: ``_CHUNK_BYTES`` (128 MiB) of candidate scores."""
+    import torch
+
+    n = xt.shape[0]
+    ng = -(-n // group)
+    P = sel.shape[1]
     chunk = chunk or max(1, _CHUNK_BYTES // (4 * P * group))  # rows whose candidate scores fit in 128 MiB
     sims = np.empty((rows.size, K1), np.float32)
     ids = np.empty((rows.size, K1), np.int64)
+    dev = xt.device
     for c0 in range(0, rows.size, chunk):
-        r = torch.from_numpy(rows[c0:c0 + chunk])
+        r = torch.from_numpy(rows[c0:c0 + chunk]).to(dev)
         m = r.shape[0]
-        sel = torch.topk(G[r], P, dim=1).indices  # "m P"
-        order = torch.argsort(sel.reshape(-1), stable=True)  # (row, slot) pairs grouped by group
-        counts = torch.bincount(sel.reshape(-1), minlength=G.shape[1]).tolist()
+        s = sel[c0:c0 + chunk].to(dev)
+        order = torch.argsort(s.reshape(-1), stable=True)  # (row, slot) pairs grouped by group
+        counts = torch.bincount(s.reshape(-1), minlength=ng).tolist()
         xr = xt[r]
-        out = torch.full((m * P, group), -float("inf"))
+        out = torch.full((m * P, group), -float("inf"), device=dev)
         start = 0
         for g, cnt in enumerate(counts):
             if cnt:
@@ -97,8 +193,8 @@ def _rerank_groups(xt, G, rows: np.ndarray, K1: int, P: int, *, group: int = _GR
                 g0, g1 = g * group, min(g * group + group, n)
                 out[pos, :g1 - g0] = xr[pos // P] @ xt[g0:g1].T
         v, i = torch.topk(out.view(m, P * group), K1, dim=1)
-        sims[c0:c0 + m] = v.numpy()
-        ids[c0:c0 + m] = (sel.gather(1, i // group) * group + i % group).numpy()
+        sims[c0:c0 + m] = v.cpu().numpy()
+        ids[c0:c0 + m] = (s.gather(1, i // group) * group + i % group).cpu().numpy()
     return sims, ids
 
 
@@ -133,17 +229,17 @@ def _low_precision_probe() -> tuple[object, float]:
     return (torch.bfloat16 if speedup >= _LOW_PRECISION_MIN_SPEEDUP else None), float(speedup)
 
 
-def _self_knn_exact(x: np.ndarray, K: int):
+def _self_knn_exact(x: np.ndarray, K: int, *, device: str = "cpu"):
     """Exact top-(K+1) inner products of every row of ``x`` against all rows (itself included): ``(sims, ids)``.
 
-    The float32 group-maxima pass followed by a re-rank of each row's ``K + 1`` best groups, which hold its true
-    top ``K + 1``."""
+    The streamed float32 group-maxima pass (:func:`_top_groups`) followed by a re-rank of each row's ``K + 1``
+    best groups, which hold its true top ``K + 1``."""
     import torch
 
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
     with torch.inference_mode():
-        return _rerank_groups(xt, _group_maxima(xt, torch.float32), np.arange(x.shape[0]), min(K + 1, x.shape[0]),
-                              K + 1)
+        sel = _top_groups(xt, torch.float32, K + 1)
+        return _rerank_selected(xt, sel, np.arange(x.shape[0]), min(K + 1, x.shape[0]))
 
 
 def _drop_self(sims: np.ndarray, ids: np.ndarray, rows: np.ndarray, K: int):

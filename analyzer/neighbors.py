@@ -32,10 +32,15 @@ from pathlib import Path
 import numpy as np
 
 from ._knn import (_CHUNK_BYTES, _GROUP, _LOW_PRECISION_MIN_SPEEDUP, _MAX_GROUPS, _drop_self, _group_maxima,
-                   _low_precision_probe, _rerank_groups, _self_knn_exact, _self_knn_rows)
+                   _low_precision_probe, _rerank_groups, _rerank_selected, _self_knn_exact, _self_knn_rows,
+                   _top_groups)
+from ._device import resolve_device
 from ._params import Interval, Options, check_param
 from .exceptions import AnalyzerError, ShapeMismatchError
 from .types import Vocabulary
+
+#: the all-pairs kernels, also reachable from here (tests and notebooks import them from this module)
+KERNELS = (_group_maxima, _rerank_groups, _top_groups, _rerank_selected)
 
 METRICS = ("cosine", "l2", "dot", "csls")
 
@@ -44,6 +49,14 @@ METRICS = ("cosine", "l2", "dot", "csls")
 EXACT_MAX_ROWS = 100_000
 #: query batches at least this large go through a chunked torch matmul instead of FAISS's flat search.
 BRUTE_FORCE_MIN_QUERIES = 64
+
+
+def _unit_rows_of(emb, rows: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """``normalize_rows(emb[rows])`` built in one float32 array, chunk by chunk (no second full-size copy)."""
+    x = np.empty((rows.size, emb.shape[1]), np.float32)
+    for a in range(0, rows.size, chunk):
+        x[a:a + chunk] = normalize_rows(np.asarray(emb[rows[a:a + chunk]], dtype=np.float32))
+    return x
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -265,7 +278,7 @@ class VocabNeighborhood:
 
 def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool = False, cache: bool = True,
                        exact: bool | None = None, recall_target: float = 0.95, recall_sample: int = 1000,
-                       seed: int = 0) -> VocabNeighborhood:
+                       seed: int = 0, device: str | None = None) -> VocabNeighborhood:
     """Every indexed token's ``K`` nearest other tokens (cosine), cached on disk per vocabulary.
 
     ``exact=None`` chooses the exact float32 search up to ``EXACT_MAX_ROWS`` indexed rows and the approximate
@@ -273,7 +286,12 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
     pass over the Gram matrix and re-ranks their members in float32, widening the number of groups until
     recall@K against exact search on ``recall_sample`` fixed-seed rows reaches ``recall_target`` (the
     reached recall is recorded).  On a CPU without fast bfloat16 products the float32 pass is used, and the
-    result is exact."""
+    result is exact.  ``device`` (``auto``/``cpu``/``cuda``, default: the process's, :mod:`analyzer._device`)
+    runs the pass on a GPU, always with bfloat16 products there.
+
+    Memory: the unit-normalised float32 copy of the indexed rows (``V d 4`` bytes) and every row's best ``P``
+    groups (``V P 10`` bytes, ``P <= 256``) beside the working sets of :func:`analyzer._knn._top_groups` (256 MiB
+    budget) and :func:`analyzer._knn._rerank_selected` (128 MiB); nothing grows with ``V^2``."""
     K = check_param("vocab_neighborhood", "K", K, Interval(Integral, 1, None))
     excluded = np.asarray(vocab.excluded, dtype=bool)
     indexed = np.ones(vocab.size, bool) if include_special else ~excluded
@@ -302,48 +320,56 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
             except (OSError, ValueError, KeyError):
                 pass  # rebuilt below
     t0 = time.perf_counter()
-    x = normalize_rows(np.asarray(vocab.embeddings, dtype=np.float32)[ids_all])
+    x = _unit_rows_of(vocab.embeddings, ids_all)
     n = x.shape[0]
     local = np.arange(n)
     recall = None
     n_check = 0
+    device = resolve_device(device)
     if exact:
-        sims, pos = _self_knn_exact(x, K)
+        sims, pos = _self_knn_exact(x, K, device=device)
         method = "exact"
     else:
         import torch
 
-        low, speed = _low_precision_probe()
+        low, speed = (torch.bfloat16, 0.0) if device == "cuda" else _low_precision_probe()
         rng = np.random.default_rng(seed)
         n_check = min(recall_sample, n)
         check = np.sort(rng.choice(n, size=n_check, replace=False))
-        ref_s, ref_i = _self_knn_rows(x, K, check)
+        ref_s, ref_i = _self_knn_rows(x, K, check, device=device)
         _, ref_i = _drop_self(ref_s, ref_i, check, K)
 
         def recall_of(s_, i_):
             got = _drop_self(s_, i_, check, K)[1]
             return float(np.mean([np.intersect1d(a, b).size / K for a, b in zip(got, ref_i)]))
 
-        xt = torch.from_numpy(x)
+        xt = torch.from_numpy(x).to(device)
         with torch.inference_mode():
-            G = _group_maxima(xt, low or torch.float32)
             # float32 maxima need no margin (exact); bfloat16 ones start with 50% more groups than K+1 and
-            # double until the re-ranked check rows reach the recall target
+            # double until the check rows, re-ranked from their own (small) matrix of group maxima, reach the
+            # recall target; then every row's best P groups are found by the streamed pass
+            n_groups = -(-n // _GROUP)
             P = K + 1 if low is None else (K + 1) + max(5, (K + 1) // 2)
-            while low is not None and P < min(G.shape[1], _MAX_GROUPS):
-                if recall_of(*_rerank_groups(xt, G, check, K + 1, P)) >= recall_target:
-                    break
-                P = min(2 * P, G.shape[1], _MAX_GROUPS)  # at the cap, the recall reached is what is recorded
-            sims, pos = _rerank_groups(xt, G, local, K + 1, P)
-        del G
+            if low is not None:
+                Gc = _group_maxima(xt, low, rows=check)
+                while P < min(n_groups, _MAX_GROUPS):
+                    sel = torch.topk(Gc, P, dim=1).indices
+                    if recall_of(*_rerank_selected(xt, sel, check, K + 1)) >= recall_target:
+                        break
+                    P = min(2 * P, n_groups, _MAX_GROUPS)  # at the cap, the recall reached is what is recorded
+                del Gc
+            sel = _top_groups(xt, low or torch.float32, P)
+            sims, pos = _rerank_selected(xt, sel, local, K + 1)
+            del sel, xt
         if low is None:
             exact, recall, n_check = True, None, 0
             method = (f"exact (bfloat16 matrix products are only {speed:.1f}x faster than float32 on this CPU, "
                       f"below {_LOW_PRECISION_MIN_SPEEDUP}x, so the float32 pass was used)")
         else:
             recall = recall_of(sims[check], pos[check])
-            method = (f"bfloat16 group maxima (bfloat16 products {speed:.1f}x faster than float32 on this CPU) + "
-                      f"float32 re-rank of the best {P} groups of {_GROUP} tokens")
+            where = "on the GPU" if device == "cuda" else f"bfloat16 products {speed:.1f}x faster than float32 on this CPU"
+            method = (f"bfloat16 group maxima ({where}) + float32 re-rank of the best {P} groups of {_GROUP} tokens")
+    del x
     sims, pos = _drop_self(sims, pos, local, K)
     full_ids = np.full((vocab.size, K), -1, np.int64)
     full_sims = np.full((vocab.size, K), np.nan, np.float32)
