@@ -40,8 +40,10 @@ def _demoted(markdown: str) -> str:
 
 
 def _fence(text: str, lang: str = "text") -> str:
+    """A fenced block; an output (``text``) carries the class ``nb-output`` (docs/stylesheets/extra.css)."""
     ticks = "````" if "```" in text else "```"
-    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+    info = "{ .text .nb-output }" if lang == "text" else lang
+    return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
 
 
 def _join(value) -> str:
