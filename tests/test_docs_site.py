@@ -149,3 +149,19 @@ def test_notebook_with_a_failing_cell_fails_the_page():
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="v0 • x\n")]
     page = hook.render(nb, executed=True)
     assert page.startswith("# T") and "```python\n1/0\n```" in page and "v0 • x" in page
+
+
+def test_api_cross_references_link_only_to_rendered_objects():
+    """A reST role becomes a link only where the API page renders its target (else plain code), so the strict
+    build never meets a link to an object that is not on the page."""
+    hook = _hook("griffe_rst")
+    linkable, whole = hook.documented()
+    assert "analyzer.results.Report" in linkable and "analyzer.exceptions.TaskError" in linkable
+    assert "analyzer.exceptions" not in whole      # rendered with a members list: only those members link
+    text = hook.markdown_roles(":class:`~analyzer.results.Report`, :meth:`analyzer.results.Report.to_dict`, "
+                               ":func:`analyzer.cli.main`, :func:`analyzer.exceptions.other`", linkable, whole)
+    assert text == ("[`Report`][analyzer.results.Report], "
+                    "[`analyzer.results.Report.to_dict`][analyzer.results.Report.to_dict], "
+                    "`analyzer.cli.main`, `analyzer.exceptions.other`")
+    literal = hook.markdown_literals("With a loop::\n\n    rec = R()\n    rec.step()\n\nThen.")
+    assert literal == "With a loop:\n\n```python\nrec = R()\nrec.step()\n```\n\nThen."
