@@ -120,5 +120,14 @@ model_name = nonempty("a model (an embedded name, a HF directory or a .gguf file
 task_name = nonempty("a task (a built-in name, see `softprompt-analyzer tasks`, or a CSV/JSONL file)",
                      "--task sentiment")
 
-__all__ = ["gammas", "int_in", "layer_list", "learning_rate", "list_of", "loss_weight", "model_name", "nonempty",
+def device_name(s: str) -> str:
+    """``--device``: ``auto`` (a CUDA GPU when torch sees one, else the CPU), ``cpu`` or ``cuda``
+    (:mod:`analyzer._device`; whether a GPU is there is checked when the command starts)."""
+    v = s.strip().lower()
+    if v not in ("auto", "cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu or cuda, got {s!r}")
+    return v
+
+
+__all__ = ["device_name", "gammas", "int_in", "layer_list", "learning_rate", "list_of", "loss_weight", "model_name", "nonempty",
            "positive_int", "seed", "task_name"]

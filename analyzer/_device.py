@@ -11,6 +11,7 @@ torch is imported only to answer ``auto`` or to check that ``cuda`` is there."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from .exceptions import AnalyzerError
 
@@ -31,6 +32,22 @@ def set_default_device(device: str) -> str:
     resolved = resolve_device(_check(device, "--device"))
     os.environ[ENV] = _check(device, "--device")
     return resolved
+
+
+@contextmanager
+def using_device(device: str | None):
+    """Within the block, ``device`` is the process default (:func:`set_default_device`; ``None``: unchanged); the
+    previous default is restored after it (a command run in-process leaves no trace)."""
+    old = os.environ.get(ENV)
+    try:
+        if device is not None:
+            set_default_device(device)
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
 
 
 def default_device() -> str:

@@ -29,10 +29,43 @@ import sys
 from contextlib import contextmanager
 
 from ._cli_args import EXIT_USAGE, build_parser, param_flags
+from ._cli_types import device_name
 from ._progress import loading
 from .exceptions import AnalyzerError, os_error_message, os_errors
 
 EXIT_INTERNAL = 1
+
+#: the commands that compute (neighbour passes, nulls, model readings) and take ``--device``; ``train`` has its
+#: own (TrainConfig.device, which also takes ``cuda:N`` and ``mps``)
+DEVICE_COMMANDS = ("report", "analyze", "waywardness", "swap", "evaluate", "importance", "describe", "decode",
+                   "compare", "app")
+
+
+def cli_parser():
+    """The command line's parser: :func:`~analyzer._cli_args.build_parser` plus ``--device`` on every command that
+    computes (:data:`DEVICE_COMMANDS`)."""
+    import argparse
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in DEVICE_COMMANDS:
+        p = sub.choices.get(name)
+        if p is not None and not any("--device" in a.option_strings for a in p._actions):
+            p.add_argument("--device", type=device_name, default="auto",
+                           help="where the computation runs: auto (a CUDA GPU when there is one, else the CPU), "
+                                "cpu or cuda")
+    return parser
+
+
+def _use_device(args):
+    """The command's ``--device`` as the process default while it runs (:func:`analyzer._device.using_device`):
+    the all-pairs neighbour pass and whatever else asks :func:`~analyzer._device.resolve_device` follow it;
+    ``cuda`` without a GPU stops the command at its start with one line."""
+    from ._device import using_device
+
+    device = getattr(args, "device", None)
+    ok = isinstance(device, str) and device.split(":")[0] in ("auto", "cpu", "cuda")
+    return using_device(device.split(":")[0] if ok else None)
 
 
 @contextmanager
@@ -377,10 +410,10 @@ def in_flag_terms(message: str, flags: dict[str, str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    parser = build_parser()
+    parser = cli_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        with _use_device(args), warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return int(globals()[f"cmd_{args.command}"](args) or 0)
     except AnalyzerError as e:
