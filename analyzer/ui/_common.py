@@ -91,13 +91,16 @@ def model_note(sel: Selection) -> str | None:
         return None
 
 
-def wait_for(fut, what: str, detail=None) -> bool:
-    """True when the background ``fut`` is done; otherwise an info box and a poller that reruns the page once it
-    is (every second, only while something is pending), and False.  ``detail``: an optional callable giving the
-    job's latest progress line, shown under the box and refreshed by the poller."""
+def wait_for(fut, what: str, detail=None, *, quiet: bool = False) -> bool:
+    """True when the background ``fut`` is done; otherwise an info box (``quiet``: a caption) and a poller that
+    reruns the page once it is (every second, only while something is pending), and False.  ``detail``: an
+    optional callable giving the job's latest progress line, shown under the box and refreshed by the poller."""
     if fut.done():
         return True
-    st.info(f"{what} in the background…", icon=":material/hourglass_top:")
+    if quiet:
+        st.caption(f"{what} in the background…")
+    else:
+        st.info(f"{what} in the background…", icon=":material/hourglass_top:")
     st.fragment(run_every=1.0)(_rerun_when_done)(fut, detail)
     return False
 

@@ -17,14 +17,29 @@ MEASURES: dict[str, str] = {
                               "because they are hubs.",
     "unique neighbour ratio": "Distinct tokens over all n x k neighbour slots of the prompt. 1: every virtual "
                               "token has its own neighbours; low: they share the same few tokens.",
-    "nearest cosine": "The cosine of each virtual token to its single nearest vocabulary token: how close the "
-                      "prompt lies to anything the model could read as a word.",
+    "nearest-token cosine": "The cosine of each virtual token to its single nearest vocabulary token, averaged "
+                            "over the prompt: how close the prompt lies to anything the model could read as a "
+                            "word. A matching feature of the matched null, so only described against random "
+                            "vectors, never claimed.",
+    "nearest-token distance": "The Euclidean (L2) distance from each virtual token to its nearest vocabulary "
+                              "token, averaged over the prompt, in the units of the model's input embeddings: "
+                              "how far off the vocabulary the prompt sits. Described against random vectors, "
+                              "never claimed.",
+    "label-word rate": "The share of virtual tokens with one of the task's label words (e.g. positive, negative) "
+                       "among their k nearest neighbours. Claimed against the initialisation only (how many "
+                       "label words training kept); against the matched null a label word is too rare an event "
+                       "to estimate, so that row is described.",
     "init persistence": "The share of positions whose initialisation token is still among their k nearest "
                         "neighbours after training (high: the prompt has barely moved).",
     "task-related share": "The share of neighbours related to the task (matching its label words and keywords, "
                           "or close to them in the text space).",
     "task specificity": "Relatedness to this task minus relatedness to the other known tasks: related to T "
                         "means more related to T than to the rest.",
+    "description class rate": "The share of the task's classes that the model's description of the prompt "
+                              "names (grid mean: over the layer grid; best cell: its highest cell), against the "
+                              "same grid on matched meaningless prompts.",
+    "description keyword share": "The share of the task's keywords that the model's description of the prompt "
+                                 "names, averaged over the layer grid, against matched meaningless prompts.",
     "drift": "How far the trained prompt moved from its initialisation (cosine and relative L2 per position).",
     "norm": "The L2 length of a virtual token; x median: over the vocabulary's median token norm. Far above "
             "1: off the vocabulary's manifold, where nearest tokens say less.",
@@ -96,11 +111,16 @@ TERMS: dict[str, str] = {
 
 def measure_help(measure: str) -> str | None:
     """The explanation of a measure of the table of tests (matched on the start of its name), or None."""
-    m = (measure or "").strip().lower()
+    m = _spelling(measure)
     for key, text in MEASURES.items():
-        if m.startswith(key):
+        if m.startswith(_spelling(key)):
             return text
     return None
+
+
+def _spelling(name: str | None) -> str:
+    """A measure name lower-cased, with neighbor/neighbour read alike (the rows are written both ways)."""
+    return (name or "").strip().lower().replace("neighbour", "neighbor")
 
 
 def glossary_lines(measures: Iterable[str], terms: Iterable[str] = ("null", "q", "verdict")) -> list[str]:
@@ -110,8 +130,8 @@ def glossary_lines(measures: Iterable[str], terms: Iterable[str] = ("null", "q",
     for m in measures:
         base = (m or "").split(" (")[0].strip()
         text = measure_help(base)
-        if text and base.lower() not in seen:
-            seen.add(base.lower())
+        if text and _spelling(base) not in seen:
+            seen.add(_spelling(base))
             out.append(f"**{base}**: {text}")
     out += [f"**{t}**: {TERMS[t]}" for t in terms if t in TERMS]
     return out

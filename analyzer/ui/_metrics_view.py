@@ -7,6 +7,7 @@ import streamlit as st
 from ..results import Skipped
 from . import resources
 from ._common import Selection, module_available, not_available, wait_for
+from ._markdown import escape_markdown, escape_rows
 
 
 def _choose_prompt(sel: Selection, key: str):
@@ -27,10 +28,7 @@ def _result(sel: Selection, key: str, kind: str = "metrics"):
     from ..analysis import analysis_settings
 
     path, stamp, p = _choose_prompt(sel, key)
-    full_wanted = st.session_state.get("_full", set())
-    fk = (sel.model, sel.metric, sel.k, path, p.name, sel.task)
-    full = fk in full_wanted
-    fut = resources.prompt_analysis(sel.model, sel.metric, sel.k, path, stamp, p.name, sel.task, full=full)
+    fut, full, fk = analysis_future(sel, path, stamp, p)
     if not wait_for(fut, "Computing " + ("tightness, null baselines and geometry" if kind == "metrics"
                                           else "task-relatedness")):
         return None
@@ -50,22 +48,31 @@ def _result(sel: Selection, key: str, kind: str = "metrics"):
     return d
 
 
+def analysis_future(sel: Selection, path: str, stamp: tuple, prompt) -> tuple[object, bool, tuple]:
+    """``(future, full, key)``: the background ``analyzer.analyze`` of one prompt that every view of it shares
+    (the verdict at the top of Explore and the metric tabs), the full analysis once the user asked for it."""
+    fk = (sel.model, sel.metric, sel.k, path, prompt.name, sel.task)
+    full = fk in st.session_state.get("_full", set())
+    fut = resources.prompt_analysis(sel.model, sel.metric, sel.k, path, stamp, prompt.name, sel.task, full=full)
+    return fut, full, fk
+
+
 FULL_LABEL = "Full analysis"
 FULL_HELP = ("What softprompt-analyzer analyze computes: adds the MiniLM text space, the vocabulary's own "
              "neighbour graph (hubness) and the CSLS side reading (minutes the first time per model; cached).")
 
 
 def tests_table(rows, key: str) -> None:
-    """The prompt's table of tests, compact: measure | value | null | q | verdict (claims first, then the
-    labelled references); the same rows as the CLI's ``analyze``."""
+    """A metric tab's claims, compact: measure | value | null | q | verdict (the same rows as the CLI's
+    ``analyze``), with the glossary of the measures it shows."""
     from .._format import compact_rows
 
     from ._glossary import glossary_lines
 
     if not rows:
-        st.caption("No tests for this prompt.")
+        st.caption("No claim of this tab's measures in this reading: only the labelled reference rows above.")
         return
-    compact = compact_rows(rows)
+    compact = escape_rows(compact_rows(rows))
     st.table(compact, hide_index=True)    # full width; long verdicts wrap instead of being cut
     st.caption(TESTS_HELP)
     with st.popover("What the measures mean", icon=":material/help:"):
@@ -73,10 +80,40 @@ def tests_table(rows, key: str) -> None:
             st.markdown(line)
 
 
+def reference_rows(rows, key: str, *, sentences: bool = False) -> None:
+    """The tab's labelled reference rows (random vectors, vocabulary tokens, a matched null that only describes),
+    folded away: they show where the value sits, never a claim.  ``sentences``: each row's own verdict sentence
+    instead of the compact table (for a tab whose measures are never claimed, so there is no table to match)."""
+    from .._format import compact_rows
+
+    if not rows:
+        return
+    with st.expander(f"Reference rows ({len(rows)}): where the values sit, never claims", expanded=False):
+        if sentences:
+            st.markdown("\n".join(f"- {escape_markdown(r.verdict)}" for r in rows))
+        else:
+            st.table(escape_rows(compact_rows(rows)), hide_index=True)
+        st.caption(REFERENCE_HELP)
+
+
+def metric_tests(tests, tab: str, key: str) -> None:
+    """The rows of the prompt's table of tests that belong to the metric tab ``tab`` (only its own measures,
+    :data:`analyzer.ui._verdict.TAB_MEASURES`): the references folded away, then the claims."""
+    from ._verdict import tab_rows
+
+    claims, references = tab_rows(tests, tab)
+    reference_rows(references, f"{key}_refs", sentences=not claims)
+    st.markdown("**What is more than chance**")
+    tests_table(claims, key)
+
+
 TESTS_HELP = ("Claims rest on the matched null (meaningless queries matched to each virtual token on how far it is "
               "from the vocabulary, how dense the vocabulary is there and how frequent its nearest token is) or on "
-              "the prompt's initialisation; q is Benjamini-Hochberg over the prompt's claims, significant when "
-              "q < 0.05. Reference rows (random vectors, vocabulary tokens) show their p and are never claims.")
+              "the prompt's initialisation; q is Benjamini-Hochberg over all the prompt's claims (every tab's), "
+              "significant when q < 0.05.")
+REFERENCE_HELP = ("Random Gaussian vectors and vocabulary tokens are labelled references, and a matched row here is "
+                  "one the analysis describes rather than claims: each shows its plain p and never enters the "
+                  "false-discovery correction.")
 
 
 def tightness(sel: Selection) -> None:
@@ -93,14 +130,14 @@ def tightness(sel: Selection) -> None:
     nulls = [b.size_text() for b in res.null.baselines.values()]
     st.caption(f"Tightness: how similar each virtual token's top-{res.k} neighbours are to each other. "
                f"Null baselines: {'; '.join(nulls)}.")
-    with st.expander("What is more than chance", expanded=True):
-        tests_table(res.tests, "tests_all")
+    metric_tests(res.tests, "Tightness", "tests_tight")
     hubs = res.hubness.top_hubs
     if hubs:
         st.markdown("**Hub tokens** (neighbour of several virtual tokens)",
                     help="A hub is a vocabulary token that is near many vectors at once; the expected count is "
                          "how often random vectors of the same number would have it as a neighbour.")
-        st.table([{"token": h.token, "count": h.count, "positions": ", ".join(f"v{i}" for i in h.positions),
+        st.table([{"token": escape_markdown(h.token), "count": h.count,
+                   "positions": ", ".join(f"v{i}" for i in h.positions),
                    "expected (random vectors)": f"{h.expected_random or 0:.2f}"} for h in hubs], hide_index=True)
 
 
@@ -125,6 +162,7 @@ def geometry(sel: Selection) -> None:
     rate = res.persistence.init_rate
     if rate is not None:
         st.markdown(f"Init token still among the top-{res.k} neighbours: **{rate:.0%}** of positions.")
+    metric_tests(res.tests, "Geometry", "tests_geometry")
 
 
 def relatedness(sel: Selection) -> None:
@@ -149,16 +187,17 @@ def relatedness(sel: Selection) -> None:
     definition = res.space("model").definition
     if definition:
         st.caption(definition[0].upper() + definition[1:] + ".")
-    with st.expander("What is more than chance", expanded=True):
-        from .._format import description_lines
+    from .._format import description_lines
 
-        for line in description_lines(res.summary):
-            st.markdown(line)
-        tests_table([r for r in p.tests if "task" in r.measure], "tests_related")
+    for line in description_lines(res.summary):
+        st.markdown(line)
+    metric_tests(p.tests, "Relatedness", "tests_related")
     top = res.space("model").top_related
     if top:
         st.markdown("**Most related neighbours**")
-        st.table([{"token": t.token, "count": t.count, "positions": ", ".join(f"v{i}" for i in t.positions),
-                   "matches": f"{t.match_word} ({t.match_kind})"} for t in top[:12]], hide_index=True)
+        st.table([{"token": escape_markdown(t.token), "count": t.count,
+                   "positions": ", ".join(f"v{i}" for i in t.positions),
+                   "matches": f"{escape_markdown(t.match_word)} ({t.match_kind})"} for t in top[:12]],
+                 hide_index=True)
     if res.keywords:
-        st.caption("Task keywords: " + ", ".join(k.word or "" for k in res.keywords[:25]))
+        st.caption("Task keywords: " + ", ".join(escape_markdown(k.word or "") for k in res.keywords[:25]))

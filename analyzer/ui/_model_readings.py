@@ -16,6 +16,7 @@ import streamlit as st
 from . import resources
 from ._common import Selection, named_prompts, wait_for
 from ._glossary import TERMS
+from ._markdown import escape_markdown, escape_rows
 
 log = logging.getLogger("analyzer.ui")
 
@@ -119,9 +120,9 @@ def evaluate(sel: Selection) -> None:
         return
     st.plotly_chart(plot_evaluation(res, title=f"Accuracy on the first {res.limit} {res.split} examples "
                                               "(95% Wilson interval)"), key="eval_plot", config=CHART)
-    st.table(evaluation_rows(res), hide_index=True)
-    st.markdown("\n".join(f"- {s}" for s in res.summary()))
-    recall = [f"{r.prompt} on {r.task}: " + ", ".join(f"{k} {v:.2f}" for k, v in r.score.per_class.items())
+    st.table(escape_rows(evaluation_rows(res)), hide_index=True)
+    st.markdown("\n".join(f"- {escape_markdown(s)}" for s in res.summary()))
+    recall = [f"{escape_markdown(r.prompt)} on {r.task}: " + ", ".join(f"{k} {v:.2f}" for k, v in r.score.per_class.items())
               for r in res.results]
     st.caption("Recall per class: " + "; ".join(recall) + ".")
     _glossary("balanced accuracy", "gold-label NLL", "evaluation-only task", "q")
@@ -175,7 +176,7 @@ def importance(sel: Selection) -> None:
                                                                      "first"),
                         key="imp_curve", config=CHART)
         st.caption(TERMS["partial-projection curve"])
-    st.markdown("\n".join(f"- {s}" for s in res.summary()))
+    st.markdown("\n".join(f"- {escape_markdown(s)}" for s in res.summary()))
     st.caption(f"The map above sizes the virtual tokens of {name} by their removal ΔNLL (clipped at 0) and outlines "
                "the positions that matter.")
     _glossary("importance", "partial-projection curve", "q")
@@ -205,8 +206,8 @@ def describe(sel: Selection) -> None:
     if res is None:
         return
     heading, text, detail = best_description(res)
-    st.markdown(f"**{heading}**", help=TERMS["class rate"])
-    st.markdown(f"> {text}")
+    st.markdown(f"**{escape_markdown(heading)}**", help=TERMS["class rate"])
+    st.markdown(f"> {escape_markdown(text)}")       # the model's own words, quoted: never read as Markdown
     if detail:
         st.caption(detail)
     claim, sentence = description_claim(res)
@@ -229,7 +230,7 @@ def describe(sel: Selection) -> None:
     others = other_readings_rows(res)
     if others:
         with st.expander("Other readings (not claims): self-description"):
-            st.table(others, hide_index=True)
+            st.table(escape_rows(others), hide_index=True)
     _glossary("Patchscopes description", "class rate", "keyword share", "planted control", "q")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..stats import Test, format_p
+from ._markdown import escape_markdown
 
 
 def _num(x, fmt: str = ".3f") -> str:
@@ -121,10 +122,10 @@ def planted_lines(result) -> list[tuple[bool, str]]:
         q = "; ".join(format_p(t.q, None, "q") for t in _claim_rows(p.tests))
         what = "the task's instruction" if p.kind == "instruction" else "the task's label words"
         out.append((bool(p.detected),
-                    f"**Planted control** ({what} embedded as a prompt: *{p.text}*): "
+                    f"**Planted control** ({what} embedded as a prompt: *{escape_markdown(p.text)}*): "
                     f"**{'detected' if p.detected else 'NOT detected'}** -- grid-mean class rate "
                     f"{p.class_rate_mean:.2f} vs its null's {p.null.class_rate_mean:.2f} ({q}); best "
-                    f"description “{p.best.text.strip()}”."))
+                    f"description “{escape_markdown(p.best.text.strip())}”."))
     return out
 
 

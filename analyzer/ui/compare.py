@@ -6,6 +6,7 @@ import streamlit as st
 
 from . import _sources, resources
 from ._common import Selection, guard, wait_for
+from ._markdown import code_span, escape_markdown
 
 MAX_COLUMNS = 4
 
@@ -31,15 +32,15 @@ def compare(sel: Selection) -> None:
     task = st.segmented_control("Prompts trained for", tasks, default=tasks[0], key="compare_task",
                                 required=True) if len(tasks) > 1 else tasks[0]
     group = [it for it in items if (it[3].task or "(unknown task)") == task]
-    st.caption(f"{len(group)} prompt(s) for task **{task}**; showing the first {MAX_COLUMNS}. "
+    st.caption(f"{len(group)} prompt(s) for task **{escape_markdown(task)}**; showing the first {MAX_COLUMNS}. "
                f"Neighbours: top-{min(sel.k, 5)} by {'CSLS' if sel.metric == 'csls' else 'cosine'}.")
     index = resources.neighbor_index(sel.model, sel.metric)
     vocab = resources.vocabulary(sel.model)
     cols = st.columns(min(MAX_COLUMNS, len(group)))
     for col, (label, path, p, info) in zip(cols, group[:MAX_COLUMNS]):
         with col, guard(p.name):
-            st.subheader(_name(label, p, items), divider="gray")
-            facts = [f"{p.num_virtual_tokens} tokens", f"init {info.init or p.init or '?'}"]
+            st.subheader(escape_markdown(_name(label, p, items)), divider="gray")
+            facts = [f"{p.num_virtual_tokens} tokens", f"init {escape_markdown(info.init or p.init or '?')}"]
             if info.steps:
                 facts.append(f"{info.steps} steps")
             if info.accuracy is not None:
@@ -47,7 +48,8 @@ def compare(sel: Selection) -> None:
             st.caption(" · ".join(facts))
             k = min(sel.k, 5)
             scores, ids = index.kneighbors(p.vectors, k)
-            st.table([{"v": f"v{i}", "neighbours": ", ".join(f"{vocab.tokens[int(t)]} ({s:.2f})"
+            # each cell is Markdown: a token such as ">," would open a quote and vanish unless escaped
+            st.table([{"v": f"v{i}", "neighbours": ", ".join(f"{escape_markdown(vocab.tokens[int(t)])} ({s:.2f})"
                                                              for t, s in zip(ids[i], scores[i]))}
                       for i in range(p.num_virtual_tokens)], hide_index=True)
     with guard("the norm chart"):
@@ -74,7 +76,8 @@ def _swap(sel: Selection, items) -> None:
                "selected prompts were trained for -- the same examples across a row, so a row's cells are paired "
                "(exact McNemar test).")
     if unknown:
-        st.caption(f"Left out (no record of the task they were trained for): {', '.join(unknown)}.")
+        st.caption("Left out (no record of the task they were trained for): "
+                   f"{', '.join(map(escape_markdown, unknown))}.")
     if len(known) < 2:
         st.info("Select at least two prompts that record the task they were trained for (their training_meta.json,"
                 " e.g. sentiment-labels, question-type-text and spam-labels, or the multitask adapter "
@@ -86,7 +89,8 @@ def _swap(sel: Selection, items) -> None:
     if found is not None:
         res, path = found
         writer = _compare.SWAP_WRITERS.get(path.name)
-        st.caption(f"From `{path.name}` in {path.parent.name}/ ({f'written by `{writer}`; ' if writer else ''}"
+        st.caption(f"From {code_span(path.name)} in {escape_markdown(path.parent.name)}/ "
+                   f"({f'written by `{writer}`; ' if writer else ''}"
                    f"matched to the selected prompts by their contents), {res.model}.")
     else:
         res = _computed_swap(sel, items, known)
@@ -95,7 +99,7 @@ def _swap(sel: Selection, items) -> None:
     st.markdown(swap_table_html(res), unsafe_allow_html=True)
     st.caption("Each cell: accuracy over the task's label words, its 95% Wilson interval below (and on hover). "
                "Bold on green: the prompt trained for that row's task.")
-    st.markdown("\n".join(f"- {s}" for s in res.summary()))
+    st.markdown("\n".join(f"- {escape_markdown(s)}" for s in res.summary()))
     with guard("the transfer matrix"):
         _transfer(res, known)
 

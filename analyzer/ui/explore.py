@@ -18,6 +18,7 @@ import streamlit as st
 
 from . import _decode_view, _explore, _model_readings, resources
 from ._common import Selection, guard, module_available, named_prompts, not_available, prompts_of, wait_for
+from ._markdown import code_span, escape_markdown
 
 MAP_HEIGHT = 700
 TABS = ["Neighbours", "Tightness", "Relatedness", "Geometry", "Evaluate", "Faithfulness", "Importance", "Describe",
@@ -33,6 +34,8 @@ def explore(sel: Selection) -> None:
     names = [n for n, *_ in items]
     st.session_state["_map_names"] = names
     found, chosen = _search_state(sel)
+    with guard("the verdict"):
+        verdicts(sel, items)
     left, right = st.columns([5, 2], gap="medium")
     with left:
         pmap = prompt_map(sel, items, found, chosen)
@@ -57,6 +60,35 @@ def explore(sel: Selection) -> None:
         _model_readings.describe(sel)
     with tabs[8], guard("the decode"):
         _decode_view.decode_tab(sel)
+
+
+# ---------------------------------------------------------------------------------------------- verdict
+def verdicts(sel: Selection, items) -> None:
+    """One plain-language verdict per prompt, from its table of tests (the same analysis as the metric tabs:
+    :func:`analyzer.ui._verdict.prompt_verdict` words it; nothing is tested here)."""
+    from ..analysis import analysis_settings
+    from ..exceptions import AnalyzerError
+    from ._markdown import escape_markdown
+    from ._metrics_view import analysis_future
+    from ._verdict import prompt_verdict, skipped_sections
+
+    with st.container(border=True, key="verdicts"):
+        readings = set()
+        for name, path, stamp, p in items:
+            fut, full, _ = analysis_future(sel, path, stamp, p)
+            if not wait_for(fut, f"Reading the table of tests of {escape_markdown(name)}", quiet=True):
+                continue
+            try:
+                a = fut.result().prompts[0]
+            except AnalyzerError as e:
+                st.caption(f"{escape_markdown(name)}: no verdict ({escape_markdown(e)})")
+                continue
+            v = prompt_verdict(f"**{escape_markdown(name)}**", a.tests, skipped_sections(a, omit=("faithfulness",)))
+            st.markdown(v.text, help=v.note or None)
+            readings.add(full)
+        if readings:
+            st.caption(" ".join(analysis_settings(full=f).describe() for f in sorted(readings)) + " Each claim's "
+                       "row, and the reference rows, are in the Tightness, Relatedness and Geometry tabs below.")
 
 
 # -------------------------------------------------------------------------------------------- isolation
@@ -103,7 +135,7 @@ BACKGROUNDS = {"density": "Density", "points": "Points", "off": "Off"}
 def prompt_map(sel: Selection, items, found: tuple = (), chosen: int | None = None):
     from ..plotting import plot_prompt_map
 
-    c1, c2, c3, c4 = st.columns([1, 1.6, 1, 1.4], vertical_alignment="bottom")
+    c1, c2, c3, c4, c5 = st.columns([1, 1.6, 0.9, 1.2, 1.5], vertical_alignment="bottom")
     view = c1.segmented_control("View", ["2-D", "3-D"], default="2-D", key="view", required=True)
     background = c2.segmented_control(
         "Vocabulary", list(BACKGROUNDS), format_func=BACKGROUNDS.get, default="density", key="background",
@@ -115,18 +147,31 @@ def prompt_map(sel: Selection, items, found: tuple = (), chosen: int | None = No
                             "are left out). An isolated token's neighbours are always labelled.")
     clusters = c4.toggle("Cluster labels", value=True, key="cluster_labels",
                          help="Regions of the map (k-means on the layout) named by three of their most typical "
-                              "common tokens; computed once per model and cached on disk.")
+                              "tokens that are whole English words; computed once per model and cached on disk.")
+    readable = c5.toggle("Hide bytes & specials", value=True, key="hide_bytes",
+                         help="Leave byte tokens (such as <0x85>) and special tokens out of the neighbours the map "
+                              "draws, its hover and the side list: the next readable tokens move up. The tables "
+                              "and measures below keep every token.")
     with guard("the map"):
         vocab = resources.vocabulary(sel.model)
         n_components = 3 if view == "3-D" else 2
         pmap = resources.prompt_map(sel.model, sel.metric, sel.k, n_components, sel.sources, tuple(found))
         vmap = resources.vocab_map(sel.model, n_components) if background != "off" else None
+        index = resources.neighbor_index(sel.model, sel.metric)
+        if readable:
+            from ..vocab_map import hidden_tokens
+
+            place = (lambda ids: vmap.coords_[ids]) if vmap is not None else \
+                resources.layout(sel.model, n_components).token_coords
+            pmap = _explore.readable_neighbours(pmap, [p.vectors for *_, p in items], index, vocab, sel.k,
+                                                hidden_tokens(vocab), place)
         iso = _isolated(items)
         imp = _importance_readings(sel, items)
         fig = plot_prompt_map(pmap, vocab, vocab_map=vmap, show_background=background != "off",
                               background_style=background, cluster_labels=clusters, label_neighbors=labels,
                               isolate=iso, names=[n for n, *_ in items], chosen=chosen, height=MAP_HEIGHT,
-                              importance=imp if any(r is not None for r in imp) else None)
+                              importance=imp if any(r is not None for r in imp) else None,
+                              median_norm=getattr(index, "median_norm_", None))
         st.plotly_chart(fig, key="umap", on_select=_on_map_select, selection_mode="points",
                         config={"displaylogo": False, "scrollZoom": True})
         lay = resources.layout(sel.model, n_components)
@@ -134,8 +179,10 @@ def prompt_map(sel: Selection, items, found: tuple = (), chosen: int | None = No
                 f"({n_components}-D, cosine) fitted on {lay.embedding_.shape[0]:,} sampled tokens"
                 if vmap is not None else f"a UMAP ({n_components}-D, cosine) of {vocab.name}")
         st.caption(f"Background: {what}. Virtual tokens (diamonds) and their neighbours (circles) are placed the "
-                   "same way. Hover a point for its scores, click a virtual token to isolate it; distances on "
-                   "the map are only a picture -- the numbers on the links are the true cosines."
+                   "same way. Hover a point for its scores (norms in ×median: over the vocabulary's median token "
+                   "norm, as in the neighbour table), click a virtual token to isolate it; distances on the map "
+                   "are only a picture -- the number beside each linked token is its true cosine."
+                   + (" Byte and special tokens are left out of the map's neighbours." if readable else "")
                    + _importance_caption(items, imp))
         return pmap
     return None
@@ -164,7 +211,7 @@ def inspector(sel: Selection, items, pmap, found: tuple = (), chosen: int | None
     iso = _isolated(items)
     if iso is not None and pmap is not None:
         j, i = iso
-        st.markdown(f"**{items[j][0]} · v{i}**")
+        st.markdown(f"**{escape_markdown(items[j][0])} · v{i}**")
         st.caption(f"Its {sel.k} nearest vocabulary tokens ({'CSLS' if sel.metric == 'csls' else 'cosine'} "
                    "ranking), with the true cosine.")
         st.container(key="iso_distances").dataframe(
@@ -184,24 +231,48 @@ def inspector(sel: Selection, items, pmap, found: tuple = (), chosen: int | None
     if not query.strip():
         return
     if not found:
-        st.caption(f"No token matches {query!r}.")
+        st.caption(f"No token matches {escape_markdown(repr(query))}.")
         return
     named = [(n, p) for n, _, _, p in items]
     rows = _explore.search_rows(vocab, list(found), named)
     st.caption(f"{len(rows)} matching token{'s' if len(rows) > 1 else ''} (starred on the map); pick one.")
+    row_h = _row_height([r["nearest virtual token"] for r in rows])
     st.dataframe(rows, hide_index=True, width="stretch", key="find_results", on_select="rerun",
-                 selection_mode="single-row", height=min(35 * (len(rows) + 1) + 3, 250),
-                 column_config={"id": st.column_config.NumberColumn(width="small", format="%d")})
+                 selection_mode="single-row", height=min(row_h * len(rows) + 38, 250), row_height=row_h,
+                 column_order=["token", "nearest virtual token", "cosine", "id"],
+                 column_config={"token": st.column_config.TextColumn(width=62),
+                                "nearest virtual token": st.column_config.TextColumn(width=NAME_WIDTH),
+                                "cosine": st.column_config.NumberColumn(width=50),
+                                "id": st.column_config.NumberColumn(width=52, format="%d")})
     token = chosen
     nb = {n: pp.neighbor_ids for n, pp in zip([n for n, *_ in items], pmap.prompts)} if pmap is not None else None
     near = _explore.nearest_virtual(vocab, named, token, neighbor_ids=nb)
-    st.markdown(f"**Virtual tokens nearest to** `{vocab.tokens[token]}` (id {token})")
+    st.markdown(f"**Virtual tokens nearest to** {code_span(vocab.tokens[token])} (id {token})")
+    missing = f"not in top-{sel.k}" if nb is not None else "?"        # a blank rank read as a missing value
+    row_h = _row_height([r["prompt"] for r in near])
     st.container(key="find_nearest").dataframe(
-                 [{k: v for k, v in r.items() if not k.startswith("_")} for r in near], hide_index=True,
-                 width="stretch",
-                 column_config={"rank": st.column_config.TextColumn(
-                     help="Where the token stands among that virtual token's neighbours (empty: not among its "
-                          f"top {sel.k}).")})
+                 [{k: (v or missing) if k == "rank" else v for k, v in r.items() if not k.startswith("_")}
+                  for r in near], hide_index=True, width="stretch", row_height=row_h,
+                 height=row_h * len(near) + 38,
+                 column_config={"prompt": st.column_config.TextColumn(width=NAME_WIDTH),
+                                "v": st.column_config.TextColumn(width=38),
+                                "cosine": st.column_config.NumberColumn(width=50),
+                                "rank": st.column_config.TextColumn(width=88,
+                     help="Where the token stands among that virtual token's neighbours (#1: its nearest; "
+                          f"not in top-{sel.k}: outside the k = {sel.k} the sidebar asks for).")})
+
+
+#: the longest prompt name a cell of the inspector's tables shows on one line; longer ones wrap (the grid wraps a
+#: cell's text only in rows taller than 4rem, and otherwise cuts it with "…")
+NAME_WIDTH = 112              # px: the prompt-name column of the inspector's tables (the panel is ~310 px)
+ONE_LINE_CHARS = 13           # what fits on one line of it
+
+
+def _row_height(texts) -> int | None:
+    """The row height of an inspector table whose cells hold ``texts`` (prompt names): the default when the longest
+    fits on one line, else tall enough for the lines it wraps onto."""
+    lines = -(-max((len(str(t)) for t in texts), default=0) // ONE_LINE_CHARS)
+    return 35 if lines <= 1 else max(66, 20 * lines + 10)
 
 
 # ------------------------------------------------------------------------------------- neighbour table
@@ -303,12 +374,13 @@ def faithfulness(sel: Selection) -> None:
                         f"McNemar {format_p(g.mcnemar_p)}, agreement {_or(g.agreement, nan):.0%}",
                         help=f"{TERMS['projection gap']} {TERMS['McNemar']}")
     if res.projection_tokens or res.projection_text is not None:
-        st.markdown("**Hard projection:** " + " ".join(f"`{t}`" for t in res.projection_tokens))
+        st.markdown("**Hard projection:** " + " ".join(code_span(t) for t in res.projection_tokens))
     if res.prompt_f1:
         from ._glossary import TERMS
 
         st.markdown("**Projection vs reference text** (token-overlap F1)", help=TERMS["f1_loose"])
-        st.table([{"reference": k, **{m: f"{v:.2f}" for m, v in d.items()}} for k, d in res.prompt_f1.items()],
+        st.table([{"reference": escape_markdown(k), **{m: f"{v:.2f}" for m, v in d.items()}}
+                  for k, d in res.prompt_f1.items()],
                  hide_index=True)
     if res.logit_lens:
         from ._glossary import TERMS
@@ -316,7 +388,8 @@ def faithfulness(sel: Selection) -> None:
         st.plotly_chart(plot_logit_lens(res.logit_lens, height=360, title="Logit lens"), key="faith_lens",
                         config={"displaylogo": False})
         st.caption(TERMS["logit lens"])
-    rows = [{"question": q.question, **q.texts} for q in res.self_description]
+    rows = [{"question": escape_markdown(q.question), **{k: escape_markdown(v) for k, v in q.texts.items()}}
+            for q in res.self_description]
     if rows:
         st.markdown("**Self-description** (greedy continuation after the prompt)")
         st.table(rows, hide_index=True)

@@ -23,8 +23,10 @@ def render() -> None:
     from .. import __version__
     from . import SECTIONS
     from ._common import guard, model_note
+    from ._markdown import escape_markdown
 
-    st.set_page_config(page_title="softprompt-analyzer", page_icon=":material/manage_search:", layout="wide",
+    # the icon is drawn here, not named: a ":material/...:" icon is fetched from a font server by the browser
+    st.set_page_config(page_title="softprompt-analyzer", page_icon=page_icon(), layout="wide",
                        initial_sidebar_state="expanded",
                        menu_items={"About": f"softprompt-analyzer {__version__}: look inside learned soft prompts."})
 
@@ -47,7 +49,7 @@ def render() -> None:
     # -- the chosen section ---------------------------------------------------------------------------
     st.title(section)
     if sel.labels:
-        st.caption(f"{sel.model} · " + " · ".join(sel.labels))
+        st.caption(" · ".join(escape_markdown(s) for s in (sel.model, *sel.labels)))
     note = model_note(sel)
     if note:
         st.caption(note)
@@ -59,4 +61,20 @@ def render() -> None:
                        "shared by every session")
 
 
-__all__ = ["render"]
+def page_icon(size: int = 64):
+    """The tab's icon, drawn (a magnifying glass in the theme's red on transparent), so the page asks no other
+    host for it: a ``size`` x ``size`` RGBA ``PIL.Image``, which Streamlit serves from its own media endpoint."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    c, r, w = size * 0.40, size * 0.27, size * 0.09                       # the lens: centre, radius, rim width
+    ring = np.abs(np.hypot(x - c, y - c) - r) < w
+    t = np.clip(((x - c) + (y - c)) / 2, 0, None)                          # the handle, along the diagonal
+    handle = (np.abs((x - c) - (y - c)) / np.sqrt(2) < w * 1.2) & (t > r * 0.8) & (t < size * 0.52)
+    img = np.zeros((size, size, 4), np.uint8)
+    img[ring | handle] = (255, 75, 75, 255)
+    return Image.fromarray(img, "RGBA")
+
+
+__all__ = ["render", "page_icon"]

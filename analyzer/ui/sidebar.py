@@ -95,11 +95,17 @@ def _folder_input(sb, access: _access.PathAccess) -> str:
     return folder
 
 
-# Streamlit caps a multiselect at ~4 rows of tags and scrolls the rest out of sight; the sidebar's prompt list
-# grows instead, so every selected prompt's tag stays visible.
+# Streamlit caps a multiselect at ~4 rows of tags and scrolls the rest out of sight, and cuts a long tag with an
+# ellipsis ("transfer-study/question-type-ran…"); the sidebar's prompt list grows instead and a long name wraps
+# inside its tag (at "/" or "-" first), so every selected prompt's full name stays visible.
 _SIDEBAR_CSS = ("<style>[data-testid='stSidebar'] [data-testid='stMultiSelect'] "
                 "div:has(> [data-testid='stMultiSelectTagsContainer']) {max-height: none !important;} "
                 "[data-testid='stSidebar'] [data-testid='stMultiSelectTagsContainer'] {overflow: visible !important;}"
+                "[data-testid='stSidebar'] [data-testid='stMultiSelect'] [data-tag] "
+                "{max-width: 100% !important; height: auto !important; min-height: 1.75rem;} "
+                "[data-testid='stSidebar'] [data-testid='stMultiSelect'] [data-tag] > span[title] "
+                "{white-space: normal !important; overflow: visible !important; text-overflow: clip !important; "
+                "overflow-wrap: anywhere; line-height: 1.3; padding: 0.15rem 0;}"
                 "</style>")
 
 
