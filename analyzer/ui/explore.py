@@ -289,7 +289,7 @@ def neighbour_table(sel: Selection, items) -> None:
                "virtual token on the map.")
     iso = _isolated(items)
     names = [n for n, *_ in items]
-    tabs = st.tabs(names) if len(names) > 1 else [st.container()]
+    tabs = st.tabs([escape_markdown(n) for n in names]) if len(names) > 1 else [st.container()]
     for j, (tab, p) in enumerate(zip(tabs, rep.prompts)):
         with tab:
             df = pd.DataFrame(_explore.neighbour_rows(p.tokens))
