@@ -145,7 +145,8 @@ def test_the_glossary_explains_every_measure_a_table_shows():
 
 # ------------------------------------------------------------------------------------------------ escaping
 NASTY = [">,", "*", "_", "#", "`", "``x``", "|", "<0x85>", "$", "$x$", "**bold**", "_it_", "# h", "- item",
-         "1. one", "a|b", "[a](b)", "&amp;", "    four", "> quote", "~~s~~", "text-init-run", "words.npy"]
+         "1. one", "a|b", "[a](b)", "![i](x.png)", "[a][b]", "[zero-shot]", "&amp;", "    four", "> quote", "~~s~~",
+         "text-init-run", "words.npy", "a\\](b)"]
 
 
 def _rendered_text(md: str) -> str:
@@ -166,7 +167,7 @@ def test_escaped_tokens_read_literally(token):
     md = escape_markdown(token)
     html = MarkdownIt("commonmark").enable("strikethrough").render(md)
     # a paragraph, never a quote, heading, list, code block or emphasis; its text is the token
-    assert html.startswith("<p>") and not re.search(r"<(em|strong|code|h\d|blockquote|li|a|s|del)\b", html), html
+    assert html.startswith("<p>") and not re.search(r"<(em|strong|code|h\d|blockquote|li|a|img|s|del)\b", html), html
     assert unescape(re.sub(r"<[^>]+>", "", html)).strip("\n") == token.replace(" ", "\u00a0", len(token) -
                                                                               len(token.lstrip(" ")))
     assert _rendered_text(md).strip() == token.strip()
@@ -176,6 +177,7 @@ def test_escaped_tokens_read_literally(token):
 
 def test_ordinary_names_are_left_as_they_are():
     assert escape_markdown("text-init-run") == "text-init-run" and escape_markdown("words.npy") == "words.npy"
+    assert escape_markdown("[zero-shot]") == "[zero-shot]" and escape_markdown("[a](b)") == "[a\\](b)"
     assert escape_markdown(">,") == "\\>," and escape_markdown("<0x85>") == "\\<0x85\\>"
     assert escape_markdown("1. one") == "1\\. one" and escape_markdown("a\nb") == "a b"
     assert escape_markdown(None) == ""

@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 
 #: characters that mark up text wherever they stand (inline markup, HTML, tables, LaTeX, shortcodes, entities)
-_ANYWHERE = frozenset("\\`*_[]<>|$~:&#")
+_ANYWHERE = frozenset("\\`*_<>|$~:&#")
+#: a "]" opens a link only before "(" or "[" (a reference definition's ":" is escaped anyway), so a bracketed
+#: name such as "[zero-shot]" stays as it is
+_LINK = re.compile(r"\](?=[(\[])")
 #: characters that open a block (list, heading underline) when they start the text
 _AT_START = frozenset("-+=")
 _ORDERED = re.compile(r"^(\d{1,9})([.)])")     # "1." or "1)" at the start opens an ordered list
@@ -23,12 +26,12 @@ _NBSP = "&nbsp;"              # an entity: a paragraph keeps it where it strips 
 
 def escape_markdown(text) -> str:
     """``text`` (any object, shown as ``str``) escaped so Markdown shows it literally: ``escape_markdown(">,")`` is
-    ``"\\\\>,"``; line breaks become spaces and leading spaces non-breaking ones (four would open a code block; ``&nbsp;``)."""
+    ``"\\\\>,"``; line breaks become spaces and leading spaces ``&nbsp;`` (four would open a code block)."""
     s = "" if text is None else str(text)
     s = s.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
     body = s.lstrip(" ")
     lead = _NBSP * (len(s) - len(body))
-    out = "".join("\\" + c if c in _ANYWHERE else c for c in body)
+    out = _LINK.sub(r"\\]", "".join("\\" + c if c in _ANYWHERE else c for c in body))
     m = _ORDERED.match(out)
     if m:
         out = m.group(1) + "\\" + m.group(2) + out[m.end():]
