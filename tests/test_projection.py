@@ -162,7 +162,13 @@ def test_trajectory_figure(layout, vocab):
     assert steps == [0, 10, 20] and coords.shape == (3, 2, 2)
     fig = plot_trajectory(layout, snaps, steps=steps, coords=coords, height=400)
     assert [f.name for f in fig.frames] == ["0", "10", "20"]
-    assert len(fig.layout.sliders[0].steps) == 3
+    moving = next(t for t in fig.data if t.name == "prompt")            # the last snapshot unless a step is chosen
+    np.testing.assert_allclose(np.asarray(moving.x, dtype=float), coords[-1, :, 0])
+    chosen = next(t for t in plot_trajectory(layout, snaps, steps=steps, coords=coords, step=10).data
+                  if t.name == "prompt")
+    np.testing.assert_allclose(np.asarray(chosen.y, dtype=float), coords[1, :, 1])
+    with pytest.raises(AnalyzerError, match="not one of the run's snapshots"):
+        plot_trajectory(layout, snaps, steps=steps, coords=coords, step=5)
     with pytest.raises(AnalyzerError, match="different shapes"):
         project_trajectory(layout, {0: emb[:2], 1: emb[:3]})
 
@@ -276,12 +282,15 @@ def test_map_background_never_takes_the_hover_and_isolation_links_true_cosines(l
         bg = fig.data[0]
         assert bg.hoverinfo == "skip" and bg.type == ("heatmap" if style == "density" else "scattergl")
         assert "trained/a" in [t.name for t in fig.data]                        # the sidebar's name
-        assert any(a.text == html_escape(vmap.labels_[0]) for a in fig.layout.annotations)
+        names = [t.name for t in fig.data]
+        shown = list(fig.data[names.index("cluster labels")].text)          # a text trace beneath the prompts
+        assert shown and set(shown) <= {html_escape(lab) for lab in vmap.labels_}
+        assert names.index("cluster labels") < names.index("trained/a")
     fig = plot_prompt_map(pmap, vocab, vocab_map=vmap, isolate=(0, 1), names=["trained/a"])
     texts = [a.text for a in fig.layout.annotations]
-    for r in range(4):
-        assert f"{cos[1, r]:.2f}" in texts or r > 0                            # the nearest one's link is labelled
-        assert any(vocab.tokens[int(pmap.prompts[0].neighbor_ids[1, r])] in t for t in texts)
+    for r in range(4):            # one label per neighbour: its token and its true cosine
+        token = html_escape(vocab.tokens[int(pmap.prompts[0].neighbor_ids[1, r])])
+        assert any(token in t and f"{cos[1, r]:.2f}" in t for t in texts)
     virtual = next(t for t in fig.data if t.name == "trained/a")
     assert list(virtual.marker.opacity) == [pytest.approx(0.12), 0.0, pytest.approx(0.12)]   # the rest dimmed
     iso = next(t for t in fig.data if t.name == "trained/a v1")

@@ -8,15 +8,16 @@ import numpy as np
 from ._style import color, layout_args
 
 
-def plot_training_dynamics(dyn, *, width: int | None = None, height: int | None = 620, title: str | None = None):
+def plot_training_dynamics(dyn, *, mark_step: int | None = None, width: int | None = None, height: int | None = 620,
+                           title: str | None = None):
     """Three panels over the snapshot steps of a :class:`~analyzer.dynamics.TrainingDynamics`:
 
     1. a heatmap, one row per position, of the init token's rank among all tokens (log colour scale; the
        positions' leave steps are marked, a dashed line is top-k) -- absent when the init was not tokens;
     2. the share of positions whose init token is still in their top-k, and the mean task relatedness of the
        neighbours (both 0-1);
-    3. the mean tightness of the neighbours, and the mean drift from step 0 (right axis).
-    Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    3. the mean tightness of the neighbours, and the mean drift from step 0 (right axis, from 0: a distance).
+    ``mark_step``: a vertical line at that step on every panel (the step the trajectory map shows).  Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -60,7 +61,12 @@ def plot_training_dynamics(dyn, *, width: int | None = None, height: int | None 
                              line={"color": color(3), "width": 1.5, "dash": "dot"}), row=3, col=1, secondary_y=True)
     fig.update_yaxes(range=[0, 1.02], title_text="share", row=2, col=1)
     fig.update_yaxes(title_text="mean pairwise cos", row=3, col=1)
-    fig.update_yaxes(title_text="L2", row=3, col=1, secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="L2", row=3, col=1, secondary_y=True, showgrid=False, rangemode="tozero")
     fig.update_xaxes(title_text="step", row=3, col=1)
     fig.update_layout(**layout_args(width, height, title), legend={"orientation": "h", "y": -0.12})
+    if mark_step is not None:
+        from ._training import mark
+
+        for row in (1, 2, 3):
+            mark(fig, mark_step, label=row == 1, row=row, col=1)
     return fig

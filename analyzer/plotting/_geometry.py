@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from ._style import SCORE_AXIS, color, layout_args
 
+ALL_TOP = 99.5      # norm percentiles all at or above this: the bars are left out (they would all read 100)
+
 
 def plot_geometry(result, *, width: int | None = None, height: int | None = 320, title: str | None = None):
     """Per virtual token (from a prompt's analysis, a :class:`~analyzer.results.PromptAnalysis` or its
     ``to_dict()``): the norm's percentile among
     vocabulary norms (bars, left axis) and the cosine to the nearest token and -- when the init is known -- to
-    the initialisation (lines, right axis).  Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    the initialisation (lines, right axis).  When every norm is at the top of the vocabulary's (percentile
+    >= 99.5: a trained prompt far off the token cloud) the bars would all read 100 and say nothing per position:
+    they are left out and one line says so.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
     from ..result_groups import Geometry
@@ -21,8 +25,10 @@ def plot_geometry(result, *, width: int | None = None, height: int | None = 320,
     pct = list(geo.norm_percentile)
     x = [f"v{i}" for i in range(len(pct))]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=x, y=pct, name="norm percentile in vocabulary", marker={"color": color(0)},
-                         opacity=0.6))
+    all_top = bool(pct) and min(pct) >= ALL_TOP
+    if not all_top:
+        fig.add_trace(go.Bar(x=x, y=pct, name="norm percentile in vocabulary", marker={"color": color(0)},
+                             opacity=0.6))
     near = list(geo.nearest_cosine.per_position)
     if near:
         # thick and underneath: an untrained prompt's nearest token is its init token, so the two lines can
@@ -37,8 +43,13 @@ def plot_geometry(result, *, width: int | None = None, height: int | None = 320,
         fig.add_trace(go.Scatter(x=x, y=list(geo.drift.cosine), name="cosine to initialisation", yaxis="y2",
                                  mode="lines+markers", line={"color": color(2), "width": 1.5, "dash": "dash"},
                                  marker={"size": 7, "symbol": "circle-open", "line": {"width": 2}}))
+    if all_top:
+        fig.add_annotation(text="every virtual token's norm is above the vocabulary's (percentile 100): no bars",
+                           xref="paper", yref="paper", x=0.0, y=1.0, xanchor="left", yanchor="bottom",
+                           showarrow=False, font={"size": 11, "color": "#555"})
     fig.update_layout(**layout_args(width, height, title),
-                      yaxis={"title": "norm percentile", "range": [0, 100], "tickvals": [0, 25, 50, 75, 100]},
+                      yaxis={"title": "norm percentile", "range": [0, 100], "tickvals": [0, 25, 50, 75, 100],
+                             "visible": not all_top},
                       yaxis2={"title": "cosine", "overlaying": "y", "side": "right", "range": [-0.1, 1.05],
                               "showgrid": False, **SCORE_AXIS, "tickvals": [0, 0.25, 0.5, 0.75, 1.0]},
                       legend={"orientation": "h", "y": -0.25})

@@ -10,59 +10,55 @@ import html
 
 import numpy as np
 
-from ._style import BACKGROUND, HIGHLIGHT, color, layout_args, short
+from ._map_layers import add_background, add_cluster_labels, declutter, spread_angles, text_units
+from ._style import HIGHLIGHT, color, layout_args, short
 
 DIM = 0.12          # opacity of what an isolation leaves out
 #: marker diameters (px) of the virtual tokens: (default, smallest and largest when sized by importance)
 SIZES_2D, SIZES_3D = (13, 8, 30), (7, 4, 14)
-DENSITY_SCALE = [[0.0, "rgba(235,237,242,0.0)"], [0.15, "rgb(225,228,236)"], [0.5, "rgb(190,196,210)"],
-                 [1.0, "rgb(120,128,150)"]]
+#: the one norm unit of the map, its hover and the neighbour table: a virtual token's L2 norm over the median
+#: L2 norm of the vocabulary's token embeddings (scale-free: 1.0 is a typical token, on any model)
+NORM_UNIT = "×median"
 
 
-def _hover_virtual(vocab, p, i: int, metric: str, name: str, top: int = 5) -> str:
+def norm_text(norm: float, median_norm: float | None) -> str:
+    """A virtual token's norm in the map's one unit (:data:`NORM_UNIT`), or the raw L2 norm when the vocabulary's
+    median norm is not known."""
+    if median_norm and median_norm > 0:
+        return f"norm {norm / median_norm:.2f} {NORM_UNIT}"
+    return f"L2 norm {norm:.2f}"
+
+
+def _hover_virtual(vocab, p, i: int, metric: str, name: str, top: int = 5, median_norm: float | None = None) -> str:
     cos = p.neighbor_cosines
     nb = "<br>".join(f"{html.escape(vocab.tokens[int(t)])}  {s:.3f}" + (f" (cos {cos[i, r]:.2f})"
                                                                        if cos is not None and metric != "cosine"
                                                                        else "")
                      for r, (t, s) in enumerate(zip(p.neighbor_ids[i][:top], p.neighbor_scores[i][:top])))
-    return (f"<b>{html.escape(name)} · v{i}</b><br>norm {p.norms[i]:.2f}<br><i>nearest ({metric})</i><br>{nb}"
-            "<br><i>click to isolate</i>")
+    return (f"<b>{html.escape(name)}·v{i}</b><br>{norm_text(float(p.norms[i]), median_norm)}<br>"
+            f"<i>nearest ({metric})</i><br>{nb}<br><i>click to isolate</i>")
 
 
-def declutter(xy, texts, *, char_w: float, line_h: float) -> np.ndarray:
-    """Greedy collision avoidance for text labels centred at ``xy``: a boolean mask keeping, in order, each label
-    whose box (``len(text) * char_w`` wide, ``line_h`` high, in data units) overlaps no label kept before it."""
-    kept: list[tuple[float, float, float, float]] = []
-    keep = np.zeros(len(texts), dtype=bool)
-    for n, ((x, y), t) in enumerate(zip(np.asarray(xy, dtype=float)[:, :2], texts)):
-        if not (np.isfinite(x) and np.isfinite(y)) or not t:
-            continue
-        hw, hh = len(t) * char_w / 2, line_h / 2
-        if any(abs(x - kx) < hw + kw and abs(y - ky) < hh + kh for kx, ky, kw, kh in kept):
-            continue
-        kept.append((x, y, hw, hh))
-        keep[n] = True
-    return keep
-
-
-def spread_angles(angles: np.ndarray, min_sep: float = np.radians(28)) -> np.ndarray:
-    """Directions (radians) for labels pushed out from a point: each label's own direction, moved apart so that
-    no two are closer than ``min_sep`` (in the order of the directions, all the way round)."""
-    a = np.mod(np.asarray(angles, dtype=float), 2 * np.pi)
-    if a.size < 2:
-        return a
-    sep = min(min_sep, 2 * np.pi / a.size)
-    order = np.argsort(a, kind="stable")
-    out = a.copy()
-    for prev, cur in zip(order[:-1], order[1:]):
-        out[cur] = max(out[cur], out[prev] + sep)
+def virtual_labels(pmap, names, units) -> list[list[str]]:
+    """The text beside each virtual token, per prompt: ``vN`` with one prompt; with several, ``prompt·vN``
+    (which prompt, at a glance), leaving out -- position by position across the prompts -- a label that would
+    overlap another label or a virtual token's marker (the hover always names it)."""
+    if len(pmap.prompts) < 2:
+        return [[f"v{i}" for i in range(p.coords.shape[0])] for p in pmap.prompts]
+    px = np.array([units[0] / 6.5, units[1] / 16.0])                      # data units per pixel
+    markers = [(float(x), float(y), 7 * px[0], 7 * px[1]) for p in pmap.prompts for x, y in p.coords[:, :2]]
+    order = sorted(((i, j) for j, p in enumerate(pmap.prompts) for i in range(p.coords.shape[0])))
+    texts = [f"{names[j]}·v{i}" for i, j in order]
+    # a label sits right of its marker (textposition "middle right"): its box's centre is half its width over
+    centres = [(pmap.prompts[j].coords[i, 0] + 9 * px[0] + len(t) * units[0] / 2, pmap.prompts[j].coords[i, 1])
+               for (i, j), t in zip(order, texts)]
+    keep = declutter(np.array(centres, dtype=float).reshape(-1, 2), texts, char_w=units[0], line_h=units[1],
+                     taken=markers)
+    out = [[""] * p.coords.shape[0] for p in pmap.prompts]
+    for (i, j), t, k in zip(order, texts, keep):
+        if k:
+            out[j][i] = t
     return out
-
-
-def _text_units(extent, height: int | None, width_px: float = 900.0) -> tuple[float, float]:
-    """Data units per character (11 px font: ~6.5 px wide) and per line (~16 px) on a plot of this extent."""
-    h_px = max(200.0, float(height or 600) - 60.0)
-    return (6.5 * (extent[0][1] - extent[0][0]) / width_px, 16.0 * (extent[1][1] - extent[1][0]) / h_px)
 
 
 def importance_values(reading) -> tuple[np.ndarray, np.ndarray]:
@@ -117,27 +113,32 @@ def _importance_of(importance, pmap) -> list[tuple[np.ndarray, np.ndarray] | Non
 def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True, background_style: str = "density",
                     cluster_labels: bool = True, show_neighbors: bool = True, neighbor_lines: bool = True,
                     label_neighbors: bool = False, isolate: tuple[int, int] | None = None,
-                    names=None, chosen: int | None = None, importance=None, width: int | None = None,
-                    height: int | None = 600, title: str | None = None):
+                    names=None, chosen: int | None = None, importance=None, median_norm: float | None = None,
+                    width: int | None = None, height: int | None = 600, title: str | None = None):
     """Scatter of a :class:`~analyzer.projection.PromptMap` (from ``project_prompts``).
 
     ``vocab_map``: a fitted :class:`~analyzer.vocab_map.VocabularyMap` -- the background is then the whole
     vocabulary (``background_style="density"``: a density layer; ``"points"``: every token as a WebGL point;
-    3-D: points) with its cluster labels; without it, the layout's sample as points.  Background traces skip the
-    hover and take no clicks.
+    3-D: points) with its cluster labels; without it, the layout's sample as points.  The density is binned on
+    the view itself (the whole map, or the zoom of an isolation), one cell per 4 px.  Background traces skip the
+    hover and take no clicks.  Trace order, bottom to top: the background, ``cluster labels`` (a text trace, so
+    virtual tokens are drawn above it; a name that would cover a virtual token is left out), then the prompts.
 
     Traces per prompt ``<name>`` (virtual tokens, customdata ``[prompt, position]``; hover = norm and top
     neighbours) and ``<name> neighbours`` (customdata ``[prompt, position, rank]``; thin lines join each virtual
-    token to its nearest neighbour), then ``search`` (highlighted tokens).  ``isolate=(prompt, position)``: that
-    virtual token's k neighbours linked to it with their true cosine written on the links, labelled, the rest
-    dimmed.  ``label_neighbors``: the nearest neighbour of each virtual token labelled (labels that would
+    token to its nearest neighbour), then ``search`` (highlighted tokens).  Each virtual token is written ``vN``
+    beside its marker; with several prompts ``prompt·vN`` (labels that would overlap left out).
+    ``isolate=(prompt, position)``: that virtual token's k neighbours linked to it and labelled ``token
+    cosine`` (one label per neighbour, placed so that no two collide), the rest dimmed.  ``label_neighbors``: the nearest neighbour of each virtual token labelled (labels that would
     collide are left out).  ``names``: display names per prompt (default: the prompts' names).  ``chosen``: a
     token id drawn as a labelled star.  ``importance``: one entry per prompt, None where unknown, else its
     importance reading (an :class:`~analyzer.faithfulness.ImportanceResult`, its ``to_dict()`` or the per-position
     removal ΔNLL): that prompt's virtual tokens get a marker *area* growing linearly with the removal ΔNLL clipped
     at 0 (one scale for every prompt on the map; :func:`importance_sizes`), positions whose removal matters
     (q < α) a black outline, the value in the hover, and a legend entry says so; without it the look is
-    unchanged.  Returns a ``plotly.graph_objects.Figure``; never shows it."""
+    unchanged.  ``median_norm``: the vocabulary's median token norm (``NeighborIndex.median_norm_``): the hover
+    then gives norms in the map's one unit, ×median (:func:`norm_text`).  Returns a
+    ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
     three_d = pmap.n_components == 3
@@ -171,13 +172,22 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
     extent = _extent(pmap, vocab_map)
     if isolate is not None and not three_d:   # zoom onto the isolated token and its neighbours (Projector-like)
         extent = _zoom(extent, pmap.prompts[isolate[0]], isolate[1])
-    units = _text_units(extent, height)
+    units = text_units(extent, height)
     if show_background:
-        _background(fig, pmap, vocab_map, background_style, three_d, Scatter)
+        add_background(fig, vocab_map, background_style, three_d, extent, height,
+                       sample_coords=pmap.background_coords)
         if cluster_labels and vocab_map is not None:
-            _cluster_labels(fig, annotations, vocab_map, three_d, faded=isolate is not None, units=units,
-                            extent=extent)
+            px = (units[0] / 6.5, units[1] / 16.0)
+            taken = [(float(x), float(y), 9 * px[0], 9 * px[1]) for p in pmap.prompts for x, y in p.coords[:, :2]]
+            if isolate is not None:     # the isolated token's neighbours and their labels stay clear too
+                nb = pmap.prompts[isolate[0]].neighbor_coords[isolate[1]][:, :2]
+                taken += [(float(x), float(y), 60 * px[0], 40 * px[1]) for x, y in nb]
+            add_cluster_labels(fig, vocab_map, three_d, faded=isolate is not None, units=units, extent=extent,
+                               taken=taken)
     several = len(pmap.prompts) > 2
+    vlabels = virtual_labels(pmap, names, units) if not three_d else \
+        [[f"{names[j]}·v{i}" if len(pmap.prompts) > 1 else f"v{i}" for i in range(p.coords.shape[0])]
+         for j, p in enumerate(pmap.prompts)]
     for j, p in enumerate(pmap.prompts):
         c = color(j)
         n, k = p.neighbor_ids.shape
@@ -205,8 +215,8 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
                                   hovertext=hov, hoverinfo="text"))
             if label_neighbors and isolate is None:
                 _first_labels(annotations, vocab, p, three_d, c, units)
-        show_v = isolate is None and not several
-        hover = [_hover_virtual(vocab, p, i, pmap.metric, names[j]) for i in range(n)]
+        show_v = isolate is None
+        hover = [_hover_virtual(vocab, p, i, pmap.metric, names[j], median_norm=median_norm) for i in range(n)]
         size, outline = base, {"width": 1, "color": "white"}
         if imp[j] is not None:
             values, sig = imp[j]
@@ -220,14 +230,14 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
                               marker={"size": size, "color": c, "symbol": "diamond",
                                       **({} if three_d else {"opacity": op_v.tolist()}),
                                       "line": outline},
-                              text=[f"v{i}" for i in range(n)], textposition="middle right",
+                              text=vlabels[j], textposition="middle right",
                               textfont={"size": 11, "color": "#333"},
                               customdata=[[j, i] for i in range(n)],
                               hovertext=hover, hoverinfo="text"))
     if known:
         _importance_legend(fig, Scatter, three_d, vmax, any(r[1].any() for r in imp if r is not None))
     if isolate is not None:
-        _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d, lines, xyz, units)
+        _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d, lines, xyz, units, median_norm)
     if pmap.highlight_ids.size:
         hl = [int(t) for t in pmap.highlight_ids]
         fig.add_trace(Scatter(**xyz(pmap.highlight_coords), mode="markers+text", name="search",
@@ -299,59 +309,6 @@ def _zoom(extent, p, i: int, *, pad: float = 0.35, least: float = 0.18) -> list[
     return out
 
 
-def _background(fig, pmap, vocab_map, style: str, three_d: bool, Scatter) -> None:
-    import plotly.graph_objects as go
-
-    if vocab_map is None:  # the layout's sample only
-        c = np.asarray(pmap.background_coords, dtype=float)
-        kw = {"x": c[:, 0], "y": c[:, 1], **({"z": c[:, 2]} if three_d else {})}
-        fig.add_trace(Scatter(**kw, mode="markers", name="vocabulary sample", hoverinfo="skip",
-                              marker={"size": 2 if three_d else 4, "color": BACKGROUND}))
-        return
-    c = vocab_map.coords_
-    c = c[np.isfinite(c[:, 0])]
-    n = c.shape[0]
-    if three_d:
-        if n > 60_000:  # a browser's WebGL scene stays responsive; the density is the same
-            c = c[np.random.default_rng(0).choice(n, 60_000, replace=False)]
-        fig.add_trace(go.Scatter3d(x=c[:, 0], y=c[:, 1], z=c[:, 2], mode="markers", hoverinfo="skip",
-                                   name=f"vocabulary ({n:,} tokens)",
-                                   marker={"size": 2, "color": "rgba(95,104,128,0.42)"}))
-        return
-    if style == "points":
-        fig.add_trace(go.Scattergl(x=c[:, 0], y=c[:, 1], mode="markers", hoverinfo="skip",
-                                   name=f"vocabulary ({n:,} tokens)",
-                                   marker={"size": 2.5, "color": "rgba(120,128,150,0.25)"}))
-        return
-    z, xs, ys = vocab_map.density()
-    z = np.log1p(z)
-    z[z == 0] = np.nan
-    fig.add_trace(go.Heatmap(x=xs, y=ys, z=z, colorscale=DENSITY_SCALE, showscale=False, hoverinfo="skip",
-                             zsmooth="best", name=f"vocabulary ({n:,} tokens)", showlegend=True))
-
-
-def _cluster_labels(fig, annotations: list, vocab_map, three_d: bool, *, faded: bool, units, extent) -> None:
-    """The clusters' labels at their centres, largest clusters first; a label overlapping one already placed,
-    or not wholly inside the view (``extent``), is left out (2-D)."""
-    colour = "rgba(70,76,92,0.45)" if faded else "rgba(45,50,65,0.95)"
-    order = np.argsort(-np.asarray(vocab_map.sizes_), kind="stable")
-    texts = [vocab_map.labels_[o] for o in order]
-    cen = np.asarray(vocab_map.centers_)[order]
-    keep = (np.arange(len(order)) < 12) if three_d else declutter(cen, texts, char_w=units[0], line_h=units[1])
-    for c, text, k in zip(cen, texts, keep):
-        if not k or not text:
-            continue
-        hw, hh = len(text) * units[0] / 2, units[1] / 2
-        if not three_d and not (extent[0][0] + hw <= c[0] <= extent[0][1] - hw
-                                and extent[1][0] + hh <= c[1] <= extent[1][1] - hh):
-            continue
-        a = {"x": float(c[0]), "y": float(c[1]), "text": html.escape(text), "showarrow": False,
-             "font": {"size": 11, "color": colour}, "bgcolor": "rgba(255,255,255,0.6)", "borderpad": 1}
-        if three_d:
-            a["z"] = float(c[2])
-        annotations.append(a)
-
-
 def _first_labels(annotations, vocab, p, three_d: bool, c: str, units) -> None:
     """Label each virtual token's nearest neighbour, leaving out labels that would collide."""
     xy = p.neighbor_coords[:, 0]
@@ -366,7 +323,8 @@ def _first_labels(annotations, vocab, p, three_d: bool, c: str, units) -> None:
         annotations.append(a)
 
 
-def _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d: bool, lines, xyz, units) -> None:
+def _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d: bool, lines, xyz, units,
+               median_norm=None) -> None:
     j, i = isolate
     p = pmap.prompts[j]
     c = color(j)
@@ -386,29 +344,72 @@ def _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d: 
                           hovertext=[f"{html.escape(t)}<br>#{r + 1} neighbour of {html.escape(names[j])} v{i}<br>"
                                      f"{pmap.metric} {p.neighbor_scores[i, r]:.3f} · cosine {cos[r]:.3f}"
                                      for r, t in enumerate(toks)], hoverinfo="text"))
+    own = f"{names[j]}·v{i}"
     fig.add_trace(Scatter(**xyz(v[None]), mode="markers+text", name=f"{names[j]} v{i}", showlegend=False,
                           marker={"size": 9 if three_d else 18, "color": c, "symbol": "diamond",
                                   "line": {"width": 2, "color": "#222"}},
-                          text=[f"{short(names[j], 24)} · v{i}"], textposition="middle right",
+                          text=[html.escape(own)], textposition="middle right",
                           textfont={"size": 13, "color": "#222"}, customdata=[[j, i]],
-                          hovertext=[_hover_virtual(vocab, p, i, pmap.metric, names[j], top=k)
+                          hovertext=[_hover_virtual(vocab, p, i, pmap.metric, names[j], top=k, median_norm=median_norm)
                                      .replace("click to isolate", "click again to leave")], hoverinfo="text"))
     if three_d:
         return
-    # labels pushed outwards from the virtual token (an arrow to each neighbour), cosines on the links; a
-    # cosine that would sit on another is left out (the side list has them all)
-    span = np.array([units[0] / 6.5, units[1] / 16.0])          # data units per pixel, x and y
-    mids = (nbc[:, :2] + v[None, :2]) / 2
-    keep = declutter(mids, [f"{c:.2f}" for c in cos], char_w=units[0], line_h=units[1])
-    angles = spread_angles(np.arctan2((nbc[:, 1] - v[1]) / span[1], (nbc[:, 0] - v[0]) / span[0]))
-    for r in range(k):
-        x, y = float(nbc[r, 0]), float(nbc[r, 1])
-        radius = 38 + 14 * (r % 2)         # alternate lengths, so neighbours close together keep apart labels
-        annotations.append({"x": x, "y": y, "text": f"<b>{html.escape(short(toks[r], 18))}</b>", "showarrow": True,
-                            "arrowhead": 0, "arrowwidth": 1, "arrowcolor": "rgba(60,60,60,0.6)",
-                            "ax": float(radius * np.cos(angles[r])), "ay": float(-radius * np.sin(angles[r])),
-                            "font": {"size": 12, "color": "#222"}, "bgcolor": "rgba(255,255,255,0.88)"})
-        if keep[r]:
-            annotations.append({"x": float(mids[r, 0]), "y": float(mids[r, 1]), "text": f"{cos[r]:.2f}",
-                                "showarrow": False, "font": {"size": 10, "color": c},
-                                "bgcolor": "rgba(255,255,255,0.8)"})
+    # one label per neighbour, "token  cosine", pushed outwards from the virtual token with an arrow to its
+    # neighbour, each at the first place (direction, then distance) where it overlaps no label, no marker and
+    # not the virtual token's own name: the numbers never sit on one another or on a token
+    texts = [f"{short(t, 18)}  {cs:.2f}" for t, cs in zip(toks, cos)]
+    for r, (ax, ay) in enumerate(place_isolation_labels(v[:2], nbc[:, :2], texts, units, own=own)):
+        annotations.append({"x": float(nbc[r, 0]), "y": float(nbc[r, 1]),
+                            "text": f"<b>{html.escape(short(toks[r], 18))}</b>  "
+                                    f"<span style='color:{c}'>{cos[r]:.2f}</span>",
+                            "showarrow": True, "arrowhead": 0, "arrowwidth": 1, "arrowcolor": "rgba(60,60,60,0.6)",
+                            "ax": float(ax), "ay": float(ay), "font": {"size": 12, "color": "#222"},
+                            "bgcolor": "rgba(255,255,255,0.9)"})
+
+
+#: pixel size of one character and one line of an isolation label (12 px font, bold token)
+LABEL_CHAR_PX, LABEL_LINE_PX = 7.4, 18.0
+
+
+def place_isolation_labels(v, nb, texts, units, *, own: str = "") -> list[tuple[float, float]]:
+    """Where the label of each neighbour ``nb[r]`` of the isolated virtual token at ``v`` goes, as the
+    annotation's ``(ax, ay)`` pixel offset from its neighbour: pushed out from ``v`` along the neighbour's own
+    direction (directions spread apart, :func:`spread_angles`), at the first of a few directions and distances
+    where its box overlaps no label placed before it, no neighbour marker, the virtual token and its own name
+    (``own``, written right of it).  Boxes in pixels: ``len(text) * 7.4`` by 18."""
+    span = np.array([units[0] / 6.5, units[1] / 16.0])             # data units per pixel, x and y
+
+    def screen(xy):                                                # pixels, y downwards
+        return np.array([xy[0] / span[0], -xy[1] / span[1]])
+
+    vp = screen(v)
+    taken = [(vp[0], vp[1], 12.0, 12.0)]                          # the diamond
+    if own:
+        w = len(own) * 7.8
+        taken.append((vp[0] + 14 + w / 2, vp[1], w / 2 + 2, 10.0))
+    pts = [screen(q) for q in nb]
+    taken += [(q[0], q[1], 7.0, 7.0) for q in pts]
+    base = spread_angles(np.array([np.arctan2(-(q[1] - vp[1]), q[0] - vp[0]) for q in pts]))
+    out = []
+    for r, (q, t) in enumerate(zip(pts, texts)):
+        hw, hh = len(t) * LABEL_CHAR_PX / 2 + 4, LABEL_LINE_PX / 2
+        best = None
+        for radius in (36, 54, 74, 96, 120):
+            for turn in (0, 25, -25, 50, -50, 80, -80, 120, -120, 180):
+                a = base[r] + np.radians(turn)
+                ax, ay = radius * np.cos(a), -radius * np.sin(a)
+                cx, cy = q[0] + ax, q[1] + ay
+                if not any(abs(cx - x) < hw + w and abs(cy - y) < hh + h for x, y, w, h in taken):
+                    best = (ax, ay)
+                    break
+            if best is not None:
+                break
+        if best is None:                                           # crowded all round: the farthest spot
+            best = (120 * np.cos(base[r]), -120 * np.sin(base[r]))
+        taken.append((q[0] + best[0], q[1] + best[1], hw, hh))
+        out.append((float(best[0]), float(best[1])))
+    return out
+
+
+__all__ = ["plot_prompt_map", "virtual_labels", "place_isolation_labels", "norm_text", "importance_values",
+           "importance_sizes", "declutter", "spread_angles", "NORM_UNIT"]

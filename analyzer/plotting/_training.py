@@ -1,4 +1,5 @@
-"""Training curves: the loss of every step (with a running mean) and the validation accuracy."""
+"""Training curves: the loss of every step (with a running mean) and the validation accuracy, with the step
+the trajectory shows marked."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ def _ema(xs: list[float], alpha: float = 0.1) -> list[float]:
     return out
 
 
-def plot_training_curves(rows: Iterable[Mapping], *, chance: float | None = None, width: int | None = None,
-                         height: int | None = 320, title: str | None = None):
+def plot_training_curves(rows: Iterable[Mapping], *, chance: float | None = None, mark_step: int | None = None,
+                         width: int | None = None, height: int | None = 320, title: str | None = None):
     """Loss per step (faint), its running mean, and validation accuracy (right axis) from the rows of
     ``training_log.jsonl`` (``analyzer.training.read_training_log``) or the live rows of a running job
-    (``{"step", "loss"}`` and ``{"step", "eval_accuracy"}``).  ``chance`` draws the chance accuracy.
+    (``{"step", "loss"}`` and ``{"step", "eval_accuracy"}``).  ``chance`` draws the chance accuracy;
+    ``mark_step`` a vertical line at that step (the step the trajectory map shows).
     Returns a ``plotly.graph_objects.Figure``; never shows it."""
     import plotly.graph_objects as go
 
@@ -47,4 +49,14 @@ def plot_training_curves(rows: Iterable[Mapping], *, chance: float | None = None
                       yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1],
                               "showgrid": False, **PERCENT_AXIS},
                       legend={"orientation": "h", "y": -0.25})
+    if mark_step is not None:
+        mark(fig, mark_step)
     return fig
+
+
+def mark(fig, step: int, *, label: bool = True, **where) -> None:
+    """A dashed vertical line at ``step`` across the figure, written ``step N`` at its top when ``label``
+    (``where``: ``row``/``col`` of a subplot figure)."""
+    text = {"annotation_text": f"step {step}", "annotation_position": "top",
+            "annotation_font": {"size": 11}} if label else {}
+    fig.add_vline(x=step, line={"color": "#222", "width": 1.5, "dash": "dash"}, **text, **where)

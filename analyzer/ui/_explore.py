@@ -1,6 +1,7 @@
 """The logic behind Explore's linked views, free of streamlit (unit-tested directly): display names, the
 isolation state and what a click or a table pick does to it, the rows of the neighbour table, the side list of
-distances, search results and which virtual tokens are nearest to a chosen token."""
+distances, search results, which virtual tokens are nearest to a chosen token, and the map's neighbours with
+byte and special tokens left out."""
 
 from __future__ import annotations
 
@@ -131,6 +132,40 @@ def search_rows(vocab, ids: Sequence[int], prompts: Sequence[tuple[str, Any]]) -
              "cosine": round(float(best[n]), 3) if np.isfinite(best[n]) else None} for n, t in enumerate(ids)]
 
 
+def readable_neighbours(pmap, vectors: Sequence[np.ndarray], index, vocab, k: int, hidden: np.ndarray, place):
+    """``pmap`` (a :class:`~analyzer.projection.PromptMap`) with every virtual token's ``k`` neighbours taken
+    from the *readable* tokens only: the ``hidden`` rows (bool ``"vocab"``, e.g.
+    :func:`analyzer.vocab_map.hidden_tokens`: bytes such as ``<0x85>``, specials) are skipped and the next ones
+    move up, with their scores, true cosines and places (``place(ids) -> "n c"``, e.g. the vocabulary map's
+    coordinates).  ``vectors``: each prompt's ``"n_virtual d"`` matrix, in the map's order.  A prompt none of
+    whose neighbours is hidden is returned as it is.  The measures and tables keep every token: this only
+    changes what the map draws and lists."""
+    import dataclasses
+
+    if len(vectors) != len(pmap.prompts):
+        raise ValueError(f"Expected one matrix per prompt of the map ({len(pmap.prompts)}); got {len(vectors)}.")
+    hidden = np.asarray(hidden, dtype=bool)
+    hidden_ids = np.flatnonzero(hidden)
+    if hidden_ids.size == 0:
+        return pmap
+    emb = np.asarray(vocab.embeddings)
+    out = []
+    for p, vec in zip(pmap.prompts, vectors):
+        if not np.isin(p.neighbor_ids, hidden_ids).any():
+            out.append(p)
+            continue
+        n_index = int(getattr(getattr(index, "ids_", None), "size", vocab.size))
+        scores, ids = index.kneighbors(np.asarray(vec, dtype=np.float32), min(k + hidden_ids.size, n_index))
+        order = np.argsort(hidden[ids], axis=1, kind="stable")[:, :k]        # readable ones first, rank kept
+        ids = np.take_along_axis(ids, order, axis=1).astype(np.int64)
+        scores = np.take_along_axis(scores, order, axis=1).astype(np.float32)
+        coords = np.asarray(place(ids.ravel()), dtype=np.float32).reshape(ids.shape[0], ids.shape[1], -1)
+        cos = np.einsum("nd,nkd->nk", _unit(vec), _unit(emb[ids.ravel()]).reshape(ids.shape[0], ids.shape[1], -1))
+        out.append(dataclasses.replace(p, neighbor_ids=ids, neighbor_scores=scores, neighbor_coords=coords,
+                                       neighbor_cosines=cos.astype(np.float32)))
+    return dataclasses.replace(pmap, prompts=tuple(out))
+
+
 def report_basename(labels: Sequence[str], limit: int = 80) -> str:
     """A file name stem for a report of the prompts ``labels``: their sanitised names joined by ``_`` while they
     fit in ``limit`` characters (whole names only, never cut mid-name), then ``_and-N-more``."""
@@ -151,4 +186,4 @@ def report_basename(labels: Sequence[str], limit: int = 80) -> str:
 
 __all__ = ["report_basename", "display_names", "isolation_index", "after_click", "after_row_pick", "neighbour_rows",
            "distance_rows",
-           "nearest_virtual", "search_rows"]
+           "nearest_virtual", "search_rows", "readable_neighbours"]

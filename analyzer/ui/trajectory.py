@@ -1,6 +1,8 @@
-"""Trajectory: how a prompt moved during training -- an animation over the map from ``snapshots.safetensors``,
-the loss/accuracy curves from ``training_log.jsonl``, and the training-dynamics reading (``analyzer.dynamics``:
-when each init token leaves the top-k, tightness and relatedness per snapshot)."""
+"""Trajectory: how a prompt moved during training -- drawn on the Explore map itself (the same 2-D UMAP layout,
+its density and cluster names) from ``snapshots.safetensors``, at full width; one step slider picks the
+snapshot shown and marks that step on the loss/accuracy curves (``training_log.jsonl``) and on the
+training-dynamics panels (``analyzer.dynamics``: when each init token leaves the top-k, tightness and
+relatedness per snapshot)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ def _dynamics(model: str, path: str, stamp: tuple, k: int, task: str | None):
     return training_dynamics(path, resources.neighbor_index(model, "cosine"), k=k, task=task or None)
 
 
-def _dynamics_section(sel: Selection, label: str, path: str) -> None:
+def _dynamics_section(sel: Selection, label: str, path: str, step: int | None = None) -> None:
     from ..plotting import plot_training_dynamics
 
     info = _sources.run_info(path)
@@ -38,7 +40,8 @@ def _dynamics_section(sel: Selection, label: str, path: str) -> None:
         if "relatedness" in s and None not in s["relatedness"]:
             r0, r1 = s["relatedness"]
             cols[3].metric("related share, first → last", f"{r0:.2f} → {r1:.2f}")
-        st.plotly_chart(plot_training_dynamics(dyn, height=620, title=f"{label}: training dynamics"),
+        st.plotly_chart(plot_training_dynamics(dyn, mark_step=step, height=620,
+                                               title=f"{label}: training dynamics"),
                         key="traj_dynamics", config={"displaylogo": False})
 
 
@@ -58,12 +61,19 @@ def trajectory(sel: Selection) -> None:
         return
     label = st.selectbox("Training run", list(runs), key="traj_run")
     path = runs[label]
+    step = None
     with guard("the trajectory"):
         snaps, steps, coords = resources.trajectory(sel.model, path, _sources.stamp(path))
+        step = st.select_slider("Step", options=list(steps), value=steps[-1], key=f"traj_step_{label}",
+                                help="The snapshot the map shows; the same step is marked on the training curves "
+                                     "and the dynamics panels below. Play animates the map from there.")
         fig = plot_trajectory(resources.layout(sel.model, 2), snaps, steps=steps, coords=coords, name=label,
-                              index=resources.neighbor_index(sel.model, "cosine"), height=600,
+                              index=resources.neighbor_index(sel.model, "cosine"), step=step,
+                              vocab_map=resources.vocab_map(sel.model, 2), height=640,
                               title=f"{label}: {len(steps)} snapshots, step {steps[0]} → {steps[-1]}")
-        st.plotly_chart(fig, key="trajectory", config={"displaylogo": False})
+        st.plotly_chart(fig, key="trajectory", width="stretch", config={"displaylogo": False, "scrollZoom": True})
+        st.caption("On the Explore map's own projection (the same UMAP layout, density and cluster names): "
+                   f"hollow diamonds are step {steps[0]}, filled ones the chosen step, lines each token's path.")
     if _sources.run_info(path).has_log:
         with guard("the training curves"):
             from ..training import read_training_log
@@ -76,6 +86,7 @@ def trajectory(sel: Selection) -> None:
                     chance = 1.0 / resources.task(info.task).num_labels
                 except Exception:  # noqa: BLE001 — a user task file that moved: no chance line
                     chance = None
-            st.plotly_chart(plot_training_curves(rows, chance=chance, height=300, title="Training"),
+            st.plotly_chart(plot_training_curves(rows, chance=chance, mark_step=step, height=300,
+                                                 title="Training"),
                             key="traj_curves", config={"displaylogo": False})
-    _dynamics_section(sel, label, path)
+    _dynamics_section(sel, label, path, step)
