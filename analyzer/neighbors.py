@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ._knn import (_CHUNK_BYTES, _GROUP, _LOW_PRECISION_MIN_SPEEDUP, _MAX_GROUPS, _drop_self, _group_maxima,
-                   _low_precision_probe, _rerank_groups, _rerank_selected, _self_knn_exact, _self_knn_rows,
+                   _int8_probe, _low_precision_probe, _rerank_groups, _rerank_selected, _self_knn_exact, _self_knn_rows,
                    _top_groups)
 from ._device import resolve_device
 from ._params import Interval, Options, check_param
@@ -47,6 +47,9 @@ METRICS = ("cosine", "l2", "dot", "csls")
 #: vocabularies up to this many indexed rows get an exact all-pairs K-neighbour search; larger ones a
 #: bfloat16 pass + float32 re-rank whose recall@K against exact is measured on a sample.
 EXACT_MAX_ROWS = 100_000
+#: the int8 pass (on CPUs whose bfloat16 products are not fast but whose int8 ones are: VNNI) is used from this
+#: many indexed rows; below it the float32 pass takes a few seconds at most and needs no recall check
+INT8_MIN_ROWS = 20_000
 #: query batches at least this large go through a chunked torch matmul instead of FAISS's flat search.
 BRUTE_FORCE_MIN_QUERIES = 64
 
@@ -286,7 +289,8 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
     pass over the Gram matrix and re-ranks their members in float32, widening the number of groups until
     recall@K against exact search on ``recall_sample`` fixed-seed rows reaches ``recall_target`` (the
     reached recall is recorded).  On a CPU without fast bfloat16 products the float32 pass is used, and the
-    result is exact.  ``device`` (``auto``/``cpu``/``cuda``, default: the process's, :mod:`analyzer._device`)
+    result is exact, unless its int8 products are fast (VNNI, AMX-INT8; from ``INT8_MIN_ROWS`` rows): then the
+    first pass multiplies int8 rows quantised with one scale per row.  ``device`` (``auto``/``cpu``/``cuda``, default: the process's, :mod:`analyzer._device`)
     runs the pass on a GPU, always with bfloat16 products there.
 
     Memory: the unit-normalised float32 copy of the indexed rows (``V d 4`` bytes) and every row's best ``P``
@@ -333,6 +337,11 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
         import torch
 
         low, speed = (torch.bfloat16, 0.0) if device == "cuda" else _low_precision_probe()
+        bf16_speed = speed
+        if low is None and n >= INT8_MIN_ROWS:
+            low8, speed8 = _int8_probe(int(x.shape[1]))
+            if low8 is not None:
+                low, speed = low8, speed8
         rng = np.random.default_rng(seed)
         n_check = min(recall_sample, n)
         check = np.sort(rng.choice(n, size=n_check, replace=False))
@@ -367,8 +376,15 @@ def vocab_neighborhood(vocab: Vocabulary, K: int = 10, *, include_special: bool 
                       f"below {_LOW_PRECISION_MIN_SPEEDUP}x, so the float32 pass was used)")
         else:
             recall = recall_of(sims[check], pos[check])
-            where = "on the GPU" if device == "cuda" else f"bfloat16 products {speed:.1f}x faster than float32 on this CPU"
-            method = (f"bfloat16 group maxima ({where}) + float32 re-rank of the best {P} groups of {_GROUP} tokens")
+            kind = "int8" if low == torch.int8 else "bfloat16"
+            if device == "cuda":
+                where = "on the GPU"
+            elif kind == "int8":
+                where = (f"int8 products {speed:.1f}x faster than float32 on this CPU, bfloat16 ones "
+                         f"{bf16_speed:.1f}x; one scale per row")
+            else:
+                where = f"bfloat16 products {speed:.1f}x faster than float32 on this CPU"
+            method = f"{kind} group maxima ({where}) + float32 re-rank of the best {P} groups of {_GROUP} tokens"
     del x
     sims, pos = _drop_self(sims, pos, local, K)
     full_ids = np.full((vocab.size, K), -1, np.int64)

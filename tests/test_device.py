@@ -182,3 +182,24 @@ def test_bench_gpu_says_there_is_no_gpu_and_exits_cleanly():
     run = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.startswith("bench_gpu: no CUDA GPU here") and "nothing to measure" in run.stdout
+
+
+def test_int8_pass_quantises_per_row_and_reaches_recall_with_exact_scores():
+    """The int8 first pass (one scale per row, int32 products) is close to the float32 products, and after the
+    float32 re-rank of the best groups it finds the true neighbours and scores them exactly."""
+    from analyzer._knn import _Operand, _rerank_selected, _top_groups
+    from analyzer._synthetic import synthetic_embeddings
+    from analyzer.neighbors import normalize_rows
+
+    x = normalize_rows(synthetic_embeddings(3000, 128, seed=4))
+    xt = torch.from_numpy(x)
+    op = _Operand(xt, torch.int8)
+    approx = op.scores(op.block(slice(0, 500)), op.block(slice(0, 3000)))
+    # rounding to 1/127 of each row's largest entry: a few thousandths on a cosine, well under 0.03
+    np.testing.assert_allclose(approx.numpy(), x[:500] @ x.T, atol=0.03)
+    sel = _top_groups(xt, torch.int8, 24, tile=512)
+    sims, ids = _rerank_selected(xt, sel, np.arange(3000), 11)
+    full = x @ x.T
+    ref = np.argsort(-full, axis=1)[:, :11]
+    assert np.mean([np.intersect1d(a, b).size / 11 for a, b in zip(ids, ref)]) >= 0.95
+    np.testing.assert_allclose(sims, np.take_along_axis(full, ids, 1), atol=1e-5)
