@@ -245,6 +245,17 @@ def _rerank_selected(xt, sel, rows: np.ndarray, K1: int, *, group: int = _GROUP,
 _LOW_PRECISION_MIN_SPEEDUP = 1.5
 
 
+def _best_of_3(f) -> float:
+    """The shortest of three timed calls of ``f`` (after one untimed warm-up call)."""
+    f()
+    out = []
+    for _ in range(3):
+        t = time.perf_counter()
+        f()
+        out.append(time.perf_counter() - t)
+    return min(out)
+
+
 @functools.lru_cache(maxsize=1)
 def _low_precision_probe() -> tuple[object, float]:
     """``(torch.bfloat16 or None, speed-up)``: how many times faster this CPU multiplies bfloat16 matrices than
@@ -257,17 +268,8 @@ def _low_precision_probe() -> tuple[object, float]:
     b = torch.randn(640, 4096)
     ab, bb = a.bfloat16(), b.bfloat16()
 
-    def best(f):
-        f()
-        out = []
-        for _ in range(3):
-            t = time.perf_counter()
-            f()
-            out.append(time.perf_counter() - t)
-        return min(out)
-
     with torch.inference_mode():
-        speedup = best(lambda: a @ b) / max(best(lambda: ab @ bb), 1e-9)
+        speedup = _best_of_3(lambda: a @ b) / max(_best_of_3(lambda: ab @ bb), 1e-9)
     return (torch.bfloat16 if speedup >= _LOW_PRECISION_MIN_SPEEDUP else None), float(speedup)
 
 
@@ -288,17 +290,8 @@ def _int8_probe(d: int = 1024) -> tuple[object, float]:
     except (RuntimeError, AttributeError, NotImplementedError):
         return None, 0.0
 
-    def best(f):
-        f()
-        out = []
-        for _ in range(3):
-            t = time.perf_counter()
-            f()
-            out.append(time.perf_counter() - t)
-        return min(out)
-
     with torch.inference_mode():
-        speedup = best(lambda: a @ b.T) / max(best(lambda: op.scores(A, B)), 1e-9)
+        speedup = _best_of_3(lambda: a @ b.T) / max(_best_of_3(lambda: op.scores(A, B)), 1e-9)
     return (torch.int8 if speedup >= _LOW_PRECISION_MIN_SPEEDUP else None), float(speedup)
 
 
