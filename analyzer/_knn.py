@@ -1,11 +1,17 @@
-"""The all-pairs top-K kernels behind :func:`analyzer.neighbors.vocab_neighborhood` (torch, CPU).
+"""The all-pairs top-K kernels behind :func:`analyzer.neighbors.vocab_neighborhood` (torch; CPU or CUDA).
 
 Every row of a unit-normalised matrix against every other: the exact search (a float32 pass over the Gram
-matrix that keeps the maximum of each group of ``_GROUP`` consecutive rows, then a float32 re-rank of each
-row's best groups) and the approximate one (the same pass in bfloat16, with more groups re-ranked), the
-probe that says whether this CPU multiplies bfloat16 fast enough for the approximate pass to pay, and the
-reference top-K of a few rows that the approximate search's recall is measured against.  Pure functions over
-arrays; torch is imported inside them."""
+matrix that keeps, for every row, its ``P`` groups of ``_GROUP`` consecutive rows with the largest maxima,
+then a float32 re-rank of those groups' members) and the approximate one (the same pass in bfloat16 or int8,
+with more groups re-ranked), the probes that say whether this CPU multiplies bfloat16 or int8 fast enough for
+the approximate pass to pay, and the reference top-K of a few rows that its recall is measured against.
+
+Memory: the pass is streamed (:func:`_top_groups`) -- it never holds the ``n x n/64`` matrix of group maxima
+(3.4 GB for Gemma 3's 262k vocabulary before), only every row's running best ``P`` groups (``n P 10`` bytes at
+most) and a working set of tiles that fits ``_WORK_BYTES`` (256 MiB) whatever ``n``; the re-rank works in
+chunks of ``_CHUNK_BYTES`` (128 MiB).  Peak extra memory beyond the float32 matrix: ``n P 10 + 256 MiB +
+128 MiB`` bytes (+ ``n d`` bytes of int8 rows for the int8 pass).  Pure functions over arrays; torch is
+imported inside them."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ matrix (same content key), so it is built once per vocabulary.
 scaling), ``2·cos(x, y) − r(y)`` with ``r(y)`` the mean cosine of token ``y`` to its ``csls_k`` nearest
 other vocabulary tokens.  ``r`` comes from :func:`vocab_neighborhood` (every token's K nearest tokens,
 computed once per vocabulary and cached on disk: exact for vocabularies up to ``EXACT_MAX_ROWS`` rows;
-above that a bfloat16 pass with a float32 re-rank, whose recall@K against exact search is measured on a
-sample; the kernels are in :mod:`analyzer._knn`).  Inverted-file and graph indexes were measured for this all-pairs job and lose on these
+above that a bfloat16 (or, on CPUs with fast int8 products only, int8) pass with a float32 re-rank, whose
+recall@K against exact search is measured on a sample; streamed, so its memory does not grow with V^2; on a
+GPU when ``--device`` says so; the kernels are in :mod:`analyzer._knn`).  Inverted-file and graph indexes were measured for this all-pairs job and lose on these
 embedding spaces: on Gemma 3's vocabulary an IVF search reached recall@10 0.935 only after scanning 54% of
 all pairs, and FAISS HNSW (M=32) 0.80-0.91 at efSearch 64-512, while the bfloat16 pass reaches 0.99.
 The CSLS index itself is an exact inner-product index over ``[ŷ, −r(y)]`` queried with ``[2x̂, 1]``, so
@@ -162,19 +163,28 @@ class NeighborIndex:
                     return index
             except RuntimeError:
                 pass  # a damaged cache entry is rebuilt below
-        x = np.ascontiguousarray(emb[ids], dtype=np.float32)
-        if self.metric in ("cosine", "csls"):
-            x = normalize_rows(x)
-        if self.metric == "csls":
-            x = np.ascontiguousarray(np.hstack([x, -self.r_[ids][:, None]]), dtype=np.float32)
+        x = self._index_rows(emb, ids)
         index = faiss.IndexFlatL2(x.shape[1]) if self.metric == "l2" else faiss.IndexFlatIP(x.shape[1])
         index.add(x)
+        del x  # the index holds its own copy
         if path is not None:
             from .cache import atomic_path
 
             with atomic_path(path) as tmp:
                 faiss.write_index(index, str(tmp))
         return index
+
+    def _index_rows(self, emb: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The indexed vectors, built in one float32 array chunk by chunk (normalised for cosine/csls, with the
+        ``-r(y)`` column for csls): one copy of the matrix, never three."""
+        d = emb.shape[1]
+        x = np.empty((ids.size, d + (self.metric == "csls")), np.float32)
+        for a in range(0, ids.size, 16384):
+            rows = np.asarray(emb[ids[a:a + 16384]], dtype=np.float32)
+            x[a:a + 16384, :d] = normalize_rows(rows) if self.metric in ("cosine", "csls") else rows
+        if self.metric == "csls":
+            x[:, d] = -self.r_[ids]
+        return x
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "index_"):
@@ -211,8 +221,12 @@ class NeighborIndex:
         import torch
 
         if getattr(self, "_xb_", None) is None:
-            xb = self.index_.reconstruct_n(0, self.index_.ntotal)
-            self._xb_ = torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))
+            import faiss
+
+            # a view of the flat index's own storage (no second copy of the matrix), kept alive with the index
+            ix = self.index_
+            xb = faiss.rev_swig_ptr(ix.get_xb(), ix.ntotal * ix.d).reshape(ix.ntotal, ix.d)
+            self._xb_ = torch.from_numpy(xb)
             self._xb_sq_ = (self._xb_ * self._xb_).sum(1) if self.metric == "l2" else None
         xb = self._xb_
         chunk = max(1, _CHUNK_BYTES // (4 * xb.shape[0]))
