@@ -42,17 +42,20 @@ from .exceptions import AnalyzerError
 _FORMAT = 1            # the coordinates' format (the cache key)
 _LABELS = 3            # the names' format (stored in the entry; an older one is renamed in place)
 _WORDLIKE = re.compile(r"^[^\W\d_]{3,}$")
-_BYTES = re.compile(r"^(?:<0x[0-9A-Fa-f]{2}>|<U\+[0-9A-Fa-f]{4,6}>|\ufffd)+$")
+_BYTES = re.compile(r"^[␣▁↵⇥]*(?:<0x[0-9A-Fa-f]{2}>|<U\+[0-9A-Fa-f]{4,6}>|\ufffd)+$")
 
 
 def hidden_tokens(vocab) -> np.ndarray:
     """bool ``"vocab"``: the rows a reader cannot read as text -- special and unused rows (``vocab.excluded``)
-    and byte tokens (``<0x85>``, an incomplete UTF-8 sequence ``<0xE2><0x80>``, ``\ufffd``).  Computed once per
+    and byte tokens (``<0x85>``, an incomplete UTF-8 sequence ``<0xE2><0x80>``, ``\ufffd``, with or without a
+    leading space: ``␣<0xC2>``).  Computed once per
     vocabulary (a regular expression over its tokens: ~20 ms for 49k)."""
-    key = getattr(vocab, "key", None) or id(vocab)
-    if key not in _HIDDEN:
+    key = getattr(vocab, "key", None)             # a vocabulary's content key; without one, nothing is kept
+    if key is None or key not in _HIDDEN:
         mask = np.asarray(vocab.excluded, dtype=bool).copy()
         mask |= np.fromiter((_BYTES.match(t) is not None for t in vocab.tokens), dtype=bool, count=len(vocab.tokens))
+        if key is None:
+            return mask
         if len(_HIDDEN) > 8:
             _HIDDEN.clear()
         _HIDDEN[key] = mask

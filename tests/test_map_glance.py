@@ -115,9 +115,9 @@ def test_hidden_tokens_are_bytes_and_specials(vocab):
 
     mask = hidden_tokens(vocab)
     assert [vocab.tokens[i] for i in np.flatnonzero(mask)] == [t for t in vocab.tokens if t.startswith("<")]
-    fake = SimpleNamespace(key=None, excluded=np.zeros(4, dtype=bool),
-                           tokens=("<0xE2><0x80>", "\ufffd", "␣<0x85>x", "<0x0A>"))
-    assert hidden_tokens(fake).tolist() == [True, True, False, True]
+    fake = SimpleNamespace(key=None, excluded=np.zeros(5, dtype=bool),
+                           tokens=("<0xE2><0x80>", "\ufffd", "␣<0x85>x", "<0x0A>", "␣<0xC2>"))
+    assert hidden_tokens(fake).tolist() == [True, True, False, True, True]
 
 
 # ------------------------------------------------------------------------------- readable neighbours
@@ -273,7 +273,8 @@ def test_metric_plots_mark_the_step_and_distance_axes_start_at_zero():
     fig = plot_training_dynamics(dyn, mark_step=10)
     assert [s.x0 for s in fig.layout.shapes] == [10, 10, 10]           # one line per panel
     drift_axis = next(t for t in fig.data if t.name == "drift from step 0 (L2)").yaxis
-    assert fig.layout[drift_axis.replace("y", "yaxis")].rangemode == "tozero"
+    axis = fig.layout[drift_axis.replace("y", "yaxis")]
+    assert axis.rangemode == "tozero" and axis.range[0] == 0 and axis.range[1] >= 2.5
     assert not plot_training_dynamics(dyn).layout.shapes
 
 

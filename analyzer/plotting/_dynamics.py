@@ -61,12 +61,14 @@ def plot_training_dynamics(dyn, *, mark_step: int | None = None, width: int | No
                              line={"color": color(3), "width": 1.5, "dash": "dot"}), row=3, col=1, secondary_y=True)
     fig.update_yaxes(range=[0, 1.02], title_text="share", row=2, col=1)
     fig.update_yaxes(title_text="mean pairwise cos", row=3, col=1)
-    fig.update_yaxes(title_text="L2", row=3, col=1, secondary_y=True, showgrid=False, rangemode="tozero")
+    top = float(np.nanmax(dyn.drift)) if np.size(dyn.drift) and np.isfinite(dyn.drift).any() else 0.0
+    fig.update_yaxes(title_text="L2", row=3, col=1, secondary_y=True, showgrid=False, rangemode="tozero",
+                     range=[0, 1.05 * top if top > 0 else 1], tickmode="auto")     # a distance: from 0
     fig.update_xaxes(title_text="step", row=3, col=1)
     fig.update_layout(**layout_args(width, height, title), legend={"orientation": "h", "y": -0.12})
     if mark_step is not None:
         from ._training import mark
 
         for row in (1, 2, 3):
-            mark(fig, mark_step, label=row == 1, row=row, col=1)
+            mark(fig, mark_step, label=row == 2, row=row, col=1)     # written where no panel title is
     return fig

@@ -57,6 +57,6 @@ def plot_training_curves(rows: Iterable[Mapping], *, chance: float | None = None
 def mark(fig, step: int, *, label: bool = True, **where) -> None:
     """A dashed vertical line at ``step`` across the figure, written ``step N`` at its top when ``label``
     (``where``: ``row``/``col`` of a subplot figure)."""
-    text = {"annotation_text": f"step {step}", "annotation_position": "top",
+    text = {"annotation_text": f"step {step}", "annotation_position": "top right",
             "annotation_font": {"size": 11}} if label else {}
     fig.add_vline(x=step, line={"color": "#222", "width": 1.5, "dash": "dash"}, **text, **where)

@@ -135,7 +135,7 @@ BACKGROUNDS = {"density": "Density", "points": "Points", "off": "Off"}
 def prompt_map(sel: Selection, items, found: tuple = (), chosen: int | None = None):
     from ..plotting import plot_prompt_map
 
-    c1, c2, c3, c4, c5 = st.columns([1, 1.6, 0.9, 1.2, 1.5], vertical_alignment="bottom")
+    c1, c2, c3, c4, c5 = st.columns([0.9, 1.7, 0.9, 1.3, 1.1], vertical_alignment="bottom")
     view = c1.segmented_control("View", ["2-D", "3-D"], default="2-D", key="view", required=True)
     background = c2.segmented_control(
         "Vocabulary", list(BACKGROUNDS), format_func=BACKGROUNDS.get, default="density", key="background",
@@ -148,8 +148,8 @@ def prompt_map(sel: Selection, items, found: tuple = (), chosen: int | None = No
     clusters = c4.toggle("Cluster labels", value=True, key="cluster_labels",
                          help="Regions of the map (k-means on the layout) named by three of their most typical "
                               "tokens that are whole English words; computed once per model and cached on disk.")
-    readable = c5.toggle("Hide bytes & specials", value=True, key="hide_bytes",
-                         help="Leave byte tokens (such as <0x85>) and special tokens out of the neighbours the map "
+    readable = c5.toggle("Hide bytes", value=True, key="hide_bytes",
+                         help="Leave byte tokens (such as `<0x85>`) and special tokens out of the neighbours the map "
                               "draws, its hover and the side list: the next readable tokens move up. The tables "
                               "and measures below keep every token.")
     with guard("the map"):
