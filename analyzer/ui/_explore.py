@@ -148,14 +148,22 @@ def readable_neighbours(pmap, vectors: Sequence[np.ndarray], index, vocab, k: in
     hidden_ids = np.flatnonzero(hidden)
     if hidden_ids.size == 0:
         return pmap
+    key = (id(pmap), int(k), id(index), int(hidden_ids.size), int(hidden_ids.sum()))
+    if key in _READABLE and _READABLE[key][0] is pmap:      # the page's rerun: the same cached map, computed once
+        return _READABLE[key][1]
     emb = np.asarray(vocab.embeddings)
+    n_index = int(getattr(getattr(index, "ids_", None), "size", vocab.size))
     out = []
     for p, vec in zip(pmap.prompts, vectors):
         if not np.isin(p.neighbor_ids, hidden_ids).any():
             out.append(p)
             continue
-        n_index = int(getattr(getattr(index, "ids_", None), "size", vocab.size))
-        scores, ids = index.kneighbors(np.asarray(vec, dtype=np.float32), min(k + hidden_ids.size, n_index))
+        vec = np.asarray(vec, dtype=np.float32)
+        # a few more than k first (enough unless bytes crowd a row), all that could be hidden only then
+        for kk in (min(n_index, 4 * k + 16), min(n_index, k + hidden_ids.size)):
+            scores, ids = index.kneighbors(vec, kk)
+            if (np.count_nonzero(~hidden[ids], axis=1) >= min(k, n_index)).all():
+                break
         order = np.argsort(hidden[ids], axis=1, kind="stable")[:, :k]        # readable ones first, rank kept
         ids = np.take_along_axis(ids, order, axis=1).astype(np.int64)
         scores = np.take_along_axis(scores, order, axis=1).astype(np.float32)
@@ -163,7 +171,14 @@ def readable_neighbours(pmap, vectors: Sequence[np.ndarray], index, vocab, k: in
         cos = np.einsum("nd,nkd->nk", _unit(vec), _unit(emb[ids.ravel()]).reshape(ids.shape[0], ids.shape[1], -1))
         out.append(dataclasses.replace(p, neighbor_ids=ids, neighbor_scores=scores, neighbor_coords=coords,
                                        neighbor_cosines=cos.astype(np.float32)))
-    return dataclasses.replace(pmap, prompts=tuple(out))
+    result = dataclasses.replace(pmap, prompts=tuple(out))
+    if len(_READABLE) >= 8:
+        _READABLE.clear()
+    _READABLE[key] = (pmap, result)          # holds pmap, so its id cannot be reused while the entry lives
+    return result
+
+
+_READABLE: dict = {}
 
 
 def report_basename(labels: Sequence[str], limit: int = 80) -> str:
