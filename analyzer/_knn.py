@@ -215,13 +215,14 @@ def _rerank_selected(xt, sel, rows: np.ndarray, K1: int, *, group: int = _GROUP,
     """Top-``K1`` of each of ``rows`` among all members of its groups ``sel`` (int64 ``"len(rows) P"``),
     scored exactly in float32: numpy ``(sims, ids)``.  The top-``K1`` of a row lie in its top-``K1`` groups by
     *exact* maximum, so ``P >= K1`` groups chosen on float32 maxima is exact; on low-precision maxima the
-    extra groups absorb rounding.  Working set: ``_CHUNK_BYTES`` (128 MiB) of candidate scores."""
+    extra groups absorb rounding.  Working set: ``_CHUNK_BYTES`` (128 MiB) of candidate scores and query rows."""
     import torch
 
     n = xt.shape[0]
     ng = -(-n // group)
     P = sel.shape[1]
-    chunk = chunk or max(1, _CHUNK_BYTES // (4 * P * group))  # rows whose candidate scores fit in 128 MiB
+    # rows whose candidate scores and own vectors fit in 128 MiB
+    chunk = chunk or max(1, _CHUNK_BYTES // (4 * (P * group + xt.shape[1])))
     sims = np.empty((rows.size, K1), np.float32)
     ids = np.empty((rows.size, K1), np.int64)
     dev = xt.device

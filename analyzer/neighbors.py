@@ -60,7 +60,24 @@ def _unit_rows_of(emb, rows: np.ndarray, chunk: int = 16384) -> np.ndarray:
     x = np.empty((rows.size, emb.shape[1]), np.float32)
     for a in range(0, rows.size, chunk):
         x[a:a + chunk] = normalize_rows(np.asarray(emb[rows[a:a + chunk]], dtype=np.float32))
+    _release_pages(emb)
     return x
+
+
+def _release_pages(arr) -> None:
+    """Drop a read-only memory-map's pages from this process's resident set (they stay in the page cache and
+    come back on the next access): once a pass has its own copy, the mapped matrix need not count twice."""
+    import mmap
+
+    m = getattr(arr, "_mmap", None)
+    while m is None and getattr(arr, "base", None) is not None:
+        arr = arr.base
+        m = arr if isinstance(arr, mmap.mmap) else getattr(arr, "_mmap", None)
+    if isinstance(m, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            m.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
