@@ -31,15 +31,20 @@ SINGLE_TASK = {"spam-labels": "spam", "question-type-text": "question-type", "se
 def row(name: str, d: dict) -> str:
     s = d["scores"]
     g = "—" if d["gain_recovered"] is None else f"{d['gain_recovered']:.0%}"
+    b = d.get("balanced_gain_recovered")
+    gb = "—" if b is None else f"{b:.0%}"
     text = d["text"].replace("|", "\\|").replace("\n", "↵")
     return (f"| {name} | `{text}` | {s['decoded']['accuracy']:.3f} | {s['soft']['accuracy']:.3f} | "
             f"{s['projection']['accuracy']:.3f} | {s['zero-shot']['accuracy']:.3f} | {g} | "
+            f"{s['decoded']['balanced_accuracy']:.3f} | {s['soft']['balanced_accuracy']:.3f} | "
+            f"{s['zero-shot']['balanced_accuracy']:.3f} | {gb} | "
             f"{d['perplexity']['decoded']:,.0f} | {d['perplexity']['projection']:,.0f} | "
             f"{d['agreement']['rate']:.0%} |")
 
 
-HEAD = ("| prompt | decoded text | decoded | soft | projection | zero-shot | gain recovered | perplexity | "
-        "projection perplexity | agreement |\n|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|")
+HEAD = ("| prompt | decoded text | decoded | soft | projection | zero-shot | gain recovered | balanced: decoded | "
+        "soft | zero-shot | balanced gain recovered | perplexity | projection perplexity | agreement |\n"
+        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def main(argv=None) -> int:
@@ -54,6 +59,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(a.threads)
     from analyzer.decode import DecodeConfig, decode, decode_frontier
+    from analyzer.decode.result import gain_recovered
     from analyzer.loaders import load_prompt, load_vocabulary
     from analyzer.models import load_frozen_model
 
@@ -67,6 +73,10 @@ def main(argv=None) -> int:
         done = (out / "decode.json").is_file()
         if done and not a.again:
             d = json.loads((out / "decode.json").read_text())
+            if "balanced_gain_recovered" not in d:            # a decode.json written before the key existed
+                d["balanced_gain_recovered"] = gain_recovered(*(d["scores"][k]["balanced_accuracy"]
+                                                                for k in ("decoded", "soft", "zero-shot")))
+                (out / "decode.json").write_text(json.dumps(d, indent=2, ensure_ascii=False))
         else:
             t = time.perf_counter()
             resume = (out / "decode_checkpoint.safetensors").is_file() and not a.again
@@ -80,7 +90,8 @@ def main(argv=None) -> int:
             if (out / f).exists():
                 (out / f).unlink()
         summary["prompts"][name] = {k: d[k] for k in ("task", "text", "token_ids", "scores", "versus", "agreement",
-                                                      "perplexity", "gain_recovered", "trace", "settings")}
+                                                      "perplexity", "gain_recovered", "balanced_gain_recovered", "trace",
+                                                      "settings")}
         summary_path.write_text(json.dumps(summary, indent=1))
         print(row(name, d), flush=True)
     if a.frontier:

@@ -266,3 +266,28 @@ def test_a_degenerate_prompt_in_memory_is_refused_by_decode_and_compare(tiny, ta
         _run(tiny, task, torch.as_tensor(x))
     with pytest.raises(AnalyzerError, match=r"2"):
         compare_prompts(model, tok, {"a": x, "b": x + 1}, transfer=False)
+
+
+def test_the_gain_in_balanced_accuracy_shows_a_majority_class_decode():
+    """On an imbalanced task a decode that answers the majority class for every example keeps most of the gain in
+    accuracy over a zero-shot that answers the minority class, but none in balanced accuracy; the summary says so
+    (the shipped spam decodes were read the first way before this)."""
+    from analyzer.decode.result import DecodeResult, gain_recovered
+    from analyzer.faithfulness.evaluation import Score
+
+    labels, targets = ["ham", "spam"], np.array([0] * 87 + [1] * 13)
+    majority = Score.of(targets == 0, labels, targets, None)          # says "ham" to everything
+    minority = Score.of(targets == 1, labels, targets, None)          # says "spam" to everything
+    soft = Score.of(np.r_[np.ones(86, bool), [False], np.ones(12, bool), [False]], labels, targets, None)
+    res = DecodeResult(model="m", prompt="p", task="spam", split="test", n=100, text="x", token_ids=(1,),
+                       tokens=("x",), round_trip=True, scores={"decoded": majority, "soft": soft,
+                                                              "zero-shot": minority},
+                       versus={}, agreement={"rate": 0.9, "ci": [0.8, 0.95], "n": 100},
+                       perplexity={"decoded": 10.0, "projection": 20.0}, trace={}, settings={},
+                       gain_recovered=gain_recovered(majority.accuracy, soft.accuracy, minority.accuracy))
+    assert res.gain_recovered == pytest.approx((0.87 - 0.13) / (0.98 - 0.13))
+    assert res.balanced_gain_recovered == pytest.approx(0.0)             # 0.5 balanced, like zero-shot's
+    assert res.to_dict()["balanced_gain_recovered"] == pytest.approx(0.0)
+    text = "\n".join(res.summary())
+    assert "0% in balanced accuracy" in text and "majority class" in text and "spam 0.00" in text
+    assert gain_recovered(0.5, 0.4, 0.6) is None                           # the soft prompt does not beat zero-shot

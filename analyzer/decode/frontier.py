@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from ..exceptions import AnalyzerError
 from ..results import Renderable
 from .config import DecodeConfig
-from .result import DecodeResult
+from .result import DecodeResult, _num
 
 FRONTIER = "frontier.json"
 
@@ -44,7 +44,8 @@ class ReferencePoint:
 class FrontierPoint:
     """One decode of the sweep as the frontier shows it: its ``name`` (sub-folder), ``fluency`` weight, decoded
     ``length`` and ``text``, test ``accuracy`` with its interval ``ci``, ``perplexity``, ``agreement`` with the
-    soft prompt, ``gain_recovered`` and the q of the decoded-vs-soft comparison."""
+    soft prompt, ``gain_recovered`` (and in balanced accuracy, ``balanced_gain_recovered``, with the decoded
+    prompt's ``balanced_accuracy``) and the q of the decoded-vs-soft comparison."""
 
     name: str
     fluency: float
@@ -56,11 +57,14 @@ class FrontierPoint:
     agreement: float
     gain_recovered: float | None
     vs_soft_q: float | None
+    balanced_accuracy: float | None = None
+    balanced_gain_recovered: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "fluency": self.fluency, "length": self.length, "text": self.text,
                 "accuracy": self.accuracy, "ci": list(self.ci), "perplexity": self.perplexity,
-                "agreement": self.agreement, "gain_recovered": self.gain_recovered, "vs_soft_q": self.vs_soft_q}
+                "agreement": self.agreement, "gain_recovered": self.gain_recovered, "vs_soft_q": self.vs_soft_q,
+                "balanced_accuracy": self.balanced_accuracy, "balanced_gain_recovered": self.balanced_gain_recovered}
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,9 @@ class FrontierResult(Renderable):
                                      fluency=r.settings["fluency"], length=len(r.token_ids), text=r.text,
                                      accuracy=s.accuracy, ci=(s.ci_low, s.ci_high),
                                      perplexity=r.perplexity.get("decoded"), agreement=r.agreement["rate"],
-                                     gain_recovered=r.gain_recovered, vs_soft_q=r.versus["soft"].q))
+                                     gain_recovered=r.gain_recovered, vs_soft_q=r.versus["soft"].q,
+                                     balanced_accuracy=s.balanced_accuracy,
+                                     balanced_gain_recovered=r.balanced_gain_recovered))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,17 +103,20 @@ class FrontierResult(Renderable):
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
-    _HEAD = ["decode", "accuracy [95% CI]", "perplexity", "agreement", "gain recovered", "text"]
+    _HEAD = ["decode", "accuracy [95% CI]", "balanced", "perplexity", "agreement", "gain recovered (balanced)",
+             "text"]
 
     def _table_rows(self) -> list[list[str]]:
         rows = []
         for p in self.rows():
             g = "—" if p.gain_recovered is None else f"{p.gain_recovered:.0%}"
-            rows.append([p.name, f"{p.accuracy:.3f} [{p.ci[0]:.2f}, {p.ci[1]:.2f}]", _ppl(p.perplexity),
-                         f"{p.agreement:.0%}", g, p.text])
+            if p.balanced_gain_recovered is not None:
+                g += f" ({p.balanced_gain_recovered:.0%})"
+            rows.append([p.name, f"{p.accuracy:.3f} [{p.ci[0]:.2f}, {p.ci[1]:.2f}]", _num(p.balanced_accuracy, 3),
+                         _ppl(p.perplexity), f"{p.agreement:.0%}", g, p.text])
         for name, ref in self.references.items():
-            rows.append([f"[{name}]", f"{ref.accuracy:.3f} [{ref.ci[0]:.2f}, {ref.ci[1]:.2f}]", _ppl(ref.perplexity),
-                         "", "", ""])
+            rows.append([f"[{name}]", f"{ref.accuracy:.3f} [{ref.ci[0]:.2f}, {ref.ci[1]:.2f}]", "",
+                         _ppl(ref.perplexity), "", "", ""])
         return rows
 
     def _title(self) -> str:

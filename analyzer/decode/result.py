@@ -15,6 +15,12 @@ from ..stats import format_p
 REFERENCES = ("soft", "projection", "instruction", "zero-shot")
 
 
+def gain_recovered(decoded: float, soft: float, zero_shot: float) -> float | None:
+    """The share of the soft prompt's gain over zero-shot that the decoded prompt keeps,
+    ``(decoded - zero_shot) / (soft - zero_shot)``; None when the soft prompt does not beat zero-shot."""
+    return (decoded - zero_shot) / (soft - zero_shot) if soft > zero_shot else None
+
+
 @dataclass(frozen=True)
 class DecodeResult(Renderable):
     """A soft prompt decoded into real tokens, and how the hard prompt does on held-out examples.
@@ -29,7 +35,8 @@ class DecodeResult(Renderable):
                 Wilson 95% interval: ``{"rate", "ci", "n"}``.
     perplexity: ``{"decoded", "projection", "instruction"}``: exp of the frozen model's mean NLL of each as text.
     gain_recovered: ``(decoded - zero-shot) / (soft - zero-shot)`` in accuracy (None when the soft prompt does not
-                beat zero-shot).
+                beat zero-shot); :attr:`balanced_gain_recovered` is the same in balanced accuracy (mean recall per
+                class), which a prompt that predicts the majority class of an imbalanced task cannot inflate.
     trace:      the optimisation (``analyzer.decode.pez.DecodeTrace`` as a dict); settings: the DecodeConfig."""
 
     model: str
@@ -52,6 +59,12 @@ class DecodeResult(Renderable):
     out: str | None = None
     provenance: dict | None = field(default=None)
 
+    @property
+    def balanced_gain_recovered(self) -> float | None:
+        """:func:`gain_recovered` in balanced accuracy (mean recall per class)."""
+        b = {k: self.scores[k].balanced_accuracy for k in ("decoded", "soft", "zero-shot")}
+        return gain_recovered(b["decoded"], b["soft"], b["zero-shot"])
+
     def summary(self) -> list[str]:
         d = self.scores["decoded"]
         lines = [f"decoded prompt ({len(self.token_ids)} tokens): {self.text!r}",
@@ -59,7 +72,14 @@ class DecodeResult(Renderable):
                  f"{self.agreement['rate']:.0%} of them; perplexity {_num(self.perplexity.get('decoded'), 1)} "
                  f"(projection {_num(self.perplexity.get('projection'), 1)})"]
         if self.gain_recovered is not None:
-            lines.append(f"recovers {self.gain_recovered:.0%} of the soft prompt's gain over zero-shot")
+            bal = self.balanced_gain_recovered
+            lines.append(f"recovers {self.gain_recovered:.0%} of the soft prompt's gain over zero-shot in accuracy"
+                         + ("" if bal is None else f", {bal:.0%} in balanced accuracy (mean recall per class: "
+                            f"{d.balanced_accuracy:.3f}, soft prompt {self.scores['soft'].balanced_accuracy:.3f}, "
+                            f"zero-shot {self.scores['zero-shot'].balanced_accuracy:.3f})"))
+            if bal is not None and bal < self.gain_recovered / 2:
+                lines.append("most of that accuracy gain is the majority class: the decoded prompt's recall per "
+                             "class is " + ", ".join(f"{k} {v:.2f}" for k, v in d.per_class.items()))
         else:
             lines.append("the soft prompt does not beat zero-shot here, so there is no gain to recover")
         for name in REFERENCES:
@@ -76,7 +96,8 @@ class DecodeResult(Renderable):
                 "scores": {k: v.to_dict() for k, v in self.scores.items()},
                 "versus": {k: v.to_dict() for k, v in self.versus.items()},
                 "agreement": dict(self.agreement), "perplexity": dict(self.perplexity),
-                "gain_recovered": self.gain_recovered, "trace": dict(self.trace), "settings": dict(self.settings),
+                "gain_recovered": self.gain_recovered, "balanced_gain_recovered": self.balanced_gain_recovered,
+                "trace": dict(self.trace), "settings": dict(self.settings),
                 "out": self.out,
                 "tests": "exact two-sided McNemar of the decoded prompt against each column on the same examples; "
                          "Benjamini-Hochberg over those comparisons; Wilson 95% intervals"}
@@ -84,7 +105,7 @@ class DecodeResult(Renderable):
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
-    _HEAD = ["prompt", "accuracy [95% CI]", "NLL", "perplexity", "decoded vs it"]
+    _HEAD = ["prompt", "accuracy [95% CI]", "balanced", "NLL", "perplexity", "decoded vs it"]
 
     def _rows(self) -> list[list[str]]:
         rows = []
@@ -94,7 +115,8 @@ class DecodeResult(Renderable):
                 continue
             v = self.versus.get(name)
             vs = f"{v.diff:+.3f} ({format_p(v.q, name='q')})" if v is not None else ""
-            rows.append([name, f"{s.accuracy:.3f} [{s.ci_low:.2f}, {s.ci_high:.2f}]", _num(s.nll, 3),
+            rows.append([name, f"{s.accuracy:.3f} [{s.ci_low:.2f}, {s.ci_high:.2f}]", _num(s.balanced_accuracy, 3),
+                         _num(s.nll, 3),
                          _num(self.perplexity.get(name), 1), vs])
         return rows
 

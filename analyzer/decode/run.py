@@ -27,7 +27,7 @@ from .._params import Interval, Options, check_params
 from ..exceptions import AnalyzerError
 from .config import DecodeConfig
 from .pez import RESULT, embed_ids, run_pez, text_nll
-from .result import DecodeResult
+from .result import DecodeResult, gain_recovered
 
 
 def _perplexity(model, ids) -> float | None:
@@ -98,7 +98,7 @@ def decode(model, tokenizer, prompt, task, vocab, config: DecodeConfig | None = 
             token_ids=tuple(ids), tokens=tuple(_token_strings(vocab, ids)),
             round_trip=tokenizer.encode(text, add_special_tokens=False) == ids, scores=scores, versus=vs,
             agreement={"rate": float(same.mean()), "ci": [float(lo), float(hi)], "n": int(same.size)},
-            perplexity=ppl, gain_recovered=(d - z) / (s - z) if s > z else None,
+            perplexity=ppl, gain_recovered=gain_recovered(d, s, z),
             trace={"best_step": trace.best_step, "best_objective": trace.best_objective,
                    "best_parts": trace.best_parts, "start_ids": list(trace.start_ids),
                    "start_objective": trace.start_objective, "steps_done": trace.steps_done,

@@ -9,6 +9,7 @@ import streamlit as st
 from . import resources
 from ._common import Selection
 from ._glossary import TERMS
+from ._markdown import escape_rows
 from ._model_readings import CHART, _glossary, _job, _need_task, _pick_prompt
 
 #: choices of the tab (the CLI's defaults; the tests make them tiny)
@@ -52,21 +53,23 @@ def decode_tab(sel: Selection) -> None:
         return
     for r in res.points:
         s, soft = r.scores["decoded"], r.scores["soft"]
+        bal = r.balanced_gain_recovered
         gain = ("" if r.gain_recovered is None else f", {r.gain_recovered:.0%} of the soft prompt's gain over "
-                                                     "zero-shot")
+                "zero-shot" + ("" if bal is None else f"; {bal:.0%} in balanced accuracy, {s.balanced_accuracy:.1%} "
+                                                      f"against {soft.balanced_accuracy:.1%}"))
         st.markdown(f"**λ = {r.settings['fluency']:g}** — accuracy {s.accuracy:.1%} (soft prompt {soft.accuracy:.1%}"
                     f"{gain}), agrees with the soft prompt on {r.agreement['rate']:.0%} of the examples, perplexity "
                     f"{_ppl(r.perplexity.get('decoded'))}")
         st.code(r.text, language=None, wrap_lines=True)
     st.plotly_chart(plot_decode_frontier(res, title=f"Accuracy against readability of the decodes of {name}"),
                     key="dec_frontier", config=CHART)
-    st.table(_rows(res), hide_index=True)
+    st.table(escape_rows(_rows(res)), hide_index=True)
     first = res.points[0]
     st.markdown("\n".join(f"- {v.verdict}" for r in res.points for v in r.versus.values()))
     if first.out:
         st.caption(f"Each decode is a PEFT adapter (init TEXT) with its decode.json, in {first.out.rsplit('/', 1)[0]} "
                    "— add it with “Add a prompt (path)” to read it like any prompt.")
-    _glossary("fluency weight", "perplexity", "agreement", "gain recovered", "q")
+    _glossary("fluency weight", "perplexity", "agreement", "gain recovered", "balanced accuracy", "q")
 
 
 def _ppl(x) -> str:
@@ -75,9 +78,9 @@ def _ppl(x) -> str:
 
 def _rows(res) -> list[dict]:
     rows = [{"prompt": f"decoded, λ={p.fluency:g}", "accuracy": f"{p.accuracy:.3f} [{p.ci[0]:.2f}, "
-             f"{p.ci[1]:.2f}]", "perplexity": _ppl(p.perplexity), "agreement": f"{p.agreement:.0%}",
+             f"{p.ci[1]:.2f}]", "balanced": f"{p.balanced_accuracy:.3f}", "perplexity": _ppl(p.perplexity), "agreement": f"{p.agreement:.0%}",
              "text": p.text} for p in res.rows()]
-    rows += [{"prompt": f"[{k}]", "accuracy": f"{v.accuracy:.3f} [{v.ci[0]:.2f}, {v.ci[1]:.2f}]",
+    rows += [{"prompt": f"[{k}]", "accuracy": f"{v.accuracy:.3f} [{v.ci[0]:.2f}, {v.ci[1]:.2f}]", "balanced": "",
               "perplexity": _ppl(v.perplexity), "agreement": "", "text": ""}
              for k, v in res.references.items()]
     return rows

@@ -105,7 +105,10 @@ TERMS: dict[str, str] = {
     "agreement": "The share of test examples on which the decoded prompt predicts the same label as the soft "
                  "prompt it was decoded from: does it do the soft prompt's job, not just the task?",
     "gain recovered": "(decoded accuracy − zero-shot) / (soft prompt accuracy − zero-shot): how much of what "
-                      "training bought the real tokens keep. Shown only when the soft prompt beats zero-shot.",
+                      "training bought the real tokens keep. Shown only when the soft prompt beats zero-shot. The same "
+                      "ratio in balanced accuracy is shown beside it: on an imbalanced task (spam: 87% ham) a "
+                      "prompt that answers the majority class keeps most of the gain in accuracy and none in "
+                      "balanced accuracy.",
 }
 
 
