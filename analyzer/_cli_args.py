@@ -349,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--agreement-weight", type=loss_weight, default=1.0,
                     help="weight of KL(soft prompt's label distribution || hard prompt's) on the same inputs")
     dc.add_argument("--task-weight", type=loss_weight, default=1.0, help="weight of the task's cross-entropy")
+    dc.add_argument("--unbalanced", action="store_true",
+                    help="weigh every training example alike (default: each class weighs the same, so that answering "
+                         "the majority class of an imbalanced task is not a cheap way down)")
     dc.add_argument("--init", choices=["projection", "random"], default="projection",
                     help="start from the soft prompt's nearest tokens, or from random tokens")
     _feeds(dc.add_argument("--eval-every", type=positive_int, default=25,

@@ -255,7 +255,8 @@ def cmd_decode(a) -> int:
     sweep = len(a.fluency) > 1 or len(lengths) > 1
     config = DecodeConfig(length=lengths[0], steps=a.steps, lr=a.lr, batch_size=a.batch_size,
                           task_weight=a.task_weight, agreement_weight=a.agreement_weight, fluency=a.fluency[0],
-                          init=a.init, eval_every=a.eval_every, checkpoint_every=a.eval_every, seed=a.seed)
+                          class_balanced=not a.unbalanced, init=a.init, eval_every=a.eval_every,
+                          checkpoint_every=a.eval_every, seed=a.seed)
     kw = dict(label_words=parse_label_words(a.label_words), task_index=a.task_index, config=config, limit=a.limit,
               out=a.out, resume=a.resume)
     if sweep:

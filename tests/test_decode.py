@@ -291,3 +291,18 @@ def test_the_gain_in_balanced_accuracy_shows_a_majority_class_decode():
     text = "\n".join(res.summary())
     assert "0% in balanced accuracy" in text and "majority class" in text and "spam 0.00" in text
     assert gain_recovered(0.5, 0.4, 0.6) is None                           # the soft prompt does not beat zero-shot
+
+
+def test_class_weights_make_every_class_weigh_the_same():
+    """The decode's default ("balanced") weights: each class's examples sum to n / classes, so a batch mean cannot
+    be lowered by answering the majority class alone; a non-bool setting is refused in one line."""
+    from analyzer.decode import DecodeConfig
+    from analyzer.decode.pez import class_weights
+
+    t = np.array([0] * 87 + [1] * 13)
+    w = class_weights(t)
+    assert w[t == 0].sum() == pytest.approx(50.0) and w[t == 1].sum() == pytest.approx(50.0)
+    assert w.mean() == pytest.approx(1.0)
+    assert class_weights(np.array([2, 2, 5, 5])).tolist() == [1.0, 1.0, 1.0, 1.0]
+    with pytest.raises(AnalyzerError, match="class_balanced"):
+        DecodeConfig(class_balanced="yes")

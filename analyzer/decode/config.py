@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from numbers import Integral, Real
 
-from .._params import SEED, Interval, Options, check_params
+from .._params import SEED, Boolean, Interval, Options, check_params
 from ..exceptions import AnalyzerError
 
 INITS = ("projection", "random")
@@ -24,6 +24,9 @@ class DecodeConfig:
     agreement_weight: weight of the teacher term: KL(soft prompt's label distribution || hard prompt's), on the same
                    inputs.
     fluency:       lambda: weight of the frozen model's mean negative log-likelihood of the hard prompt as text.
+    class_balanced: weigh each example of the task and agreement terms by ``n / (classes * count of its class)``
+                   (scikit-learn's "balanced" class weight), so that on an imbalanced task (spam: 87% ham) answering
+                   the majority class is not a cheap minimum of the search.
     init:          ``projection`` (the soft prompt's nearest tokens, by cosine) or ``random`` (random usable tokens).
     eval_every:    every this many steps the current hard prompt is scored on ``select_examples`` validation
                    examples with the same objective; the best one scored is kept (the start included).
@@ -38,6 +41,7 @@ class DecodeConfig:
     task_weight: float = 1.0
     agreement_weight: float = 1.0
     fluency: float = 0.0
+    class_balanced: bool = True
     init: str = "projection"
     eval_every: int = 25
     select_examples: int = 64
@@ -55,7 +59,7 @@ class DecodeConfig:
             "max_length": [Interval(Integral, 8, None)], "lr": [Interval(Real, 0, LR_MAX, closed="right")],
             "weight_decay": [Interval(Real, 0, 1)], "task_weight": [Interval(Real, 0, 1e4)],
             "agreement_weight": [Interval(Real, 0, 1e4)], "fluency": [Interval(Real, 0, 1e4)],
-            "init": [Options(*INITS)], "seed": [SEED]})
+            "init": [Options(*INITS)], "seed": [SEED], "class_balanced": [Boolean()]})
         for name, value in checked.items():      # numpy ints as ints, so the settings write as JSON
             object.__setattr__(self, name, value)
         if self.task_weight == 0 and self.agreement_weight == 0:

@@ -131,6 +131,14 @@ def batch_rows(n_examples: int, batch_size: int, seed: int, step: int) -> list[i
     return [int(i) for i in rng.choice(n_examples, size=min(batch_size, n_examples), replace=False)]
 
 
+def class_weights(targets: np.ndarray) -> np.ndarray:
+    """Per example, ``n / (classes present * count of its class)``: scikit-learn's "balanced" class weight, so that
+    every class weighs the same in a mean over the examples."""
+    t = np.asarray(targets)
+    classes, inv, counts = np.unique(t, return_inverse=True, return_counts=True)
+    return (t.size / (classes.size * counts))[inv].astype(np.float64)
+
+
 class Objective:
     """The decode's loss on a fixed list of encoded examples, with the soft prompt's label distribution (the
     teacher) computed once per example set."""
@@ -140,6 +148,7 @@ class Objective:
         self.module, self.model, self.soft = module, model, soft
         self.seqs, self.targets, self.pad, self.config = list(seqs), np.asarray(targets), pad, config
         self._teacher: dict[int, Any] = {}
+        self.weights = class_weights(self.targets) if config.class_balanced else np.ones(len(self.targets))
 
     def teacher(self, rows: Sequence[int], ids, lens):
         import torch
@@ -165,11 +174,13 @@ class Objective:
         logits = self.module(x, lens, prefix=hard)
         logp = torch.log_softmax(logits, dim=1)
         y = torch.as_tensor(self.targets[list(rows)], dtype=torch.long)
-        task = torch.nn.functional.nll_loss(logp, y)
+        w = torch.as_tensor(self.weights[list(rows)], dtype=logp.dtype)
+        w = w / w.sum()                                    # a weighted mean over the batch
+        task = -(w * logp.gather(1, y[:, None])[:, 0]).sum()
         agree = logits.sum() * 0.0
         if c.agreement_weight > 0:
             t = self.teacher(list(rows), x, lens)
-            agree = (t.exp() * (t - logp)).sum(dim=1).mean()
+            agree = (w * (t.exp() * (t - logp)).sum(dim=1)).sum()
         flu = text_nll(self.model, hard, ids) if fluency and c.fluency > 0 else logits.sum() * 0.0
         total = c.task_weight * task + c.agreement_weight * agree + (c.fluency * flu if fluency else 0.0)
         return {"task": task, "agreement": agree, "fluency": flu, "total": total}
