@@ -180,10 +180,11 @@ class NeighborIndex:
                     return index
             except RuntimeError:
                 pass  # a damaged cache entry is rebuilt below
-        x = self._index_rows(emb, ids)
-        index = faiss.IndexFlatL2(x.shape[1]) if self.metric == "l2" else faiss.IndexFlatIP(x.shape[1])
-        index.add(x)
-        del x  # the index holds its own copy
+        dim = emb.shape[1] + (self.metric == "csls")
+        index = faiss.IndexFlatL2(dim) if self.metric == "l2" else faiss.IndexFlatIP(dim)
+        for a in range(0, ids.size, 16384):  # chunk by chunk: the index's copy is the only full one
+            index.add(self._index_rows(emb, ids[a:a + 16384]))
+        _release_pages(emb)
         if path is not None:
             from .cache import atomic_path
 
@@ -192,16 +193,14 @@ class NeighborIndex:
         return index
 
     def _index_rows(self, emb: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """The indexed vectors, built in one float32 array chunk by chunk (normalised for cosine/csls, with the
-        ``-r(y)`` column for csls): one copy of the matrix, never three."""
-        d = emb.shape[1]
-        x = np.empty((ids.size, d + (self.metric == "csls")), np.float32)
-        for a in range(0, ids.size, 16384):
-            rows = np.asarray(emb[ids[a:a + 16384]], dtype=np.float32)
-            x[a:a + 16384, :d] = normalize_rows(rows) if self.metric in ("cosine", "csls") else rows
+        """The indexed vectors of vocabulary rows ``ids``: float32, normalised for cosine/csls, with the
+        ``-r(y)`` column for csls."""
+        rows = np.asarray(emb[ids], dtype=np.float32)
+        if self.metric in ("cosine", "csls"):
+            rows = normalize_rows(rows)
         if self.metric == "csls":
-            x[:, d] = -self.r_[ids]
-        return x
+            rows = np.hstack([rows, -self.r_[ids][:, None]])
+        return np.ascontiguousarray(rows, dtype=np.float32)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "index_"):
