@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._cli_types import (gammas, int_in, layer_list, learning_rate, list_of, loss_weight, model_name,
-                         positive_int, seed, task_name)
+from ._cli_types import (device_name, gammas, int_in, layer_list, learning_rate, list_of, loss_weight,
+                         model_name, positive_int, seed, task_name)
 from .training.config import FLAGS, INIT_MODES, TRAIN_LR
 
 EXIT_USAGE = 2
@@ -417,4 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("dir", nargs="?", default="sample_prompts", metavar="DIR",
                     help="where to write them (default ./sample_prompts)")
     sp.add_argument("--force", action="store_true", help="overwrite sample folders that already exist in DIR")
+    for name in DEVICE_COMMANDS:
+        sub.choices[name].add_argument(
+            "--device", type=device_name, default="auto",
+            help="where the computation runs: auto (a CUDA GPU when there is one, else the CPU), cpu or cuda")
     return p
+
+
+#: the commands that compute (neighbour passes, nulls, model readings) and take ``--device``; ``train`` has its
+#: own (TrainConfig.device, which also takes ``cuda:N`` and ``mps``)
+DEVICE_COMMANDS = ("report", "analyze", "waywardness", "swap", "evaluate", "importance", "describe", "decode",
+                   "compare", "app")

@@ -29,32 +29,15 @@ import sys
 from contextlib import contextmanager
 
 from ._cli_args import EXIT_USAGE, build_parser, param_flags
-from ._cli_types import device_name
 from ._progress import loading
 from .exceptions import AnalyzerError, os_error_message, os_errors
 
 EXIT_INTERNAL = 1
 
-#: the commands that compute (neighbour passes, nulls, model readings) and take ``--device``; ``train`` has its
-#: own (TrainConfig.device, which also takes ``cuda:N`` and ``mps``)
-DEVICE_COMMANDS = ("report", "analyze", "waywardness", "swap", "evaluate", "importance", "describe", "decode",
-                   "compare", "app")
-
-
 def cli_parser():
-    """The command line's parser: :func:`~analyzer._cli_args.build_parser` plus ``--device`` on every command that
-    computes (:data:`DEVICE_COMMANDS`)."""
-    import argparse
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name in DEVICE_COMMANDS:
-        p = sub.choices.get(name)
-        if p is not None and not any("--device" in a.option_strings for a in p._actions):
-            p.add_argument("--device", type=device_name, default="auto",
-                           help="where the computation runs: auto (a CUDA GPU when there is one, else the CPU), "
-                                "cpu or cuda")
-    return parser
+    """The command line's parser (:func:`~analyzer._cli_args.build_parser`; ``--device`` on every command of
+    :data:`~analyzer._cli_args.DEVICE_COMMANDS`)."""
+    return build_parser()
 
 
 def _use_device(args):

@@ -120,7 +120,11 @@ def write_readme_section(table: str) -> None:
                "lambda 0; `scripts/decode_samples.py`), as a PEFT adapter in `<name>/decoded/` with its "
                "`decode.json`. Accuracy on the first 200 test examples, the same for every column; perplexity of "
                "each hard prompt under the frozen model; agreement: the share of examples on which the decoded "
-               f"prompt predicts what the soft prompt predicts.\n\n{table}\n{END}")
+               "prompt predicts what the soft prompt predicts; balanced: mean recall per class, and the gain "
+               "recovered in it — on spam (87% ham) the decoded prompts made before class balancing answer 'ham' to "
+               "every message, so their gain in accuracy is the majority class and their gain in balanced accuracy "
+               "is small; decodes made since weigh each class the same (their settings say class_balanced)."
+               f"\n\n{table}\n{END}")
     if START in text and END in text:
         text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
     else:

@@ -62,7 +62,8 @@ def test_the_default_is_scoped_and_inherited_through_the_environment(no_env, mon
 
 
 def test_device_flag_on_every_computing_command():
-    from analyzer.cli import DEVICE_COMMANDS, cli_parser
+    from analyzer._cli_args import DEVICE_COMMANDS
+    from analyzer.cli import cli_parser
 
     p = cli_parser()
     for cmd in DEVICE_COMMANDS:
