@@ -14,7 +14,7 @@ CLI           := $(VENV)/bin/softprompt-analyzer
 DEMO_PROMPT   ?= sample_prompts/sentiment-labels
 PYTEST_ARGS   ?=
 
-.PHONY: install demo report test docs bench install-gemma sample-prompts sample-swap sample-multitask dist clean help
+.PHONY: install demo report test docs bench install-gemma install-qwen sample-prompts sample-swap sample-multitask dist clean help
 
 help:
 	@echo "make demo    install everything into $(VENV), print a sample report, open the dashboard"
@@ -39,6 +39,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 install-gemma: install
 	$(CLI) models --install --yes gemma3-270m
+
+install-qwen: install
+	$(CLI) models --install --yes qwen2.5-coder-0.5b
 
 demo: install
 	$(CLI) report $(DEMO_PROMPT) -k 5

