@@ -55,8 +55,19 @@ def cli_claims(cli_result):
 
 
 def _tables(at) -> list[list[dict]]:
-    return [df.value.to_dict("records") for df in at.table
+    """Every table of tests on the page (claims and folded reference rows of each metric tab), its cells with the
+    Markdown escaping taken off (``0\\.371`` is shown as ``0.371``)."""
+    import re
+
+    def plain(v):
+        return re.sub(r"\\(.)", r"\1", v) if isinstance(v, str) else v
+
+    return [[{k: plain(v) for k, v in r.items()} for r in df.value.to_dict("records")] for df in at.table
             if list(df.value.columns) == ["measure", "value", "null", "q", "verdict"]]
+
+
+def _key(r: dict) -> tuple:
+    return tuple(r[c] for c in ("measure", "value", "null", "q", "verdict"))
 
 
 def test_dashboard_full_analysis_shows_the_cli_table(prompt_dir, cli_result, monkeypatch):
@@ -87,15 +98,24 @@ def test_dashboard_full_analysis_shows_the_cli_table(prompt_dir, cli_result, mon
         settle()
         captions = " ".join(c.value for c in at.caption)
         assert analysis_settings(full=False).describe() in captions      # the quick view says what it leaves out
-        want = compact_rows(cli_result["prompts"][0]["tests"])
-        quick = _tables(at)
-        assert quick and quick[0] != want
+        from analyzer.ui._verdict import TAB_MEASURES
+
+        tests = cli_result["prompts"][0]["tests"]
+        want = compact_rows(tests)
+        tabbed = {m for tab in ("Tightness", "Relatedness") for m in TAB_MEASURES[tab]}   # Geometry: sentences
+
+        def base(r):                                  # "tightness (model space)" -> "tightness"
+            return r["measure"].split(" (")[0]
+
+        want_shown = sorted(_key(r) for r in want if base(r) in tabbed)
+        quick = sorted(_key(r) for t in _tables(at) for r in t)
+        assert quick and quick != want_shown
         at.button(key="tight_prompt_full").click().run()
         settle()
         assert analysis_settings(full=True).describe() in " ".join(c.value for c in at.caption)
-        tables = _tables(at)
-        assert tables[0] == want                                          # every row, as the CLI makes it
-        assert tables[1] == [r for r in want if "task" in r["measure"]]   # the relatedness tab's rows
+        shown = sorted(_key(r) for t in _tables(at) for r in t)
+        assert shown == want_shown                  # every row of the metric tabs' measures, once, as the CLI makes it
+        assert any(base(r) in TAB_MEASURES["Relatedness"] for r in want if _key(r) in shown)
     finally:
         config.set_option("server.address", address)
 
@@ -127,6 +147,11 @@ def test_notebook_full_analysis_makes_the_cli_claims(prompt_dir, cli_claims, mon
 PINNED = ROOT / "tests" / "data" / "analyze_sentiment_labels.json"
 _SKIP_KEYS = {"timings", "seconds", "source"}
 _P_KEYS = {"p", "q", "p_value", "p_adjusted"}
+# statistics of the whole vocabulary's K-neighbour graph: a token whose K-th and (K+1)-th neighbours tie within float32
+# rounding may swap them under another kernel or tiling (the all-pairs pass was re-tiled for issue 23; 0.01% of
+# SmolLM2's neighbour entries are such ties), which moves the k-occurrence counts of two tokens by one and the skew
+# of 49,135 counts by ~1e-4 relative: compared to 1e-3
+_GRAPH_KEYS = {"vocabulary_skew"}
 _NUM = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -158,7 +183,8 @@ def _differences(want, got, path: str = "", key: str = "") -> list[str]:
     if isinstance(want, (int, float)) and isinstance(got, (int, float)):
         # p-values of permutation tests move by one count (1/(n+1) <= 0.005) when a statistic sits on a null sample
         tol = 0.005 if key in _P_KEYS else 1e-6
-        return [] if math.isclose(want, got, rel_tol=1e-4, abs_tol=tol) else [f"{path}: {want!r} != {got!r}"]
+        rel = 1e-3 if key in _GRAPH_KEYS else 1e-4
+        return [] if math.isclose(want, got, rel_tol=rel, abs_tol=tol) else [f"{path}: {want!r} != {got!r}"]
     if isinstance(want, str) and isinstance(got, str):
         return [] if _same_text(want, got) else [f"{path}: {want!r:.100} != {got!r:.100}"]
     return [] if want == got else [f"{path}: {want!r:.80} != {got!r:.80}"]

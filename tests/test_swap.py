@@ -6,6 +6,7 @@ dashboard test reads ``sample_prompts/swap.json`` for the real sample prompts.""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -201,7 +202,7 @@ def test_compare_shows_the_swap_from_swap_json(monkeypatch):
         cell = res.cell(res.row(task).right[0], task)
         assert f"{cell.accuracy:.3f}" in html and f"[{cell.ci_low:.2f}, {cell.ci_high:.2f}]" in html
     assert html.count("font-weight:700") == len(res.tasks)           # one marked cell per task
-    text = "\n".join(m.value for m in at.markdown)
+    text = _shown("\n".join(m.value for m in at.markdown))
     for s in res.summary():
         assert s in text
     assert "swap.json" in "\n".join(c.value for c in at.caption)
@@ -242,5 +243,10 @@ def test_compare_shows_the_multitask_samples_swap(monkeypatch):
     html = next(m.value for m in at.markdown if "<table" in m.value)
     assert html.count("font-weight:700") == len(res.tasks)
     for s in res.summary():
-        assert s in "\n".join(m.value for m in at.markdown)
+        assert s in _shown("\n".join(m.value for m in at.markdown))
     assert "swap-multitask.json" in "\n".join(c.value for c in at.caption)
+
+
+def _shown(markdown: str) -> str:
+    """What a reader sees of Markdown the dashboard escaped (``p\\<0.001`` is shown as ``p<0.001``)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
