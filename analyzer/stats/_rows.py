@@ -174,6 +174,12 @@ def adjust(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
     return [replace(t, verdict=verdict(t)) for t in out]
 
 
+
+def beyond_chance_other_way(t) -> bool:
+    """A row whose one-sided test is not significant but whose value lies beyond chance the untested way
+    (``p_other < ALPHA``): described in its sentence, never a claim."""
+    return not t.significant and t.p_other is not None and math.isfinite(t.p_other) and t.p_other < ALPHA
+
 def verdict(t: Test) -> str:
     """The row's sentence: value, null mean, the words, and ``q`` (claims) or ``p`` (references)."""
     what = f"{t.label} {_g(t.value)} vs {_g(t.null_mean)}"
@@ -192,7 +198,7 @@ def verdict(t: Test) -> str:
         stat = format_p(t.q, None, "q")
         if t.significant:
             return f"{what} {ref}, {stat}: {word} {against}."
-        if t.p_other is not None and math.isfinite(t.p_other) and t.p_other < ALPHA:
+        if beyond_chance_other_way(t):
             tested = "higher" if t.direction == "greater" else "lower"
             return (f"{what} {ref}: {'lower' if t.direction == 'greater' else 'higher'} {against} "
                     f"({format_p(t.p_other, t.n_null, direction='greater')}, the other way from the one-sided test "
@@ -244,7 +250,7 @@ def removal_verdict(t: Test) -> str:
     q = format_p(t.q, None, "q")
     if t.significant:
         return f"{what}, {q}: matters more than chance."
-    if t.p_other is not None and math.isfinite(t.p_other) and t.p_other < ALPHA:
+    if beyond_chance_other_way(t):
         return (f"{what}: removing it hurts less than chance ({format_p(t.p_other, t.n_null, direction='greater')}, "
                 f"the other way from the one-sided test: described, not a claim; {q}).")
     return f"{what}, {q}: not distinguishable from chance."

@@ -57,8 +57,9 @@ def _num(x) -> str:
 
 def _other_way(t: Test) -> bool:
     """A one-sided claim that is not significant but lies beyond chance the untested way (described, not claimed)."""
-    return (not t.significant and t.p_other is not None and math.isfinite(t.p_other) and t.p_other < ALPHA
-            and t.direction in ("greater", "less"))
+    from ..stats._rows import beyond_chance_other_way
+
+    return beyond_chance_other_way(t) and t.direction in ("greater", "less")
 
 
 def _join(names: Sequence[str]) -> str:
