@@ -14,7 +14,7 @@ CLI           := $(VENV)/bin/softprompt-analyzer
 DEMO_PROMPT   ?= sample_prompts/sentiment-labels
 PYTEST_ARGS   ?=
 
-.PHONY: install demo report test docs bench install-gemma install-qwen sample-prompts sample-swap sample-multitask dist clean help
+.PHONY: install demo report test docs bench install-gemma install-qwen sample-prompts sample-swap sample-multitask sample-scale dist clean help
 
 help:
 	@echo "make demo    install everything into $(VENV), print a sample report, open the dashboard"
@@ -25,6 +25,7 @@ help:
 	@echo "make sample-prompts   retrain the prompts in sample_prompts/ (long: ~1 h on 2 cores), then make sample-swap"
 	@echo "make sample-swap      score each single-task sample prompt on every task -> sample_prompts/swap.json"
 	@echo "make sample-multitask train the multitask sample prompt (~1 h) and its swap -> sample_prompts/swap-multitask.json"
+	@echo "make sample-scale     train the Gemma 3 270M and Qwen2.5 0.5B sample prompts (hours), then the scale table"
 
 install: $(VENV)/.installed
 
@@ -66,6 +67,13 @@ dist: install
 sample-prompts: install
 	$(PY) scripts/train_samples.py
 	$(MAKE) sample-swap
+
+# the scale study (issue 23): one Gemma 3 270M and two Qwen2.5 0.5B prompts (hours on 2 cores), then the scale table
+sample-scale: install-gemma install-qwen
+	$(PY) scripts/train_samples.py --model gemma3-270m --only gemma-sentiment-labels --out sample_prompts/gemma3-270m
+	$(PY) scripts/train_samples.py --model qwen2.5-coder-0.5b --only qwen-sentiment-labels qwen-spam-labels \
+		--out sample_prompts/qwen2.5-coder-0.5b
+	$(PY) scripts/scale_table.py
 
 sample-swap: install
 	$(PY) scripts/prompt_swap.py

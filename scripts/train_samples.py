@@ -61,6 +61,15 @@ EXTRA_SPECS = [
     Spec("spam-random", "spam", "random", steps=1000, seed=1),
     Spec("question-type-random", "question-type", "random", steps=1500, seed=1),
 ]
+# Does the finding hold as models grow (issue 23)?  The same recipe on Gemma 3 270M (``--model gemma3-270m --out
+# sample_prompts/gemma3-270m``) and Qwen2.5-Coder 0.5B (``--model qwen2.5-coder-0.5b --out
+# sample_prompts/qwen2.5-coder-0.5b``), fewer planned steps (the plateau rule's earliest stop is still step 300): a
+# step costs ~2x (Gemma) and ~4x (Qwen) SmolLM2's on 2 cores.
+SCALE_SPECS = [
+    Spec("gemma-sentiment-labels", "sentiment", "labels", steps=400),
+    Spec("qwen-sentiment-labels", "sentiment", "labels", steps=400),
+    Spec("qwen-spam-labels", "spam", "labels", steps=400),
+]
 
 # The plateau rule every prompt trains to (analyzer.training.PlateauStop): stop at an evaluation at step s >=
 # min_steps when the best validation accuracy of the last 30% of the steps -- at least min_evals evaluations --
@@ -142,6 +151,13 @@ def _evals_text(r: dict) -> str:
     return ", ".join(f"{e['step']}: {e['accuracy']:.3f}" for e in ev) if ev else "(not recorded)"
 
 
+def _checkpoint(name: str) -> str:
+    from analyzer.models import EMBEDDED_MODELS
+
+    m = EMBEDDED_MODELS.get(name)
+    return m.checkpoint if m is not None else name
+
+
 def render_readme(results: dict, folder: Path | None = None) -> str:
     """The README of ``folder`` (default: sample_prompts/) from its results.json, with the prompt-swap table of
     its swap.json when there is one."""
@@ -150,7 +166,8 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
     lines = [
         "# Sample prompts",
         "",
-        f"Soft prompts trained on the embedded `{MODEL}` (SmolLM2-135M-Instruct, frozen) by "
+        f"Soft prompts trained on the embedded `{results.get('model', MODEL)}` "
+        f"({_checkpoint(results.get('model', MODEL))}, frozen) by "
         "`scripts/train_samples.py` (`make sample-prompts`). Each directory is a PEFT prompt-tuning adapter "
         "(`adapter_config.json`, `adapter_model.safetensors`) with its `training_log.jsonl`, "
         "`snapshots.safetensors` (the prompt from the init at step 0, then every `config.snapshot_every` steps of its "
@@ -297,9 +314,13 @@ def _multitask_section(r: dict | None, folder: Path, attempts=()) -> list[str]:
 
 
 def main(argv=None) -> int:
+    global MODEL
     _cwd = os.getcwd()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help="train only these prompts (names in the table)")
+    ap.add_argument("--model", default=MODEL, help=f"the frozen model (default {MODEL}; the Qwen prompts: "
+                    "--model qwen2.5-coder-0.5b --only qwen-sentiment-labels qwen-spam-labels --out "
+                    "sample_prompts/qwen2.5-coder-0.5b; see SCALE_SPECS)")
     ap.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
     ap.add_argument("--steps", type=int, help="override the steps of every prompt (quick trials)")
     ap.add_argument("--lr", type=float, help="override the learning rate of every prompt (the sweep)")
@@ -315,6 +336,7 @@ def main(argv=None) -> int:
     ap.add_argument("--readme-only", action="store_true")
     ap.add_argument("--keep-checkpoints", action="store_true")
     args = ap.parse_args(argv)
+    MODEL = args.model
     os.chdir(ROOT)  # the relative paths below (and in training_meta.json) are the repository's
     out_root = Path(args.out).resolve() if os.path.isabs(args.out) else Path(_cwd, args.out).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -333,10 +355,11 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    specs = [s for s in SPECS + EXTRA_SPECS if s.name in args.only] if args.only else SPECS
-    unknown = set(args.only or ()) - {s.name for s in SPECS + EXTRA_SPECS}
+    every_spec = SPECS + EXTRA_SPECS + SCALE_SPECS
+    specs = [s for s in every_spec if s.name in args.only] if args.only else SPECS
+    unknown = set(args.only or ()) - {s.name for s in every_spec}
     if unknown:
-        print(f"error: unknown prompt(s) {sorted(unknown)}; known: {[s.name for s in SPECS + EXTRA_SPECS]}",
+        print(f"error: unknown prompt(s) {sorted(unknown)}; known: {[s.name for s in every_spec]}",
               file=sys.stderr)
         return 2
     model, tok = load_frozen_model(MODEL)
@@ -390,6 +413,7 @@ def main(argv=None) -> int:
 
         def update(results, name=spec.name, run=run):
             results["environment"] = env
+            results["model"] = MODEL
             results.setdefault("baselines", {}).update(baselines)
             results.setdefault("runs", {})[name] = run
 

@@ -63,7 +63,7 @@ def test_notebook_page_is_executed_with_local_plotly(site):
     page = (site / "tutorial" / "notebook" / "index.html").read_text()
     assert "executed when this site was built" in page
     assert len(re.findall(r'class="nb-plotly"', page)) >= 4   # tightness, geometry, map, relatedness
-    assert "v0" in page and "Traceback" not in page
+    assert "v0" in page and "•" in page and "Traceback" not in page    # the notebook's printed report
     assert '<script src="../../assets/javascripts/plotly.min.js">' in page
     assert (site / "assets" / "javascripts" / "plotly.min.js").stat().st_size > 1_000_000
     assert str(ROOT) not in page                                  # no builder path in the published page

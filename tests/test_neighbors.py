@@ -209,9 +209,11 @@ def test_smollm2_neighbourhood_exact_and_bfloat16_paths_on_the_real_vocabulary(s
     from analyzer import neighbors as N
 
     v = load_vocabulary("smollm2-135m")  # from the shared test cache
-    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))  # compute both neighbourhoods afresh
-    monkeypatch.setattr(N, "_low_precision_probe", lambda: (torch.bfloat16, 2.2))
+    # the exact pass from the shared cache (the analysis tests need the same neighbourhood; the first caller
+    # computes it), checked against brute force below; the bfloat16 pass afresh, in a cache of its own
     exact = N.vocab_neighborhood(v, 10)
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
+    monkeypatch.setattr(N, "_low_precision_probe", lambda: (torch.bfloat16, 2.2))
     approx = N.vocab_neighborhood(v, 10, exact=False)
     assert exact.exact and not approx.exact and approx.recall >= 0.95 and approx.recall_sample == 1000
     keep = np.where(~v.excluded)[0]

@@ -38,22 +38,31 @@ def qwen(request):
 
 
 def test_qwen_vocabulary_matches_transformers_dequantisation(qwen):
-    import torch
+    """transformers' own GGUF pipeline (``load_gguf_checkpoint``, what ``from_pretrained(gguf_file=...)`` runs, onto
+    a model built on the meta device) against the toolkit's loader: the same rows, and the tokenizer read from the
+    GGUF splits text into the vocabulary's tokens.  The dequantised model is not built or saved (2.4 GB for the
+    0.5B); ``load_frozen_model`` takes the same path for every GGUF and is tested on SmolLM2 and Gemma 3."""
+    import os
 
-    from analyzer.models import load_frozen_model
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    from analyzer.models import resolve_model
 
     name, vocab = qwen
     dim, _ = QWEN[name]
     assert vocab.embeddings.shape == (151936, dim)
-    model, tok = load_frozen_model(name)
-    try:
-        w = model.get_input_embeddings().weight
-        rows = np.random.default_rng(0).choice(w.shape[0], 4000, replace=False)
-        with torch.no_grad():
-            theirs = w[torch.as_tensor(rows)].float().numpy()
-        # both dequantise the same blocks with the same scales: equal up to float32 rounding of scale x quant
-        np.testing.assert_allclose(np.asarray(vocab.embeddings)[rows], theirs, rtol=0, atol=1e-6)
-        ids = tok("Hello world, this is a test.")["input_ids"]
-        assert [vocab.tokens[i] for i in ids[:3]] == ["Hello", "␣world", ","]
-    finally:
-        del model
+    path = resolve_model(name).path
+    folder, file = os.path.split(path)
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder, gguf_file=file))
+    w = load_gguf_checkpoint(path, return_tensors=True, model_to_load=skeleton)["tensors"]["model.embed_tokens.weight"]
+    assert tuple(w.shape) == (151936, dim)
+    rows = np.random.default_rng(0).choice(w.shape[0], 4000, replace=False)
+    theirs = w[torch.as_tensor(rows)].float().numpy()
+    # both dequantise the same blocks with the same scales: equal up to float32 rounding of scale x quant
+    np.testing.assert_allclose(np.asarray(vocab.embeddings)[rows], theirs, rtol=0, atol=1e-6)
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=file)
+    ids = tok("Hello world, this is a test.")["input_ids"]
+    assert [vocab.tokens[i] for i in ids[:3]] == ["Hello", "␣world", ","]

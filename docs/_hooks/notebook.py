@@ -1,5 +1,5 @@
-"""MkDocs hook: renders notebooks/explore.ipynb as the page tutorial/notebook.md, executed at build time (nbclient,
-as tests/test_notebook.py runs it), with its plotly figures drawn by a plotly.js copied from the installed plotly
+"""MkDocs hook: renders notebooks/explore.ipynb as the page tutorial/notebook.md, executed at build time (nbclient;
+a cell that raises fails the build, and tests/test_docs_site.py reads the executed page), with its plotly figures drawn by a plotly.js copied from the installed plotly
 package, so the page makes no request to an outside host.
 
 ``SOFTPROMPT_DOCS_NOTEBOOK=source`` renders the cells without running them (a quick preview; the page then says
