@@ -65,6 +65,35 @@ def control_prompts(name: str, vocab):
             SoftPrompt(name="text init (instruction)", vectors=text, source="-", kind="TENSOR")]
 
 
+# the table's readings: (measure, null) of a row of the prompt's table of tests (the model space)
+MEASURES = {"label_word": ("label-word rate", "matched"), "tightness": ("tightness", "matched"),
+            "tightness_vs_init": ("tightness", "init"), "task_related": ("task-related share", "matched"),
+            "specificity": ("task specificity", "matched")}
+
+
+def test_row(tests, measure: str, null: str) -> dict | None:
+    """One row of the statistics layer's table, as it stands: value, null mean, p, q (claims only), verdict."""
+    from analyzer._format import short_verdict
+
+    for r in tests:
+        if r["measure"] == measure and r["null"] == null and r["space"] in ("model", "-"):
+            return {"value": r["value"], "null_mean": r["null_mean"], "p": r["p"], "n_null": r["n_null"],
+                    "direction": r["direction"], "claim": bool(r["claim"]), "q": r["q"] if r["claim"] else None,
+                    "verdict": short_verdict(r) if r["claim"] else "reference (not a claim)"}
+    return None
+
+
+def cell(r: dict | None) -> str:
+    """``value vs null (q, verdict)`` for a claim, ``value vs null (p)`` for a reference row, ``—`` when absent."""
+    from analyzer.stats import format_p
+
+    if r is None:
+        return "—"
+    if r["claim"]:
+        return f"{r['value']:.3f} vs {r['null_mean']:.3f} ({format_p(r['q'], None, 'q')}, {r['verdict']})"
+    return f"{r['value']:.3f} vs {r['null_mean']:.3f} ({format_p(r['p'], r['n_null'], direction=r['direction'])})"
+
+
 def _gap(g: dict) -> dict:
     acc = g["accuracy"]
     gap = g["gap"]
@@ -76,8 +105,6 @@ def _gap(g: dict) -> dict:
 def rows_for(name: str, k: int, limit: int) -> list[dict]:
     from analyzer import analyze, load_prompts, load_vocabulary
     from analyzer.analysis import analysis_settings
-    from lester_observations import cell
-
     folder, names = MODELS[name]
     t0 = time.perf_counter()
     vocab = load_vocabulary(name)
@@ -103,10 +130,7 @@ def rows_for(name: str, k: int, limit: int) -> list[dict]:
         r = analyze(p, vocab, task=task, k=k, settings=analysis_settings(full=False)).prompts[0]
         t = r["tests"]
         row = {"model": name, "vocabulary": list(vocab.embeddings.shape), "prompt": p.name, "task": task,
-               "trained": p in trained,
-               "label_word": cell(t, "label-word rate"), "tightness": cell(t, "tightness"),
-               "tightness_vs_init": cell(t, "tightness", "init"), "task_related": cell(t, "task-related share"),
-               "specificity": cell(t, "task specificity"),
+               "trained": p in trained, **{key: test_row(t, *what) for key, what in MEASURES.items()},
                "significant": f"{sum(x['significant'] for x in t if x['claim'])} of {sum(x['claim'] for x in t)}",
                "analyze_seconds": round(time.perf_counter() - t0, 1)}
         if model is not None and p in trained:
@@ -131,8 +155,8 @@ def markdown(rows: list[dict], k: int) -> str:
         acc = (f"{r['soft']:.3f} / {r['zero_shot']:.3f} / {r['projection']:.3f}" if "soft" in r else "—")
         gap = (f"{r['gap']:+.3f} [{r['gap_ci'][0]:+.3f}, {r['gap_ci'][1]:+.3f}]"
                if r.get("gap") is not None and r.get("gap_ci") else "—")
-        lines.append(f"| {r['model']} ({v}) | {r['prompt']} | {acc} | {gap} | {r['label_word']} | {r['tightness']} | "
-                     f"{r['tightness_vs_init']} | {r['task_related']} | {r['specificity']} |")
+        lines.append(f"| {r['model']} ({v}) | {r['prompt']} | {acc} | {gap} | "
+                     + " | ".join(cell(r[key]) for key in MEASURES) + " |")
     return "\n".join(lines)
 
 
@@ -146,12 +170,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "sample_prompts" / "scale.json"))
     args = ap.parse_args(argv)
     path = Path(args.out)
-    done = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+    done = {"rows": []}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         if not is_installed(name):
             print(f"{name}: not installed (softprompt-analyzer models --install {name}); skipped", flush=True)
             continue
         rows = rows_for(name, args.k, args.limit)
+        # read again just before writing: other models' rows may have been written meanwhile by another run
+        done = json.loads(path.read_text()) if path.is_file() else {"rows": []}
         done["rows"] = [r for r in done["rows"] if r["model"] != name] + rows
         order = list(MODELS)
         done["rows"].sort(key=lambda r: (order.index(r["model"]), not r["trained"], r["prompt"]))

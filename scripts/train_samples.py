@@ -168,7 +168,7 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
         "",
         f"Soft prompts trained on the embedded `{results.get('model', MODEL)}` "
         f"({_checkpoint(results.get('model', MODEL))}, frozen) by "
-        "`scripts/train_samples.py` (`make sample-prompts`). Each directory is a PEFT prompt-tuning adapter "
+        f"`scripts/train_samples.py` (`make {'sample-prompts' if results.get('model', MODEL) == 'smollm2-135m' else 'sample-scale'}`). Each directory is a PEFT prompt-tuning adapter "
         "(`adapter_config.json`, `adapter_model.safetensors`) with its `training_log.jsonl`, "
         "`snapshots.safetensors` (the prompt from the init at step 0, then every `config.snapshot_every` steps of its "
         "`training_meta.json`: 2.5% of the planned steps in this version of the script, 5% for a 100-token prompt, "
@@ -244,9 +244,9 @@ def render_readme(results: dict, folder: Path | None = None) -> str:
     lines += ["", "Settings: AdamW on the prompt only, learning rate with linear warm-up (10% of the planned steps, at "
               "most 50) and linear decay to 10% at the planned end, length-grouped batches, loss = cross-entropy "
               "over the label words at the last position; the frozen model in bfloat16 autocast where the CPU "
-              "multiplies bfloat16 natively (`dtype=auto`; the runs' `training_meta.json` say what was used). Init "
-              "text of `question-type-text`: "
-              f"\"{next((r['init_text'] for r in runs.values() if r.get('init_text')), '')}\".", "",
+              "multiplies bfloat16 natively (`dtype=auto`; the runs' `training_meta.json` say what was used)."
+              + "".join(f" Init text of `{n}`: \"{r['init_text']}\"." for n, r in runs.items() if r.get("init_text")),
+              "",
               f"Environment: {results.get('environment', '')}", ""]
     extra = results.get("not_done")
     if extra:

@@ -45,6 +45,7 @@ def folders(smollm2_text_adapter, tmp_path_factory):
     vocab = load_vocabulary("smollm2-135m")
     ids = [vocab.tokens.index(t) for t in ("␣good", "␣bad", "␣movie", "␣review")]
     np.save(root / "words.npy", np.asarray(vocab.embeddings)[ids] * 1.5)
+    np.save(root / "wide.npy", np.random.default_rng(0).normal(size=(4, 640)).astype(np.float32))  # Gemma's width
 
     broken = tmp_path_factory.mktemp("app-broken")
     (broken / "bad-adapter").mkdir()
@@ -207,6 +208,34 @@ def test_several_prompts_on_one_map(app):
     assert "text-init" in names and "words.npy" in names       # one name everywhere: the sidebar's label
     assert {"text-init", "words.npy"} <= {t.label for t in at.tabs}              # one neighbour tab per prompt
     assert "␣good  1.00" in frame_text(at)
+
+
+def test_prompts_of_another_width_are_not_listed(app):
+    """A prompt trained for a model of another width is not offered with this model (it could only fail); the
+    sidebar says which prompts it leaves out and what to do."""
+    at = app().run()
+    ok(at)
+    options = at.multiselect(key="prompt").options
+    assert "words.npy" in options and "wide.npy" not in options
+    note = " ".join(c.value for c in at.sidebar.caption)
+    assert "Not listed: 1 prompt of another width than smollm2-135m's (wide.npy (640))" in note
+
+
+def test_the_samples_of_other_models_are_listed_with_their_model():
+    """The shipped samples hold SmolLM2, Gemma 3 and Qwen prompts: with SmolLM2 the first listed (the default
+    selection) is a SmolLM2 prompt, and the others are set apart by width."""
+    from analyzer.models import EMBEDDED_MODELS
+    from analyzer.ui._sources import discover
+    from analyzer.ui.sidebar import split_by_width
+
+    found = discover(ROOT / "sample_prompts")
+    listed, other = split_by_width(found, EMBEDDED_MODELS["smollm2-135m"].dim)
+    assert "sentiment-labels" in listed and set(listed) | set(other) == set(found)
+    for label, width in other.items():
+        model = label.split("/")[0]
+        assert width == EMBEDDED_MODELS[model].dim != 576, label       # grouped under their model's name
+    gemma, _ = split_by_width(found, EMBEDDED_MODELS["gemma3-270m"].dim)
+    assert gemma and all(label.startswith("gemma3-270m/") for label in gemma)
 
 
 def test_tightness_and_geometry_tabs(app):

@@ -183,5 +183,6 @@ def test_shipped_readings_read_back_through_from_dict():
         for d in model["results"].values():
             d = {k: v for k, v in d.items() if k != "seconds"}
             back = DescriptionResult.from_dict(d).to_dict()
-            back.pop("model_provenance")
+            if "model_provenance" not in d:                 # written before the provenance was recorded
+                back.pop("model_provenance")
             assert json.dumps(back) == json.dumps(d)

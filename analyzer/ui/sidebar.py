@@ -28,6 +28,43 @@ def _options(folder: str) -> dict[str, str]:
     return opts
 
 
+def _model_dim(model: str) -> int | None:
+    """The width of ``model``'s embeddings (the registry's for an embedded model; else its vocabulary's), or None
+    when it cannot be read here (the section that loads it shows why)."""
+    from ..exceptions import AnalyzerError
+    from ..models import EMBEDDED_MODELS
+
+    if model in EMBEDDED_MODELS:
+        return int(EMBEDDED_MODELS[model].dim)
+    try:
+        return int(resources.vocabulary(model).dim)
+    except AnalyzerError:
+        return None
+
+
+def _prompt_width(path: str) -> int | None:
+    """The width of the prompt(s) at ``path``, or None when they cannot be read (listed anyway: choosing one
+    shows its error)."""
+    from ..exceptions import AnalyzerError
+
+    try:
+        found = resources.prompts(path)
+    except (AnalyzerError, OSError, ValueError):
+        return None
+    return int(found[0].dim) if found else None
+
+
+def split_by_width(options: dict[str, str], dim: int | None) -> tuple[dict[str, str], dict[str, int]]:
+    """``(listed, other)``: the prompts whose vectors fit a model ``dim`` wide (and those whose width is unknown),
+    and ``{label: width}`` of the prompts trained for a model of another width (the samples hold SmolLM2, Gemma 3
+    and Qwen prompts side by side)."""
+    if dim is None:
+        return dict(options), {}
+    widths = {label: _prompt_width(path) for label, path in options.items()}
+    other = {label: w for label, w in widths.items() if w is not None and w != dim}
+    return {label: path for label, path in options.items() if label not in other}, other
+
+
 def _add_source(label: str, path: str, *, only: bool = False) -> None:
     st.session_state.setdefault("extra_sources", {})[label] = path
     chosen = [] if only else list(st.session_state.get("prompt", []))
@@ -148,7 +185,7 @@ def sidebar() -> Selection:
                 st.session_state["_last_upload"] = up.file_id
                 st.success(f"Added upload/{saved.name}")
 
-    options = _options(folder)
+    options, other = split_by_width(_options(folder), _model_dim(model))
     if "prompt" not in st.session_state:
         wanted = [s for s in (st.query_params.get_all("prompt") or _sources.default_selection()) if s in options]
         st.session_state["prompt"] = wanted or list(options)[:1]
@@ -160,6 +197,11 @@ def sidebar() -> Selection:
                        "add a path, upload one, or train one in the Train section.")
         labels = st.multiselect("Prompts", list(options), key="prompt", bind="query-params",
                                 help="Virtual tokens of every selected prompt are drawn on the map, one colour each.")
+        if other:
+            shown = ", ".join(f"{label} ({w})" for label, w in list(other.items())[:3])
+            more = f" and {len(other) - 3} more" if len(other) > 3 else ""
+            st.caption(f"Not listed: {len(other)} prompt{'s' if len(other) > 1 else ''} of another width than "
+                       f"{model}'s ({shown}{more}). Choose their model above to read them.")
     tasks = list(resources.task_names())
     guess = next((_sources.run_info(options[lab]).task for lab in labels if _sources.run_info(options[lab]).task),
                  None)
