@@ -110,12 +110,14 @@ def rows_for(name: str, k: int, limit: int) -> list[dict]:
     vocab = load_vocabulary(name)
     print(f"{name}: vocabulary {vocab.embeddings.shape} in {time.perf_counter() - t0:.0f} s", flush=True)
     trained = []
+    finished = set(json.loads((ROOT / folder / "results.json").read_text())["runs"]) \
+        if folder and (ROOT / folder / "results.json").is_file() else set()
     for n in names:
         d = ROOT / folder / n
-        if (d / "adapter_config.json").is_file():
+        if n in finished and (d / "adapter_config.json").is_file():     # trained and scored by train_samples.py
             trained += load_prompts(d)
         else:
-            print(f"  {n}: not trained yet ({d} missing); skipped", flush=True)
+            print(f"  {n}: not trained yet (no finished run in {ROOT / folder / 'results.json'}); skipped", flush=True)
     model = tok = None
     if trained and name in RUN_MODEL:
         from analyzer.models import load_frozen_model

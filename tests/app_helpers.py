@@ -8,10 +8,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_prompts"
 
 
-def sample_labels(folder: Path = SAMPLES) -> list[str]:
+def sample_labels(folder: Path = SAMPLES, model: str = "smollm2-135m") -> list[str]:
+    """The labels the dashboard lists for ``folder`` with ``model`` (the prompts of its width: the samples hold
+    other models' prompts too, which the sidebar sets apart)."""
+    from analyzer.models import EMBEDDED_MODELS
     from analyzer.ui._sources import discover
+    from analyzer.ui.sidebar import split_by_width
 
-    return list(discover(folder))
+    return list(split_by_width(discover(folder), EMBEDDED_MODELS[model].dim)[0])
 
 
 def sample_prompt_dir(request, tmp_path_factory) -> tuple[Path, str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.samples import FOLDER_FILES, SAMPLE_FILES
+from app_helpers import sample_labels
 
 pytestmark = [pytest.mark.wheel, pytest.mark.integration]
 
@@ -150,7 +151,7 @@ def test_installed_cli_samples_report_analyze(installed):
     again = run([cli, "samples", "my-samples"], cwd=work, env=env, check=False)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 
-    sample = f"my-samples/{next(iter(checkout))}"
+    sample = f"my-samples/{sample_labels()[0]}"         # a SmolLM2 sample: the embedded model reads it
     report = json.loads(run([cli, "report", sample, "-k", "3", "--format", "json"], cwd=work, env=env).stdout)
     n_virtual = json.loads((work / sample / "adapter_config.json").read_text())["num_virtual_tokens"]
     assert len(report["prompts"][0]["tokens"]) == n_virtual
@@ -186,4 +187,5 @@ def test_installed_app_serves_and_renders_the_shipped_samples(installed, tmp_pat
     page = json.loads(run([str(bindir / "python"), "-c", script], cwd=work, env=app_env).stdout.splitlines()[-1])
     assert not page["exceptions"] and not page["errors"], page
     assert Path(page["folder"]).is_relative_to(bindir.parent)  # the shipped samples, inside the venv
-    assert set(page["options"]) == set(checkout_samples())
+    # every shipped sample of the default model's width (the others are set apart by width: Gemma's, Qwen's)
+    assert set(page["options"]) == set(sample_labels()) and set(page["options"]) <= set(checkout_samples())
