@@ -124,9 +124,9 @@ def rows_for(name: str, k: int, limit: int) -> list[dict]:
 
         model, tok = load_frozen_model(name)
     out = []
-    for p, task in [(p, None) for p in trained] + [(p, CONTROL_TASK) for p in control_prompts(name, vocab)]:
-        from analyzer.report import prompt_task
+    from analyzer.report import prompt_task
 
+    for p, task in [(p, None) for p in trained] + [(p, CONTROL_TASK) for p in control_prompts(name, vocab)]:
         task = task or prompt_task(p)
         t0 = time.perf_counter()
         r = analyze(p, vocab, task=task, k=k, settings=analysis_settings(full=False)).prompts[0]

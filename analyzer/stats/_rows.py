@@ -174,11 +174,11 @@ def adjust(tests: Iterable[Test], alpha: float = ALPHA) -> list[Test]:
     return [replace(t, verdict=verdict(t)) for t in out]
 
 
-
-def beyond_chance_other_way(t) -> bool:
+def beyond_chance_other_way(t: Test) -> bool:
     """A row whose one-sided test is not significant but whose value lies beyond chance the untested way
     (``p_other < ALPHA``): described in its sentence, never a claim."""
     return not t.significant and t.p_other is not None and math.isfinite(t.p_other) and t.p_other < ALPHA
+
 
 def verdict(t: Test) -> str:
     """The row's sentence: value, null mean, the words, and ``q`` (claims) or ``p`` (references)."""
