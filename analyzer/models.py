@@ -386,12 +386,17 @@ def _dequantize_gguf_to(gguf_path: str, target: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .loaders._gguf import one_parse_per_gguf
+
     d, f = os.path.split(os.path.abspath(gguf_path))
-    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
-    # A GGUF-loaded model refuses save_pretrained; rebuild it from its config and state dict.
-    fresh = type(model)(model.config)
-    fresh.load_state_dict(model.state_dict())
+    with one_parse_per_gguf():
+        tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained; rebuild it from its config and state dict (built on the meta
+    # device: no random initialisation of weights that are replaced at once).
+    with torch.device("meta"):
+        fresh = type(model)(model.config)
+    fresh.load_state_dict(model.state_dict(), assign=True)
     from .cache import atomic_dir
 
     with atomic_dir(target) as tmp:

@@ -6,7 +6,9 @@ The header is parsed by a lean ``struct`` reader over a memory-map (``_read_gguf
 
 from __future__ import annotations
 
+import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,3 +245,29 @@ def _gguf_scale(path: Path, header: _GGUFHeader, n_rows: int) -> tuple[float, st
                       f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); assuming 1.0.",
                       stacklevel=3)
         return 1.0, f"assumed 1.0 ({type(e).__name__})"
+
+
+@contextmanager
+def one_parse_per_gguf():
+    """Within this block, ``gguf.GGUFReader`` parses each file once and hands the same reader to every caller.
+
+    transformers opens a GGUF three times to build one model (tokenizer, config, weights), and each open parses
+    every metadata field, the ~262k token strings included (~15 s each for Gemma 3's vocabulary on this machine's
+    cores).  The reader only memory-maps the file and is never written to by transformers, so sharing it is safe;
+    the cache lives and dies with the block.  ``gguf.GGUFReader`` is the name transformers imports at call time."""
+    import gguf
+
+    original = gguf.GGUFReader
+    readers: dict[tuple[str, str], Any] = {}
+
+    def shared(path, mode="r"):
+        key = (os.path.realpath(path), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
