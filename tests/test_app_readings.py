@@ -111,6 +111,7 @@ def test_decode_on_request_shows_the_texts_and_the_frontier(app, tiny):
     assert len(at.code) == 2 and all(c.value.strip() for c in at.code)       # the two decoded texts
     table = next(t.value for t in at.table if "perplexity" in t.value.columns)
     assert list(table["prompt"])[:2] == ["decoded, λ=0", "decoded, λ=1"] and "[soft]" in set(table["prompt"])
+    assert all(0.0 <= float(b.replace("\\", "")) <= 1.0 for b in table["balanced"])  # references too (escaped)
     assert any("PEFT adapter (init TEXT)" in c.value for c in at.caption)
 
 

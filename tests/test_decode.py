@@ -216,7 +216,11 @@ def test_the_frontier_sweeps_the_fluency_weight_and_resumes_point_by_point(tiny,
     assert [(r.fluency, r.length) for r in rows] == [(0.0, 20), (5.0, 20), (0.0, 4), (5.0, 4)]
     assert set(res.references) == {"soft", "projection", "instruction", "zero-shot"}
     assert res.references["soft"].perplexity is None and res.references["projection"].perplexity > 0
+    for name, ref in res.references.items():       # each reference row shows its balanced accuracy too
+        assert 0.0 <= ref.balanced_accuracy <= 1.0, name
+        assert f"{ref.balanced_accuracy:.3f}" in next(r for r in res._table_rows() if r[0] == f"[{name}]")[2]
     saved = json.loads((out / "frontier.json").read_text())
+    assert saved["references"]["zero-shot"]["balanced_accuracy"] == res.references["zero-shot"].balanced_accuracy
     assert [p["name"] for p in saved["points"]] == ["fluency-0", "fluency-5", "fluency-0-length-4",
                                                     "fluency-5-length-4"]
     assert all((out / p["name"] / "adapter_model.safetensors").is_file() for p in saved["points"])

@@ -30,14 +30,17 @@ def point_name(fluency: float, length: int | None) -> str:
 @dataclass(frozen=True)
 class ReferencePoint:
     """A reference of the frontier (the soft prompt, its projection, the instruction, zero-shot): its accuracy
-    with the 95% interval ``ci`` and, for a hard prompt, its ``perplexity`` under the frozen model."""
+    with the 95% interval ``ci``, its ``balanced_accuracy`` (the mean recall over classes) and, for a hard prompt,
+    its ``perplexity`` under the frozen model."""
 
     accuracy: float
     ci: tuple[float, float]
     perplexity: float | None
+    balanced_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "ci": list(self.ci), "perplexity": self.perplexity}
+        return {"accuracy": self.accuracy, "ci": list(self.ci), "perplexity": self.perplexity,
+                "balanced_accuracy": self.balanced_accuracy}
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,8 @@ class FrontierResult(Renderable):
             rows.append([p.name, f"{p.accuracy:.3f} [{p.ci[0]:.2f}, {p.ci[1]:.2f}]", _num(p.balanced_accuracy, 3),
                          _ppl(p.perplexity), f"{p.agreement:.0%}", g, p.text])
         for name, ref in self.references.items():
-            rows.append([f"[{name}]", f"{ref.accuracy:.3f} [{ref.ci[0]:.2f}, {ref.ci[1]:.2f}]", "",
-                         _ppl(ref.perplexity), "", "", ""])
+            rows.append([f"[{name}]", f"{ref.accuracy:.3f} [{ref.ci[0]:.2f}, {ref.ci[1]:.2f}]",
+                         _num(ref.balanced_accuracy, 3), _ppl(ref.perplexity), "", "", ""])
         return rows
 
     def _title(self) -> str:
@@ -155,7 +158,7 @@ def references_of(res: DecodeResult) -> dict[str, ReferencePoint]:
         s = res.scores.get(name)
         if s is not None:
             out[name] = ReferencePoint(accuracy=s.accuracy, ci=(s.ci_low, s.ci_high),
-                                       perplexity=res.perplexity.get(name))
+                                       perplexity=res.perplexity.get(name), balanced_accuracy=s.balanced_accuracy)
     return out
 
 

@@ -80,7 +80,8 @@ def _rows(res) -> list[dict]:
     rows = [{"prompt": f"decoded, λ={p.fluency:g}", "accuracy": f"{p.accuracy:.3f} [{p.ci[0]:.2f}, "
              f"{p.ci[1]:.2f}]", "balanced": f"{p.balanced_accuracy:.3f}", "perplexity": _ppl(p.perplexity), "agreement": f"{p.agreement:.0%}",
              "text": p.text} for p in res.rows()]
-    rows += [{"prompt": f"[{k}]", "accuracy": f"{v.accuracy:.3f} [{v.ci[0]:.2f}, {v.ci[1]:.2f}]", "balanced": "",
+    rows += [{"prompt": f"[{k}]", "accuracy": f"{v.accuracy:.3f} [{v.ci[0]:.2f}, {v.ci[1]:.2f}]",
+              "balanced": "" if v.balanced_accuracy is None else f"{v.balanced_accuracy:.3f}",
               "perplexity": _ppl(v.perplexity), "agreement": "", "text": ""}
              for k, v in res.references.items()]
     return rows
