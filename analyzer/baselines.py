@@ -180,16 +180,46 @@ def _reference_queries(index: NeighborIndex, vocab: Vocabulary, vectors: np.ndar
            int(n_null), int(seed))
     memo = index.__dict__.setdefault("_reference_memo", {})
     if key not in memo:
-        unit = random_vectors_like(np.ones((1, vectors.shape[1]), np.float32), n_null, seed)
-        rv = query(index, unit, k, "random_vectors")
-        vt = _query_without_self(index, random_vocab_ids(vocab, n_null, seed, include_special=index.include_special),
-                                 k, "vocab_tokens")
-        for a in (rv.scores, rv.ids, vt.vectors, vt.scores, vt.ids, vt.token_ids):
-            a.flags.writeable = False     # shared by every prompt read with this index
         memo.clear()                      # one entry: the current settings
-        memo[key] = (rv.scores, rv.ids, vt)
+        memo[key] = _reference_neighbours(index, vocab, vectors.shape[1], k, n_null, seed, key)
     scores, ids, vt = memo[key]
     return {"random_vectors": QuerySet("random_vectors", gauss, scores, ids, None), "vocab_tokens": vt}
+
+
+def _reference_neighbours(index: NeighborIndex, vocab: Vocabulary, dim: int, k: int, n_null: int, seed: int,
+                          key: tuple) -> tuple[np.ndarray, np.ndarray, QuerySet]:
+    """The neighbours of the unit random directions and of the random tokens, read from the vocabulary's cache
+    entry when there (searching the 2 x ``n_null`` queries costs ~5 s on a 152k x 1,536 vocabulary; an analysis
+    that meets them again reads them back).  Read-only arrays: shared by every prompt read with this index."""
+    import json
+
+    from .cache import atomic_path, entry_dir, read_npz, text_key
+
+    token_ids = random_vocab_ids(vocab, n_null, seed, include_special=index.include_special)
+    path = entry_dir("vocab", vocab.key) / f"reference-neighbours-v1-{text_key(json.dumps(key[1:]))}.npz" \
+        if index.cache else None
+    z = read_npz(path) if path is not None else None
+    shapes = {"rv_scores": (n_null, k), "rv_ids": (n_null, k), "vt_scores": (n_null, k), "vt_ids": (n_null, k)}
+    if z is not None and all(z.get(f) is not None and z[f].shape == sh for f, sh in shapes.items()) and \
+            np.array_equal(z.get("vt_token_ids"), token_ids):
+        rs, ri = z["rv_scores"], z["rv_ids"]
+        vt = QuerySet("vocab_tokens", np.asarray(vocab.embeddings, np.float32)[token_ids], z["vt_scores"],
+                      z["vt_ids"], token_ids)
+    else:
+        unit = random_vectors_like(np.ones((1, dim), np.float32), n_null, seed)
+        rv = query(index, unit, k, "random_vectors")
+        rs, ri = rv.scores, rv.ids
+        vt = _query_without_self(index, token_ids, k, "vocab_tokens")
+        if path is not None:
+            try:
+                with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                    np.savez(fh, rv_scores=rs, rv_ids=ri, vt_scores=vt.scores, vt_ids=vt.ids,
+                             vt_token_ids=vt.token_ids)
+            except OSError:
+                pass                        # a read-only cache: searched again next time
+    for a in (rs, ri, vt.vectors, vt.scores, vt.ids, vt.token_ids):
+        a.flags.writeable = False
+    return rs, ri, vt
 
 
 def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex, *, k: int = 10,

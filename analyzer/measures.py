@@ -125,7 +125,7 @@ def _cosines(vectors: np.ndarray, vocab: Vocabulary, ids: np.ndarray) -> np.ndar
 def vocab_norms(vocab: Vocabulary, include_special: bool = False, norms: np.ndarray | None = None) -> np.ndarray:
     """Sorted L2 norms of the (non-excluded) vocabulary rows: float64.  ``norms``: all row norms, if known."""
     if norms is None:
-        norms = np.linalg.norm(np.asarray(vocab.embeddings, np.float32), axis=1)
+        norms = vocab.norms
     norms = np.asarray(norms, np.float64)
     return np.sort(norms if include_special else norms[~np.asarray(vocab.excluded, bool)])
 

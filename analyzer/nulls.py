@@ -84,7 +84,7 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
     rng = np.random.default_rng([seed, 34, CONSTRUCTIONS.index(construction)])
     emb = np.asarray(vocab.embeddings, np.float32)
     ok = np.flatnonzero(~np.asarray(vocab.excluded, bool))
-    norms = np.linalg.norm(emb[ok], axis=1)
+    norms = vocab.norms[ok]
 
     def tokens():
         return emb[rng.choice(ok, size=n)].astype(np.float64)
@@ -143,10 +143,31 @@ def principal_basis(vocab: Vocabulary, n: int = N_PRINCIPAL) -> tuple[np.ndarray
     :func:`vocab_moments` sample; one SVD per vocabulary, memoised)."""
     key = f"{vocab.key}-principal"
     if key not in _MOMENTS:
-        mu, z = vocab_moments(vocab)
-        _MOMENTS[key] = (mu, np.linalg.svd(z.astype(np.float64), full_matrices=False)[2])
+        _MOMENTS[key] = _cached_principal(vocab)
     mu, vt = _MOMENTS[key]
     return mu, vt[:n]
+
+
+_PRINCIPAL_KEPT = 200      # the most directions any caller asks for (the "along the cloud" construction)
+
+
+def _cached_principal(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and top principal directions of the :func:`vocab_moments` sample, from the vocabulary's cache
+    entry when there (the SVD costs ~2 s at 1,536 dimensions, and every analysis of a prompt needs it)."""
+    from .cache import atomic_path, entry_dir, read_npz
+
+    path = entry_dir("vocab", vocab.key) / f"principal-v1-{_PRINCIPAL_KEPT}.npz"
+    z = read_npz(path)
+    if z is not None and z.get("mean", np.empty(0)).shape == (vocab.dim,) and z.get("basis") is not None:
+        return z["mean"], z["basis"]
+    mu, sample = vocab_moments(vocab)
+    vt = np.linalg.svd(sample.astype(np.float64), full_matrices=False)[2][:_PRINCIPAL_KEPT]
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, mean=mu, basis=vt)
+    except OSError:
+        pass                                # a read-only cache: computed again next time
+    return mu, vt
 
 
 def token_density(vocab: Vocabulary) -> np.ndarray:

@@ -6,6 +6,7 @@ Importing this module pulls numpy only."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 import numpy as np
@@ -56,6 +57,19 @@ class Vocabulary:
     @property
     def n_included(self) -> int:
         return int((~self.excluded).sum())
+
+    @cached_property
+    def norms(self) -> np.ndarray:
+        """L2 norm of every row: read-only float32 ``"vocab"``, computed once per vocabulary and kept (every index
+        and null of an analysis reads it).  Chunk by chunk, without a temporary the size of the matrix (~0.1 s
+        for 152k x 1,536 once the rows are in memory)."""
+        e = self.embeddings
+        out = np.empty(e.shape[0], np.float32)
+        for a in range(0, e.shape[0], 16384):
+            x = np.asarray(e[a:a + 16384], np.float32)
+            out[a:a + x.shape[0]] = np.sqrt(np.einsum("ij,ij->i", x, x))
+        out.flags.writeable = False
+        return out
 
     def __repr__(self) -> str:
         scale = f", embed_scale={self.embed_scale:.4g}" if self.embed_scale != 1.0 else ""
