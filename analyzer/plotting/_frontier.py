@@ -4,6 +4,8 @@ prompt (no perplexity: drawn as a horizontal band), its nearest-token projection
 
 from __future__ import annotations
 
+import math
+
 from ._style import PERCENT_AXIS, color, layout_args
 
 REF_STYLE = {"projection": ("#757575", "square"), "instruction": ("#424242", "diamond"),
@@ -49,8 +51,15 @@ def plot_decode_frontier(result, *, width: int | None = None, height: int | None
                                           "arrayminus": [ref.accuracy - ref.ci[0]]},
                                  hovertemplate=f"{name}<br>accuracy %{{y:.3f}}<br>perplexity %{{x:,.1f}}<extra></extra>"))
     lay = layout_args(width, height if height is not None else 440, title)
-    fig.update_layout(**lay, xaxis={"title": "perplexity of the hard prompt under the frozen model (log scale; "
-                                             "left = more readable)", "type": "log"},
+    xs = [p.perplexity for p in pts if p.perplexity] + [r.perplexity for r in refs.values() if r.perplexity]
+    xaxis = {"title": "perplexity of the hard prompt under the frozen model (log scale; left = more readable)",
+             "type": "log"}
+    if xs:      # room on the right for the labels written beside the rightmost markers ("λ=0", "projection")
+        lo, hi = math.log10(min(xs)), math.log10(max(xs))
+        span = max(hi - lo, 0.5)
+        xaxis["range"] = [lo - 0.1 * span, hi + 0.35 * span]
+    fig.update_traces(cliponaxis=False, selector={"type": "scatter"})
+    fig.update_layout(**lay, xaxis=xaxis,
                       yaxis={"title": "test accuracy", "range": [0, 1.02], **PERCENT_AXIS},
                       legend={"orientation": "h", "y": -0.25})
     return fig
