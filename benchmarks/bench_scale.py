@@ -140,8 +140,9 @@ STEPS = ("load", "report", "neighbourhood", "analyze", "map")
 
 
 def bench_vocab(label: str, model: str, n: int, d: int, *, repeats: int, check: bool, say,
-                steps=STEPS) -> list[list]:
-    """Every step on one vocabulary in its own empty cache; the table's rows for it."""
+                steps=STEPS, on_row=None) -> list[list]:
+    """Every step on one vocabulary in its own empty cache; the table's rows for it (each also handed to
+    ``on_row`` as soon as it is measured, so a long run that is stopped keeps every finished step)."""
     f32_mb = n * d * 4 / 2**20
     rows: list[list] = []
 
@@ -150,6 +151,8 @@ def bench_vocab(label: str, model: str, n: int, d: int, *, repeats: int, check: 
         rows.append([label, f"{n:,} x {d:,}", step, f"{sec:.2f}" if sec < 10 else f"{sec:.0f}",
                      f"{r['peak_rss_mb']:.0f}", f"{r['peak_rss_mb'] / f32_mb:.2f}", recall, note])
         say(f"  {step}: {sec:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
+        if on_row is not None:
+            on_row(rows[-1])
 
     with tempfile.TemporaryDirectory(prefix="bench-scale-cache-") as cache:
         env = {"SOFTPROMPT_ANALYZER_CACHE": cache}
@@ -243,17 +246,21 @@ def main(argv=None) -> int:
               f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     rows: list[list] = []
     out = Path(args.out) if args.out else None
+
+    def keep(row: list) -> None:
+        rows.append(row)
+        if out:  # after each step: a long run that is stopped keeps what it measured
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(header + "\n\n" + table(COLUMNS, rows) + "\n" + "".join(f"\n{s}\n" for s in skipped))
+
     for label, model, n, d in plan:
         say(f"{label} ({n:,} x {d:,})")
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="bench-scale-vocab-") as where:
             path = model or str(synthetic_folder(n, d, Path(where)))
             steps = args.steps or (STEPS[:3] if args.quick else STEPS)
-            rows += bench_vocab(label, path, n, d, repeats=repeats, check=True, say=say, steps=steps)
+            bench_vocab(label, path, n, d, repeats=repeats, check=True, say=say, steps=steps, on_row=keep)
         say(f"  ({time.perf_counter() - t0:.0f} s in all)")
-        if out:  # after each vocabulary: a long run that is stopped keeps what it measured
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(header + "\n\n" + table(COLUMNS, rows) + "\n" + "".join(f"\n{s}\n" for s in skipped))
     for s in skipped:
         print(s)
     print(header + "\n")
