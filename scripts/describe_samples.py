@@ -26,6 +26,23 @@ SINGLE_TASK = ("sentiment-labels", "sentiment-random", "sentiment-vocab", "spam-
 TASKS = ("sentiment", "spam", "question-type")
 
 
+def portable(obj):
+    """The result with no path of this machine in it: the repository's paths made relative to it, the cache's
+    written ``<cache>/...`` (the shipped file is read on other machines)."""
+    from analyzer.cache import cache_dir
+
+    if isinstance(obj, dict):
+        return {k: portable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/"):
+        for base, shown in ((cache_dir().resolve(), "<cache>"), (ROOT, None)):
+            if Path(obj).is_relative_to(base):
+                rel = Path(obj).relative_to(base).as_posix()
+                return rel if shown is None else f"{shown}/{rel}"
+    return obj
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="JSON file for the results")
@@ -68,7 +85,7 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         print(f"{name}:", file=sys.stderr, flush=True)
         res = run()
-        out["results"][name] = {**res.to_dict(), "seconds": round(time.perf_counter() - t, 1)}
+        out["results"][name] = {**portable(res.to_dict()), "seconds": round(time.perf_counter() - t, 1)}
         for line in res.summary():
             print(f"  {line}", file=sys.stderr, flush=True)
         out["wall_s"] = round(time.perf_counter() - t0, 1)

@@ -186,3 +186,28 @@ def test_shipped_readings_read_back_through_from_dict():
             if "model_provenance" not in d:                 # written before the provenance was recorded
                 back.pop("model_provenance")
             assert json.dumps(back) == json.dumps(d)
+
+
+def test_shipped_readings_record_no_path_of_the_machine_that_wrote_them():
+    """Every shipped JSON names its prompts relative to the repository (a clone elsewhere reads them the same)."""
+    import json
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[1] / "sample_prompts"
+
+    def strings(obj):
+        if isinstance(obj, dict):
+            for v in obj.values():
+                yield from strings(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                yield from strings(v)
+        elif isinstance(obj, str):
+            yield obj
+
+    files = sorted(samples.rglob("*.json"))
+    assert len(files) > 10
+    absolute = [(f.relative_to(samples).as_posix(), s) for f in files for s in strings(json.loads(f.read_text()))
+                if s.startswith(("/work/", "/tmp/", "/home/", "/root/", str(samples.parent)))]
+    assert not absolute, absolute[:5]
+
