@@ -19,18 +19,11 @@ sys.path.insert(0, str(ROOT))
 
 def cell(tests: list[dict], measure: str, null: str = "matched") -> str:
     """``value vs null mean (q, verdict)`` of one claim row, ``value vs null mean (p, described)`` of a
-    reference row on the same null, or ``—``."""
-    from analyzer._format import short_verdict
-    from analyzer.stats import format_p
+    reference row on the same null, or ``—`` (the scale table's formatting, :mod:`scale_table`)."""
+    from scale_table import cell as format_row
+    from scale_table import test_row
 
-    for r in tests:
-        if r["measure"] == measure and r["null"] == null and r["space"] in ("model", "-"):
-            if r["claim"]:
-                return (f"{r['value']:.3f} vs {r['null_mean']:.3f} ({format_p(r['q'], None, 'q')}, "
-                        f"{short_verdict(r)})")
-            return (f"{r['value']:.3f} vs {r['null_mean']:.3f} "
-                    f"({format_p(r['p'], r['n_null'], direction=r['direction'])}, described)")
-    return "—"
+    return format_row(test_row(tests, measure, null), reference_note=", described")
 
 
 def main() -> None:

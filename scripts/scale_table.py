@@ -83,15 +83,17 @@ def test_row(tests, measure: str, null: str) -> dict | None:
     return None
 
 
-def cell(r: dict | None) -> str:
-    """``value vs null (q, verdict)`` for a claim, ``value vs null (p)`` for a reference row, ``—`` when absent."""
+def cell(r: dict | None, reference_note: str = "") -> str:
+    """``value vs null (q, verdict)`` for a claim, ``value vs null (p<reference_note>)`` for a reference row, ``—``
+    when absent (``r``: a :func:`test_row`)."""
     from analyzer.stats import format_p
 
     if r is None:
         return "—"
     if r["claim"]:
         return f"{r['value']:.3f} vs {r['null_mean']:.3f} ({format_p(r['q'], None, 'q')}, {r['verdict']})"
-    return f"{r['value']:.3f} vs {r['null_mean']:.3f} ({format_p(r['p'], r['n_null'], direction=r['direction'])})"
+    return (f"{r['value']:.3f} vs {r['null_mean']:.3f} "
+            f"({format_p(r['p'], r['n_null'], direction=r['direction'])}{reference_note})")
 
 
 def _gap(g: dict) -> dict:
