@@ -67,6 +67,25 @@ def _label_ids(label_token_ids) -> tuple[np.ndarray, dict[str, list[int]]]:
     return ids, groups
 
 
+def _cosine_space(index: NeighborIndex, vocab: Vocabulary):
+    """What tightness reads neighbours' vectors from: a cosine or CSLS index's own unit rows when every id asked
+    for is indexed (neighbours always are), so that gathering thousands of scattered rows does not page the
+    vocabulary's memory-map in (the kernel reads around each row: ~0.8 GB resident at 152k x 1,536); else the
+    matrix.  Tightness is a mean cosine, the same from unit rows up to float32 rounding."""
+    emb = np.asarray(vocab.embeddings, np.float32)
+    if index.metric not in ("cosine", "csls") or not index._is_flat():
+        return emb
+    rows, ids = index.unit_rows(), np.asarray(index.ids_, np.int64)
+
+    def vectors(wanted: np.ndarray) -> np.ndarray:
+        pos = np.clip(np.searchsorted(ids, wanted), 0, ids.size - 1)
+        if not np.array_equal(ids[pos], wanted):
+            return emb[wanted]
+        return rows[pos].numpy()
+
+    return vectors
+
+
 def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: NeighborIndex | None = None, *,
                    k: int = 10, n_null: int = 500, n_boot: int = 1000, seed: int = 0,
                    init_ids: Sequence[int] | None = None, label_token_ids=None, text_embedder=None,
@@ -131,7 +150,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     common = dict(n_boot=n_boot, seed=seed, alpha=alpha, omitted=B.omitted, table=table, groups=B.groups)
 
     # ---- 1. tightness ---------------------------------------------------------------------------
-    emb = np.asarray(vocab.embeddings, np.float32)
+    emb = rows_of = _cosine_space(index, vocab)    # the neighbours' vectors, for cosines among them
     tight = {"k": k, "space_model": vocab.name}
     tv = {s: tightness(q.ids, emb) for s, q in {"prompt": P, **B.nulls}.items()}
     # against matched queries tightness is described, not claimed (against the initialisation it is claimed):
@@ -187,18 +206,24 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
                            else {})}
                        for y in top if occ[y] > 1]
     if neighborhood is not None and k <= neighborhood.K:
-        mv = {s: mutual_neighbors(q, vocab, neighborhood, k).mean(axis=1) for s, q in {"prompt": P, **B.nulls}.items()}
+        mv = {s: mutual_neighbors(q, vocab, neighborhood, k, space=rows_of).mean(axis=1)
+              for s, q in {"prompt": P, **B.nulls}.items()}
         hub["mutual"] = per_token_test(mv["prompt"], {s: mv[s] for s in B.pools}, init_values=mv.get("init"),
                                        what="mutual-neighbour share", **common)
-        hub["mutual"]["per_position_ids"] = [P.ids[i][mutual_neighbors(P, vocab, neighborhood, k)[i]].tolist()
+        mine = mutual_neighbors(P, vocab, neighborhood, k, space=rows_of)
+        hub["mutual"]["per_position_ids"] = [P.ids[i][mine[i]].tolist()
                                              for i in range(n)]
     else:
         hub["mutual"] = {"omitted": "no vocabulary neighbourhood with K >= k"}
     t = tick("hubness", t)
     if csls is not False and index.metric != "csls" and neighborhood is not None:
-        cidx = csls if isinstance(csls, NeighborIndex) else \
-            NeighborIndex(metric="csls", k=k, include_special=index.include_special,
-                          csls_k=neighborhood.K).fit(vocab)
+        if isinstance(csls, NeighborIndex):
+            cidx = csls
+        elif index.metric == "cosine":          # over the cosine index's own rows: no second copy of the matrix
+            cidx = index.csls_view(neighborhood.K)
+        else:
+            cidx = NeighborIndex(metric="csls", k=k, include_special=index.include_special,
+                                 csls_k=neighborhood.K).fit(vocab)
         _, cids = cidx.kneighbors(P.vectors, k)
         overlap = [np.intersect1d(a, b).size / k for a, b in zip(P.ids, cids)]
         rnd = B.pools["random_vectors"].vectors[:n_null_sub]
@@ -223,7 +248,7 @@ def analyze_prompt(prompt: SoftPrompt | np.ndarray, vocab: Vocabulary, index: Ne
     geo["norm"] = {"per_position": _fl(np.linalg.norm(P.vectors, axis=1)), "percentile_in_vocab": _fl(pct),
                    "vocab_percentiles": {str(q): _f(np.percentile(norms_sorted, q)) for q in (1, 5, 25, 50, 75, 95, 99)},
                    "mean_percentile": _f(pct.mean())}
-    near = {s: nearest_token(v, vocab, include_special=index.include_special, norms=index.norms_)
+    near = {s: nearest_token(v, vocab, include_special=index.include_special, norms=index.norms_, index=index)
             for s, v in (("prompt", P.vectors), ("random_vectors", B.pools["random_vectors"].vectors[:n_null_sub]))}
     for key, what in (("cosine", "nearest-token cosine"), ("distance", "nearest-token distance")):
         # a matching feature of the matched null: described against the reference only, never claimed

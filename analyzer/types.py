@@ -12,6 +12,25 @@ from typing import Any, Mapping
 import numpy as np
 
 
+def _release_pages(arr) -> None:
+    """Drop a read-only memory-map's pages from this process's resident set (they stay in the page cache and
+    come back on the next access): once a pass has its own copy, the mapped matrix need not count twice.  Only
+    for a read-only array (a writable private map would lose its changes)."""
+    import mmap
+
+    if getattr(getattr(arr, "flags", None), "writeable", True):
+        return
+    m = getattr(arr, "_mmap", None)
+    while m is None and getattr(arr, "base", None) is not None:
+        arr = arr.base
+        m = arr if isinstance(arr, mmap.mmap) else getattr(arr, "_mmap", None)
+    if isinstance(m, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            m.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
+
+
 @dataclass(frozen=True, eq=False)
 class Vocabulary:
     """The frozen model's input-embedding matrix and its token strings.
@@ -68,6 +87,7 @@ class Vocabulary:
         for a in range(0, e.shape[0], 16384):
             x = np.asarray(e[a:a + 16384], np.float32)
             out[a:a + x.shape[0]] = np.sqrt(np.einsum("ij,ij->i", x, x))
+        _release_pages(e)             # the pass paged the whole memory-map in; the readings need a few rows
         out.flags.writeable = False
         return out
 

@@ -92,3 +92,47 @@ def test_a_repeated_small_search_is_answered_again_and_cannot_be_changed_by_the_
     assert s3.shape == (6, 2) and np.array_equal(s3, fresh[0][:, :2])
     q[0, 0] += 1.0                                              # another query: searched again
     assert not np.array_equal(idx.kneighbors(q)[0][0], fresh[0][0])
+
+
+def test_csls_view_reads_the_cosine_rows_and_gives_the_csls_index_neighbours(cache):
+    from numeric import assert_same_neighbors
+
+    v = _vocab(n=600, d=24)
+    cos = NeighborIndex(k=7).fit(v)
+    view = cos.csls_view(csls_k=5)
+    assert view.index_ is cos.index_                                # the same storage, no second matrix
+    assert not list(entry_dir("vocab", v.key).glob("index-csls*"))     # nor a second index on disk
+    alone = NeighborIndex(metric="csls", k=7, csls_k=5).fit(v)
+    for n in (3, 100):                                              # the small-batch and the batched path
+        q = np.random.default_rng(n).normal(size=(n, 24)).astype(np.float32)
+        (sv, iv), (sa, ia) = view.kneighbors(q), alone.kneighbors(q)
+        assert_same_neighbors(iv, sv, ia, sa)
+    with pytest.raises(Exception, match="csls_view needs a cosine index"):
+        NeighborIndex(metric="l2").fit(v).csls_view()
+
+
+@pytest.mark.parametrize("include_special", [False, True])
+def test_nearest_token_and_ranks_from_the_index_rows_equal_the_matrix_pass(cache, include_special):
+    from analyzer.measures import nearest_token, token_ranks
+
+    v = _vocab(n=500, d=20, seed=3)
+    q = np.random.default_rng(8).normal(size=(30, 20)).astype(np.float32) * 2.0
+    q[:5] = v.embeddings[[10, 20, 30, 40, 50]]                     # rows of the vocabulary: their own nearest
+    idx = NeighborIndex(include_special=include_special).fit(v)
+    a = nearest_token(q, v, include_special=include_special, norms=v.norms)
+    b = nearest_token(q, v, include_special=include_special, norms=v.norms, index=idx)
+    np.testing.assert_allclose(a["cosine"], b["cosine"], rtol=0, atol=1e-5)
+    # distance from |q|^2 + |e|^2 - 2 q.e in float32: near 0 the cancellation leaves ~sqrt(1e-7 |e|^2) either way
+    np.testing.assert_allclose(a["distance"], b["distance"], rtol=1e-4, atol=0.02)
+    for key in ("cosine_id", "distance_id"):
+        assert np.array_equal(a[key], b[key]), key
+    assert list(b["cosine_id"][:5]) == [10, 20, 30, 40, 50] == list(b["distance_id"][:5])
+    if not include_special:
+        assert not np.isin(b["cosine_id"], [0, 1, 2]).any()
+    # ranks read the same unit rows: a vocabulary row is rank 1 of its own token; under CSLS too
+    assert list(token_ranks(idx, q[:5], [10, 20, 30, 40, 50])) == [1] * 5
+    view = idx.csls_view(5)
+    brute = 2.0 * (q[:5] / np.linalg.norm(q[:5], axis=1, keepdims=True)) @ (
+        v.embeddings[idx.ids_] / v.norms[idx.ids_, None]).T - view.r_[idx.ids_][None, :]
+    own = brute[np.arange(5), np.searchsorted(idx.ids_, [10, 20, 30, 40, 50])]
+    assert list(token_ranks(view, q[:5], [10, 20, 30, 40, 50])) == list((brute > own[:, None] + 1e-6).sum(1) + 1)

@@ -35,9 +35,7 @@ def _index(model: str, metric: str):
                                 "~10 s for SmolLM2's 49k tokens, ~1.5 min for Gemma 3's 262k on 2 cores)…",
                    max_entries=4)
 def _csls_index(model: str):
-    from .. import NeighborIndex
-
-    return NeighborIndex(metric="csls", k=10).fit(vocabulary(model))
+    return _index(model, "cosine").csls_view(10)        # over the cosine index's rows: no second matrix
 
 
 @st.cache_resource(show_spinner="Fitting the UMAP map of the vocabulary (once per model, cached on disk)…",
