@@ -59,7 +59,12 @@ def tightness(neighbor_ids: np.ndarray, space: np.ndarray | Callable[[np.ndarray
         raise AnalyzerError(f"Expected neighbour ids of shape (q, k); got shape {ids.shape}.")
     uniq, inv = np.unique(ids, return_inverse=True)
     vecs = np.asarray(space(uniq) if callable(space) else np.asarray(space)[uniq], dtype=np.float32)
-    return pairwise_tightness(vecs[inv.reshape(ids.shape)])
+    inv = inv.reshape(ids.shape)
+    # in blocks of queries: the "q k d" sets of a 10,000-query null pool are 0.6 GB at d = 1,536, and
+    # pairwise_tightness makes three of them
+    step = max(1, (64 << 20) // (4 * ids.shape[1] * vecs.shape[1] + 1))
+    return np.concatenate([pairwise_tightness(vecs[inv[a:a + step]]) for a in range(0, ids.shape[0], step)]) \
+        if ids.shape[0] else pairwise_tightness(vecs[inv])
 
 
 def text_space(vocab: Vocabulary, embedder) -> Callable[[np.ndarray], np.ndarray]:
@@ -180,7 +185,7 @@ def nearest_token(vectors: np.ndarray, vocab: Vocabulary, *, include_special: bo
         skip = None if include_special else torch.from_numpy(np.asarray(vocab.excluded, bool))
     out = {n: np.empty(q.shape[0]) for n in ("cosine", "distance")}
     out.update({n: np.empty(q.shape[0], np.int64) for n in ("cosine_id", "distance_id")})
-    chunk = max(1, (1 << 27) // (4 * rows.shape[0]))
+    chunk = max(1, (1 << 25) // (4 * rows.shape[0]))    # 32 MiB per "chunk vocab" matrix; five are alive at once
     with torch.inference_mode():
         for a in range(0, q.shape[0], chunk):
             qt = torch.from_numpy(q[a:a + chunk])

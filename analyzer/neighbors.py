@@ -169,7 +169,7 @@ class NeighborIndex:
         index = faiss.IndexFlatL2(dim) if self.metric == "l2" else faiss.IndexFlatIP(dim)
         for a in range(0, ids.size, 16384):  # chunk by chunk: the index's copy is the only full one
             index.add(self._index_rows(emb, ids[a:a + 16384]))
-        _release_pages(emb)
+            _release_pages(emb)              # nor do the mapped rows already copied stay resident
         if path is not None:
             from .cache import atomic_path
 
@@ -302,7 +302,7 @@ class NeighborIndex:
                 qt = torch.from_numpy(q[a:a + chunk])
                 s = qt @ xb.T
                 if minus is not None:
-                    s = 2.0 * s - minus[None, :]
+                    s.mul_(2.0).sub_(minus[None, :])          # in place: no second chunk of scores
                 if self.metric == "l2":
                     s = (qt * qt).sum(1, keepdim=True) + self._xb_sq_[None, :] - 2.0 * s
                     v, i = torch.topk(s, k, dim=1, largest=False, sorted=True)
