@@ -171,7 +171,7 @@ def nearest_token(vectors: np.ndarray, vocab: Vocabulary, *, include_special: bo
     import torch
 
     q = np.ascontiguousarray(vectors, dtype=np.float32)
-    unit = index is not None and index.metric in ("cosine", "csls") and index.include_special == include_special
+    unit = index is not None and index.has_unit_rows and index.include_special == include_special
     if unit:
         rows = index.unit_rows()                                     # "indexed d", the index's own storage
         ids = torch.from_numpy(np.asarray(index.ids_, np.int64))

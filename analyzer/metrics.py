@@ -73,7 +73,7 @@ def _cosine_space(index: NeighborIndex, vocab: Vocabulary):
     vocabulary's memory-map in (the kernel reads around each row: ~0.8 GB resident at 152k x 1,536); else the
     matrix.  Tightness is a mean cosine, the same from unit rows up to float32 rounding."""
     emb = np.asarray(vocab.embeddings, np.float32)
-    if index.metric not in ("cosine", "csls") or not index._is_flat():
+    if not index.has_unit_rows:
         return emb
     rows, ids = index.unit_rows(), np.asarray(index.ids_, np.int64)
 

@@ -236,12 +236,17 @@ class NeighborIndex:
             scores = np.sqrt(np.maximum(scores, 0.0))
         return scores.astype(np.float32), self.ids_[pos]
 
+    @property
+    def has_unit_rows(self) -> bool:
+        """Whether :meth:`unit_rows` can hand out the indexed rows as unit vectors (a flat cosine or CSLS index)."""
+        self._check_fitted()
+        return self.metric in ("cosine", "csls") and self._is_flat()
+
     def unit_rows(self):
         """The indexed rows as the flat index stores them, without a copy: a read-only-by-contract torch tensor
         ``"indexed d"`` over the FAISS storage (unit vectors for cosine; for a fitted ``csls`` index, its first
         ``d`` columns)."""
-        self._check_fitted()
-        if self.metric not in ("cosine", "csls") or not self._is_flat():
+        if not self.has_unit_rows:
             raise AnalyzerError(f"unit_rows needs a flat cosine or CSLS index; this one is {self.metric!r}.")
         xb = self._storage()
         return xb[:, :self.vocab_.dim] if xb.shape[1] != self.vocab_.dim else xb
@@ -268,16 +273,14 @@ class NeighborIndex:
         if self.metric != "cosine":
             raise AnalyzerError(f"csls_view needs a cosine index (its rows are the unit vectors CSLS reads); this "
                                 f"one is {self.metric!r}. Fit NeighborIndex(metric='csls') instead.")
-        view = NeighborIndex(metric="csls", k=self.k, include_special=self.include_special, cache=self.cache,
-                             csls_k=csls_k)
-        view._check_params()
+        import torch
+
         k = check_param("NeighborIndex", "csls_k", csls_k, Interval(Integral, 1, self.ids_.size - 1))
+        view = NeighborIndex(metric="csls", k=self.k, include_special=self.include_special, cache=self.cache,
+                             csls_k=k)
         view.vocab_, view.ids_, view.norms_, view.median_norm_ = self.vocab_, self.ids_, self.norms_, self.median_norm_
         view.neighborhood_ = vocab_neighborhood(self.vocab_, k, include_special=self.include_special, cache=self.cache)
         view.r_ = view.neighborhood_.r
-        view._check_k(view.k, int(view.ids_.size))
-        import torch
-
         view.index_ = self.index_
         view._r_indexed_ = torch.from_numpy(np.ascontiguousarray(view.r_[view.ids_], dtype=np.float32))
         return view
