@@ -3,7 +3,10 @@ replacements (removed, nearest token, vocabulary mean) on 100 test examples, the
 (a first, untimed run fills it).  Reports the median wall time over ``--repeats`` runs and the example forwards
 per second (every variant of the prompt scored on every example).  ``--curve`` adds the partial-projection curve
 (10 random orders at 4 counts); ``--plain`` also times the removals without the prompt's cached keys and values
-(the plain shared forward), to show what the prefix cache saves.  Not a test: timings never go in tests."""
+(the plain shared forward), to show what the prefix cache saves.  ``--batching`` instead times the example
+forwards of one prompt's removals on each task under several per-batch overheads of the batching
+(``analyzer.training.scoring.length_sorted_batches``), the measurement behind ``BATCH_OVERHEAD_TOKENS``.  Not a
+test: timings never go in tests."""
 
 from __future__ import annotations
 
@@ -23,10 +26,16 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--batch-size", type=int, default=32, help="largest batch (--batching)")
     ap.add_argument("--curve", action="store_true", help="also the partial-projection curve")
     ap.add_argument("--plain", action="store_true", help="also time the removals without the prefix cache")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
+    ap.add_argument("--batching", default=None, metavar="OVERHEADS",
+                    help="time the batching instead: comma-separated per-batch overheads in tokens (e.g. 0,48,96,192), "
+                         "each with --repeats runs of 4 removal variants on every task")
     args = ap.parse_args()
+    if args.batching:
+        return batching(args)
 
     import torch
 
@@ -70,6 +79,51 @@ def main() -> None:
                               "prefix_cache": r.settings["prefix_cache"]}
         rows.append([name, r.settings["variants_scored"], fw, f"{med:.1f}", f"{fw / med:.1f}"])
     print(table(["case", "variants", "example forwards", "median s", "examples/s"], rows))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+def batching(args) -> None:
+    """Example forwards per second of 4 removal variants on ``--limit`` test examples of each task, under each
+    per-batch overhead of the batching (the padded tokens of each batching beside it)."""
+    import torch
+
+    from analyzer.faithfulness._variants import VariantScorer, as_matrix
+    from analyzer.loaders import load_prompt
+    from analyzer.models import load_frozen_model
+    from analyzer.tasks import get_task
+    from analyzer.training import scoring
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, tok = load_frozen_model("smollm2-135m")
+    x = as_matrix(load_prompt(args.prompt))
+    overheads = [int(v) for v in args.batching.split(",")]
+    rows, out = [], {"limit": args.limit, "threads": torch.get_num_threads(), "cases": []}
+    for task_name in ("sentiment", "spam", "question-type"):
+        task = get_task(task_name)
+        ex = task.split("test")[:args.limit]
+        s = VariantScorer(model, tok, task, ex, batch_size=args.batch_size, model_name="smollm2-135m")
+        for oh in overheads:
+            lengths = [len(q) for q in s.seqs]
+            s.batches = scoring.length_sorted_batches(lengths, args.batch_size, 8192, overhead=oh)
+            padded = sum(max(lengths[i] for i in b) * len(b) for b in s.batches)
+            s.logits(x)
+            secs = []
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                for i in range(4):
+                    s.logits(torch.cat([x[:i], x[i + 1:]]))
+                secs.append(time.perf_counter() - t)
+            med = statistics.median(secs)
+            case = {"task": task_name, "overhead": oh, "batches": len(s.batches), "tokens": sum(lengths),
+                    "padded": padded, "seconds": secs, "examples_per_second": 4 * len(ex) / med}
+            out["cases"].append(case)
+            rows.append([task_name, oh, len(s.batches), f"{1 - sum(lengths) / padded:.2f}", f"{med:.2f}",
+                         f"{4 * len(ex) / med:.1f}"])
+            print(f"  {task_name} overhead {oh}: {med:.2f} s", file=sys.stderr, flush=True)
+    print(table(["task", "overhead (tokens)", "batches", "padding", "median s", "examples/s"], rows))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(out, f, indent=2)

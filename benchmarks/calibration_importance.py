@@ -157,10 +157,19 @@ def run_importance_calibration(*, reference: str = "sentiment-labels", task: str
 
     torch.set_num_threads(int(threads))
     root = Path(__file__).resolve().parents[1]
-    ref = load_prompt(root / "sample_prompts" / reference if (root / "sample_prompts" / reference).exists()
-                      else reference)
     model, tok = load_frozen_model("smollm2-135m")
     vocab = load_vocabulary("smollm2-135m")
+    if reference == "instruction":      # the task's instruction, its tokens as the model embeds them (vocabulary norms)
+        from analyzer.tasks import get_task
+        from analyzer.types import SoftPrompt
+
+        ids = tok.encode(get_task(task).instruction, add_special_tokens=False)
+        with torch.no_grad():
+            rows = model.get_input_embeddings()(torch.as_tensor(ids)).float().numpy()
+        ref = SoftPrompt(name=f"{task} instruction", vectors=rows, source="memory", kind="TENSOR")
+    else:
+        ref = load_prompt(root / "sample_prompts" / reference if (root / "sample_prompts" / reference).exists()
+                          else reference)
     res = importance_calibration(model, tok, vocab, ref, task, per_family=per_family, planted_k=planted_k,
                                  planted_count=planted_count, limit=limit, seed=seed, model_name="smollm2-135m",
                                  families=families, progress=progress)
@@ -197,7 +206,8 @@ def print_tables(res: dict[str, Any]) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reference", default="sentiment-labels", help="a sample prompt's name or a prompt path")
+    ap.add_argument("--reference", default="sentiment-labels",
+                    help="a sample prompt's name, a prompt path, or 'instruction' (the task's instruction embedded)")
     ap.add_argument("--task", default="sentiment")
     ap.add_argument("--per-family", type=int, default=5, help="meaningless prompts per family (default 5)")
     ap.add_argument("--planted-count", type=int, default=4, help="planted prompts (default 4)")

@@ -175,8 +175,8 @@ def test_explore_isolate_search_background_and_3d(app):
     results = next(d.value for d in at.dataframe if "nearest virtual token" in d.value.columns)
     assert results["token"].iloc[0] == "␣movie" and results["id"].iloc[0] > 0
     assert any(m.value.startswith("**Virtual tokens nearest to** `␣movie`") for m in at.markdown)
-    nearest = next(d.value for d in at.dataframe if list(d.value.columns) == ["prompt", "v", "cosine", "rank"])
-    assert len(nearest) >= 1 and set(nearest["prompt"]) == {"text-init"}
+    nearest = next(d.value for d in at.dataframe if list(d.value.columns) == ["virtual token", "cosine", "rank"])
+    assert len(nearest) >= 1 and all(v.startswith("v") and v.endswith(" · text-init") for v in nearest["virtual token"])
     at.button_group(key="background").set_value("off").run()
     ok(at)
     assert not [t for t in chart_specs(at)[0]["data"] if t["name"].startswith("vocabulary")]
@@ -250,6 +250,10 @@ def test_tightness_and_geometry_tabs(app):
     assert "tightness (model space)" in set(tests["measure"]) and "matched 0." in " ".join(tests["null"])
     assert set(tests["verdict"]) <= {"higher than chance", "lower than chance", "not distinguishable", "reference",
                                      "higher than at init", "lower than at init", "not testable"}
+    # each tab's glossary covers every measure it shows, its folded reference rows and charts included (Geometry
+    # has no claim row at all, yet explains its nearest-token rows, the norms and the drift)
+    glossary = [m.value.split("**")[1] for m in at.markdown if m.value.startswith("**") and "**: " in m.value]
+    assert {"nearest-token cosine", "nearest-token distance", "norm", "drift", "tightness"} <= set(glossary)
     at.button(key="tight_prompt_full").click().run()
     settle(at)
     ok(at)
@@ -287,6 +291,7 @@ def test_geometry_tab_shows_norms(app):
     ok(at)
     norms = next(s for s in chart_specs(at) if s["layout"].get("title", {}).get("text") == "Virtual-token norms")
     assert norms["data"][0]["type"] == "bar" and len(norms["data"][0]["x"]) == 12
+    assert norms["layout"]["yaxis"]["title"]["text"] == "norm ×median"     # the map's and the table's one unit
 
 
 # --------------------------------------------------------------------------------------------- compare

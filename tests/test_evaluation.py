@@ -179,3 +179,59 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path):
         assert r.returncode == 2, (argv, r.stderr)
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, (argv, r.stderr)
+
+
+# ---------------------------------------------------------------------------------------------- batching
+def _brute_least_work(sizes, cap, max_tokens, overhead):
+    """The least padded work over every partition of ``sizes`` into batches (exhaustive, for a handful)."""
+    from functools import lru_cache
+
+    n = len(sizes)
+
+    @lru_cache(None)
+    def best(left: frozenset) -> float:
+        if not left:
+            return 0.0
+        first = min(left)                      # the batch holding the lowest index left, all its choices
+        rest = sorted(left - {first})
+        out = float("inf")
+        for mask in range(1 << len(rest)):
+            batch = [first] + [rest[b] for b in range(len(rest)) if mask >> b & 1]
+            m = max(sizes[i] for i in batch)
+            if len(batch) > cap or (len(batch) > 1 and m * len(batch) > max_tokens):
+                continue
+            out = min(out, m * len(batch) + overhead + best(left - frozenset(batch)))
+        return out
+
+    return best(frozenset(range(n)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batching_pads_as_little_as_any_partition_allows(seed):
+    """The batches of the one scoring path: every index once, the limits kept, and the work (padded tokens +
+    overhead per batch) equal to the best of all partitions, found exhaustively on 7 random lengths."""
+    from analyzer.training.scoring import length_sorted_batches
+
+    rng = np.random.default_rng(seed)
+    sizes = [int(v) for v in rng.integers(3, 60, size=7)]
+    cap, max_tokens, overhead = int(rng.integers(2, 5)), int(rng.integers(80, 200)), int(rng.integers(0, 60))
+    batches = length_sorted_batches(sizes, cap, max_tokens, overhead=overhead)
+    assert sorted(i for b in batches for i in b) == list(range(len(sizes)))
+    for b in batches:
+        assert len(b) <= cap and (len(b) == 1 or max(sizes[i] for i in b) * len(b) <= max_tokens)
+    work = sum(max(sizes[i] for i in b) * len(b) + overhead for b in batches)
+    assert work == _brute_least_work(tuple(sizes), cap, max_tokens, overhead)
+
+
+def test_batching_trades_padding_against_the_batch_overhead():
+    """No overhead: batches of equal lengths only (no padding at all); a large one: as few batches as the
+    limits allow."""
+    from analyzer.training.scoring import length_sorted_batches
+
+    sizes = [5, 9, 5, 9, 7, 5, 30]
+    exact = length_sorted_batches(sizes, 8, None, overhead=0)
+    assert all(len({sizes[i] for i in b}) == 1 for b in exact)
+    assert len(length_sorted_batches(sizes, 8, None, overhead=10_000)) == 1
+    # three batches of at most 3; of those, the one padding least keeps the 30 alone
+    assert [sorted(sizes[i] for i in b) for b in length_sorted_batches(sizes, 3, None, overhead=10_000)] == [
+        [30], [7, 9, 9], [5, 5, 5]]

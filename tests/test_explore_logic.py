@@ -70,12 +70,26 @@ def test_search_rows_and_nearest_virtual_tokens():
     q = SoftPrompt(name="q", vectors=np.array([[0, 1, 0]], dtype=np.float32), source="mem", kind="TENSOR")
     rows = _explore.search_rows(vocab, [0, 1], [("p", p), ("q", q)])
     assert [(r["token"], r["id"], r["nearest virtual token"]) for r in rows] == \
-        [("␣good", 0, "p v0"), ("␣bad", 1, "q v0")]
+        [("␣good", 0, "v0 · p"), ("␣bad", 1, "v0 · q")]
     assert rows[1]["cosine"] == 1.0
     near = _explore.nearest_virtual(vocab, [("p", p), ("q", q)], 2, neighbor_ids={"p": np.array([[0, 3], [2, 1]])})
     assert [(r["prompt"], r["v"], r["rank"]) for r in near][:1] == [("p", "v1", "#1")]
     assert [r["cosine"] for r in near] == sorted((r["cosine"] for r in near), reverse=True)
     assert _explore.search_rows(vocab, [], [("p", p)]) == []
+
+
+def test_inspector_labels_wrap_between_words():
+    """The inspector's tables label a virtual token ``vN · name`` and size their rows by greedy wrapping at spaces
+    (the grid's rule), so a prompt name is never cut inside a word unless one word is wider than the column."""
+    assert _explore.virtual_label("transfer-study/question-type-random", "v3", 23) == \
+        "v3 · transfer-study/ question-type-random"
+    assert _explore.virtual_label("a/b", "v3", 23) == "v3 · a/b"             # fits: the name as it is
+    assert _explore.wrapped_lines("v14 · sentiment-random", 23) == 1
+    assert _explore.wrapped_lines("v14 · sentiment-random", 19) == 2            # "v14 ·" | "sentiment-random"
+    assert _explore.wrapped_lines("v3 · transfer-study/ question-type-random", 23) == 2
+    assert _explore.wrapped_lines("abcdefghij", 4) == 3                          # a word wider than the column
+    assert _explore.wrapped_lines("ab abcdefghij", 4) == 4
+    assert _explore.wrapped_lines("", 5) == 1
 
 
 def test_report_file_names_keep_whole_prompt_names():

@@ -6,6 +6,7 @@ own projection with its step marked on the metric plots, and distance axes from 
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from types import SimpleNamespace
 
@@ -194,11 +195,69 @@ def test_several_prompts_label_each_marker_prompt_vn_and_one_prompt_vn(vocab, la
         t = next(t for t in fig.data if t.name == name)
         assert t.mode == "markers+text" and list(t.text) == [f"{name}·v0"]
         assert "<b>" + html.escape(name) + "·v0</b>" in t.hovertext[0]
-    # labels that would overlap: the first kept, the next left out (its hover still names it)
+    # labels that would overlap: the first on the right, the next on the left; with five prompts on one point the
+    # four sides are taken, so the fifth is left out (its hover still names it)
     twice = project_prompts(layout, [ps[0], ps[0]], index, k=3)
-    assert virtual_labels(twice, ["x", "y"], (0.05, 0.1)) == [["x·v0"], [""]]
+    texts, sides, boxes = virtual_labels(twice, ["x", "y"], (0.05, 0.1))
+    assert texts == [["x·v0"], ["y·v0"]] and sides == [["middle right"], ["middle left"]] and len(boxes) == 2
+    five = project_prompts(layout, [ps[0]] * 5, index, k=3)
+    texts, sides, _ = virtual_labels(five, list("abcde"), (0.05, 0.1))
+    assert texts == [["a·v0"], ["b·v0"], ["c·v0"], ["d·v0"], [""]]
+    assert [s[0] for s in sides[:4]] == ["middle right", "middle left", "top center", "bottom center"]
+    for (x, y, w, h), (x2, y2, w2, h2) in itertools.combinations(_, 2):      # the four placed never overlap
+        assert abs(x - x2) >= w + w2 - 1e-9 or abs(y - y2) >= h + h2 - 1e-9
     one = plot_prompt_map(project_prompts(layout, ps[:1] * 1, index, k=3), vocab, vocab_map=vmap, names=["a"])
     assert list(next(t for t in one.data if t.name == "a").text) == ["v0"]
+
+
+def test_marker_labels_take_a_free_side_inside_the_view():
+    """A label next to the view's right edge goes left instead of being clipped; one whose right side holds another
+    marker goes to a free side; with no free side it is dropped, or kept on the right when every one must stay."""
+    from analyzer.plotting._map_layers import marker_boxes, place_marker_labels
+
+    units = (6.5, 16.0)                                         # one data unit per pixel
+    extent = ((0.0, 400.0), (0.0, 300.0))
+    pts = np.array([[390.0, 150.0], [100.0, 150.0], [125.0, 150.0]])
+    sides, boxes = place_marker_labels(pts, ["edge·v0", "v1", "v2"], units, extent=extent,
+                                       taken=marker_boxes(pts, units))
+    assert sides == ["middle left", "middle left", "middle right"]
+    assert all(extent[0][0] <= x - w and x + w <= extent[0][1] for x, _, w, _ in boxes)
+    crowd = np.array([[200.0, 150.0]] * 5)
+    assert place_marker_labels(crowd, ["a"] * 5, units, taken=marker_boxes(crowd, units))[0][4] is None
+    assert place_marker_labels(crowd, ["a"] * 5, units, taken=marker_boxes(crowd, units),
+                               keep_all=True)[0][4] == "middle right"
+
+
+def _overlaps(a, b) -> bool:
+    return abs(a[0] - b[0]) < a[2] + b[2] - 1e-9 and abs(a[1] - b[1]) < a[3] + b[3] - 1e-9
+
+
+@pytest.mark.parametrize("isolate", [None, (0, 1)])
+def test_cluster_names_keep_clear_of_every_label(vocab, layout, vmap, isolate):
+    """No cluster name drawn overlaps a virtual token's label, the search star's label or, in the isolated view,
+    the isolated token's name, its neighbours or their labels (boxes as the map places them)."""
+    import dataclasses
+
+    from analyzer import NeighborIndex
+    from analyzer.plotting import plot_prompt_map
+    from analyzer.plotting._map import isolation_boxes, search_boxes, virtual_labels
+    from analyzer.plotting._map_layers import text_units
+    from analyzer.projection import project_prompts
+
+    index = NeighborIndex(metric="cosine", cache=False).fit(vocab)
+    pmap = project_prompts(layout, [_prompt(vocab, [0, 45, 50, 90, 95], name="a", shift=0.05)], index, k=4,
+                           highlight=[2])
+    fig = plot_prompt_map(pmap, vocab, vocab_map=vmap, names=["a"], isolate=isolate, chosen=2)
+    x0, x1 = fig.layout.xaxis.range
+    y0, y1 = fig.layout.yaxis.range
+    units = text_units(((x0, x1), (y0, y1)), 600)
+    boxes = isolation_boxes(pmap, vocab, isolate, ["a"], units) if isolate else virtual_labels(pmap, ["a"], units)[2]
+    boxes = boxes + search_boxes(pmap, vocab, 2, units)
+    assert boxes
+    names = next((t for t in fig.data if t.name == "cluster labels"), None)
+    for x, y, t in zip(*(([], [], []) if names is None else (names.x, names.y, names.text))):
+        box = (x, y, len(html.unescape(t)) * units[0] / 2, units[1] / 2)
+        assert not any(_overlaps(box, b) for b in boxes), (t, box)
 
 
 def test_isolation_labels_carry_the_cosine_and_never_collide():

@@ -191,6 +191,11 @@ def test_other_figures_accept_size():
                                                                           "validation accuracy"]
     p = SoftPrompt(name="p", vectors=np.ones((3, 4), np.float32), source="m", kind="TENSOR")
     assert plot_norms([p], median_norm=1.0, height=200).layout.height == 200
+    # the map's one unit: times the vocabulary's median norm (line at 1), the raw L2 in the hover; raw without it
+    fig = plot_norms([p], median_norm=4.0, names=["shown name"])
+    assert np.allclose(fig.data[0].y, 0.5) and fig.data[0].name == "shown name" and list(fig.data[1].y) == [1, 1]
+    assert fig.layout.yaxis.title.text == "norm ×median" and "L2 %{customdata:.2f}" in fig.data[0].hovertemplate
+    assert np.allclose(plot_norms([p]).data[0].y, 2.0) and plot_norms([p]).layout.yaxis.title.text == "L2 norm"
     gap = {"chance": 0.5, "majority": 0.55,
            "accuracy": {c: {"condition": c, "accuracy": a, "ci_low": a - 0.05, "ci_high": a + 0.05}
                         for c, a in (("none", 0.5), ("projection", 0.6), ("soft", 0.85))}}

@@ -118,6 +118,24 @@ def test_heat_map_labels_of_long_similar_names_stay_distinct():
     assert len(set(fig.data[0].x)) == 3 and len(set(fig.data[0].y)) == 3
 
 
+def test_heat_map_labels_are_whole_names_and_the_rows_leave_room_for_them():
+    """No name is cut ("transfer-study/questi…" hid which prompt a row is): a line per ``/`` part; the gap
+    between panel rows grows with the longest part, so slanted labels stay clear of the next row's title."""
+    from analyzer.plotting import plot_prompt_similarity
+    from analyzer.plotting._similarity import axis_labels, label_depth
+
+    long = ["transfer-study/question-type-random", "spam-labels", "sentiment-labels", "question-type-text"]
+    assert axis_labels(long)[0] == "transfer-study/<br>question-type-random"
+    sims = {k: np.eye(4) for k in ("mean_vector", "token_pairs", "max_inner", "activation_overlap")}
+    short, wide = plot_prompt_similarity(["a", "b", "c", "d"], sims, height=600), plot_prompt_similarity(long, sims,
+                                                                                                         height=600)
+    assert list(wide.data[0].x) == axis_labels(long)
+    gap = lambda f: f.layout.yaxis.domain[0] - f.layout.yaxis3.domain[1]            # noqa: E731
+    assert gap(wide) > gap(short)
+    # in px the gap holds the slanted labels plus a title line
+    assert gap(wide) * (600 - 110) >= label_depth(axis_labels(long)) + 30
+
+
 def test_relative_transfer_and_the_dashboards_reading_of_a_swap():
     from analyzer.decode.similarity import relative_transfer
     from analyzer.swap import SwapCell, SwapPrompt, SwapResult, TaskRow

@@ -10,7 +10,8 @@ import html
 
 import numpy as np
 
-from ._map_layers import add_background, add_cluster_labels, declutter, spread_angles, text_units
+from ._map_layers import (LABEL_SIDES, add_background, add_cluster_labels, declutter, marker_boxes,
+                          place_marker_labels, spread_angles, text_units)
 from ._style import HIGHLIGHT, color, layout_args, short
 
 DIM = 0.12          # opacity of what an isolation leaves out
@@ -39,26 +40,27 @@ def _hover_virtual(vocab, p, i: int, metric: str, name: str, top: int = 5, media
             f"<i>nearest ({metric})</i><br>{nb}<br><i>click to isolate</i>")
 
 
-def virtual_labels(pmap, names, units) -> list[list[str]]:
-    """The text beside each virtual token, per prompt: ``vN`` with one prompt; with several, ``prompt·vN``
-    (which prompt, at a glance), leaving out -- position by position across the prompts -- a label that would
-    overlap another label or a virtual token's marker (the hover always names it)."""
-    if len(pmap.prompts) < 2:
-        return [[f"v{i}" for i in range(p.coords.shape[0])] for p in pmap.prompts]
-    px = np.array([units[0] / 6.5, units[1] / 16.0])                      # data units per pixel
-    markers = [(float(x), float(y), 7 * px[0], 7 * px[1]) for p in pmap.prompts for x, y in p.coords[:, :2]]
+def virtual_labels(pmap, names, units, extent=None) -> tuple[list[list[str]], list[list[str]], list[tuple]]:
+    """``(texts, sides, boxes)``: per prompt, the text beside each virtual token -- ``vN`` with one prompt; with
+    several, ``prompt·vN`` (which prompt, at a glance) -- and the side of its marker it is written on
+    (:func:`place_marker_labels`, position by position across the prompts, clear of every virtual token's and
+    search star's marker and inside ``extent``).  Where no side is free, one prompt's label is written on the right
+    all the same (a number is small, and every position stays named); with several prompts it is left out (the
+    hover always names it).  ``boxes``: the labels' boxes in data units, which the cluster names keep clear of."""
+    one = len(pmap.prompts) < 2
     order = sorted(((i, j) for j, p in enumerate(pmap.prompts) for i in range(p.coords.shape[0])))
-    texts = [f"{names[j]}·v{i}" for i, j in order]
-    # a label sits right of its marker (textposition "middle right"): its box's centre is half its width over
-    centres = [(pmap.prompts[j].coords[i, 0] + 9 * px[0] + len(t) * units[0] / 2, pmap.prompts[j].coords[i, 1])
-               for (i, j), t in zip(order, texts)]
-    keep = declutter(np.array(centres, dtype=float).reshape(-1, 2), texts, char_w=units[0], line_h=units[1],
-                     taken=markers)
-    out = [[""] * p.coords.shape[0] for p in pmap.prompts]
-    for (i, j), t, k in zip(order, texts, keep):
-        if k:
-            out[j][i] = t
-    return out
+    pts = [pmap.prompts[j].coords[i, :2] for i, j in order]
+    labels = [f"v{i}" if one else f"{names[j]}·v{i}" for i, j in order]
+    markers = marker_boxes(np.concatenate([p.coords[:, :2] for p in pmap.prompts]), units)
+    if pmap.highlight_ids.size:
+        markers += marker_boxes(np.asarray(pmap.highlight_coords)[:, :2], units)
+    sides_, boxes = place_marker_labels(pts, labels, units, extent=extent, taken=markers, keep_all=one)
+    texts = [[""] * p.coords.shape[0] for p in pmap.prompts]
+    sides = [[LABEL_SIDES[0]] * p.coords.shape[0] for p in pmap.prompts]
+    for (i, j), t, side in zip(order, labels, sides_):
+        if side is not None:
+            texts[j][i], sides[j][i] = t, side
+    return texts, sides, boxes
 
 
 def importance_values(reading) -> tuple[np.ndarray, np.ndarray]:
@@ -173,21 +175,26 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
     if isolate is not None and not three_d:   # zoom onto the isolated token and its neighbours (Projector-like)
         extent = _zoom(extent, pmap.prompts[isolate[0]], isolate[1])
     units = text_units(extent, height)
+    if three_d:
+        vlabels = [[f"{names[j]}·v{i}" if len(pmap.prompts) > 1 else f"v{i}" for i in range(p.coords.shape[0])]
+                   for j, p in enumerate(pmap.prompts)]
+        vsides, vboxes = [LABEL_SIDES[0]] * len(pmap.prompts), []
+    else:
+        vlabels, vsides, vboxes = virtual_labels(pmap, names, units, extent)
     if show_background:
         add_background(fig, vocab_map, background_style, three_d, extent, height,
                        sample_coords=pmap.background_coords)
         if cluster_labels and vocab_map is not None:
             px = (units[0] / 6.5, units[1] / 16.0)
             taken = [(float(x), float(y), 9 * px[0], 9 * px[1]) for p in pmap.prompts for x, y in p.coords[:, :2]]
-            if isolate is not None:     # the isolated token's neighbours and their labels stay clear too
-                nb = pmap.prompts[isolate[0]].neighbor_coords[isolate[1]][:, :2]
-                taken += [(float(x), float(y), 60 * px[0], 40 * px[1]) for x, y in nb]
+            if isolate is not None:     # the isolated token, its neighbours and their labels stay clear too
+                taken += isolation_boxes(pmap, vocab, isolate, names, units)
+            else:
+                taken += vboxes
+            taken += search_boxes(pmap, vocab, chosen, units)
             add_cluster_labels(fig, vocab_map, three_d, faded=isolate is not None, units=units, extent=extent,
                                taken=taken)
     several = len(pmap.prompts) > 2
-    vlabels = virtual_labels(pmap, names, units) if not three_d else \
-        [[f"{names[j]}·v{i}" if len(pmap.prompts) > 1 else f"v{i}" for i in range(p.coords.shape[0])]
-         for j, p in enumerate(pmap.prompts)]
     for j, p in enumerate(pmap.prompts):
         c = color(j)
         n, k = p.neighbor_ids.shape
@@ -230,7 +237,7 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
                               marker={"size": size, "color": c, "symbol": "diamond",
                                       **({} if three_d else {"opacity": op_v.tolist()}),
                                       "line": outline},
-                              text=vlabels[j], textposition="middle right",
+                              text=vlabels[j], textposition=vsides[j],
                               textfont={"size": 11, "color": "#333"},
                               customdata=[[j, i] for i in range(n)],
                               hovertext=hover, hoverinfo="text"))
@@ -243,7 +250,7 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
         fig.add_trace(Scatter(**xyz(pmap.highlight_coords), mode="markers+text", name="search",
                               marker={"size": 8 if three_d else 12, "color": HIGHLIGHT, "symbol": "x" if three_d
                                       else "star", "opacity": 0.9},
-                              text=[short(vocab.tokens[t]) if t == chosen or len(hl) <= 5 else "" for t in hl],
+                              text=_search_texts(vocab, hl, chosen),
                               textposition="bottom center", hoverinfo="text",
                               hovertext=[f"{html.escape(vocab.tokens[t])} (id {t})" for t in hl]))
     lay = layout_args(width, height, title)
@@ -344,7 +351,7 @@ def _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d: 
                           hovertext=[f"{html.escape(t)}<br>#{r + 1} neighbour of {html.escape(names[j])} v{i}<br>"
                                      f"{pmap.metric} {p.neighbor_scores[i, r]:.3f} · cosine {cos[r]:.3f}"
                                      for r, t in enumerate(toks)], hoverinfo="text"))
-    own = f"{names[j]}·v{i}"
+    own = _own_label(names, j, i)
     fig.add_trace(Scatter(**xyz(v[None]), mode="markers+text", name=f"{names[j]} v{i}", showlegend=False,
                           marker={"size": 9 if three_d else 18, "color": c, "symbol": "diamond",
                                   "line": {"width": 2, "color": "#222"}},
@@ -357,7 +364,7 @@ def _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d: 
     # one label per neighbour, "token  cosine", pushed outwards from the virtual token with an arrow to its
     # neighbour, each at the first place (direction, then distance) where it overlaps no label, no marker and
     # not the virtual token's own name: the numbers never sit on one another or on a token
-    texts = [f"{short(t, 18)}  {cs:.2f}" for t, cs in zip(toks, cos)]
+    texts = _isolation_texts(toks, cos)
     for r, (ax, ay) in enumerate(place_isolation_labels(v[:2], nbc[:, :2], texts, units, own=own)):
         annotations.append({"x": float(nbc[r, 0]), "y": float(nbc[r, 1]),
                             "text": f"<b>{html.escape(short(toks[r], 18))}</b>  "
@@ -365,6 +372,54 @@ def _isolation(fig, annotations, pmap, vocab, isolate, names, Scatter, three_d: 
                             "showarrow": True, "arrowhead": 0, "arrowwidth": 1, "arrowcolor": "rgba(60,60,60,0.6)",
                             "ax": float(ax), "ay": float(ay), "font": {"size": 12, "color": "#222"},
                             "bgcolor": "rgba(255,255,255,0.9)"})
+
+
+def _search_texts(vocab, hl: list[int], chosen) -> list[str]:
+    """The labels of the search stars: the chosen token's, or every one when there are at most five."""
+    return [short(vocab.tokens[t]) if t == chosen or len(hl) <= 5 else "" for t in hl]
+
+
+def search_boxes(pmap, vocab, chosen, units) -> list[tuple[float, float, float, float]]:
+    """The boxes (data units) of the search stars and their labels, written below them."""
+    if not pmap.highlight_ids.size:
+        return []
+    sx, sy = units[0] / 6.5, units[1] / 16.0
+    out = []
+    for (x, y), t in zip(np.asarray(pmap.highlight_coords)[:, :2],
+                         _search_texts(vocab, [int(t) for t in pmap.highlight_ids], chosen)):
+        out.append((float(x), float(y), 8 * sx, 8 * sy))
+        if t:
+            out.append((float(x), float(y) - 8 * sy - units[1] / 2, len(t) * units[0] / 2, units[1] / 2))
+    return out
+
+
+def _own_label(names, j: int, i: int) -> str:
+    return f"{names[j]}·v{i}"
+
+
+def _isolation_texts(toks, cos) -> list[str]:
+    return [f"{short(t, 18)}  {cs:.2f}" for t, cs in zip(toks, cos)]
+
+
+def isolation_boxes(pmap, vocab, isolate, names, units) -> list[tuple[float, float, float, float]]:
+    """The boxes ``(x, y, half width, half height)`` in data units that the isolation view writes on: the
+    isolated token, its name, its neighbours and their labels where :func:`place_isolation_labels` puts them (the
+    cluster names keep clear of all of them)."""
+    j, i = isolate
+    p = pmap.prompts[j]
+    v, nbc = p.coords[i][:2], p.neighbor_coords[i][:, :2]
+    cos = p.neighbor_cosines[i] if p.neighbor_cosines is not None else p.neighbor_scores[i]
+    texts = _isolation_texts([vocab.tokens[int(t)] for t in p.neighbor_ids[i]], cos)
+    own = _own_label(names, j, i)
+    sx, sy = units[0] / 6.5, units[1] / 16.0                        # data units per pixel
+    w = len(own) * 7.8
+    boxes = [(float(v[0]), float(v[1]), 12 * sx, 12 * sy),
+             (float(v[0] + (14 + w / 2) * sx), float(v[1]), (w / 2 + 2) * sx, 10 * sy)]
+    boxes += [(float(q[0]), float(q[1]), 7 * sx, 7 * sy) for q in nbc]
+    for q, t, (ax, ay) in zip(nbc, texts, place_isolation_labels(v, nbc, texts, units, own=own)):
+        hw, hh = len(t) * LABEL_CHAR_PX / 2 + 4, LABEL_LINE_PX / 2
+        boxes.append((float(q[0] + ax * sx), float(q[1] - ay * sy), hw * sx, hh * sy))
+    return boxes
 
 
 #: pixel size of one character and one line of an isolation label (12 px font, bold token)

@@ -43,6 +43,58 @@ def declutter(xy, texts, *, char_w: float, line_h: float, taken=()) -> np.ndarra
     return keep
 
 
+#: where a virtual token's label may sit, in the order tried (plotly's ``textposition`` values)
+LABEL_SIDES = ("middle right", "middle left", "top center", "bottom center")
+
+
+def _label_box(x: float, y: float, text: str, side: str, units, px) -> tuple[float, float, float, float]:
+    """The box ``(x, y, half width, half height)`` in data units of ``text`` written on ``side`` of a marker."""
+    hw, hh = len(text) * units[0] / 2, units[1] / 2
+    dx, dy = {"middle right": (9 * px[0] + hw, 0.0), "middle left": (-9 * px[0] - hw, 0.0),
+              "top center": (0.0, 9 * px[1] + hh), "bottom center": (0.0, -9 * px[1] - hh)}[side]
+    return x + dx, y + dy, hw, hh
+
+
+def place_marker_labels(points, texts, units, *, extent=None, taken=(), keep_all: bool = False):
+    """``(sides, boxes)``: for each marker at ``points[n]`` (data units) the side its label ``texts[n]`` is written
+    on -- the first of :data:`LABEL_SIDES` where the label overlaps no label placed before it, none of the ``taken``
+    boxes (markers) and, given ``extent``, stays inside the view -- or None where no side is free (``keep_all``:
+    then the right side all the same).  ``boxes``: the placed labels' boxes ``(x, y, half width, half height)``."""
+    px = np.array([units[0] / 6.5, units[1] / 16.0])                      # data units per pixel
+    taken = list(taken)
+    sides: list[str | None] = []
+    placed: list[tuple] = []
+
+    def inside(b) -> bool:
+        return extent is None or (extent[0][0] <= b[0] - b[2] and b[0] + b[2] <= extent[0][1]
+                                  and extent[1][0] <= b[1] - b[3] and b[1] + b[3] <= extent[1][1])
+
+    for (x, y), t in zip(np.asarray(points, dtype=float).reshape(-1, 2), texts):
+        side = None
+        if t and np.isfinite(x) and np.isfinite(y):
+            for cand in LABEL_SIDES:
+                b = _label_box(x, y, t, cand, units, px)
+                if inside(b) and not any(abs(b[0] - kx) < b[2] + kw and abs(b[1] - ky) < b[3] + kh
+                                         for kx, ky, kw, kh in taken):
+                    side = cand
+                    break
+            if side is None and keep_all:
+                side = LABEL_SIDES[0]
+            if side is not None:
+                box = _label_box(x, y, t, side, units, px)
+                taken.append(box)
+                placed.append(box)
+        sides.append(side)
+    return sides, placed
+
+
+def marker_boxes(points, units, half_px: float = 8.0) -> list[tuple[float, float, float, float]]:
+    """Boxes ``(x, y, half width, half height)`` in data units of markers ``half_px`` pixels from centre to edge."""
+    px = (units[0] / 6.5, units[1] / 16.0)
+    return [(float(x), float(y), half_px * px[0], half_px * px[1])
+            for x, y in np.asarray(points, dtype=float).reshape(-1, 2)[:, :2]]
+
+
 def spread_angles(angles: np.ndarray, min_sep: float = np.radians(28)) -> np.ndarray:
     """Directions (radians) for labels pushed out from a point: each label's own direction, moved apart so that
     no two are closer than ``min_sep`` (in the order of the directions, all the way round)."""
@@ -153,5 +205,5 @@ def add_cluster_labels(fig, vocab_map, three_d: bool, *, faded: bool, units, ext
     fig.add_trace(trace)
 
 
-__all__ = ["declutter", "spread_angles", "text_units", "density_grid", "density_trace", "add_background",
-           "add_cluster_labels", "DENSITY_SCALE", "CLUSTER_TRACE"]
+__all__ = ["declutter", "place_marker_labels", "marker_boxes", "LABEL_SIDES", "spread_angles", "text_units",
+           "density_grid", "density_trace", "add_background", "add_cluster_labels", "DENSITY_SCALE", "CLUSTER_TRACE"]

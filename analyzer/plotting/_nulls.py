@@ -3,9 +3,8 @@ the prompt's value beside each null (mean ± 1.96 sd, p-value), and the score of
 
 from __future__ import annotations
 
+from .._format import NULL_SHORT as NULL_LABELS      # the tables' names of the nulls: one name for each, everywhere
 from ._style import SCORE_AXIS, color, layout_args
-
-NULL_LABELS = {"matched": "matched", "init": "init", "random_vectors": "random (ref.)", "vocab_tokens": "vocab (ref.)"}
 
 
 def null_test_figure(sec, ylabel: str, *, width: int | None = None, height: int | None = 340,

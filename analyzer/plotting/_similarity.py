@@ -24,11 +24,13 @@ def plot_prompt_similarity(names: Sequence[str], matrices: Mapping[str, np.ndarr
     from plotly.subplots import make_subplots
 
     keys = [k for k in TITLES if k in matrices]
-    labels = short_labels(names, 22)
+    labels = axis_labels(names)
     cols = min(2, len(keys)) or 1
     rows = (len(keys) + cols - 1) // cols
+    h = height if height is not None else 60 + 330 * rows
+    # the x labels, slanted under each panel, and the next panel's title must fit in the gap between rows
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[TITLES[k] for k in keys], horizontal_spacing=0.2,
-                        vertical_spacing=0.18 if rows > 1 else 0.1)
+                        vertical_spacing=min(0.45, (label_depth(labels) + 36) / max(h - 110, 1)) if rows > 1 else 0.1)
     for i, k in enumerate(keys):
         r, c = i // cols + 1, i % cols + 1
         m = np.asarray(matrices[k], dtype=float)
@@ -38,9 +40,29 @@ def plot_prompt_similarity(names: Sequence[str], matrices: Mapping[str, np.ndarr
                                  hovertemplate="%{y} vs %{x}: %{z:.3f}<extra>" + TITLES[k] + "</extra>",
                                  showscale=False), r, c)
         fig.update_yaxes(autorange="reversed", row=r, col=c)
-    h = height if height is not None else 60 + 330 * rows
+        fig.update_xaxes(tickangle=TICK_ANGLE, row=r, col=c)
     fig.update_layout(**layout_args(width, h, title, subplot_titles=True))
     return fig
+
+
+#: the slant of the heat maps' x labels (degrees)
+TICK_ANGLE = -30
+
+
+def axis_labels(names: Sequence[str]) -> list[str]:
+    """Whole prompt names as axis labels, a line per ``/`` part (``transfer-study/<br>question-type-random``):
+    never cut, and no wider than their longest part."""
+    return [n.replace("/", "/<br>") for n in short_labels(names, 60)]
+
+
+def label_depth(labels: Sequence[str], char_px: float = 6.6, line_px: float = 15.0) -> float:
+    """The height in px that x labels slanted by :data:`TICK_ANGLE` take under a panel (their longest line's
+    slanted extent plus their lines)."""
+    import math
+
+    parts = [line for t in labels for line in t.split("<br>")] or [""]
+    lines = max((t.count("<br>") + 1 for t in labels), default=1)
+    return max(len(p) for p in parts) * char_px * math.sin(math.radians(abs(TICK_ANGLE))) + lines * line_px
 
 
 def plot_transfer(names: Sequence[str], relative: np.ndarray, tasks_of: Sequence[str], *, width: int | None = None,
@@ -50,8 +72,8 @@ def plot_transfer(names: Sequence[str], relative: np.ndarray, tasks_of: Sequence
     import plotly.graph_objects as go
 
     m = np.asarray(relative, dtype=float)
-    ylab = short_labels(names, 22)
-    xlab = [f"{n} ({t})" for n, t in zip(short_labels(names, 18), tasks_of)]
+    ylab = axis_labels(names)
+    xlab = [f"{n}<br>({t})" for n, t in zip(axis_labels(names), tasks_of)]
     fig = go.Figure(go.Heatmap(z=m.tolist(), x=xlab, y=ylab, colorscale="Viridis", zmin=0,
                                zmax=max(1.0, float(np.nanmax(m)) if m.size else 1.0),
                                text=[[f"{v:.2f}" for v in row] for row in m], texttemplate="%{text}",

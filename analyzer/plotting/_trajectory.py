@@ -7,7 +7,7 @@ import html
 
 import numpy as np
 
-from ._map_layers import add_background, add_cluster_labels, text_units
+from ._map_layers import add_background, add_cluster_labels, marker_boxes, place_marker_labels, text_units
 from ._style import color, layout_args
 
 
@@ -80,22 +80,29 @@ def plot_trajectory(layout, snapshots=None, *, steps=None, coords=None, name: st
             units = text_units(extent, height)
             px = (units[0] / 6.5, units[1] / 16.0)
             taken = [(float(x), float(y), 9 * px[0], 9 * px[1]) for x, y in coords[at, :, :2]]
-            add_cluster_labels(fig, vocab_map, False, faded=True, units=units, extent=extent, taken=taken)
+            # full strength (a faded name on the dark density read as washed-out white)
+            add_cluster_labels(fig, vocab_map, False, faded=False, units=units, extent=extent, taken=taken)
     # paths: one trace, tokens separated by gaps
     px_, py_ = [], []
     for i in range(n_virtual):
         px_ += list(coords[:, i, 0]) + [None]
         py_ += list(coords[:, i, 1]) + [None]
+    # the prompt in its Explore colour (the first prompt's); paths and the start paler, the step strong
     fig.add_trace(go.Scatter(x=px_, y=py_, mode="lines", name="paths", line={"color": color(0), "width": 1.2},
-                             opacity=0.45, hoverinfo="skip"))
+                             opacity=0.35, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=coords[0, :, 0], y=coords[0, :, 1], mode="markers", name=f"step {steps[0]}",
-                             marker={"size": 9, "color": color(0), "symbol": "diamond-open",
+                             marker={"size": 9, "color": "#7a7f8c", "symbol": "diamond-open",
                                      "line": {"width": 1.5}},
                              hovertext=hover[0], hoverinfo="text"))
+    # each label on a free side of its marker, clear of the step's and the start's markers (as on the Explore map)
+    units = text_units(extent, height)
+    sides, _ = place_marker_labels(coords[at, :, :2], [f"v{i}" for i in range(n_virtual)], units, extent=extent,
+                                   taken=marker_boxes(np.concatenate([coords[at, :, :2], coords[0, :, :2]]), units),
+                                   keep_all=True)
     fig.add_trace(go.Scatter(x=coords[at, :, 0], y=coords[at, :, 1], mode="markers+text", name=name,
-                             marker={"size": 13, "color": color(1), "symbol": "diamond",
+                             marker={"size": 13, "color": color(0), "symbol": "diamond",
                                      "line": {"width": 1, "color": "white"}},
-                             text=[f"v{i}" for i in range(n_virtual)], textposition="middle right",
+                             text=[f"v{i}" for i in range(n_virtual)], textposition=sides,
                              textfont={"size": 11, "color": "#333"}, hovertext=hover[at], hoverinfo="text"))
     moving = len(fig.data) - 1
     # frames as plain lists: plotly.js decodes the typed arrays plotly.py writes for numpy only in a figure's

@@ -139,19 +139,42 @@ def prompted_classifier(model, label_ids: Sequence[int], prompt=None) -> Prompte
     return PromptedClassifier(model, label_ids, prompt)
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
-    """Indices sorted by length (longest first) cut into batches of at most ``batch_size`` examples and, when
-    given, ``max_tokens`` padded tokens."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches, cur = [], []
-    for i in order:
-        if cur and (len(cur) >= batch_size or (max_tokens and lengths[cur[0]] * (len(cur) + 1) > max_tokens)):
-            batches.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        batches.append(cur)
-    return batches
+#: what one batch costs beyond its padded tokens, in tokens: the per-call work of a forward (about 30 small
+#: operations per layer whatever the batch) and the poorer efficiency of small matrix products.  On SmolLM2 with 2
+#: threads (``benchmarks/bench_importance.py --batching``) 48 to 100,000 ran within 5% of each other, all 1.1x
+#: (sentiment) to 1.36x (spam) faster than fixed batches of 32; 0 (a batch per length) ran 4x slower
+BATCH_OVERHEAD_TOKENS = 192
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None, *,
+                          overhead: int = BATCH_OVERHEAD_TOKENS) -> list[list[int]]:
+    """Indices cut into batches of at most ``batch_size`` examples and, when given, ``max_tokens`` padded tokens,
+    padding as little as the batch overhead allows.
+
+    Every batch is padded to its longest sequence, so the work of a batching is its padded tokens plus
+    ``overhead`` per batch.  The batches are runs of the indices sorted by length (longest first) -- for this
+    cost an optimal batching can always be taken of that form -- and the cut points are chosen by dynamic
+    programming to minimise that work.  On 100 test examples fixed batches of 32 padded 22% (sentiment) and 39%
+    (spam) of the tokens, this 14% and 18%."""
+    n = len(lengths)
+    order = sorted(range(n), key=lambda i: -lengths[i])
+    size = [int(lengths[i]) for i in order]
+    cap = max(1, int(batch_size))
+    best = [0.0] + [float("inf")] * n      # best[j]: the least work of the first j sorted sequences
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for c in range(1, min(cap, j) + 1):
+            i = j - c                      # the batch order[i:j]; its longest is size[i]
+            if c > 1 and max_tokens and size[i] * c > max_tokens:
+                break
+            work = best[i] + size[i] * c + overhead
+            if work < best[j]:
+                best[j], cut[j] = work, i
+    batches, j = [], n
+    while j > 0:
+        batches.append(order[cut[j]:j])
+        j = cut[j]
+    return batches[::-1]
 
 
 # ---------------------------------------------------------------------------------------------- evaluate

@@ -112,9 +112,33 @@ def nearest_virtual(vocab, prompts: Sequence[tuple[str, Any]], token_id: int, *,
     return rows[:top]
 
 
-def search_rows(vocab, ids: Sequence[int], prompts: Sequence[tuple[str, Any]]) -> list[dict]:
-    """The search result list: ``token``, ``id`` and the nearest virtual token of the selected prompts (name and
-    cosine) for each matching token id."""
+def virtual_label(name: str, v: str, chars: int | None = None) -> str:
+    """``v14 · sentiment-random``: a virtual token of a named prompt as the inspector's tables show it.  When it
+    does not fit on one line of ``chars`` characters, a space after each ``/`` lets a folder name wrap between its
+    parts (the grid breaks lines at spaces only, and cuts a word longer than the column)."""
+    label = f"{v} · {name}"
+    return label if chars is None or len(label) <= chars else label.replace("/", "/ ")
+
+
+def wrapped_lines(text: str, chars: int) -> int:
+    """The lines ``text`` takes in a grid cell ``chars`` wide: greedy breaks at spaces, a longer word cut."""
+    lines, cur = 1, 0
+    for word in str(text).split(" "):
+        w = len(word)
+        need = w if cur == 0 else cur + 1 + w
+        if need <= chars:
+            cur = need
+            continue
+        if cur:
+            lines += 1
+        lines += (w - 1) // chars if w else 0
+        cur = (w - 1) % chars + 1 if w else 0
+    return lines
+
+
+def search_rows(vocab, ids: Sequence[int], prompts: Sequence[tuple[str, Any]], chars: int | None = None) -> list[dict]:
+    """The search result list: ``token``, ``id`` and the nearest virtual token of the selected prompts (its
+    :func:`virtual_label`) and its ``cosine``, for each matching token id."""
     if not ids:
         return []
     q = _unit(np.asarray(vocab.embeddings)[np.asarray(ids, dtype=np.int64)])
@@ -127,7 +151,7 @@ def search_rows(vocab, ids: Sequence[int], prompts: Sequence[tuple[str, Any]]) -
         arg = cos.argmax(axis=1)
         val = cos[np.arange(len(ids)), arg]
         for n in np.flatnonzero(val > best):
-            best[n], where[n] = val[n], f"{name} v{int(arg[n])}"
+            best[n], where[n] = val[n], virtual_label(name, f"v{int(arg[n])}", chars)
     return [{"token": vocab.tokens[int(t)], "id": int(t), "nearest virtual token": where[n],
              "cosine": round(float(best[n]), 3) if np.isfinite(best[n]) else None} for n, t in enumerate(ids)]
 

@@ -41,7 +41,7 @@ MEASURES: dict[str, str] = {
     "description keyword share": "The share of the task's keywords that the model's description of the prompt "
                                  "names, averaged over the layer grid, against matched meaningless prompts.",
     "drift": "How far the trained prompt moved from its initialisation (cosine and relative L2 per position).",
-    "norm": "The L2 length of a virtual token; x median: over the vocabulary's median token norm. Far above "
+    "norm": "The L2 length of a virtual token; ×median: over the vocabulary's median token norm. Far above "
             "1: off the vocabulary's manifold, where nearest tokens say less.",
 }
 

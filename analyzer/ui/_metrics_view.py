@@ -64,19 +64,23 @@ FULL_HELP = ("What softprompt-analyzer analyze computes: adds the MiniLM text sp
 
 def tests_table(rows, key: str) -> None:
     """A metric tab's claims, compact: measure | value | null | q | verdict (the same rows as the CLI's
-    ``analyze``), with the glossary of the measures it shows."""
+    ``analyze``)."""
     from .._format import compact_rows
-
-    from ._glossary import glossary_lines
 
     if not rows:
         st.caption("No claim of this tab's measures in this reading: only the labelled reference rows above.")
         return
-    compact = escape_rows(compact_rows(rows))
-    st.table(compact, hide_index=True)    # full width; long verdicts wrap instead of being cut
+    st.table(escape_rows(compact_rows(rows)), hide_index=True)    # full width; long verdicts wrap, never cut
     st.caption(TESTS_HELP)
+
+
+def glossary(measures, key: str) -> None:
+    """"What the measures mean": the glossary entry of every measure the tab shows (its claims and its folded
+    reference rows alike), then the statistical words."""
+    from ._glossary import glossary_lines
+
     with st.popover("What the measures mean", icon=":material/help:"):
-        for line in glossary_lines([r["measure"] for r in compact]):
+        for line in glossary_lines(measures):
             st.markdown(line)
 
 
@@ -96,15 +100,17 @@ def reference_rows(rows, key: str, *, sentences: bool = False) -> None:
         st.caption(REFERENCE_HELP)
 
 
-def metric_tests(tests, tab: str, key: str) -> None:
+def metric_tests(tests, tab: str, key: str, extra: tuple[str, ...] = ()) -> None:
     """The rows of the prompt's table of tests that belong to the metric tab ``tab`` (only its own measures,
-    :data:`analyzer.ui._verdict.TAB_MEASURES`): the references folded away, then the claims."""
+    :data:`analyzer.ui._verdict.TAB_MEASURES`): the references folded away, then the claims, then the glossary of
+    every measure shown (``extra``: measures the tab shows outside the table, e.g. in a chart)."""
     from ._verdict import tab_rows
 
     claims, references = tab_rows(tests, tab)
     reference_rows(references, f"{key}_refs", sentences=not claims)
     st.markdown("**What is more than chance**")
     tests_table(claims, key)
+    glossary([r.measure for r in (*references, *claims)] + list(extra), key)
 
 
 TESTS_HELP = ("Claims rest on the matched null (meaningless queries matched to each virtual token on how far it is "
@@ -162,7 +168,7 @@ def geometry(sel: Selection) -> None:
     rate = res.persistence.init_rate
     if rate is not None:
         st.markdown(f"Init token still among the top-{res.k} neighbours: **{rate:.0%}** of positions.")
-    metric_tests(res.tests, "Geometry", "tests_geometry")
+    metric_tests(res.tests, "Geometry", "tests_geometry", extra=("norm", "drift", "init persistence"))
 
 
 def relatedness(sel: Selection) -> None:

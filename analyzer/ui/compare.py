@@ -32,7 +32,8 @@ def compare(sel: Selection) -> None:
     task = st.segmented_control("Prompts trained for", tasks, default=tasks[0], key="compare_task",
                                 required=True) if len(tasks) > 1 else tasks[0]
     group = [it for it in items if (it[3].task or "(unknown task)") == task]
-    st.caption(f"{len(group)} prompt(s) for task **{escape_markdown(task)}**; showing the first {MAX_COLUMNS}. "
+    shown = f"; showing the first {MAX_COLUMNS}" if len(group) > MAX_COLUMNS else ""
+    st.caption(f"{len(group)} prompt{'s' if len(group) != 1 else ''} for task **{escape_markdown(task)}**{shown}. "
                f"Neighbours: top-{min(sel.k, 5)} by {'CSLS' if sel.metric == 'csls' else 'cosine'}.")
     index = resources.neighbor_index(sel.model, sel.metric)
     vocab = resources.vocabulary(sel.model)
@@ -54,6 +55,7 @@ def compare(sel: Selection) -> None:
                       for i in range(p.num_virtual_tokens)], hide_index=True)
     with guard("the norm chart"):
         st.plotly_chart(plot_norms([it[2] for it in group[:MAX_COLUMNS]], resources.neighbor_index(sel.model),
+                                   names=[_name(label, p, items) for label, _, p, _ in group[:MAX_COLUMNS]],
                                    height=300, title="Virtual-token norms"), key="compare_norms",
                         config={"displaylogo": False})
     with guard("the prompt swap"):

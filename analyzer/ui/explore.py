@@ -17,7 +17,7 @@ import functools
 import streamlit as st
 
 from . import _decode_view, _explore, _model_readings, resources
-from ._common import Selection, guard, module_available, named_prompts, not_available, prompts_of, wait_for
+from ._common import Selection, guard, module_available, named_prompts, not_available, wait_for
 from ._markdown import code_span, escape_markdown
 
 MAP_HEIGHT = 700
@@ -234,44 +234,46 @@ def inspector(sel: Selection, items, pmap, found: tuple = (), chosen: int | None
         st.caption(f"No token matches {escape_markdown(repr(query))}.")
         return
     named = [(n, p) for n, _, _, p in items]
-    rows = _explore.search_rows(vocab, list(found), named)
+    rows = _explore.search_rows(vocab, list(found), named, RESULT_CHARS)
     st.caption(f"{len(rows)} matching token{'s' if len(rows) > 1 else ''} (starred on the map); pick one.")
-    row_h = _row_height([r["nearest virtual token"] for r in rows])
     st.dataframe(rows, hide_index=True, width="stretch", key="find_results", on_select="rerun",
-                 selection_mode="single-row", height=min(row_h * len(rows) + 38, 250), row_height=row_h,
-                 column_order=["token", "nearest virtual token", "cosine", "id"],
+                 selection_mode="single-row", row_height=(row_h := _row_height(
+                     [r["nearest virtual token"] for r in rows], RESULT_CHARS)),
+                 height=min(row_h * len(rows) + 38, 250),
+                 column_order=["token", "nearest virtual token", "cosine"],     # its id: once picked
                  column_config={"token": st.column_config.TextColumn(width=62),
-                                "nearest virtual token": st.column_config.TextColumn(width=NAME_WIDTH),
-                                "cosine": st.column_config.NumberColumn(width=50),
-                                "id": st.column_config.NumberColumn(width=52, format="%d")})
+                                "nearest virtual token": st.column_config.TextColumn(
+                                    "nearest", width=RESULT_WIDTH, help="The virtual token of the selected prompts "
+                                                                        "nearest to this token (cosine)."),
+                                "cosine": st.column_config.NumberColumn(width=48)})
     token = chosen
     nb = {n: pp.neighbor_ids for n, pp in zip([n for n, *_ in items], pmap.prompts)} if pmap is not None else None
     near = _explore.nearest_virtual(vocab, named, token, neighbor_ids=nb)
     st.markdown(f"**Virtual tokens nearest to** {code_span(vocab.tokens[token])} (id {token})")
     missing = f"not in top-{sel.k}" if nb is not None else "?"        # a blank rank read as a missing value
-    row_h = _row_height([r["prompt"] for r in near])
+    shown = [{"virtual token": _explore.virtual_label(r["prompt"], r["v"], LABEL_CHARS), "cosine": r["cosine"],
+              "rank": r["rank"] or missing} for r in near]
+    row_h = _row_height([r["virtual token"] for r in shown], LABEL_CHARS)
     st.container(key="find_nearest").dataframe(
-                 [{k: (v or missing) if k == "rank" else v for k, v in r.items() if not k.startswith("_")}
-                  for r in near], hide_index=True, width="stretch", row_height=row_h,
-                 height=row_h * len(near) + 38,
-                 column_config={"prompt": st.column_config.TextColumn(width=NAME_WIDTH),
-                                "v": st.column_config.TextColumn(width=38),
-                                "cosine": st.column_config.NumberColumn(width=50),
-                                "rank": st.column_config.TextColumn(width=88,
+                 shown, hide_index=True, width="stretch", row_height=row_h, height=row_h * len(shown) + 38,
+                 column_config={"virtual token": st.column_config.TextColumn(width=LABEL_WIDTH),
+                                "cosine": st.column_config.NumberColumn(width=48),
+                                "rank": st.column_config.TextColumn(width=84,
                      help="Where the token stands among that virtual token's neighbours (#1: its nearest; "
                           f"not in top-{sel.k}: outside the k = {sel.k} the sidebar asks for).")})
 
 
-#: the longest prompt name a cell of the inspector's tables shows on one line; longer ones wrap (the grid wraps a
-#: cell's text only in rows taller than 4rem, and otherwise cuts it with "…")
-NAME_WIDTH = 112              # px: the prompt-name column of the inspector's tables (the panel is ~310 px)
-ONE_LINE_CHARS = 13           # what fits on one line of it
+#: the inspector's tables (the panel is ~310 px): the virtual-token column of "Virtual tokens nearest to" and the
+#: "nearest" column of the search results, in px and in the characters of the grid's font that fit on one line
+LABEL_WIDTH, LABEL_CHARS = 176, 23
+RESULT_WIDTH, RESULT_CHARS = 150, 19
 
 
-def _row_height(texts) -> int | None:
-    """The row height of an inspector table whose cells hold ``texts`` (prompt names): the default when the longest
-    fits on one line, else tall enough for the lines it wraps onto."""
-    lines = -(-max((len(str(t)) for t in texts), default=0) // ONE_LINE_CHARS)
+def _row_height(texts, chars: int) -> int | None:
+    """The row height of an inspector table whose cells hold ``texts``: the default when every one fits on one
+    line, else tall enough for the most lines one wraps onto (the grid wraps a cell's text only in rows taller
+    than 4rem, and otherwise cuts it with "…")."""
+    lines = max((_explore.wrapped_lines(t, chars) for t in texts), default=1)
     return 35 if lines <= 1 else max(66, 20 * lines + 10)
 
 
@@ -319,8 +321,9 @@ def tightness(sel: Selection) -> None:
 def geometry(sel: Selection) -> None:
     from ..plotting import plot_norms
 
-    fig = plot_norms(prompts_of(sel), resources.neighbor_index(sel.model, "cosine"), height=300,
-                     title="Virtual-token norms")
+    named = named_prompts(sel)
+    fig = plot_norms([p for *_, p in named], resources.neighbor_index(sel.model, "cosine"),
+                     names=[n for n, *_ in named], height=300, title="Virtual-token norms")
     st.plotly_chart(fig, key="norms", config={"displaylogo": False})
     if not module_available("analyzer.metrics"):
         not_available("Geometry and drift measures", "analyzer.metrics")
