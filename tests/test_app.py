@@ -457,6 +457,12 @@ def test_export_downloads(app):
     assert [b.label for b in at.get("download_button")][:3] == ["HTML", "JSON", "Markdown"]
     md = at.expander[0].markdown[0].value
     assert "tightness" in md.lower() and "random" in md.lower()
+    # the map as a table for Embedding Atlas, built on request, with the command that opens it
+    at.toggle(key="export_atlas").set_value(True).run()
+    settle(at)
+    ok(at)
+    assert any(b.label.startswith("Embedding Atlas table (.parquet") for b in at.get("download_button"))
+    assert any("embedding-atlas" in c.value and ".parquet --x x --y y" in c.value for c in at.code)
 
 
 # --------------------------------------------------------------------------------------------- errors

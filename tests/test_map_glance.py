@@ -346,3 +346,34 @@ def test_geometry_leaves_out_bars_that_all_read_100():
     top = fig_for([100.0, 99.9, 100.0])
     assert not [t for t in top.data if t.type == "bar"] and "no bars" in top.layout.annotations[0].text
     assert [t.type for t in fig_for([100.0, 40.0, 80.0]).data] == ["bar"]
+
+
+def test_embedding_atlas_table_holds_the_map_and_the_prompts(vocab, layout, vmap):
+    """The export for Embedding Atlas: a row per placed token (specials left out) with the map's coordinates and
+    its cluster's name, a row per virtual token at its place on the map with its norm in xmedian and neighbours;
+    the Parquet bytes read back to the same table."""
+    import io
+
+    import pandas as pd
+
+    from analyzer import NeighborIndex
+    from analyzer.atlas import ATLAS_COMMAND, atlas_parquet, atlas_table
+    from analyzer.projection import project_prompts
+
+    index = NeighborIndex(metric="cosine", cache=False).fit(vocab)
+    pmap = project_prompts(layout, [_prompt(vocab, [0, 50, 90], name="p")], index, k=3)
+    t = atlas_table(vmap, pmap, ["shown"], median_norm=2.0)
+    words = t[t["kind"] == "vocabulary"]
+    assert len(words) == vocab.size - 2 and not {"<|endoftext|>", "<|im_start|>"} & set(words["token"])
+    i = int(words["id"].iloc[5])
+    assert words["token"].iloc[5] == vocab.tokens[i]
+    assert np.allclose(words[["x", "y"]].iloc[5], vmap.coords_[i, :2])
+    assert words["cluster"].iloc[5] == vmap.labels_[vmap.cluster_[i]]
+    v = t[t["kind"] == "virtual token"]
+    assert list(v["token"]) == ["shown·v0", "shown·v1", "shown·v2"] and list(v["position"]) == [0, 1, 2]
+    assert np.allclose(v[["x", "y"]], pmap.prompts[0].coords[:, :2])
+    assert np.allclose(v["norm_x_median"], pmap.prompts[0].norms / 2.0)
+    assert v["neighbours"].iloc[0].split(", ")[0] == vocab.tokens[int(pmap.prompts[0].neighbor_ids[0, 0])]
+    back = pd.read_parquet(io.BytesIO(atlas_parquet(vmap, pmap, ["shown"], median_norm=2.0)))
+    pd.testing.assert_frame_equal(back, t)
+    assert "{file}" in ATLAS_COMMAND and "--x x --y y --text token" in ATLAS_COMMAND

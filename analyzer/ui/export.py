@@ -1,6 +1,6 @@
 """Export: the report of the selected prompts (HTML, JSON, Markdown) -- the neighbour report at once, or the
-full analysis (metrics, null baselines, relatedness, optionally faithfulness) built in the background -- and
-each adapter as a zip."""
+full analysis (metrics, null baselines, relatedness, optionally faithfulness) built in the background --, each
+adapter as a zip, and the map as a table for Embedding Atlas."""
 
 from __future__ import annotations
 
@@ -35,6 +35,33 @@ def export(sel: Selection) -> None:
             st.download_button(f"{label} (zip)", zip_adapter(path), file_name=f"{sanitize_name(Path(path).name)}.zip",
                                mime="application/zip", key=f"dl_zip_{i}", icon=":material/folder_zip:",
                                on_click="ignore")
+    st.subheader("Embedding Atlas")
+    with guard("the Embedding Atlas file"):
+        _atlas(sel)
+
+
+def _atlas(sel: Selection) -> None:
+    """The vocabulary map with the selected prompts on it as a Parquet file Embedding Atlas opens."""
+    from ..atlas import ATLAS_COMMAND, atlas_parquet
+    from ._common import named_prompts
+    from ._explore import report_basename
+    from ._markdown import escape_markdown
+
+    st.caption(f"The whole vocabulary of {escape_markdown(sel.model)} as placed on the Explore map (coordinates and "
+               "cluster names) and the selected prompts' virtual tokens, one row each, for Apple's Embedding Atlas, "
+               "an optional viewer with full-text search, histograms and a linked table.")
+    if not st.toggle("Build the file", key="export_atlas", help="Places the vocabulary like the Explore map does "
+                     "(cached after its first time per model)."):
+        return
+    named = named_prompts(sel)
+    pmap = resources.prompt_map(sel.model, sel.metric, sel.k, 2, sel.sources, ())
+    data = atlas_parquet(resources.vocab_map(sel.model), pmap, [n for n, *_ in named],
+                         median_norm=float(resources.neighbor_index(sel.model).median_norm_))
+    name = f"{report_basename(sel.labels)}-atlas.parquet"
+    st.download_button(f"Embedding Atlas table (.parquet, {len(data) / 1e6:.1f} MB)", data, file_name=name,
+                       mime="application/vnd.apache.parquet", key="dl_atlas", icon=":material/download:",
+                       on_click="ignore")
+    st.code(ATLAS_COMMAND.format(file=name), language="bash")
 
 
 def _neighbour_report(sel: Selection):
