@@ -49,7 +49,9 @@ def _atlas(sel: Selection) -> None:
 
     st.caption(f"The whole vocabulary of {escape_markdown(sel.model)} as placed on the Explore map (coordinates and "
                "cluster names) and the selected prompts' virtual tokens, one row each, for Apple's Embedding Atlas, "
-               "an optional viewer with full-text search, histograms and a linked table.")
+               "an optional viewer with full-text search, histograms and a linked table. Install it in an environment "
+               "of its own (it brings CUDA torch, ~7 GB); its current release draws the map only in a browser with "
+               "WebGPU (the trial: Export a report, in the documentation).")
     if not st.toggle("Build the file", key="export_atlas", help="Places the vocabulary like the Explore map does "
                      "(cached after its first time per model)."):
         return
