@@ -306,10 +306,13 @@ def test_search_returns_a_list_and_the_nearest_virtual_tokens(served_app, tmp_pa
         box.fill("good")
         box.press("Enter")
         page.get_by_text("Virtual tokens nearest to").wait_for(timeout=60_000)
-        found = cells(frame(page, "find_results"), 4)
-        good_id = str(load_vocabulary("smollm2-135m").tokens.index("␣good"))
-        assert "␣good" in found and good_id in found, found[:12]            # tokens with their ids
-        assert label in cells(frame(page, "find_nearest"), 4)
+        found = cells(frame(page, "find_results"), 3)
+        good_id = load_vocabulary("smollm2-135m").tokens.index("␣good")
+        assert "␣good" in found, found[:12]
+        # the picked token with its id; each nearest virtual token as "vN · prompt", whole
+        page.get_by_text(f"(id {good_id})").wait_for(timeout=60_000)
+        nearest = cells(frame(page, "find_nearest"), 3)
+        assert any(c.startswith("v") and c.endswith(f" · {label}") for c in nearest), nearest[:9]
         page.wait_for_function(has_trace("search"), timeout=60_000)
         painted(page)
         page.screenshot(path=str(ARTIFACTS / "search.png"))
