@@ -50,7 +50,7 @@ def virtual_labels(pmap, names, units, extent=None) -> tuple[list[list[str]], li
     one = len(pmap.prompts) < 2
     order = sorted(((i, j) for j, p in enumerate(pmap.prompts) for i in range(p.coords.shape[0])))
     pts = [pmap.prompts[j].coords[i, :2] for i, j in order]
-    labels = [f"v{i}" if one else f"{names[j]}·v{i}" for i, j in order]
+    labels = [_own_label(names, j, i, not one) for i, j in order]
     markers = marker_boxes(np.concatenate([p.coords[:, :2] for p in pmap.prompts]), units)
     if pmap.highlight_ids.size:
         markers += marker_boxes(np.asarray(pmap.highlight_coords)[:, :2], units)
@@ -176,7 +176,7 @@ def plot_prompt_map(pmap, vocab, *, vocab_map=None, show_background: bool = True
         extent = _zoom(extent, pmap.prompts[isolate[0]], isolate[1])
     units = text_units(extent, height)
     if three_d:
-        vlabels = [[f"{names[j]}·v{i}" if len(pmap.prompts) > 1 else f"v{i}" for i in range(p.coords.shape[0])]
+        vlabels = [[_own_label(names, j, i, len(pmap.prompts) > 1) for i in range(p.coords.shape[0])]
                    for j, p in enumerate(pmap.prompts)]
         vsides, vboxes = [LABEL_SIDES[0]] * len(pmap.prompts), []
     else:
@@ -383,18 +383,18 @@ def search_boxes(pmap, vocab, chosen, units) -> list[tuple[float, float, float, 
     """The boxes (data units) of the search stars and their labels, written below them."""
     if not pmap.highlight_ids.size:
         return []
-    sx, sy = units[0] / 6.5, units[1] / 16.0
-    out = []
-    for (x, y), t in zip(np.asarray(pmap.highlight_coords)[:, :2],
-                         _search_texts(vocab, [int(t) for t in pmap.highlight_ids], chosen)):
-        out.append((float(x), float(y), 8 * sx, 8 * sy))
+    sy = units[1] / 16.0
+    xy = np.asarray(pmap.highlight_coords)[:, :2]
+    out = marker_boxes(xy, units)
+    for (x, y), t in zip(xy, _search_texts(vocab, [int(t) for t in pmap.highlight_ids], chosen)):
         if t:
             out.append((float(x), float(y) - 8 * sy - units[1] / 2, len(t) * units[0] / 2, units[1] / 2))
     return out
 
 
-def _own_label(names, j: int, i: int) -> str:
-    return f"{names[j]}·v{i}"
+def _own_label(names, j: int, i: int, several: bool = True) -> str:
+    """A virtual token's label: ``prompt·vN``, or ``vN`` where one prompt is drawn (``several`` False)."""
+    return f"{names[j]}·v{i}" if several else f"v{i}"
 
 
 def _isolation_texts(toks, cos) -> list[str]:

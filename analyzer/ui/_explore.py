@@ -121,19 +121,11 @@ def virtual_label(name: str, v: str, chars: int | None = None) -> str:
 
 
 def wrapped_lines(text: str, chars: int) -> int:
-    """The lines ``text`` takes in a grid cell ``chars`` wide: greedy breaks at spaces, a longer word cut."""
-    lines, cur = 1, 0
-    for word in str(text).split(" "):
-        w = len(word)
-        need = w if cur == 0 else cur + 1 + w
-        if need <= chars:
-            cur = need
-            continue
-        if cur:
-            lines += 1
-        lines += (w - 1) // chars if w else 0
-        cur = (w - 1) % chars + 1 if w else 0
-    return lines
+    """The lines ``text`` takes in a grid cell ``chars`` wide: greedy breaks at spaces (never at hyphens), a longer
+    word cut -- :func:`textwrap.wrap`'s rule."""
+    import textwrap
+
+    return len(textwrap.wrap(str(text), chars, break_on_hyphens=False)) or 1
 
 
 def search_rows(vocab, ids: Sequence[int], prompts: Sequence[tuple[str, Any]], chars: int | None = None) -> list[dict]:

@@ -74,7 +74,7 @@ def tests_table(rows, key: str) -> None:
     st.caption(TESTS_HELP)
 
 
-def glossary(measures, key: str) -> None:
+def glossary(measures) -> None:
     """"What the measures mean": the glossary entry of every measure the tab shows (its claims and its folded
     reference rows alike), then the statistical words."""
     from ._glossary import glossary_lines
@@ -110,7 +110,7 @@ def metric_tests(tests, tab: str, key: str, extra: tuple[str, ...] = ()) -> None
     reference_rows(references, f"{key}_refs", sentences=not claims)
     st.markdown("**What is more than chance**")
     tests_table(claims, key)
-    glossary([r.measure for r in (*references, *claims)] + list(extra), key)
+    glossary([r.measure for r in (*references, *claims)] + list(extra))
 
 
 TESTS_HELP = ("Claims rest on the matched null (meaningless queries matched to each virtual token on how far it is "
