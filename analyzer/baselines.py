@@ -203,7 +203,7 @@ def _reference_neighbours(index: NeighborIndex, vocab: Vocabulary, dim: int, k: 
     if z is not None and all(z.get(f) is not None and z[f].shape == sh for f, sh in shapes.items()) and \
             np.array_equal(z.get("vt_token_ids"), token_ids):
         rs, ri = z["rv_scores"], z["rv_ids"]
-        vt = QuerySet("vocab_tokens", np.asarray(vocab.embeddings, np.float32)[token_ids], z["vt_scores"],
+        vt = QuerySet("vocab_tokens", vocab.rows(token_ids), z["vt_scores"],
                       z["vt_ids"], token_ids)
     else:
         unit = random_vectors_like(np.ones((1, dim), np.float32), n_null, seed)
@@ -244,7 +244,7 @@ def build_baselines(vectors: np.ndarray, vocab: Vocabulary, index: NeighborIndex
         if init_ids.size != prompt.size:
             raise ShapeMismatchError(f"Expected one init token id per virtual token ({prompt.size}); "
                                      f"got {init_ids.size}.")
-        nulls["init"] = query(index, np.asarray(vocab.embeddings, np.float32)[init_ids], k, "init", init_ids)
+        nulls["init"] = query(index, vocab.rows(init_ids), k, "init", init_ids)
     else:
         omitted["init"] = init_reason or "no initialisation token ids were given"
     return Baselines(prompt, nulls, omitted, int(k), int(n_null), int(seed), mn, groups)

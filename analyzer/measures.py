@@ -120,8 +120,8 @@ def mutual_neighbors(qs: QuerySet, vocab: Vocabulary, neighborhood: VocabNeighbo
 def _cosines(vectors: np.ndarray, vocab: Vocabulary, ids: np.ndarray, space=None) -> np.ndarray:
     """cos(vectors[i], vocab row ids[i, j]): float32 ``"q k"``."""
     q = normalize_rows(vectors)
-    rows = space(ids.ravel()) if callable(space) else \
-        np.asarray(vocab.embeddings if space is None else space, np.float32)[ids.ravel()]
+    rows = space(ids.ravel()) if callable(space) else vocab.rows(ids.ravel()) if space is None else \
+        np.asarray(space, np.float32)[ids.ravel()]
     e = normalize_rows(rows).reshape(*ids.shape, -1)
     return np.einsum("qd,qkd->qk", q, e)
 

@@ -72,15 +72,14 @@ def _cosine_space(index: NeighborIndex, vocab: Vocabulary):
     for is indexed (neighbours always are), so that gathering thousands of scattered rows does not page the
     vocabulary's memory-map in (the kernel reads around each row: ~0.8 GB resident at 152k x 1,536); else the
     matrix.  Tightness is a mean cosine, the same from unit rows up to float32 rounding."""
-    emb = np.asarray(vocab.embeddings, np.float32)
     if not index.has_unit_rows:
-        return emb
+        return vocab.rows
     rows, ids = index.unit_rows(), np.asarray(index.ids_, np.int64)
 
     def vectors(wanted: np.ndarray) -> np.ndarray:
         pos = np.clip(np.searchsorted(ids, wanted), 0, ids.size - 1)
         if not np.array_equal(ids[pos], wanted):
-            return emb[wanted]
+            return vocab.rows(wanted)
         return rows[pos].numpy()
 
     return vectors

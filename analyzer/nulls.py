@@ -64,7 +64,7 @@ def vocab_moments(vocab: Vocabulary, n_sample: int = 4096, seed: int = 0) -> tup
         ok = np.flatnonzero(~np.asarray(vocab.excluded, bool))
         rng = np.random.default_rng([seed, 33])
         rows = np.sort(rng.choice(ok, size=min(n_sample, ok.size), replace=False))
-        x = np.asarray(vocab.embeddings, np.float32)[rows].astype(np.float64)
+        x = vocab.rows(rows).astype(np.float64)
         mu = x.mean(axis=0)
         _MOMENTS[key] = (mu, (x - mu).astype(np.float32))
     return _MOMENTS[key]
@@ -82,15 +82,15 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
     from .neighbors import normalize_rows
 
     rng = np.random.default_rng([seed, 34, CONSTRUCTIONS.index(construction)])
-    emb = np.asarray(vocab.embeddings, np.float32)
+    d = vocab.dim
     ok = np.flatnonzero(~np.asarray(vocab.excluded, bool))
     norms = vocab.norms[ok]
 
     def tokens():
-        return emb[rng.choice(ok, size=n)].astype(np.float64)
+        return vocab.rows(rng.choice(ok, size=n)).astype(np.float64)
 
     def iso():
-        return normalize_rows(rng.standard_normal((n, emb.shape[1])))
+        return normalize_rows(rng.standard_normal((n, d)))
 
     if construction == "vocabulary-shaped noise":
         x = vocab_shaped_noise(vocab, n, int(rng.integers(2**31)))
@@ -110,13 +110,13 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
     elif construction == "vocabulary-shaped noise, independent coordinates":
         mu, z = vocab_moments(vocab)
         sd = z.std(axis=0).astype(np.float64)
-        x = mu + sd * rng.standard_normal((n, emb.shape[1]))
+        x = mu + sd * rng.standard_normal((n, d))
     elif construction == "principal directions":
         # the mean plus a random combination of 1-8 of the vocabulary's top-200 principal directions, at the
         # distance of a random token from the mean
         mu, top = principal_basis(vocab, 200)                                          # "200 d"
         dist = np.linalg.norm(tokens() - mu, axis=1)
-        x = np.empty((n, emb.shape[1]))
+        x = np.empty((n, d))
         for r in range(n):
             j = rng.choice(top.shape[0], size=int(rng.integers(1, 9)), replace=False)
             u = rng.standard_normal(j.size) @ top[j]
@@ -125,10 +125,10 @@ def meaningless_queries(vocab: Vocabulary, construction: str, n: int, seed: int 
         t = tokens()
         x = np.take_along_axis(t, np.argsort(rng.random(t.shape), axis=1), axis=1)
     elif construction == "sparse directions":
-        x = np.zeros((n, emb.shape[1]))
-        nnz = np.minimum(np.exp(rng.uniform(np.log(2), np.log(128), size=n)).astype(int), emb.shape[1])
+        x = np.zeros((n, d))
+        nnz = np.minimum(np.exp(rng.uniform(np.log(2), np.log(128), size=n)).astype(int), d)
         for r in range(n):
-            x[r, rng.choice(emb.shape[1], size=nnz[r], replace=False)] = rng.laplace(size=nnz[r])
+            x[r, rng.choice(d, size=nnz[r], replace=False)] = rng.laplace(size=nnz[r])
         x *= (rng.choice(norms, size=n) / np.maximum(np.linalg.norm(x, axis=1), 1e-12))[:, None]
     else:
         t = tokens()

@@ -209,7 +209,7 @@ class UmapLayout:
             self.from_cache_ = False
             if path is not None:
                 self._write_cache(path)
-        self._sample_unit_ = _normalize(np.asarray(vocab.embeddings)[self.sample_ids_])
+        self._sample_unit_ = _normalize(vocab.rows(self.sample_ids_))
         self._pos_ = {int(t): i for i, t in enumerate(self.sample_ids_)}
         self.fit_seconds_ = time.perf_counter() - t0
         return self
@@ -399,7 +399,7 @@ def project_prompts(layout: UmapLayout, prompts: Sequence[SoftPrompt] | SoftProm
         coords = layout.transform(p.vectors)
         nb = layout.token_coords(ids.ravel()).reshape(ids.shape[0], ids.shape[1], -1)
         cos = np.einsum("nd,nkd->nk", _normalize(p.vectors), _normalize(
-            np.asarray(vocab.embeddings)[ids.ravel()]).reshape(ids.shape[0], ids.shape[1], -1))
+            vocab.rows(ids.ravel())).reshape(ids.shape[0], ids.shape[1], -1))
         out.append(ProjectedPrompt(name=p.name, coords=coords, neighbor_ids=ids.astype(np.int64),
                                    neighbor_scores=np.asarray(scores, dtype=np.float32), neighbor_coords=nb,
                                    norms=np.linalg.norm(p.vectors, axis=1).astype(np.float32),

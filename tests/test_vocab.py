@@ -137,6 +137,36 @@ def test_warm_hit_is_a_memmap_with_equal_contents(tiny, expected, fresh_cache):
     np.testing.assert_array_equal(np.asarray(again.embeddings), expected)
 
 
+def _mapped_rss_kb(path) -> int:
+    """Resident kB of this process's mappings of ``path`` (Linux ``/proc/self/smaps``)."""
+    total, mine = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:          # a mapping's header line
+            mine = line.rstrip().endswith(str(path))
+        elif mine and line.startswith("Rss:"):
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads /proc/self/smaps (Linux)")
+def test_rows_gathers_a_copy_and_drops_the_mapped_pages(tiny, expected, fresh_cache):
+    _, _, d = tiny
+    load_vocabulary(d)
+    v = load_vocabulary(d)                       # the warm hit: a read-only memory-map of the cache file
+    path = Path(v.embeddings.filename)
+    assert float(np.asarray(v.embeddings).sum()) == pytest.approx(float(expected.sum()), rel=1e-5)
+    assert _mapped_rss_kb(path) > 0              # the whole matrix was just read
+    ids = np.array([[3, 0], [7, 3]])
+    got = v.rows(ids)
+    assert got.dtype == np.float32 and got.shape == (2, 2, v.dim)
+    np.testing.assert_array_equal(got, expected[ids])
+    assert _mapped_rss_kb(path) == 0             # the gather's pages left the resident set
+    got[0, 0] = 1e9                              # a copy: the vocabulary is untouched
+    np.testing.assert_array_equal(np.asarray(v.embeddings)[3], expected[3])
+    np.testing.assert_array_equal(load_vocabulary(d).rows([5]), expected[[5]])
+
+
 def test_hf_sharded_opens_only_the_shard_with_the_embeddings(tiny, expected, tmp_path, fresh_cache, monkeypatch):
     model, tok, d = tiny
     sd = _copy_tokenizer_and_config(d, tmp_path / "sharded")
