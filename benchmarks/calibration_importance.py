@@ -79,6 +79,58 @@ def planted_prompt(reference: np.ndarray, positions: Sequence[int], vocab, seed:
     return SoftPrompt(name=f"planted {sorted(positions)} #{seed}", vectors=base, source="memory", kind="TENSOR")
 
 
+def trained_plant(model, tokenizer, reference: np.ndarray, positions: Sequence[int], vocab, task, seed: int, *,
+                  steps: int = 120, batch_size: int = 16, lr_scale: float = 0.002, model_name: str | None = None,
+                  progress: Callable[[str], None] | None = None):
+    """A planted prompt whose signal is trained **in place**: vocabulary-shaped noise at the reference norms (the
+    carrier, exactly a draw of the meaningless family), of which only the rows at ``positions`` are trained on the
+    task's *train* split, with the rest of the carrier frozen around them.  After every Adam step the trained rows
+    are put back to the reference's norm at their position, so the prompt keeps the norm profile the removal null
+    is matched to: only the directions carry the plant.  Returns ``(SoftPrompt, record)``, ``record`` holding the
+    validation accuracy of the carrier alone and of the trained plant (50 examples)."""
+    import torch
+
+    from analyzer.tasks import get_task
+    from analyzer.training.scoring import encode_examples, evaluate, pad_batch, pad_id_of, prompted_classifier
+    from analyzer.types import SoftPrompt
+
+    task = get_task(task)
+    say = progress or (lambda msg: None)
+    pos = sorted(int(i) for i in positions)
+    carrier = meaningless_prompt("vocabulary-shaped noise", reference, None, vocab, seed).vectors.copy()
+    norms = torch.as_tensor(np.linalg.norm(np.asarray(reference, np.float32), axis=1))
+    mask = torch.zeros(carrier.shape[0], 1)
+    mask[pos] = 1.0
+    module = prompted_classifier(model, task.label_token_ids(tokenizer, model_name), torch.as_tensor(carrier))
+    opt = torch.optim.Adam([module.prompt], lr=lr_scale * float(norms[pos].mean()))
+    train = task.split("train")
+    seqs = encode_examples(tokenizer, task, train)
+    targets = torch.as_tensor([ex.label for ex in train])
+    rng = np.random.default_rng([seed, 4242])
+    pad = pad_id_of(tokenizer)
+    val = task.split("validation")[:50]
+    before = evaluate(model, tokenizer, task, carrier, split=val, model_name=model_name).accuracy
+    for step in range(int(steps)):
+        b = rng.choice(len(seqs), size=min(batch_size, len(seqs)), replace=False)
+        ids, lens = pad_batch([seqs[i] for i in b], pad)
+        loss = torch.nn.functional.cross_entropy(module(ids, lens), targets[b])
+        opt.zero_grad()
+        loss.backward()
+        module.prompt.grad *= mask
+        opt.step()
+        with torch.no_grad():
+            w = module.prompt
+            w[pos] = w[pos] * (norms[pos] / w[pos].norm(dim=1)).unsqueeze(1)
+        if step % 20 == 0:
+            say(f"  plant #{seed} step {step}: loss {loss.item():.3f}")
+    x = module.prompt.detach().numpy().astype(np.float32)
+    after = evaluate(model, tokenizer, task, x, split=val, model_name=model_name).accuracy
+    rec = {"seed": seed, "steps": int(steps), "validation_accuracy_carrier": before,
+           "validation_accuracy_planted": after,
+           "untouched_rows_equal": bool(np.array_equal(np.delete(x, pos, 0), np.delete(carrier, pos, 0)))}
+    return SoftPrompt(name=f"trained plant {pos} #{seed}", vectors=x, source="memory", kind="TENSOR"), rec
+
+
 def rank_positions(model, tokenizer, prompt, task, *, split: str = "test", start: int = 0, count: int = 50,
                    model_name: str | None = None) -> list[float]:
     """Each position's removal ``delta_nll`` on examples ``start .. start+count-1`` of ``split``."""
@@ -95,14 +147,15 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
                            families: Sequence[str] = FAMILIES, planted_k: int = 3, planted_count: int = 2,
                            ranking: Sequence[int] | None = None, limit: int = 50, split: str = "test", seed: int = 1,
                            model_name: str | None = None, progress: Callable[[str], None] | None = None,
-                           **settings) -> dict[str, Any]:
+                           planted: str = "kept", plant_steps: int = 100, **settings) -> dict[str, Any]:
     """Claim rates of the importance reading on meaningless prompts and detection of planted positions.
 
     reference: the trained ``SoftPrompt`` whose length and norms every prompt here takes (and whose positions
     are planted); ``ranking``: its positions, most important first (default: ranked here by removal
     ``delta_nll`` on the next ``limit`` examples of the split, disjoint from the ones the claims are made on).
     ``settings`` go to :func:`analyzer.faithfulness.importance` (the null's size...).  Only the removal is
-    scored (the claim), no curve."""
+    scored (the claim), no curve.  ``planted="trained"``: the plants are :func:`trained_plant` (``planted_k``
+    random positions of 1..n-1 per plant, ``plant_steps`` Adam steps) instead of the reference's rows kept."""
     from analyzer.faithfulness import importance
 
     say = progress or (lambda msg: None)
@@ -127,7 +180,24 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
         out["families"][fam] = {"prompts": recs,
                                 "any_claim": _share(sum(bool(r["claimed"]) for r in recs), len(recs)),
                                 "position_rate": _share(sum(len(r["claimed"]) for r in recs), n_pos)}
-    if planted_count:
+    if planted_count and planted == "trained":
+        recs, found, false, n_planted = [], 0, 0, 0
+        for i in range(planted_count):
+            rng = np.random.default_rng([seed, 100 + i, 7])
+            pos = sorted(int(j) for j in rng.choice(np.arange(1, ref.shape[0]), size=planted_k, replace=False))
+            say(f"training plant {i + 1}/{planted_count} at positions {pos}")
+            prompt, rec = trained_plant(model, tokenizer, ref, pos, vocab, task, seed + 100 + i, steps=plant_steps,
+                                        model_name=model_name, progress=say)
+            r = run(prompt)
+            r.update(rec, positions=pos)
+            recs.append(r)
+            found += len(set(r["claimed"]) & set(pos))
+            false += len(set(r["claimed"]) - set(pos))
+            n_planted += len(pos)
+        out["planted"] = {"mode": "trained", "steps": plant_steps, "prompts": recs,
+                          "detected": _share(found, n_planted),
+                          "false_positions": _share(false, planted_count * ref.shape[0] - n_planted)}
+    elif planted_count:
         if ranking is None:
             say(f"ranking the reference's positions on {split} examples {limit}..{2 * limit - 1}")
             eff = rank_positions(model, tokenizer, reference, task, split=split, start=limit, count=limit,
@@ -148,7 +218,8 @@ def importance_calibration(model, tokenizer, vocab, reference, task, *, per_fami
 def run_importance_calibration(*, reference: str = "sentiment-labels", task: str = "sentiment", per_family: int = 5,
                                planted_k: int = 3, planted_count: int = 4, limit: int = 50, seed: int = 1,
                                threads: int = 2, out: str | Path | None = None, families: Sequence[str] = FAMILIES,
-                               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                               progress: Callable[[str], None] | None = None, planted: str = "kept",
+                               plant_steps: int = 100) -> dict[str, Any]:
     """:func:`importance_calibration` on SmolLM2 with a shipped sample prompt as the reference; writes ``out``."""
     import torch
 
@@ -172,10 +243,11 @@ def run_importance_calibration(*, reference: str = "sentiment-labels", task: str
                           else reference)
     res = importance_calibration(model, tok, vocab, ref, task, per_family=per_family, planted_k=planted_k,
                                  planted_count=planted_count, limit=limit, seed=seed, model_name="smollm2-135m",
-                                 families=families, progress=progress)
+                                 families=families, progress=progress, planted=planted, plant_steps=plant_steps)
     res["settings"] = {"model": "smollm2-135m", "reference": reference, "task": task, "per_family": per_family,
                        "families": list(families),
-                       "planted_k": planted_k, "planted_count": planted_count, "limit": limit, "seed": seed,
+                       "planted_k": planted_k, "planted_count": planted_count, "planted": planted,
+                       "plant_steps": plant_steps, "limit": limit, "seed": seed,
                        "alpha": 0.05, "claim": "position i matters: removal delta_nll above its null, BH q < 0.05 "
                                                 "over the prompt's positions"}
     if out:
@@ -196,8 +268,16 @@ def print_tables(res: dict[str, Any]) -> None:
         print(row(f"{fam}: positions", f["position_rate"]))
     p = res.get("planted") or {}
     if p:
-        print(f"\nPlanted: the reference's {len(p['positions'])} most important positions {p['positions']} (ranked on "
-              f"other examples) in vocabulary-shaped noise\n")
+        if p.get("mode") == "trained":
+            print(f"\nPlanted: {len(p['prompts'])} prompts of vocabulary-shaped noise at the reference norms, "
+                  f"{len(p['prompts'][0]['positions'])} random positions of each trained in place ({p['steps']} steps, "
+                  f"norms kept)\n")
+            for r in p["prompts"]:
+                print(f"  {r['positions']}: validation accuracy {r['validation_accuracy_carrier']:.2f} -> "
+                      f"{r['validation_accuracy_planted']:.2f}; claimed {r['claimed']}")
+        else:
+            print(f"\nPlanted: the reference's {len(p['positions'])} most important positions {p['positions']} "
+                  f"(ranked on other examples) in vocabulary-shaped noise\n")
         print("| planted | n | claimed | share | 95% CI |\n|:---|---:|---:|---:|---:|")
         print(row("planted positions found", p["detected"]))
         print(row("other positions claimed", p["false_positions"]))
@@ -213,6 +293,10 @@ def main(argv=None) -> int:
     ap.add_argument("--planted-count", type=int, default=4, help="planted prompts (default 4)")
     ap.add_argument("--planted-k", type=int, default=3, help="positions planted per prompt (default 3)")
     ap.add_argument("--limit", type=int, default=50, help="test examples per claim (default 50)")
+    ap.add_argument("--planted", choices=("kept", "trained"), default="kept",
+                    help="kept: the reference's most important rows kept in noise; trained: noise with planted-k "
+                         "positions trained in place (norms kept)")
+    ap.add_argument("--plant-steps", type=int, default=100, help="training steps of a trained plant (default 100)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--families", default=";".join(FAMILIES),
@@ -221,14 +305,15 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     res = run_importance_calibration(reference=a.reference, task=a.task, per_family=a.per_family,
                                      planted_k=a.planted_k, planted_count=a.planted_count, limit=a.limit,
-                                     seed=a.seed, threads=a.threads, out=a.out,
+                                     seed=a.seed, threads=a.threads, out=a.out, planted=a.planted,
+                                     plant_steps=a.plant_steps,
                                      families=[f.strip() for f in a.families.split(";") if f.strip()],
                                      progress=lambda m: print(m, file=sys.stderr, flush=True))
     print_tables(res)
     return 0
 
 
-__all__ = ["FAMILIES", "meaningless_prompt", "planted_prompt", "rank_positions", "importance_calibration",
+__all__ = ["FAMILIES", "meaningless_prompt", "planted_prompt", "trained_plant", "rank_positions", "importance_calibration",
            "run_importance_calibration", "print_tables"]
 
 

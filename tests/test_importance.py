@@ -333,3 +333,33 @@ def test_calibration_helper_runs_on_the_tiny_model(tiny, task, prompt, tmp_path,
     assert len(out["planted"]["positions"]) == 2 and out["planted"]["false_positions"]["n"] == N - 2
     runs = [p for f in out["families"].values() for p in f["prompts"]] + out["planted"]["prompts"]
     assert [r["null"]["cached"] for r in runs] == [False] + [True] * (len(runs) - 1)    # one null for all
+
+
+def test_trained_plant_trains_only_its_rows_at_the_reference_norms(tiny, task, prompt, tmp_path, monkeypatch,
+                                                                   one_torch_thread):
+    """The trained plant of the calibration (``--planted trained``): every row but the planted ones is exactly the
+    carrier (a draw of the null's own family), the planted rows moved and kept the reference's norm at their
+    position, so the prompt is read against the same removal null as the meaningless prompts."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import calibration_importance as ci
+
+    model, tok, vocab, _ = tiny
+    monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path))
+    pos = [1, 3]
+    carrier = ci.meaningless_prompt("vocabulary-shaped noise", prompt.vectors, None, vocab, seed=5).vectors
+    plant, rec = ci.trained_plant(model, tok, prompt.vectors, pos, vocab, task, 5, steps=4, batch_size=4)
+    x = plant.vectors
+    others = [i for i in range(N) if i not in pos]
+    assert np.array_equal(x[others], carrier[others]) and rec["untouched_rows_equal"]
+    assert not np.allclose(x[pos], carrier[pos])
+    assert np.allclose(np.linalg.norm(x[pos], axis=1), np.linalg.norm(prompt.vectors[pos], axis=1), rtol=1e-5)
+    assert 0.0 <= rec["validation_accuracy_carrier"] <= 1.0 and 0.0 <= rec["validation_accuracy_planted"] <= 1.0
+    out = ci.importance_calibration(model, tok, vocab, prompt, task, families=(), planted="trained", planted_k=2,
+                                    planted_count=1, plant_steps=2, limit=5, null_size=4, null_prompts=2,
+                                    null_limit=3)
+    rec = out["planted"]["prompts"][0]
+    assert out["planted"]["mode"] == "trained" and len(rec["positions"]) == 2 and 0 not in rec["positions"]
+    assert out["planted"]["detected"]["n"] == 2 and out["planted"]["false_positions"]["n"] == N - 2
