@@ -151,7 +151,7 @@ class Baselines:
 def _query_without_self(index: NeighborIndex, token_ids: np.ndarray, k: int, name: str) -> QuerySet:
     """Neighbours of vocabulary rows used as queries, each row's own token removed from its list (a token is
     trivially its own nearest neighbour; a soft prompt is not a token)."""
-    vecs = np.asarray(index.vocab_.embeddings, np.float32)[token_ids]
+    vecs = index.vocab_.rows(token_ids)
     q = query(index, vecs, min(k + 1, int(index.ids_.size)), name, token_ids)
     keep = np.ones(q.ids.shape, bool)
     own = q.ids == token_ids[:, None]

@@ -221,7 +221,7 @@ class UmapLayout:
         umap_, _ = _import_umap()
         import umap
 
-        x = _normalize(np.asarray(self.vocab_.embeddings)[self.sample_ids_])
+        x = _normalize(self.vocab_.rows(self.sample_ids_))
         k = self._k(x.shape[0])
         knn_ids, knn_d = _exact_knn(x, x, k, exclude_self=True)
         with warnings.catch_warnings():
@@ -331,7 +331,7 @@ class UmapLayout:
         known = pos >= 0
         out[known] = self.embedding_[pos[known]]
         if (~known).any():
-            out[~known] = self.transform(np.asarray(self.vocab_.embeddings)[ids[~known]])
+            out[~known] = self.transform(self.vocab_.rows(ids[~known]))
         return out
 
     def __repr__(self) -> str:
