@@ -219,7 +219,7 @@ def run_importance_calibration(*, reference: str = "sentiment-labels", task: str
                                planted_k: int = 3, planted_count: int = 4, limit: int = 50, seed: int = 1,
                                threads: int = 2, out: str | Path | None = None, families: Sequence[str] = FAMILIES,
                                progress: Callable[[str], None] | None = None, planted: str = "kept",
-                               plant_steps: int = 100) -> dict[str, Any]:
+                               plant_steps: int = 100, null_size: int | None = None) -> dict[str, Any]:
     """:func:`importance_calibration` on SmolLM2 with a shipped sample prompt as the reference; writes ``out``."""
     import torch
 
@@ -243,16 +243,61 @@ def run_importance_calibration(*, reference: str = "sentiment-labels", task: str
                           else reference)
     res = importance_calibration(model, tok, vocab, ref, task, per_family=per_family, planted_k=planted_k,
                                  planted_count=planted_count, limit=limit, seed=seed, model_name="smollm2-135m",
-                                 families=families, progress=progress, planted=planted, plant_steps=plant_steps)
+                                 families=families, progress=progress, planted=planted, plant_steps=plant_steps,
+                                 **({"null_size": int(null_size), "null_prompts": max(1, int(null_size) // 10)}
+                                    if null_size else {}))
     res["settings"] = {"model": "smollm2-135m", "reference": reference, "task": task, "per_family": per_family,
                        "families": list(families),
                        "planted_k": planted_k, "planted_count": planted_count, "planted": planted,
-                       "plant_steps": plant_steps, "limit": limit, "seed": seed,
+                       "plant_steps": plant_steps, "null_size": null_size, "limit": limit, "seed": seed,
                        "alpha": 0.05, "claim": "position i matters: removal delta_nll above its null, BH q < 0.05 "
                                                 "over the prompt's positions"}
     if out:
         Path(out).write_text(json.dumps(res, indent=1, default=float))
     return res
+
+
+def reread(cal: dict[str, Any], null, alpha: float = 0.05) -> dict[str, Any]:
+    """The claims of a stored calibration (``cal``: what :func:`importance_calibration` returned; every prompt's
+    removal ``delta_nll`` per position is in it) against another removal ``null`` of the same reference norms
+    (:func:`analyzer.faithfulness.importance.removal_tests`): no model runs."""
+    from analyzer.faithfulness.importance import removal_tests
+
+    def claimed(rec):
+        return [i for i, t in enumerate(removal_tests(rec["delta_nll"], null, alpha)) if t.significant]
+
+    out: dict[str, Any] = {"families": {}, "planted": {}}
+    for fam, f in cal.get("families", {}).items():
+        c = [claimed(r) for r in f["prompts"]]
+        out["families"][fam] = {"any_claim": _share(sum(bool(x) for x in c), len(c)),
+                                "position_rate": _share(sum(len(x) for x in c), sum(len(r["p"]) for r in f["prompts"]))}
+    p = cal.get("planted") or {}
+    if p:
+        found = false = n_pl = n_all = 0
+        for r in p["prompts"]:
+            pos = set(r.get("positions", p.get("positions", [])))
+            c = set(claimed(r))
+            found, false = found + len(c & pos), false + len(c - pos)
+            n_pl, n_all = n_pl + len(pos), n_all + len(r["p"])
+        out["planted"] = {"detected": _share(found, n_pl), "false_positions": _share(false, n_all - n_pl)}
+    return out
+
+
+def cached_null(model, tokenizer, vocab, reference, task, *, size: int, limit: int = 32, split: str = "test",
+                model_name: str | None = None, progress: Callable[[str], None] | None = None):
+    """The removal null at the reference's norms, ``size`` removals from ``size // 10`` pseudo-prompts on the first
+    ``limit`` examples of ``split`` -- what :func:`analyzer.faithfulness.importance` computes and caches for a
+    prompt of those norms with ``null_size=size`` (read from the cache when it is there)."""
+    from analyzer.faithfulness._removal_null import removal_null
+    from analyzer.faithfulness._variants import VariantScorer
+    from analyzer.tasks import get_task
+
+    task = get_task(task)
+    ex = task.split(split)[:limit]
+    norms = np.linalg.norm(np.asarray(reference.vectors, np.float32), axis=1)
+    return removal_null(lambda e: VariantScorer(model, tokenizer, task, e, model_name=model_name), vocab, norms,
+                        task=task, examples=ex, model_name=str(model_name), size=size, prompts=max(1, size // 10),
+                        progress=progress)
 
 
 def print_tables(res: dict[str, Any]) -> None:
@@ -297,6 +342,9 @@ def main(argv=None) -> int:
                     help="kept: the reference's most important rows kept in noise; trained: noise with planted-k "
                          "positions trained in place (norms kept)")
     ap.add_argument("--plant-steps", type=int, default=100, help="training steps of a trained plant (default 100)")
+    ap.add_argument("--null-size", type=int, default=None,
+                    help="removals in the null (default: importance's own, 200 from 20 pseudo-prompts; its resolution is "
+                         "1/(size+1)); a larger one keeps 10 removals per pseudo-prompt")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--families", default=";".join(FAMILIES),
@@ -306,14 +354,14 @@ def main(argv=None) -> int:
     res = run_importance_calibration(reference=a.reference, task=a.task, per_family=a.per_family,
                                      planted_k=a.planted_k, planted_count=a.planted_count, limit=a.limit,
                                      seed=a.seed, threads=a.threads, out=a.out, planted=a.planted,
-                                     plant_steps=a.plant_steps,
+                                     plant_steps=a.plant_steps, null_size=a.null_size,
                                      families=[f.strip() for f in a.families.split(";") if f.strip()],
                                      progress=lambda m: print(m, file=sys.stderr, flush=True))
     print_tables(res)
     return 0
 
 
-__all__ = ["FAMILIES", "meaningless_prompt", "planted_prompt", "trained_plant", "rank_positions", "importance_calibration",
+__all__ = ["FAMILIES", "meaningless_prompt", "planted_prompt", "trained_plant", "reread", "cached_null", "rank_positions", "importance_calibration",
            "run_importance_calibration", "print_tables"]
 
 
