@@ -283,9 +283,9 @@ def reread(cal: dict[str, Any], null, alpha: float = 0.05) -> dict[str, Any]:
     return out
 
 
-def cached_null(model, tokenizer, vocab, reference, task, *, size: int, limit: int = 32, split: str = "test",
-                model_name: str | None = None, progress: Callable[[str], None] | None = None):
-    """The removal null at the reference's norms, ``size`` removals from ``size // 10`` pseudo-prompts on the first
+def cached_null(model, tokenizer, vocab, reference, task, *, size: int, prompts: int | None = None, limit: int = 32,
+                split: str = "test", model_name: str | None = None, progress: Callable[[str], None] | None = None):
+    """The removal null at the reference's norms, ``size`` removals from ``prompts`` (default ``size // 10``) pseudo-prompts on the first
     ``limit`` examples of ``split`` -- what :func:`analyzer.faithfulness.importance` computes and caches for a
     prompt of those norms with ``null_size=size`` (read from the cache when it is there)."""
     from analyzer.faithfulness._removal_null import removal_null
@@ -296,7 +296,8 @@ def cached_null(model, tokenizer, vocab, reference, task, *, size: int, limit: i
     ex = task.split(split)[:limit]
     norms = np.linalg.norm(np.asarray(reference.vectors, np.float32), axis=1)
     return removal_null(lambda e: VariantScorer(model, tokenizer, task, e, model_name=model_name), vocab, norms,
-                        task=task, examples=ex, model_name=str(model_name), size=size, prompts=max(1, size // 10),
+                        task=task, examples=ex, model_name=str(model_name), size=size,
+                        prompts=prompts or max(1, size // 10),
                         progress=progress)
 
 

@@ -363,3 +363,7 @@ def test_trained_plant_trains_only_its_rows_at_the_reference_norms(tiny, task, p
     rec = out["planted"]["prompts"][0]
     assert out["planted"]["mode"] == "trained" and len(rec["positions"]) == 2 and 0 not in rec["positions"]
     assert out["planted"]["detected"]["n"] == 2 and out["planted"]["false_positions"]["n"] == N - 2
+    # re-read against the same null (recomputed from its seed): the same claims; no model runs in reread itself
+    null = ci.cached_null(model, tok, vocab, prompt, task, size=4, prompts=2, limit=3)
+    again = ci.reread(out, null)
+    assert again["planted"] == {k: out["planted"][k] for k in ("detected", "false_positions")}
