@@ -71,7 +71,8 @@ def _cosine_space(index: NeighborIndex, vocab: Vocabulary):
     """What tightness reads neighbours' vectors from: a cosine or CSLS index's own unit rows when every id asked
     for is indexed (neighbours always are), so that gathering thousands of scattered rows does not page the
     vocabulary's memory-map in (the kernel reads around each row: ~0.8 GB resident at 152k x 1,536); else the
-    matrix.  Tightness is a mean cosine, the same from unit rows up to float32 rounding."""
+    matrix's rows through :meth:`Vocabulary.rows` (which drops those pages again).  Tightness is a mean cosine, the
+    same from unit rows up to float32 rounding."""
     if not index.has_unit_rows:
         return vocab.rows
     rows, ids = index.unit_rows(), np.asarray(index.ids_, np.int64)
