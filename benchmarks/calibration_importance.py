@@ -43,6 +43,11 @@ def _share(k: int, n: int) -> dict[str, Any]:
     return {"k": int(k), "n": int(n), "share": k / n if n else None, "ci95": _wilson(k, n)}
 
 
+def null_prompts_for(size: int) -> int:
+    """Pseudo-prompts of a removal null of ``size`` removals: 10 removals each, as the shipped 200 from 20."""
+    return max(1, int(size) // 10)
+
+
 def _rescaled(x: np.ndarray, norms: np.ndarray) -> np.ndarray:
     return (x * (norms / np.maximum(np.linalg.norm(x, axis=1), 1e-12))[:, None]).astype(np.float32)
 
@@ -244,7 +249,7 @@ def run_importance_calibration(*, reference: str = "sentiment-labels", task: str
     res = importance_calibration(model, tok, vocab, ref, task, per_family=per_family, planted_k=planted_k,
                                  planted_count=planted_count, limit=limit, seed=seed, model_name="smollm2-135m",
                                  families=families, progress=progress, planted=planted, plant_steps=plant_steps,
-                                 **({"null_size": int(null_size), "null_prompts": max(1, int(null_size) // 10)}
+                                 **({"null_size": int(null_size), "null_prompts": null_prompts_for(null_size)}
                                     if null_size else {}))
     res["settings"] = {"model": "smollm2-135m", "reference": reference, "task": task, "per_family": per_family,
                        "families": list(families),
@@ -285,7 +290,8 @@ def reread(cal: dict[str, Any], null, alpha: float = 0.05) -> dict[str, Any]:
 
 def cached_null(model, tokenizer, vocab, reference, task, *, size: int, prompts: int | None = None, limit: int = 32,
                 split: str = "test", model_name: str | None = None, progress: Callable[[str], None] | None = None):
-    """The removal null at the reference's norms, ``size`` removals from ``prompts`` (default ``size // 10``) pseudo-prompts on the first
+    """The removal null at the reference's norms, ``size`` removals from ``prompts`` (default
+    :func:`null_prompts_for`) pseudo-prompts on the first
     ``limit`` examples of ``split`` -- what :func:`analyzer.faithfulness.importance` computes and caches for a
     prompt of those norms with ``null_size=size`` (read from the cache when it is there)."""
     from analyzer.faithfulness._removal_null import removal_null
@@ -297,7 +303,7 @@ def cached_null(model, tokenizer, vocab, reference, task, *, size: int, prompts:
     norms = np.linalg.norm(np.asarray(reference.vectors, np.float32), axis=1)
     return removal_null(lambda e: VariantScorer(model, tokenizer, task, e, model_name=model_name), vocab, norms,
                         task=task, examples=ex, model_name=str(model_name), size=size,
-                        prompts=prompts or max(1, size // 10),
+                        prompts=prompts or null_prompts_for(size),
                         progress=progress)
 
 
@@ -344,7 +350,8 @@ def main(argv=None) -> int:
                          "positions trained in place (norms kept)")
     ap.add_argument("--plant-steps", type=int, default=100, help="training steps of a trained plant (default 100)")
     ap.add_argument("--null-size", type=int, default=None,
-                    help="removals in the null (default: importance's own, 200 from 20 pseudo-prompts; its resolution is "
+                    help="removals in the null (default: importance's own, 200 from 20 pseudo-prompts; its "
+                         "resolution is "
                          "1/(size+1)); a larger one keeps 10 removals per pseudo-prompt")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -362,8 +369,9 @@ def main(argv=None) -> int:
     return 0
 
 
-__all__ = ["FAMILIES", "meaningless_prompt", "planted_prompt", "trained_plant", "reread", "cached_null", "rank_positions", "importance_calibration",
-           "run_importance_calibration", "print_tables"]
+__all__ = ["FAMILIES", "meaningless_prompt", "planted_prompt", "trained_plant", "reread", "cached_null",
+           "null_prompts_for", "rank_positions", "importance_calibration", "run_importance_calibration",
+           "print_tables"]
 
 
 if __name__ == "__main__":
