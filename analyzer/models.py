@@ -336,8 +336,10 @@ def quiet_transformers() -> None:
     tlog.set_verbosity_error()
 
 
-def load_frozen_model(name: str | os.PathLike | None = None, *, dtype: str = "float32"):
-    """Load the frozen causal LM and its tokenizer: ``(model, tokenizer)``, every parameter frozen, eval mode.
+def load_frozen_model(name: str | os.PathLike | None = None, *, dtype: str = "float32", device: str | None = None):
+    """Load the frozen causal LM and its tokenizer: ``(model, tokenizer)``, every parameter frozen, eval mode, on
+    ``device`` (``auto``, ``cpu`` or ``cuda``; None: the process default that ``--device`` sets, see
+    :mod:`analyzer._device`).  The model readings follow the model's device, so this is where they move to a GPU.
 
     A GGUF is dequantized by transformers (~30 s for SmolLM2) once; the float model is then rebuilt from its
     config and state dict and saved as safetensors in the user cache (keyed by the GGUF's content), so later
@@ -376,6 +378,11 @@ def load_frozen_model(name: str | os.PathLike | None = None, *, dtype: str = "fl
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    from ._device import resolve_device
+
+    target = resolve_device(device)
+    if target != "cpu":
+        model.to(target)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return model, tok

@@ -5,7 +5,10 @@
   vocabularies (:mod:`analyzer._synthetic`): float32 (exact) and bfloat16 tiles with a float32 re-rank, wall
   time, the GPU's peak memory, and recall@10 of the bfloat16 pass against the float32 one over *every* row;
 * prompt-tuning steps on the GPU (``analyzer.training.train``, 20 virtual tokens, the sentiment task, batch 8):
-  mean step time, float32 and bfloat16.
+  mean step time, float32 and bfloat16;
+* the model readings on the GPU (SmolLM2, the 20-token sentiment-labels sample): ``evaluate`` on 200 test examples
+  and ``importance`` with the three replacements on 100 (its removal null built first, untimed), each beside the
+  same reading on the CPU (the accuracies, and the largest difference of a removal's gold-label NLL change).
 
 On a machine without one it says so and exits with status 0 (``make bench`` runs every ``bench_*.py``).
 
@@ -94,6 +97,40 @@ def training_rows(model: str, steps: int) -> list[list]:
     return rows
 
 
+def reading_rows(model: str = "smollm2-135m") -> list[list]:
+    """The model readings on CUDA and on the CPU, side by side (see the module's text)."""
+    import numpy as np
+
+    from analyzer.faithfulness import importance
+    from analyzer.loaders import load_prompt, load_vocabulary
+    from analyzer.models import is_installed, load_frozen_model
+    from analyzer.training.scoring import evaluate
+
+    if not is_installed(model):
+        return []
+    prompt = load_prompt(Path(__file__).resolve().parents[1] / "sample_prompts" / "sentiment-labels")
+    vocab = load_vocabulary(model)
+    rows, got = [], {}
+    for device in ("cuda", "cpu"):
+        frozen, tok = load_frozen_model(model, device=device)
+        t = time.perf_counter()
+        ev = evaluate(frozen, tok, "sentiment", prompt, limit=200, model_name=model)
+        t_eval = time.perf_counter() - t
+        kw = dict(limit=100, model_name=model, curve=False)
+        importance(frozen, tok, prompt, "sentiment", vocab, replacements=("removed",), **kw)   # fills the null
+        t = time.perf_counter()
+        imp = importance(frozen, tok, prompt, "sentiment", vocab, **kw)
+        t_imp = time.perf_counter() - t
+        got[device] = np.array([p.removed.delta_nll for p in imp.positions])
+        rows.append([device, f"{ev.accuracy:.3f}", f"{t_eval:.1f}", f"{200 / t_eval:.0f}",
+                     f"{t_imp:.1f}", f"{imp.settings['example_forwards'] / t_imp:.0f}"])
+        del frozen
+    diff = float(np.abs(got["cuda"] - got["cpu"]).max())
+    rows[0].append(f"{diff:.4f}")
+    rows[1].append("")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", default=REAL, help="real vocabularies to run (when installed)")
@@ -101,6 +138,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=20, help="training steps per precision")
     ap.add_argument("--train-model", default="qwen2.5-coder-0.5b", help="model of the training steps")
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--skip-readings", action="store_true", help="skip the model readings (evaluate, importance)")
     args = ap.parse_args(argv)
     import torch
 
@@ -124,6 +162,14 @@ def main(argv=None) -> int:
         else:
             print(f"\n{args.train_model} is not installed: no training rows "
                   f"(softprompt-analyzer models --install {args.train_model})")
+    if not args.skip_readings:
+        rrows = reading_rows()
+        if rrows:
+            print("\nModel readings, SmolLM2, sentiment-labels: evaluate on 200 test examples, importance (three "
+                  "replacements, removal null cached) on 100; the largest difference of a removal's NLL change "
+                  "between the two devices\n")
+            print(table(["device", "accuracy", "evaluate s", "examples/s", "importance s", "examples/s",
+                         "max |ΔNLL cuda - cpu|"], rrows))
     return 0
 
 

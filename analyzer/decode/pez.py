@@ -83,13 +83,14 @@ class Projector:
             w = model.get_input_embeddings().weight.detach().float()
             self.rows = w.shape[0]
             self.unit = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        self.blocked = torch.as_tensor(~usable)
+        self.blocked = torch.as_tensor(~usable).to(self.unit.device)
 
     def __call__(self, theta) -> list[int]:
         import torch
 
         with torch.no_grad():
-            s = (theta.detach().float() / theta.detach().float().norm(dim=1, keepdim=True).clamp_min(1e-12)) @ self.unit.T
+            t = theta.detach().to(self.unit.device, torch.float32)     # a CPU prompt against a GPU model's rows
+            s = (t / t.norm(dim=1, keepdim=True).clamp_min(1e-12)) @ self.unit.T
             s[:, self.blocked] = -math.inf
             return [int(i) for i in s.argmax(dim=1)]
 
@@ -173,8 +174,8 @@ class Objective:
         x, lens = pad_batch([self.seqs[r] for r in rows], self.pad)
         logits = self.module(x, lens, prefix=hard)
         logp = torch.log_softmax(logits, dim=1)
-        y = torch.as_tensor(self.targets[list(rows)], dtype=torch.long)
-        w = torch.as_tensor(self.weights[list(rows)], dtype=logp.dtype)
+        y = torch.as_tensor(self.targets[list(rows)], dtype=torch.long, device=logp.device)
+        w = torch.as_tensor(self.weights[list(rows)], dtype=logp.dtype, device=logp.device)
         w = w / w.sum()                                    # a weighted mean over the batch
         task = -(w * logp.gather(1, y[:, None])[:, 0]).sum()
         agree = logits.sum() * 0.0

@@ -139,7 +139,7 @@ def frozen_model_on(config: TrainConfig, device, model=None, tokenizer=None, cal
 
         notify(callbacks, "on_model_load", config.model)
         t0 = time.perf_counter()
-        model, tokenizer = load_frozen_model(config.model)
+        model, tokenizer = load_frozen_model(config.model, device="cpu")    # moved to its rank's device below
         notify(callbacks, "on_model_loaded", config.model, time.perf_counter() - t0)
     for p in model.parameters():
         p.requires_grad_(False)

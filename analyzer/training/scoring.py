@@ -102,13 +102,13 @@ class PromptedClassifier(torch.nn.Module):
         """input_ids ``"batch seq"`` (right-padded), lengths ``"batch"``; ``prefix`` (``"n d"``) replaces the
         module's own prompt (evaluation of another soft prompt)."""
         lm = self.lm
-        dev = input_ids.device
-        emb = lm.get_input_embeddings()(input_ids)
+        dev = self.device                  # the inputs follow the model (a GPU's model gets CPU-built batches)
+        emb = lm.get_input_embeddings()(input_ids.to(dev))
         p = self.prompt if prefix is None else prefix
         n = 0
         if p is not None:
             n = p.shape[0]
-            emb = torch.cat([p.to(emb.dtype).unsqueeze(0).expand(emb.shape[0], -1, -1), emb], dim=1)
+            emb = torch.cat([p.to(dev, emb.dtype).unsqueeze(0).expand(emb.shape[0], -1, -1), emb], dim=1)
         last = lengths.to(dev) + (n - 1)
         rows = torch.arange(emb.shape[0], device=dev)
         label_ids = self.label_ids.to(dev)
