@@ -63,14 +63,16 @@ def _words():
     return ",".join(f"{k}={v}" for k, v in WORDS.items())
 
 
-def _run(monkeypatch, tmp_path, argv, loaded_on):
+def _run(monkeypatch, tmp_path, argv, loaded_on, loaded="meta"):
+    """Run a command with ``--device cuda`` on the stand-in; ``loaded``: where the model must come out of
+    ``load_frozen_model`` (training loads on the CPU and moves the model to its rank's device itself)."""
     from analyzer.cli import main
 
     monkeypatch.setenv("SOFTPROMPT_ANALYZER_CACHE", str(tmp_path / "cache"))
     with on_fake_device(monkeypatch) as dev:
         rc = main([*argv, "--device", "cuda", "--quiet"])
     assert rc == 0
-    assert loaded_on and set(loaded_on) == {"meta"}, loaded_on          # the model went to the accelerator
+    assert loaded_on and set(loaded_on) == {loaded}, loaded_on          # the model went to the accelerator
     assert dev.reads > 0                                                 # and the reading's numbers came from it
     return dev
 
@@ -162,3 +164,18 @@ def test_analyze_faithfulness_runs_on_the_device(tiny_dir, task_csv, prompt_file
     _run(monkeypatch, tmp_path, ["analyze", prompt_file, "--model", tiny_dir, "--task", task_csv, "--label-words",
                                  _words(), "--faithfulness", "--format", "json", "--out", str(out)], loaded_on)
     assert "projection_gap" in json.loads(out.read_text())["prompts"][0]["faithfulness"]
+
+
+def test_train_runs_on_the_device(tiny_dir, task_csv, tmp_path, monkeypatch, loaded_on):
+    """Training picks its device itself (one rank per GPU): ``--device cuda`` is its rank's GPU, here the stand-in."""
+    import torch
+
+    from analyzer.training import _dist, trainer
+
+    monkeypatch.setattr(trainer, "choose_device", lambda pref, d: torch.device("meta") if pref != "cpu"
+                        else _dist.choose_device(pref, d))
+    out = tmp_path / "run"
+    _run(monkeypatch, tmp_path, ["train", "--model", tiny_dir, "--task", task_csv, "--label-words", _words(),
+                                 "--virtual-tokens", "3", "--init", "labels", "--steps", "2", "--batch-size", "4",
+                                 "--eval-every", "2", "--out", str(out)], loaded_on, loaded="cpu")
+    assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
