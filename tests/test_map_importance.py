@@ -178,6 +178,11 @@ def test_shipped_readings_read_back_through_from_dict():
     back = ImportanceResult.from_dict(full).to_dict()
     back.pop("model_provenance")                                 # written before the provenance was recorded
     assert json.dumps(back) == json.dumps(full)
+    for other in samples.glob("*/importance.json"):               # other models' readings (scale study)
+        fulls = json.loads(other.read_text())["full"] or []
+        for f in fulls if isinstance(fulls, list) else [fulls]:
+            f = {k: v for k, v in f.items() if k != "seconds"}
+            assert json.dumps(ImportanceResult.from_dict(f).to_dict()) == json.dumps(f), other
     described = json.loads((samples / "describe.json").read_text())
     for model in described.values():
         for d in model["results"].values():
