@@ -122,7 +122,7 @@ def reading_rows(model: str = "smollm2-135m") -> list[list]:
         imp = importance(frozen, tok, prompt, "sentiment", vocab, **kw)
         t_imp = time.perf_counter() - t
         got[device] = np.array([p.removed.delta_nll for p in imp.positions])
-        rows.append([device, f"{ev.accuracy:.3f}", f"{t_eval:.1f}", f"{200 / t_eval:.0f}",
+        rows.append([device, f"{ev.accuracy:.3f}", f"{t_eval:.1f}", f"{ev.n / t_eval:.0f}",
                      f"{t_imp:.1f}", f"{imp.settings['example_forwards'] / t_imp:.0f}"])
         del frozen
     diff = float(np.abs(got["cuda"] - got["cpu"]).max())

@@ -1,14 +1,14 @@
-"""A stand-in accelerator for the GPU path's tests on a machine without one: the model sits on torch's ``meta``
-device (tensors with shapes, dtypes and a device, no data), so every operation checks its devices as it would on
-a GPU -- a CPU tensor (of one or more dimensions) meeting a model tensor in an operation raises "Expected all tensors
-to be on the same device" as on a GPU (checked here for every operation, since some meta kernels do not) --
-while no number is computed.  Reading numbers back (``.cpu()``, ``.to("cpu")``, ``.item()``, ``.tolist()``,
-``.numpy()``, ``bool()``) gives ones (integers: zeros, booleans: True) of the tensor's shape, so a reading runs to its end; what it reports is
-meaningless.  What such a test proves is that a reading's tensors meet on the model's device, wherever that is.
+"""A stand-in accelerator for the GPU path's tests on a machine without one.  The model sits on torch's ``meta``
+device (tensors with shapes, dtypes and a device, no data), and a CPU tensor of one or more dimensions meeting a
+meta tensor in any operation raises "Expected all tensors to be on the same device", as on a GPU (checked here for
+every operation, since some meta kernels do not check).  No number is computed: reading one back (``.cpu()``,
+``.to("cpu")``, ``.item()``, ``.tolist()``, ``.numpy()``, ``bool()``) gives a placeholder of the tensor's shape
+(:func:`_fill`), so a reading runs to its end and what it reports is meaningless.  What such a test proves is that
+a reading's tensors meet on the model's device, wherever that is.
 
-    with on_fake_device() as dev:     # resolve_device() answers "meta" for cuda/auto inside
-        model.to("meta")
-        ...                           # run a reading; dev.reads counts the values read back
+    with on_fake_device(monkeypatch) as dev:   # resolve_device() answers "meta" for cuda/auto inside
+        model, tok = load_frozen_model(path)     # ...so the model loads onto the stand-in
+        ...                                      # run a reading; dev.reads counts the values read back
 
 Used only by tests: CUDA cannot run here (no GPU), and a device mismatch is the failure a CPU run cannot show."""
 
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves
 
 _NP = {torch.bool: np.bool_, torch.int64: np.int64, torch.int32: np.int32, torch.float64: np.float64}
 _SCALAR = {torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__int__, torch.Tensor.__float__,
@@ -48,7 +49,8 @@ def _to_cpu(args, kwargs) -> bool:
 
 
 class FakeDevice(TorchFunctionMode):
-    """Reads of meta tensors give ones (integers: zeros); every other operation runs as it is (see the module's text)."""
+    """Reads of meta tensors give placeholders (see :func:`_fill`); every other operation runs as it is, after the
+    device check of the module's text."""
 
     def __init__(self):
         super().__init__()
@@ -71,7 +73,7 @@ class FakeDevice(TorchFunctionMode):
                 self.reads += 1
                 return func(torch.full((), _fill(t.dtype), dtype=t.dtype))   # a comparison's result: True
         if func not in _MOVES:
-            tensors = [a for a in _flat((args, kwargs)) if isinstance(a, torch.Tensor)]
+            tensors = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
             if any(a.device.type == "meta" for a in tensors) and any(a.device.type == "cpu" and a.dim() > 0
                                                                       for a in tensors):
                 raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
@@ -79,21 +81,11 @@ class FakeDevice(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _flat(obj):
-    if isinstance(obj, (list, tuple)):
-        for o in obj:
-            yield from _flat(o)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from _flat(o)
-    else:
-        yield obj
-
-
 @contextmanager
 def on_fake_device(monkeypatch):
     """Within the block, a GPU is "there": ``resolve_device`` answers ``meta`` for ``auto`` and ``cuda`` (so the
-    code that moves a model to the chosen device moves it to ``meta``), and reads of meta tensors give ones (integers: zeros)."""
+    code that moves a model to the chosen device moves it to ``meta``), and reads of meta tensors give placeholders
+    (:func:`_fill`)."""
     import analyzer._device as device
 
     def fake_resolve(d=None):

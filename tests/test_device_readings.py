@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from fake_device import on_fake_device
+from test_training import WORDS, task_csv  # noqa: E402  (the shared task file fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SHARED_FIXTURES = (task_csv,)
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +26,6 @@ def tiny_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny-llama-device")
     make_tiny_llama(d, initializer_range=0.3)
     return str(d)
-
-
-@pytest.fixture(scope="module")
-def task_csv(tmp_path_factory):
-    from test_training import make_task_csv
-
-    return str(make_task_csv(tmp_path_factory.mktemp("task") / "tiny_task.csv", n=60))
 
 
 @pytest.fixture
@@ -58,8 +53,6 @@ def loaded_on(monkeypatch):
 
 
 def _words():
-    from test_training import WORDS
-
     return ",".join(f"{k}={v}" for k, v in WORDS.items())
 
 
