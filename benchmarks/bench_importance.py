@@ -3,7 +3,8 @@ replacements (removed, nearest token, vocabulary mean) on 100 test examples, the
 (a first, untimed run fills it).  Reports the median wall time over ``--repeats`` runs and the example forwards
 per second (every variant of the prompt scored on every example).  ``--curve`` adds the partial-projection curve
 (10 random orders at 4 counts); ``--plain`` also times the removals without the prompt's cached keys and values
-(the plain shared forward), to show what the prefix cache saves.  ``--batching`` instead times the example
+(the plain shared forward), to show what the prefix cache saves; ``--single`` also times the three replacements
+scored one variant per forward (the scorer before it stacked variants), to show what stacking saves.  ``--batching`` instead times the example
 forwards of one prompt's removals on each task under several per-batch overheads of the batching
 (``analyzer.training.scoring.length_sorted_batches``), the measurement behind ``BATCH_OVERHEAD_TOKENS``.  Not a
 test: timings never go in tests."""
@@ -11,6 +12,7 @@ test: timings never go in tests."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -29,6 +31,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32, help="largest batch (--batching)")
     ap.add_argument("--curve", action="store_true", help="also the partial-projection curve")
     ap.add_argument("--plain", action="store_true", help="also time the removals without the prefix cache")
+    ap.add_argument("--single", action="store_true", help="also time the three replacements one variant per forward")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
     ap.add_argument("--batching", default=None, metavar="OVERHEADS",
                     help="time the batching instead: comma-separated per-batch overheads in tokens (e.g. 0,48,96,192), "
@@ -49,10 +52,11 @@ def main() -> None:
     vocab = load_vocabulary("smollm2-135m")
     prompt = load_prompt(args.prompt)
 
-    def once(**kw):
-        t = time.perf_counter()
-        r = importance(model, tok, prompt, args.task, vocab, limit=args.limit, model_name="smollm2-135m", **kw)
-        return time.perf_counter() - t, r
+    def once(single=False, **kw):
+        with one_variant_per_forward(single):
+            t = time.perf_counter()
+            r = importance(model, tok, prompt, args.task, vocab, limit=args.limit, model_name="smollm2-135m", **kw)
+            return time.perf_counter() - t, r
 
     print("warm-up (fills the null cache when empty; not timed) ...", file=sys.stderr, flush=True)
     t, r = once(replacements=("removed",), curve=False)
@@ -60,6 +64,8 @@ def main() -> None:
     cases = [("three replacements", dict(curve=False))]
     if args.curve:
         cases.append(("three replacements + projection curve", dict(curve=True)))
+    if args.single:
+        cases.append(("three replacements, one variant per forward", dict(curve=False, single=True)))
     if args.plain:
         cases += [("removed only, prefix cache", dict(replacements=("removed",), curve=False)),
                   ("removed only, plain forward", dict(replacements=("removed",), curve=False, prefix_cache=False))]
@@ -82,6 +88,20 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as f:
             json.dump(out, f, indent=2)
+
+
+@contextlib.contextmanager
+def one_variant_per_forward(on: bool):
+    """While ``on``: the scorer takes the variants of a call one at a time (each its own forwards)."""
+    from analyzer.faithfulness._variants import VariantScorer
+
+    together = VariantScorer.outcomes
+    if on:
+        VariantScorer.outcomes = lambda self, prefixes: [together(self, [p])[0] for p in prefixes]
+    try:
+        yield
+    finally:
+        VariantScorer.outcomes = together
 
 
 def batching(args) -> None:
@@ -107,6 +127,7 @@ def batching(args) -> None:
         s = VariantScorer(model, tok, task, ex, batch_size=args.batch_size, model_name="smollm2-135m")
         for oh in overheads:
             lengths = [len(q) for q in s.seqs]
+            s.overhead = oh
             s.batches = scoring.length_sorted_batches(lengths, args.batch_size, 8192, overhead=oh)
             padded = sum(max(lengths[i] for i in b) * len(b) for b in s.batches)
             s.logits(x)

@@ -158,13 +158,14 @@ def removal_null(scorer_factory: Callable, vocab: Vocabulary, norms: np.ndarray,
     scorer = scorer_factory(examples)
     fakes = pseudo_prompts(vocab, norms, m, seed)
     d_nll, d_acc, pos, who = [], [], [], []
+    say(f"null: {m} matched meaningless prompts, {sum(map(len, plan))} removals in all, on {len(examples)} examples")
+    xs = [as_matrix(f) for f in fakes[:m]]
+    bases = scorer.outcomes(xs)
+    removals = iter(scorer.outcomes([_remove(xs[j], [i]) for j, removed in enumerate(plan) for i in removed]))
     for j, removed in enumerate(plan):
-        say(f"null: matched meaningless prompt {j + 1}/{m}, removing {len(removed)} of its {n} positions on "
-            f"{len(examples)} examples")
-        x = as_matrix(fakes[j])
-        base = scorer.outcome(x)
+        base = bases[j]
         for i in removed:
-            out = scorer.outcome(_remove(x, [i]))
+            out = next(removals)
             d_nll.append(float(np.mean(out.nll - base.nll)))
             d_acc.append(float(np.mean(out.correct.astype(float) - base.correct.astype(float))))
             pos.append(i)

@@ -153,14 +153,13 @@ def importance(model, tokenizer, prompt, task, index, *, split: str = "test", li
                              model_name=model_name, prefix_cache=prefix_cache)
 
     scorer = scorer_for(examples)
-    say(f"scoring the prompt on {len(examples)} {split} examples of {task.name}")
-    base = scorer.outcome(x)
     variants = {"removed": lambda i: _remove(x, [i]), "nearest": lambda i: _replace(x, i, near[i]),
                 "mean": lambda i: _replace(x, i, mean_vec)}
-    outcomes: dict[str, list[Outcome]] = {}
-    for r in replacements:
-        say(f"{r}: {n} variants × {len(examples)} examples")
-        outcomes[r] = [scorer.outcome(variants[r](i)) for i in range(n)]
+    say(f"scoring the prompt and its {n} × {len(replacements)} variants ({', '.join(replacements)}) on "
+        f"{len(examples)} {split} examples of {task.name}")
+    scored = scorer.outcomes([x] + [variants[r](i) for r in replacements for i in range(n)])
+    base = scored[0]
+    outcomes: dict[str, list[Outcome]] = {r: scored[1 + j * n:1 + (j + 1) * n] for j, r in enumerate(replacements)}
     positions = []
     for i in range(n):
         eff = {r: _delta(outcomes[r][i], base, n_boot=n_boot, seed=seed) for r in replacements}
@@ -216,25 +215,27 @@ def _projection_curve(scorer, x, near, base: Outcome, singles: list[Outcome], *,
     memo: dict[frozenset, Outcome] = {frozenset(): base}
     memo.update({frozenset([i]): singles[i] for i in range(n)})
 
-    def at(projected) -> Outcome:
-        key = frozenset(projected)
-        if key not in memo:
-            y = x.clone()
-            idx = sorted(key)
+    def score_all(sets) -> list[Outcome]:
+        """The outcome of each set of projected positions (the new ones scored together)."""
+        keys = [frozenset(s) for s in sets]
+        todo = list(dict.fromkeys(k for k in keys if k not in memo))
+        ys = []
+        for key in todo:
+            y, idx = x.clone(), sorted(key)
             y[idx] = near[idx]
-            memo[key] = scorer.outcome(y)
-        return memo[key]
+            ys.append(y)
+        memo.update(zip(todo, scorer.outcomes(ys)))
+        return [memo[k] for k in keys]
 
     say(f"projection curve: positions projected least important first, {max(n - 2, 0)} variants")
-    ranked = [at(order[:k]) for k in range(n + 1)]
+    ranked = score_all([order[:k] for k in range(n + 1)])
     counts = sorted({0, 1, n, *[int(round(c)) for c in np.linspace(0, n, band_points + 2)]})
     rng = np.random.default_rng([int(seed), 41])
-    rand = []
     if n_orders:
         say(f"projection curve: {n_orders} random orders at {len(counts)} counts")
-    for _ in range(n_orders):
-        perm = [int(i) for i in rng.permutation(n)]
-        rand.append([at(perm[:c]).accuracy for c in counts])
+    perms = [[int(i) for i in rng.permutation(n)] for _ in range(n_orders)]
+    flat = score_all([perm[:c] for perm in perms for c in counts])
+    rand = [[o.accuracy for o in flat[j * len(counts):(j + 1) * len(counts)]] for j in range(n_orders)]
     rand = np.array(rand) if rand else np.zeros((0, len(counts)))
     pct = (lambda q: [float(v) for v in np.percentile(rand, q, axis=0)]) if rand.size else (lambda q: [])
     acc = [o.accuracy for o in ranked]
@@ -248,8 +249,9 @@ def _projection_curve(scorer, x, near, base: Outcome, singles: list[Outcome], *,
 # ---------------------------------------------------------------------------------------------- validity
 def removal_effects(scorer: VariantScorer, x, base: Outcome | None = None) -> np.ndarray:
     """float64 ``"n"``: each position's removal ``delta_nll`` (mean over the scorer's examples)."""
+    removed = scorer.outcomes([_remove(x, [i]) for i in range(x.shape[0])])
     base = scorer.outcome(x) if base is None else base
-    return np.array([float(np.mean(scorer.outcome(_remove(x, [i])).nll - base.nll)) for i in range(x.shape[0])])
+    return np.array([float(np.mean(o.nll - base.nll)) for o in removed])
 
 
 def held_out_validity(model, tokenizer, prompt, task, *, ks: Sequence[int] = (1, 3, 5), split: str = "test",
@@ -287,13 +289,16 @@ def held_out_validity(model, tokenizer, prompt, task, *, ks: Sequence[int] = (1,
     ranking = [int(i) for i in np.argsort(-eff, kind="stable")]
     say(f"checking k = {ks} on the other {len(b_ex)} examples")
     base_b = sb.outcome(x)
+    run = [k for k in ks if k < n]
+    scored = sb.outcomes([_remove(x, pick) for k in run for pick in (ranking[:k], ranking[::-1][:k])])
     rows = []
     for k in ks:
         if k >= n:
             rows.append({"k": k, "skipped": f"k={k} leaves no position of a {n}-token prompt"})
             continue
         top, bottom = ranking[:k], ranking[::-1][:k]
-        ot, ob = sb.outcome(_remove(x, top)), sb.outcome(_remove(x, bottom))
+        j = run.index(k)
+        ot, ob = scored[2 * j], scored[2 * j + 1]
         dn = paired_bootstrap_diff(ot.nll, ob.nll, n_boot=n_boot, seed=seed)
         da = paired_bootstrap_diff(ot.correct.astype(float), ob.correct.astype(float), n_boot=n_boot, seed=seed)
         rows.append({"k": k, "top": sorted(top), "bottom": sorted(bottom), "overlap": len(set(top) & set(bottom)),
