@@ -10,9 +10,8 @@ label rows only), on examples encoded once.  Two savings, both exact up to float
 * **Variants are stacked, not examples padded.**  :meth:`VariantScorer.logits_many` scores many variants of one
   length together: a batch holds every variant of a chunk on a few examples of (nearly) the same length, so the
   examples are cut into batches for ``V`` variants at once (the batching's per-batch overhead shared by ``V``)
-  and next to nothing is padded.  On SmolLM2 with 2 threads, 41 variants of a 20-token prompt on 100 examples ran
-  1.41x (question-type) to 1.53x (spam) faster per variant than one variant at a time
-  (``benchmarks/bench_importance.py --plain``).
+  and next to nothing is padded.  On SmolLM2 with 2 threads the three replacements of a 20-token prompt on 100
+  examples took 174.8 s against 204.8 s one variant per forward (``benchmarks/bench_importance.py --single``).
 
 Results equal the plain path up to float rounding; the first stacked call checks that (two variants, two
 examples) and falls back to the plain path (``prefix_cache`` False) if a model's cache does not reproduce it.
