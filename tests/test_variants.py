@@ -99,14 +99,17 @@ def test_one_variant_at_a_time_equals_many_together(tiny, task, one_torch_thread
         np.testing.assert_allclose(o.nll, alone.nll, atol=TOL, rtol=0)
 
 
-def test_a_cache_that_does_not_reproduce_the_plain_forward_is_dropped(tiny, task, monkeypatch, one_torch_thread):
-    """A model whose cached forward is off (here: the stacked path's logits shifted by 0.01, ten times the
-    tolerance) is scored by the plain path from its first call on."""
+@pytest.mark.parametrize("fault", ["shifted", "swapped"])
+def test_a_cache_that_does_not_reproduce_the_plain_forward_is_dropped(tiny, task, fault, monkeypatch,
+                                                                      one_torch_thread):
+    """A model whose cached forward is off -- its logits shifted by ten times the tolerance, or two variants'
+    rows swapped -- is scored by the plain path from its first call on."""
     from analyzer.faithfulness._variants import PREFIX_CACHE_TOL, VariantScorer
 
     stacked = VariantScorer._stacked
-    monkeypatch.setattr(VariantScorer, "_stacked",
-                        lambda self, *a: [z + 10 * PREFIX_CACHE_TOL for z in stacked(self, *a)])
+    broken = {"shifted": lambda self, *a: [z + 10 * PREFIX_CACHE_TOL for z in stacked(self, *a)],
+              "swapped": lambda self, *a: stacked(self, *a)[::-1]}[fault]
+    monkeypatch.setattr(VariantScorer, "_stacked", broken)
     model, tok = tiny
     variants = _variants(model)
     s = _scorer(model, tok, task)

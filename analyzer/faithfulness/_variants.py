@@ -13,8 +13,9 @@ label rows only), on examples encoded once.  Two savings, both exact up to float
   and next to nothing is padded.  On SmolLM2 with 2 threads the three replacements of a 20-token prompt on 100
   examples took 174.8 s against 204.8 s one variant per forward (``benchmarks/bench_importance.py --single``).
 
-Results equal the plain path up to float rounding; the first stacked call checks that (two variants, two
-examples) and falls back to the plain path (``prefix_cache`` False) if a model's cache does not reproduce it.
+Results equal the plain path up to float rounding; the first stacked call checks that (the prompt and its
+negation on two examples) and falls back to the plain path (``prefix_cache`` False) if a model's cache does not
+reproduce it.
 
 Importing this module pulls numpy only; torch is imported inside the functions."""
 
@@ -141,13 +142,15 @@ class VariantScorer:
 
         self._checked = True
         rows = self.batches[0][:2]
+        pair = [prefix, -prefix]              # two variants: each must come back in its own rows
         try:
-            fast = self._stacked([prefix, prefix], rows)
+            fast = self._stacked(pair, rows)
         except Exception:      # noqa: BLE001 - a model whose cache cannot take a prefix: the plain path
             self.prefix_cache = False
             return
-        plain = score(self.module, [self.seqs[i] for i in rows], pad_id=self.pad, prefix=prefix)
-        if not all(np.allclose(f, plain, atol=PREFIX_CACHE_TOL, rtol=0) for f in fast):
+        seqs = [self.seqs[i] for i in rows]
+        if not all(np.allclose(f, score(self.module, seqs, pad_id=self.pad, prefix=p), atol=PREFIX_CACHE_TOL, rtol=0)
+                   for f, p in zip(fast, pair)):
             self.prefix_cache = False
 
     def _stacked(self, prefixes: Sequence, rows: Sequence[int]) -> list[np.ndarray]:
