@@ -4,9 +4,10 @@ replacements (removed, nearest token, vocabulary mean) on 100 test examples, the
 per second (every variant of the prompt scored on every example).  ``--curve`` adds the partial-projection curve
 (10 random orders at 4 counts); ``--plain`` also times the removals without the prompt's cached keys and values
 (the plain shared forward), to show what the prefix cache saves; ``--single`` also times the three replacements
-scored one variant per forward (the scorer before it stacked variants), to show what stacking saves.  ``--batching`` instead times the example
-forwards of one prompt's removals on each task under several per-batch overheads of the batching
-(``analyzer.training.scoring.length_sorted_batches``), the measurement behind ``BATCH_OVERHEAD_TOKENS``.  Not a
+scored one variant per forward (the scorer before it stacked variants), to show what stacking saves.
+``--batching`` instead times the example forwards of one prompt's removals on each task under several per-batch
+overheads of the batching (``analyzer.training.scoring.length_sorted_batches``), the measurement behind
+``BATCH_OVERHEAD_TOKENS``.  Not a
 test: timings never go in tests."""
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ def batching(args) -> None:
         for oh in overheads:
             lengths = [len(q) for q in s.seqs]
             s.overhead = oh
-            s.batches = scoring.length_sorted_batches(lengths, args.batch_size, 8192, overhead=oh)
-            padded = sum(max(lengths[i] for i in b) * len(b) for b in s.batches)
+            batches = scoring.length_sorted_batches(lengths, args.batch_size, 8192, overhead=oh)   # as the scorer cuts
+            padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
             s.logits(x)
             secs = []
             for _ in range(args.repeats):
@@ -138,10 +139,10 @@ def batching(args) -> None:
                     s.logits(torch.cat([x[:i], x[i + 1:]]))
                 secs.append(time.perf_counter() - t)
             med = statistics.median(secs)
-            case = {"task": task_name, "overhead": oh, "batches": len(s.batches), "tokens": sum(lengths),
+            case = {"task": task_name, "overhead": oh, "batches": len(batches), "tokens": sum(lengths),
                     "padded": padded, "seconds": secs, "examples_per_second": 4 * len(ex) / med}
             out["cases"].append(case)
-            rows.append([task_name, oh, len(s.batches), f"{1 - sum(lengths) / padded:.2f}", f"{med:.2f}",
+            rows.append([task_name, oh, len(batches), f"{1 - sum(lengths) / padded:.2f}", f"{med:.2f}",
                          f"{4 * len(ex) / med:.1f}"])
             print(f"  {task_name} overhead {oh}: {med:.2f} s", file=sys.stderr, flush=True)
     print(table(["task", "overhead (tokens)", "batches", "padding", "median s", "examples/s"], rows))

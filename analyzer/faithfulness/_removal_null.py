@@ -159,7 +159,7 @@ def removal_null(scorer_factory: Callable, vocab: Vocabulary, norms: np.ndarray,
     fakes = pseudo_prompts(vocab, norms, m, seed)
     d_nll, d_acc, pos, who = [], [], [], []
     say(f"null: {m} matched meaningless prompts, {sum(map(len, plan))} removals in all, on {len(examples)} examples")
-    xs = [as_matrix(f) for f in fakes[:m]]
+    xs = [as_matrix(f) for f in fakes]
     bases = scorer.outcomes(xs)
     removals = iter(scorer.outcomes([_remove(xs[j], [i]) for j, removed in enumerate(plan) for i in removed]))
     for j, removed in enumerate(plan):

@@ -79,15 +79,13 @@ class VariantScorer:
 
     def __init__(self, model, tokenizer, task, examples: Sequence, *, batch_size: int = 32, max_length: int = 128,
                  model_name: str | None = None, prefix_cache: bool = True):
-        from ..training.scoring import (BATCH_OVERHEAD_TOKENS, encode_examples, length_sorted_batches, pad_id_of,
-                                        prompted_classifier)
+        from ..training.scoring import BATCH_OVERHEAD_TOKENS, encode_examples, pad_id_of, prompted_classifier
 
         self.module = prompted_classifier(model, task.label_token_ids(tokenizer, model_name))
         self.seqs = encode_examples(tokenizer, task, list(examples), max_length=max_length)
         self.targets = np.array([ex.label for ex in examples], np.int64)
         self.pad = pad_id_of(tokenizer)
         self.batch_size = int(batch_size)
-        self.batches = length_sorted_batches([len(s) for s in self.seqs], batch_size, MAX_TOKENS)
         self.head = shared_head(self.seqs)
         self.overhead = BATCH_OVERHEAD_TOKENS     # the batching's per-batch cost in tokens (one variant's view)
         self.prefix_cache = bool(prefix_cache) and self.module._body is not None
@@ -141,7 +139,7 @@ class VariantScorer:
         from ..training.scoring import score
 
         self._checked = True
-        rows = self.batches[0][:2]
+        rows = sorted(range(self.n), key=lambda i: -len(self.seqs[i]))[:2]     # the longest two: padding too
         pair = [prefix, -prefix]              # two variants: each must come back in its own rows
         try:
             fast = self._stacked(pair, rows)

@@ -289,16 +289,15 @@ def held_out_validity(model, tokenizer, prompt, task, *, ks: Sequence[int] = (1,
     ranking = [int(i) for i in np.argsort(-eff, kind="stable")]
     say(f"checking k = {ks} on the other {len(b_ex)} examples")
     base_b = sb.outcome(x)
-    run = [k for k in ks if k < n]
-    scored = sb.outcomes([_remove(x, pick) for k in run for pick in (ranking[:k], ranking[::-1][:k])])
+    picks = {k: (ranking[:k], ranking[::-1][:k]) for k in ks if k < n}
+    flat = sb.outcomes([_remove(x, pick) for pair in picks.values() for pick in pair])
+    scored = {k: flat[2 * j:2 * j + 2] for j, k in enumerate(picks)}
     rows = []
     for k in ks:
         if k >= n:
             rows.append({"k": k, "skipped": f"k={k} leaves no position of a {n}-token prompt"})
             continue
-        top, bottom = ranking[:k], ranking[::-1][:k]
-        j = run.index(k)
-        ot, ob = scored[2 * j], scored[2 * j + 1]
+        (top, bottom), (ot, ob) = picks[k], scored[k]
         dn = paired_bootstrap_diff(ot.nll, ob.nll, n_boot=n_boot, seed=seed)
         da = paired_bootstrap_diff(ot.correct.astype(float), ob.correct.astype(float), n_boot=n_boot, seed=seed)
         rows.append({"k": k, "top": sorted(top), "bottom": sorted(bottom), "overlap": len(set(top) & set(bottom)),
